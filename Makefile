@@ -1,0 +1,32 @@
+# The two commands of the quick start: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test lint install tools bench clean
+
+$(BIN)/leo-exporter: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(BIN)/leo-exporter
+
+## Run the exporter against the built-in simulator on http://127.0.0.1:9817/
+run: install
+	$(BIN)/leo-exporter --web.listen-address 127.0.0.1:9817
+
+## Install what the tests need (Debian packages when root) and run every test.
+test: install tools
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+tools:
+	@bash scripts/install-test-tools.sh
+
+bench: install
+	$(BIN)/python bench/fleet.py --terminals 50000
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

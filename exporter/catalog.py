@@ -1,0 +1,243 @@
+"""Every metric family leo-exporter exposes: name, type, help and where its labels come from.
+
+This is the one place metric names live. The renderer walks it in order, `docs/metrics.md`
+is held to it by a test, and the dashboards and rules are written against it.
+
+Entity kinds say which identity label a family carries besides `provider` and `account`:
+`terminal` -> `terminal_id`, `router` -> `router_id`, `service_line` -> `service_line`,
+`product` -> `product`, `account` -> none, `job` -> `job`, `exporter` -> no provider/account.
+`extra` names labels added per sample (e.g. `alert`, `class`); `info` families carry their
+descriptive labels per entity and always have the value 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+MetricType = Literal["gauge", "counter", "info"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    name: str
+    type: MetricType
+    entity: str
+    help: str
+    extra: tuple[str, ...] = ()
+
+    @property
+    def exposition_type(self) -> str:
+        """The `# TYPE` word: info families are gauges in the text format."""
+        return "gauge" if self.type == "info" else self.type
+
+
+def _g(name: str, entity: str, help: str, extra: tuple[str, ...] = ()) -> MetricSpec:
+    return MetricSpec(name, "gauge", entity, help, extra)
+
+
+def _c(name: str, entity: str, help: str, extra: tuple[str, ...] = ()) -> MetricSpec:
+    return MetricSpec(name, "counter", entity, help, extra)
+
+
+def _i(name: str, entity: str, help: str) -> MetricSpec:
+    return MetricSpec(name, "info", entity, help)
+
+
+CATALOG: tuple[MetricSpec, ...] = (
+    # --- accounts
+    _i("leo_account_info", "account", "Configured provider account (value 1); labels name the account."),
+    _g("leo_account_active_suspensions", "account", "Number of active suspensions the provider reports."),
+    # --- terminals
+    _i("leo_terminal_info", "terminal", "Known user terminal (value 1) with its descriptive attributes."),
+    _g(
+        "leo_terminal_online",
+        "terminal",
+        "1 if the terminal is online, 0 if known from inventory but offline "
+        "(Starlink: no telemetry for offline_after; other providers: as reported).",
+    ),
+    _g(
+        "leo_terminal_last_seen_timestamp_seconds",
+        "terminal",
+        "Device time of the newest telemetry received for the terminal (Unix seconds).",
+    ),
+    _g("leo_terminal_uptime_seconds", "terminal", "Terminal uptime reported by the device."),
+    _g(
+        "leo_terminal_downlink_throughput_bytes_per_second",
+        "terminal",
+        "Downlink throughput averaged over the last reporting period.",
+    ),
+    _g(
+        "leo_terminal_uplink_throughput_bytes_per_second",
+        "terminal",
+        "Uplink throughput averaged over the last reporting period.",
+    ),
+    _g("leo_terminal_pop_ping_latency_seconds", "terminal", "Mean ping latency from terminal to point of presence."),
+    _g("leo_terminal_pop_ping_drop_ratio", "terminal", "Fraction of pings to the point of presence dropped (0-1)."),
+    _g("leo_terminal_obstruction_ratio", "terminal", "Fraction of time the sky view was obstructed (0-1)."),
+    _g("leo_terminal_signal_quality_ratio", "terminal", "Signal quality normalised to 0-1."),
+    _g(
+        "leo_terminal_software_update_reboot_delay_seconds",
+        "terminal",
+        "Seconds until a pending software update may reboot the terminal (-1: deferral off).",
+    ),
+    _g("leo_terminal_in_territorial_waters", "terminal", "1 if the terminal reports being in territorial waters."),
+    _g(
+        "leo_terminal_latitude_degrees",
+        "terminal",
+        "Terminal latitude (Starlink: centre of the reported H3 cell; OneWeb: reported location).",
+    ),
+    _g(
+        "leo_terminal_longitude_degrees",
+        "terminal",
+        "Terminal longitude (Starlink: centre of the reported H3 cell; OneWeb: reported location).",
+    ),
+    _g("leo_terminal_alert", "terminal", "1 while the named alert is active on the terminal; absent otherwise.", ("alert",)),
+    _g("leo_terminal_active_alerts", "terminal", "Number of alerts active on the terminal."),
+    _i(
+        "leo_terminal_ip_info",
+        "terminal",
+        "Public address or prefix currently allocated to the terminal (value 1).",
+    ),
+    # --- OneWeb terminal signal and traffic (assumed report shapes, see docs/metrics.md)
+    _g("leo_terminal_link_availability_ratio", "terminal", "Link availability over the report period (0-1)."),
+    _g("leo_terminal_rsrp_dbm", "terminal", "Reference signal received power."),
+    _g("leo_terminal_rssi_dbm", "terminal", "Received signal strength indicator."),
+    _g("leo_terminal_sinr_decibels", "terminal", "Signal to interference plus noise ratio."),
+    _g(
+        "leo_terminal_report_timestamp_seconds",
+        "terminal",
+        "Time the provider's newest performance report refers to (never the scrape time).",
+    ),
+    _c(
+        "leo_terminal_receive_bytes_total",
+        "terminal",
+        "Bytes received by the terminal per traffic type, as reported by the provider.",
+        ("traffic",),
+    ),
+    _c(
+        "leo_terminal_transmit_bytes_total",
+        "terminal",
+        "Bytes transmitted by the terminal per traffic type, as reported by the provider.",
+        ("traffic",),
+    ),
+    # --- routers (Starlink)
+    _i("leo_router_info", "router", "Known router (value 1) with its descriptive attributes."),
+    _g("leo_router_online", "router", "1 if the router sent telemetry within offline_after, else 0."),
+    _g("leo_router_last_seen_timestamp_seconds", "router", "Device time of the newest router telemetry."),
+    _g("leo_router_uptime_seconds", "router", "Wi-Fi router uptime."),
+    _g("leo_router_clients", "router", "Connected clients by band (all, 2ghz, 5ghz, ethernet).", ("band",)),
+    _g(
+        "leo_router_ping_latency_seconds",
+        "router",
+        "Ping latency from the router by target (internet, pop, dish).",
+        ("target",),
+    ),
+    _g(
+        "leo_router_ping_drop_ratio",
+        "router",
+        "Fraction of pings dropped from the router by target (internet, pop, dish).",
+        ("target",),
+    ),
+    _g("leo_router_mesh_hops", "router", "Mesh hops from the controller (0: connected to the terminal)."),
+    _c("leo_router_wan_receive_bytes_total", "router", "Bytes received on the router WAN port."),
+    _c("leo_router_wan_transmit_bytes_total", "router", "Bytes transmitted on the router WAN port."),
+    _g("leo_router_alert", "router", "1 while the named alert is active on the router; absent otherwise.", ("alert",)),
+    # --- service lines
+    _i("leo_service_line_info", "service_line", "Known service line (value 1) with its descriptive attributes."),
+    _g("leo_service_line_active", "service_line", "1 if the service line is active, 0 if not."),
+    _g(
+        "leo_service_line_usage_bytes",
+        "service_line",
+        "Data used in the current billing cycle by class (priority includes opt_in_priority). "
+        "Providers refresh usage with a lag of up to a day.",
+        ("class",),
+    ),
+    _g(
+        "leo_service_line_daily_usage_bytes",
+        "service_line",
+        "Data used on the newest day the provider has reported, by class.",
+        ("class",),
+    ),
+    _g(
+        "leo_service_line_daily_usage_date_timestamp_seconds",
+        "service_line",
+        "Start (UTC midnight) of the day leo_service_line_daily_usage_bytes refers to.",
+    ),
+    _g("leo_service_line_usage_limit_bytes", "service_line", "Data limit of the plan, where the plan has one."),
+    _g(
+        "leo_service_line_billing_cycle_start_timestamp_seconds",
+        "service_line",
+        "Start of the current billing cycle.",
+    ),
+    _g("leo_service_line_billing_cycle_end_timestamp_seconds", "service_line", "End of the current billing cycle."),
+    _g(
+        "leo_service_line_usage_updated_timestamp_seconds",
+        "service_line",
+        "When the provider last refreshed the usage figures.",
+    ),
+    # --- products (Kognitive, OneWeb)
+    _i("leo_product_info", "product", "Product or data block available to the account (value 1)."),
+    _g("leo_product_price", "product", "Price of the product in its currency (see leo_product_info)."),
+    _g("leo_product_data_bytes", "product", "Data amount included in the product or data block."),
+    # --- exporter self-monitoring
+    _g("leo_exporter_job_up", "job", "1 if the job's last run succeeded, 0 if it failed."),
+    _g("leo_exporter_job_enabled", "job", "1 if the job is enabled, 0 if disabled."),
+    _g(
+        "leo_exporter_job_last_run_timestamp_seconds",
+        "job",
+        "When the job last finished a run, successful or not.",
+    ),
+    _g(
+        "leo_exporter_job_last_success_timestamp_seconds",
+        "job",
+        "When the job last succeeded. Jobs poll on their own timers (provider rate limits and the "
+        "Starlink stream cursor forbid fetching on scrape), so time() minus this is the data's age.",
+    ),
+    _g("leo_exporter_job_duration_seconds", "job", "Duration of the job's last run."),
+    _g("leo_exporter_job_interval_seconds", "job", "Configured interval between runs of the job."),
+    _c("leo_exporter_job_runs_total", "job", "Runs of the job by result (success, error).", ("result",)),
+    _g(
+        "leo_exporter_account_authenticated",
+        "account",
+        "1 if the last authentication with the provider succeeded, 0 if it failed.",
+    ),
+    _c(
+        "leo_exporter_api_requests_total",
+        "account",
+        "HTTP requests to the provider by endpoint and status code (code is 'error' when no response came).",
+        ("endpoint", "code"),
+    ),
+    _c(
+        "leo_exporter_rate_limited_total",
+        "account",
+        "Responses with HTTP 429 from the provider.",
+    ),
+    _c(
+        "leo_exporter_unknown_fields_total",
+        "account",
+        "New column, alert or device type names seen in provider data (each is logged once).",
+        ("kind",),
+    ),
+    _c(
+        "leo_exporter_telemetry_rows_total",
+        "account",
+        "Telemetry rows received from the provider's stream, by device type.",
+        ("device_type",),
+    ),
+    _i("leo_exporter_build_info", "exporter", "Build information of the running exporter (value 1)."),
+    _g("leo_exporter_render_duration_seconds", "exporter", "Time the last rendering of the exposition took."),
+    _g("leo_exporter_exposition_bytes", "exporter", "Size of the last rendered exposition, uncompressed."),
+)
+
+BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOG}
+
+IDENTITY_LABEL: dict[str, str | None] = {
+    "account": None,
+    "terminal": "terminal_id",
+    "router": "router_id",
+    "service_line": "service_line",
+    "product": "product",
+    "job": "job",
+    "exporter": None,
+}

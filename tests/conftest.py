@@ -1,0 +1,27 @@
+"""Shared fixtures: tool lookup that fails (never skips) in CI, free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+
+def require_tool(name: str) -> str:
+    """Path of an external tool; skip locally when missing, but fail in CI where .ci/run installs it."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed: .ci/run must install it")
+    pytest.skip(f"{name} not installed (run `make test`, which installs it)")
+    raise AssertionError("unreachable")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
