@@ -13,9 +13,9 @@ $(BIN)/leo-exporter: pyproject.toml
 
 install: $(BIN)/leo-exporter
 
-## Run the exporter against the built-in simulator on http://127.0.0.1:9817/
+## Run the exporter against the built-in simulator on http://127.0.0.1:9819/
 run: install
-	$(BIN)/leo-exporter --web.listen-address 127.0.0.1:9817
+	$(BIN)/leo-exporter --web.listen-address 127.0.0.1:9819
 
 ## Install what the tests need (Debian packages when root) and run every test.
 test: install tools

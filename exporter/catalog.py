@@ -92,12 +92,18 @@ CATALOG: tuple[MetricSpec, ...] = (
         "terminal",
         "Terminal longitude (Starlink: centre of the reported H3 cell; OneWeb: reported location).",
     ),
-    _g("leo_terminal_alert", "terminal", "1 while the named alert is active on the terminal; absent otherwise.", ("alert",)),
+    _g(
+        "leo_terminal_alert",
+        "terminal",
+        "1 while the named alert is active on the terminal; absent otherwise.",
+        ("alert",),
+    ),
     _g("leo_terminal_active_alerts", "terminal", "Number of alerts active on the terminal."),
-    _i(
+    _g(
         "leo_terminal_ip_info",
         "terminal",
-        "Public address or prefix currently allocated to the terminal (value 1).",
+        "Public address or prefix allocated to the terminal (value 1); kind is ipv4, ipv6_ue or ipv6_cpe.",
+        ("kind", "address"),
     ),
     # --- OneWeb terminal signal and traffic (assumed report shapes, see docs/metrics.md)
     _g("leo_terminal_link_availability_ratio", "terminal", "Link availability over the report period (0-1)."),

@@ -1,0 +1,188 @@
+"""Wiring: config -> accounts, drivers and jobs -> state -> render loop -> HTTP server.
+
+Data flows one way. Jobs fetch on their own timers and change the state on the state worker;
+the render loop turns a changed state into cached bytes; the HTTP server hands those out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import anyio
+import httpx
+import uvicorn
+
+from exporter.config import Config
+from exporter.logs import REDACT
+from exporter.providers import providers
+from exporter.providers.base import AccountContext, AccountDriver, UnknownNames
+from exporter.providers.budget import RateBudget
+from exporter.render import Exposition, Renderer
+from exporter.scheduler import Job, Scheduler
+from exporter.state import AccountState, FleetState, JobStatus, StateWorker
+
+log = logging.getLogger("exporter")
+MIN_RENDER_GAP = 0.5
+
+
+class QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the exporter decides how to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class AccountRuntime:
+    state: AccountState
+    driver: AccountDriver
+
+
+class Exporter:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        transport: httpx.AsyncBaseTransport | None = None,
+        simulated: bool = False,
+    ):
+        self.config = config
+        self.simulated = simulated
+        self.state = FleetState(clock)
+        self.worker = StateWorker(self.state)
+        self.renderer = Renderer(self.state)
+        self.scheduler = Scheduler(clock)
+        self.exposition: Exposition | None = None
+        self.accounts: list[AccountRuntime] = []
+        self._rendered_version = -1
+        self._build(transport)
+
+    def _build(self, transport: httpx.AsyncBaseTransport | None) -> None:
+        registry = providers()
+        for account_config in self.config.accounts:
+            REDACT.add(*account_config.secrets())
+            provider = registry[account_config.provider]
+            state = AccountState(
+                provider.name,
+                account_config.name,
+                offline_after=account_config.offline_after or self.config.offline_after,
+                online_from_telemetry=provider.online_from_telemetry,
+            )
+            self.state.add_account(state)
+            adapter = logging.LoggerAdapter(
+                logging.getLogger(f"exporter.{provider.name}"),
+                {"provider": provider.name, "account_name": account_config.name},
+            )
+            ctx = AccountContext(
+                config=account_config,
+                state=state,
+                worker=self.worker,
+                budget=RateBudget(account_config.request_budget_per_minute),
+                log=adapter,
+                unknown=UnknownNames(state, adapter),
+                transport=transport,
+                clock=self.state.clock,
+            )
+            driver = provider.create(ctx)
+            self.accounts.append(AccountRuntime(state, driver))
+            functions = driver.jobs()
+            resolved = {job.name: job for job in account_config.resolved_jobs()}
+            identify = driver.identify_job if resolved.get(driver.identify_job or "") else None
+            if identify and not resolved[identify].enabled:
+                identify = None
+            identified = anyio.Event()
+            for name, function in functions.items():
+                spec = resolved[name]
+                status = JobStatus(state, name, spec.interval, spec.timeout, enabled=spec.enabled)
+                self.state.jobs.append(status)
+                self.scheduler.add(
+                    Job(
+                        status,
+                        function,
+                        backoff_base=account_config.backoff_base,
+                        backoff_max=account_config.backoff_max,
+                        gate=identified if identify and name != identify else None,
+                        opens=identified if name == identify else None,
+                    )
+                )
+
+    # --- readiness
+    def not_ready(self) -> list[str]:
+        """Enabled jobs that have not run yet (and 'render' before the first exposition)."""
+        waiting = [j.key for j in self.state.jobs if j.enabled and j.last_run is None]
+        if self.exposition is None:
+            waiting.append("render")
+        return waiting
+
+    # --- rendering
+    async def render_now(self) -> Exposition:
+        self.exposition = await self.worker.run(self.renderer.render)
+        return self.exposition
+
+    async def render_loop(self) -> None:
+        """Render when the state changed (at most every MIN_RENDER_GAP, or twice the last render's
+        duration at fleet scale), and at least every render_interval so online flags age."""
+        last = 0.0
+        while True:
+            now = time.monotonic()
+            changed = self.state.changed.is_set()
+            if changed or now - last >= self.config.render_interval:
+                self.state.changed.clear()
+                started = time.monotonic()
+                await self.render_now()
+                last = time.monotonic()
+                await anyio.sleep(max(MIN_RENDER_GAP, 2 * (last - started)))
+            else:
+                await anyio.sleep(0.1)
+
+    async def aclose(self) -> None:
+        for account in self.accounts:
+            with contextlib.suppress(Exception):
+                await account.driver.aclose()
+
+    async def serve(self, sock: socket.socket, stop: anyio.Event, *, started: Callable[[], None] | None = None) -> None:
+        """Run jobs, the render loop and the HTTP server until `stop` is set."""
+        from exporter.web import build_app
+
+        server = QuietServer(
+            uvicorn.Config(
+                build_app(self), log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
+            )
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.scheduler.run)
+                tg.start_soon(self.render_loop)
+                tg.start_soon(server.serve, [sock])
+                if started is not None:
+                    started()
+                await stop.wait()
+                await stop_server(server)
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+
+
+async def stop_server(server: uvicorn.Server, grace: float = 3.0) -> None:
+    """Ask uvicorn to finish and wait (bounded) until it has closed its sockets."""
+    server.should_exit = True
+    with anyio.move_on_after(grace):
+        while server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await anyio.sleep(0.05)
+
+
+async def wait_for_signal(stop: anyio.Event) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+            stop.set()
+            return

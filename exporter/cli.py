@@ -1,0 +1,240 @@
+"""Command line: the exporter itself, `check-config`, and `simulator`.
+
+Exit codes: 0 success, 1 a runtime failure (e.g. the port is taken), 2 bad usage or bad config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from exporter import __version__
+from exporter.config import Config, ConfigError, load_config, parse_config
+from exporter.durations import format_duration
+from exporter.logs import setup_logging
+
+log = logging.getLogger("exporter")
+DEFAULT_LISTEN = ":9819"
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        default=os.environ.get("LEO_LOG_LEVEL", "info"),
+        choices=["debug", "info", "warning", "error"],
+        help="log level (default info)",
+    )
+    parser.add_argument(
+        "--log.format",
+        dest="log_format",
+        default=os.environ.get("LEO_LOG_FORMAT", "logfmt"),
+        choices=["logfmt", "json"],
+        help="log line format (default logfmt)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leo-exporter",
+        description="Prometheus exporter for LEO satellite terminal fleets. "
+        "Without --config.file it runs against the built-in simulator.",
+    )
+    parser.add_argument("--version", action="version", version=f"leo-exporter {__version__}")
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        default=os.environ.get("LEO_CONFIG_FILE"),
+        help="YAML config; without it the exporter simulates a fleet",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen",
+        default=os.environ.get("LEO_LISTEN_ADDRESS", DEFAULT_LISTEN),
+        help=f"address to serve /metrics on (default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config",
+        default=None,
+        help="TLS and basic auth settings (exporter-toolkit format)",
+    )
+    parser.add_argument(
+        "--simulator.accounts",
+        dest="sim_accounts",
+        type=int,
+        default=2,
+        help="simulation mode: Starlink accounts to simulate (default 2)",
+    )
+    parser.add_argument(
+        "--simulator.terminals",
+        dest="sim_terminals",
+        type=int,
+        default=40,
+        help="simulation mode: terminals in all (default 40)",
+    )
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = sub.add_parser("check-config", help="validate a config file, print a summary, exit 0 or 2")
+    check.add_argument("--config.file", dest="config_file", required=True)
+    _common(check)
+
+    sim = sub.add_parser("simulator", help="serve simulated provider APIs (for tests and demos)")
+    sim.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9820")
+    sim.add_argument("--accounts", type=int, default=2, help="simulated accounts per provider (default 2)")
+    sim.add_argument("--terminals", type=int, default=40, help="simulated terminals in all (default 40)")
+    sim.add_argument("--seed", type=int, default=1, help="seed of the simulated fleet (default 1)")
+    sim.add_argument(
+        "--row-interval",
+        dest="row_interval",
+        type=float,
+        default=15.0,
+        help="seconds between telemetry rows of one device (default 15)",
+    )
+    _common(sim)
+    return parser
+
+
+def summarize(config: Config) -> str:
+    lines = [
+        f"config is valid: {len(config.accounts)} account(s), shard {config.shard.index + 1} of {config.shard.total}"
+    ]
+    for account in config.accounts:
+        lines.append(f"- {account.provider} account {account.name!r} at {account.api_url}")
+        for job in account.resolved_jobs():
+            state = f"every {format_duration(job.interval)}" if job.enabled else "disabled"
+            lines.append(f"    {job.name}: {state}, timeout {format_duration(job.timeout)}")
+    return "\n".join(lines)
+
+
+def check_config(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        print(f"{path}: {len(err.problems)} problem(s):", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(summarize(config))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        if args.command == "check-config":
+            return check_config(args.config_file)
+        if args.command == "simulator":
+            return anyio.run(_run_simulator, args)
+        return anyio.run(_run_exporter, args)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+async def _run_exporter(args: argparse.Namespace) -> int:
+    from exporter.app import Exporter, wait_for_signal
+    from exporter.web import bind_socket
+
+    try:
+        sock = bind_socket(args.listen)
+    except (OSError, ValueError) as exc:
+        log.error("%s", exc)
+        return EXIT_FAILURE if isinstance(exc, OSError) else EXIT_CONFIG
+
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait_for_signal, stop)
+        if args.config_file:
+            try:
+                config = load_config(args.config_file)
+            except ConfigError as err:
+                for problem in err.problems:
+                    log.error("config: %s", problem)
+                tg.cancel_scope.cancel()
+                return EXIT_CONFIG
+            simulated = False
+        else:
+            config = await _start_simulation(tg, args)
+            simulated = True
+        exporter = Exporter(config, simulated=simulated)
+        log.info(
+            "listening on %s (%d account(s), %d job(s))", args.listen, len(config.accounts), len(exporter.state.jobs)
+        )
+        await exporter.serve(sock, stop)
+        tg.cancel_scope.cancel()
+    return EXIT_OK
+
+
+def simulation_config(data: dict[str, Any]) -> Config:
+    """The simulator's accounts, with intervals short enough that a demo fills up in seconds."""
+    for account in data["accounts"]:
+        account.setdefault("jobs", {}).update(
+            {
+                "telemetry": {"interval": "5s"},
+                "user_terminals": {"interval": "1m"},
+                "service_lines": {"interval": "1m"},
+                "data_usage": {"interval": "5m"},
+            }
+        )
+        account["telemetry"] = {"max_linger": "2s", "batch_size": 65000}
+        account["backoff_base"] = "1s"
+    return parse_config(data)
+
+
+async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -> Config:
+    import uvicorn
+
+    from exporter.app import QuietServer
+    from exporter.simulator.app import build_app, exporter_config
+    from exporter.web import bind_socket
+
+    app = build_app(accounts=args.sim_accounts, terminals=args.sim_terminals)
+    sock = bind_socket("127.0.0.1:0")
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = QuietServer(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    tg.start_soon(server.serve, [sock])
+    log.warning(
+        "SIMULATION MODE: no --config.file given, polling a built-in simulator at %s "
+        "(%d accounts, %d terminals). Pass --config.file for real accounts.",
+        base_url,
+        args.sim_accounts,
+        args.sim_terminals,
+    )
+    return simulation_config(exporter_config(base_url, app.state.starlink))
+
+
+async def _run_simulator(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from exporter.app import QuietServer, stop_server, wait_for_signal
+    from exporter.simulator.app import build_app
+    from exporter.web import bind_socket
+
+    try:
+        sock = bind_socket(args.listen)
+    except (OSError, ValueError) as exc:
+        log.error("%s", exc)
+        return EXIT_FAILURE
+    app = build_app(accounts=args.accounts, terminals=args.terminals, seed=args.seed, row_interval=args.row_interval)
+    server = QuietServer(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    stop = anyio.Event()
+    host, port = sock.getsockname()[:2]
+    log.info(
+        "simulator listening on http://%s:%d (%d accounts, %d terminals)", host, port, args.accounts, args.terminals
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait_for_signal, stop)
+        tg.start_soon(server.serve, [sock])
+        await stop.wait()
+        await stop_server(server)
+        tg.cancel_scope.cancel()
+    return EXIT_OK

@@ -1,0 +1,287 @@
+"""YAML config -> validated, typed config.
+
+Every problem is reported with its key path (`accounts[1].client_secret`), all at once, and
+never with the offending value: values may be secrets. `${VAR}` is replaced from the
+environment and `*_file` keys are read from disk before validation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, get_args
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from exporter.durations import parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """The config is unusable; `problems` holds one message per problem, each naming its key path."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JobConfig(Strict):
+    enabled: bool = True
+    interval: Duration | None = None
+    timeout: Duration | None = None
+
+    @field_validator("interval", "timeout")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class JobDefaults:
+    """What a provider's job does when the config says nothing about it."""
+
+    interval: float
+    timeout: float
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedJob:
+    name: str
+    enabled: bool
+    interval: float
+    timeout: float
+
+
+class AccountConfig(Strict):
+    """Keys every provider account has. Providers subclass it with their own keys."""
+
+    provider: str
+    name: str = Field(min_length=1)
+    api_url: str
+    jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    request_budget_per_minute: int = Field(default=100, ge=1, le=10000)
+    timeout: Duration = 30.0
+    backoff_base: Duration = 5.0
+    backoff_max: Duration = 300.0
+    offline_after: Duration | None = None
+    management_actions: bool = False
+
+    JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {}
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _known_jobs(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            unknown = sorted(str(k) for k in set(value) - set(cls.JOB_DEFAULTS))
+            if unknown:
+                known = ", ".join(cls.JOB_DEFAULTS)
+                raise ValueError(f"unknown job {', '.join(unknown)}; this provider has: {known}")
+        return value
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        """Fields that hold secrets: each may instead be read from `<field>_file`."""
+        return [name for name, f in cls.model_fields.items() if SecretStr in (f.annotation, *get_args(f.annotation))]
+
+    def resolved_jobs(self) -> list[ResolvedJob]:
+        """Every job of the account with defaults filled in, in the provider's order."""
+        out = []
+        for name, default in self.JOB_DEFAULTS.items():
+            cfg = self.jobs.get(name, JobConfig())
+            interval = cfg.interval or default.interval
+            timeout = cfg.timeout or max(default.timeout, self.timeout)
+            enabled = cfg.enabled if name in self.jobs else default.enabled
+            out.append(ResolvedJob(name, enabled, interval, timeout))
+        return out
+
+    def secrets(self) -> list[str]:
+        """Secret values, so that logs and pages can redact them wherever they turn up."""
+        values = []
+        for field_name in type(self).model_fields:
+            value = getattr(self, field_name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return values
+
+
+class ShardConfig(Strict):
+    index: int = Field(default=0, ge=0)
+    total: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _index_in_range(self) -> ShardConfig:
+        if self.index >= self.total:
+            raise ValueError(f"index must be below total ({self.total})")
+        return self
+
+
+class Config(Strict):
+    accounts: list[Any] = Field(default_factory=list)
+    shard: ShardConfig = ShardConfig()
+    offline_after: Duration = 180.0
+    render_interval: Duration = Field(default=10.0, description="re-render at least this often")
+
+    @field_validator("offline_after", "render_interval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+
+def _secrets_from_files(raw: dict[str, Any], model: type[AccountConfig], where: str, problems: list[str]) -> None:
+    """Fold each `<secret>_file` key into `<secret>` (file content, stripped)."""
+    for key in model.secret_fields():
+        file_key = f"{key}_file"
+        if file_key not in raw:
+            continue
+        path = Path(str(raw.pop(file_key)))
+        if raw.get(key) not in (None, ""):
+            problems.append(f"{where}.{file_key}: give either {key} or {file_key}, not both")
+            continue
+        try:
+            raw[key] = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(f"{where}.{file_key}: cannot read {path}: {exc.strerror}")
+
+
+def _expand_env(node: Any, path: str, env: Mapping[str, str], problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, _join(path, str(k)), env, problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, f"{path}[{i}]", env, problems) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def lookup(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                problems.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return env[name]
+
+        return _ENV_REF.sub(lookup, node)
+    return node
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _loc_to_path(loc: tuple[Any, ...], tags: set[str]) -> str:
+    path = ""
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif index == 0 and part in tags:
+            continue  # pydantic names the union member chosen by `provider`; users never wrote it
+        else:
+            path = _join(path, str(part))
+    return path
+
+
+def _format_errors(err: ValidationError, prefix: str, tags: set[str]) -> list[str]:
+    """One line per problem: `<key path>: <message>`; never the offending value."""
+    problems = []
+    for item in err.errors(include_input=False, include_url=False):
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        path = _loc_to_path(tuple(item["loc"]), tags)
+        where = f"{prefix}.{path}" if prefix and path else (prefix or path or "(top level)")
+        problems.append(f"{where}: {message}")
+    return problems
+
+
+def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
+    """Validate a parsed YAML document; raises ConfigError listing every problem."""
+    from exporter.providers import account_config_models  # providers import config: load late
+
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(["(top level): expected a mapping of keys (accounts, shard, ...)"])
+    problems: list[str] = []
+    data = _expand_env(data, "", os.environ if env is None else env, problems)
+    models = account_config_models()
+    tags = set(models)
+    config: Config | None = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as err:
+        problems.extend(_format_errors(err, "", tags))
+    raw_accounts = data.get("accounts") if isinstance(data.get("accounts"), list) else []
+
+    accounts = []
+    for index, raw in enumerate(raw_accounts):
+        where = f"accounts[{index}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected a mapping")
+            continue
+        provider = raw.get("provider")
+        model = models.get(provider) if isinstance(provider, str) else None
+        if model is None:
+            known = " | ".join(sorted(models))
+            problems.append(f"{where}.provider: must be one of {known}")
+            continue
+        raw = dict(raw)
+        raw.setdefault("name", f"{provider}-{index + 1}")
+        _secrets_from_files(raw, model, where, problems)
+        try:
+            accounts.append(TypeAdapter(model).validate_python(raw))
+        except ValidationError as err:
+            problems.extend(_format_errors(err, where, tags))
+    names = [a.name for a in accounts]
+    problems.extend(
+        f"accounts: name {dup!r} is used more than once; names must be unique"
+        for dup in sorted({n for n in names if names.count(n) > 1})
+    )
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config.model_copy(update={"accounts": accounts})
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config file: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+    return parse_config(data, env)

@@ -1,0 +1,73 @@
+"""What a provider plugs into: its config model, and a driver that runs its jobs for one account.
+
+A new provider is a folder under `providers/` exposing a `PROVIDER` object of this shape, plus
+its simulator; it reaches the rest of the exporter only through `AccountContext`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+from exporter.config import AccountConfig
+from exporter.providers.budget import RateBudget
+from exporter.state import AccountState, StateWorker, escape_label
+
+JobFunction = Callable[[], Awaitable[None]]
+
+
+class UnknownNames:
+    """Names the exporter does not know yet (columns, alerts, device types): logged once, counted."""
+
+    def __init__(self, account: AccountState, log: logging.LoggerAdapter):
+        self.account = account
+        self.log = log
+        self.seen: set[tuple[str, str]] = set()
+
+    def note(self, kind: str, name: str, where: str = "") -> bool:
+        """Record a sighting; True the first time this (kind, name) is seen."""
+        if (kind, name) in self.seen:
+            return False
+        self.seen.add((kind, name))
+        self.account.count("leo_exporter_unknown_fields_total", f'kind="{escape_label(kind)}"')
+        self.log.warning(
+            "new %s %r in provider data%s; it is not exported yet", kind, name, f" ({where})" if where else ""
+        )
+        return True
+
+
+@dataclass
+class AccountContext:
+    """Everything one account's driver may use."""
+
+    config: AccountConfig
+    state: AccountState
+    worker: StateWorker
+    budget: RateBudget
+    log: logging.LoggerAdapter
+    unknown: UnknownNames
+    transport: httpx.AsyncBaseTransport | None = None
+    clock: Callable[[], float] = field(default=time.time)
+
+
+class AccountDriver(Protocol):
+    """The jobs of one account. `identify_job` runs first; the others wait for its first success."""
+
+    identify_job: str | None
+
+    def jobs(self) -> dict[str, JobFunction]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Provider(Protocol):
+    name: str
+    config_model: type[AccountConfig]
+    online_from_telemetry: bool
+
+    def create(self, ctx: AccountContext) -> AccountDriver: ...

@@ -1,0 +1,178 @@
+"""HTTP to providers: one client per account, counted, budgeted and turned into typed errors.
+
+Every request waits for the account's budget, is counted in
+`leo_exporter_api_requests_total{endpoint,code}`, and a non-2xx answer becomes a
+ProviderError whose message names the endpoint and what the provider said, never a secret.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+import anyio.to_thread
+import httpx
+import orjson
+
+from exporter.providers.budget import RateBudget
+from exporter.providers.errors import (
+    AuthenticationFailed,
+    BadResponse,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+    TransportFailed,
+)
+from exporter.state import AccountState, escape_label
+
+DEFAULT_RETRY_AFTER = 60.0
+_THREAD_DECODE_BYTES = 256 * 1024
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds, from either of its two forms (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def provider_message(response: httpx.Response) -> str:
+    """The provider's own explanation of a failed request, short and single-line."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    texts: list[str] = []
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list):
+            texts += [str(e.get("errorMessage")) for e in errors if isinstance(e, dict) and e.get("errorMessage")]
+        for key in ("message", "error_description", "error", "detail", "title"):
+            if isinstance(body.get(key), str) and body[key]:
+                texts.append(body[key])
+                break
+    if not texts:
+        text = " ".join(response.text.split())
+        texts.append(text[:200] if text else response.reason_phrase or "no body")
+    return "; ".join(texts)[:300]
+
+
+def decode_json_bytes(content: bytes, what: str) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise BadResponse(f"{what}: response is not valid JSON ({exc.msg} at byte {exc.pos})") from None
+
+
+async def decode_json(content: bytes, what: str) -> Any:
+    """Decode JSON, off the event loop when the body is large."""
+    if len(content) < _THREAD_DECODE_BYTES:
+        return decode_json_bytes(content, what)
+    return await anyio.to_thread.run_sync(decode_json_bytes, content, what)
+
+
+class ApiClient:
+    """The HTTP client of one provider account."""
+
+    def __init__(
+        self,
+        *,
+        account: AccountState,
+        budget: RateBudget,
+        base_url: str,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.account = account
+        self.budget = budget
+        self.http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            timeout=httpx.Timeout(timeout),
+            headers=headers,
+            auth=auth,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def _count(self, endpoint: str, code: str) -> None:
+        self.account.count("leo_exporter_api_requests_total", f'endpoint="{escape_label(endpoint)}",code="{code}"')
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        permission: str | None = None,
+        budgeted: bool = True,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one request within the budget; return the 2xx response or raise a ProviderError."""
+        if budgeted:
+            await self.budget.acquire()
+        url = path if path.startswith(("http://", "https://")) else path.lstrip("/")
+        try:
+            response = await self.http.request(method, url, **kwargs)
+        except httpx.TimeoutException:
+            self._count(endpoint, "error")
+            raise TransportFailed(f"{method} {endpoint}: no response within the timeout") from None
+        except httpx.HTTPError as exc:
+            self._count(endpoint, "error")
+            raise TransportFailed(f"{method} {endpoint}: {type(exc).__name__}: {_short(exc)}") from None
+        self._count(endpoint, str(response.status_code))
+        if response.is_success:
+            return response
+        raise self.error_for(method, endpoint, response, permission)
+
+    def error_for(self, method: str, endpoint: str, response: httpx.Response, permission: str | None) -> ProviderError:
+        status = response.status_code
+        said = provider_message(response)
+        where = f"{method} {endpoint} -> HTTP {status}"
+        if status == 401:
+            return AuthenticationFailed(f"{where}: credentials or token refused ({said})")
+        if status == 403:
+            need = f"; the credential needs the permission '{permission}'" if permission else ""
+            return PermissionDenied(f"{where}: permission denied{need} ({said})")
+        if status == 404:
+            return NotFound(f"{where}: not found ({said})")
+        if status == 429:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            self.account.count("leo_exporter_rate_limited_total", "")
+            self.budget.pause(wait if wait is not None else DEFAULT_RETRY_AFTER)
+            hint = f"Retry-After {wait:g}s" if wait is not None else "no Retry-After; pausing 60s"
+            return RateLimited(f"{where}: rate limited ({hint})", retry_after=wait or DEFAULT_RETRY_AFTER)
+        if status >= 500:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            return ServerError(f"{where}: provider error ({said})", retry_after=wait)
+        return RequestRejected(f"{where}: request rejected ({said})")
+
+    async def get_json(self, path: str, *, endpoint: str, permission: str | None = None, **kwargs: Any) -> Any:
+        response = await self.request("GET", path, endpoint=endpoint, permission=permission, **kwargs)
+        return await decode_json(response.content, f"GET {endpoint}")
+
+    async def post_json(self, path: str, *, endpoint: str, permission: str | None = None, **kwargs: Any) -> Any:
+        response = await self.request("POST", path, endpoint=endpoint, permission=permission, **kwargs)
+        return await decode_json(response.content, f"POST {endpoint}")
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or "connection failed"
+    return text.split("\n", 1)[0][:200]

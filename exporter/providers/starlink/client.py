@@ -1,0 +1,87 @@
+"""Starlink V2 API calls: bearer token, one renewal on 401, the `{isValid, errors, content}` envelope,
+and 0-based paging until `isLastPage`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from exporter.providers.errors import AuthenticationFailed, BadResponse, RequestRejected
+from exporter.providers.http import ApiClient, decode_json
+from exporter.providers.starlink.auth import TokenSource
+
+MAX_PAGES = 5000  # a safety stop should a provider never say isLastPage
+
+
+def unwrap(body: Any, what: str) -> Any:
+    """`content` of a ServiceResponse; `isValid: false` becomes an error carrying the provider's words."""
+    if not isinstance(body, dict):
+        raise BadResponse(f"{what}: expected a JSON object, got {type(body).__name__}")
+    if body.get("isValid") is False:
+        errors = body.get("errors") or []
+        texts = [str(e.get("errorMessage")) for e in errors if isinstance(e, dict) and e.get("errorMessage")]
+        raise RequestRejected(f"{what}: provider says the request is invalid: {'; '.join(texts) or 'no reason'}")
+    if "content" not in body:
+        raise BadResponse(f"{what}: response has no 'content'")
+    return body["content"]
+
+
+class StarlinkClient:
+    def __init__(self, api: ApiClient, tokens: TokenSource):
+        self.api = api
+        self.tokens = tokens
+
+    async def call(self, method: str, path: str, *, endpoint: str, permission: str, **kwargs: Any) -> httpx.Response:
+        """One authenticated request; on 401 the token is renewed and the request sent once more."""
+        for attempt in (1, 2):
+            token = await self.tokens.token()
+            headers = {"Authorization": f"Bearer {token}"}
+            try:
+                return await self.api.request(
+                    method, path, endpoint=endpoint, permission=permission, headers=headers, **kwargs
+                )
+            except AuthenticationFailed:
+                self.tokens.invalidate(token)
+                if attempt == 2:
+                    self.api.account.set_value("leo_exporter_account_authenticated", 0)
+                    raise
+        raise AssertionError("unreachable")
+
+    async def json(self, method: str, path: str, *, endpoint: str, permission: str, **kwargs: Any) -> Any:
+        response = await self.call(method, path, endpoint=endpoint, permission=permission, **kwargs)
+        return await decode_json(response.content, f"{method} {endpoint}")
+
+    async def content(self, method: str, path: str, *, endpoint: str, permission: str, **kwargs: Any) -> Any:
+        body = await self.json(method, path, endpoint=endpoint, permission=permission, **kwargs)
+        return unwrap(body, f"{method} {endpoint}")
+
+    async def pages(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        permission: str,
+        params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[list[Any]]:
+        """Yield each page's `results` from page 0 until `isLastPage` (or an empty page)."""
+        for page in range(MAX_PAGES):
+            content = await self.content(
+                method,
+                path,
+                endpoint=endpoint,
+                permission=permission,
+                params={**(params or {}), "page": page},
+                **kwargs,
+            )
+            what = f"{method} {endpoint} page {page}"
+            if not isinstance(content, dict) or not isinstance(content.get("results"), list):
+                raise BadResponse(f"{what}: expected a page object with a 'results' list")
+            results = content["results"]
+            yield results
+            if content.get("isLastPage") is True or not results:
+                return
+        raise BadResponse(f"{method} {endpoint}: still no isLastPage after {MAX_PAGES} pages")

@@ -1,0 +1,171 @@
+"""Parsers of Starlink V2 management responses into records.
+
+Each parser takes one decoded JSON item and returns a record, or raises BadResponse naming the
+field that is missing or of the wrong type. List parsers skip bad items and say which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from exporter.providers.errors import BadResponse
+from exporter.records import AccountRecord, RouterRecord, ServiceLineRecord, TerminalRecord, UsageRecord
+
+GB = 1e9  # Starlink reports decimal gigabytes
+T = TypeVar("T")
+
+
+def _text(item: dict[str, Any], key: str, what: str, *, required: bool = False) -> str:
+    value = item.get(key)
+    if value is None:
+        if required:
+            raise BadResponse(f"{what}: '{key}' is missing")
+        return ""
+    if not isinstance(value, str):
+        raise BadResponse(f"{what}: '{key}' should be a string, got {type(value).__name__}")
+    return value
+
+
+def _number(item: dict[str, Any], key: str, what: str) -> float | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadResponse(f"{what}: '{key}' should be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def timestamp(value: Any, what: str) -> float | None:
+    """ISO 8601 date or date-time -> Unix seconds (UTC when no zone is given)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadResponse(f"{what}: expected an ISO 8601 date, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadResponse(f"{what}: {value[:40]!r} is not an ISO 8601 date") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _object(item: Any, what: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise BadResponse(f"{what}: expected an object, got {type(item).__name__}")
+    return item
+
+
+def parse_account(content: Any) -> AccountRecord:
+    item = _object(content, "account")
+    number = _text(item, "accountNumber", "account", required=True)
+    suspensions = item.get("activeSuspensions")
+    attrs = {"account_name": _text(item, "accountName", "account"), "region": _text(item, "regionCode", "account")}
+    return AccountRecord(
+        account_id=number,
+        attributes={k: v for k, v in attrs.items() if v},
+        active_suspensions=len(suspensions) if isinstance(suspensions, list) else None,
+    )
+
+
+def parse_service_line(item: Any) -> ServiceLineRecord:
+    item = _object(item, "service line")
+    number = _text(item, "serviceLineNumber", "service line", required=True)
+    what = f"service line {number}"
+    active = item.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise BadResponse(f"{what}: 'active' should be true or false")
+    return ServiceLineRecord(
+        service_line=number,
+        name=_text(item, "nickname", what),
+        product=_text(item, "productReferenceId", what),
+        active=active,
+    )
+
+
+def parse_user_terminal(item: Any) -> tuple[TerminalRecord, list[RouterRecord]]:
+    item = _object(item, "user terminal")
+    terminal_id = _text(item, "userTerminalId", "user terminal", required=True)
+    what = f"user terminal {terminal_id}"
+    terminal = TerminalRecord(
+        terminal_id=terminal_id,
+        service_line=_text(item, "serviceLineNumber", what),
+        name=_text(item, "nickname", what),
+        kit_serial=_text(item, "kitSerialNumber", what),
+        serial=_text(item, "dishSerialNumber", what),
+    )
+    routers = []
+    for raw in item.get("routers") or []:
+        router = _object(raw, f"{what} router")
+        router_id = _text(router, "routerId", f"{what} router", required=True)
+        routers.append(
+            RouterRecord(router_id=router_id, terminal_id=terminal_id, name=_text(router, "nickname", router_id))
+        )
+    return terminal, routers
+
+
+CLASS_TOTALS = {
+    "priority": "totalPriorityGB",
+    "standard": "totalStandardGB",
+    "opt_in_priority": "totalOptInPriorityGB",
+    "non_billable": "totalNonBillableGB",
+}
+CLASS_DAILY = {
+    "priority": "priorityGB",
+    "standard": "standardGB",
+    "opt_in_priority": "optInPriorityGB",
+    "non_billable": "nonBillableGB",
+}
+
+
+def parse_data_usage(item: Any) -> UsageRecord:
+    """One service line's usage; the current billing cycle is the last in `billingCycles`."""
+    item = _object(item, "data usage")
+    number = _text(item, "serviceLineNumber", "data usage", required=True)
+    what = f"data usage of {number}"
+    cycles = item.get("billingCycles")
+    if not isinstance(cycles, list) or not cycles:
+        raise BadResponse(f"{what}: 'billingCycles' is missing or empty")
+    current = _object(cycles[-1], f"{what} current billing cycle")
+    by_class = {}
+    for cls, key in CLASS_TOTALS.items():
+        value = _number(current, key, what)
+        if value is not None:
+            by_class[cls] = value * GB
+    daily, daily_date = None, None
+    days = current.get("dailyDataUsage")
+    if isinstance(days, list) and days:
+        dated = [(timestamp(d.get("date"), f"{what} daily usage"), d) for d in days if isinstance(d, dict)]
+        dated = [(ts, d) for ts, d in dated if ts is not None]
+        if dated:
+            daily_date, newest = max(dated, key=lambda pair: pair[0])
+            daily = {}
+            for cls, key in CLASS_DAILY.items():
+                value = _number(newest, key, what)
+                if value is not None:
+                    daily[cls] = value * GB
+    plan = item.get("servicePlan") if isinstance(item.get("servicePlan"), dict) else {}
+    limit = _number(plan, "usageLimitGB", what)
+    return UsageRecord(
+        service_line=number,
+        by_class=by_class,
+        limit_bytes=limit * GB if limit is not None else None,
+        cycle_start=timestamp(current.get("startDate"), f"{what} startDate"),
+        cycle_end=timestamp(current.get("endDate"), f"{what} endDate"),
+        updated=timestamp(item.get("lastUpdated"), f"{what} lastUpdated"),
+        daily_by_class=daily,
+        daily_date=daily_date,
+    )
+
+
+def parse_items(items: Iterable[Any], parse: Callable[[Any], T], skipped: list[str]) -> list[T]:
+    """Parse every item; a bad one is skipped and its problem recorded, the rest survive."""
+    out = []
+    for item in items:
+        try:
+            out.append(parse(item))
+        except BadResponse as exc:
+            skipped.append(str(exc))
+    return out

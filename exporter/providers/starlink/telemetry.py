@@ -1,0 +1,329 @@
+"""Decoder of the Starlink V2 telemetry stream (`POST /telemetry/stream`).
+
+Column order is not stable and columns get added, so every response is read through its own
+`columnNamesByDeviceType`: the index of each wanted column is looked up once per response and
+rows are read by index, never turned into dicts. Only the newest row per device (by
+`UtcTimestampNs`, not list position) is kept. Alert codes are resolved only through the same
+response's `metadata.enums`, because Starlink re-points codes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import h3
+
+from exporter.providers.errors import BadResponse
+from exporter.providers.starlink.alerts import KNOWN_ROUTER_ALERTS, KNOWN_TERMINAL_ALERTS
+from exporter.records import TelemetryColumns
+from exporter.state import escape_label
+
+MBPS = 125_000.0  # 1 Mbit/s in bytes per second
+NUMBER = (int, float)
+Note = Callable[[str, str, str], Any]
+
+# column -> (measure, scale); scale None marks a boolean column
+TERMINAL_MEASURES: dict[str, tuple[str, float | None]] = {
+    "DownlinkThroughput": ("downlink_throughput_bytes_per_second", MBPS),
+    "UplinkThroughput": ("uplink_throughput_bytes_per_second", MBPS),
+    "PingDropRateAvg": ("pop_ping_drop_ratio", 1.0),
+    "PingLatencyMsAvg": ("pop_ping_latency_seconds", 0.001),
+    "ObstructionPercentTime": ("obstruction_ratio", 0.01),
+    "Uptime": ("uptime_seconds", 1.0),
+    "SignalQuality": ("signal_quality_ratio", 1.0),
+    "SecondsUntilSwupdateRebootPossible": ("software_update_reboot_delay_seconds", 1.0),
+    "InTerritorialWaters": ("in_territorial_waters", None),
+}
+TERMINAL_ATTRIBUTES = {"RunningSoftwareVersion": "software_version", "CountryCode": "country_code"}
+
+ROUTER_MEASURES: dict[str, tuple[str, float | None]] = {
+    "WifiUptimeS": ("uptime_seconds", 1.0),
+    "WifiHopsFromController": ("mesh_hops", 1.0),
+    "WanRxBytes": ("wan_receive_bytes_total", 1.0),
+    "WanTxBytes": ("wan_transmit_bytes_total", 1.0),
+}
+# column -> (family measure, label fragment, scale)
+ROUTER_LABELLED: dict[str, tuple[str, str, float]] = {
+    "Clients": ("clients", 'band="all"', 1.0),
+    "Clients2Ghz": ("clients", 'band="2ghz"', 1.0),
+    "Clients5Ghz": ("clients", 'band="5ghz"', 1.0),
+    "ClientsEth": ("clients", 'band="ethernet"', 1.0),
+    "InternetPingDropRate": ("ping_drop_ratio", 'target="internet"', 1.0),
+    "WifiPopPingDropRate": ("ping_drop_ratio", 'target="pop"', 1.0),
+    "DishPingDropRate": ("ping_drop_ratio", 'target="dish"', 1.0),
+    "InternetPingLatencyMs": ("ping_latency_seconds", 'target="internet"', 0.001),
+    "WifiPopPingLatencyMs": ("ping_latency_seconds", 'target="pop"', 0.001),
+    "DishPingLatencyMs": ("ping_latency_seconds", 'target="dish"', 0.001),
+}
+ROUTER_ATTRIBUTES = {"WifiSoftwareVersion": "software_version", "WifiHardwareVersion": "hardware_version"}
+_ROUTER_WIFI_STATS = {
+    f"Clients{band}{stat}{agg}"
+    for band in ("2Ghz", "5Ghz")
+    for stat in ("RxRateMbps", "TxRateMbps", "SignalStrength")
+    for agg in ("Min", "Max", "Avg")
+}
+ALERT_COLUMNS = ("ActiveAlerts", "ActiveAlert")
+IP_COLUMNS = {"Ipv4": "ipv4", "Ipv6Ue": "ipv6_ue", "Ipv6Cpe": "ipv6_cpe"}
+
+BASE_COLUMNS = {"DeviceType", "UtcTimestampNs", "DeviceId"}
+KNOWN_COLUMNS: dict[str, set[str]] = {
+    "u": BASE_COLUMNS | set(TERMINAL_MEASURES) | set(TERMINAL_ATTRIBUTES) | {"H3CellId", *ALERT_COLUMNS},
+    "r": BASE_COLUMNS
+    | set(ROUTER_MEASURES)
+    | set(ROUTER_LABELLED)
+    | set(ROUTER_ATTRIBUTES)
+    | _ROUTER_WIFI_STATS
+    | {"WifiIsRepeater", "WifiIsBypassed", "DishId", *ALERT_COLUMNS},
+    "i": BASE_COLUMNS | set(IP_COLUMNS) | {"AccountNumber"},
+}
+KNOWN_ALERTS = {"u": KNOWN_TERMINAL_ALERTS, "r": KNOWN_ROUTER_ALERTS}
+
+
+@dataclass(slots=True)
+class TelemetryBatch:
+    terminals: TelemetryColumns
+    routers: TelemetryColumns
+    ips: dict[str, tuple[float, dict[str, float]]]  # terminal id -> (timestamp, {fragment: 1.0})
+    rows: Counter[str] = field(default_factory=Counter)
+    invalid_rows: int = 0
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values()) + self.invalid_rows
+
+
+def strip_prefix(device_id: str, prefix: str) -> str:
+    return device_id[len(prefix) :] if device_id.startswith(prefix) else device_id
+
+
+class _H3Cache:
+    """H3 cell -> centre (lat, lon). Terminals sit in few cells, so this saves most h3 calls."""
+
+    def __init__(self, limit: int = 200_000):
+        self.limit = limit
+        self.cells: dict[Any, tuple[float, float] | None] = {}
+
+    def centre(self, cell: Any) -> tuple[float, float] | None:
+        try:
+            return self.cells[cell]
+        except KeyError:
+            pass
+        result = None
+        try:
+            text = format(cell, "x") if isinstance(cell, int) and not isinstance(cell, bool) else cell
+            if isinstance(text, str) and h3.is_valid_cell(text):
+                result = h3.cell_to_latlng(text)
+        except (ValueError, TypeError):  # h3's errors subclass ValueError
+            result = None
+        if len(self.cells) >= self.limit:
+            self.cells.clear()
+        self.cells[cell] = result
+        return result
+
+
+H3_CACHE = _H3Cache()
+
+
+def _numbers(rows: list[list[Any]], index: int, scale: float) -> list[float | None]:
+    values: list[float | None] = []
+    append = values.append
+    for row in rows:
+        v = row[index]
+        append(v * scale if type(v) in NUMBER else None)
+    return values
+
+
+def _booleans(rows: list[list[Any]], index: int) -> list[float | None]:
+    return [1.0 if row[index] is True else 0.0 if row[index] is False else None for row in rows]
+
+
+def _strings(rows: list[list[Any]], index: int) -> list[str | None]:
+    return [row[index] if type(row[index]) is str else None for row in rows]
+
+
+class StreamDecoder:
+    """Decodes stream responses of one account; remembers which unknown names it has reported."""
+
+    def __init__(self, note_unknown: Note, obstruction_scale: str = "percent"):
+        self.note_unknown = note_unknown
+        self.obstruction_factor = 0.01 if obstruction_scale == "percent" else 1.0
+
+    def decode(self, body: Any) -> TelemetryBatch:
+        data, columns, enums = self._envelope(body)
+        index = {dt: {name: i for i, name in enumerate(names)} for dt, names in columns.items()}
+        for dt, names in columns.items():
+            known = KNOWN_COLUMNS.get(dt)
+            if known is not None:
+                for name in names:
+                    if name not in known:
+                        self.note_unknown("column", name, f"device type {dt!r}")
+
+        newest, rows_seen, invalid = self._newest_rows(data["values"], index, columns)
+        batch = TelemetryBatch(
+            terminals=self._terminals(newest.get("u", {}), index.get("u", {}), enums.get("u", {})),
+            routers=self._routers(newest.get("r", {}), index.get("r", {}), enums.get("r", {})),
+            ips=self._ips(newest.get("i", {}), index.get("i", {})),
+            rows=rows_seen,
+            invalid_rows=invalid,
+        )
+        return batch
+
+    def _envelope(self, body: Any) -> tuple[dict[str, Any], dict[str, list[str]], dict[str, dict[str, str]]]:
+        what = "telemetry stream"
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            raise BadResponse(f"{what}: expected an object with a 'data' object")
+        data = body["data"]
+        if not isinstance(data.get("values"), list):
+            raise BadResponse(f"{what}: 'data.values' is missing or not a list")
+        columns = data.get("columnNamesByDeviceType")
+        if not isinstance(columns, dict) or not all(
+            isinstance(names, list) and all(isinstance(n, str) for n in names) for names in columns.values()
+        ):
+            raise BadResponse(f"{what}: 'data.columnNamesByDeviceType' must map device types to column name lists")
+        for dt, names in columns.items():
+            for needed in ("UtcTimestampNs", "DeviceId"):
+                if dt in KNOWN_COLUMNS and needed not in names:
+                    raise BadResponse(f"{what}: device type {dt!r} has no {needed} column")
+        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        enum_block = metadata.get("enums") if isinstance(metadata.get("enums"), dict) else {}
+        alerts = enum_block.get("AlertsByDeviceType") if isinstance(enum_block.get("AlertsByDeviceType"), dict) else {}
+        enums = {
+            dt: {str(code): str(name) for code, name in mapping.items()}
+            for dt, mapping in alerts.items()
+            if isinstance(mapping, dict)
+        }
+        return data, columns, enums
+
+    def _newest_rows(
+        self, values: list[Any], index: dict[str, dict[str, int]], columns: dict[str, list[str]]
+    ) -> tuple[dict[str, dict[str, list[Any]]], Counter[str], int]:
+        newest: dict[str, dict[str, list[Any]]] = {}
+        positions = {
+            dt: (cols["UtcTimestampNs"], cols["DeviceId"], len(columns[dt]))
+            for dt, cols in index.items()
+            if dt in KNOWN_COLUMNS
+        }
+        rows_seen: Counter[str] = Counter()
+        invalid = 0
+        for row in values:
+            if type(row) is not list or not row:
+                invalid += 1
+                continue
+            dt = row[0]
+            pos = positions.get(dt)  # type: ignore[arg-type]
+            if pos is None:
+                if isinstance(dt, str):
+                    self.note_unknown("device_type", dt, "rows skipped")
+                invalid += 1
+                continue
+            ts_i, id_i, width = pos
+            if len(row) != width:
+                invalid += 1
+                continue
+            device, ts = row[id_i], row[ts_i]
+            if type(device) is not str or type(ts) not in NUMBER:
+                invalid += 1
+                continue
+            rows_seen[dt] += 1
+            per_type = newest.get(dt)
+            if per_type is None:
+                per_type = newest[dt] = {}
+            current = per_type.get(device)
+            if current is None or ts > current[ts_i]:
+                per_type[device] = row
+        return newest, rows_seen, invalid
+
+    def _alerts(
+        self, rows: list[list[Any]], cols: dict[str, int], enum: dict[str, str], dt: str
+    ) -> list[tuple[str, ...] | None] | None:
+        column = next((c for c in ALERT_COLUMNS if c in cols), None)
+        if column is None:
+            return None
+        idx = cols[column]
+        known = KNOWN_ALERTS[dt]
+        cache: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        out: list[tuple[str, ...] | None] = []
+        for row in rows:
+            codes = row[idx]
+            if codes is None:
+                out.append(())
+                continue
+            if type(codes) is not list:
+                out.append(None)
+                continue
+            key = tuple(codes)
+            names = cache.get(key)
+            if names is None:
+                resolved = []
+                for code in codes:
+                    name = enum.get(str(code))
+                    if name is None:
+                        self.note_unknown("alert_code", f"{dt}:{code}", "no name in this response's metadata.enums")
+                        name = f"unknown_{code}"
+                    elif name not in known:
+                        self.note_unknown("alert", name, f"device type {dt!r}")
+                    resolved.append(name)
+                names = cache[key] = tuple(sorted(set(resolved)))
+            out.append(names)
+        return out
+
+    def _terminals(self, newest: dict[str, list[Any]], cols: dict[str, int], enum: dict[str, str]) -> TelemetryColumns:
+        rows = list(newest.values())
+        ts_i = cols.get("UtcTimestampNs", 0)
+        result = TelemetryColumns(
+            ids=[strip_prefix(d, "ut") for d in newest],
+            timestamps=[row[ts_i] / 1e9 for row in rows],
+        )
+        for column, (measure, scale) in TERMINAL_MEASURES.items():
+            if column in cols:
+                if scale is None:
+                    result.measures[measure] = _booleans(rows, cols[column])
+                else:
+                    if column == "ObstructionPercentTime":
+                        scale = self.obstruction_factor
+                    result.measures[measure] = _numbers(rows, cols[column], scale)
+        for column, attr in TERMINAL_ATTRIBUTES.items():
+            if column in cols:
+                result.attributes[attr] = _strings(rows, cols[column])
+        if "H3CellId" in cols:
+            idx = cols["H3CellId"]
+            centres = [H3_CACHE.centre(row[idx]) if row[idx] is not None else None for row in rows]
+            result.measures["latitude_degrees"] = [c[0] if c else None for c in centres]
+            result.measures["longitude_degrees"] = [c[1] if c else None for c in centres]
+        result.alerts = self._alerts(rows, cols, enum, "u")
+        return result
+
+    def _routers(self, newest: dict[str, list[Any]], cols: dict[str, int], enum: dict[str, str]) -> TelemetryColumns:
+        rows = list(newest.values())
+        ts_i = cols.get("UtcTimestampNs", 0)
+        result = TelemetryColumns(ids=list(newest), timestamps=[row[ts_i] / 1e9 for row in rows])
+        for column, (measure, scale) in ROUTER_MEASURES.items():
+            if column in cols:
+                result.measures[measure] = _numbers(rows, cols[column], scale or 1.0)
+        for column, (measure, fragment, scale) in ROUTER_LABELLED.items():
+            if column in cols:
+                result.labelled.setdefault(measure, {})[fragment] = _numbers(rows, cols[column], scale)
+        for column, attr in ROUTER_ATTRIBUTES.items():
+            if column in cols:
+                result.attributes[attr] = _strings(rows, cols[column])
+        if "DishId" in cols:
+            result.parents = [strip_prefix(p, "ut") if p else None for p in _strings(rows, cols["DishId"])]
+        result.alerts = self._alerts(rows, cols, enum, "r")
+        return result
+
+    def _ips(self, newest: dict[str, list[Any]], cols: dict[str, int]) -> dict[str, tuple[float, dict[str, float]]]:
+        ts_i = cols.get("UtcTimestampNs", 0)
+        out: dict[str, tuple[float, dict[str, float]]] = {}
+        for device, row in newest.items():
+            fragments: dict[str, float] = {}
+            for column, kind in IP_COLUMNS.items():
+                addresses = row[cols[column]] if column in cols else None
+                if type(addresses) is list:
+                    for address in addresses:
+                        if type(address) is str:
+                            fragments[f'kind="{kind}",address="{escape_label(address)}"'] = 1.0
+            out[strip_prefix(strip_prefix(device, "ip-"), "ut")] = (row[ts_i] / 1e9, fragments)
+        return out

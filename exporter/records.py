@@ -1,0 +1,116 @@
+"""Typed records: what provider clients hand to the fleet state.
+
+Providers speak in these and in the measure names below; they know nothing of Prometheus.
+Measures are named after the quantity and its base unit, so the renderer can map each to its
+metric family by prefixing the entity (`uptime_seconds` -> `leo_terminal_uptime_seconds`).
+Telemetry arrives as columns (one list per measure, aligned with `ids`) because a 65,000-row
+batch must be applied without building an object per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Terminal measures that only live while the terminal is online (they stop when it goes offline).
+TERMINAL_LIVE_MEASURES: tuple[str, ...] = (
+    "uptime_seconds",
+    "downlink_throughput_bytes_per_second",
+    "uplink_throughput_bytes_per_second",
+    "pop_ping_latency_seconds",
+    "pop_ping_drop_ratio",
+    "obstruction_ratio",
+    "signal_quality_ratio",
+    "software_update_reboot_delay_seconds",
+    "in_territorial_waters",
+    "latitude_degrees",
+    "longitude_degrees",
+)
+
+ROUTER_LIVE_MEASURES: tuple[str, ...] = ("uptime_seconds", "mesh_hops")
+
+
+@dataclass(slots=True)
+class TelemetryColumns:
+    """The newest sample per device of one kind, column by column.
+
+    `ids` are bare provider ids (prefixes already stripped); `timestamps` are Unix seconds of
+    the device's own clock. `measures[name][i]` belongs to `ids[i]`; None means not reported.
+    `labelled[name][label_value][i]` is the same for families with one extra label (router
+    clients by band, ping by target). `alerts[i]` is None when the row had no alert column.
+    """
+
+    ids: list[str]
+    timestamps: list[float]
+    measures: dict[str, list[float | None]] = field(default_factory=dict)
+    labelled: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
+    alerts: list[tuple[str, ...] | None] | None = None
+    attributes: dict[str, list[str | None]] = field(default_factory=dict)
+    parents: list[str | None] | None = None  # router rows: the terminal they are bonded to
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    account_id: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    active_suspensions: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalRecord:
+    terminal_id: str
+    service_line: str = ""
+    name: str = ""
+    kit_serial: str = ""
+    serial: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    def labels(self) -> dict[str, str]:
+        """Descriptive labels of `leo_terminal_info`."""
+        return {
+            "service_line": self.service_line,
+            "name": self.name,
+            "kit_serial": self.kit_serial,
+            "serial": self.serial,
+            **self.attributes,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RouterRecord:
+    router_id: str
+    terminal_id: str = ""
+    name: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLineRecord:
+    service_line: str
+    name: str = ""
+    product: str = ""
+    active: bool | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """Current billing cycle usage of one service line. Bytes and Unix seconds."""
+
+    service_line: str
+    by_class: dict[str, float]
+    limit_bytes: float | None = None
+    cycle_start: float | None = None
+    cycle_end: float | None = None
+    updated: float | None = None
+    daily_by_class: dict[str, float] | None = None
+    daily_date: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    product: str
+    name: str = ""
+    price: float | None = None
+    currency: str = ""
+    data_bytes: float | None = None
+    attributes: dict[str, str] = field(default_factory=dict)

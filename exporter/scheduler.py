@@ -1,0 +1,160 @@
+"""Jobs on their own timers: one job per (account, API call).
+
+A job runs at a fixed rate (start to start), with a little jitter so that jobs of many accounts
+do not fire together. A failure is retried sooner, not later: after `backoff_base`, doubling,
+but never later than the job's own interval (so it recovers within one interval after a fault
+clears), and never before the provider's Retry-After. Other jobs of an account wait until the
+account's identifying job has succeeded once, so every series carries the provider's own id.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+
+import anyio
+
+from exporter.durations import format_duration
+from exporter.logs import REDACT
+from exporter.providers.base import JobFunction
+from exporter.providers.errors import ProviderError
+from exporter.state import JobStatus
+
+log = logging.getLogger("exporter.scheduler")
+
+
+class Job:
+    def __init__(
+        self,
+        status: JobStatus,
+        run: JobFunction,
+        *,
+        backoff_base: float = 5.0,
+        backoff_max: float = 300.0,
+        jitter: float = 0.1,
+        gate: anyio.Event | None = None,
+        opens: anyio.Event | None = None,
+    ):
+        self.status = status
+        self.run = run
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.jitter = jitter
+        self.gate = gate  # wait for this before the first run
+        self.opens = opens  # set this after the first success
+        self.wake = anyio.Event()
+        self.forced = False
+        self.failures = 0
+
+    @property
+    def key(self) -> str:
+        return self.status.key
+
+    def trigger(self) -> None:
+        """Run now (the status page's "Poll now"), even when disabled."""
+        self.forced = True
+        self.wake.set()
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.status.enabled = enabled
+        self.wake.set()
+
+    def set_interval(self, seconds: float) -> None:
+        if seconds <= 0:
+            raise ValueError("interval must be greater than 0")
+        self.status.interval = seconds
+        self.wake.set()
+
+    def retry_delay(self, retry_after: float | None) -> float:
+        delay = min(self.backoff_base * 2 ** max(0, self.failures - 1), self.status.interval, self.backoff_max)
+        return max(delay, retry_after or 0.0)
+
+
+class Scheduler:
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self.jobs: dict[str, Job] = {}
+
+    def add(self, job: Job) -> None:
+        self.jobs[job.status.account.name + "/" + job.status.call] = job
+
+    def find(self, key: str) -> Job | None:
+        """A job by its label (`provider/account/call`) or by `account-name/call`."""
+        return self.jobs.get(key) or next((j for j in self.jobs.values() if j.key == key), None)
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            for job in self.jobs.values():
+                tg.start_soon(self._loop, job, name=f"job {job.status.call}")
+
+    async def _loop(self, job: Job) -> None:
+        status = job.status
+        if job.gate is not None:
+            await job.gate.wait()
+        await anyio.sleep(random.uniform(0, min(1.0, status.interval * job.jitter)))
+        while True:
+            if not status.enabled and not job.forced:
+                status.next_run = None
+                await self._sleep(job, None)
+                continue
+            job.forced = False
+            started = time.monotonic()
+            ok, retry_after = await self.run_once(job)
+            if ok:
+                spread = status.interval * job.jitter
+                delay = status.interval + random.uniform(-spread, spread) - (time.monotonic() - started)
+            else:
+                delay = job.retry_delay(retry_after)
+            delay = max(0.0, delay)
+            status.next_run = self.clock() + delay if status.enabled else None
+            await self._sleep(job, delay)
+
+    async def _sleep(self, job: Job, seconds: float | None) -> None:
+        if seconds is None:
+            await job.wake.wait()
+        else:
+            with anyio.move_on_after(seconds):
+                await job.wake.wait()
+        if job.wake.is_set():
+            job.wake = anyio.Event()
+
+    async def run_once(self, job: Job) -> tuple[bool, float | None]:
+        """Run the job once, record the outcome; never raises (but cancellation)."""
+        status = job.status
+        account = status.account
+        extra = {"provider": account.provider, "account": account.account_id, "job": status.call}
+        started = time.monotonic()
+        error, reason, retry_after = "", "", None
+        try:
+            with anyio.fail_after(status.timeout):
+                await job.run()
+        except TimeoutError:
+            error, reason = f"no result within the job timeout of {format_duration(status.timeout)}", "timeout"
+        except ProviderError as exc:
+            error, reason, retry_after = str(exc), exc.reason, exc.retry_after
+        except Exception as exc:  # a bug of ours: say so loudly, keep the exporter running
+            log.error("job failed with an internal error", extra=extra, exc_info=True)
+            error, reason = f"internal error: {type(exc).__name__}: {exc}", "internal"
+        status.duration = time.monotonic() - started
+        status.last_run = self.clock()
+        if not error:
+            if job.failures:
+                log.info("job recovered after %d failed runs", job.failures, extra=extra)
+            job.failures = 0
+            status.up = 1.0
+            status.last_success = status.last_run
+            status.last_error = ""
+            status.runs["success"] += 1
+            if job.opens is not None and not job.opens.is_set():
+                job.opens.set()
+            return True, None
+        job.failures += 1
+        error = REDACT(error)
+        if error != status.last_error or job.failures % 10 == 1:
+            log.warning("job failed: %s", error, extra={**extra, "reason": reason, "failures": job.failures})
+        status.up = 0.0
+        status.last_error = error
+        status.runs["error"] += 1
+        return False, retry_after

@@ -1,0 +1,417 @@
+"""The fleet state: what every account's terminals, routers and service lines look like now.
+
+Values are stored by metric family and entity id, and each entity's label string is built once
+(when the entity or its account id first appears), so the renderer only concatenates. The big
+tables are changed only inside the state worker (see `StateWorker`), which also runs the
+renderer, so a render never sees a table half-updated. Small counters (requests, job status)
+are changed on the event loop; the renderer copies those dicts, which CPython does atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from exporter.records import (
+    ROUTER_LIVE_MEASURES,
+    TERMINAL_LIVE_MEASURES,
+    AccountRecord,
+    ProductRecord,
+    RouterRecord,
+    ServiceLineRecord,
+    TelemetryColumns,
+    TerminalRecord,
+    UsageRecord,
+)
+
+T = TypeVar("T")
+
+
+def escape_label(value: str) -> str:
+    """Escape a label value as the text exposition format requires."""
+    if "\\" in value or "\n" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return value
+
+
+def label_fragment(pairs: Iterable[tuple[str, str]]) -> str:
+    """`a="1",b="2"`: the inside of the braces for the given label pairs."""
+    return ",".join(f'{name}="{escape_label(value)}"' for name, value in pairs)
+
+
+class EntityTable:
+    """One kind of entity (terminals, routers, ...) of one account.
+
+    `simple[family][id]` holds values of families with identity labels only;
+    `labelled[family][id][fragment]` holds families with extra labels, `fragment` being the
+    already escaped `alert="x"` part. `labels[id]` is the identity label string.
+    """
+
+    def __init__(self, prefix: str, id_label: str, live_measures: tuple[str, ...] = ()):
+        self.prefix = prefix
+        self.id_label = id_label
+        self.base = ""
+        self.labels: dict[str, str] = {}
+        self.attrs: dict[str, dict[str, str]] = {}
+        self.info_labels: dict[str, str] = {}
+        self.simple: dict[str, dict[str, float]] = {}
+        self.labelled: dict[str, dict[str, dict[str, float]]] = {}
+        self.alerts: dict[str, tuple[str, ...]] = {}
+        self.last_seen: dict[str, float] = {}
+        self.inventory: set[str] | None = None
+        self.live_families = tuple(prefix + m for m in live_measures)
+
+    # --- identity
+    def rebase(self, base: str) -> None:
+        """New provider/account labels (the account id became known): rebuild every label string."""
+        self.base = base
+        for entity_id in self.labels:
+            self.labels[entity_id] = self._identity(entity_id)
+        for entity_id in self.info_labels:
+            self._rebuild_info(entity_id)
+
+    def _identity(self, entity_id: str) -> str:
+        return f'{self.base},{self.id_label}="{escape_label(entity_id)}"'
+
+    def ensure(self, entity_id: str) -> None:
+        if entity_id not in self.labels:
+            self.labels[entity_id] = self._identity(entity_id)
+            self.attrs[entity_id] = {}
+            self._rebuild_info(entity_id)
+
+    def _rebuild_info(self, entity_id: str) -> None:
+        attrs = self.attrs.get(entity_id, {})
+        extra = label_fragment((k, v) for k, v in attrs.items() if k != self.id_label)
+        identity = self.labels.get(entity_id) or self._identity(entity_id)
+        self.info_labels[entity_id] = f"{identity},{extra}" if extra else identity
+
+    def update_attrs(self, entity_id: str, values: dict[str, str]) -> None:
+        """Merge descriptive attributes; the info label string is rebuilt only if one changed."""
+        self.ensure(entity_id)
+        attrs = self.attrs[entity_id]
+        changed = False
+        for key, value in values.items():
+            if attrs.get(key) != value:
+                attrs[key] = value
+                changed = True
+        if changed:
+            self._rebuild_info(entity_id)
+
+    # --- values
+    def family(self, name: str) -> dict[str, float]:
+        return self.simple.setdefault(name, {})
+
+    def set(self, family: str, entity_id: str, value: float | None) -> None:
+        self.ensure(entity_id)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            self.simple.get(family, {}).pop(entity_id, None)
+        else:
+            self.family(family)[entity_id] = float(value)
+
+    def set_labelled(self, family: str, entity_id: str, values: dict[str, float]) -> None:
+        """Replace all samples of one entity in a family with extra labels."""
+        self.ensure(entity_id)
+        table = self.labelled.setdefault(family, {})
+        if values:
+            table[entity_id] = values
+        else:
+            table.pop(entity_id, None)
+
+    def set_alerts(self, family: str, entity_id: str, names: tuple[str, ...]) -> None:
+        names = tuple(sorted(set(names)))
+        if self.alerts.get(entity_id) == names:
+            return
+        self.alerts[entity_id] = names
+        self.set_labelled(family, entity_id, {f'alert="{escape_label(n)}"': 1.0 for n in names})
+
+    def clear_live(self, entity_id: str) -> None:
+        """Stop the series that exist only while the entity is online."""
+        for family in self.live_families:
+            table = self.simple.get(family)
+            if table:
+                table.pop(entity_id, None)
+        for table in self.labelled.values():
+            table.pop(entity_id, None)
+        self.alerts.pop(entity_id, None)
+
+    def drop(self, entity_id: str) -> None:
+        for table in self.simple.values():
+            table.pop(entity_id, None)
+        for table in self.labelled.values():
+            table.pop(entity_id, None)
+        for mapping in (self.labels, self.attrs, self.info_labels, self.alerts, self.last_seen):
+            mapping.pop(entity_id, None)
+
+    def replace_inventory(self, records: dict[str, dict[str, str]]) -> None:
+        """The provider's full list: new entities appear, departed ones (and all their series) go."""
+        previous = self.inventory or set()
+        for gone in previous - records.keys():
+            self.drop(gone)
+        for entity_id, attrs in records.items():
+            self.update_attrs(entity_id, attrs)
+        self.inventory = set(records)
+
+    def expire(self, now: float, offline_after: float, online_family: str) -> None:
+        """Derive online flags from telemetry age; offline entities keep info and last seen only."""
+        cutoff = now - offline_after
+        online: dict[str, float] = {}
+        inventory = self.inventory
+        for entity_id in list(self.labels):
+            seen = self.last_seen.get(entity_id)
+            if seen is not None and seen >= cutoff:
+                online[entity_id] = 1.0
+                continue
+            if inventory is not None and entity_id not in inventory:
+                self.drop(entity_id)  # seen only in telemetry, and gone quiet: not ours to keep
+                continue
+            self.clear_live(entity_id)
+            online[entity_id] = 0.0
+        self.simple[online_family] = online
+
+    def apply_columns(self, cols: TelemetryColumns, alert_family: str | None) -> int:
+        """Apply the newest telemetry per device; rows older than what we hold are ignored."""
+        ids, stamps = cols.ids, cols.timestamps
+        seen = self.last_seen
+        keep = [i for i, (eid, ts) in enumerate(zip(ids, stamps, strict=True)) if ts > seen.get(eid, -1.0)]
+        if len(keep) != len(ids):
+            cols = _select(cols, keep)
+            ids, stamps = cols.ids, cols.timestamps
+        labels = self.labels
+        for eid in ids:
+            if eid not in labels:
+                self.ensure(eid)
+        seen.update(zip(ids, stamps, strict=True))
+        self.family(self.prefix + "last_seen_timestamp_seconds").update(zip(ids, stamps, strict=True))
+        for measure, column in cols.measures.items():
+            table = self.family(self.prefix + measure)
+            for eid, value in zip(ids, column, strict=True):
+                if value is None:
+                    table.pop(eid, None)
+                else:
+                    table[eid] = value
+        for measure, by_label in cols.labelled.items():
+            table = self.labelled.setdefault(self.prefix + measure, {})
+            for index, eid in enumerate(ids):
+                samples = {frag: col[index] for frag, col in by_label.items() if col[index] is not None}
+                if samples:
+                    table[eid] = samples
+                else:
+                    table.pop(eid, None)
+        if alert_family and cols.alerts is not None:
+            for eid, names in zip(ids, cols.alerts, strict=True):
+                if names is not None:
+                    self.set_alerts(alert_family, eid, names)
+        for attr, column in cols.attributes.items():
+            for eid, value in zip(ids, column, strict=True):
+                if value is not None and self.attrs[eid].get(attr) != value:
+                    self.update_attrs(eid, {attr: value})
+        if cols.parents is not None:
+            for eid, parent in zip(ids, cols.parents, strict=True):
+                if parent and self.attrs[eid].get("terminal_id") != parent:
+                    self.update_attrs(eid, {"terminal_id": parent})
+        return len(ids)
+
+
+def _select(cols: TelemetryColumns, keep: list[int]) -> TelemetryColumns:
+    def pick(column: list[Any]) -> list[Any]:
+        return [column[i] for i in keep]
+
+    return TelemetryColumns(
+        ids=pick(cols.ids),
+        timestamps=pick(cols.timestamps),
+        measures={k: pick(v) for k, v in cols.measures.items()},
+        labelled={k: {f: pick(c) for f, c in v.items()} for k, v in cols.labelled.items()},
+        alerts=pick(cols.alerts) if cols.alerts is not None else None,
+        attributes={k: pick(v) for k, v in cols.attributes.items()},
+        parents=pick(cols.parents) if cols.parents is not None else None,
+    )
+
+
+@dataclass(slots=True)
+class JobStatus:
+    """What the scheduler knows about one job; read by the renderer and the status page."""
+
+    account: AccountState
+    call: str
+    interval: float
+    timeout: float
+    enabled: bool = True
+    up: float | None = None
+    last_run: float | None = None
+    last_success: float | None = None
+    duration: float | None = None
+    next_run: float | None = None
+    last_error: str = ""
+    runs: dict[str, float] = field(default_factory=lambda: {"success": 0.0, "error": 0.0})
+
+    @property
+    def key(self) -> str:
+        return f"{self.account.provider}/{self.account.account_id}/{self.call}"
+
+
+class AccountState:
+    """Everything known about one configured account."""
+
+    def __init__(self, provider: str, name: str, *, offline_after: float, online_from_telemetry: bool):
+        self.provider = provider
+        self.name = name
+        self.offline_after = offline_after
+        self.online_from_telemetry = online_from_telemetry
+        self.account_id = name  # until the provider tells us its own id
+        self.identified = False
+        self.attrs: dict[str, str] = {}
+        self.values: dict[str, float] = {}
+        self.counters: dict[str, dict[str, float]] = {}
+        self.terminals = EntityTable("leo_terminal_", "terminal_id", TERMINAL_LIVE_MEASURES)
+        self.routers = EntityTable("leo_router_", "router_id", ROUTER_LIVE_MEASURES)
+        self.service_lines = EntityTable("leo_service_line_", "service_line")
+        self.products = EntityTable("leo_product_", "product")
+        self.base = ""
+        self._rebase()
+
+    @property
+    def tables(self) -> dict[str, EntityTable]:
+        return {
+            "terminal": self.terminals,
+            "router": self.routers,
+            "service_line": self.service_lines,
+            "product": self.products,
+        }
+
+    def _rebase(self) -> None:
+        self.base = label_fragment((("provider", self.provider), ("account", self.account_id)))
+        for table in self.tables.values():
+            table.rebase(self.base)
+
+    def info_labels(self) -> str:
+        attrs = {"name": self.name, **self.attrs}
+        return f"{self.base},{label_fragment(attrs.items())}"
+
+    # --- called from the event loop (small, atomic dict updates)
+    def count(self, family: str, fragment: str, amount: float = 1.0) -> None:
+        table = self.counters.setdefault(family, {})
+        table[fragment] = table.get(fragment, 0.0) + amount
+
+    def set_value(self, family: str, value: float | None) -> None:
+        if value is None:
+            self.values.pop(family, None)
+        else:
+            self.values[family] = float(value)
+
+    # --- called in the state worker
+    def apply_account(self, record: AccountRecord) -> None:
+        if record.account_id and record.account_id != self.account_id:
+            self.account_id = record.account_id
+            self._rebase()
+        self.identified = True
+        self.attrs = dict(record.attributes)
+        self.set_value("leo_account_active_suspensions", record.active_suspensions)
+
+    def replace_terminals(self, records: Iterable[TerminalRecord]) -> None:
+        self.terminals.replace_inventory({rec.terminal_id: rec.labels() for rec in records})
+
+    def replace_routers(self, records: Iterable[RouterRecord]) -> None:
+        inventory = {
+            rec.router_id: {"terminal_id": rec.terminal_id, "name": rec.name, **rec.attributes} for rec in records
+        }
+        self.routers.replace_inventory(inventory)
+
+    def replace_service_lines(self, records: Iterable[ServiceLineRecord]) -> None:
+        inventory: dict[str, dict[str, str]] = {}
+        active: dict[str, float] = {}
+        for rec in records:
+            inventory[rec.service_line] = {"name": rec.name, "product": rec.product, **rec.attributes}
+            if rec.active is not None:
+                active[rec.service_line] = 1.0 if rec.active else 0.0
+        table = self.service_lines
+        table.replace_inventory(inventory)
+        table.simple["leo_service_line_active"] = active
+
+    def set_terminal_online(self, flags: dict[str, bool]) -> None:
+        """Providers that report online state themselves (Kognitive, OneWeb) set it here."""
+        table = self.terminals
+        for terminal_id in flags:
+            table.ensure(terminal_id)
+        table.simple["leo_terminal_online"] = {tid: 1.0 if on else 0.0 for tid, on in flags.items()}
+
+    def apply_usage(self, records: Iterable[UsageRecord]) -> None:
+        table = self.service_lines
+        for rec in records:
+            sln = rec.service_line
+            table.set_labelled(
+                "leo_service_line_usage_bytes",
+                sln,
+                {f'class="{escape_label(k)}"': v for k, v in rec.by_class.items()},
+            )
+            if rec.daily_by_class is not None:
+                table.set_labelled(
+                    "leo_service_line_daily_usage_bytes",
+                    sln,
+                    {f'class="{escape_label(k)}"': v for k, v in rec.daily_by_class.items()},
+                )
+            table.set("leo_service_line_daily_usage_date_timestamp_seconds", sln, rec.daily_date)
+            table.set("leo_service_line_usage_limit_bytes", sln, rec.limit_bytes)
+            table.set("leo_service_line_billing_cycle_start_timestamp_seconds", sln, rec.cycle_start)
+            table.set("leo_service_line_billing_cycle_end_timestamp_seconds", sln, rec.cycle_end)
+            table.set("leo_service_line_usage_updated_timestamp_seconds", sln, rec.updated)
+
+    def replace_products(self, records: Iterable[ProductRecord]) -> None:
+        records = list(records)
+        table = self.products
+        inventory = {rec.product: {"name": rec.name, "currency": rec.currency, **rec.attributes} for rec in records}
+        table.replace_inventory(inventory)
+        table.simple["leo_product_price"] = {r.product: r.price for r in records if r.price is not None}
+        table.simple["leo_product_data_bytes"] = {r.product: r.data_bytes for r in records if r.data_bytes is not None}
+
+    def expire(self, now: float) -> None:
+        if self.online_from_telemetry:
+            self.terminals.expire(now, self.offline_after, "leo_terminal_online")
+            self.routers.expire(now, self.offline_after, "leo_router_online")
+        for table in (self.terminals, self.routers):
+            table.simple[table.prefix + "active_alerts"] = {
+                eid: float(len(names)) for eid, names in table.alerts.items()
+            }
+
+
+class FleetState:
+    """All accounts, all jobs, and the exporter's own figures."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self.accounts: dict[str, AccountState] = {}
+        self.jobs: list[JobStatus] = []
+        self.exporter_values: dict[str, float] = {}
+        self.changed = threading.Event()
+
+    def add_account(self, account: AccountState) -> None:
+        self.accounts[account.name] = account
+
+    def mark_changed(self) -> None:
+        self.changed.set()
+
+
+class StateWorker:
+    """Runs state changes and renders one at a time on a worker thread, off the event loop.
+
+    One limiter of size 1 serialises them, so the renderer never iterates a table that is
+    being changed, and neither blocks the event loop that serves scrapes.
+    """
+
+    def __init__(self, state: FleetState):
+        self.state = state
+        self.limiter = anyio.CapacityLimiter(1)
+
+    async def apply(self, change: Callable[[], T]) -> T:
+        result = await anyio.to_thread.run_sync(change, limiter=self.limiter)
+        self.state.mark_changed()
+        return result
+
+    async def run(self, work: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(work, limiter=self.limiter)
