@@ -1,0 +1,62 @@
+"""The simulator's ASGI app: every simulated provider mounted under its own prefix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+
+from exporter.simulator.starlink import StarlinkSimulator
+
+STARLINK_PREFIX = "/starlink"
+
+
+def build_app(
+    *,
+    accounts: int = 2,
+    terminals: int = 40,
+    seed: int = 1,
+    row_interval: float = 15.0,
+    token_ttl: float = 900.0,
+) -> Starlette:
+    """The simulator app; `app.state.starlink` is the StarlinkSimulator (for tests and the CLI)."""
+    starlink = StarlinkSimulator(accounts, terminals, seed, row_interval=row_interval, token_ttl=token_ttl)
+
+    async def index(request: Request) -> PlainTextResponse:
+        lines = [
+            "leo-exporter provider simulator (fake data, not a real provider API)",
+            "",
+            f"Starlink Public API V2: {STARLINK_PREFIX}/api/public/v2 "
+            f"(token: {STARLINK_PREFIX}/api/auth/connect/token)",
+            f"  {len(starlink.accounts)} accounts, {sum(len(a.terminals) for a in starlink.accounts)} terminals, "
+            f"seed {seed}, a telemetry row every {row_interval:g} s per device",
+            f"  controls: GET {STARLINK_PREFIX}/_sim/state, "
+            f"POST {STARLINK_PREFIX}/_sim/terminals/{{id}}/offline|online|alerts",
+        ]
+        lines += [f"  client_id {c.client_id} -> {c.account_number}" for c in starlink.credentials()]
+        return PlainTextResponse("\n".join(lines) + "\n")
+
+    app = Starlette(routes=[Route("/", index), Mount(STARLINK_PREFIX, routes=starlink.routes())])
+    app.state.starlink = starlink
+    return app
+
+
+def exporter_config(base_url: str, sim: StarlinkSimulator) -> dict[str, Any]:
+    """An exporter config (the YAML structure of DESIGN.md) pointing one account at each simulated one."""
+    base = base_url.rstrip("/") + STARLINK_PREFIX
+    return {
+        "accounts": [
+            {
+                "provider": "starlink",
+                "name": creds.client_id,
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret,
+                "api_url": f"{base}/api/public/v2",
+                "auth_url": f"{base}/api/auth/connect/token",
+            }
+            for creds in sim.credentials()
+        ]
+    }

@@ -1,0 +1,508 @@
+"""A realistic fake of the Starlink Public API V2 (token, telemetry stream, management), over HTTP.
+
+The exporter's real client polls it exactly as it polls starlink.com. Every API call goes through
+`_api`, which resolves the bearer token to a service account; per-account fault injection (429,
+5xx, slow answers, broken JSON) is meant to hook in there. Time comes from an injectable clock,
+so tests move time forward instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from exporter.simulator.fleet import Account, ServiceLine, Terminal, build_fleet
+from exporter.simulator.responses import envelope, envelope_error, iso, json_response, paginate
+from exporter.simulator.telemetry import (
+    ENUMS,
+    FUTURE_COLUMN,
+    I_COLUMNS,
+    R_BASE,
+    U_BASE,
+    AccountStream,
+    Cursor,
+    reorder,
+    response_columns,
+)
+from exporter.simulator.usage import line_usage
+
+API = "/api/public/v2"
+PAGE_SIZE = 100  # service lines and user terminals: fixed, no `limit` parameter
+MAX_BATCH = 65000
+MAX_LINGER_MS = 65000
+USAGE_LIMIT_DEFAULT, USAGE_LIMIT_MAX = 50, 250
+MAX_PREVIOUS_CYCLES = 24
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@dataclass(frozen=True)
+class SimAccount:
+    """Credentials of one simulated service account and the account it belongs to."""
+
+    client_id: str
+    client_secret: str
+    account_number: str
+    account_name: str
+
+
+@dataclass(slots=True)
+class _Client:
+    """A service account: its secret, its account, and its own stream cursor."""
+
+    creds: SimAccount
+    account: int  # position in StarlinkSimulator.accounts
+    cursor: Cursor = field(default_factory=Cursor)
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    client_id: str
+    expires: float
+
+
+Handler = Callable[[Request, _Client], Awaitable[Response]]
+
+
+class _BadRequest(Exception):
+    """A request the API rejects; carries the HTTP status and the envelope message."""
+
+    def __init__(self, message: str, status: int = 400, members: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.status, self.message, self.members = status, message, members
+
+
+class StarlinkSimulator:
+    """Simulated Starlink accounts with deterministic fleets; mount `routes()` at `/starlink`."""
+
+    def __init__(
+        self,
+        accounts: int = 2,
+        terminals: int = 40,
+        seed: int = 1,
+        *,
+        clock: Callable[[], float] = time.time,
+        row_interval: float = 15.0,
+        token_ttl: float = 900.0,
+    ) -> None:
+        if row_interval <= 0:
+            raise ValueError("row_interval must be positive")
+        self.seed = seed
+        self.row_interval = row_interval
+        self.token_ttl = token_ttl
+        self._clock = clock
+        self.t0 = clock()  # tick 0 happens now, so a first stream call has data at once
+        self.accounts: list[Account] = build_fleet(seed, accounts, terminals, self.t0)
+        self.streams = [AccountStream(a, seed, self.t0, row_interval) for a in self.accounts]
+        self._clients: dict[str, _Client] = {}
+        for pos, acc in enumerate(self.accounts):
+            creds = SimAccount(acc.client_id, acc.client_secret, acc.number, acc.name)
+            self._clients[acc.client_id] = _Client(creds, pos)
+        self._tokens: dict[str, _Token] = {}
+        self._terminals: dict[str, tuple[int, Terminal]] = {
+            t.terminal_id: (pos, t) for pos, acc in enumerate(self.accounts) for t in acc.terminals
+        }
+        self._forced_online: list[dict[int, bool]] = [{} for _ in self.accounts]
+
+    # ---- fleet inspection (tests and the CLI use these) ---------------------------------------------
+
+    def credentials(self) -> list[SimAccount]:
+        """The primary service account of each simulated account, in account order."""
+        return [self._clients[a.client_id].creds for a in self.accounts]
+
+    def add_service_account(self, account_number: str) -> SimAccount:
+        """Create another service account on an account: it gets its own, independent stream cursor."""
+        pos = self._account_pos(account_number)
+        acc = self.accounts[pos]
+        n = sum(1 for c in self._clients.values() if c.account == pos) + 1
+        creds = SimAccount(f"{acc.client_id}-{n}", secrets.token_hex(16), acc.number, acc.name)
+        self._clients[creds.client_id] = _Client(creds, pos)
+        return creds
+
+    def account(self, account_number: str) -> Account:
+        return self.accounts[self._account_pos(account_number)]
+
+    def terminal_ids(self, account_number: str) -> list[str]:
+        return [t.terminal_id for t in self.account(account_number).terminals]
+
+    def router_ids(self, account_number: str) -> list[str]:
+        return [r.router_id for _, r in self.account(account_number).routers]
+
+    def service_lines(self, account_number: str) -> list[str]:
+        return [line.number for line in self.account(account_number).service_lines]
+
+    def offline_terminal_ids(self, account_number: str) -> set[str]:
+        """Bare ids of the terminals offline from the next tick on (defaults plus /_sim overrides)."""
+        pos = self._account_pos(account_number)
+        terminals = self.accounts[pos].terminals
+        return {terminals[i].terminal_id for i in self._offline_set(pos)}
+
+    def critical_terminal_id(self, account_number: str) -> str | None:
+        """The terminal that has a critical alert (53 or 80) active most of the time."""
+        acc = self.account(account_number)
+        return None if acc.critical is None else acc.terminals[acc.critical].terminal_id
+
+    def current_tick(self) -> int:
+        return max(0, int((self._clock() - self.t0) // self.row_interval))
+
+    # ---- test controls ------------------------------------------------------------------------------
+
+    def set_online(self, terminal_id: str, online: bool) -> None:
+        """Force a terminal on- or offline; rows already produced are still delivered."""
+        pos, term = self._terminal(terminal_id)
+        self._forced_online[pos][term.index] = online
+        self.streams[pos].set_offline(self._offline_set(pos), self.current_tick() + 1)
+
+    def force_alerts(self, terminal_id: str, codes: list[int]) -> None:
+        """Replace a terminal's alerts with `codes` in every row served from now; [] clears it."""
+        pos, term = self._terminal(terminal_id)
+        if codes:
+            self.streams[pos].forced_alerts[term.index] = tuple(codes)
+        else:
+            self.streams[pos].forced_alerts.pop(term.index, None)
+
+    def state(self) -> dict[str, Any]:
+        """A summary for `GET /_sim/state`."""
+        out = []
+        for pos, acc in enumerate(self.accounts):
+            stream = self.streams[pos]
+            out.append(
+                {
+                    "accountNumber": acc.number,
+                    "accountName": acc.name,
+                    "clientIds": [c.creds.client_id for c in self._clients.values() if c.account == pos],
+                    "alertColumn": acc.alert_column,
+                    "terminals": len(acc.terminals),
+                    "routers": len(acc.routers),
+                    "serviceLines": len(acc.service_lines),
+                    "offline": sorted(self.offline_terminal_ids(acc.number)),
+                    "criticalTerminal": self.critical_terminal_id(acc.number),
+                    "forcedAlerts": {acc.terminals[i].terminal_id: list(c) for i, c in stream.forced_alerts.items()},
+                }
+            )
+        return {"tick": self.current_tick(), "rowInterval": self.row_interval, "accounts": out}
+
+    # ---- routes -------------------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        """Routes relative to the mount point (`/starlink`)."""
+        return [
+            Route("/api/auth/connect/token", self._token, methods=["POST"]),
+            Route(f"{API}/telemetry/stream", self._api(self._stream), methods=["POST"]),
+            Route(f"{API}/account", self._api(self._account), methods=["GET"]),
+            Route(f"{API}/service-lines", self._api(self._service_lines), methods=["GET"]),
+            Route(f"{API}/user-terminals", self._api(self._user_terminals), methods=["GET"]),
+            Route(f"{API}/data-usage/query", self._api(self._data_usage), methods=["POST"]),
+            Route(API + "/{rest:path}", self._not_found, methods=_ALL_METHODS),
+            Route("/_sim/state", self._sim_state, methods=["GET"]),
+            Route("/_sim/terminals/{terminal_id}/{action:str}", self._sim_terminal, methods=["POST"]),
+        ]
+
+    def _api(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Authenticate the bearer token, then run the handler; bad requests become envelopes."""
+
+        async def endpoint(request: Request) -> Response:
+            client = self._authenticate(request)
+            if client is None:
+                return envelope_error(
+                    401,
+                    "The access token is missing, invalid or expired.",
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
+            # Per-account fault injection (429, 5xx, delays, malformed bodies) belongs here.
+            try:
+                return await handler(request, client)
+            except _BadRequest as exc:
+                return envelope_error(exc.status, exc.message, exc.members)
+
+        return endpoint
+
+    # ---- auth ---------------------------------------------------------------------------------------
+
+    async def _token(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "client_credentials":
+            return json_response({"error": "unsupported_grant_type"}, 400)
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        basic = request.headers.get("authorization", "")
+        if basic.lower().startswith("basic "):  # client_secret_basic is allowed too
+            try:
+                raw = base64.b64decode(basic[6:].strip()).decode()
+                client_id, _, secret = (unquote(part) for part in raw.partition(":"))
+            except ValueError:
+                return json_response({"error": "invalid_client"}, 401)
+        client = self._clients.get(client_id or "")
+        if client is None or not secrets.compare_digest(client.creds.client_secret, secret or ""):
+            return json_response({"error": "invalid_client"}, 401)
+        now = self._clock()
+        self._tokens = {k: v for k, v in self._tokens.items() if v.expires > now}
+        token = secrets.token_urlsafe(32)
+        self._tokens[token] = _Token(client.creds.client_id, now + self.token_ttl)
+        ttl = int(self.token_ttl) if float(self.token_ttl).is_integer() else self.token_ttl
+        return json_response({"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": ""})
+
+    def _authenticate(self, request: Request) -> _Client | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        found = self._tokens.get(token.strip())
+        if found is None or found.expires <= self._clock():
+            return None
+        return self._clients.get(found.client_id)
+
+    # ---- telemetry stream ---------------------------------------------------------------------------
+
+    async def _stream(self, request: Request, client: _Client) -> Response:
+        batch, linger_ms = _stream_params(await _json_body(request))
+        body = self._read(client, batch)
+        if body is None:  # nothing new: long-poll until the next tick or the linger runs out
+            wait = min(linger_ms / 1000.0, self.t0 + (self.current_tick() + 1) * self.row_interval - self._clock())
+            if wait > 0:
+                await anyio.sleep(wait)
+            body = self._read(client, batch, allow_empty=True)
+        return Response(body, media_type="application/json")
+
+    def _read(self, client: _Client, batch: int, allow_empty: bool = False) -> bytes | None:
+        """One stream response for a client (serialised), or None when empty and not allowed."""
+        acc = self.accounts[client.account]
+        cursor = client.cursor
+        n = cursor.responses
+        columns = response_columns(acc, self.seed, client.creds.client_id, n)
+        future = FUTURE_COLUMN in columns["u"]
+        u, r, i = self.streams[client.account].read(cursor, batch, self.current_tick(), future)
+        if not (u or r or i) and not allow_empty:
+            return None
+        cursor.responses += 1
+        alert = acc.alert_column
+        u_canon = [*U_BASE, alert, FUTURE_COLUMN] if future else [*U_BASE, alert]
+        values = reorder(u, u_canon, columns["u"])
+        values += reorder(r, [*R_BASE, alert], columns["r"])
+        values += reorder(i, I_COLUMNS, columns["i"])
+        payload = {"data": {"values": values, "columnNamesByDeviceType": columns}, "metadata": {"enums": ENUMS}}
+        return orjson.dumps(payload)
+
+    # ---- management ---------------------------------------------------------------------------------
+
+    async def _account(self, request: Request, client: _Client) -> Response:
+        acc = self.accounts[client.account]
+        return envelope(
+            {"accountNumber": acc.number, "regionCode": "US", "accountName": acc.name, "activeSuspensions": []}
+        )
+
+    async def _service_lines(self, request: Request, client: _Client) -> Response:
+        acc = self.accounts[client.account]
+        chunk, meta = paginate(acc.service_lines, _int_query(request, "page", 0, minimum=0), PAGE_SIZE)
+        return envelope({**meta, "results": [_service_line_json(line) for line in chunk]})
+
+    async def _user_terminals(self, request: Request, client: _Client) -> Response:
+        acc = self.accounts[client.account]
+        chunk, meta = paginate(acc.terminals, _int_query(request, "page", 0, minimum=0), PAGE_SIZE)
+        return envelope({**meta, "results": [_terminal_json(t) for t in chunk]})
+
+    async def _data_usage(self, request: Request, client: _Client) -> Response:
+        page = _int_query(request, "page", 0, minimum=0)
+        limit = _int_query(request, "limit", USAGE_LIMIT_DEFAULT, minimum=1, maximum=USAGE_LIMIT_MAX)
+        wanted, previous, active_only, query_start = _usage_params(await _json_body(request))
+        acc = self.accounts[client.account]
+        lines = [
+            line
+            for line in acc.service_lines
+            if (not wanted or line.number in wanted) and (line.active or not active_only)
+        ]
+        chunk, meta = paginate(lines, page, limit)
+        now = self._clock()
+        return envelope({**meta, "results": [line_usage(acc, line, now, previous, query_start) for line in chunk]})
+
+    async def _not_found(self, request: Request) -> Response:
+        return envelope_error(404, f"No API operation matches {request.method} {request.url.path}.")
+
+    # ---- /_sim controls -----------------------------------------------------------------------------
+
+    async def _sim_state(self, request: Request) -> Response:
+        return json_response(self.state())
+
+    async def _sim_terminal(self, request: Request) -> Response:
+        terminal_id, action = request.path_params["terminal_id"], request.path_params["action"]
+        try:
+            if action in ("offline", "online"):
+                self.set_online(terminal_id, action == "online")
+            elif action == "alerts":
+                body = await _json_body(request)
+                codes = body.get("codes") if isinstance(body, dict) else None
+                if not isinstance(codes, list) or not all(type(c) is int for c in codes):
+                    return json_response({"error": 'body must be {"codes": [int, ...]}'}, 400)
+                self.force_alerts(terminal_id, codes)
+            else:
+                return json_response({"error": f"unknown action {action!r}"}, 404)
+        except KeyError:
+            return json_response({"error": f"unknown terminal {terminal_id!r}"}, 404)
+        except _BadRequest as exc:
+            return json_response({"error": exc.message}, exc.status)
+        return json_response({"ok": True, "terminalId": terminal_id.removeprefix("ut"), "action": action})
+
+    # ---- internals ----------------------------------------------------------------------------------
+
+    def _account_pos(self, account_number: str) -> int:
+        for pos, acc in enumerate(self.accounts):
+            if acc.number == account_number:
+                return pos
+        raise KeyError(account_number)
+
+    def _terminal(self, terminal_id: str) -> tuple[int, Terminal]:
+        """Look a terminal up by bare id or by the stream's `ut`-prefixed id (KeyError if unknown)."""
+        found = self._terminals.get(terminal_id) or self._terminals.get(terminal_id.removeprefix("ut"))
+        if found is None:
+            raise KeyError(terminal_id)
+        return found
+
+    def _offline_set(self, pos: int) -> frozenset[int]:
+        offline = set(self.accounts[pos].base_offline)
+        for index, online in self._forced_online[pos].items():
+            (offline.discard if online else offline.add)(index)
+        return frozenset(offline)
+
+
+# ---- request parsing helpers ---------------------------------------------------------------------------
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _BadRequest(f"The request body is not valid JSON: {exc}") from exc
+
+
+def _int_query(request: Request, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _BadRequest(f"The value '{raw}' is not valid for {name}.", 400, (name,)) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise _BadRequest(f"The field {name} must be {bound}.", 400, (name,))
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _stream_params(body: Any) -> tuple[int, int]:
+    """batchSize and maxLingerMs; the V2 schema has additionalProperties: false."""
+    if not isinstance(body, dict):
+        raise _BadRequest("The request body must be a JSON object.")
+    extra = sorted(set(body) - {"batchSize", "maxLingerMs"})
+    if extra:
+        raise _BadRequest(f"Unknown properties are not allowed: {', '.join(extra)}.", 400, tuple(extra))
+    batch = body.get("batchSize", 1000)
+    linger = body.get("maxLingerMs", 15000)
+    if not _is_int(batch) or not 1 <= batch <= MAX_BATCH:
+        raise _BadRequest(f"batchSize must be an integer between 1 and {MAX_BATCH}.", 400, ("batchSize",))
+    if not _is_int(linger) or not 0 <= linger <= MAX_LINGER_MS:
+        raise _BadRequest(f"maxLingerMs must be an integer between 0 and {MAX_LINGER_MS}.", 400, ("maxLingerMs",))
+    return batch, linger
+
+
+def _usage_params(body: Any) -> tuple[set[str], int, bool, datetime | None]:
+    """QueryDataUsageRequest: serviceLineNumbers, previousBillingCycles, activeServiceLinesOnly, queryStartDate."""
+    if not isinstance(body, dict):
+        raise _BadRequest("The request body must be a JSON object.", 422)
+    numbers = body.get("serviceLineNumbers") or []
+    if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
+        raise _BadRequest("serviceLineNumbers must be a list of strings.", 422, ("serviceLineNumbers",))
+    previous = body.get("previousBillingCycles", 1)
+    if previous is None:
+        previous = 1
+    if not _is_int(previous) or not 0 <= previous <= MAX_PREVIOUS_CYCLES:
+        raise _BadRequest(
+            f"previousBillingCycles must be between 0 and {MAX_PREVIOUS_CYCLES}.", 422, ("previousBillingCycles",)
+        )
+    active_only = body.get("activeServiceLinesOnly", True)
+    if active_only is None:
+        active_only = True
+    if not isinstance(active_only, bool):
+        raise _BadRequest("activeServiceLinesOnly must be a boolean.", 422, ("activeServiceLinesOnly",))
+    start = body.get("queryStartDate")
+    query_start = None
+    if start is not None:
+        try:
+            query_start = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        except ValueError:
+            raise _BadRequest("queryStartDate must be an ISO 8601 date-time.", 422, ("queryStartDate",)) from None
+        if query_start.tzinfo is None:
+            raise _BadRequest("queryStartDate must carry a time zone.", 422, ("queryStartDate",))
+    return set(numbers), previous, active_only, query_start
+
+
+# ---- JSON shapes ------------------------------------------------------------------------------------
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else iso(dt)
+
+
+def _service_line_json(line: ServiceLine) -> dict[str, Any]:
+    """A `ServiceLineResponse`."""
+    return {
+        "addressReferenceId": line.address_reference_id,
+        "serviceLineNumber": line.number,
+        "nickname": line.nickname,
+        "productReferenceId": line.plan.product_id,
+        "delayedProductId": None,
+        "optInProductId": line.opt_in_product_id,
+        "startDate": _iso(line.start),
+        "endDate": _iso(line.end),
+        "publicIp": line.public_ip,
+        "active": line.active,
+        "aviationMetadata": None,
+        "dataBlocks": {
+            "recurringBlocksCurrentBillingCycle": [],
+            "recurringBlocksNextBillingCycle": [],
+            "delayedProductRecurringBlocksNextCycle": [],
+            "topUpBlocksOptInPurchase": [],
+            "topUpBlocksOneTimePurchase": [],
+        },
+    }
+
+
+def _terminal_json(t: Terminal) -> dict[str, Any]:
+    """A `UserTerminalResponseV2` with its embedded routers."""
+    routers = []
+    if t.router is not None:
+        r = t.router
+        routers.append(
+            {
+                "routerId": r.router_id,
+                "nickname": r.nickname,
+                "userTerminalId": r.terminal_id,
+                "configId": r.config_id,
+                "hardwareVersion": None,
+                "lastBonded": None,
+            }
+        )
+    return {
+        "userTerminalId": t.terminal_id,
+        "nickname": t.nickname,
+        "kitSerialNumber": t.kit_serial,
+        "dishSerialNumber": t.dish_serial,
+        "serviceLineNumber": t.service_line,
+        "l2VpnCircuits": [],
+        "routers": routers,
+    }
