@@ -34,9 +34,25 @@ MIN_RENDER_GAP = 0.5
 class QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling: the exporter decides how to stop."""
 
+    def __init__(self, config: uvicorn.Config):
+        super().__init__(config)
+        self.finished = anyio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().serve(sockets)
+        finally:
+            self.finished.set()
+
+    async def stop(self, grace: float = 3.0) -> None:
+        """Ask uvicorn to finish and wait (bounded) until it has closed its sockets."""
+        self.should_exit = True
+        with anyio.move_on_after(grace):
+            await self.finished.wait()
 
 
 @dataclass
@@ -165,19 +181,11 @@ class Exporter:
                 if started is not None:
                     started()
                 await stop.wait()
-                await stop_server(server)
+                await server.stop()
                 tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
-
-
-async def stop_server(server: uvicorn.Server, grace: float = 3.0) -> None:
-    """Ask uvicorn to finish and wait (bounded) until it has closed its sockets."""
-    server.should_exit = True
-    with anyio.move_on_after(grace):
-        while server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-            await anyio.sleep(0.05)
 
 
 async def wait_for_signal(stop: anyio.Event) -> None:

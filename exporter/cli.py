@@ -194,7 +194,7 @@ async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -
     import uvicorn
 
     from exporter.app import QuietServer
-    from exporter.simulator.app import build_app, exporter_config
+    from exporter.simulator.app import build_app, demo_config
     from exporter.web import bind_socket
 
     app = build_app(accounts=args.sim_accounts, terminals=args.sim_terminals)
@@ -209,13 +209,13 @@ async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -
         args.sim_accounts,
         args.sim_terminals,
     )
-    return simulation_config(exporter_config(base_url, app.state.starlink))
+    return simulation_config(demo_config(base_url, app))
 
 
 async def _run_simulator(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from exporter.app import QuietServer, stop_server, wait_for_signal
+    from exporter.app import QuietServer, wait_for_signal
     from exporter.simulator.app import build_app
     from exporter.web import bind_socket
 
@@ -235,6 +235,6 @@ async def _run_simulator(args: argparse.Namespace) -> int:
         tg.start_soon(wait_for_signal, stop)
         tg.start_soon(server.serve, [sock])
         await stop.wait()
-        await stop_server(server)
+        await server.stop()
         tg.cancel_scope.cancel()
     return EXIT_OK

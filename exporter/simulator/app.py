@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from exporter.simulator.starlink import StarlinkSimulator
@@ -37,9 +38,22 @@ def build_app(
             f"POST {STARLINK_PREFIX}/_sim/terminals/{{id}}/offline|online|alerts",
         ]
         lines += [f"  client_id {c.client_id} -> {c.account_number}" for c in starlink.credentials()]
+        lines += ["", "An exporter config for this simulator: GET /exporter-config.yml"]
         return PlainTextResponse("\n".join(lines) + "\n")
 
-    app = Starlette(routes=[Route("/", index), Mount(STARLINK_PREFIX, routes=starlink.routes())])
+    async def config_file(request: Request) -> Response:
+        """A ready exporter config for this simulator: `curl .../exporter-config.yml > sim.yml`."""
+        base_url = str(request.base_url).rstrip("/")
+        body = yaml.safe_dump(demo_config(base_url, request.app), sort_keys=False)
+        return Response(body, media_type="application/yaml")
+
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/exporter-config.yml", config_file),
+            Mount(STARLINK_PREFIX, routes=starlink.routes()),
+        ]
+    )
     app.state.starlink = starlink
     return app
 
@@ -60,3 +74,8 @@ def exporter_config(base_url: str, sim: StarlinkSimulator) -> dict[str, Any]:
             for creds in sim.credentials()
         ]
     }
+
+
+def demo_config(base_url: str, app: Starlette) -> dict[str, Any]:
+    """An exporter config with one account for every simulated account of every provider."""
+    return {"accounts": exporter_config(base_url, app.state.starlink)["accounts"]}

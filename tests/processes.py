@@ -1,0 +1,89 @@
+"""Start the exporter and the simulator as real processes on loopback, and stop them again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Process:
+    popen: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 10.0) -> float:
+        """SIGTERM, wait; returns how long the exit took."""
+        started = time.monotonic()
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        return time.monotonic() - started
+
+
+@contextmanager
+def run_module(args: Sequence[str], log_path: Path, *, env: dict[str, str] | None = None) -> Iterator[Process]:
+    """`python -m exporter ARGS` on a free loopback port (appended as --web.listen-address)."""
+    port = free_port()
+    with log_path.open("wb") as log:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "exporter", *args, "--web.listen-address", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    process = Process(popen, f"http://127.0.0.1:{port}", log_path)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def wait_for(url: str, process: Process, timeout: float = 45.0, status: int = 200) -> httpx.Response:
+    """Poll a URL until it answers `status`; fail with the process log if it dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise AssertionError(f"process exited with {process.popen.returncode}:\n{process.log()[-3000:]}")
+        try:
+            last = httpx.get(url, timeout=5)
+            if last.status_code == status:
+                return last
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    detail = f"last answer {last.status_code}: {last.text[:300]}" if last is not None else "no answer"
+    raise AssertionError(f"{url} not {status} within {timeout}s ({detail}):\n{process.log()[-3000:]}")
+
+
+def scrape(url: str) -> dict[str, list]:
+    """Family name -> samples, parsed the way Prometheus' own client parses."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    families: dict[str, list] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            families.setdefault(sample.name, []).append(sample)
+    return families

@@ -1,0 +1,185 @@
+"""The scheduler: fixed-rate runs, retries with capped backoff, Retry-After, manual trigger, gating."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from exporter.providers.budget import RateBudget
+from exporter.providers.errors import RateLimited, ServerError
+from exporter.scheduler import Job, Scheduler
+from exporter.state import AccountState, JobStatus
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def status(call: str = "telemetry", interval: float = 0.2, timeout: float = 1.0, enabled: bool = True) -> JobStatus:
+    account = AccountState("starlink", "north", offline_after=180, online_from_telemetry=True)
+    return JobStatus(account, call, interval, timeout, enabled=enabled)
+
+
+def test_retry_delay_doubles_from_the_base_and_never_exceeds_the_interval() -> None:
+    job = Job(status(interval=60), lambda: None, backoff_base=5, backoff_max=300)  # type: ignore[arg-type,return-value]
+    delays = []
+    for failures in range(1, 7):
+        job.failures = failures
+        delays.append(job.retry_delay(None))
+    assert delays == [5, 10, 20, 40, 60, 60]
+    job.failures = 1
+    assert job.retry_delay(90) == 90  # Retry-After wins over a shorter backoff
+
+
+def test_backoff_max_caps_long_intervals() -> None:
+    job = Job(status(interval=3600), lambda: None, backoff_base=5, backoff_max=300)  # type: ignore[arg-type,return-value]
+    job.failures = 20
+    assert job.retry_delay(None) == 300
+
+
+@pytest.mark.anyio
+async def test_job_runs_at_its_interval_and_records_success() -> None:
+    runs: list[float] = []
+
+    async def run() -> None:
+        runs.append(time.monotonic())
+
+    scheduler = Scheduler()
+    job = Job(status(interval=0.2), run, jitter=0)
+    scheduler.add(job)
+    with anyio.move_on_after(0.75):
+        await scheduler.run()
+    assert 3 <= len(runs) <= 5
+    assert job.status.up == 1
+    assert job.status.runs["success"] == len(runs)
+    assert job.status.last_success is not None and job.status.next_run is not None
+
+
+@pytest.mark.anyio
+async def test_failure_is_recorded_and_retried_after_the_backoff_then_recovers() -> None:
+    outcomes = [ServerError("GET /x -> HTTP 503: provider error"), ServerError("again"), None]
+    runs: list[float] = []
+
+    async def run() -> None:
+        runs.append(time.monotonic())
+        outcome = outcomes.pop(0) if outcomes else None
+        if outcome:
+            raise outcome
+
+    scheduler = Scheduler()
+    job = Job(status(interval=5.0), run, backoff_base=0.1, jitter=0)
+    scheduler.add(job)
+    with anyio.move_on_after(0.6):
+        await scheduler.run()
+    assert len(runs) == 3  # fail, retry after 0.1 s, retry after 0.2 s, then wait the 5 s interval
+    assert runs[1] - runs[0] == pytest.approx(0.1, abs=0.08)
+    assert runs[2] - runs[1] == pytest.approx(0.2, abs=0.08)
+    assert job.status.up == 1 and job.status.last_error == ""
+    assert job.status.runs == {"success": 1, "error": 2}
+
+
+@pytest.mark.anyio
+async def test_retry_after_is_honoured() -> None:
+    runs: list[float] = []
+
+    async def run() -> None:
+        runs.append(time.monotonic())
+        if len(runs) == 1:
+            raise RateLimited("429", retry_after=0.4)
+
+    scheduler = Scheduler()
+    scheduler.add(Job(status(interval=5.0), run, backoff_base=0.05, jitter=0))
+    with anyio.move_on_after(0.7):
+        await scheduler.run()
+    assert len(runs) == 2
+    assert runs[1] - runs[0] >= 0.38
+
+
+@pytest.mark.anyio
+async def test_timeout_and_internal_errors_do_not_stop_the_scheduler() -> None:
+    calls = {"slow": 0, "buggy": 0}
+
+    async def slow() -> None:
+        calls["slow"] += 1
+        await anyio.sleep(10)
+
+    async def buggy() -> None:
+        calls["buggy"] += 1
+        raise KeyError("oops")
+
+    scheduler = Scheduler()
+    slow_job = Job(status("slow", interval=0.1, timeout=0.1), slow, backoff_base=0.05, jitter=0)
+    buggy_job = Job(status("buggy", interval=0.1), buggy, backoff_base=0.05, jitter=0)
+    scheduler.add(slow_job)
+    scheduler.add(buggy_job)
+    with anyio.move_on_after(0.5):
+        await scheduler.run()
+    assert calls["slow"] >= 2 and calls["buggy"] >= 3
+    assert "timeout of 100ms" in slow_job.status.last_error
+    assert buggy_job.status.last_error.startswith("internal error: KeyError")
+    assert slow_job.status.up == 0 and buggy_job.status.up == 0
+
+
+@pytest.mark.anyio
+async def test_trigger_runs_a_job_now_even_when_disabled() -> None:
+    runs: list[float] = []
+
+    async def run() -> None:
+        runs.append(time.monotonic())
+
+    scheduler = Scheduler()
+    job = Job(status(interval=60, enabled=False), run, jitter=0)
+    scheduler.add(job)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(scheduler.run)
+        await anyio.sleep(0.2)
+        assert runs == []
+        job.trigger()
+        await anyio.sleep(0.1)
+        assert len(runs) == 1
+        job.set_enabled(True)
+        await anyio.sleep(0.1)
+        assert len(runs) == 2  # enabling wakes it, then it waits its 60 s interval
+        job.set_interval(0.1)
+        await anyio.sleep(0.35)
+        assert len(runs) >= 4
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_other_jobs_wait_for_the_identifying_job() -> None:
+    order: list[str] = []
+    identified = anyio.Event()
+    fail_first = [True]
+
+    async def identify() -> None:
+        order.append("account")
+        if fail_first.pop() if fail_first else False:
+            raise ServerError("503")
+
+    async def telemetry() -> None:
+        order.append("telemetry")
+
+    scheduler = Scheduler()
+    scheduler.add(Job(status("account", interval=5), identify, backoff_base=0.1, jitter=0, opens=identified))
+    scheduler.add(Job(status("telemetry", interval=5), telemetry, jitter=0, gate=identified))
+    with anyio.move_on_after(0.5):
+        await scheduler.run()
+    assert order == ["account", "account", "telemetry"]
+
+
+@pytest.mark.anyio
+async def test_budget_spaces_requests_and_pauses_on_429() -> None:
+    budget = RateBudget(per_minute=600)  # 10 a second, burst of 150
+    budget.tokens = 0
+    started = time.monotonic()
+    for _ in range(3):
+        await budget.acquire()
+    assert time.monotonic() - started == pytest.approx(0.3, abs=0.1)
+    budget.pause(0.3)
+    started = time.monotonic()
+    await budget.acquire()
+    assert time.monotonic() - started >= 0.29

@@ -1,0 +1,209 @@
+"""Fleet state and renderer: what a scrape shows as terminals come, go and raise alerts."""
+
+from __future__ import annotations
+
+import subprocess
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.stock import parse, render_stock, stock_registry
+from exporter.catalog import BY_NAME
+from exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord, UsageRecord
+from exporter.render import Renderer
+from exporter.state import AccountState, FleetState, JobStatus
+from tests.conftest import require_tool
+
+NOW = 1_763_700_000.0
+
+
+class Clock:
+    def __init__(self, now: float = NOW):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fleet(clock: Clock) -> tuple[FleetState, AccountState]:
+    state = FleetState(clock)
+    account = AccountState("starlink", "north", offline_after=180, online_from_telemetry=True)
+    state.add_account(account)
+    account.apply_account(AccountRecord("ACC-1", {"account_name": 'Nordic "Lines"'}))
+    account.replace_terminals(
+        [
+            TerminalRecord("T1", "SL-1", "MV Nordic Star", "KIT1", "DISH1"),
+            TerminalRecord("T2", "SL-2", "Rig\\Alpha\n7", "KIT2", "DISH2"),
+        ]
+    )
+    account.replace_service_lines(
+        [ServiceLineRecord("SL-1", "Star", "P1", True), ServiceLineRecord("SL-2", "", "P1", False)]
+    )
+    return state, account
+
+
+def telemetry(ids: list[str], ts: float, alerts: list[tuple[str, ...] | None] | None = None) -> TelemetryColumns:
+    return TelemetryColumns(
+        ids=ids,
+        timestamps=[ts] * len(ids),
+        measures={"downlink_throughput_bytes_per_second": [1e6] * len(ids), "uptime_seconds": [100.0] * len(ids)},
+        alerts=alerts,
+        attributes={"software_version": ["2025.08.11"] * len(ids)},
+    )
+
+
+def scrape(state: FleetState) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    text = Renderer(state).render().plain.decode()
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def series(result: dict, metric: str, /, **labels: str) -> float | None:
+    for key, value in result.get(metric, {}).items():
+        if labels.items() <= dict(key).items():
+            return value
+    return None
+
+
+def test_online_terminal_shows_telemetry_info_and_labels_escaped() -> None:
+    clock = Clock()
+    state, account = fleet(clock)
+    account.terminals.apply_columns(
+        telemetry(["T1", "T2"], NOW - 10, [("thermal_throttling",), ()]), "leo_terminal_alert"
+    )
+    result = scrape(state)
+    assert series(result, "leo_terminal_online", terminal_id="T1") == 1.0
+    assert series(result, "leo_terminal_downlink_throughput_bytes_per_second", terminal_id="T1") == 1e6
+    assert (
+        series(result, "leo_terminal_info", terminal_id="T2", name="Rig\\Alpha\n7", software_version="2025.08.11") == 1
+    )
+    assert series(result, "leo_account_info", account="ACC-1", account_name='Nordic "Lines"', name="north") == 1
+    assert series(result, "leo_terminal_alert", terminal_id="T1", alert="thermal_throttling") == 1
+    assert series(result, "leo_terminal_alert", terminal_id="T2") is None
+    assert series(result, "leo_terminal_active_alerts", terminal_id="T1") == 1
+    assert series(result, "leo_service_line_active", service_line="SL-2") == 0
+
+
+def test_offline_terminal_keeps_info_and_last_seen_but_its_telemetry_stops() -> None:
+    clock = Clock()
+    state, account = fleet(clock)
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 10, [("thermal_throttling",)]), "leo_terminal_alert")
+    clock.now += 200  # past offline_after (180 s) without new telemetry
+    result = scrape(state)
+    assert series(result, "leo_terminal_online", terminal_id="T1") == 0
+    assert series(result, "leo_terminal_info", terminal_id="T1") == 1
+    assert series(result, "leo_terminal_last_seen_timestamp_seconds", terminal_id="T1") == NOW - 10
+    assert series(result, "leo_terminal_downlink_throughput_bytes_per_second", terminal_id="T1") is None
+    assert series(result, "leo_terminal_alert", terminal_id="T1") is None
+    # never seen in telemetry at all: known from inventory, offline
+    assert series(result, "leo_terminal_online", terminal_id="T2") == 0
+
+
+def test_alert_clears_when_the_device_no_longer_reports_it() -> None:
+    clock = Clock()
+    state, account = fleet(clock)
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 20, [("actuator_motor_stuck",)]), "leo_terminal_alert")
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 5, [()]), "leo_terminal_alert")
+    result = scrape(state)
+    assert series(result, "leo_terminal_alert", terminal_id="T1") is None
+    assert series(result, "leo_terminal_active_alerts", terminal_id="T1") == 0
+
+
+def test_older_rows_never_overwrite_newer_ones() -> None:
+    clock = Clock()
+    state, account = fleet(clock)
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 5), None)
+    stale = telemetry(["T1"], NOW - 60)
+    stale.measures["downlink_throughput_bytes_per_second"] = [5.0]
+    account.terminals.apply_columns(stale, None)
+    result = scrape(state)
+    assert series(result, "leo_terminal_downlink_throughput_bytes_per_second", terminal_id="T1") == 1e6
+    assert series(result, "leo_terminal_last_seen_timestamp_seconds", terminal_id="T1") == NOW - 5
+
+
+def test_terminal_that_leaves_the_inventory_disappears_entirely() -> None:
+    clock = Clock()
+    state, account = fleet(clock)
+    account.terminals.apply_columns(telemetry(["T1", "T2"], NOW - 10), None)
+    account.replace_terminals([TerminalRecord("T1", "SL-1", "MV Nordic Star", "KIT1", "DISH1")])
+    result = scrape(state)
+    assert not [k for fam in result.values() for k in fam if ("terminal_id", "T2") in k]
+    assert series(result, "leo_terminal_online", terminal_id="T1") == 1
+
+
+def test_usage_by_class_limit_and_cycle() -> None:
+    clock = Clock()
+    state, account = fleet(clock)
+    account.apply_usage(
+        [UsageRecord("SL-1", {"priority": 5e9, "standard": 1e9}, limit_bytes=50e9, cycle_start=1.0, cycle_end=2.0)]
+    )
+    result = scrape(state)
+    assert series(result, "leo_service_line_usage_bytes", service_line="SL-1", **{"class": "priority"}) == 5e9
+    assert series(result, "leo_service_line_usage_limit_bytes", service_line="SL-1") == 50e9
+    assert series(result, "leo_service_line_billing_cycle_end_timestamp_seconds", service_line="SL-1") == 2.0
+
+
+def test_job_series_carry_provider_account_and_job() -> None:
+    clock = Clock()
+    state, account = fleet(clock)
+    job = JobStatus(account, "telemetry", 15.0, 60.0, up=0.0, last_run=NOW)
+    state.jobs.append(job)
+    result = scrape(state)
+    labels = {"provider": "starlink", "account": "ACC-1", "job": "starlink/ACC-1/telemetry"}
+    assert series(result, "leo_exporter_job_up", **labels) == 0
+    assert series(result, "leo_exporter_job_interval_seconds", **labels) == 15
+    assert series(result, "leo_exporter_job_last_success_timestamp_seconds", **labels) is None
+
+
+def test_every_rendered_family_is_in_the_catalogue_with_its_type() -> None:
+    clock = Clock()
+    state, account = fleet(clock)
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 10, [("x",)]), "leo_terminal_alert")
+    account.count("leo_exporter_api_requests_total", 'endpoint="/account",code="200"')
+    text = Renderer(state).render().plain.decode()
+    for family in text_string_to_metric_families(text):
+        name = family.name + "_total" if family.type == "counter" else family.name
+        assert name in BY_NAME, name
+        assert BY_NAME[name].exposition_type == family.type
+
+
+def test_output_equals_what_prometheus_client_renders_for_the_same_families() -> None:
+    clock = Clock()
+    state, account = fleet(clock)
+    account.terminals.apply_columns(telemetry(["T1", "T2"], NOW - 10, [("a",), ("b", "c")]), "leo_terminal_alert")
+    account.count("leo_exporter_api_requests_total", 'endpoint="/account",code="200"', 3)
+    account.apply_usage([UsageRecord("SL-1", {"priority": 5e9}, limit_bytes=None, cycle_start=1.0)])
+    ours = Renderer(state).render().plain.decode()
+    stock = render_stock(stock_registry(parse(ours))).decode()
+
+    def canonical(text: str) -> dict:
+        return {
+            (f.name, f.type, f.documentation): sorted(
+                (s.name, tuple(sorted(s.labels.items())), s.value) for s in f.samples
+            )
+            for f in parse(text)
+        }
+
+    assert canonical(ours) == canonical(stock)
+    assert len(canonical(ours)) >= 14
+
+
+def test_promtool_accepts_the_exposition(tmp_path) -> None:
+    promtool = require_tool("promtool")
+    clock = Clock()
+    state, account = fleet(clock)
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 10, [("a",)]), "leo_terminal_alert")
+    account.count("leo_exporter_api_requests_total", 'endpoint="/account",code="200"')
+    body = Renderer(state).render().plain
+    result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_gzip_variant_holds_the_same_bytes() -> None:
+    import gzip
+
+    state, _ = fleet(Clock())
+    exposition = Renderer(state).render()
+    assert gzip.decompress(exposition.gzipped) == exposition.plain
