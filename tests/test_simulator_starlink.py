@@ -164,7 +164,7 @@ async def test_two_service_accounts_have_independent_cursors(
     rows1 = decode(await stream(client, h1))
     assert (await stream(client, h1))["data"]["values"] == []
     rows2 = decode(await stream(client, h2))  # the first reader did not consume the second's rows
-    key = lambda r: (r["DeviceId"], r["UtcTimestampNs"])  # noqa: E731
+    key = lambda r: (r["DeviceId"], r["UtcTimestampNs"])
     assert sorted(map(key, rows1)) == sorted(map(key, rows2))
     other = decode(await stream(client, await bearer(client, sim.credentials()[1])))
     assert not {r["DeviceId"] for r in other} & {r["DeviceId"] for r in rows1}  # accounts do not mix
