@@ -1,0 +1,32 @@
+"""The exporter and the simulator in one process: the exporter's HTTP client talks to the
+simulator's ASGI app through httpx's ASGI transport, so no port or thread is involved."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.applications import Starlette
+
+from exporter.app import Exporter
+from exporter.config import parse_config
+from exporter.simulator.app import build_app, demo_config
+
+SIM_URL = "http://simulator"
+
+
+def simulated_exporter(app: Starlette | None = None, **sim: int) -> tuple[Exporter, Starlette]:
+    app = app or build_app(**sim)
+    data = demo_config(SIM_URL, app)
+    for account in data["accounts"]:
+        if account["provider"] == "starlink":
+            account["telemetry"] = {"max_linger": "0s"}
+    exporter = Exporter(parse_config(data), transport=httpx.ASGITransport(app=app))
+    return exporter, app
+
+
+async def poll_all(exporter: Exporter) -> None:
+    """Run every enabled job once, identifying jobs first, then render."""
+    jobs = list(exporter.scheduler.jobs.values())
+    for job in sorted(jobs, key=lambda j: j.gate is not None):
+        if job.status.enabled:
+            await exporter.scheduler.run_once(job)
+    await exporter.render_now()

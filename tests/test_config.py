@@ -1,0 +1,128 @@
+"""Config validation, one fixture file per case (tests/configs/), and the check-config command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from exporter.config import ConfigError, load_config
+from exporter.simulator.app import build_app, demo_config
+
+CONFIGS = Path(__file__).parent / "configs"
+ROOT = Path(__file__).parent.parent
+
+
+def problems(name: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        load_config(CONFIGS / name, env=env or {})
+    return err.value.problems
+
+
+def test_valid_config_fills_defaults_and_expands_env() -> None:
+    config = load_config(CONFIGS / "valid.yml", env={"STARLINK_SECRET": "s3cret-from-env"})
+    account = config.accounts[0]
+    assert account.client_secret.get_secret_value() == "s3cret-from-env"
+    jobs = {job.name: job for job in account.resolved_jobs()}
+    assert jobs["telemetry"].interval == 15
+    assert jobs["data_usage"].interval == 3600
+    assert jobs["service_lines"].interval == 300  # not in the file: the provider's default
+    assert account.api_url == "https://starlink.com/api/public/v2"
+    assert config.offline_after == 180
+
+
+def test_secret_from_file(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("file-secret-value\n")
+    text = (CONFIGS / "secret_file.yml").read_text().replace("SECRET_PATH", str(secret))
+    path = tmp_path / "config.yml"
+    path.write_text(text)
+    assert load_config(path, env={}).accounts[0].client_secret.get_secret_value() == "file-secret-value"
+
+
+def test_missing_environment_variable_names_the_key() -> None:
+    assert problems("missing_env.yml") == [
+        "accounts[0].client_secret: environment variable LEO_TEST_UNSET_VARIABLE is not set"
+    ]
+
+
+def test_every_problem_is_reported_with_its_key_path_and_no_secret() -> None:
+    found = problems("many_problems.yml")
+    expected = [
+        "shard: index must be below total (2)",
+        "offline_after: invalid duration",
+        "accounts[0].client_id: required key is missing",
+        "accounts[0].api_url: must start with http:// or https://",
+        "accounts[0].jobs: unknown job telemtry; this provider has: account, telemetry, user_terminals, "
+        "service_lines, data_usage",
+        "accounts[1].jobs.telemetry.interval: invalid duration 'fast': expected e.g. 500ms, 15s, 5m, 1h30m",
+        "accounts[1].colour: unknown key",
+        "accounts[2].provider: must be one of",
+    ]
+    for line in expected:
+        assert any(p.startswith(line) for p in found), (line, found)
+    assert len(found) == len(expected)
+    joined = "\n".join(found)
+    assert "hunter2" not in joined
+    assert "another-secret-value" not in joined
+
+
+def test_duplicate_account_names() -> None:
+    assert problems("duplicate_names.yml") == ["accounts: name 'same' is used more than once; names must be unique"]
+
+
+def test_invalid_yaml_says_where() -> None:
+    (problem,) = problems("invalid_yaml.yml")
+    assert "not valid YAML at line" in problem
+
+
+def test_not_a_mapping() -> None:
+    assert problems("not_a_mapping.yml") == ["(top level): expected a mapping of keys (accounts, shard, ...)"]
+
+
+def test_empty_file_is_a_valid_config_with_no_accounts() -> None:
+    assert load_config(CONFIGS / "empty.yml", env={}).accounts == []
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(CONFIGS / "does-not-exist.yml")
+
+
+def check_config(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", "check-config", "--config.file", str(path)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def test_check_config_command_exit_codes_and_summary() -> None:
+    good = check_config(CONFIGS / "valid.yml", {"STARLINK_SECRET": "cli-secret-value"})
+    assert good.returncode == 0, good.stderr
+    assert "config is valid: 1 account(s)" in good.stdout
+    assert "telemetry: every 15s" in good.stdout
+    assert "cli-secret-value" not in good.stdout + good.stderr
+
+    bad = check_config(CONFIGS / "many_problems.yml")
+    assert bad.returncode == 2
+    assert "8 problem(s)" in bad.stderr
+    assert "accounts[1].colour: unknown key" in bad.stderr
+    assert "hunter2" not in bad.stdout + bad.stderr
+
+
+def test_example_configs_are_valid() -> None:
+    assert check_config(ROOT / "examples" / "config.yml", {"STARLINK_SECRET": "x-secret"}).returncode == 0
+    result = check_config(ROOT / "examples" / "simulator.yml")
+    assert result.returncode == 0, result.stderr
+
+
+def test_simulator_example_matches_what_the_simulator_serves() -> None:
+    shipped = yaml.safe_load((ROOT / "examples" / "simulator.yml").read_text())
+    assert shipped == demo_config("http://127.0.0.1:9820", build_app())
