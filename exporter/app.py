@@ -79,6 +79,7 @@ class Exporter:
         self.exposition: Exposition | None = None
         self.accounts: list[AccountRuntime] = []
         self._rendered_version = -1
+        self._all_ran_at: float | None = None
         self._build(transport)
 
     def _build(self, transport: httpx.AsyncBaseTransport | None) -> None:
@@ -132,9 +133,12 @@ class Exporter:
 
     # --- readiness
     def not_ready(self) -> list[str]:
-        """Enabled jobs that have not run yet (and 'render' before the first exposition)."""
+        """Enabled jobs that have not run yet, and 'render' until an exposition made after the
+        last of those first runs exists (so a ready exporter serves every job's first result)."""
         waiting = [j.key for j in self.state.jobs if j.enabled and j.last_run is None]
-        if self.exposition is None:
+        if not waiting and self._all_ran_at is None:
+            self._all_ran_at = max((j.last_run or 0.0 for j in self.state.jobs if j.enabled), default=0.0)
+        if self.exposition is None or self._all_ran_at is None or self.exposition.rendered_at < self._all_ran_at:
             waiting.append("render")
         return waiting
 

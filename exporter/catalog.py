@@ -182,6 +182,19 @@ CATALOG: tuple[MetricSpec, ...] = (
         "service_line",
         "When the provider last refreshed the usage figures.",
     ),
+    # --- kognitive: service address of a service line (getAddress, joined where the data allows)
+    _g(
+        "leo_service_line_latitude_degrees",
+        "service_line",
+        "Latitude of the service line's registered service address (Kognitive getAddress); "
+        "not the terminal's position.",
+    ),
+    _g(
+        "leo_service_line_longitude_degrees",
+        "service_line",
+        "Longitude of the service line's registered service address (Kognitive getAddress); "
+        "not the terminal's position.",
+    ),
     # --- products (Kognitive, OneWeb)
     _i("leo_product_info", "product", "Product or data block available to the account (value 1)."),
     _g("leo_product_price", "product", "Price of the product in its currency (see leo_product_info)."),

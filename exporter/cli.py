@@ -177,6 +177,8 @@ async def _run_exporter(args: argparse.Namespace) -> int:
 def simulation_config(data: dict[str, Any]) -> Config:
     """The simulator's accounts, with intervals short enough that a demo fills up in seconds."""
     for account in data["accounts"]:
+        if account.get("provider") != "starlink":
+            continue  # other providers' simulated accounts come with their own intervals
         account.setdefault("jobs", {}).update(
             {
                 "telemetry": {"interval": "5s"},

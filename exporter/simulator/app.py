@@ -10,9 +10,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from exporter.simulator.kognitive import KognitiveSimulator
 from exporter.simulator.starlink import StarlinkSimulator
 
 STARLINK_PREFIX = "/starlink"
+KOGNITIVE_PREFIX = "/kognitive"
+KOGNITIVE_API = "/ext/v1/starlink"
 
 
 def build_app(
@@ -25,6 +28,7 @@ def build_app(
 ) -> Starlette:
     """The simulator app; `app.state.starlink` is the StarlinkSimulator (for tests and the CLI)."""
     starlink = StarlinkSimulator(accounts, terminals, seed, row_interval=row_interval, token_ttl=token_ttl)
+    kognitive = KognitiveSimulator(accounts, terminals, seed)
 
     async def index(request: Request) -> PlainTextResponse:
         lines = [
@@ -38,6 +42,15 @@ def build_app(
             f"POST {STARLINK_PREFIX}/_sim/terminals/{{id}}/offline|online|alerts",
         ]
         lines += [f"  client_id {c.client_id} -> {c.account_number}" for c in starlink.credentials()]
+        lines += [
+            "",
+            f"Kognitive OrbitPlans: {KOGNITIVE_PREFIX}{KOGNITIVE_API} (auth key in X-Auth-Key or auth-key)",
+            f"  {len(kognitive.partners)} partners, {len(kognitive.accounts())} Starlink accounts, "
+            f"{sum(len(a.terminals) for a in kognitive.accounts())} terminals, seed {seed}",
+            f"  controls: GET {KOGNITIVE_PREFIX}/_sim/state, POST|DELETE {KOGNITIVE_PREFIX}/_sim/faults, "
+            f"POST {KOGNITIVE_PREFIX}/_sim/terminals/{{id}}/offline|online|reset",
+        ]
+        lines += [f"  auth key {key} -> {name}" for name, key in kognitive.credentials()]
         lines += ["", "An exporter config for this simulator: GET /exporter-config.yml"]
         return PlainTextResponse("\n".join(lines) + "\n")
 
@@ -52,9 +65,11 @@ def build_app(
             Route("/", index),
             Route("/exporter-config.yml", config_file),
             Mount(STARLINK_PREFIX, routes=starlink.routes()),
+            Mount(KOGNITIVE_PREFIX, routes=kognitive.routes()),
         ]
     )
     app.state.starlink = starlink
+    app.state.kognitive = kognitive
     return app
 
 
@@ -78,4 +93,30 @@ def exporter_config(base_url: str, sim: StarlinkSimulator) -> dict[str, Any]:
 
 def demo_config(base_url: str, app: Starlette) -> dict[str, Any]:
     """An exporter config with one account for every simulated account of every provider."""
-    return {"accounts": exporter_config(base_url, app.state.starlink)["accounts"]}
+    return {
+        "accounts": exporter_config(base_url, app.state.starlink)["accounts"]
+        + kognitive_config(base_url, app.state.kognitive)
+    }
+
+
+def kognitive_config(base_url: str, sim: KognitiveSimulator) -> list[dict[str, Any]]:
+    """One `kognitive` account per simulated partner key, paging in small pages to show paging."""
+    api_url = base_url.rstrip("/") + KOGNITIVE_PREFIX + KOGNITIVE_API
+    jobs = {
+        "terminal_status": {"interval": "30s"},
+        "service_lines": {"interval": "1m"},
+        "billing_usage": {"interval": "5m"},
+        "products": {"interval": "5m"},
+        "addresses": {"interval": "5m"},
+    }
+    return [
+        {
+            "provider": "kognitive",
+            "name": f"kognitive-dp-{n}",
+            "auth_key": key,
+            "api_url": api_url,
+            "page_limit": 10,
+            "jobs": {name: dict(job) for name, job in jobs.items()},
+        }
+        for n, (_, key) in enumerate(sim.credentials(), start=1)
+    ]
