@@ -1,0 +1,908 @@
+#!/usr/bin/env python3
+"""Writes the leo-exporter Grafana dashboards to deploy/grafana/dashboards/*.json.
+
+The dashboards are code, like the monitoring mixins' grafonnet: edit this file, then run
+
+    python deploy/grafana/generate_dashboards.py          # rewrite the JSON
+    python deploy/grafana/generate_dashboards.py --check  # exit 1 if the JSON is out of date
+
+Every panel queries the data source chosen by the `datasource` variable (no data source UIDs),
+and every metric is either in exporter/catalog.py or a recording rule of
+deploy/prometheus/rules/leo-exporter.rules.yml (tests/test_dashboards.py holds both).
+Panels that can only show data for OneWeb terminals say "OneWeb only" in their description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parent / "dashboards"
+DS = {"type": "prometheus", "uid": "${datasource}"}
+TAGS = ["leo-exporter"]
+ONEWEB_ONLY = "OneWeb only: Starlink terminals have no such series, so this stays empty for them."
+
+Json = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def target(expr: str, legend: str = "", *, instant: bool = False, table: bool = False) -> Json:
+    t: Json = {"datasource": DS, "expr": expr, "legendFormat": legend or "__auto", "range": not instant}
+    if instant:
+        t["instant"] = True
+    if table:
+        t["format"] = "table"
+    return t
+
+
+def thresholds(*steps: tuple[float | None, str]) -> Json:
+    return {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in steps]}
+
+
+GREEN = thresholds((None, "green"))
+
+
+class Layout:
+    """Places panels left to right on Grafana's 24-column grid."""
+
+    def __init__(self) -> None:
+        self.panels: list[Json] = []
+        self.x = 0
+        self.y = 0
+        self.row_h = 0
+
+    def add(self, panel: Json, w: int, h: int) -> Json:
+        if self.x + w > 24:
+            self.newline()
+        panel["id"] = len(self.panels) + 1
+        panel["gridPos"] = {"x": self.x, "y": self.y, "w": w, "h": h}
+        self.panels.append(panel)
+        self.x += w
+        self.row_h = max(self.row_h, h)
+        return panel
+
+    def newline(self) -> None:
+        self.y += self.row_h
+        self.x = 0
+        self.row_h = 0
+
+    def row(self, title: str) -> None:
+        self.newline()
+        self.add({"type": "row", "title": title, "collapsed": False, "panels": []}, 24, 1)
+        self.newline()
+
+
+def panel(kind: str, title: str, targets: list[Json], *, description: str = "", unit: str | None = None,
+          defaults: Json | None = None, custom: Json | None = None, options: Json | None = None,
+          overrides: list[Json] | None = None, transformations: list[Json] | None = None, **extra: Any) -> Json:
+    refs = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for i, t in enumerate(targets):
+        t["refId"] = refs[i]
+    fd: Json = {"color": {"mode": "palette-classic"}, "thresholds": GREEN}
+    if unit:
+        fd["unit"] = unit
+    if custom is not None:
+        fd["custom"] = custom
+    fd.update(defaults or {})
+    p: Json = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "targets": targets,
+        "fieldConfig": {"defaults": fd, "overrides": overrides or []},
+        "options": options or {},
+    }
+    if transformations:
+        p["transformations"] = transformations
+    p.update(extra)
+    return p
+
+
+def stat(title: str, expr: str, *, unit: str = "short", description: str = "", legend: str = "",
+         steps: Json | None = None, mappings: list[Json] | None = None, text_mode: str = "value",
+         color_mode: str = "value") -> Json:
+    return panel(
+        "stat", title, [target(expr, legend, instant=True)], description=description, unit=unit,
+        defaults={"thresholds": steps or GREEN, "color": {"mode": "thresholds"}, "mappings": mappings or []},
+        options={
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": color_mode, "graphMode": "none", "textMode": text_mode, "justifyMode": "auto",
+            "orientation": "auto",
+        },
+    )
+
+
+def timeseries(title: str, targets: list[Json], *, unit: str = "short", description: str = "",
+               stack: bool = False, bars: bool = False, threshold: float | None = None,
+               minimum: float | None = None, maximum: float | None = None, interval: str | None = None,
+               overrides: list[Json] | None = None, **extra: Any) -> Json:
+    custom: Json = {
+        "drawStyle": "bars" if bars else "line",
+        "lineWidth": 1,
+        "fillOpacity": 80 if bars else (30 if stack else 10),
+        "showPoints": "never",
+        "spanNulls": False,
+        "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+        "axisSoftMin": 0,
+        "thresholdsStyle": {"mode": "off" if threshold is None else "line+area"},
+    }
+    defaults: Json = {}
+    if threshold is not None:
+        defaults["thresholds"] = thresholds((None, "transparent"), (threshold, "red"))
+    if minimum is not None:
+        defaults["min"] = minimum
+    if maximum is not None:
+        defaults["max"] = maximum
+    p = panel(
+        "timeseries", title, targets, description=description, unit=unit, custom=custom, defaults=defaults,
+        options={"legend": {"displayMode": "table" if len(targets) > 1 or stack else "list",
+                            "placement": "bottom", "calcs": ["lastNotNull", "max"] if not bars else ["sum"]},
+                 "tooltip": {"mode": "multi", "sort": "desc"}},
+        overrides=overrides, **extra,
+    )
+    if interval:
+        p["interval"] = interval
+    return p
+
+
+def table(title: str, targets: list[Json], *, description: str = "", rename: Json | None = None,
+          hide: list[str] | None = None, order: list[str] | None = None, overrides: list[Json] | None = None,
+          sort_by: str | None = None, unit: str | None = None) -> Json:
+    excluded = {"Time": True, "__name__": True, "instance": True, "job": True}
+    for h in hide or []:
+        excluded[h] = True
+    transformations: list[Json] = []
+    if len(targets) > 1:
+        transformations.append({"id": "merge", "options": {}})
+    transformations.append({
+        "id": "organize",
+        "options": {
+            "excludeByName": excluded,
+            "renameByName": rename or {},
+            "indexByName": {name: i for i, name in enumerate(order or [])},
+        },
+    })
+    return panel(
+        "table", title, targets, description=description, unit=unit, transformations=transformations,
+        defaults={"custom": {"align": "auto", "filterable": True}},
+        options={"showHeader": True, "cellHeight": "sm",
+                 "sortBy": [{"displayName": sort_by, "desc": True}] if sort_by else []},
+        overrides=overrides,
+    )
+
+
+def by_name(name: str, **props: Any) -> Json:
+    return {"matcher": {"id": "byName", "options": name},
+            "properties": [{"id": k, "value": v} for k, v in props.items()]}
+
+
+def terminal_link(field: str = "terminal_id") -> Json:
+    url = ("/d/leo-terminal-detail/leo-terminal-detail?${datasource:queryparam}"
+           "&var-provider=${__data.fields.provider}&var-account=${__data.fields.account}"
+           "&var-terminal=${__data.fields.terminal_id}&${__url_time_range}")
+    return by_name(field, links=[{"title": "Terminal detail", "url": url}])
+
+
+def variable(name: str, label: str, query: str, *, multi: bool = True, hide: int = 0, regex: str = "") -> Json:
+    v: Json = {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DS,
+        "definition": query,
+        "query": query,
+        "refresh": 2,
+        "sort": 1,
+        "hide": hide,
+        "multi": multi,
+        "includeAll": multi,
+        "options": [],
+        "regex": regex,
+    }
+    if multi:
+        v["allValue"] = ".*"
+        v["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
+    else:
+        v["current"] = {}
+    return v
+
+
+DATASOURCE_VAR: Json = {
+    "name": "datasource",
+    "label": "Data source",
+    "type": "datasource",
+    "query": "prometheus",
+    "current": {},
+    "hide": 0,
+    "refresh": 1,
+    "regex": "",
+    "options": [],
+    "includeAll": False,
+    "multi": False,
+}
+
+
+def dashboard(uid: str, title: str, description: str, variables: list[Json], layout: Layout,
+              *, time_from: str = "now-6h", refresh: str = "1m") -> Json:
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": TAGS,
+        "editable": True,
+        "graphTooltip": 1,
+        "schemaVersion": 39,
+        "version": 1,
+        "time": {"from": time_from, "to": "now"},
+        "timepicker": {},
+        "timezone": "utc",
+        "refresh": refresh,
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "weekStart": "",
+        "links": [{"title": "LEO dashboards", "type": "dashboards", "tags": TAGS, "asDropdown": True,
+                   "includeVars": False, "keepTime": True, "icon": "external link", "targetBlank": False,
+                   "tooltip": "", "url": ""}],
+        "annotations": {"list": [{
+            "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
+            "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard",
+        }]},
+        "templating": {"list": [DATASOURCE_VAR, *variables]},
+        "panels": layout.panels,
+    }
+
+
+STATE_MAPPINGS = [{"type": "value", "options": {
+    "0": {"text": "Offline", "color": "red", "index": 0},
+    "1": {"text": "Online", "color": "green", "index": 1},
+    "2": {"text": "Online, device alert", "color": "orange", "index": 2},
+}}]
+STATE_STEPS = thresholds((None, "red"), (1, "green"), (2, "orange"))
+
+PA = 'provider=~"$provider",account=~"$account"'
+JOIN_NAME = "* on (provider, account, terminal_id) group_left (name, service_line) terminal:leo_terminal_info:max"
+
+
+# --------------------------------------------------------------------------- fleet overview
+
+
+def fleet_overview() -> Json:
+    lay = Layout()
+    lay.add(stat("Terminals", f"sum(provider_account:leo_terminals:count{{{PA}}})",
+                 description="Terminals known from the providers' inventories."), 4, 4)
+    lay.add(stat("Online", f"sum(provider_account:leo_terminals_online:sum{{{PA}}})",
+                 description="Starlink: telemetry within the last 3 minutes; OneWeb: as reported."), 4, 4)
+    lay.add(stat("Offline", f"sum(provider_account:leo_terminals_offline:sum{{{PA}}})",
+                 steps=thresholds((None, "green"), (1, "yellow"))), 4, 4)
+    lay.add(stat("Offline, service line active",
+                 f"sum(provider_account:leo_terminals_offline_active_service_line:sum{{{PA}}})",
+                 description="Offline although their service line is active: the ones that need attention.",
+                 steps=thresholds((None, "green"), (1, "red"))), 4, 4)
+    lay.add(stat("With device alerts", f"sum(provider_account:leo_terminals_alerting:sum{{{PA}}})",
+                 steps=thresholds((None, "green"), (1, "orange"))), 4, 4)
+    lay.add(stat("Firing alerts",
+                 f'count(ALERTS{{alertstate="firing",alertname=~"Leo.+",{PA}}}) or vector(0)',
+                 description="Prometheus alerts from deploy/prometheus/rules (before Alertmanager's "
+                             "silences and inhibitions).",
+                 steps=thresholds((None, "green"), (1, "red"))), 4, 4)
+
+    lay.row("Online and offline per provider and account")
+    lay.add(table(
+        "Terminals per account",
+        [
+            target(f"provider_account:leo_terminals:count{{{PA}}} * on (provider, account) group_left "
+                   f"(name, account_name) max by (provider, account, name, account_name) (leo_account_info)",
+                   instant=True, table=True),
+            target(f"provider_account:leo_terminals_online:sum{{{PA}}}", instant=True, table=True),
+            target(f"provider_account:leo_terminals_offline:sum{{{PA}}}", instant=True, table=True),
+            target(f"provider_account:leo_terminals_offline_active_service_line:sum{{{PA}}}",
+                   instant=True, table=True),
+            target(f"provider_account:leo_terminals_alerting:sum{{{PA}}}", instant=True, table=True),
+        ],
+        rename={"name": "Configured name", "account_name": "Account name", "Value #A": "Terminals",
+                "Value #B": "Online", "Value #C": "Offline", "Value #D": "Offline (service line active)",
+                "Value #E": "With device alerts"},
+        order=["provider", "account", "name", "account_name"],
+        overrides=[by_name("Offline (service line active)", **{
+            "custom.cellOptions": {"type": "color-background"},
+            "thresholds": thresholds((None, "green"), (1, "red"))})],
+    ), 12, 8)
+    lay.add(timeseries(
+        "Offline terminals with an active service line",
+        [target(f"provider_account:leo_terminals_offline_active_service_line:sum{{{PA}}}",
+                "{{provider}} {{account}}")],
+        description="Per account; LeoTerminalOffline fires after 10 minutes offline.",
+    ), 12, 8)
+    lay.add(timeseries(
+        "Online terminals per provider",
+        [target(f"sum by (provider) (provider_account:leo_terminals_online:sum{{{PA}}})", "{{provider}} online"),
+         target(f"sum by (provider) (provider_account:leo_terminals_offline:sum{{{PA}}})", "{{provider}} offline")],
+        stack=True,
+    ), 24, 7)
+
+    lay.row("Map")
+    lay.add(panel(
+        "geomap", "Terminals by state",
+        [
+            target(f"terminal:leo_terminal_online:state{{{PA}}} {JOIN_NAME}", instant=True, table=True),
+            target(f"max by (provider, account, terminal_id) "
+                   f"(last_over_time(leo_terminal_latitude_degrees{{{PA}}}[1d]))", instant=True, table=True),
+            target(f"max by (provider, account, terminal_id) "
+                   f"(last_over_time(leo_terminal_longitude_degrees{{{PA}}}[1d]))", instant=True, table=True),
+        ],
+        description="Last known position within a day (offline terminals keep theirs). Green online, "
+                    "orange online with a device alert, red offline. Starlink positions are the centre of "
+                    "the terminal's H3 cell, not its exact location.",
+        defaults={"color": {"mode": "thresholds"}, "thresholds": STATE_STEPS, "mappings": STATE_MAPPINGS},
+        transformations=[
+            {"id": "merge", "options": {}},
+            {"id": "organize", "options": {"excludeByName": {"Time": True},
+                                           "renameByName": {"Value #A": "state", "Value #B": "latitude",
+                                                            "Value #C": "longitude"}}},
+        ],
+        options={
+            "view": {"id": "fit", "lat": 0, "lon": 0, "zoom": 2, "allLayers": True},
+            "controls": {"showZoom": True, "mouseWheelZoom": True, "showAttribution": True},
+            "basemap": {"type": "default", "name": "Basemap", "config": {}},
+            "tooltip": {"mode": "details"},
+            "layers": [{
+                "type": "markers",
+                "name": "Terminals",
+                "tooltip": True,
+                "location": {"mode": "coords", "latitude": "latitude", "longitude": "longitude"},
+                "config": {
+                    "showLegend": True,
+                    "style": {
+                        "color": {"field": "state", "fixed": "dark-green"},
+                        "size": {"fixed": 6, "min": 4, "max": 12},
+                        "opacity": 0.8,
+                        "symbol": {"mode": "fixed", "fixed": "img/icons/marker/circle.svg"},
+                    },
+                },
+            }],
+        },
+    ), 14, 12)
+    lay.add(table(
+        "Offline terminals with an active service line",
+        [target(f"(max by (provider, account, terminal_id) (leo_terminal_online{{{PA}}}) == 0 "
+                f"and on (provider, account, terminal_id) terminal:leo_service_line_active:max == 1) {JOIN_NAME}",
+                instant=True, table=True)],
+        hide=["Value"], order=["name", "terminal_id", "service_line", "provider", "account"],
+        overrides=[terminal_link()],
+    ), 10, 12)
+
+    lay.row("Worst terminals over the time range")
+    for title, metric, unit, label in [
+        ("Highest PoP latency", "leo_terminal_pop_ping_latency_seconds", "s", "Mean latency"),
+        ("Highest ping drop", "leo_terminal_pop_ping_drop_ratio", "percentunit", "Mean drop"),
+        ("Most obstructed", "leo_terminal_obstruction_ratio", "percentunit", "Mean obstruction"),
+    ]:
+        lay.add(table(
+            title,
+            [target(f"topk(10, max by (provider, account, terminal_id) "
+                    f"(avg_over_time({metric}{{{PA}}}[$__range])) {JOIN_NAME})", instant=True, table=True)],
+            description=f"Ten worst terminals by mean {metric} over the dashboard's time range.",
+            rename={"Value": label}, order=["name", "terminal_id", label],
+            overrides=[terminal_link(), by_name(label, unit=unit, **{
+                "custom.cellOptions": {"type": "color-background", "mode": "gradient"}})],
+            sort_by=label,
+        ), 8, 9)
+
+    lay.row("Alerts")
+    lay.add(table(
+        "Firing alerts",
+        [target(f'ALERTS{{alertstate="firing",alertname=~"Leo.+",{PA}}}', instant=True, table=True)],
+        description="Prometheus alerts of deploy/prometheus/rules, before Alertmanager's silences and "
+                    "inhibitions. Thresholds: docs/alerting.md.",
+        hide=["Value", "alertstate"],
+        order=["severity", "alertname", "provider", "account", "name", "terminal_id", "service_line", "alert"],
+        overrides=[by_name("severity", **{"custom.cellOptions": {"type": "color-text"}, "mappings": [
+            {"type": "value", "options": {"critical": {"color": "red", "index": 0},
+                                          "warning": {"color": "orange", "index": 1},
+                                          "info": {"color": "blue", "index": 2}}}]})],
+    ), 14, 9)
+    lay.add(table(
+        "Device alerts active on terminals",
+        [target(f"leo_terminal_alert{{{PA}}} {JOIN_NAME}", instant=True, table=True)],
+        description="Alerts the terminals report themselves (Starlink alert names). "
+                    "software_update_reboot_pending is reported falsely by firmware 2025.06.05 and later.",
+        hide=["Value"], order=["alert", "name", "terminal_id", "provider", "account", "service_line"],
+        overrides=[terminal_link()],
+    ), 10, 9)
+    lay.add(timeseries(
+        "Device alerts by name",
+        [target(f"count by (alert) (leo_terminal_alert{{{PA}}})", "{{alert}}")],
+        stack=True, description="Terminals reporting each device alert.",
+    ), 24, 7)
+
+    return dashboard(
+        "leo-fleet-overview", "LEO fleet overview",
+        "Online/offline terminals per provider and account, map, worst terminals and active alerts.",
+        [variable("provider", "Provider", "label_values(leo_terminal_info, provider)"),
+         variable("account", "Account", 'label_values(leo_terminal_info{provider=~"$provider"}, account)')],
+        lay,
+    )
+
+
+# --------------------------------------------------------------------------- terminal detail
+
+T = 'provider="$provider",account="$account",terminal_id="$terminal"'
+R = 'provider="$provider",account="$account"'
+ROUTER_OF_TERMINAL = f"and on (provider, account, router_id) leo_router_info{{{T}}}"
+
+
+def terminal_detail() -> Json:
+    lay = Layout()
+    lay.add(stat("Terminal", f"terminal:leo_terminal_info:max{{{T}}}", legend="{{name}}", text_mode="name",
+                 description="Name the provider knows the terminal by."), 5, 4)
+    lay.add(stat("State", f"terminal:leo_terminal_online:state{{{T}}}", steps=STATE_STEPS, mappings=STATE_MAPPINGS,
+                 color_mode="background"), 4, 4)
+    lay.add(stat("Uptime", f"leo_terminal_uptime_seconds{{{T}}}", unit="dtdurations"), 4, 4)
+    lay.add(stat("Last telemetry", f"time() - leo_terminal_last_seen_timestamp_seconds{{{T}}}", unit="s",
+                 description="Age of the newest telemetry (device time). Starlink terminals are offline "
+                             "after 3 minutes without telemetry.",
+                 steps=thresholds((None, "green"), (60, "yellow"), (180, "red"))), 4, 4)
+    lay.add(stat("Active device alerts", f"leo_terminal_active_alerts{{{T}}}",
+                 steps=thresholds((None, "green"), (1, "orange"))), 3, 4)
+    lay.add(stat("Service line active",
+                 f"terminal:leo_service_line_active:max{{{T}}}",
+                 mappings=[{"type": "value", "options": {"0": {"text": "No", "color": "red", "index": 0},
+                                                         "1": {"text": "Yes", "color": "green", "index": 1}}}],
+                 steps=thresholds((None, "red"), (1, "green"))), 4, 4)
+    lay.add(table(
+        "Attributes",
+        [target(f"leo_terminal_info{{{T}}}", instant=True, table=True)],
+        hide=["Value"], order=["name", "terminal_id", "service_line", "kit_serial", "serial", "software_version"],
+    ), 16, 4)
+    lay.add(table(
+        "Public addresses",
+        [target(f"leo_terminal_ip_info{{{T}}}", instant=True, table=True)],
+        description="Public IPv4 addresses and IPv6 prefixes currently allocated to the terminal, where the "
+                    "provider reports them.",
+        hide=["Value", "provider", "account", "terminal_id"],
+    ), 8, 4)
+
+    lay.row("Link")
+    lay.add(timeseries("Throughput", [
+        target(f"leo_terminal_downlink_throughput_bytes_per_second{{{T}}}", "downlink"),
+        target(f"leo_terminal_uplink_throughput_bytes_per_second{{{T}}}", "uplink"),
+    ], unit="Bps"), 12, 8)
+    lay.add(timeseries("PoP ping latency", [target(f"leo_terminal_pop_ping_latency_seconds{{{T}}}", "latency")],
+                       unit="s", threshold=0.1,
+                       description="Mean over each 15 s report. LeoTerminalPopLatencyHigh: 10-minute mean "
+                                   "above 100 ms for 10 minutes."), 12, 8)
+    lay.add(timeseries("PoP ping drop", [target(f"leo_terminal_pop_ping_drop_ratio{{{T}}}", "drop")],
+                       unit="percentunit", threshold=0.05, minimum=0,
+                       description="LeoTerminalPingDropHigh: 10-minute mean above 5% for 10 minutes."), 8, 8)
+    lay.add(timeseries("Obstruction", [target(f"leo_terminal_obstruction_ratio{{{T}}}", "obstructed")],
+                       unit="percentunit", threshold=0.01, minimum=0,
+                       description="Share of time the sky view was obstructed. LeoTerminalObstructionHigh: "
+                                   "15-minute mean above 1% for 15 minutes."), 8, 8)
+    lay.add(timeseries("Signal quality", [target(f"leo_terminal_signal_quality_ratio{{{T}}}", "signal")],
+                       unit="percentunit", minimum=0, maximum=1,
+                       description="Starlink maps 0-10 dB of SNR to 0-100%. LeoTerminalSignalQualityLow: "
+                                   "15-minute mean below 50% for 15 minutes."), 8, 8)
+    lay.add(timeseries("Uptime", [target(f"leo_terminal_uptime_seconds{{{T}}}", "uptime")], unit="dtdurations",
+                       description="Drops to zero are reboots."), 12, 7)
+    lay.add(panel(
+        "state-timeline", "Online state", [target(f"terminal:leo_terminal_online:state{{{T}}}", "state")],
+        defaults={"color": {"mode": "thresholds"}, "thresholds": STATE_STEPS, "mappings": STATE_MAPPINGS},
+        custom={"fillOpacity": 80, "lineWidth": 0},
+        options={"showValue": "never", "mergeValues": True, "rowHeight": 0.9, "alignValue": "left",
+                 "legend": {"showLegend": False}},
+    ), 12, 7)
+
+    lay.row("Alerts")
+    lay.add(panel(
+        "state-timeline", "Device alert timeline", [target(f"leo_terminal_alert{{{T}}}", "{{alert}}")],
+        description="One row per alert the terminal reported during the time range.",
+        defaults={"color": {"mode": "thresholds"}, "thresholds": thresholds((None, "red")),
+                  "mappings": [{"type": "value", "options": {"1": {"text": "active", "color": "red", "index": 0}}}]},
+        custom={"fillOpacity": 80, "lineWidth": 0},
+        options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "alignValue": "left",
+                 "legend": {"showLegend": False}},
+    ), 14, 8)
+    lay.add(table(
+        "Prometheus alerts for this terminal",
+        [target(f'ALERTS{{alertname=~"Leo.+",{T}}}', instant=True, table=True)],
+        hide=["Value", "provider", "account", "terminal_id", "name", "service_line"],
+        order=["alertstate", "severity", "alertname", "alert"],
+    ), 10, 8)
+
+    lay.row("Router")
+    lay.add(table(
+        "Router",
+        [target(f"leo_router_info{{{T}}}", instant=True, table=True),
+         target(f"leo_router_online{{{R}}} {ROUTER_OF_TERMINAL}", instant=True, table=True),
+         target(f"leo_router_uptime_seconds{{{R}}} {ROUTER_OF_TERMINAL}", instant=True, table=True)],
+        description="Starlink routers report which terminal they hang off; other providers have no routers.",
+        hide=["Value #A"], rename={"Value #B": "Online", "Value #C": "Uptime"},
+        order=["router_id", "name", "software_version", "hardware_version", "Online", "Uptime"],
+        overrides=[by_name("Uptime", unit="dtdurations")],
+    ), 24, 4)
+    lay.add(timeseries("Router clients", [
+        target(f"leo_router_clients{{{R}}} {ROUTER_OF_TERMINAL}", "{{band}}")], stack=False), 8, 8)
+    lay.add(timeseries("Router ping latency", [
+        target(f"leo_router_ping_latency_seconds{{{R}}} {ROUTER_OF_TERMINAL}", "{{target}}")], unit="s"), 8, 8)
+    lay.add(timeseries("Router ping drop", [
+        target(f"leo_router_ping_drop_ratio{{{R}}} {ROUTER_OF_TERMINAL}", "{{target}}")],
+        unit="percentunit", minimum=0), 8, 8)
+    lay.add(timeseries("Router WAN traffic", [
+        target(f"rate(leo_router_wan_receive_bytes_total{{{R}}}[$__rate_interval]) {ROUTER_OF_TERMINAL}",
+               "receive"),
+        target(f"rate(leo_router_wan_transmit_bytes_total{{{R}}}[$__rate_interval]) {ROUTER_OF_TERMINAL}",
+               "transmit"),
+    ], unit="Bps"), 24, 7)
+
+    lay.row("OneWeb signal and traffic")
+    for title, metric, unit in [
+        ("SINR", "leo_terminal_sinr_decibels", "dB"),
+        ("RSRP", "leo_terminal_rsrp_dbm", "dBm"),
+        ("RSSI", "leo_terminal_rssi_dbm", "dBm"),
+        ("Link availability", "leo_terminal_link_availability_ratio", "percentunit"),
+    ]:
+        lay.add(timeseries(title, [target(f"{metric}{{{T}}}", title)], unit=unit, description=ONEWEB_ONLY), 6, 7)
+    lay.add(timeseries("Traffic by type", [
+        target(f"rate(leo_terminal_receive_bytes_total{{{T}}}[$__rate_interval])", "{{traffic}} receive"),
+        target(f"rate(leo_terminal_transmit_bytes_total{{{T}}}[$__rate_interval])", "{{traffic}} transmit"),
+    ], unit="Bps", description=ONEWEB_ONLY + " Volumes arrive in provider reports, so rates are averages "
+                                              "over report periods."), 12, 7)
+    lay.add(timeseries("Report age", [
+        target(f"time() - leo_terminal_report_timestamp_seconds{{{T}}}", "{{report}}")],
+        unit="s", description=ONEWEB_ONLY + " OneWeb delivers performance reports with a delay."), 12, 7)
+
+    lay.row("Service line")
+    sl_of_terminal = f"and on (provider, account, service_line) terminal:leo_terminal_info:max{{{T}}}"
+    lay.add(timeseries("Service line usage this billing cycle", [
+        target(f"service_line:leo_service_line_usage_bytes:counted{{{R}}} {sl_of_terminal}",
+               "{{service_line}} counted"),
+        target(f"leo_service_line_usage_limit_bytes{{{R}}} {sl_of_terminal}", "{{service_line}} limit"),
+        target(f"service_line:leo_service_line_usage_bytes:forecast_cycle_end{{{R}}} {sl_of_terminal}",
+               "{{service_line}} forecast at cycle end"),
+    ], unit="decbytes", description="Usage counted against the plan limit (priority data on Starlink). "
+                                     "Details on the LEO data usage dashboard.",
+       overrides=[by_name("limit", **{"custom.lineStyle": {"fill": "dash", "dash": [10, 10]}})]), 24, 7)
+
+    return dashboard(
+        "leo-terminal-detail", "LEO terminal detail",
+        "One terminal: link performance, alerts, its router, OneWeb signal and its service line.",
+        [variable("provider", "Provider", "label_values(leo_terminal_info, provider)", multi=False),
+         variable("account", "Account", 'label_values(leo_terminal_info{provider="$provider"}, account)',
+                  multi=False),
+         # shows terminal names, selects terminal ids (what alert links pass as var-terminal)
+         variable("terminal", "Terminal",
+                  'query_result(terminal:leo_terminal_info:max{provider="$provider",account="$account"})',
+                  multi=False, regex='/name="(?<text>[^"]*)".*terminal_id="(?<value>[^"]*)"/')],
+        lay, time_from="now-6h", refresh="30s",
+    )
+
+
+# --------------------------------------------------------------------------- data usage
+
+U = 'provider=~"$provider",account=~"$account",service_line=~"$service_line"'
+SL_NAME = ("* on (provider, account, service_line) group_left (name) "
+           "max by (provider, account, service_line, name) (leo_service_line_info)")
+CLASS_COLORS = [
+    by_name("priority", color={"mode": "fixed", "fixedColor": "blue"}),
+    by_name("opt_in_priority", color={"mode": "fixed", "fixedColor": "purple"}),
+    by_name("standard", color={"mode": "fixed", "fixedColor": "green"}),
+    by_name("non_billable", color={"mode": "fixed", "fixedColor": "text"}),
+]
+DAILY_DESC = ("Stacked by class. Classes do not overlap here: priority is the plan's priority data and "
+              "opt_in_priority the priority data bought beyond it. Each bar is the newest day the provider "
+              "had reported by the end of that day; providers report usage about a day late.")
+
+
+def data_usage() -> Json:
+    lay = Layout()
+    lay.add(stat("Used this cycle", f"sum(service_line:leo_service_line_usage_bytes:sum{{{U}}})", unit="decbytes",
+                 description="All classes, selected service lines, current billing cycles."), 5, 4)
+    lay.add(stat("Counted against limits", f"sum(service_line:leo_service_line_usage_bytes:counted{{{U}}})",
+                 unit="decbytes",
+                 description="Priority data on Starlink plans; every billable bucket elsewhere."), 5, 4)
+    lay.add(stat("Above 90% of limit",
+                 f"count(service_line:leo_service_line_usage_limit:ratio{{{U}}} > 0.9) or vector(0)",
+                 steps=thresholds((None, "green"), (1, "orange"))), 5, 4)
+    lay.add(stat("Forecast to exceed limit",
+                 f"count(service_line:leo_service_line_usage_bytes:forecast_cycle_end{{{U}}} > on (provider, account, "
+                 f"service_line) max by (provider, account, service_line) "
+                 f"(leo_service_line_usage_limit_bytes{{{U}}})) or vector(0)",
+                 steps=thresholds((None, "green"), (1, "orange"))), 5, 4)
+    lay.add(stat("Usage data age",
+                 f"time() - max(leo_service_line_usage_updated_timestamp_seconds{{{U}}})", unit="s",
+                 description="Since the provider last refreshed usage (the newest refresh of the selection).",
+                 steps=thresholds((None, "green"), (129600, "yellow"), (259200, "red"))), 4, 4)
+
+    lay.row("Daily usage")
+    lay.add(timeseries(
+        "Daily usage by class, selected service lines",
+        [target(f"sum by (class) (last_over_time(service_line:leo_service_line_daily_usage_bytes:disjoint{{{U}}}"
+                f"[$__interval]))", "{{class}}")],
+        unit="decbytes", stack=True, bars=True, interval="1d", description=DAILY_DESC, overrides=CLASS_COLORS,
+    ), 24, 9)
+    lay.add(timeseries(
+        "Daily usage by class: $service_line",
+        [target(f"sum by (class) (last_over_time(service_line:leo_service_line_daily_usage_bytes:disjoint{{{U}}}"
+                f"[$__interval]))", "{{class}}")],
+        unit="decbytes", stack=True, bars=True, interval="1d", description=DAILY_DESC, overrides=CLASS_COLORS,
+        repeat="service_line", repeatDirection="h", maxPerRow=4,
+    ), 8, 8)
+
+    lay.row("Billing cycle")
+    lay.add(panel(
+        "bargauge", "Usage against limit",
+        [target(f"sort_desc(service_line:leo_service_line_usage_limit:ratio{{{U}}} {SL_NAME})",
+                "{{service_line}} {{name}}", instant=True)],
+        description="Counted usage over the plan limit, service lines whose plan has a limit. "
+                    "LeoServiceLineUsageHigh fires above 90%.",
+        unit="percentunit",
+        defaults={"min": 0, "max": 1, "color": {"mode": "thresholds"},
+                  "thresholds": thresholds((None, "green"), (0.75, "yellow"), (0.9, "orange"), (1, "red"))},
+        options={"orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True,
+                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                 "valueMode": "color", "namePlacement": "auto", "sizing": "auto", "minVizHeight": 10,
+                 "minVizWidth": 0, "maxVizHeight": 300},
+    ), 10, 10)
+    lay.add(table(
+        "Service lines this cycle",
+        [
+            target(f"max by (provider, account, service_line, name, product) (leo_service_line_info{{{U}}})",
+                   instant=True, table=True),
+            target(f"service_line:leo_service_line_usage_bytes:sum{{{U}}}", instant=True, table=True),
+            target(f"service_line:leo_service_line_usage_bytes:counted{{{U}}}", instant=True, table=True),
+            target(f"max by (provider, account, service_line) (leo_service_line_usage_limit_bytes{{{U}}})",
+                   instant=True, table=True),
+            target(f"service_line:leo_service_line_usage_bytes:forecast_cycle_end{{{U}}}", instant=True, table=True),
+            target(f"max by (provider, account, service_line) "
+                   f"(leo_service_line_billing_cycle_end_timestamp_seconds{{{U}}}) * 1000",
+                   instant=True, table=True),
+            target(f"service_line:leo_service_line_billing_cycle_elapsed:ratio{{{U}}}", instant=True, table=True),
+        ],
+        description="Forecast: counted usage plus the last 3 days' trend until the cycle ends.",
+        hide=["Value #A"],
+        rename={"Value #B": "Total", "Value #C": "Counted", "Value #D": "Limit", "Value #E": "Forecast at end",
+                "Value #F": "Cycle ends", "Value #G": "Cycle elapsed"},
+        order=["service_line", "name", "product", "provider", "account", "Total", "Counted", "Limit",
+               "Forecast at end", "Cycle ends", "Cycle elapsed"],
+        overrides=[by_name(n, unit="decbytes") for n in ("Total", "Counted", "Limit", "Forecast at end")]
+        + [by_name("Cycle ends", unit="dateTimeAsIsoNoDateIfToday"), by_name("Cycle elapsed", unit="percentunit")],
+        sort_by="Counted",
+    ), 14, 10)
+    lay.add(timeseries(
+        "Counted usage, limit and forecast",
+        [target(f"service_line:leo_service_line_usage_bytes:counted{{{U}}}", "{{service_line}} used"),
+         target(f"max by (provider, account, service_line) (leo_service_line_usage_limit_bytes{{{U}}})",
+                "{{service_line}} limit"),
+         target(f"service_line:leo_service_line_usage_bytes:forecast_cycle_end{{{U}}}", "{{service_line}} forecast")],
+        unit="decbytes",
+        description="The forecast is where the 3-day trend puts usage at the end of the billing cycle.",
+        overrides=[{"matcher": {"id": "byRegexp", "options": ".* limit"},
+                    "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]},
+                   {"matcher": {"id": "byRegexp", "options": ".* forecast"},
+                    "properties": [{"id": "custom.lineStyle", "value": {"fill": "dot", "dash": [0, 10]}}]}],
+    ), 12, 9)
+    lay.add(timeseries(
+        "Usage this cycle by class",
+        [target(f"sum by (class) (service_line:leo_service_line_usage_bytes:disjoint{{{U}}})", "{{class}}")],
+        unit="decbytes", stack=True, overrides=CLASS_COLORS,
+    ), 12, 9)
+
+    lay.row("Top consumers")
+    lay.add(panel(
+        "bargauge", "Top 10 service lines this cycle",
+        [target(f"topk(10, service_line:leo_service_line_usage_bytes:sum{{{U}}} {SL_NAME})",
+                "{{service_line}} {{name}}", instant=True)],
+        unit="decbytes",
+        options={"orientation": "horizontal", "displayMode": "basic", "showUnfilled": True,
+                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                 "valueMode": "color", "namePlacement": "auto", "sizing": "auto", "minVizHeight": 10,
+                 "minVizWidth": 0, "maxVizHeight": 300},
+    ), 12, 9)
+    lay.add(panel(
+        "bargauge", "Top 10 service lines on the newest reported day",
+        [target(f"topk(10, sum by (provider, account, service_line) "
+                f"(service_line:leo_service_line_daily_usage_bytes:disjoint{{{U}}}) {SL_NAME})",
+                "{{service_line}} {{name}}", instant=True)],
+        unit="decbytes",
+        options={"orientation": "horizontal", "displayMode": "basic", "showUnfilled": True,
+                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                 "valueMode": "color", "namePlacement": "auto", "sizing": "auto", "minVizHeight": 10,
+                 "minVizWidth": 0, "maxVizHeight": 300},
+    ), 12, 9)
+
+    return dashboard(
+        "leo-data-usage", "LEO data usage",
+        "Daily usage by class as stacked bars, usage against plan limits, forecast to the end of the billing "
+        "cycle and top consumers.",
+        [variable("provider", "Provider", "label_values(leo_service_line_info, provider)"),
+         variable("account", "Account", 'label_values(leo_service_line_info{provider=~"$provider"}, account)'),
+         variable("service_line", "Service line",
+                  'label_values(leo_service_line_info{provider=~"$provider",account=~"$account"}, service_line)')],
+        lay, time_from="now-30d", refresh="5m",
+    )
+
+
+# --------------------------------------------------------------------------- exporter health
+
+J = 'provider=~"$provider",account=~"$account"'
+SJ = 'job=~"$scrape_job"'
+
+
+def exporter_health() -> Json:
+    lay = Layout()
+    lay.add(stat("Exporter up", f"min(up{{{SJ}}})",
+                 mappings=[{"type": "value", "options": {"0": {"text": "Down", "color": "red", "index": 0},
+                                                         "1": {"text": "Up", "color": "green", "index": 1}}}],
+                 steps=thresholds((None, "red"), (1, "green")), color_mode="background"), 4, 4)
+    lay.add(stat("Version", f"leo_exporter_build_info{{{SJ}}}", legend="{{version}}", text_mode="name"), 4, 4)
+    lay.add(stat("Jobs failing", f"count(leo_exporter_job_up{{{J}}} == 0) or vector(0)",
+                 steps=thresholds((None, "green"), (1, "red"))), 4, 4)
+    lay.add(stat("Accounts not authenticated",
+                 f"count(leo_exporter_account_authenticated{{{J}}} == 0) or vector(0)",
+                 steps=thresholds((None, "green"), (1, "red"))), 4, 4)
+    lay.add(stat("Scrape duration", f"max(scrape_duration_seconds{{{SJ}}})", unit="s",
+                 description="Prometheus' own measure of the scrape; the exporter serves a cached rendering.",
+                 steps=thresholds((None, "green"), (5, "yellow"), (10, "red"))), 4, 4)
+    lay.add(stat("Series per scrape", f"sum(scrape_samples_scraped{{{SJ}}})"), 4, 4)
+
+    lay.row("Polling jobs")
+    lay.add(table(
+        "Jobs",
+        [
+            target(f"max by (provider, account, job) (leo_exporter_job_up{{{J}}})", instant=True, table=True),
+            target(f"max by (provider, account, job) (leo_exporter_job_enabled{{{J}}})", instant=True, table=True),
+            target(f"max by (provider, account, job) (leo_exporter_job_interval_seconds{{{J}}})",
+                   instant=True, table=True),
+            target(f"max by (provider, account, job) (leo_exporter_job_duration_seconds{{{J}}})",
+                   instant=True, table=True),
+            target(f"max by (provider, account, job) (leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)"
+                   f" * 1000", instant=True, table=True),
+            target(f"time() - max by (provider, account, job) "
+                   f"(leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)", instant=True, table=True),
+            target(f'sum by (provider, account, job) (increase(leo_exporter_job_runs_total{{result="error",{J}}}'
+                   f"[$__range])) or sum by (provider, account, job) "
+                   f"(increase(leo_exporter_job_runs_total{{{J}}}[$__range])) * 0", instant=True, table=True),
+        ],
+        description="Each job polls one provider API for one account on its own timer. Data age is the time "
+                    "since the last success; LeoExporterDataStale fires beyond 3 intervals (at least 5 min).",
+        rename={"job": "Job", "Value #A": "Up", "Value #B": "Enabled", "Value #C": "Interval",
+                "Value #D": "Last duration", "Value #E": "Last success", "Value #F": "Data age",
+                "Value #G": "Failed runs (range)"},
+        order=["Job", "provider", "account", "Up", "Enabled", "Interval", "Last duration", "Last success",
+               "Data age", "Failed runs (range)"],
+        overrides=[
+            by_name("Up", **{"custom.cellOptions": {"type": "color-background"},
+                             "thresholds": thresholds((None, "red"), (1, "green")),
+                             "mappings": [{"type": "value", "options": {
+                                 "0": {"text": "failing", "index": 0}, "1": {"text": "ok", "index": 1}}}]}),
+            by_name("Interval", unit="s"), by_name("Last duration", unit="s"), by_name("Data age", unit="s"),
+            by_name("Last success", unit="dateTimeFromNow"),
+        ],
+    ), 24, 9)
+    lay.add(panel(
+        "state-timeline", "Job status",
+        [target(f"max by (job) (leo_exporter_job_up{{{J}}})", "{{job}}")],
+        defaults={"color": {"mode": "thresholds"}, "thresholds": thresholds((None, "red"), (1, "green")),
+                  "mappings": [{"type": "value", "options": {"0": {"text": "failing", "color": "red", "index": 0},
+                                                             "1": {"text": "ok", "color": "green", "index": 1}}}]},
+        custom={"fillOpacity": 80, "lineWidth": 0},
+        options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "alignValue": "left",
+                 "legend": {"showLegend": False}},
+    ), 12, 9)
+    lay.add(timeseries("Job duration", [
+        target(f"max by (job) (leo_exporter_job_duration_seconds{{{J}}})", "{{job}}")], unit="s"), 12, 9)
+    lay.add(timeseries("Data age", [
+        target(f"time() - max by (job) (leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)", "{{job}}")],
+        unit="s", description="Time since each job last succeeded: a sawtooth up to the job's interval when "
+                              "healthy."), 12, 8)
+    lay.add(timeseries("Job interval", [
+        target(f"max by (job) (leo_exporter_job_interval_seconds{{{J}}})", "{{job}}")], unit="s",
+        description="Configured interval between runs."), 12, 8)
+    lay.add(timeseries("Job runs by result", [
+        target(f"sum by (result) (rate(leo_exporter_job_runs_total{{{J}}}[$__rate_interval])) * 60",
+               "{{result}}")], unit="short", stack=True, description="Runs per minute."), 12, 8)
+    lay.add(panel(
+        "state-timeline", "Provider authentication",
+        [target(f"max by (provider, account) (leo_exporter_account_authenticated{{{J}}})",
+                "{{provider}} {{account}}")],
+        defaults={"color": {"mode": "thresholds"}, "thresholds": thresholds((None, "red"), (1, "green")),
+                  "mappings": [{"type": "value", "options": {"0": {"text": "failing", "color": "red", "index": 0},
+                                                             "1": {"text": "ok", "color": "green", "index": 1}}}]},
+        custom={"fillOpacity": 80, "lineWidth": 0},
+        options={"showValue": "never", "mergeValues": True, "rowHeight": 0.8, "alignValue": "left",
+                 "legend": {"showLegend": False}},
+    ), 12, 8)
+
+    lay.row("Provider APIs")
+    lay.add(timeseries("API requests by status code", [
+        target(f"sum by (code) (rate(leo_exporter_api_requests_total{{{J}}}[$__rate_interval])) * 60", "{{code}}")],
+        unit="short", stack=True, description="Requests per minute; code is 'error' when no response came."),
+        12, 8)
+    lay.add(timeseries("API requests per account", [
+        target(f"sum by (provider, account) (rate(leo_exporter_api_requests_total{{{J}}}[$__rate_interval])) * 60",
+               "{{provider}} {{account}}")],
+        unit="short", threshold=250,
+        description="Requests per minute. Starlink allows 250 per minute per account, shared by every "
+                    "integration using the account."), 12, 8)
+    lay.add(timeseries("API requests by endpoint", [
+        target(f"sum by (endpoint) (rate(leo_exporter_api_requests_total{{{J}}}[$__rate_interval])) * 60",
+               "{{endpoint}}")], unit="short"), 12, 8)
+    lay.add(timeseries("Rate limited (HTTP 429)", [
+        target(f"sum by (provider, account) (rate(leo_exporter_rate_limited_total{{{J}}}[$__rate_interval])) * 60"
+               f" or sum by (provider, account) (rate(leo_exporter_api_requests_total{{{J}}}[$__rate_interval])) * 0",
+               "{{provider}} {{account}}")],
+        unit="short", description="429 responses per minute. LeoProviderRateLimited fires above 5% of requests "
+                                  "for 15 minutes."), 12, 8)
+
+    lay.row("Freshness and rendering")
+    lay.add(timeseries("Terminal telemetry age", [
+        target(f"quantile by (provider, account) (0.5, time() - leo_terminal_last_seen_timestamp_seconds{{{J}}})",
+               "{{provider}} {{account}} median"),
+        target(f"max by (provider, account) (time() - (leo_terminal_last_seen_timestamp_seconds{{{J}}} "
+               f"and on (provider, account, terminal_id) leo_terminal_online == 1))",
+               "{{provider}} {{account}} oldest online"),
+    ], unit="s", description="Age of the newest telemetry per terminal (device time)."), 12, 8)
+    lay.add(timeseries("Usage data age", [
+        target(f"time() - max by (provider, account) (leo_service_line_usage_updated_timestamp_seconds{{{J}}})",
+               "{{provider}} {{account}}")],
+        unit="s", description="Since the provider last refreshed usage figures; about a day is normal."), 12, 8)
+    lay.add(timeseries("Telemetry rows received", [
+        target(f"sum by (provider, account, device_type) "
+               f"(rate(leo_exporter_telemetry_rows_total{{{J}}}[$__rate_interval])) * 60",
+               "{{provider}} {{account}} {{device_type}}")], unit="short", description="Rows per minute."), 12, 8)
+    lay.add(timeseries("Render and scrape", [
+        target(f"max(leo_exporter_render_duration_seconds{{{SJ}}})", "render"),
+        target(f"max(scrape_duration_seconds{{{SJ}}})", "scrape"),
+    ], unit="s", description="Rendering happens once per state change; scrapes serve the cached bytes."), 6, 8)
+    lay.add(timeseries("Exposition size", [
+        target(f"max(leo_exporter_exposition_bytes{{{SJ}}})", "uncompressed")], unit="decbytes"), 6, 8)
+
+    return dashboard(
+        "leo-exporter-health", "LEO exporter health",
+        "leo-exporter itself: polling jobs, provider API requests, rate limiting and data freshness.",
+        [variable("scrape_job", "Scrape job", "label_values(leo_exporter_build_info, job)", multi=False, hide=2),
+         variable("provider", "Provider", "label_values(leo_exporter_job_up, provider)"),
+         variable("account", "Account", 'label_values(leo_exporter_job_up{provider=~"$provider"}, account)')],
+        lay, time_from="now-3h", refresh="30s",
+    )
+
+
+DASHBOARDS = {
+    "leo-fleet-overview.json": fleet_overview,
+    "leo-terminal-detail.json": terminal_detail,
+    "leo-data-usage.json": data_usage,
+    "leo-exporter-health.json": exporter_health,
+}
+
+
+def render() -> dict[str, str]:
+    return {name: json.dumps(build(), indent=2, ensure_ascii=False) + "\n" for name, build in DASHBOARDS.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the JSON files are out of date")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, text in render().items():
+        path = OUT / name
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            OUT.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run {Path(__file__).name}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""Helpers for the rule, dashboard and Prometheus end-to-end tests.
+
+Reading the shipped deploy/ files, pulling metric names out of PromQL, substituting Grafana
+variables, and running real Prometheus / Alertmanager / exporter processes on loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
+RULES_DIR = PROMETHEUS_DIR / "rules"
+RULE_TESTS_DIR = PROMETHEUS_DIR / "tests"
+ALERTMANAGER_CONFIG = REPO / "deploy" / "alertmanager" / "alertmanager.yml"
+GRAFANA_DIR = REPO / "deploy" / "grafana"
+DASHBOARDS_DIR = GRAFANA_DIR / "dashboards"
+
+# Series Prometheus itself makes, which dashboards and rules may use besides the exporter's.
+PROMETHEUS_BUILTINS = {"ALERTS", "ALERTS_FOR_STATE", "up", "scrape_duration_seconds", "scrape_samples_scraped"}
+ONEWEB_ONLY_MARK = "OneWeb only"
+
+# --------------------------------------------------------------------------- shipped files
+
+
+def rule_files() -> list[Path]:
+    return sorted(RULES_DIR.glob("*.yml"))
+
+
+def rule_test_files() -> list[Path]:
+    return sorted(RULE_TESTS_DIR.glob("*.test.yml"))
+
+
+def rules() -> list[dict[str, Any]]:
+    """Every rule of every shipped rule file, each with the name of its group."""
+    out = []
+    for path in rule_files():
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            out.extend({**rule, "_group": group["name"], "_file": path.name} for rule in group["rules"])
+    return out
+
+
+def alerting_rules() -> list[dict[str, Any]]:
+    return [r for r in rules() if "alert" in r]
+
+
+def recorded_names() -> set[str]:
+    return {r["record"] for r in rules() if "record" in r}
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    return {p.name: json.loads(p.read_text()) for p in sorted(DASHBOARDS_DIR.glob("*.json"))}
+
+
+def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel, including those nested in collapsed rows; row panels themselves excluded."""
+    for p in dashboard.get("panels", []):
+        if p.get("type") == "row":
+            yield from p.get("panels", [])
+        else:
+            yield p
+
+
+# --------------------------------------------------------------------------- PromQL
+
+_KEYWORDS = {
+    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
+    "inf", "nan", "atan2",
+}
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression (or a Grafana `label_values(...)` query) selects.
+
+    Not a parser, but enough for our expressions: drops strings, label matchers, ranges and
+    label lists, then keeps identifiers that are neither functions nor keywords.
+    """
+    s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    s = re.sub(r"\{[^{}]*\}", " ", s)
+    s = re.sub(r"\[[^\]]*\]", " ", s)
+    s = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    s = re.sub(r"\blabel_values\s*\(([^,()]+),[^)]*\)", r"(\1)", s)
+    names = set()
+    for m in re.finditer(r"(?<![\w.$])([A-Za-z_:][\w:]*)\b(?!\s*\()", s):
+        word = m.group(1)
+        if word.lower() in _KEYWORDS or word.startswith("$"):
+            continue
+        names.add(word)
+    return names
+
+
+def grafana_variables_used(expr: str) -> set[str]:
+    return set(re.findall(r"\$\{?(\w+)", expr))
+
+
+def substitute(expr: str, values: dict[str, str], *, rate_interval: str = "1m", rng: str = "5m",
+               interval: str = "15s") -> str:
+    """Grafana-style variable substitution for a test query."""
+    builtins = {"__rate_interval": rate_interval, "__range": rng, "__interval": interval}
+    merged = {**builtins, **values}
+
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        if name not in merged:
+            raise KeyError(f"variable ${name} has no value in {expr!r}")
+        return merged[name]
+
+    # longest names first, e.g. $service_line before $service
+    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", repl, expr)
+
+
+def rewrite_for_durations(text: str, duration: str) -> str:
+    """A rule file with every `for:` shortened, for end-to-end runs (never the shipped rules)."""
+    return re.sub(r"(?m)^(\s+for:\s*)\S+", rf"\g<1>{duration}", text)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self, tail: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-tail:]
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.popen.poll() is not None:
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(5)
+
+
+@dataclass
+class ProcessGroup:
+    """Processes started by a test, stopped in reverse order however the test ends."""
+
+    procs: list[Process] = field(default_factory=list)
+
+    def start(self, name: str, cmd: list[str], log_path: Path, *, cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> Process:
+        log = log_path.open("wb")
+        try:
+            popen = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
+                env={**os.environ, **(env or {})},
+            )
+        finally:
+            log.close()
+        proc = Process(name, popen, log_path)
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            with contextlib.suppress(Exception):
+                proc.stop()
+
+
+def wait_http(url: str, proc: Process, *, timeout: float, status: int = 200) -> httpx.Response:
+    """Poll `url` until it answers `status`; fail early with the log if the process died."""
+    deadline = time.monotonic() + timeout
+    last: str = "no answer"
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise AssertionError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log()}")
+        try:
+            resp = httpx.get(url, timeout=2)
+            if resp.status_code == status:
+                return resp
+            last = f"HTTP {resp.status_code}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.25)
+    raise AssertionError(f"{url} not ready after {timeout:.0f}s ({last}); {proc.name} log:\n{proc.log()}")
+
+
+class PromAPI:
+    """The few Prometheus HTTP API calls the tests need."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+        self.client = httpx.Client(timeout=10)
+
+    def _get(self, path: str, **params: Any) -> Any:
+        resp = self.client.get(f"{self.url}{path}", params=params)
+        body = resp.json()
+        if body.get("status") != "success":
+            raise AssertionError(f"{path} {params}: {body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        data = self._get("/api/v1/query", query=expr)
+        if data["resultType"] in ("scalar", "string"):
+            return [{"metric": {}, "value": data["result"]}]
+        return data["result"]
+
+    def query_range(self, expr: str, seconds: float, step: float) -> list[dict[str, Any]]:
+        end = time.time()
+        data = self._get("/api/v1/query_range", query=expr, start=end - seconds, end=end, step=step)
+        return [r for r in data["result"] if r.get("values")]
+
+    def label_values(self, label: str, match: str) -> list[str]:
+        return sorted(self._get(f"/api/v1/label/{label}/values", **{"match[]": match}))
+
+    def rules(self) -> list[dict[str, Any]]:
+        return self._get("/api/v1/rules")["groups"]

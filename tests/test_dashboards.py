@@ -1,0 +1,174 @@
+"""Static checks of the Grafana dashboards and their provisioning."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.catalog import BY_NAME
+from tests.promstack import (
+    DASHBOARDS_DIR,
+    GRAFANA_DIR,
+    ONEWEB_ONLY_MARK,
+    PROMETHEUS_BUILTINS,
+    dashboards,
+    grafana_variables_used,
+    metric_names,
+    panels,
+    recorded_names,
+)
+
+GRAFANA_BUILTIN_VARS = {"__rate_interval", "__range", "__interval", "__interval_ms", "__range_s"}
+EXPECTED = {
+    "leo-fleet-overview.json",
+    "leo-terminal-detail.json",
+    "leo-data-usage.json",
+    "leo-exporter-health.json",
+}
+
+DASHBOARDS = dashboards()
+
+
+def walk(node: Any, path: str = "") -> Any:
+    """(path, key, value) for every key of every dict in a JSON tree."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield path, key, value
+            yield from walk(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from walk(value, f"{path}[{i}]")
+
+
+def variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in dashboard["templating"]["list"]}
+
+
+def test_the_four_dashboards_exist_as_valid_json() -> None:
+    assert set(DASHBOARDS) == EXPECTED
+    for path in DASHBOARDS_DIR.glob("*.json"):
+        json.loads(path.read_text())
+
+
+def test_generated_json_is_up_to_date() -> None:
+    proc = subprocess.run([sys.executable, str(GRAFANA_DIR / "generate_dashboards.py"), "--check"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_uids_and_titles_are_unique_and_stable() -> None:
+    uids = [d["uid"] for d in DASHBOARDS.values()]
+    assert len(set(uids)) == len(uids)
+    for name, d in DASHBOARDS.items():
+        assert d["uid"] == name.removesuffix(".json"), "the uid is the file name: alert links rely on it"
+        assert d["title"]
+        assert d.get("id") is None, "no instance-specific dashboard id"
+        assert "leo-exporter" in d["tags"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_datasource_is_a_variable(name: str) -> None:
+    d = DASHBOARDS[name]
+    ds = variables(d).get("datasource")
+    assert ds and ds["type"] == "datasource" and ds["query"] == "prometheus"
+    assert "__inputs" not in d and "__requires" not in d
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_no_hard_coded_datasource_uids(name: str) -> None:
+    for path, key, value in walk(DASHBOARDS[name]):
+        if key != "datasource" or path.endswith("templating.list[0]"):
+            continue
+        if isinstance(value, str):
+            assert value in ("${datasource}", "$datasource"), f"{path}: datasource {value!r}"
+            continue
+        if value.get("type") == "grafana":  # the built-in annotations source
+            assert value.get("uid") == "-- Grafana --", f"{path}: {value}"
+            continue
+        assert value == {"type": "prometheus", "uid": "${datasource}"}, f"{path}: datasource {value}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_panel_has_queries(name: str) -> None:
+    ids = set()
+    for p in panels(DASHBOARDS[name]):
+        assert p["id"] not in ids, f"duplicate panel id {p['id']}"
+        ids.add(p["id"])
+        targets = p.get("targets") or []
+        assert targets, f"{p['title']}: no queries"
+        for t in targets:
+            assert t.get("expr", "").strip(), f"{p['title']}: empty query {t.get('refId')}"
+            assert t.get("datasource") == {"type": "prometheus", "uid": "${datasource}"}
+        assert len({t["refId"] for t in targets}) == len(targets)
+        grid = p["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, f"{p['title']}: wider than the grid"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_expressions_use_catalogued_metrics_and_recording_rules(name: str) -> None:
+    known = set(BY_NAME) | recorded_names() | PROMETHEUS_BUILTINS
+    exprs = [(p["title"], t["expr"]) for p in panels(DASHBOARDS[name]) for t in p["targets"]]
+    exprs += [(f"variable {v['name']}", v["definition"]) for v in variables(DASHBOARDS[name]).values()
+              if v["type"] == "query"]
+    for title, expr in exprs:
+        unknown = metric_names(expr) - known
+        assert not unknown, f"{name} / {title}: {sorted(unknown)} neither in exporter.catalog nor recorded"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_expressions_use_only_defined_variables(name: str) -> None:
+    d = DASHBOARDS[name]
+    defined = set(variables(d)) | GRAFANA_BUILTIN_VARS
+    for p in panels(d):
+        for text in [p["title"], *(t["expr"] for t in p["targets"])]:
+            missing = grafana_variables_used(text) - defined
+            assert not missing, f"{name} / {p['title']}: undefined variables {missing}"
+        if "repeat" in p:
+            assert p["repeat"] in defined
+
+
+def test_terminal_detail_has_oneweb_signal_panels() -> None:
+    d = DASHBOARDS["leo-terminal-detail.json"]
+    oneweb = [p for p in panels(d) if ONEWEB_ONLY_MARK in p.get("description", "")]
+    used = set().union(*(metric_names(t["expr"]) for p in oneweb for t in p["targets"]))
+    for metric in ("leo_terminal_sinr_decibels", "leo_terminal_rsrp_dbm", "leo_terminal_rssi_dbm",
+                   "leo_terminal_link_availability_ratio"):
+        assert metric in used, f"no OneWeb panel for {metric}"
+    # the variables give provider, account and terminal
+    assert {"provider", "account", "terminal"} <= set(variables(d))
+
+
+def test_data_usage_has_stacked_daily_bars_by_class() -> None:
+    d = DASHBOARDS["leo-data-usage.json"]
+    bars = [p for p in panels(d) if p["type"] == "timeseries"
+            and p["fieldConfig"]["defaults"]["custom"]["drawStyle"] == "bars"]
+    assert bars
+    for p in bars:
+        assert p["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
+        assert "daily_usage_bytes" in p["targets"][0]["expr"] and "by (class)" in p["targets"][0]["expr"]
+    assert any(p.get("repeat") == "service_line" for p in bars), "no per-service-line daily bars"
+
+
+def test_fleet_overview_has_a_geomap_coloured_by_state() -> None:
+    d = DASHBOARDS["leo-fleet-overview.json"]
+    (geomap,) = [p for p in panels(d) if p["type"] == "geomap"]
+    layer = geomap["options"]["layers"][0]
+    assert layer["config"]["style"]["color"]["field"] == "state"
+    assert {"latitude", "longitude"} == {layer["location"]["latitude"], layer["location"]["longitude"]}
+
+
+def test_provisioning_points_at_the_dashboards() -> None:
+    dash = yaml.safe_load((GRAFANA_DIR / "provisioning" / "dashboards" / "leo-exporter.yml").read_text())
+    (provider,) = dash["providers"]
+    assert provider["type"] == "file" and provider["options"]["path"]
+    ds = yaml.safe_load((GRAFANA_DIR / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    (source,) = ds["datasources"]
+    assert source["type"] == "prometheus"
+    # $__rate_interval needs to know the scrape interval of deploy/prometheus/prometheus.yml
+    assert re.fullmatch(r"\d+s", source["jsonData"]["timeInterval"])
