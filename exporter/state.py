@@ -9,11 +9,11 @@ are changed on the event loop; the renderer copies those dicts, which CPython do
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any, TypeVar
 
 import anyio
@@ -32,6 +32,14 @@ from exporter.records import (
 )
 
 T = TypeVar("T")
+
+
+def finite(value: float) -> bool:
+    """True for a number Prometheus can take as a sample value from us (no NaN, no infinities)."""
+    try:
+        return isfinite(value)
+    except (OverflowError, TypeError):
+        return False
 
 
 def escape_label(value: str) -> str:
@@ -67,11 +75,24 @@ class EntityTable:
         self.last_seen: dict[str, float] = {}
         self.inventory: set[str] | None = None
         self.live_families = tuple(prefix + m for m in live_measures)
+        self.version = 0  # bumped by every change, so the renderer re-renders only changed tables
+        self._alerts_counted = -1
+
+    def touch(self) -> None:
+        self.version += 1
+
+    def replace_family(self, family: str, values: dict[str, float]) -> None:
+        """Set a whole family at once; a no-op (and no re-render) when nothing changed."""
+        values = {eid: float(v) for eid, v in values.items() if finite(v)}
+        if self.simple.get(family) != values:
+            self.simple[family] = values
+            self.version += 1
 
     # --- identity
     def rebase(self, base: str) -> None:
         """New provider/account labels (the account id became known): rebuild every label string."""
         self.base = base
+        self.version += 1
         for entity_id in self.labels:
             self.labels[entity_id] = self._identity(entity_id)
         for entity_id in self.info_labels:
@@ -85,6 +106,7 @@ class EntityTable:
             self.labels[entity_id] = self._identity(entity_id)
             self.attrs[entity_id] = {}
             self._rebuild_info(entity_id)
+            self.version += 1
 
     def _rebuild_info(self, entity_id: str) -> None:
         attrs = self.attrs.get(entity_id, {})
@@ -103,6 +125,7 @@ class EntityTable:
                 changed = True
         if changed:
             self._rebuild_info(entity_id)
+            self.version += 1
 
     # --- values
     def family(self, name: str) -> dict[str, float]:
@@ -110,7 +133,8 @@ class EntityTable:
 
     def set(self, family: str, entity_id: str, value: float | None) -> None:
         self.ensure(entity_id)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        self.version += 1
+        if value is None or not finite(value):
             self.simple.get(family, {}).pop(entity_id, None)
         else:
             self.family(family)[entity_id] = float(value)
@@ -118,7 +142,9 @@ class EntityTable:
     def set_labelled(self, family: str, entity_id: str, values: dict[str, float]) -> None:
         """Replace all samples of one entity in a family with extra labels."""
         self.ensure(entity_id)
+        self.version += 1
         table = self.labelled.setdefault(family, {})
+        values = {frag: float(v) for frag, v in values.items() if finite(v)}
         if values:
             table[entity_id] = values
         else:
@@ -133,6 +159,7 @@ class EntityTable:
 
     def clear_live(self, entity_id: str) -> None:
         """Stop the series that exist only while the entity is online."""
+        self.version += 1
         for family in self.live_families:
             table = self.simple.get(family)
             if table:
@@ -142,6 +169,7 @@ class EntityTable:
         self.alerts.pop(entity_id, None)
 
     def drop(self, entity_id: str) -> None:
+        self.version += 1
         for table in self.simple.values():
             table.pop(entity_id, None)
         for table in self.labelled.values():
@@ -163,6 +191,7 @@ class EntityTable:
         cutoff = now - offline_after
         online: dict[str, float] = {}
         inventory = self.inventory
+        previous = self.simple.get(online_family, {})
         for entity_id in list(self.labels):
             seen = self.last_seen.get(entity_id)
             if seen is not None and seen >= cutoff:
@@ -171,9 +200,18 @@ class EntityTable:
             if inventory is not None and entity_id not in inventory:
                 self.drop(entity_id)  # seen only in telemetry, and gone quiet: not ours to keep
                 continue
-            self.clear_live(entity_id)
+            if previous.get(entity_id) != 0.0:
+                self.clear_live(entity_id)  # just went offline (or never was online)
             online[entity_id] = 0.0
-        self.simple[online_family] = online
+        self.replace_family(online_family, online)
+
+    def count_alerts(self, family: str) -> None:
+        """Keep `<prefix>active_alerts` in step with the alert sets (only when they changed)."""
+        if self._alerts_counted == self.version:
+            return
+        counts = {eid: float(len(self.alerts.get(eid, ()))) for eid in self.alerts}
+        self.replace_family(family, counts)
+        self._alerts_counted = self.version
 
     def apply_columns(self, cols: TelemetryColumns, alert_family: str | None) -> int:
         """Apply the newest telemetry per device; rows older than what we hold are ignored."""
@@ -183,6 +221,9 @@ class EntityTable:
         if len(keep) != len(ids):
             cols = _select(cols, keep)
             ids, stamps = cols.ids, cols.timestamps
+        if not ids:
+            return 0
+        self.version += 1
         labels = self.labels
         for eid in ids:
             if eid not in labels:
@@ -192,14 +233,14 @@ class EntityTable:
         for measure, column in cols.measures.items():
             table = self.family(self.prefix + measure)
             for eid, value in zip(ids, column, strict=True):
-                if value is None:
+                if value is None or not finite(value):
                     table.pop(eid, None)
                 else:
                     table[eid] = value
         for measure, by_label in cols.labelled.items():
             table = self.labelled.setdefault(self.prefix + measure, {})
             for index, eid in enumerate(ids):
-                samples = {frag: col[index] for frag, col in by_label.items() if col[index] is not None}
+                samples = {frag: col[index] for frag, col in by_label.items() if finite(col[index])}
                 if samples:
                     table[eid] = samples
                 else:
@@ -273,6 +314,8 @@ class AccountState:
         self.routers = EntityTable("leo_router_", "router_id", ROUTER_LIVE_MEASURES)
         self.service_lines = EntityTable("leo_service_line_", "service_line")
         self.products = EntityTable("leo_product_", "product")
+        self.organizations = EntityTable("leo_organization_", "organization")
+        self.sites = EntityTable("leo_site_", "site")
         self.base = ""
         self._rebase()
 
@@ -283,6 +326,8 @@ class AccountState:
             "router": self.routers,
             "service_line": self.service_lines,
             "product": self.products,
+            "organization": self.organizations,
+            "site": self.sites,
         }
 
     def _rebase(self) -> None:
@@ -332,14 +377,14 @@ class AccountState:
                 active[rec.service_line] = 1.0 if rec.active else 0.0
         table = self.service_lines
         table.replace_inventory(inventory)
-        table.simple["leo_service_line_active"] = active
+        table.replace_family("leo_service_line_active", active)
 
     def set_terminal_online(self, flags: dict[str, bool]) -> None:
         """Providers that report online state themselves (Kognitive, OneWeb) set it here."""
         table = self.terminals
         for terminal_id in flags:
             table.ensure(terminal_id)
-        table.simple["leo_terminal_online"] = {tid: 1.0 if on else 0.0 for tid, on in flags.items()}
+        table.replace_family("leo_terminal_online", {tid: 1.0 if on else 0.0 for tid, on in flags.items()})
 
     def apply_usage(self, records: Iterable[UsageRecord]) -> None:
         table = self.service_lines
@@ -367,17 +412,17 @@ class AccountState:
         table = self.products
         inventory = {rec.product: {"name": rec.name, "currency": rec.currency, **rec.attributes} for rec in records}
         table.replace_inventory(inventory)
-        table.simple["leo_product_price"] = {r.product: r.price for r in records if r.price is not None}
-        table.simple["leo_product_data_bytes"] = {r.product: r.data_bytes for r in records if r.data_bytes is not None}
+        table.replace_family("leo_product_price", {r.product: r.price for r in records if r.price is not None})
+        table.replace_family(
+            "leo_product_data_bytes", {r.product: r.data_bytes for r in records if r.data_bytes is not None}
+        )
 
     def expire(self, now: float) -> None:
         if self.online_from_telemetry:
             self.terminals.expire(now, self.offline_after, "leo_terminal_online")
             self.routers.expire(now, self.offline_after, "leo_router_online")
         for table in (self.terminals, self.routers):
-            table.simple[table.prefix + "active_alerts"] = {
-                eid: float(len(names)) for eid, names in table.alerts.items()
-            }
+            table.count_alerts(table.prefix + "active_alerts")
 
 
 class FleetState:

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from exporter import __version__
 from exporter.render import CONTENT_TYPE
@@ -47,6 +48,32 @@ def bind_socket(address: str) -> socket.socket:
     return sock
 
 
+class ChunksResponse(Response):
+    """Sends the cached chunks one by one: no copy of the whole body per scrape, and the server's
+    flow control keeps at most a chunk or two per slow client in memory."""
+
+    media_type = CONTENT_TYPE
+
+    def __init__(self, chunks: tuple[bytes, ...], length: int, *, gzip: bool):
+        headers = {"Content-Length": str(length), "Vary": "Accept-Encoding"}
+        if gzip:
+            headers["Content-Encoding"] = "gzip"
+        super().__init__(None, headers=headers, media_type=CONTENT_TYPE)
+        self.chunks = chunks
+        self.headers["content-length"] = str(length)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if scope.get("method") == "HEAD":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        last = len(self.chunks) - 1
+        for index, chunk in enumerate(self.chunks):
+            await send({"type": "http.response.body", "body": chunk, "more_body": index < last})
+        if last < 0:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def _accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "").lower()
 
@@ -57,9 +84,8 @@ def build_app(exporter: Exporter) -> Starlette:
         if exposition is None:
             return PlainTextResponse("no data rendered yet\n", status_code=503)
         if _accepts_gzip(request):
-            headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
-            return Response(exposition.gzipped, media_type=CONTENT_TYPE, headers=headers)
-        return Response(exposition.plain, media_type=CONTENT_TYPE, headers={"Vary": "Accept-Encoding"})
+            return ChunksResponse(exposition.gzip_chunks, exposition.gzip_length, gzip=True)
+        return ChunksResponse(exposition.chunks, exposition.length, gzip=False)
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")

@@ -207,6 +207,7 @@ class StarlinkSimulator:
             Route(API + "/{rest:path}", self._not_found, methods=_ALL_METHODS),
             Route("/_sim/state", self._sim_state, methods=["GET"]),
             Route("/_sim/terminals/{terminal_id}/{action:str}", self._sim_terminal, methods=["POST"]),
+            Route("/_sim/accounts/{account}/rewind", self._sim_rewind, methods=["POST"]),
         ]
 
     def _api(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -350,6 +351,29 @@ class StarlinkSimulator:
         except _BadRequest as exc:
             return json_response({"error": exc.message}, exc.status)
         return json_response({"ok": True, "terminalId": terminal_id.removeprefix("ut"), "action": action})
+
+    async def _sim_rewind(self, request: Request) -> Response:
+        body = await _json_body(request)
+        ticks = body.get("ticks") if isinstance(body, dict) else None
+        if type(ticks) is not int or ticks < 0:
+            return json_response({"error": 'body must be {"ticks": int >= 0}'}, 400)
+        try:
+            moved = self.rewind(request.path_params["account"], ticks)
+        except KeyError:
+            return json_response({"error": f"unknown account {request.path_params['account']!r}"}, 404)
+        return json_response({"ok": True, "clients": moved, "ticks": ticks})
+
+    def rewind(self, account_number: str, ticks: int) -> int:
+        """Move every reader of the account `ticks` back, so its next calls return full batches
+        (a stream that has fallen behind). Returns how many cursors moved."""
+        pos = self._account_pos(account_number)
+        start = max(0, self.current_tick() - ticks)
+        moved = 0
+        for client in self._clients.values():
+            if client.account == pos:
+                client.cursor.tick, client.cursor.offset = start, 0
+                moved += 1
+        return moved
 
     # ---- internals ----------------------------------------------------------------------------------
 

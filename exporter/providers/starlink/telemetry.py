@@ -22,6 +22,7 @@ from exporter.records import TelemetryColumns
 from exporter.state import escape_label
 
 MBPS = 125_000.0  # 1 Mbit/s in bytes per second
+MAX_TIMESTAMP_NS = 2**63  # a signed 64-bit nanosecond clock; anything beyond is not a time
 NUMBER = (int, float)
 Note = Callable[[str, str, str], Any]
 
@@ -132,7 +133,15 @@ def _numbers(rows: list[list[Any]], index: int, scale: float) -> list[float | No
     append = values.append
     for row in rows:
         v = row[index]
-        append(v * scale if type(v) in NUMBER else None)
+        if type(v) is float:
+            append(v * scale)
+        elif type(v) is int:
+            try:
+                append(float(v) * scale)
+            except OverflowError:  # an integer beyond any float: not a reading
+                append(None)
+        else:
+            append(None)
     return values
 
 
@@ -224,7 +233,7 @@ class StreamDecoder:
                 invalid += 1
                 continue
             device, ts = row[id_i], row[ts_i]
-            if type(device) is not str or type(ts) not in NUMBER:
+            if type(device) is not str or type(ts) not in NUMBER or not 0 <= ts < MAX_TIMESTAMP_NS:
                 invalid += 1
                 continue
             rows_seen[dt] += 1
