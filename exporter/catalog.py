@@ -5,7 +5,8 @@ is held to it by a test, and the dashboards and rules are written against it.
 
 Entity kinds say which identity label a family carries besides `provider` and `account`:
 `terminal` -> `terminal_id`, `router` -> `router_id`, `service_line` -> `service_line`,
-`product` -> `product`, `account` -> none, `job` -> `job`, `exporter` -> no provider/account.
+`product` -> `product`, `organization` -> `organization`, `site` -> `site`, `account` -> none,
+`job` -> `job`, `exporter` -> no provider/account.
 `extra` names labels added per sample (e.g. `alert`, `class`); `info` families carry their
 descriptive labels per entity and always have the value 1.
 """
@@ -113,7 +114,9 @@ CATALOG: tuple[MetricSpec, ...] = (
     _g(
         "leo_terminal_report_timestamp_seconds",
         "terminal",
-        "Time the provider's newest performance report refers to (never the scrape time).",
+        "Time the provider's newest performance report of each kind refers to (never the scrape time; "
+        "OneWeb report: link_availability, signal_quality, traffic).",
+        ("report",),
     ),
     _c(
         "leo_terminal_receive_bytes_total",
@@ -199,6 +202,88 @@ CATALOG: tuple[MetricSpec, ...] = (
     _i("leo_product_info", "product", "Product or data block available to the account (value 1)."),
     _g("leo_product_price", "product", "Price of the product in its currency (see leo_product_info)."),
     _g("leo_product_data_bytes", "product", "Data amount included in the product or data block."),
+    # --- oneweb (assumed report shapes marked in docs/metrics.md and docs/providers/oneweb.md)
+    _g(
+        "leo_terminal_first_seen_timestamp_seconds",
+        "terminal",
+        "When the provider first saw the terminal on its network (Unix seconds).",
+    ),
+    _g("leo_terminal_elevation_meters", "terminal", "Terminal elevation as reported with its location."),
+    _g(
+        "leo_terminal_component_info",
+        "terminal",
+        "Hardware or software component of the terminal and its version (value 1).",
+        ("component", "partition", "version"),
+    ),
+    _g(
+        "leo_service_line_downlink_throughput_bytes_per_second",
+        "service_line",
+        "Downlink throughput of the product instance by traffic class over the provider's report period.",
+        ("class",),
+    ),
+    _g(
+        "leo_service_line_uplink_throughput_bytes_per_second",
+        "service_line",
+        "Uplink throughput of the product instance by traffic class over the provider's report period.",
+        ("class",),
+    ),
+    _g(
+        "leo_service_line_report_timestamp_seconds",
+        "service_line",
+        "Time the provider's newest report of each kind for the service line refers to (never the scrape time).",
+        ("report",),
+    ),
+    _g(
+        "leo_service_line_max_downlink_throughput_bytes_per_second",
+        "service_line",
+        "Maximum downlink bandwidth of the plan.",
+    ),
+    _g(
+        "leo_service_line_max_uplink_throughput_bytes_per_second",
+        "service_line",
+        "Maximum uplink bandwidth of the plan.",
+    ),
+    _g(
+        "leo_service_line_overage_increment_bytes",
+        "service_line",
+        "Size of one overage block added when the allowance is used up.",
+    ),
+    _g(
+        "leo_service_line_usage_entitlement_bytes",
+        "service_line",
+        "Data the usage bucket grants per billing cycle (the monthly entitlement).",
+        ("class",),
+    ),
+    _g(
+        "leo_service_line_usage_remaining_bytes",
+        "service_line",
+        "Allowance left in the usage bucket this billing cycle (a shared sub-pool's: the pool's).",
+        ("class",),
+    ),
+    _g(
+        "leo_service_line_usage_balance_bytes",
+        "service_line",
+        "Current balance of the usage bucket as the provider reports it.",
+        ("class",),
+    ),
+    _g(
+        "leo_service_line_usage_overage_blocks",
+        "service_line",
+        "Overage blocks consumed in the current billing cycle.",
+        ("class",),
+    ),
+    _g(
+        "leo_service_line_usage_bucket_info",
+        "service_line",
+        "Usage bucket of the service line (value 1): its id, name, type and sub-pool.",
+        ("class", "bucket", "bucket_name", "bucket_type", "usage_type", "sub_pool", "shared"),
+    ),
+    _i(
+        "leo_organization_info",
+        "organization",
+        "Organization known to the account (value 1): distribution partner or customer, with its parent.",
+    ),
+    _i("leo_site_info", "site", "Site (physical location products are deployed at) known to the account (value 1)."),
     # --- exporter self-monitoring
     _g("leo_exporter_job_up", "job", "1 if the job's last run succeeded, 0 if it failed."),
     _g("leo_exporter_job_enabled", "job", "1 if the job is enabled, 0 if disabled."),
@@ -257,6 +342,8 @@ IDENTITY_LABEL: dict[str, str | None] = {
     "router": "router_id",
     "service_line": "service_line",
     "product": "product",
+    "organization": "organization",
+    "site": "site",
     "job": "job",
     "exporter": None,
 }

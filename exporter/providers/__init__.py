@@ -7,9 +7,9 @@ from exporter.providers.base import Provider
 
 
 def providers() -> dict[str, Provider]:
-    from exporter.providers import kognitive, starlink
+    from exporter.providers import kognitive, oneweb, starlink
 
-    registry: list[Provider] = [starlink.PROVIDER, kognitive.PROVIDER]
+    registry: list[Provider] = [starlink.PROVIDER, kognitive.PROVIDER, oneweb.PROVIDER]
     return {p.name: p for p in registry}
 
 

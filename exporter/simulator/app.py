@@ -11,11 +11,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from exporter.simulator.kognitive import KognitiveSimulator
+from exporter.simulator.oneweb import OneWebSimulator
 from exporter.simulator.starlink import StarlinkSimulator
 
 STARLINK_PREFIX = "/starlink"
 KOGNITIVE_PREFIX = "/kognitive"
 KOGNITIVE_API = "/ext/v1/starlink"
+ONEWEB_PREFIX = "/oneweb"
 
 
 def build_app(
@@ -29,6 +31,7 @@ def build_app(
     """The simulator app; `app.state.starlink` is the StarlinkSimulator (for tests and the CLI)."""
     starlink = StarlinkSimulator(accounts, terminals, seed, row_interval=row_interval, token_ttl=token_ttl)
     kognitive = KognitiveSimulator(accounts, terminals, seed)
+    oneweb = OneWebSimulator(1, max(4, terminals // 4), seed)
 
     async def index(request: Request) -> PlainTextResponse:
         lines = [
@@ -51,6 +54,16 @@ def build_app(
             f"POST {KOGNITIVE_PREFIX}/_sim/terminals/{{id}}/offline|online|reset",
         ]
         lines += [f"  auth key {key} -> {name}" for name, key in kognitive.credentials()]
+        lines += [
+            "",
+            f"OneWeb (assumed shapes, HTTP Basic client_id:client_secret): {ONEWEB_PREFIX} "
+            f"(hello: {ONEWEB_PREFIX}/hello/v1/oneweb/world)",
+            f"  {len(oneweb.accounts)} distribution partner(s), "
+            f"{sum(len(a.terminals) for a in oneweb.accounts)} terminals, seed {seed}",
+            f"  controls: GET {ONEWEB_PREFIX}/_sim/state, POST {ONEWEB_PREFIX}/_sim/terminals/{{imei}}/offline|online, "
+            f"POST {ONEWEB_PREFIX}/_sim/reports/shift?seconds=N",
+        ]
+        lines += [f"  client_id {c.client_id} -> {c.partner_id}" for c in oneweb.credentials()]
         lines += ["", "An exporter config for this simulator: GET /exporter-config.yml"]
         return PlainTextResponse("\n".join(lines) + "\n")
 
@@ -66,10 +79,12 @@ def build_app(
             Route("/exporter-config.yml", config_file),
             Mount(STARLINK_PREFIX, routes=starlink.routes()),
             Mount(KOGNITIVE_PREFIX, routes=kognitive.routes()),
+            Mount(ONEWEB_PREFIX, routes=oneweb.routes()),
         ]
     )
     app.state.starlink = starlink
     app.state.kognitive = kognitive
+    app.state.oneweb = oneweb
     return app
 
 
@@ -96,6 +111,7 @@ def demo_config(base_url: str, app: Starlette) -> dict[str, Any]:
     return {
         "accounts": exporter_config(base_url, app.state.starlink)["accounts"]
         + kognitive_config(base_url, app.state.kognitive)
+        + oneweb_config(base_url, app.state.oneweb)
     }
 
 
@@ -119,4 +135,29 @@ def kognitive_config(base_url: str, sim: KognitiveSimulator) -> list[dict[str, A
             "jobs": {name: dict(job) for name, job in jobs.items()},
         }
         for n, (_, key) in enumerate(sim.credentials(), start=1)
+    ]
+
+
+def oneweb_config(base_url: str, sim: OneWebSimulator) -> list[dict[str, Any]]:
+    """One `oneweb` account per simulated distribution partner, with demo-short intervals."""
+    jobs = {
+        "user_terminals": {"interval": "30s"},
+        "products": {"interval": "1m"},
+        "organizations": {"interval": "5m"},
+        "sites": {"interval": "5m"},
+        "terminal_performance": {"interval": "1m"},
+        "product_performance": {"interval": "1m"},
+        "usage_consumption": {"interval": "5m"},
+    }
+    return [
+        {
+            "provider": "oneweb",
+            "name": f"oneweb-{creds.partner_id}",
+            "account": creds.partner_id,
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "api_url": base_url.rstrip("/") + ONEWEB_PREFIX,
+            "jobs": {name: dict(job) for name, job in jobs.items()},
+        }
+        for creds in sim.credentials()
     ]

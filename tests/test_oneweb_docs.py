@@ -1,0 +1,35 @@
+"""docs/providers/oneweb.md lists exactly the assumptions the code makes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exporter.providers.oneweb.doc import BEGIN, END, tables
+
+DOC = Path(__file__).parent.parent / "docs" / "providers" / "oneweb.md"
+
+
+def test_the_documented_shapes_are_the_ones_in_schema_py() -> None:
+    text = DOC.read_text()
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    assert text[start:end] == tables(), "run `python -m exporter.providers.oneweb.doc` and paste its output"
+
+
+def test_every_job_and_config_key_is_documented() -> None:
+    from exporter.providers.oneweb.config import OneWebAccount
+
+    text = DOC.read_text()
+    for job in OneWebAccount.JOB_DEFAULTS:
+        assert f"| `{job}` |" in text, job
+    for key in OneWebAccount.model_fields:
+        if key not in (
+            "provider",
+            "jobs",
+            "timeout",
+            "backoff_base",
+            "backoff_max",
+            "offline_after",
+            "request_budget_per_minute",
+            "management_actions",
+        ):
+            assert f"{key}:" in text, key
