@@ -127,6 +127,15 @@ def check_config(path: str) -> int:
     return EXIT_OK
 
 
+def _loop_options() -> dict[str, Any]:
+    """uvloop when installed (it comes with uvicorn[standard] on Linux): faster sockets for big scrapes."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return {}
+    return {"use_uvloop": True}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
@@ -134,8 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return check_config(args.config_file)
         if args.command == "simulator":
-            return anyio.run(_run_simulator, args)
-        return anyio.run(_run_exporter, args)
+            return anyio.run(_run_simulator, args, backend_options=_loop_options())
+        return anyio.run(_run_exporter, args, backend_options=_loop_options())
     except KeyboardInterrupt:
         return EXIT_OK
 

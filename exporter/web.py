@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -111,7 +111,15 @@ def build_app(exporter: Exporter) -> Starlette:
         )
         return HTMLResponse(body)
 
+    async def poll_job(request: Request) -> Response:
+        job = exporter.scheduler.find(request.path_params["job"])
+        if job is None:
+            return JSONResponse({"error": f"no job {request.path_params['job']!r}"}, status_code=404)
+        job.trigger()
+        return JSONResponse({"job": job.key, "triggered": True}, status_code=202)
+
     routes = [
+        Route("/api/jobs/{job:path}/poll", poll_job, methods=["POST"]),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

@@ -42,7 +42,8 @@ def build_app(
             f"  {len(starlink.accounts)} accounts, {sum(len(a.terminals) for a in starlink.accounts)} terminals, "
             f"seed {seed}, a telemetry row every {row_interval:g} s per device",
             f"  controls: GET {STARLINK_PREFIX}/_sim/state, "
-            f"POST {STARLINK_PREFIX}/_sim/terminals/{{id}}/offline|online|alerts",
+            f"POST {STARLINK_PREFIX}/_sim/terminals/{{id}}/offline|online|alerts, "
+            f"POST {STARLINK_PREFIX}/_sim/accounts/{{ACC-…}}/rewind",
         ]
         lines += [f"  client_id {c.client_id} -> {c.account_number}" for c in starlink.credentials()]
         lines += [
