@@ -25,6 +25,7 @@ from exporter.providers.base import AccountContext, AccountDriver, UnknownNames
 from exporter.providers.budget import RateBudget
 from exporter.render import Exposition, Renderer
 from exporter.scheduler import Job, Scheduler
+from exporter.sharding import owned
 from exporter.state import AccountState, FleetState, JobStatus, StateWorker
 
 log = logging.getLogger("exporter")
@@ -74,7 +75,7 @@ class Exporter:
         self.simulated = simulated
         self.state = FleetState(clock)
         self.worker = StateWorker(self.state)
-        self.renderer = Renderer(self.state)
+        self.renderer = Renderer(self.state, shard=(config.shard.index, config.shard.total))
         self.scheduler = Scheduler(clock)
         self.exposition: Exposition | None = None
         self.accounts: list[AccountRuntime] = []
@@ -86,6 +87,8 @@ class Exporter:
         registry = providers()
         for account_config in self.config.accounts:
             REDACT.add(*account_config.secrets())
+        # Sharding: this replica polls only the accounts its shard owns (exporter/sharding.py).
+        for account_config in owned(self.config.accounts, self.config.shard.index, self.config.shard.total):
             provider = registry[account_config.provider]
             state = AccountState(
                 provider.name,

@@ -330,6 +330,12 @@ CATALOG: tuple[MetricSpec, ...] = (
         ("device_type",),
     ),
     _i("leo_exporter_build_info", "exporter", "Build information of the running exporter (value 1)."),
+    _i(
+        "leo_exporter_shard_info",
+        "exporter",
+        "Shard of this exporter replica (value 1): it polls only the accounts that rendezvous hashing "
+        "assigns to shard `index` of `total`.",
+    ),
     _g("leo_exporter_render_duration_seconds", "exporter", "Time the last rendering of the exposition took."),
     _g("leo_exporter_exposition_bytes", "exporter", "Size of the last rendered exposition, uncompressed."),
 )

@@ -10,14 +10,17 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 from exporter import __version__
-from exporter.config import Config, ConfigError, load_config, parse_config
+from exporter.config import Config, ConfigError, ShardConfig, load_config, parse_config
 from exporter.durations import format_duration
 from exporter.logs import setup_logging
+from exporter.sharding import ShardError, account_key, owner
+from exporter.sharding import resolve as resolve_shard
 
 log = logging.getLogger("exporter")
 DEFAULT_LISTEN = ":9819"
@@ -55,6 +58,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML config; without it the exporter simulates a fleet",
     )
     parser.add_argument(
+        "--config.default-file",
+        dest="config_default_file",
+        default=None,
+        metavar="FILE",
+        help="use FILE as --config.file when that is not given and FILE exists; otherwise simulate "
+        "(the container image passes /etc/leo-exporter/config.yml)",
+    )
+    parser.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        type=int,
+        default=None,
+        help="this replica's shard, 0 .. total-1 (also LEO_SHARD_INDEX, or the config's shard.index)",
+    )
+    parser.add_argument(
+        "--shard.total",
+        dest="shard_total",
+        type=int,
+        default=None,
+        help="number of shards the accounts are split into (also LEO_SHARD_TOTAL, or the config's shard.total)",
+    )
+    parser.add_argument(
+        "--shard.from-hostname",
+        dest="shard_from_hostname",
+        action="store_true",
+        help="take the shard index from the host name's trailing -<n>, a StatefulSet pod's ordinal "
+        "(also LEO_SHARD_FROM_HOSTNAME=true)",
+    )
+    parser.add_argument(
         "--web.listen-address",
         dest="listen",
         default=os.environ.get("LEO_LISTEN_ADDRESS", DEFAULT_LISTEN),
@@ -85,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file, print a summary, exit 0 or 2")
     check.add_argument("--config.file", dest="config_file", required=True)
+    check.add_argument(
+        "--shard.total",
+        dest="shard_total",
+        type=int,
+        default=None,
+        help="show which shard index polls each account when split into this many shards",
+    )
     _common(check)
 
     sim = sub.add_parser("simulator", help="serve simulated provider APIs (for tests and demos)")
@@ -104,18 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def summarize(config: Config) -> str:
-    lines = [
-        f"config is valid: {len(config.accounts)} account(s), shard {config.shard.index + 1} of {config.shard.total}"
-    ]
+    shards = f"{config.shard.total} shards" if config.shard.total > 1 else "not sharded"
+    lines = [f"config is valid: {len(config.accounts)} account(s), {shards}"]
     for account in config.accounts:
-        lines.append(f"- {account.provider} account {account.name!r} at {account.api_url}")
+        shard = owner(account_key(account.provider, account.name), config.shard.total)
+        where = f" (shard index {shard})" if config.shard.total > 1 else ""
+        lines.append(f"- {account.provider} account {account.name!r} at {account.api_url}{where}")
         for job in account.resolved_jobs():
             state = f"every {format_duration(job.interval)}" if job.enabled else "disabled"
             lines.append(f"    {job.name}: {state}, timeout {format_duration(job.timeout)}")
     return "\n".join(lines)
 
 
-def check_config(path: str) -> int:
+def check_config(path: str, shard_total: int | None = None) -> int:
     try:
         config = load_config(path)
     except ConfigError as err:
@@ -123,6 +163,11 @@ def check_config(path: str) -> int:
         for problem in err.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    if shard_total is not None:
+        if shard_total < 1:
+            print("--shard.total must be at least 1", file=sys.stderr)
+            return EXIT_CONFIG
+        config = config.model_copy(update={"shard": ShardConfig(index=0, total=shard_total)})
     print(summarize(config))
     return EXIT_OK
 
@@ -141,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level, args.log_format)
     try:
         if args.command == "check-config":
-            return check_config(args.config_file)
+            return check_config(args.config_file, args.shard_total)
         if args.command == "simulator":
             return anyio.run(_run_simulator, args, backend_options=_loop_options())
         return anyio.run(_run_exporter, args, backend_options=_loop_options())
@@ -162,9 +207,10 @@ async def _run_exporter(args: argparse.Namespace) -> int:
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(wait_for_signal, stop)
-        if args.config_file:
+        config_file = _config_file(args)
+        if config_file:
             try:
-                config = load_config(args.config_file)
+                config = load_config(config_file)
             except ConfigError as err:
                 for problem in err.problems:
                     log.error("config: %s", problem)
@@ -174,13 +220,54 @@ async def _run_exporter(args: argparse.Namespace) -> int:
         else:
             config = await _start_simulation(tg, args)
             simulated = True
+        try:
+            config = _with_shard(config, args)
+        except ShardError as err:
+            log.error("shard: %s", err)
+            tg.cancel_scope.cancel()
+            return EXIT_CONFIG
         exporter = Exporter(config, simulated=simulated)
+        if config.shard.total > 1:
+            log.info(
+                "shard %d of %d (index %d): polling %d of %d account(s); the other shards poll the rest",
+                config.shard.index + 1,
+                config.shard.total,
+                config.shard.index,
+                len(exporter.accounts),
+                len(config.accounts),
+            )
         log.info(
-            "listening on %s (%d account(s), %d job(s))", args.listen, len(config.accounts), len(exporter.state.jobs)
+            "listening on %s (%d account(s), %d job(s))", args.listen, len(exporter.accounts), len(exporter.state.jobs)
         )
         await exporter.serve(sock, stop)
         tg.cancel_scope.cancel()
     return EXIT_OK
+
+
+def _config_file(args: argparse.Namespace) -> str | None:
+    """--config.file (or LEO_CONFIG_FILE); else --config.default-file if that file exists."""
+    if args.config_file:
+        return args.config_file
+    default = args.config_default_file
+    if default and Path(default).exists():
+        log.info("using %s (--config.default-file)", default)
+        return default
+    if default:
+        log.info("no config at %s (--config.default-file): simulating", default)
+    return None
+
+
+def _with_shard(config: Config, args: argparse.Namespace) -> Config:
+    """The config with the shard resolved from flags > environment > config (exporter/sharding.py)."""
+    shard = resolve_shard(
+        flag_index=args.shard_index,
+        flag_total=args.shard_total,
+        flag_from_hostname=args.shard_from_hostname,
+        env=os.environ,
+        config_index=config.shard.index,
+        config_total=config.shard.total,
+    )
+    return config.model_copy(update={"shard": ShardConfig(index=shard.index, total=shard.total)})
 
 
 def simulation_config(data: dict[str, Any]) -> Config:

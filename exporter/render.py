@@ -131,8 +131,9 @@ def _lines(name: str, samples: list[tuple[str, float]]) -> str:
 class Renderer:
     """Builds the exposition from the state; call only from the state worker."""
 
-    def __init__(self, state: FleetState):
+    def __init__(self, state: FleetState, *, shard: tuple[int, int] = (0, 1)):
         self.state = state
+        self.shard = shard  # (index, total) of this replica, for leo_exporter_shard_info
         self._headers = {spec.name: Chunk.of(f"# HELP {spec.name} {spec.help}\n# TYPE {spec.name} "
                                              f"{spec.exposition_type}\n", 0) for spec in CATALOG}  # fmt: skip
         self._cache: dict[tuple[str, str], tuple[tuple[int, str], Chunk | None]] = {}
@@ -199,6 +200,9 @@ class Renderer:
         return chunks
 
     def _exporter_text(self, spec: MetricSpec) -> str:
+        if spec.name == "leo_exporter_shard_info":
+            index, total = self.shard
+            return f'{spec.name}{{index="{index}",total="{total}"}} 1.0\n'
         if spec.type == "info":
             return f'{spec.name}{{version="{escape_label(__version__)}"}} 1.0\n'
         value = self.state.exporter_values.get(spec.name)
