@@ -16,11 +16,13 @@ from typing import Any
 import anyio
 
 from exporter import __version__
+from exporter.actions.commands import add_commands as add_action_commands
 from exporter.config import Config, ConfigError, ShardConfig, load_config, parse_config
 from exporter.durations import format_duration
 from exporter.logs import setup_logging
 from exporter.sharding import ShardError, account_key, owner
 from exporter.sharding import resolve as resolve_shard
+from exporter.status.export import add_command as add_export_csv
 
 log = logging.getLogger("exporter")
 DEFAULT_LISTEN = ":9819"
@@ -139,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between telemetry rows of one device (default 15)",
     )
     _common(sim)
+
+    add_export_csv(sub, _common)  # export-csv
+    add_action_commands(sub, _common)  # starlink-top-up, kognitive-pause, -resume, -new-service-line
     return parser
 
 
@@ -185,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     try:
+        if getattr(args, "handler", None) is not None:  # export-csv and the management actions
+            return args.handler(args)
         if args.command == "check-config":
             return check_config(args.config_file, args.shard_total)
         if args.command == "simulator":

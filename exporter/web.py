@@ -1,4 +1,5 @@
-"""HTTP endpoints: /metrics from the cached exposition, /healthz, /readyz and a landing page.
+"""HTTP endpoints: /metrics from the cached exposition, /healthz, /readyz, and the operator tools
+(status page, JSON API, CSV: `exporter.status`).
 
 Scrapes never render: they hand out the bytes the render loop produced last, gzipped ahead
 of time when the client accepts gzip.
@@ -6,18 +7,17 @@ of time when the client accepts gzip.
 
 from __future__ import annotations
 
-import html
 import socket
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from exporter import __version__
 from exporter.render import CONTENT_TYPE
+from exporter.status import routes as status_routes
 
 if TYPE_CHECKING:
     from exporter.app import Exporter
@@ -96,33 +96,10 @@ def build_app(exporter: Exporter) -> Starlette:
             return PlainTextResponse("waiting for: " + ", ".join(waiting[:20]) + "\n", status_code=503)
         return PlainTextResponse("ready\n")
 
-    async def landing(request: Request) -> Response:
-        rows = "".join(
-            f"<tr><td>{html.escape(j.key)}</td><td>{'up' if j.up else 'down' if j.up == 0 else 'pending'}</td>"
-            f"<td>{html.escape(j.last_error)}</td></tr>"
-            for j in exporter.state.jobs
-        )
-        mode = "<p><strong>Simulation mode</strong>: data comes from the built-in simulator.</p>"
-        body = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>leo-exporter</title></head><body>"
-            f"<h1>leo-exporter {html.escape(__version__)}</h1>{mode if exporter.simulated else ''}"
-            "<p><a href='metrics'>Metrics</a> · <a href='healthz'>Health</a> · <a href='readyz'>Readiness</a></p>"
-            f"<table><tr><th>job</th><th>state</th><th>last error</th></tr>{rows}</table></body></html>"
-        )
-        return HTMLResponse(body)
-
-    async def poll_job(request: Request) -> Response:
-        job = exporter.scheduler.find(request.path_params["job"])
-        if job is None:
-            return JSONResponse({"error": f"no job {request.path_params['job']!r}"}, status_code=404)
-        job.trigger()
-        return JSONResponse({"job": job.key, "triggered": True}, status_code=202)
-
     routes = [
-        Route("/api/jobs/{job:path}/poll", poll_job, methods=["POST"]),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/", landing),
+        *status_routes(exporter),  # the status page at /, /api/..., /terminals.csv
     ]
     return Starlette(routes=routes)

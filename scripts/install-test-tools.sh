@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the external tools the test suite drives for real (promtool, amtool, Prometheus,
-# Alertmanager). Debian packages; needs root (as in CI). Does nothing when they are present.
+# Alertmanager, Chromium). Debian packages; needs root (as in CI). Does nothing when they are present.
 set -euo pipefail
 needed=()
 command -v promtool >/dev/null 2>&1 || needed+=(prometheus)
 command -v amtool >/dev/null 2>&1 || needed+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || needed+=(chromium)  # the status page's browser test
 if [ ${#needed[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "install-test-tools: missing ${needed[*]}; run as root or install them (apt-get install ${needed[*]})" >&2

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from exporter.simulator.fleet import Account, ServiceLine, Terminal, build_fleet
 from exporter.simulator.responses import envelope, envelope_error, iso, json_response, paginate
+from exporter.simulator.starlink_products import MAX_COUNT, TopUpBlock, catalog, extra_gb, new_block, top_up_product
 from exporter.simulator.telemetry import (
     ENUMS,
     FUTURE_COLUMN,
@@ -114,6 +115,8 @@ class StarlinkSimulator:
             t.terminal_id: (pos, t) for pos, acc in enumerate(self.accounts) for t in acc.terminals
         }
         self._forced_online: list[dict[int, bool]] = [{} for _ in self.accounts]
+        self.top_ups: dict[str, list[TopUpBlock]] = {}  # service line -> one-time top-ups bought
+        self.top_up_refusals: dict[int, str] = {}  # account position -> the reason the next top-up fails
 
     # ---- fleet inspection (tests and the CLI use these) ---------------------------------------------
 
@@ -164,6 +167,10 @@ class StarlinkSimulator:
         self._forced_online[pos][term.index] = online
         self.streams[pos].set_offline(self._offline_set(pos), self.current_tick() + 1)
 
+    def refuse_next_top_up(self, account_number: str, reason: str) -> None:
+        """Make the account's next top-up fail with `reason` (a declined payment, say)."""
+        self.top_up_refusals[self._account_pos(account_number)] = reason
+
     def force_alerts(self, terminal_id: str, codes: list[int]) -> None:
         """Replace a terminal's alerts with `codes` in every row served from now; [] clears it."""
         pos, term = self._terminal(terminal_id)
@@ -202,12 +209,16 @@ class StarlinkSimulator:
             Route(f"{API}/telemetry/stream", self._api(self._stream), methods=["POST"]),
             Route(f"{API}/account", self._api(self._account), methods=["GET"]),
             Route(f"{API}/service-lines", self._api(self._service_lines), methods=["GET"]),
+            Route(API + "/service-lines/{sln}", self._api(self._service_line), methods=["GET"]),
+            Route(API + "/service-lines/{sln}/data/top-up", self._api(self._top_up), methods=["POST"]),
+            Route(f"{API}/products", self._api(self._products), methods=["GET"]),
             Route(f"{API}/user-terminals", self._api(self._user_terminals), methods=["GET"]),
             Route(f"{API}/data-usage/query", self._api(self._data_usage), methods=["POST"]),
             Route(API + "/{rest:path}", self._not_found, methods=_ALL_METHODS),
             Route("/_sim/state", self._sim_state, methods=["GET"]),
             Route("/_sim/terminals/{terminal_id}/{action:str}", self._sim_terminal, methods=["POST"]),
             Route("/_sim/accounts/{account}/rewind", self._sim_rewind, methods=["POST"]),
+            Route("/_sim/accounts/{account}/refuse-top-up", self._sim_refuse_top_up, methods=["POST"]),
         ]
 
     def _api(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -304,7 +315,53 @@ class StarlinkSimulator:
     async def _service_lines(self, request: Request, client: _Client) -> Response:
         acc = self.accounts[client.account]
         chunk, meta = paginate(acc.service_lines, _int_query(request, "page", 0, minimum=0), PAGE_SIZE)
-        return envelope({**meta, "results": [_service_line_json(line) for line in chunk]})
+        now = self._clock()
+        return envelope({**meta, "results": [self._line_json(line, now) for line in chunk]})
+
+    def _line_json(self, line: ServiceLine, now: float) -> dict[str, Any]:
+        body = _service_line_json(line)
+        blocks = [b.json() for b in self.top_ups.get(line.number, []) if b.expires > now]
+        body["dataBlocks"]["topUpBlocksOneTimePurchase"] = blocks
+        return body
+
+    def _find_line(self, request: Request, client: _Client) -> ServiceLine:
+        number = request.path_params["sln"]
+        for line in self.accounts[client.account].service_lines:
+            if line.number == number:
+                return line
+        raise _BadRequest(f"Service line {number} was not found.", 404)
+
+    async def _service_line(self, request: Request, client: _Client) -> Response:
+        return envelope(self._line_json(self._find_line(request, client), self._clock()))
+
+    async def _products(self, request: Request, client: _Client) -> Response:
+        chunk, meta = paginate(catalog(), _int_query(request, "page", 0, minimum=0), PAGE_SIZE)
+        return envelope({**meta, "results": list(chunk)})
+
+    async def _top_up(self, request: Request, client: _Client) -> Response:
+        """One-time data block: charged at once, not idempotent (each call buys again)."""
+        line = self._find_line(request, client)
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise _BadRequest("The request body must be a JSON object.", 422)
+        product_id, count = body.get("productId"), body.get("count")
+        if not isinstance(product_id, str) or not product_id:
+            raise _BadRequest("productId is required.", 422, ("productId",))
+        if not _is_int(count) or not 1 <= count <= MAX_COUNT:
+            raise _BadRequest(f"count must be an integer between 1 and {MAX_COUNT}.", 422, ("count",))
+        if not line.active:
+            raise _BadRequest(f"Service line {line.number} is not active.")
+        product = top_up_product(line.plan)
+        if product is None:
+            raise _BadRequest("Service line must be on a top up plan.")
+        if product_id != product.product_id:
+            message = f"Product {product_id} is not available to service line {line.number}."
+            raise _BadRequest(message, 400, ("productId",))
+        reason = self.top_up_refusals.pop(client.account, None)
+        if reason is not None:
+            raise _BadRequest(reason, 402)
+        self.top_ups.setdefault(line.number, []).append(new_block(product, count, self._clock()))
+        return envelope(None)
 
     async def _user_terminals(self, request: Request, client: _Client) -> Response:
         acc = self.accounts[client.account]
@@ -323,7 +380,14 @@ class StarlinkSimulator:
         ]
         chunk, meta = paginate(lines, page, limit)
         now = self._clock()
-        return envelope({**meta, "results": [line_usage(acc, line, now, previous, query_start) for line in chunk]})
+        results = []
+        for line in chunk:
+            usage = line_usage(acc, line, now, previous, query_start)
+            plan = usage["servicePlan"]
+            if plan.get("usageLimitGB") is not None and self.top_ups.get(line.number):
+                plan["usageLimitGB"] += extra_gb(self.top_ups[line.number], now)  # top-ups raise this cycle's limit
+            results.append(usage)
+        return envelope({**meta, "results": results})
 
     async def _not_found(self, request: Request) -> Response:
         return envelope_error(404, f"No API operation matches {request.method} {request.url.path}.")
@@ -362,6 +426,17 @@ class StarlinkSimulator:
         except KeyError:
             return json_response({"error": f"unknown account {request.path_params['account']!r}"}, 404)
         return json_response({"ok": True, "clients": moved, "ticks": ticks})
+
+    async def _sim_refuse_top_up(self, request: Request) -> Response:
+        body = await _json_body(request)
+        reason = body.get("reason") if isinstance(body, dict) else None
+        if not isinstance(reason, str) or not reason:
+            return json_response({"error": 'body must be {"reason": "..."}'}, 400)
+        try:
+            self.refuse_next_top_up(request.path_params["account"], reason)
+        except KeyError:
+            return json_response({"error": f"unknown account {request.path_params['account']!r}"}, 404)
+        return json_response({"ok": True})
 
     def rewind(self, account_number: str, ticks: int) -> int:
         """Move every reader of the account `ticks` back, so its next calls return full batches

@@ -1,0 +1,360 @@
+"""Kognitive OrbitPlans service line actions: pause, resume, and create (followed to the end).
+
+Calls (seed 001): `POST pause` {accountNumber, serviceLineNumber, endNow, rejectReason},
+`POST resume` {accountNumber, serviceLineNumber, productReferenceId, customPlanId,
+dataBlockProducts}, `POST newServiceLine` {accountNumber, Name, productReferenceId, customPlanId,
+addressReferenceId, userTerminalIds, emailIds, dataBlockProducts} -> {data: {trackingId}}, and
+`POST service_line_tracking` {trackingId} -> {status, progress, lastUpdated, message}.
+ASSUMED where the page is silent: `dataBlockProducts` items are `{productId, count}`,
+`userTerminalIds` is a list, tracking ends at status `completed` or `failed`.
+
+Before sending, each action reads what it acts on (the service line through
+`getServiceLineDetails?search=`, products through `getAvailableProducts`) to refuse what
+would fail and to print names and prices. The state-changing call is sent once, never retried;
+the tracking call only reads and is repeated until the creation completes, fails or times out.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+
+from exporter.actions.base import EXIT_FAILED, EXIT_OK, Action, Refused, Result, money
+from exporter.providers.errors import BadResponse, ProviderError, RequestRejected, ServerError, TransportFailed
+from exporter.providers.http import ApiClient, decode_json_bytes
+from exporter.providers.kognitive import fields as F
+from exporter.providers.kognitive.client import KognitiveClient, Listing
+from exporter.providers.kognitive.config import KognitiveAccount
+from exporter.providers.kognitive.parse import Line, StatusMap, parse_product_group, parse_service_line
+from exporter.records import ProductRecord
+
+BAR_WIDTH = 30
+
+
+class Session:
+    """The account's HTTP client: the auth key header on every call, as the exporter sends it."""
+
+    def __init__(self, act: Action):
+        config = act.account
+        assert isinstance(config, KognitiveAccount)
+        self.act = act
+        self.config = config
+        key = config.auth_key.get_secret_value()
+        self.headers = {config.auth_header: key, "Content-Type": "application/json", "Accept": "application/json"}
+        self.api: ApiClient = act.api(self.headers)
+        self.client = KognitiveClient(self.api, config.auth_header)
+        custom = config.subscription_statuses
+        self.statuses = StatusMap(custom.active, custom.inactive)
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    async def line(self, number: str) -> Line:
+        listing = Listing("/" + F.GET_SERVICE_LINES)
+        pages = self.client.pages(
+            F.GET_SERVICE_LINES, F.PAGE_LIMIT, self.config.page_limit, listing, params={"search": number}
+        )
+        async for page in pages:
+            for item in page:
+                try:
+                    line = parse_service_line(item, self.statuses)
+                except BadResponse:
+                    continue
+                if line.number == number:
+                    wanted = self.config.starlink_account
+                    if wanted and line.account and line.account != wanted:
+                        raise Refused(
+                            f"service line {number} belongs to {line.account}, not to starlink_account {wanted} "
+                            "of this account's config",
+                            EXIT_FAILED,
+                        )
+                    return line
+        raise Refused(f"service line {number} is not among the lines this auth key sees", EXIT_FAILED)
+
+    async def products(self, account: str) -> dict[str, list[ProductRecord]]:
+        """Products and data blocks the account may buy, by id (a data block is offered under several plans)."""
+        body = await self.client.get(F.GET_PRODUCTS)
+        found: dict[str, list[ProductRecord]] = {}
+        problems: list[str] = []
+        for group in body[F.DATA] if isinstance(body[F.DATA], list) else []:
+            if isinstance(group, dict) and account and group.get(F.PR_ACCOUNT) not in (account, None, ""):
+                continue
+            try:
+                records = parse_product_group(group, problems)
+            except BadResponse:
+                continue
+            for record in records:
+                found.setdefault(record.product, []).append(record)
+        return found
+
+    def url(self, path: str) -> str:
+        return f"{self.config.api_url}/{path}"
+
+    def shown_headers(self) -> dict[str, str]:
+        return {self.config.auth_header: "<redacted>", "Content-Type": "application/json"}
+
+    async def send(self, path: str, body: dict[str, Any]) -> tuple[Result | None, dict[str, Any]]:
+        """The state-changing call, once. (None, answer) on success, else (the result to report, {})."""
+        self.act.sent = True
+        try:
+            answer = await self.post(path, body)
+        except (TransportFailed, ServerError) as exc:
+            detail = f"{exc}. It may or may not have been done: check the service line before trying again"
+            return Result("unknown", detail, EXIT_FAILED), {}
+        except ProviderError as exc:
+            return Result("failed", f"the provider refused it: {exc}", EXIT_FAILED), {}
+        return None, answer
+
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a JSON body; the answer's `success: false` becomes RequestRejected with its message."""
+        response = await self.api.request("POST", path, endpoint="/" + path, json=body)
+        answer = decode_json_bytes(response.content, f"POST /{path}")
+        if not isinstance(answer, dict):
+            raise BadResponse(f"POST /{path}: expected a JSON object")
+        if answer.get(F.SUCCESS) is False:
+            raise RequestRejected(f"POST /{path}: {_message(answer) or 'success=false without a message'}")
+        return answer
+
+
+def _message(answer: dict[str, Any]) -> str:
+    message = answer.get(F.MESSAGE)
+    return " ".join(message.split())[:300] if isinstance(message, str) else ""
+
+
+def _line_text(line: Line) -> str:
+    name = f" ({line.nickname})" if line.nickname else ""
+    return f"service line {line.number}{name} of account {line.account or '?'}, status {line.status or 'unknown'}"
+
+
+def _plan(products: dict[str, list[ProductRecord]], product: str | None, blocks: list[tuple[str, int]]) -> list[str]:
+    """Check the product and data blocks against what the account may buy; lines describing them."""
+    out = []
+    if product:
+        record = next((r for r in products.get(product, []) if r.attributes.get("kind") == "product"), None)
+        if record is None:
+            raise Refused(f"product {product} is not available to this account (getAvailableProducts)", EXIT_FAILED)
+        if record.attributes.get("active") == "false":
+            raise Refused(f"product {product} is not active", EXIT_FAILED)
+        out.append(f"Plan:      {record.name or product} ({product}), {money(record.price, record.currency)}")
+    for block_id, count in blocks:
+        offered = [r for r in products.get(block_id, []) if r.attributes.get("kind") == "data_block"]
+        if not offered:
+            raise Refused(f"data block {block_id} is not available to this account (getAvailableProducts)", EXIT_FAILED)
+        parents = {r.attributes.get("parent_product", "") for r in offered}
+        block = next((r for r in offered if r.attributes.get("parent_product") == product), offered[0])
+        if product and "" not in parents and product not in parents:
+            raise Refused(
+                f"data block {block_id} is offered with {', '.join(sorted(parents))}, not with {product}", EXIT_FAILED
+            )
+        total = block.price * count if block.price is not None else None
+        out.append(
+            f"Data:      {count} x {block.name} ({block_id}) at {money(block.price, block.currency)} = "
+            f"{money(total, block.currency)}"
+        )
+    return out
+
+
+def _blocks_body(blocks: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    return [{"productId": product, "count": count} for product, count in blocks]
+
+
+async def pause(act: Action, number: str, end_now: bool, reason: str | None) -> Result:
+    act.target = number
+    session = Session(act)
+    try:
+        line = await session.line(number)
+        act.account_id = line.account
+        if line.active is False:
+            raise Refused(f"{_line_text(line)}: it is paused already", EXIT_FAILED)
+        body: dict[str, Any] = {F.W_ACCOUNT: line.account, F.W_SERVICE_LINE: number, F.W_END_NOW: end_now}
+        if reason:
+            body[F.W_REJECT_REASON] = reason
+        act.request = body
+        when = "now" if end_now else "at the end of the current billing period"
+        act.console.say(f"Will pause {_line_text(line)}, {when}.")
+        act.console.say("Its terminals lose service until the line is resumed (kognitive-resume).")
+        if act.dry_run:
+            act.show_request("POST", session.url(F.POST_PAUSE), session.shown_headers(), body)
+            return Result("dry-run", f"would pause {number} {when}", EXIT_OK)
+        act.console.confirm(f"Pause {number} {when}?", act.yes)
+        failed, answer = await session.send(F.POST_PAUSE, body)
+        if failed:
+            return failed
+        said = _message(answer)
+        act.console.say(f"Done: {said or 'the provider accepted the pause'}.")
+        return Result("success", said or f"paused {when}", EXIT_OK)
+    finally:
+        await session.aclose()
+
+
+async def resume(
+    act: Action, number: str, product: str | None, custom_plan: str | None, blocks: list[tuple[str, int]]
+) -> Result:
+    act.target = number
+    if not product and not custom_plan:
+        raise Refused("give the plan to resume on: --product PRODUCT_REFERENCE_ID and/or --custom-plan ID")
+    session = Session(act)
+    try:
+        line = await session.line(number)
+        act.account_id = line.account
+        plan = _plan(await session.products(line.account), product, blocks)
+        body: dict[str, Any] = {F.W_ACCOUNT: line.account, F.W_SERVICE_LINE: number}
+        if product:
+            body[F.W_PRODUCT] = product
+        if custom_plan:
+            body[F.W_CUSTOM_PLAN] = custom_plan
+        if blocks:
+            body[F.W_DATA_BLOCKS] = _blocks_body(blocks)
+        act.request = body
+        act.console.say(f"Will resume {_line_text(line)}.")
+        for text in plan:
+            act.console.say(text)
+        if custom_plan:
+            act.console.say(f"Custom plan: {custom_plan}")
+        if line.active:
+            act.console.say("The line is not paused: the provider cancels a scheduled pause, or refuses.")
+        act.console.say("Resuming restarts billing for the line.")
+        if act.dry_run:
+            act.show_request("POST", session.url(F.POST_RESUME), session.shown_headers(), body)
+            return Result("dry-run", f"would resume {number}", EXIT_OK)
+        act.console.confirm(f"Resume {number}?", act.yes)
+        failed, answer = await session.send(F.POST_RESUME, body)
+        if failed:
+            return failed
+        said = _message(answer)
+        act.console.say(f"Done: {said or 'the provider accepted the resume'}.")
+        return Result("success", said or "resumed", EXIT_OK)
+    finally:
+        await session.aclose()
+
+
+async def new_service_line(
+    act: Action,
+    *,
+    account_number: str | None,
+    name: str,
+    product: str | None,
+    custom_plan: str | None,
+    address: str | None,
+    terminals: list[str],
+    emails: list[str],
+    blocks: list[tuple[str, int]],
+    follow_for: float,
+    interval: float,
+) -> Result:
+    config = act.account
+    assert isinstance(config, KognitiveAccount)
+    account_number = account_number or config.starlink_account
+    act.target = name
+    if not account_number:
+        raise Refused("give the Starlink account to create the line in: --starlink-account ACC-...")
+    act.account_id = account_number
+    if not product and not custom_plan:
+        raise Refused("give the plan of the new line: --product PRODUCT_REFERENCE_ID and/or --custom-plan ID")
+    if not name.strip():
+        raise Refused("--name must not be empty")
+    session = Session(act)
+    try:
+        plan = _plan(await session.products(account_number), product, blocks)
+        body: dict[str, Any] = {F.W_ACCOUNT: account_number, F.W_NAME: name}
+        optional = {F.W_PRODUCT: product, F.W_CUSTOM_PLAN: custom_plan, F.W_ADDRESS: address}
+        body.update({key: value for key, value in optional.items() if value})
+        if terminals:
+            body[F.W_TERMINALS] = terminals
+        if emails:
+            body[F.W_EMAILS] = emails
+        if blocks:
+            body[F.W_DATA_BLOCKS] = _blocks_body(blocks)
+        act.request = {k: v for k, v in body.items() if k != F.W_EMAILS}  # e-mail addresses stay out of the log
+        act.console.say(f"Will create service line {name!r} in account {account_number}.")
+        for text in plan:
+            act.console.say(text)
+        if custom_plan:
+            act.console.say(f"Custom plan: {custom_plan}")
+        act.console.say(f"Terminals: {', '.join(terminals) or 'none'}; address: {address or 'none'}")
+        act.console.say("Creating a line starts billing for it; it takes the provider a minute or two.")
+        if act.dry_run:
+            act.show_request("POST", session.url(F.POST_NEW_SERVICE_LINE), session.shown_headers(), body)
+            return Result("dry-run", f"would create {name!r}", EXIT_OK)
+        act.console.confirm(f"Create service line {name!r}?", act.yes)
+        failed, answer = await session.send(F.POST_NEW_SERVICE_LINE, body)
+        if failed:
+            return failed
+        data = answer.get(F.DATA)
+        tracking = data.get(F.W_TRACKING_ID) if isinstance(data, dict) else None
+        if not isinstance(tracking, str) or not tracking:
+            return Result(
+                "unknown",
+                f"accepted ({_message(answer) or 'no message'}) but no trackingId came back: check the portal",
+                EXIT_FAILED,
+            )
+        act.request = {**act.request, F.W_TRACKING_ID: tracking}
+        act.console.say(f"Accepted, tracking id {tracking}. Following its progress (up to {follow_for:g}s):")
+        return await follow(act, session, tracking, follow_for, interval)
+    finally:
+        await session.aclose()
+
+
+def progress_bar(progress: int, status: str, message: str) -> str:
+    progress = max(0, min(100, progress))
+    filled = progress * BAR_WIDTH // 100
+    text = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {progress:3d}% {status}"
+    return f"{text}: {message}" if message else text
+
+
+async def follow(act: Action, session: Session, tracking: str, follow_for: float, interval: float) -> Result:
+    """Poll service_line_tracking until completed or failed, drawing a progress bar, for at most `follow_for`."""
+    console = act.console
+    tty = bool(getattr(console.stderr, "isatty", None) and console.stderr.isatty())
+    deadline = time.monotonic() + follow_for
+    shown = ""
+    errors = 0
+    status, message = "", ""
+    sleep = act.sleep or anyio.sleep
+    while True:
+        try:
+            answer = await session.post(F.POST_TRACKING, {F.W_TRACKING_ID: tracking})
+            errors = 0
+        except ProviderError as exc:  # a read: try again on the next tick, but not forever
+            errors += 1
+            console.note(f"tracking call failed ({errors}): {exc}")
+            if errors >= 5:
+                return Result("unknown", f"tracking {tracking} failed 5 times in a row: {exc}", EXIT_FAILED)
+            answer = None
+        if answer is not None:
+            status = str(answer.get(F.TR_STATUS) or "").strip().lower()
+            message = _message(answer)
+            try:
+                progress = int(float(answer.get(F.TR_PROGRESS) or 0))
+            except (TypeError, ValueError):
+                progress = 0
+            if status == "completed":
+                progress = 100
+            line = progress_bar(progress, status or "?", message)
+            if tty:
+                console.stderr.write("\r" + line.ljust(len(shown)))
+                console.stderr.flush()
+            elif line != shown:
+                console.note(line)
+            shown = line
+            if status == "completed":
+                if tty:
+                    console.stderr.write("\n")
+                console.say(f"Done: {message or 'service line created'} (tracking id {tracking}).")
+                return Result("success", f"{message or 'created'} (tracking id {tracking})", EXIT_OK)
+            if status in ("failed", "error", "rejected", "cancelled"):
+                if tty:
+                    console.stderr.write("\n")
+                return Result("failed", f"creation {status}: {message} (tracking id {tracking})", EXIT_FAILED)
+        if time.monotonic() >= deadline:
+            if tty:
+                console.stderr.write("\n")
+            return Result(
+                "unknown",
+                f"still {status or 'not finished'} after {follow_for:g}s (tracking id {tracking}): the request was "
+                "accepted and may still complete; do not create it again before checking",
+                EXIT_FAILED,
+            )
+        await sleep(min(interval, max(0.0, deadline - time.monotonic())))

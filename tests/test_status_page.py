@@ -1,0 +1,313 @@
+"""The status page, its JSON API and job control, in process (httpx over ASGI, no sockets).
+
+A synthetic fleet is put straight into the state, so the tests know every terminal's state;
+one test does the same at 50,000 terminals and holds the page and the API to a time budget.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from urllib.parse import quote
+
+import anyio
+import httpx
+import pytest
+
+from exporter.app import Exporter
+from exporter.config import parse_config
+from exporter.logs import REDACT
+from exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord
+from exporter.scheduler import Job
+from exporter.state import AccountState, JobStatus
+from exporter.web import build_app
+
+pytestmark = pytest.mark.anyio
+NOW = 1_763_700_000.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def synthetic_exporter(per_account: int = 40, accounts: int = 2, *, shard: tuple[int, int] = (0, 1)) -> Exporter:
+    """Accounts `fleet-<a>` (ids ACC-<a>) with terminals T<a>-<i>; terminal i is:
+
+    offline when i % 7 == 0 (no telemetry), alerting when i % 10 == 3 (online, one alert),
+    on an inactive service line when i % 5 == 4; every other terminal is online.
+    """
+    config = parse_config({"accounts": [], "shard": {"index": shard[0], "total": shard[1]}})
+    exporter = Exporter(config, clock=lambda: NOW)
+    for a in range(accounts):
+        account = AccountState("starlink", f"fleet-{a}", offline_after=180, online_from_telemetry=True)
+        exporter.state.add_account(account)
+        account.apply_account(AccountRecord(f"ACC-{a}", {"account_name": f"Fleet {a}"}))
+        account.set_value("leo_exporter_account_authenticated", 1.0 if a == 0 else 0.0)
+        account.replace_terminals(
+            TerminalRecord(f"T{a}-{i:06d}", f"SL{a}-{i}", f"Vessel {a}/{i}", f"KIT{a}{i:06d}", f"DISH{a}{i:06d}")
+            for i in range(per_account)
+        )
+        account.replace_service_lines(
+            ServiceLineRecord(f"SL{a}-{i}", f"Line {i}", "PLAN-50GB", i % 5 != 4) for i in range(per_account)
+        )
+        online = [i for i in range(per_account) if i % 7 != 0]
+        cols = TelemetryColumns(
+            ids=[f"T{a}-{i:06d}" for i in online],
+            timestamps=[NOW - 30.0] * len(online),
+            measures={"latitude_degrees": [10.0 + a] * len(online), "longitude_degrees": [-20.5] * len(online)},
+            alerts=[("thermal_throttling",) if i % 10 == 3 else () for i in online],
+        )
+        account.terminals.apply_columns(cols, "leo_terminal_alert")
+    exporter.renderer.render()  # derives the online flags, as the render loop does
+    return exporter
+
+
+def add_job(exporter: Exporter, account_name: str = "fleet-0", call: str = "inventory") -> tuple[Job, list[int]]:
+    account = exporter.state.accounts[account_name]
+    status = JobStatus(account, call, 60.0, 5.0)
+    exporter.state.jobs.append(status)
+    calls: list[int] = []
+
+    async def run() -> None:
+        calls.append(1)
+
+    job = Job(status, run, jitter=0)
+    exporter.scheduler.add(job)
+    return job, calls
+
+
+def client(exporter: Exporter) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(exporter)), base_url="http://exporter")
+
+
+def rows(page: str, table: str) -> list[str]:
+    body = page.split(f"id='{table}'", 1)[1].split("</table>", 1)[0]
+    return re.findall(r"<tr data-\w+='([^']*)'", body)
+
+
+async def test_page_shows_accounts_summary_jobs_terminals_and_alerts() -> None:
+    exporter = synthetic_exporter(per_account=40, shard=(1, 3))
+    add_job(exporter)
+    async with client(exporter) as http:
+        response = await http.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    accounts = page.split("id='accounts-table'", 1)[1].split("</table>", 1)[0]
+    # 40 terminals: 6 offline (0, 7, ..., 35), 34 online, 4 alerting (3, 13, 23, 33); 32 of 40 lines active
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", accounts.split("<tbody>", 1)[1].split("</tr>", 1)[0])
+    assert cells[:9] == ["starlink", "fleet-0", "ok", "2 of 3", "40", "34", "6", "0", "4"]
+    assert "ACC-0" in accounts and ">failed<" in accounts  # fleet-1 could not authenticate
+    assert "<th class='n'>80</th><th class='n'>68</th><th class='n'>12</th>" in accounts  # the fleet row
+    assert "Shard 2 of 3" in page
+    assert rows(page, "jobs-table") == ["starlink/ACC-0/inventory"]
+    assert "api/jobs/starlink/ACC-0/inventory/poll" in page
+    assert len(rows(page, "terminals-table")) == 50  # the default page size
+    assert "1&ndash;50 of 80 terminals" in page
+    assert "8 devices with active alerts" in page and "thermal_throttling" in page
+    assert "Simulation mode" not in page
+
+
+async def test_terminals_search_state_and_account_filters_and_paging() -> None:
+    exporter = synthetic_exporter(per_account=40)
+    async with client(exporter) as http:
+        offline = (await http.get("/", params={"state": "offline", "account": "fleet-1"})).text
+        assert rows(offline, "terminals-table") == [f"T1-{i:06d}" for i in range(0, 40, 7)]
+        found = (await http.get("/", params={"q": "kit0000013"})).text  # kit serials, case-insensitive
+        assert rows(found, "terminals-table") == ["T0-000013"]
+        by_line = (await http.get("/", params={"q": "SL1-2", "state": "alerting"})).text
+        assert rows(by_line, "terminals-table") == ["T1-000023"]  # SL1-2, SL1-20..29; alerting: 23
+        second = (await http.get("/", params={"per_page": "25", "page": "2"})).text
+        assert rows(second, "terminals-table") == [f"T0-{i:06d}" for i in range(25, 40)] + [
+            f"T1-{i:06d}" for i in range(10)
+        ]
+        assert "page 2 of 4" in second and "?page=3&amp;per_page=25#terminals" in second
+        api = (await http.get("/api/terminals", params={"state": "online", "per_page": "5", "page": "2"})).json()
+        assert api["total"] == 68 and api["pages"] == 14 and len(api["terminals"]) == 5
+        first = api["terminals"][0]
+        assert first["terminal_id"] == "T0-000006"  # online ones: 1..6, 8..; the 6th is 6
+        assert first["online"] is True and first["latitude"] == 10.0 and first["last_seen"] == NOW - 30.0
+        assert first["service_line"] == "SL0-6" and first["product"] == "PLAN-50GB"
+        bad = await http.get("/api/terminals", params={"state": "sleeping"})
+        assert bad.status_code == 400 and "state must be one of" in bad.json()["error"]
+        assert (await http.get("/", params={"per_page": "100000"})).status_code == 400
+
+
+async def test_json_api_status_jobs_and_alerts() -> None:
+    exporter = synthetic_exporter(per_account=20)
+    add_job(exporter)
+    async with client(exporter) as http:
+        status = (await http.get("/api/status")).json()
+        jobs = (await http.get("/api/jobs")).json()["jobs"]
+        alerts = (await http.get("/api/alerts", params={"limit": "1"})).json()
+        assert (await http.get("/api/alerts", params={"limit": "x"})).status_code == 400
+    assert status["shard"] == {"index": 0, "total": 1}
+    assert [a["name"] for a in status["accounts"]] == ["fleet-0", "fleet-1"]
+    first = status["accounts"][0]
+    assert first["authentication"] == "ok" and first["account"] == "ACC-0"
+    assert (first["terminals"], first["online"], first["offline"], first["alerting"]) == (20, 17, 3, 2)
+    assert first["jobs"] == {"enabled": 1, "up": 0, "total": 1}
+    assert status["totals"]["terminals"] == 40
+    assert status["alerts"]["by_name"] == [
+        {"provider": "starlink", "kind": "terminal", "alert": "thermal_throttling", "devices": 4}
+    ]
+    assert jobs[0]["job"] == "starlink/ACC-0/inventory" and jobs[0]["enabled"] is True
+    assert jobs[0]["interval_seconds"] == 60.0 and jobs[0]["last_run"] is None
+    assert alerts["devices"] == 4 and len(alerts["rows"]) == 1 and alerts["truncated"] is True
+
+
+async def test_poll_now_enable_disable_and_interval_over_json() -> None:
+    exporter = synthetic_exporter(per_account=4)
+    job, calls = add_job(exporter)
+    path = "/api/jobs/starlink/ACC-0/inventory"
+    async with client(exporter) as http, anyio.create_task_group() as tg:
+        tg.start_soon(exporter.scheduler.run)
+        await anyio.sleep(0.2)  # the first run (jitter 0, within ~0.1 s)
+        assert len(calls) == 1
+        polled = await http.post(f"{path}/poll", params={"wait": "5"})
+        assert polled.status_code == 200 and polled.json()["completed"] is True
+        assert polled.json()["status"]["runs"] == {"success": 2, "error": 0} and len(calls) == 2
+
+        disabled = await http.post(f"{path}/disable")
+        assert disabled.status_code == 200 and disabled.json()["status"]["enabled"] is False
+        assert job.status.enabled is False
+        queued = await http.post(f"{path}/poll")  # still runs on demand while disabled
+        assert queued.status_code == 202 and queued.json() == {**queued.json(), "job": job.key, "triggered": True}
+        await anyio.sleep(0.2)
+        assert len(calls) == 3 and job.status.next_run is None
+
+        assert (await http.post(f"{path}/enable")).json()["status"]["enabled"] is True
+        changed = await http.post(f"{path}/interval", json={"interval": "90s"})
+        assert changed.status_code == 200 and job.status.interval == 90.0
+        assert (await http.post(f"{path}/interval", json={"interval_seconds": 30})).status_code == 200
+        assert job.status.interval == 30.0
+        for bad in ("0s", "fast", "8d", "500ms"):
+            refused = await http.post(f"{path}/interval", json={"interval": bad})
+            assert refused.status_code == 400, bad
+        assert job.status.interval == 30.0
+        missing = await http.post("/api/jobs/starlink/ACC-9/nothing/poll")
+        assert missing.status_code == 404
+        tg.cancel_scope.cancel()
+
+
+async def test_forms_redirect_back_to_the_page_with_filters_and_a_notice() -> None:
+    exporter = synthetic_exporter(per_account=4)
+    job, _ = add_job(exporter)
+    async with client(exporter) as http:
+        response = await http.post(
+            "/api/jobs/starlink/ACC-0/inventory/interval",
+            data={"interval": "2m", "back": "q=T0&state=online&evil=1"},
+        )
+        assert response.status_code == 303
+        location = response.headers["location"]
+        assert location.startswith("../../../../../?") and location.endswith("#jobs")  # relative to the page
+        assert "q=T0&state=online" in location and "evil" not in location and "done=interval" in location
+        assert job.status.interval == 120.0
+        page = (await http.get("/" + location.removeprefix("../../../../../"))).text
+        assert "Interval of starlink/ACC-0/inventory set to 2m." in page
+        assert "<input name='interval' value='2m'" in page
+
+        bad = await http.post("/api/jobs/starlink/ACC-0/inventory/interval", data={"interval": "soon"})
+        assert bad.status_code == 303 and "error=interval" in bad.headers["location"]
+        shown = (await http.get("/?done=error&error=interval")).text
+        assert "The interval was not changed" in shown
+
+        disabled = await http.post("/api/jobs/starlink/ACC-0/inventory/disable", data={"back": ""})
+        assert disabled.status_code == 303 and job.status.enabled is False
+        page = (await http.get("/")).text
+        assert "starlink/ACC-0/inventory/enable" in page  # the button flips to Enable
+
+        # The scheduler is not running here: the form's poll waits its 5 s, then says "queued".
+        started = time.monotonic()
+        polled = await http.post("/api/jobs/starlink/ACC-0/inventory/poll", data={"back": ""})
+        assert polled.status_code == 303 and "result=queued" in polled.headers["location"]
+        assert 4.5 < time.monotonic() - started < 8
+
+
+async def test_cross_site_posts_are_refused() -> None:
+    exporter = synthetic_exporter(per_account=4)
+    job, _ = add_job(exporter)
+    path = "/api/jobs/starlink/ACC-0/inventory/disable"
+    async with client(exporter) as http:
+        for headers in (
+            {"sec-fetch-site": "cross-site"},
+            {"origin": "https://evil.example"},
+            {"origin": "null"},
+        ):
+            refused = await http.post(path, data={"back": ""}, headers=headers)
+            assert refused.status_code == 403, headers
+        assert job.status.enabled is True
+        ok = await http.post(path, headers={"sec-fetch-site": "same-origin", "origin": "http://exporter"})
+        assert ok.status_code == 200 and job.status.enabled is False
+        same_host = await http.post(path.replace("disable", "enable"), headers={"origin": "http://exporter"})
+        assert same_host.status_code == 200
+
+
+async def test_provider_text_is_escaped_and_secrets_stay_off_the_page() -> None:
+    exporter = synthetic_exporter(per_account=2, accounts=1)
+    account = exporter.state.accounts["fleet-0"]
+    account.terminals.update_attrs("T0-000001", {"name": "<script>alert('x')</script> & co"})
+    job, _ = add_job(exporter)
+    REDACT.add("s3cr3t-value-123")
+    job.status.last_error = REDACT("token endpoint said: bad secret s3cr3t-value-123")
+    async with client(exporter) as http:
+        page = (await http.get("/")).text
+        jobs = (await http.get("/api/jobs")).text
+    assert "<script>alert" not in page
+    assert html.escape("<script>alert('x')</script> & co") in page
+    assert "s3cr3t-value-123" not in page and "s3cr3t-value-123" not in jobs
+    assert "&lt;redacted&gt;" in page
+
+
+async def test_job_keys_with_unusual_account_names_round_trip() -> None:
+    exporter = synthetic_exporter(per_account=2, accounts=1)
+    account = exporter.state.accounts["fleet-0"]
+    account.apply_account(AccountRecord("dp 7/north?", {}))  # a Kognitive `account:` label is free text
+    job, _ = add_job(exporter)
+    async with client(exporter) as http:
+        page = (await http.get("/")).text
+        action = f"api/jobs/{quote(job.key, safe='/')}/disable"
+        assert action in page
+        response = await http.post("/" + action)
+    assert response.status_code == 200 and job.status.enabled is False
+
+
+@pytest.mark.timeout(300)
+async def test_page_api_and_csv_stay_fast_at_50000_terminals(capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.perf_counter()
+    exporter = synthetic_exporter(per_account=10_000, accounts=5)
+    built = time.perf_counter() - started
+    timings: dict[str, float] = {}
+    async with client(exporter) as http:
+        for name, url in (
+            ("page, no filter, page 1", "/"),
+            ("page, last page", "/?page=1000"),
+            ("page, search with no match (full scan)", "/?q=no-such-terminal"),
+            ("page, search by kit serial", "/?q=kit4009999"),
+            ("page, offline filter, page 20", "/?state=offline&page=20"),
+            ("api/terminals, alerting", "/api/terminals?state=alerting&per_page=500"),
+            ("api/status", "/api/status"),
+            ("terminals.csv (all rows)", "/terminals.csv"),
+        ):
+            best = float("inf")
+            for _ in range(3):
+                t0 = time.perf_counter()
+                response = await http.get(url)
+                best = min(best, time.perf_counter() - t0)
+                assert response.status_code == 200, url
+            timings[name] = best
+            if url == "/terminals.csv":
+                assert response.text.count("\n") == 1 + 40_000  # 4 in 5 lines are active
+            if url == "/?q=kit4009999":
+                assert rows(response.text, "terminals-table") == ["T4-009999"]
+            if url == "/":
+                assert len(response.content) < 200_000
+    with capsys.disabled():
+        print(f"\nstatus page at 50,000 terminals (state built in {built:.1f}s), best of 3:")
+        for name, took in timings.items():
+            print(f"  {name:45s} {took * 1000:8.1f} ms")
+    assert timings["page, no filter, page 1"] < 0.5
+    assert max(t for n, t in timings.items() if not n.startswith("terminals.csv")) < 1.5
+    assert timings["terminals.csv (all rows)"] < 5.0
