@@ -303,7 +303,11 @@ def ingest_under_load(exporter: Proc, sim: Proc, sim_state: dict, args: argparse
         before, _ = last_run()
         stop = threading.Event()
         box: list = []
-        thread = threading.Thread(target=lambda: box.extend(scrapers(exporter.url + "/metrics", True, 4, stop)))
+
+        def scrape_all(box: list = box, stop: threading.Event = stop) -> None:
+            box.extend(scrapers(exporter.url + "/metrics", True, 4, stop))
+
+        thread = threading.Thread(target=scrape_all)
         thread.start()
         time.sleep(0.5)
         httpx.post(
