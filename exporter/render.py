@@ -5,11 +5,12 @@ scrape: about 30 µs a series, a minute for two million. Here:
 
 - each entity's label string was built when the entity appeared, so a sample line is one
   f-string;
-- the output is cached as chunks, one per (family, account), each with its own raw-deflate
-  rendition; only the chunks of tables that changed since the last render are redone, so a
-  telemetry poll of one account re-renders that account's terminal and router families only;
+- the output is cached as chunks, one per (family, account), kept deflated; only the chunks of
+  tables that changed since the last render are redone, so a telemetry poll of one account
+  re-renders that account's terminal and router families only;
 - the gzip body is the cached deflate chunks between a gzip header and trailer (like pigz), so
-  compressing is paid once per change, not once per scrape.
+  compressing is paid once per change, not once per scrape; a plain-text scrape inflates the
+  chunks as it sends them.
 
 Output looks like this (families in catalogue order, families without samples left out):
 
@@ -22,8 +23,10 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 import time
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from exporter import __version__
@@ -36,37 +39,76 @@ _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, 
 _DEFLATE_END = b"\x03\x00"  # an empty final block closes the concatenated deflate stream
 
 
+_ZEROS = memoryview(bytes(1 << 20))
+
+
+def _crc32_of_zeros(length: int, crc: int) -> int:
+    """CRC-32 of `length` zero bytes continuing from `crc` (zlib releases the GIL while it runs)."""
+    while length:
+        step = min(length, len(_ZEROS))
+        crc = zlib.crc32(_ZEROS[:step], crc)
+        length -= step
+    return crc
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    plain: bytes
+    """One (family, account) piece of the exposition, kept only deflated: 13x smaller than text."""
+
     deflated: bytes  # raw deflate ending in a sync flush: chunks concatenate into one stream
+    crc: int  # CRC-32 of the text, and of as many zero bytes (to combine CRCs without the text)
+    zeros_crc: int
+    length: int
     series: int
 
     @classmethod
     def of(cls, text: str, series: int) -> Chunk:
         plain = text.encode()
         compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
-        return cls(plain, compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH), series)
+        deflated = compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        return cls(deflated, zlib.crc32(plain), _crc32_of_zeros(len(plain), 0), len(plain), series)
+
+    def plain(self) -> bytes:
+        return zlib.decompressobj(-15).decompress(self.deflated)
+
+
+def _combined_crc(chunks: list[Chunk]) -> int:
+    """CRC-32 of the chunks' texts one after the other: crc(A+B) = crc(B) ^ crc(0*|B|, crc(A)) ^ crc(0*|B|)."""
+    crc = 0
+    for chunk in chunks:
+        crc = chunk.crc ^ _crc32_of_zeros(chunk.length, crc) ^ chunk.zeros_crc
+    return crc
 
 
 @dataclass(frozen=True, slots=True)
 class Exposition:
-    """One rendering: the body as plain chunks and as gzip chunks, ready to send."""
+    """One rendering. The gzip body is ready to send; plain text is inflated from the chunks on
+    demand (Prometheus always asks for gzip; keeping hundreds of MB of text for curl is not worth it)."""
 
-    chunks: tuple[bytes, ...]
-    gzip_chunks: tuple[bytes, ...]
+    chunks: tuple[Chunk, ...]
+    gzipped: bytes
     length: int
-    gzip_length: int
     series: int
     rendered_at: float
 
     @property
     def plain(self) -> bytes:
-        return b"".join(self.chunks)
+        return b"".join(chunk.plain() for chunk in self.chunks)
 
-    @property
-    def gzipped(self) -> bytes:
-        return b"".join(self.gzip_chunks)
+    def plain_batches(self, batch_bytes: int = 4 << 20) -> list[tuple[Chunk, ...]]:
+        """The chunks in groups of about `batch_bytes` of text, to inflate one group at a time."""
+        batches: list[tuple[Chunk, ...]] = []
+        group: list[Chunk] = []
+        size = 0
+        for chunk in self.chunks:
+            group.append(chunk)
+            size += chunk.length
+            if size >= batch_bytes:
+                batches.append(tuple(group))
+                group, size = [], 0
+        if group:
+            batches.append(tuple(group))
+        return batches
 
 
 def format_value(value: float) -> str:
@@ -92,22 +134,36 @@ def _labelled_text(name: str, labels: dict[str, str], values: dict[str, dict[str
     )
 
 
-def _table_chunk(spec: MetricSpec, table: EntityTable) -> Chunk | None:
+def _table_text(spec: MetricSpec, table: EntityTable) -> tuple[str, int] | None:
+    """The samples of one family for one account's table, and how many there are."""
     name = spec.name
     if spec.type == "info":
         infos = table.info_labels
-        return (
-            Chunk.of("".join([f"{name}{{{labels}}} 1.0\n" for labels in infos.values()]), len(infos)) if infos else None
-        )
+        return ("".join([f"{name}{{{labels}}} 1.0\n" for labels in infos.values()]), len(infos)) if infos else None
     if spec.extra:
         labelled = table.labelled.get(name)
         if not labelled:
             return None
-        return Chunk.of(_labelled_text(name, table.labels, labelled), sum(len(s) for s in labelled.values()))
+        return _labelled_text(name, table.labels, labelled), sum(len(s) for s in labelled.values())
     values = table.simple.get(name)
     if not values:
         return None
-    return Chunk.of(_simple_text(name, table.labels, values), len(values))
+    return _simple_text(name, table.labels, values), len(values)
+
+
+class _Deflater:
+    """Compresses chunks on two threads while the renderer builds the next text (zlib releases the
+    GIL), with few chunks in flight so a full render never holds all its text at once."""
+
+    def __init__(self, workers: int = 2, in_flight: int = 8):
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deflate")
+        self.slots = threading.BoundedSemaphore(in_flight)
+
+    def submit(self, text: str, series: int) -> Future[Chunk]:
+        self.slots.acquire()
+        future = self.pool.submit(Chunk.of, text, series)
+        future.add_done_callback(lambda _: self.slots.release())
+        return future
 
 
 _JOB_FIELDS = {
@@ -136,7 +192,8 @@ class Renderer:
         self.shard = shard  # (index, total) of this replica, for leo_exporter_shard_info
         self._headers = {spec.name: Chunk.of(f"# HELP {spec.name} {spec.help}\n# TYPE {spec.name} "
                                              f"{spec.exposition_type}\n", 0) for spec in CATALOG}  # fmt: skip
-        self._cache: dict[tuple[str, str], tuple[tuple[int, str], Chunk | None]] = {}
+        self._cache: dict[tuple[str, str], tuple[tuple[int, str], Chunk | Future[Chunk] | None]] = {}
+        self._deflater = _Deflater()
 
     def invalidate(self) -> None:
         """Forget every cached chunk: the next render is a full one (benchmarks time that)."""
@@ -151,31 +208,31 @@ class Renderer:
         live = {(spec.name, a.name) for spec in CATALOG for a in accounts}
         for key in [k for k in self._cache if k not in live]:
             del self._cache[key]  # departed accounts
-        parts: list[Chunk] = []
+        pending: list[Chunk | Future[Chunk]] = []
         for spec in CATALOG:
             samples = self._family(spec, accounts)
             if samples:
-                parts.append(self._headers[spec.name])
-                parts.extend(samples)
-        plain = tuple(c.plain for c in parts)
-        length = sum(len(p) for p in plain)
-        crc = 0
-        for chunk in plain:
-            crc = zlib.crc32(chunk, crc)
+                pending.append(self._headers[spec.name])
+                pending.extend(samples)
+        parts = [p.result() if isinstance(p, Future) else p for p in pending]
+        for key, (stamp, value) in list(self._cache.items()):
+            if isinstance(value, Future):
+                self._cache[key] = (stamp, value.result())
+        crc = _combined_crc(parts)
+        length = sum(c.length for c in parts)
         trailer = _DEFLATE_END + struct.pack("<II", crc, length & 0xFFFFFFFF)
-        gzip_chunks = (_GZIP_HEADER, *(c.deflated for c in parts), trailer)
+        gzipped = b"".join([_GZIP_HEADER, *(c.deflated for c in parts), trailer])
         self.state.exporter_values["leo_exporter_render_duration_seconds"] = time.perf_counter() - started
         self.state.exporter_values["leo_exporter_exposition_bytes"] = float(length)
         return Exposition(
-            chunks=plain,
-            gzip_chunks=gzip_chunks,
+            chunks=tuple(parts),
+            gzipped=gzipped,
             length=length,
-            gzip_length=sum(len(c) for c in gzip_chunks),
             series=sum(c.series for c in parts),
             rendered_at=now,
         )
 
-    def _family(self, spec: MetricSpec, accounts: list[AccountState]) -> list[Chunk]:
+    def _family(self, spec: MetricSpec, accounts: list[AccountState]) -> list[Chunk | Future[Chunk]]:
         entity = spec.entity
         if entity == "exporter":
             text = self._exporter_text(spec)
@@ -186,14 +243,15 @@ class Renderer:
         if entity == "account":
             lines = [line for account in accounts for line in self._account_lines(spec, account)]
             return [Chunk.of("".join(lines), len(lines))] if lines else []
-        chunks = []
+        chunks: list[Chunk | Future[Chunk]] = []
         for account in accounts:
             table = account.tables[entity]
             key = (spec.name, account.name)
             stamp = (table.version, account.base)
             cached = self._cache.get(key)
             if cached is None or cached[0] != stamp:
-                cached = (stamp, _table_chunk(spec, table))
+                text = _table_text(spec, table)
+                cached = (stamp, self._deflater.submit(*text) if text else None)
                 self._cache[key] = cached
             if cached[1] is not None:
                 chunks.append(cached[1])

@@ -10,13 +10,14 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from exporter.render import CONTENT_TYPE
+from exporter.render import CONTENT_TYPE, Exposition
 from exporter.status import routes as status_routes
 
 if TYPE_CHECKING:
@@ -48,30 +49,24 @@ def bind_socket(address: str) -> socket.socket:
     return sock
 
 
-class ChunksResponse(Response):
-    """Sends the cached chunks one by one: no copy of the whole body per scrape, and the server's
-    flow control keeps at most a chunk or two per slow client in memory."""
+class PlainExpositionResponse(Response):
+    """Plain text for clients that do not take gzip: the cached chunks inflated group by group on a
+    worker thread (zlib releases the GIL), sent as they come; flow control bounds the memory."""
 
     media_type = CONTENT_TYPE
 
-    def __init__(self, chunks: tuple[bytes, ...], length: int, *, gzip: bool):
-        headers = {"Content-Length": str(length), "Vary": "Accept-Encoding"}
-        if gzip:
-            headers["Content-Encoding"] = "gzip"
-        super().__init__(None, headers=headers, media_type=CONTENT_TYPE)
-        self.chunks = chunks
-        self.headers["content-length"] = str(length)
+    def __init__(self, exposition: Exposition):
+        super().__init__(None, headers={"Vary": "Accept-Encoding"}, media_type=CONTENT_TYPE)
+        self.headers["content-length"] = str(exposition.length)
+        self.exposition = exposition
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        if scope.get("method") == "HEAD":
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return
-        last = len(self.chunks) - 1
-        for index, chunk in enumerate(self.chunks):
-            await send({"type": "http.response.body", "body": chunk, "more_body": index < last})
-        if last < 0:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if scope.get("method") != "HEAD":
+            for batch in self.exposition.plain_batches():
+                body = await anyio.to_thread.run_sync(lambda b=batch: b"".join(c.plain() for c in b))
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _accepts_gzip(request: Request) -> bool:
@@ -84,8 +79,9 @@ def build_app(exporter: Exporter) -> Starlette:
         if exposition is None:
             return PlainTextResponse("no data rendered yet\n", status_code=503)
         if _accepts_gzip(request):
-            return ChunksResponse(exposition.gzip_chunks, exposition.gzip_length, gzip=True)
-        return ChunksResponse(exposition.chunks, exposition.length, gzip=False)
+            headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+            return Response(exposition.gzipped, media_type=CONTENT_TYPE, headers=headers)
+        return PlainExpositionResponse(exposition)
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
