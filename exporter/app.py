@@ -12,13 +12,13 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import httpx
 import uvicorn
 
-from exporter.config import Config
+from exporter.config import AccountConfig, Config, ConfigError, load_config
 from exporter.logs import REDACT
 from exporter.providers import providers
 from exporter.providers.base import AccountContext, AccountDriver, UnknownNames
@@ -27,6 +27,7 @@ from exporter.render import Exposition, Renderer
 from exporter.scheduler import Job, Scheduler
 from exporter.sharding import owned
 from exporter.state import AccountState, FleetState, JobStatus, StateWorker
+from exporter.webconfig import BasicAuthMiddleware, WebSecurity
 
 log = logging.getLogger("exporter")
 MIN_RENDER_GAP = 0.5
@@ -60,6 +61,8 @@ class QuietServer(uvicorn.Server):
 class AccountRuntime:
     state: AccountState
     driver: AccountDriver
+    config: AccountConfig
+    jobs: list[Job] = field(default_factory=list)
 
 
 class Exporter:
@@ -79,60 +82,139 @@ class Exporter:
         self.scheduler = Scheduler(clock)
         self.exposition: Exposition | None = None
         self.accounts: list[AccountRuntime] = []
+        self.config_path: str | None = None  # what SIGHUP and POST /-/reload re-read
+        self.shard_override: Callable[[Config], Config] | None = None  # flags/env that win over the file
+        self._reload_lock: anyio.Lock | None = None
         self._rendered_version = -1
         self._all_ran_at: float | None = None
         self._build(transport)
 
     def _build(self, transport: httpx.AsyncBaseTransport | None) -> None:
-        registry = providers()
+        self._transport = transport
         for account_config in self.config.accounts:
             REDACT.add(*account_config.secrets())
         # Sharding: this replica polls only the accounts its shard owns (exporter/sharding.py).
         for account_config in owned(self.config.accounts, self.config.shard.index, self.config.shard.total):
-            provider = registry[account_config.provider]
-            state = AccountState(
-                provider.name,
-                account_config.name,
-                offline_after=account_config.offline_after or self.config.offline_after,
-                online_from_telemetry=provider.online_from_telemetry,
-            )
-            self.state.add_account(state)
-            adapter = logging.LoggerAdapter(
-                logging.getLogger(f"exporter.{provider.name}"),
-                {"provider": provider.name, "account_name": account_config.name},
-            )
-            ctx = AccountContext(
-                config=account_config,
-                state=state,
-                worker=self.worker,
-                budget=RateBudget(account_config.request_budget_per_minute),
-                log=adapter,
-                unknown=UnknownNames(state, adapter),
-                transport=transport,
-                clock=self.state.clock,
-            )
-            driver = provider.create(ctx)
-            self.accounts.append(AccountRuntime(state, driver))
-            functions = driver.jobs()
-            resolved = {job.name: job for job in account_config.resolved_jobs()}
-            identify = driver.identify_job if resolved.get(driver.identify_job or "") else None
-            if identify and not resolved[identify].enabled:
-                identify = None
-            identified = anyio.Event()
-            for name, function in functions.items():
-                spec = resolved[name]
-                status = JobStatus(state, name, spec.interval, spec.timeout, enabled=spec.enabled)
-                self.state.jobs.append(status)
-                self.scheduler.add(
-                    Job(
-                        status,
-                        function,
-                        backoff_base=account_config.backoff_base,
-                        backoff_max=account_config.backoff_max,
-                        gate=identified if identify and name != identify else None,
-                        opens=identified if name == identify else None,
-                    )
+            self._add_account(account_config)
+
+    def _add_account(self, account_config: AccountConfig) -> AccountRuntime:
+        provider = providers()[account_config.provider]
+        state = AccountState(
+            provider.name,
+            account_config.name,
+            offline_after=account_config.offline_after or self.config.offline_after,
+            online_from_telemetry=provider.online_from_telemetry,
+        )
+        adapter = logging.LoggerAdapter(
+            logging.getLogger(f"exporter.{provider.name}"),
+            {"provider": provider.name, "account_name": account_config.name},
+        )
+        ctx = AccountContext(
+            config=account_config,
+            state=state,
+            worker=self.worker,
+            budget=RateBudget(account_config.request_budget_per_minute),
+            log=adapter,
+            unknown=UnknownNames(state, adapter),
+            transport=self._transport,
+            clock=self.state.clock,
+        )
+        driver = provider.create(ctx)
+        runtime = AccountRuntime(state, driver, account_config)
+        resolved = {job.name: job for job in account_config.resolved_jobs()}
+        identify = driver.identify_job if resolved.get(driver.identify_job or "") else None
+        if identify and not resolved[identify].enabled:
+            identify = None
+        identified = anyio.Event()
+        statuses = []
+        for name, function in driver.jobs().items():
+            spec = resolved[name]
+            status = JobStatus(state, name, spec.interval, spec.timeout, enabled=spec.enabled)
+            statuses.append(status)
+            runtime.jobs.append(
+                Job(
+                    status,
+                    function,
+                    backoff_base=account_config.backoff_base,
+                    backoff_max=account_config.backoff_max,
+                    gate=identified if identify and name != identify else None,
+                    opens=identified if name == identify else None,
                 )
+            )
+        self.state.add_account(state)
+        self.state.jobs = [*self.state.jobs, *statuses]  # a new list: the renderer may be iterating the old
+        self.accounts.append(runtime)
+        for job in runtime.jobs:
+            self.scheduler.add(job)
+        return runtime
+
+    async def _remove_account(self, runtime: AccountRuntime) -> None:
+        for job in runtime.jobs:
+            self.scheduler.remove(job)
+        self.accounts.remove(runtime)
+        gone = set(map(id, (job.status for job in runtime.jobs)))
+
+        def forget() -> None:
+            self.state.accounts.pop(runtime.state.name, None)
+            self.state.jobs = [j for j in self.state.jobs if id(j) not in gone]
+
+        await self.worker.apply(forget)
+        with contextlib.suppress(Exception):
+            await runtime.driver.aclose()
+
+    # --- reload
+    async def reload(self, config: Config) -> tuple[int, int, int]:
+        """Apply a new config: accounts whose config is unchanged keep their state and jobs; removed or
+        changed ones stop (and changed ones start afresh). Returns (kept, added, removed)."""
+        for account_config in config.accounts:
+            REDACT.add(*account_config.secrets())
+        wanted = {a.name: a for a in owned(config.accounts, config.shard.index, config.shard.total)}
+        kept = removed = 0
+        for runtime in list(self.accounts):
+            if wanted.get(runtime.config.name) == runtime.config and config.offline_after == self.config.offline_after:
+                wanted.pop(runtime.config.name)
+                kept += 1
+            else:
+                await self._remove_account(runtime)
+                removed += 1
+        self.config = config
+        self.renderer.shard = (config.shard.index, config.shard.total)
+        for account_config in wanted.values():
+            self._add_account(account_config)
+        self._all_ran_at = None
+        self.state.mark_changed()
+        return kept, len(wanted), removed
+
+    async def reload_from_file(self) -> list[str]:
+        """Reload `config_path`; on any problem keep running on the old config. Returns the problems."""
+        if self._reload_lock is None:
+            self._reload_lock = anyio.Lock()
+        async with self._reload_lock:  # a SIGHUP and a POST /-/reload at once apply one after the other
+            problems = await self._reload_from_file()
+        await self.render_now()  # the outcome is in /metrics by the time the caller hears of it
+        return problems
+
+    async def _reload_from_file(self) -> list[str]:
+        values = self.state.exporter_values
+        if self.config_path is None:
+            return ["no --config.file to reload (simulation mode)"]
+        try:
+            config = load_config(self.config_path)
+            if self.shard_override is not None:
+                config = self.shard_override(config)
+        except ConfigError as err:
+            values["leo_exporter_config_last_reload_successful"] = 0.0
+            self.state.mark_changed()
+            for problem in err.problems:
+                log.error("config reload failed, keeping the running config: %s", problem)
+            return err.problems
+        kept, added, removed = await self.reload(config)
+        values["leo_exporter_config_last_reload_successful"] = 1.0
+        values["leo_exporter_config_last_reload_success_timestamp_seconds"] = self.state.clock()
+        log.info(
+            "config reloaded from %s: %d account(s) kept, %d added, %d removed", self.config_path, kept, added, removed
+        )
+        return []
 
     # --- readiness
     def not_ready(self) -> list[str]:
@@ -171,19 +253,34 @@ class Exporter:
             with contextlib.suppress(Exception):
                 await account.driver.aclose()
 
-    async def serve(self, sock: socket.socket, stop: anyio.Event, *, started: Callable[[], None] | None = None) -> None:
+    async def serve(
+        self,
+        sock: socket.socket,
+        stop: anyio.Event,
+        *,
+        security: WebSecurity | None = None,
+        started: Callable[[], None] | None = None,
+    ) -> None:
         """Run jobs, the render loop and the HTTP server until `stop` is set."""
         from exporter.web import build_app
 
+        security = security or WebSecurity(None)
+        tls = {"ssl_context_factory": lambda config, default: security.context} if security.tls else {}
         server = QuietServer(
             uvicorn.Config(
-                build_app(self), log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=2
+                BasicAuthMiddleware(build_app(self), security),
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=2,
+                **tls,
             )
         )
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self.scheduler.run)
                 tg.start_soon(self.render_loop)
+                tg.start_soon(self._reload_on_sighup)
                 tg.start_soon(server.serve, [sock])
                 if started is not None:
                     started()
@@ -193,6 +290,16 @@ class Exporter:
         finally:
             with anyio.CancelScope(shield=True):
                 await self.aclose()
+
+    async def _reload_on_sighup(self) -> None:
+        try:
+            receiver = anyio.open_signal_receiver(signal.SIGHUP)
+            with receiver as signals:
+                async for _ in signals:
+                    log.info("received SIGHUP, reloading the config")
+                    await self.reload_from_file()
+        except (ValueError, NotImplementedError):  # not the main thread (tests): no signal to wait for
+            await anyio.sleep_forever()
 
 
 async def wait_for_signal(stop: anyio.Event) -> None:

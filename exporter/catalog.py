@@ -337,6 +337,16 @@ CATALOG: tuple[MetricSpec, ...] = (
         "assigns to shard `index` of `total`.",
     ),
     _g("leo_exporter_render_duration_seconds", "exporter", "Time the last rendering of the exposition took."),
+    _g(
+        "leo_exporter_config_last_reload_successful",
+        "exporter",
+        "1 if the last config (re)load succeeded, 0 if it failed and the previous config is still running.",
+    ),
+    _g(
+        "leo_exporter_config_last_reload_success_timestamp_seconds",
+        "exporter",
+        "When the config was last loaded successfully (start, SIGHUP or POST /-/reload).",
+    ),
     _g("leo_exporter_exposition_bytes", "exporter", "Size of the last rendered exposition, uncompressed."),
 )
 

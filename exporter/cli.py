@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import ssl
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from exporter.logs import setup_logging
 from exporter.sharding import ShardError, account_key, owner
 from exporter.sharding import resolve as resolve_shard
 from exporter.status.export import add_command as add_export_csv
+from exporter.webconfig import WebSecurity
 
 log = logging.getLogger("exporter")
 DEFAULT_LISTEN = ":9819"
@@ -211,6 +214,16 @@ async def _run_exporter(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return EXIT_FAILURE if isinstance(exc, OSError) else EXIT_CONFIG
 
+    try:
+        security = WebSecurity(args.web_config)
+    except ConfigError as err:
+        for problem in err.problems:
+            log.error("web config: %s", problem)
+        return EXIT_CONFIG
+    except (ssl.SSLError, OSError) as exc:
+        log.error("web config: cannot use the TLS certificate or key: %s", exc)
+        return EXIT_CONFIG
+
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(wait_for_signal, stop)
@@ -234,6 +247,10 @@ async def _run_exporter(args: argparse.Namespace) -> int:
             tg.cancel_scope.cancel()
             return EXIT_CONFIG
         exporter = Exporter(config, simulated=simulated)
+        exporter.config_path = config_file
+        exporter.shard_override = lambda new: _with_shard(new, args)
+        exporter.state.exporter_values["leo_exporter_config_last_reload_successful"] = 1.0
+        exporter.state.exporter_values["leo_exporter_config_last_reload_success_timestamp_seconds"] = time.time()
         if config.shard.total > 1:
             log.info(
                 "shard %d of %d (index %d): polling %d of %d account(s); the other shards poll the rest",
@@ -246,7 +263,7 @@ async def _run_exporter(args: argparse.Namespace) -> int:
         log.info(
             "listening on %s (%d account(s), %d job(s))", args.listen, len(exporter.accounts), len(exporter.state.jobs)
         )
-        await exporter.serve(sock, stop)
+        await exporter.serve(sock, stop, security=security)
         tg.cancel_scope.cancel()
     return EXIT_OK
 

@@ -47,6 +47,8 @@ class Job:
         self.wake = anyio.Event()
         self.forced = False
         self.failures = 0
+        self.scope: anyio.CancelScope | None = None  # set when its loop runs; cancelled on removal
+        self.removed = False
 
     @property
     def key(self) -> str:
@@ -76,20 +78,42 @@ class Scheduler:
     def __init__(self, clock: Callable[[], float] = time.time):
         self.clock = clock
         self.jobs: dict[str, Job] = {}
+        self._tg: anyio.abc.TaskGroup | None = None
 
     def add(self, job: Job) -> None:
+        """Add a job; it starts at once when the scheduler is already running (a config reload)."""
         self.jobs[job.status.account.name + "/" + job.status.call] = job
+        if self._tg is not None:
+            self._tg.start_soon(self._loop, job, name=f"job {job.status.call}")
+
+    def remove(self, job: Job) -> None:
+        """Stop a job's loop (cancelling a run in progress) and forget it."""
+        self.jobs.pop(job.status.account.name + "/" + job.status.call, None)
+        job.removed = True
+        if job.scope is not None:
+            job.scope.cancel()
 
     def find(self, key: str) -> Job | None:
         """A job by its label (`provider/account/call`) or by `account-name/call`."""
         return self.jobs.get(key) or next((j for j in self.jobs.values() if j.key == key), None)
 
     async def run(self) -> None:
-        async with anyio.create_task_group() as tg:
-            for job in self.jobs.values():
-                tg.start_soon(self._loop, job, name=f"job {job.status.call}")
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                for job in self.jobs.values():
+                    tg.start_soon(self._loop, job, name=f"job {job.status.call}")
+                await anyio.sleep_forever()
+        finally:
+            self._tg = None
 
     async def _loop(self, job: Job) -> None:
+        job.scope = anyio.CancelScope()
+        with job.scope:
+            if not job.removed:
+                await self._run_forever(job)
+
+    async def _run_forever(self, job: Job) -> None:
         status = job.status
         if job.gate is not None:
             await job.gate.wait()

@@ -92,7 +92,15 @@ def build_app(exporter: Exporter) -> Starlette:
             return PlainTextResponse("waiting for: " + ", ".join(waiting[:20]) + "\n", status_code=503)
         return PlainTextResponse("ready\n")
 
+    async def reload(request: Request) -> Response:
+        problems = await exporter.reload_from_file()
+        if problems:
+            text = "config not reloaded, still running the previous one:\n" + "\n".join(problems) + "\n"
+            return PlainTextResponse(text, status_code=500)
+        return PlainTextResponse("config reloaded\n")
+
     routes = [
+        Route("/-/reload", reload, methods=["POST", "PUT"]),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -61,7 +62,7 @@ def run_module(args: Sequence[str], log_path: Path, *, env: dict[str, str] | Non
         process.stop()
 
 
-def wait_for(url: str, process: Process, timeout: float = 45.0, status: int = 200) -> httpx.Response:
+def wait_for(url: str, process: Process, timeout: float = 45.0, status: int = 200, **request: Any) -> httpx.Response:
     """Poll a URL until it answers `status`; fail with the process log if it dies or time runs out."""
     deadline = time.monotonic() + timeout
     last = None
@@ -69,7 +70,7 @@ def wait_for(url: str, process: Process, timeout: float = 45.0, status: int = 20
         if process.popen.poll() is not None:
             raise AssertionError(f"process exited with {process.popen.returncode}:\n{process.log()[-3000:]}")
         try:
-            last = httpx.get(url, timeout=5)
+            last = httpx.get(url, timeout=5, **request)
             if last.status_code == status:
                 return last
         except httpx.HTTPError:

@@ -1,0 +1,235 @@
+"""`--web.config.file`: TLS, client certificates and basic auth in the Prometheus exporter-toolkit format.
+
+```yaml
+tls_server_config:
+  cert_file: /etc/leo-exporter/tls.crt
+  key_file: /etc/leo-exporter/tls.key
+  min_version: TLS12                         # TLS10 | TLS11 | TLS12 | TLS13
+  client_auth_type: RequireAndVerifyClientCert
+  client_ca_file: /etc/leo-exporter/clients-ca.crt
+basic_auth_users:
+  prometheus: $2b$12$...                     # bcrypt hash (htpasswd -nBC 12 "" | tr -d ':')
+```
+
+The file and the certificates are re-read when they change (checked at most once a second), so
+rotated certificates and new users take effect without a restart. Turning TLS on or off needs a
+restart. Every endpoint but `/healthz` requires the basic auth credentials when users are set.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import os
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Literal
+
+import anyio.to_thread
+import bcrypt
+import yaml
+from pydantic import Field, ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from exporter.config import ConfigError, Strict, _format_errors
+
+log = logging.getLogger("exporter.web")
+
+TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+UNPROTECTED_PATHS = frozenset({"/healthz"})
+
+
+class TLSServerConfig(Strict):
+    cert_file: str
+    key_file: str
+    client_auth_type: Literal["NoClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert"] = "NoClientCert"
+    client_ca_file: str | None = None
+    min_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] = "TLS12"
+    max_version: Literal["TLS10", "TLS11", "TLS12", "TLS13"] = "TLS13"
+
+
+class WebConfig(Strict):
+    tls_server_config: TLSServerConfig | None = None
+    basic_auth_users: dict[str, str] = Field(default_factory=dict)
+
+
+def load_web_config(path: str | Path) -> WebConfig:
+    """Read and validate; ConfigError lists every problem with its key path (never a hash)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read web config: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    try:
+        config = WebConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError([f"{path}: {p}" for p in _format_errors(err, "", set())]) from None
+    problems = []
+    for user, hashed in config.basic_auth_users.items():
+        if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+            problems.append(f"{path}: basic_auth_users.{user}: not a bcrypt hash (expected $2b$...)")
+    tls = config.tls_server_config
+    if tls is not None:
+        if tls.client_auth_type != "NoClientCert" and not tls.client_ca_file:
+            problems.append(f"{path}: tls_server_config.client_ca_file: needed for {tls.client_auth_type}")
+        if TLS_VERSIONS[tls.min_version] > TLS_VERSIONS[tls.max_version]:
+            problems.append(f"{path}: tls_server_config.min_version: above max_version")
+        for key in ("cert_file", "key_file", "client_ca_file"):
+            value = getattr(tls, key)
+            if value and not os.path.isfile(value):
+                problems.append(f"{path}: tls_server_config.{key}: no such file {value}")
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _apply_tls(context: ssl.SSLContext, tls: TLSServerConfig) -> None:
+    context.minimum_version = TLS_VERSIONS[tls.min_version]
+    context.maximum_version = TLS_VERSIONS[tls.max_version]
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    if tls.client_ca_file:
+        context.load_verify_locations(tls.client_ca_file)
+    context.verify_mode = CLIENT_AUTH[tls.client_auth_type]
+
+
+class WebSecurity:
+    """The live web config: the SSL context handed to the server and the basic auth users, both
+    refreshed in place when the files change."""
+
+    def __init__(self, path: str | Path | None, *, check_every: float = 1.0):
+        self.path = Path(path) if path else None
+        self.check_every = check_every
+        self.config = load_web_config(self.path) if self.path else WebConfig()
+        self.context: ssl.SSLContext | None = None
+        if self.config.tls_server_config is not None:
+            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            _apply_tls(self.context, self.config.tls_server_config)
+        self._stamp = self._file_stamp()
+        self._checked = time.monotonic()
+        self._verified: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def tls(self) -> bool:
+        return self.context is not None
+
+    def _files(self) -> list[str]:
+        files = [str(self.path)] if self.path else []
+        tls = self.config.tls_server_config
+        if tls is not None:
+            files += [f for f in (tls.cert_file, tls.key_file, tls.client_ca_file) if f]
+        return files
+
+    def _file_stamp(self) -> tuple[tuple[str, float, int], ...]:
+        stamp = []
+        for name in self._files():
+            try:
+                info = os.stat(name)
+                stamp.append((name, info.st_mtime, info.st_size))
+            except OSError:
+                stamp.append((name, -1.0, -1))
+        return tuple(stamp)
+
+    def refresh(self) -> None:
+        """Re-read the web config and certificates if any of the files changed since last time."""
+        now = time.monotonic()
+        if self.path is None or now - self._checked < self.check_every:
+            return
+        with self._lock:
+            self._checked = now
+            stamp = self._file_stamp()
+            if stamp == self._stamp:
+                return
+            self._stamp = stamp
+            try:
+                config = load_web_config(self.path)
+                if (config.tls_server_config is None) != (self.context is None):
+                    raise ConfigError([f"{self.path}: turning TLS on or off needs a restart"])
+                if config.tls_server_config is not None and self.context is not None:
+                    _apply_tls(self.context, config.tls_server_config)
+            except (ConfigError, ssl.SSLError, OSError) as exc:
+                problems = exc.problems if isinstance(exc, ConfigError) else [f"{self.path}: {exc}"]
+                for problem in problems:
+                    log.error("web config not reloaded, keeping the previous one: %s", problem)
+                return
+            self.config = config
+            self._verified.clear()
+            self._stamp = self._file_stamp()
+            log.info("web config reloaded from %s", self.path)
+
+    async def authorized(self, header: str | None) -> bool:
+        users = self.config.basic_auth_users
+        if not users:
+            return True
+        if not header or not header.lower().startswith("basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        hashed = users.get(user)
+        if hashed is None:
+            return False
+        # bcrypt is slow by design (~70 ms at cost 10): remember what verified, and check off the loop.
+        key = hashlib.sha256(f"{user}\0{password}\0{hashed}".encode()).digest()
+        if key in self._verified:
+            return True
+        ok = await anyio.to_thread.run_sync(_checkpw, password, hashed)
+        if ok:
+            self._verified.add(key)
+        return ok
+
+
+def _checkpw(password: str, hashed: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode(), hashed.encode())
+    except ValueError:
+        return False
+
+
+class BasicAuthMiddleware:
+    """Requires the configured basic auth users on every path but /healthz."""
+
+    def __init__(self, app: ASGIApp, security: WebSecurity):
+        self.app = app
+        self.security = security
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNPROTECTED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        self.security.refresh()
+        header = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value.decode("latin-1")
+                break
+        if await self.security.authorized(header):
+            await self.app(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"www-authenticate", b'Basic realm="leo-exporter"'),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"Unauthorized\n"})
