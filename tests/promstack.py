@@ -103,7 +103,9 @@ def metric_names(expr: str) -> set[str]:
 
 
 def grafana_variables_used(expr: str) -> set[str]:
-    return set(re.findall(r"\$\{?(\w+)", expr))
+    """Grafana variables an expression uses; `$1` (a label_replace reference) is none: Grafana leaves
+    names it does not know alone, and variable names never start with a digit here."""
+    return {name for name in re.findall(r"\$\{?(\w+)", expr) if not name[0].isdigit()}
 
 
 def substitute(expr: str, values: dict[str, str], *, rate_interval: str = "1m", rng: str = "5m",
@@ -114,6 +116,8 @@ def substitute(expr: str, values: dict[str, str], *, rate_interval: str = "1m", 
 
     def repl(m: re.Match[str]) -> str:
         name = m.group(1) or m.group(2)
+        if name[0].isdigit():  # a label_replace reference such as $1, left alone like Grafana does
+            return m.group(0)
         if name not in merged:
             raise KeyError(f"variable ${name} has no value in {expr!r}")
         return merged[name]

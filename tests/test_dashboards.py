@@ -22,6 +22,7 @@ from tests.promstack import (
     metric_names,
     panels,
     recorded_names,
+    rules,
 )
 
 GRAFANA_BUILTIN_VARS = {"__rate_interval", "__range", "__interval", "__interval_ms", "__range_s"}
@@ -138,7 +139,10 @@ def test_terminal_detail_has_oneweb_signal_panels() -> None:
     oneweb = [p for p in panels(d) if ONEWEB_ONLY_MARK in p.get("description", "")]
     used = set().union(*(metric_names(t["expr"]) for p in oneweb for t in p["targets"]))
     for metric in ("leo_terminal_sinr_decibels", "leo_terminal_rsrp_dbm", "leo_terminal_rssi_dbm",
-                   "leo_terminal_link_availability_ratio"):
+                   "leo_terminal_link_availability_ratio", "leo_terminal_report_timestamp_seconds",
+                   "leo_terminal_component_info", "leo_terminal_receive_bytes_total",
+                   "leo_terminal_transmit_bytes_total", "leo_service_line_downlink_throughput_bytes_per_second",
+                   "leo_service_line_uplink_throughput_bytes_per_second"):
         assert metric in used, f"no OneWeb panel for {metric}"
     # the variables give provider, account and terminal
     assert {"provider", "account", "terminal"} <= set(variables(d))
@@ -172,3 +176,36 @@ def test_provisioning_points_at_the_dashboards() -> None:
     assert source["type"] == "prometheus"
     # $__rate_interval needs to know the scrape interval of deploy/prometheus/prometheus.yml
     assert re.fullmatch(r"\d+s", source["jsonData"]["timeInterval"])
+
+
+def _all_exprs() -> list[tuple[str, str]]:
+    return [(f"{name} / {p['title']}", t["expr"]) for name, d in DASHBOARDS.items() for p in panels(d)
+            for t in p["targets"]]
+
+
+def test_report_counters_use_windows_of_30_minutes_or_more() -> None:
+    """OneWeb's traffic counters step once per quarter-hour report: a shorter window shows steps."""
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    for where, expr in _all_exprs():
+        for m in re.finditer(r"leo_terminal_(?:receive|transmit)_bytes_total\{[^}]*\}\[([^\]]+)\]", expr):
+            window = re.fullmatch(r"(\d+)([smhd])", m.group(1))
+            assert window, f"{where}: {m.group(1)} is not a fixed window of at least 30m"
+            assert int(window.group(1)) * seconds[window.group(2)] >= 1800, f"{where}: window {m.group(1)}"
+
+
+def test_no_query_selects_a_provider() -> None:
+    """Every dashboard serves Starlink, Kognitive and OneWeb alike: provider comes from the variable."""
+    for where, expr in _all_exprs():
+        for m in re.finditer(r'\bprovider\s*(=~|!~|=|!=)\s*"([^"]*)"', expr):
+            assert m.group(2) == "$provider", f"{where}: selects provider {m.group(0)}"
+
+
+def test_pool_remaining_and_entitlement_are_never_summed() -> None:
+    """Remaining and entitlement of a shared pool repeat on every member: a sum counts the pool once per
+    member. Dashboards and rules take them per bucket (max/min) or from the sub_pool:* rules."""
+    pool_figures = {"leo_service_line_usage_remaining_bytes", "leo_service_line_usage_entitlement_bytes",
+                    "leo_service_line_usage_balance_bytes"}
+    exprs = _all_exprs() + [(r.get("record") or r["alert"], r["expr"]) for r in rules()]
+    for where, expr in exprs:
+        if metric_names(expr) & pool_figures:
+            assert not re.search(r"\bsum\s*(?:by|without)?\s*\(", expr), f"{where}: sums {pool_figures}"

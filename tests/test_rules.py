@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from exporter.catalog import BY_NAME
+from exporter.providers import account_config_models
 from tests.conftest import require_tool
 from tests.promstack import (
     ALERTMANAGER_CONFIG,
@@ -25,6 +26,23 @@ from tests.promstack import (
 )
 
 SEVERITIES = {"critical", "warning", "info"}
+
+# Per provider, the polling jobs whose data is terminal state (online flags, inventory, service
+# line activity, performance reports). Their failure or staleness pages (LeoExporterDataStale
+# critical) and silences the account's terminal alerts; every other job must not. A provider or a
+# job added to the exporter fails test_terminal_state_jobs_... until it is classified here.
+TERMINAL_STATE_JOBS = {
+    "starlink": {"telemetry", "user_terminals", "service_lines"},
+    "kognitive": {"terminal_status", "service_lines"},
+    "oneweb": {"user_terminals", "terminal_performance"},
+}
+# Alerts that must work for every provider, each with a firing promtool case per provider.
+EVERY_PROVIDER_ALERTS = {
+    "LeoTerminalOffline",
+    "LeoServiceLineUsageHigh",
+    "LeoServiceLineUsageLimitReached",
+    "LeoServiceLineUsageForecastExceedsLimit",
+}
 
 
 def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
@@ -108,6 +126,8 @@ def _expected_template_labels(name: str) -> set[str]:
         return {"terminal_id", "name", "service_line", "account", "provider"}
     if name.startswith("LeoServiceLine"):
         return {"service_line", "account", "provider"}
+    if name.startswith("LeoUsagePool"):
+        return {"sub_pool", "account", "provider"}
     if name == "LeoExporterDown":
         return {"instance"}
     return {"account", "provider"}
@@ -209,7 +229,7 @@ def test_inhibition_matchers_name_existing_alerts() -> None:
                 op, value = m.groups()
                 pattern = value if op == "=~" else re.escape(value)
                 assert any(re.fullmatch(pattern, n) for n in names), f"{side} {matcher} matches no alert"
-        assert set(rule["equal"]) <= {"provider", "account", "terminal_id", "service_line"}
+        assert set(rule["equal"]) <= {"provider", "account", "terminal_id", "service_line", "sub_pool"}
 
 
 def test_inhibition_equal_labels_are_carried_by_the_alerts() -> None:
@@ -218,7 +238,9 @@ def test_inhibition_equal_labels_are_carried_by_the_alerts() -> None:
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     carried: dict[str, set[str]] = {}
     for rule in alerting_rules():
-        labels = set(re.findall(r"\b(provider|account|terminal_id|service_line)\b", rule["expr"]))
+        labels = set(re.findall(r"\b(provider|account|terminal_id|service_line|sub_pool)\b", rule["expr"]))
+        if "sub_pool:" in rule["expr"]:  # the sub_pool:* recording rules keep provider, account, sub_pool
+            labels |= {"provider", "account", "sub_pool"}
         carried.setdefault(rule["alert"], set()).update(labels)
     for rule in config["inhibit_rules"]:
         for side in ("source_matchers", "target_matchers"):
@@ -238,13 +260,33 @@ def test_terminal_state_jobs_are_the_same_for_staleness_and_inhibition() -> None
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     sources = [m for rule in config["inhibit_rules"] for m in rule["source_matchers"] if m.startswith("job")]
     assert sources == [f'job=~"{rule_regex}"']
-    for job in ("starlink/ACC-1/telemetry", "oneweb/DP-1/terminal_status", "kognitive/dp/terminal_status"):
-        assert re.fullmatch(rule_regex, job)
-    for job in ("starlink/ACC-1/data_usage", "kognitive/dp/billing_usage", "oneweb/DP-1/products"):
-        assert not re.fullmatch(rule_regex, job)
+    models = account_config_models()
+    assert set(models) == set(TERMINAL_STATE_JOBS), "classify the jobs of every provider in TERMINAL_STATE_JOBS"
+    for provider, model in models.items():
+        jobs = set(model.JOB_DEFAULTS)
+        assert TERMINAL_STATE_JOBS[provider] <= jobs, f"{provider} has no jobs {TERMINAL_STATE_JOBS[provider] - jobs}"
+        for job in sorted(jobs):
+            name = f"{provider}/ACC-1/{job}"  # the exporter's job label: provider/account/call
+            expected = job in TERMINAL_STATE_JOBS[provider]
+            assert bool(re.fullmatch(rule_regex, name)) == expected, (
+                f"{name} {'must' if expected else 'must not'} match the terminal-state job regex {rule_regex}"
+            )
 
 
 def test_recording_rules_are_documented() -> None:
     doc = (REPO / "docs" / "alerting.md").read_text()
     for name in recorded_names():
         assert f"`{name}`" in doc, f"{name} is not described in docs/alerting.md"
+
+
+def test_offline_and_usage_alerts_fire_for_every_provider() -> None:
+    """The provider-agnostic alerts have a firing promtool case with each provider's labels."""
+    fired: dict[str, set[str]] = {}
+    for path in rule_test_files():
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            for case in test.get("alert_rule_test", []):
+                for alert in case.get("exp_alerts") or []:
+                    fired.setdefault(case["alertname"], set()).add(alert["exp_labels"].get("provider"))
+    for name in sorted(EVERY_PROVIDER_ALERTS):
+        missing = set(TERMINAL_STATE_JOBS) - fired.get(name, set())
+        assert not missing, f"{name}: no promtool case where it fires for {sorted(missing)}"

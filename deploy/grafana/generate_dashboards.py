@@ -9,7 +9,8 @@ The dashboards are code, like the monitoring mixins' grafonnet: edit this file, 
 Every panel queries the data source chosen by the `datasource` variable (no data source UIDs),
 and every metric is either in exporter/catalog.py or a recording rule of
 deploy/prometheus/rules/leo-exporter.rules.yml (tests/test_dashboards.py holds both).
-Panels that can only show data for OneWeb terminals say "OneWeb only" in their description.
+Panels whose series only OneWeb exposes say "OneWeb only" in their description; the demo simulates
+Starlink, Kognitive and OneWeb, and tests/test_prometheus_e2e.py requires every query to return data.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from typing import Any
 OUT = Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 TAGS = ["leo-exporter"]
-ONEWEB_ONLY = "OneWeb only: Starlink terminals have no such series, so this stays empty for them."
+ONEWEB_ONLY = "OneWeb only: Starlink and Kognitive have no such series, so this stays empty for them."
+STARLINK_ONLY = ("Starlink telemetry (direct accounts): Kognitive passes on no telemetry and OneWeb reports "
+                 "link availability and signal instead, so this stays empty for their terminals.")
 
 Json = dict[str, Any]
 
@@ -153,7 +156,7 @@ def timeseries(title: str, targets: list[Json], *, unit: str = "short", descript
 
 def table(title: str, targets: list[Json], *, description: str = "", rename: Json | None = None,
           hide: list[str] | None = None, order: list[str] | None = None, overrides: list[Json] | None = None,
-          sort_by: str | None = None, unit: str | None = None) -> Json:
+          sort_by: str | None = None, ascending: bool = False, unit: str | None = None) -> Json:
     excluded = {"Time": True, "__name__": True, "instance": True, "job": True}
     for h in hide or []:
         excluded[h] = True
@@ -172,7 +175,7 @@ def table(title: str, targets: list[Json], *, description: str = "", rename: Jso
         "table", title, targets, description=description, unit=unit, transformations=transformations,
         defaults={"custom": {"align": "auto", "filterable": True}},
         options={"showHeader": True, "cellHeight": "sm",
-                 "sortBy": [{"displayName": sort_by, "desc": True}] if sort_by else []},
+                 "sortBy": [{"displayName": sort_by, "desc": not ascending}] if sort_by else []},
         overrides=overrides,
     )
 
@@ -272,12 +275,22 @@ JOIN_NAME = "* on (provider, account, terminal_id) group_left (name, service_lin
 # --------------------------------------------------------------------------- fleet overview
 
 
+def position(axis: str) -> str:
+    """A terminal's last known latitude or longitude within a day; terminals without one of their own
+    (Kognitive) take their service line's registered address."""
+    return (f"max by (provider, account, terminal_id) (last_over_time(leo_terminal_{axis}_degrees{{{PA}}}[1d])) "
+            f"or max by (provider, account, terminal_id) (terminal:leo_terminal_info:max{{{PA}}} "
+            f"* on (provider, account, service_line) group_left () max by (provider, account, service_line) "
+            f"(last_over_time(leo_service_line_{axis}_degrees{{{PA}}}[1d])))")
+
+
 def fleet_overview() -> Json:
     lay = Layout()
     lay.add(stat("Terminals", f"sum(provider_account:leo_terminals:count{{{PA}}})",
                  description="Terminals known from the providers' inventories."), 4, 4)
     lay.add(stat("Online", f"sum(provider_account:leo_terminals_online:sum{{{PA}}})",
-                 description="Starlink: telemetry within the last 3 minutes; OneWeb: as reported."), 4, 4)
+                 description="Starlink: telemetry within the last 3 minutes; Kognitive and OneWeb: as the "
+                             "provider reports."), 4, 4)
     lay.add(stat("Offline", f"sum(provider_account:leo_terminals_offline:sum{{{PA}}})",
                  steps=thresholds((None, "green"), (1, "yellow"))), 4, 4)
     lay.add(stat("Offline, service line active",
@@ -297,7 +310,8 @@ def fleet_overview() -> Json:
         "Terminals per account",
         [
             target(f"provider_account:leo_terminals:count{{{PA}}} * on (provider, account) group_left "
-                   f"(name, account_name) max by (provider, account, name, account_name) (leo_account_info)",
+                   f"(name, account_name, starlink_accounts) "
+                   f"max by (provider, account, name, account_name, starlink_accounts) (leo_account_info)",
                    instant=True, table=True),
             target(f"provider_account:leo_terminals_online:sum{{{PA}}}", instant=True, table=True),
             target(f"provider_account:leo_terminals_offline:sum{{{PA}}}", instant=True, table=True),
@@ -305,10 +319,13 @@ def fleet_overview() -> Json:
                    instant=True, table=True),
             target(f"provider_account:leo_terminals_alerting:sum{{{PA}}}", instant=True, table=True),
         ],
-        rename={"name": "Configured name", "account_name": "Account name", "Value #A": "Terminals",
+        description="Kognitive accounts list the Starlink accounts their key covers; OneWeb accounts show "
+                    "the distribution partner's name.",
+        rename={"name": "Configured name", "account_name": "Account name",
+                "starlink_accounts": "Starlink accounts (Kognitive)", "Value #A": "Terminals",
                 "Value #B": "Online", "Value #C": "Offline", "Value #D": "Offline (service line active)",
                 "Value #E": "With device alerts"},
-        order=["provider", "account", "name", "account_name"],
+        order=["provider", "account", "name", "account_name", "starlink_accounts"],
         overrides=[by_name("Offline (service line active)", **{
             "custom.cellOptions": {"type": "color-background"},
             "thresholds": thresholds((None, "green"), (1, "red"))})],
@@ -324,21 +341,49 @@ def fleet_overview() -> Json:
         [target(f"sum by (provider) (provider_account:leo_terminals_online:sum{{{PA}}})", "{{provider}} online"),
          target(f"sum by (provider) (provider_account:leo_terminals_offline:sum{{{PA}}})", "{{provider}} offline")],
         stack=True,
-    ), 24, 7)
+    ), 12, 8)
+    org = f"terminal:leo_terminal_organization:max{{{PA}}}"
+    lay.add(table(
+        "Terminals per customer",
+        [
+            target(f"count by (provider, account, organization) ({org}) * on (provider, account, organization) "
+                   f'group_left (customer) max by (provider, account, organization, customer) (label_replace('
+                   f'leo_organization_info{{{PA}}}, "customer", "$1", "name", "(.*)"))', instant=True, table=True),
+            target(f"sum by (provider, account, organization) ({org} * on (provider, account, terminal_id) "
+                   f"group_left () max by (provider, account, terminal_id) (leo_terminal_online))",
+                   instant=True, table=True),
+            target(f"sum by (provider, account, organization) ({org} * on (provider, account, terminal_id) "
+                   f"group_left () (1 - max by (provider, account, terminal_id) (leo_terminal_online)))",
+                   instant=True, table=True),
+            target(f"sum by (provider, account, organization) ({org} * on (provider, account, terminal_id) "
+                   f"group_left () ((1 - max by (provider, account, terminal_id) (leo_terminal_online)) "
+                   f"* on (provider, account, terminal_id) terminal:leo_service_line_active:max))",
+                   instant=True, table=True),
+        ],
+        description=ONEWEB_ONLY + " Customers are the organizations that own the terminals' sites "
+                                  "(leo_site_info), named from leo_organization_info.",
+        rename={"customer": "Customer", "organization": "Organization", "Value #A": "Terminals",
+                "Value #B": "Online", "Value #C": "Offline", "Value #D": "Offline (service line active)"},
+        order=["customer", "organization", "provider", "account"],
+        overrides=[by_name("Offline (service line active)", **{
+            "custom.cellOptions": {"type": "color-background"},
+            "thresholds": thresholds((None, "green"), (1, "red"))})],
+        sort_by="Terminals",
+    ), 12, 8)
 
     lay.row("Map")
     lay.add(panel(
         "geomap", "Terminals by state",
         [
             target(f"terminal:leo_terminal_online:state{{{PA}}} {JOIN_NAME}", instant=True, table=True),
-            target(f"max by (provider, account, terminal_id) "
-                   f"(last_over_time(leo_terminal_latitude_degrees{{{PA}}}[1d]))", instant=True, table=True),
-            target(f"max by (provider, account, terminal_id) "
-                   f"(last_over_time(leo_terminal_longitude_degrees{{{PA}}}[1d]))", instant=True, table=True),
+            target(position("latitude"), instant=True, table=True),
+            target(position("longitude"), instant=True, table=True),
         ],
         description="Last known position within a day (offline terminals keep theirs). Green online, "
                     "orange online with a device alert, red offline. Starlink positions are the centre of "
-                    "the terminal's H3 cell, not its exact location.",
+                    "the terminal's H3 cell, not its exact location; OneWeb reports the terminal's location; "
+                    "Kognitive terminals without a position of their own are drawn at their service line's "
+                    "registered address.",
         defaults={"color": {"mode": "thresholds"}, "thresholds": STATE_STEPS, "mappings": STATE_MAPPINGS},
         transformations=[
             {"id": "merge", "options": {}},
@@ -387,12 +432,24 @@ def fleet_overview() -> Json:
             title,
             [target(f"topk(10, max by (provider, account, terminal_id) "
                     f"(avg_over_time({metric}{{{PA}}}[$__range])) {JOIN_NAME})", instant=True, table=True)],
-            description=f"Ten worst terminals by mean {metric} over the dashboard's time range.",
+            description=f"Ten worst terminals by mean {metric} over the dashboard's time range. " + STARLINK_ONLY,
             rename={"Value": label}, order=["name", "terminal_id", label],
             overrides=[terminal_link(), by_name(label, unit=unit, **{
                 "custom.cellOptions": {"type": "color-background", "mode": "gradient"}})],
             sort_by=label,
-        ), 8, 9)
+        ), 6, 9)
+    lay.add(table(
+        "Lowest link availability",
+        [target(f"bottomk(10, max by (provider, account, terminal_id) "
+                f"(avg_over_time(leo_terminal_link_availability_ratio{{{PA}}}[$__range])) {JOIN_NAME})",
+                instant=True, table=True)],
+        description="Ten worst terminals by mean link availability over the dashboard's time range. "
+                    + ONEWEB_ONLY,
+        rename={"Value": "Mean availability"}, order=["name", "terminal_id", "Mean availability"],
+        overrides=[terminal_link(), by_name("Mean availability", unit="percentunit", **{
+            "custom.cellOptions": {"type": "color-background", "mode": "gradient"}})],
+        sort_by="Mean availability", ascending=True,
+    ), 6, 9)
 
     lay.row("Alerts")
     lay.add(table(
@@ -401,7 +458,8 @@ def fleet_overview() -> Json:
         description="Prometheus alerts of deploy/prometheus/rules, before Alertmanager's silences and "
                     "inhibitions. Thresholds: docs/alerting.md.",
         hide=["Value", "alertstate"],
-        order=["severity", "alertname", "provider", "account", "name", "terminal_id", "service_line", "alert"],
+        order=["severity", "alertname", "provider", "account", "name", "terminal_id", "service_line", "sub_pool",
+               "alert"],
         overrides=[by_name("severity", **{"custom.cellOptions": {"type": "color-text"}, "mappings": [
             {"type": "value", "options": {"critical": {"color": "red", "index": 0},
                                           "warning": {"color": "orange", "index": 1},
@@ -410,8 +468,9 @@ def fleet_overview() -> Json:
     lay.add(table(
         "Device alerts active on terminals",
         [target(f"leo_terminal_alert{{{PA}}} {JOIN_NAME}", instant=True, table=True)],
-        description="Alerts the terminals report themselves (Starlink alert names). "
-                    "software_update_reboot_pending is reported falsely by firmware 2025.06.05 and later.",
+        description="Alerts the terminals report themselves (Starlink alert names; Kognitive and OneWeb "
+                    "report none). software_update_reboot_pending is reported falsely by firmware 2025.06.05 "
+                    "and later.",
         hide=["Value"], order=["alert", "name", "terminal_id", "provider", "account", "service_line"],
         overrides=[terminal_link()],
     ), 10, 9)
@@ -435,6 +494,7 @@ def fleet_overview() -> Json:
 T = 'provider="$provider",account="$account",terminal_id="$terminal"'
 R = 'provider="$provider",account="$account"'
 ROUTER_OF_TERMINAL = f"and on (provider, account, router_id) leo_router_info{{{T}}}"
+SL_OF_TERMINAL = f"and on (provider, account, service_line) terminal:leo_terminal_info:max{{{T}}}"
 
 
 def terminal_detail() -> Json:
@@ -444,9 +504,10 @@ def terminal_detail() -> Json:
     lay.add(stat("State", f"terminal:leo_terminal_online:state{{{T}}}", steps=STATE_STEPS, mappings=STATE_MAPPINGS,
                  color_mode="background"), 4, 4)
     lay.add(stat("Uptime", f"leo_terminal_uptime_seconds{{{T}}}", unit="dtdurations"), 4, 4)
-    lay.add(stat("Last telemetry", f"time() - leo_terminal_last_seen_timestamp_seconds{{{T}}}", unit="s",
-                 description="Age of the newest telemetry (device time). Starlink terminals are offline "
-                             "after 3 minutes without telemetry.",
+    lay.add(stat("Last seen", f"time() - leo_terminal_last_seen_timestamp_seconds{{{T}}}", unit="s",
+                 description="Starlink: age of the newest telemetry (device time); a terminal is offline after "
+                             "3 minutes without it. OneWeb: since the provider last saw the terminal "
+                             "(lastSeenDate). Kognitive reports no such time.",
                  steps=thresholds((None, "green"), (60, "yellow"), (180, "red"))), 4, 4)
     lay.add(stat("Active device alerts", f"leo_terminal_active_alerts{{{T}}}",
                  steps=thresholds((None, "green"), (1, "orange"))), 3, 4)
@@ -458,7 +519,10 @@ def terminal_detail() -> Json:
     lay.add(table(
         "Attributes",
         [target(f"leo_terminal_info{{{T}}}", instant=True, table=True)],
-        hide=["Value"], order=["name", "terminal_id", "service_line", "kit_serial", "serial", "software_version"],
+        description="What the provider knows about the terminal: Starlink kit and dish serials; Kognitive the "
+                    "Starlink account (starlink_account); OneWeb serial, IMSI, manufacturer, hardware, site.",
+        hide=["Value"], order=["name", "terminal_id", "service_line", "kit_serial", "serial", "software_version",
+                               "starlink_account", "manufacturer", "hardware_version", "site"],
     ), 16, 4)
     lay.add(table(
         "Public addresses",
@@ -472,24 +536,25 @@ def terminal_detail() -> Json:
     lay.add(timeseries("Throughput", [
         target(f"leo_terminal_downlink_throughput_bytes_per_second{{{T}}}", "downlink"),
         target(f"leo_terminal_uplink_throughput_bytes_per_second{{{T}}}", "uplink"),
-    ], unit="Bps"), 12, 8)
+    ], unit="Bps", description=STARLINK_ONLY), 12, 8)
     lay.add(timeseries("PoP ping latency", [target(f"leo_terminal_pop_ping_latency_seconds{{{T}}}", "latency")],
                        unit="s", threshold=0.1,
                        description="Mean over each 15 s report. LeoTerminalPopLatencyHigh: 10-minute mean "
-                                   "above 100 ms for 10 minutes."), 12, 8)
+                                   "above 100 ms for 10 minutes. " + STARLINK_ONLY), 12, 8)
     lay.add(timeseries("PoP ping drop", [target(f"leo_terminal_pop_ping_drop_ratio{{{T}}}", "drop")],
                        unit="percentunit", threshold=0.05, minimum=0,
-                       description="LeoTerminalPingDropHigh: 10-minute mean above 5% for 10 minutes."), 8, 8)
+                       description="LeoTerminalPingDropHigh: 10-minute mean above 5% for 10 minutes. "
+                                   + STARLINK_ONLY), 8, 8)
     lay.add(timeseries("Obstruction", [target(f"leo_terminal_obstruction_ratio{{{T}}}", "obstructed")],
                        unit="percentunit", threshold=0.01, minimum=0,
                        description="Share of time the sky view was obstructed. LeoTerminalObstructionHigh: "
-                                   "15-minute mean above 1% for 15 minutes."), 8, 8)
+                                   "15-minute mean above 1% for 15 minutes. " + STARLINK_ONLY), 8, 8)
     lay.add(timeseries("Signal quality", [target(f"leo_terminal_signal_quality_ratio{{{T}}}", "signal")],
                        unit="percentunit", minimum=0, maximum=1,
                        description="Starlink maps 0-10 dB of SNR to 0-100%. LeoTerminalSignalQualityLow: "
-                                   "15-minute mean below 50% for 15 minutes."), 8, 8)
+                                   "15-minute mean below 50% for 15 minutes. " + STARLINK_ONLY), 8, 8)
     lay.add(timeseries("Uptime", [target(f"leo_terminal_uptime_seconds{{{T}}}", "uptime")], unit="dtdurations",
-                       description="Drops to zero are reboots."), 12, 7)
+                       description="Drops to zero are reboots. " + STARLINK_ONLY), 12, 7)
     lay.add(panel(
         "state-timeline", "Online state", [target(f"terminal:leo_terminal_online:state{{{T}}}", "state")],
         defaults={"color": {"mode": "thresholds"}, "thresholds": STATE_STEPS, "mappings": STATE_MAPPINGS},
@@ -497,6 +562,63 @@ def terminal_detail() -> Json:
         options={"showValue": "never", "mergeValues": True, "rowHeight": 0.9, "alignValue": "left",
                  "legend": {"showLegend": False}},
     ), 12, 7)
+
+    lay.row("OneWeb signal, traffic and product")
+    lay.add(stat("Data as of", f"leo_terminal_report_timestamp_seconds{{{T}}} * 1000", unit="dateTimeFromNow",
+                 legend="{{report}}", text_mode="value_and_name",
+                 description=ONEWEB_ONLY + " The time each kind of performance report refers to (never the time "
+                                           "it was fetched). OneWeb reports quarter-hours, 20-45 minutes late; "
+                                           "LeoTerminalReportsStale fires when the newest is over 2 hours old."),
+        8, 4)
+    lay.add(stat("Product data as of",
+                 f"leo_service_line_report_timestamp_seconds{{{R}}} * 1000 {SL_OF_TERMINAL}",
+                 unit="dateTimeFromNow", legend="{{report}}", text_mode="value_and_name",
+                 description=ONEWEB_ONLY + " The time the newest performance report of the terminal's product "
+                                           "(service line) refers to."), 4, 4)
+    lay.add(table(
+        "Components",
+        [target(f"leo_terminal_component_info{{{T}}}", instant=True, table=True)],
+        description=ONEWEB_ONLY + " Hardware and software components of the terminal and their versions.",
+        hide=["Value", "provider", "account", "terminal_id"], order=["component", "partition", "version"],
+    ), 12, 4)
+    for title, metric, unit in [
+        ("Link availability", "leo_terminal_link_availability_ratio", "percentunit"),
+        ("SINR", "leo_terminal_sinr_decibels", "dB"),
+        ("RSRP", "leo_terminal_rsrp_dbm", "dBm"),
+        ("RSSI", "leo_terminal_rssi_dbm", "dBm"),
+    ]:
+        lay.add(timeseries(title, [target(f"{metric}{{{T}}}", title)], unit=unit,
+                           description=ONEWEB_ONLY + " One value per report period; it holds until the next "
+                                                     "report arrives."), 6, 7)
+    lay.add(timeseries("Traffic per hour by type", [
+        target(f'increase(leo_terminal_receive_bytes_total{{{T},traffic=~"cnx|mgmt|wan"}}[1h])',
+               "{{traffic}} receive"),
+        target(f'increase(leo_terminal_transmit_bytes_total{{{T},traffic=~"cnx|mgmt|wan"}}[1h])',
+               "{{traffic}} transmit"),
+    ], unit="decbytes", description=ONEWEB_ONLY + " Bytes over the last hour by traffic type (cnx: user traffic, "
+                                                  "mgmt: management, wan). The counters step once per quarter-hour "
+                                                  "report, so shorter windows would show steps, not traffic."),
+        12, 7)
+    lay.add(timeseries("Report age", [
+        target(f"time() - leo_terminal_report_timestamp_seconds{{{T}}}", "{{report}}")],
+        unit="s", threshold=7200,
+        description=ONEWEB_ONLY + " Age of the newest report of each kind: a sawtooth between about 20 and 45 "
+                                  "minutes when healthy. LeoTerminalReportsStale: over 2 hours for an online "
+                                  "terminal."), 12, 7)
+    for direction in ("downlink", "uplink"):
+        lay.add(timeseries(f"Product {direction} by class", [
+            target(f"leo_service_line_{direction}_throughput_bytes_per_second{{{R}}} {SL_OF_TERMINAL}",
+                   "{{class}}"),
+            target(f"leo_service_line_max_{direction}_throughput_bytes_per_second{{{R}}} {SL_OF_TERMINAL}",
+                   "plan maximum"),
+        ], unit="Bps", stack=True,
+            description=ONEWEB_ONLY + f" {direction.capitalize()} throughput of the terminal's product by traffic "
+                                      "class (expedited forwarding, assured forwarding, best effort), stacked, "
+                                      "averaged over each report period; the dashed line is the plan's maximum.",
+            overrides=[by_name("plan maximum", **{"custom.stacking": {"mode": "none", "group": "A"},
+                                                  "custom.fillOpacity": 0,
+                                                  "custom.lineStyle": {"fill": "dash", "dash": [10, 10]}})]),
+            12, 7)
 
     lay.row("Alerts")
     lay.add(panel(
@@ -514,6 +636,37 @@ def terminal_detail() -> Json:
         hide=["Value", "provider", "account", "terminal_id", "name", "service_line"],
         order=["alertstate", "severity", "alertname", "alert"],
     ), 10, 8)
+
+    lay.row("Service line")
+    lay.add(table(
+        "Service line",
+        [target(f"leo_service_line_info{{{R}}} {SL_OF_TERMINAL}", instant=True, table=True),
+         target(f"max by (provider, account, service_line) (leo_service_line_active{{{R}}}) {SL_OF_TERMINAL}",
+                instant=True, table=True)],
+        description="The terminal's service line: plan (product), Kognitive's Starlink account, subscription "
+                    "status and service address, OneWeb's site, customer and service grade.",
+        hide=["Value #A", "provider", "account"], rename={"Value #B": "Active"},
+        order=["service_line", "name", "product", "Active"],
+        overrides=[by_name("Active", **{"custom.cellOptions": {"type": "color-background"},
+                                        "thresholds": thresholds((None, "red"), (1, "green")),
+                                        "mappings": [{"type": "value", "options": {
+                                            "0": {"text": "no", "index": 0}, "1": {"text": "yes", "index": 1}}}]})],
+    ), 24, 4)
+    lay.add(timeseries("Service line usage this billing cycle", [
+        target(f"service_line:leo_service_line_usage_bytes:counted{{{R}}} {SL_OF_TERMINAL}",
+               "{{service_line}} counted"),
+        target(f"leo_service_line_usage_limit_bytes{{{R}}} {SL_OF_TERMINAL}", "{{service_line}} limit"),
+        target(f"service_line:leo_service_line_usage_bytes:forecast_cycle_end{{{R}}} {SL_OF_TERMINAL}",
+               "{{service_line}} forecast at cycle end"),
+        target(f"leo_service_line_usage_remaining_bytes{{{R}}} {SL_OF_TERMINAL}",
+               "{{service_line}} {{class}} remaining"),
+    ], unit="decbytes", description="Usage counted against the plan limit (priority data on Starlink and "
+                                     "Kognitive, every billable bucket on OneWeb). OneWeb also reports what is left "
+                                     "of each bucket; for a product in a shared pool that is the pool's, and the "
+                                     "product has no limit of its own. Details on the LEO data usage dashboard.",
+       overrides=[{"matcher": {"id": "byRegexp", "options": ".* limit"},
+                   "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}]),
+        24, 7)
 
     lay.row("Router")
     lay.add(table(
@@ -540,44 +693,19 @@ def terminal_detail() -> Json:
                "transmit"),
     ], unit="Bps"), 24, 7)
 
-    lay.row("OneWeb signal and traffic")
-    for title, metric, unit in [
-        ("SINR", "leo_terminal_sinr_decibels", "dB"),
-        ("RSRP", "leo_terminal_rsrp_dbm", "dBm"),
-        ("RSSI", "leo_terminal_rssi_dbm", "dBm"),
-        ("Link availability", "leo_terminal_link_availability_ratio", "percentunit"),
-    ]:
-        lay.add(timeseries(title, [target(f"{metric}{{{T}}}", title)], unit=unit, description=ONEWEB_ONLY), 6, 7)
-    lay.add(timeseries("Traffic by type", [
-        target(f"rate(leo_terminal_receive_bytes_total{{{T}}}[$__rate_interval])", "{{traffic}} receive"),
-        target(f"rate(leo_terminal_transmit_bytes_total{{{T}}}[$__rate_interval])", "{{traffic}} transmit"),
-    ], unit="Bps", description=ONEWEB_ONLY + " Volumes arrive in provider reports, so rates are averages "
-                                              "over report periods."), 12, 7)
-    lay.add(timeseries("Report age", [
-        target(f"time() - leo_terminal_report_timestamp_seconds{{{T}}}", "{{report}}")],
-        unit="s", description=ONEWEB_ONLY + " OneWeb delivers performance reports with a delay."), 12, 7)
-
-    lay.row("Service line")
-    sl_of_terminal = f"and on (provider, account, service_line) terminal:leo_terminal_info:max{{{T}}}"
-    lay.add(timeseries("Service line usage this billing cycle", [
-        target(f"service_line:leo_service_line_usage_bytes:counted{{{R}}} {sl_of_terminal}",
-               "{{service_line}} counted"),
-        target(f"leo_service_line_usage_limit_bytes{{{R}}} {sl_of_terminal}", "{{service_line}} limit"),
-        target(f"service_line:leo_service_line_usage_bytes:forecast_cycle_end{{{R}}} {sl_of_terminal}",
-               "{{service_line}} forecast at cycle end"),
-    ], unit="decbytes", description="Usage counted against the plan limit (priority data on Starlink). "
-                                     "Details on the LEO data usage dashboard.",
-       overrides=[by_name("limit", **{"custom.lineStyle": {"fill": "dash", "dash": [10, 10]}})]), 24, 7)
-
     return dashboard(
         "leo-terminal-detail", "LEO terminal detail",
-        "One terminal: link performance, alerts, its router, OneWeb signal and its service line.",
+        "One terminal of any provider: state, Starlink link performance and router, OneWeb signal, traffic and "
+        "product throughput, alerts and its service line.",
         [variable("provider", "Provider", "label_values(leo_terminal_info, provider)", multi=False),
          variable("account", "Account", 'label_values(leo_terminal_info{provider="$provider"}, account)',
                   multi=False),
-         # shows terminal names, selects terminal ids (what alert links pass as var-terminal)
+         # shows terminal names (the id where the provider has none), selects terminal ids (what alert
+         # links pass as var-terminal)
          variable("terminal", "Terminal",
-                  'query_result(terminal:leo_terminal_info:max{provider="$provider",account="$account"})',
+                  'query_result(terminal:leo_terminal_info:max{provider="$provider",account="$account",name!=""} '
+                  'or label_replace(terminal:leo_terminal_info:max{provider="$provider",account="$account",name=""}, '
+                  '"name", "$1", "terminal_id", "(.*)"))',
                   multi=False, regex='/name="(?<text>[^"]*)".*terminal_id="(?<value>[^"]*)"/')],
         lay, time_from="now-6h", refresh="30s",
     )
@@ -593,27 +721,54 @@ CLASS_COLORS = [
     by_name("opt_in_priority", color={"mode": "fixed", "fixedColor": "purple"}),
     by_name("standard", color={"mode": "fixed", "fixedColor": "green"}),
     by_name("non_billable", color={"mode": "fixed", "fixedColor": "text"}),
+    by_name("monthly_data", color={"mode": "fixed", "fixedColor": "orange"}),
+    by_name("shared_pool_data", color={"mode": "fixed", "fixedColor": "yellow"}),
 ]
 DAILY_DESC = ("Stacked by class. Classes do not overlap here: priority is the plan's priority data and "
-              "opt_in_priority the priority data bought beyond it. Each bar is the newest day the provider "
-              "had reported by the end of that day; providers report usage about a day late.")
+              "opt_in_priority the priority data bought beyond it. Starlink and Kognitive: each bar is the newest "
+              "day the provider had reported by the end of that day (usage is reported about a day late). "
+              "OneWeb reports no daily figures: its bars (bucket classes such as monthly_data) are how much the "
+              "cycle's usage grew that day.")
+# Providers without daily figures (OneWeb): the day's growth of the cycle usage, or on the day the cycle
+# resets (usage falls) the usage since the reset.
+_CYCLE = "last_over_time(service_line:leo_service_line_usage_bytes:disjoint{%s}[$__interval]%s)"
+DAILY_FROM_CYCLE = (
+    f"sum by (class) (((({_CYCLE % (U, '')} - {_CYCLE % (U, ' offset $__interval')}) >= 0) "
+    f"or ({_CYCLE % (U, '')} < {_CYCLE % (U, ' offset $__interval')})) "
+    f"unless on (provider, account, service_line) leo_service_line_daily_usage_bytes)"
+)
+POOL = 'provider=~"$provider",account=~"$account"'
+# pools with a member among the selected service lines
+POOL_OF_SELECTION = (f"and on (provider, account, sub_pool) "
+                     f'leo_service_line_usage_bucket_info{{{U},sub_pool!=""}}')
+BARGAUGE = {"orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True,
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "valueMode": "color", "namePlacement": "auto", "sizing": "auto", "minVizHeight": 10,
+            "minVizWidth": 0, "maxVizHeight": 300}
 
 
 def data_usage() -> Json:
     lay = Layout()
     lay.add(stat("Used this cycle", f"sum(service_line:leo_service_line_usage_bytes:sum{{{U}}})", unit="decbytes",
-                 description="All classes, selected service lines, current billing cycles."), 5, 4)
+                 description="All classes, selected service lines, current billing cycles."), 4, 4)
     lay.add(stat("Counted against limits", f"sum(service_line:leo_service_line_usage_bytes:counted{{{U}}})",
                  unit="decbytes",
-                 description="Priority data on Starlink plans; every billable bucket elsewhere."), 5, 4)
+                 description="Priority data on Starlink and Kognitive plans; every billable bucket on OneWeb."),
+            4, 4)
     lay.add(stat("Above 90% of limit",
                  f"count(service_line:leo_service_line_usage_limit:ratio{{{U}}} > 0.9) or vector(0)",
-                 steps=thresholds((None, "green"), (1, "orange"))), 5, 4)
+                 steps=thresholds((None, "green"), (1, "orange"))), 4, 4)
     lay.add(stat("Forecast to exceed limit",
                  f"count(service_line:leo_service_line_usage_bytes:forecast_cycle_end{{{U}}} > on (provider, account, "
                  f"service_line) max by (provider, account, service_line) "
                  f"(leo_service_line_usage_limit_bytes{{{U}}})) or vector(0)",
-                 steps=thresholds((None, "green"), (1, "orange"))), 5, 4)
+                 steps=thresholds((None, "green"), (1, "orange"))), 4, 4)
+    lay.add(stat("Shared pools below 10% left",
+                 f"count(sub_pool:leo_service_line_usage_remaining:ratio{{{POOL}}} < 0.1 {POOL_OF_SELECTION}) "
+                 f"or vector(0)",
+                 description="Shared usage pools (OneWeb sub-pools) with a selected service line and less than 10% "
+                             "of their entitlement left (LeoUsagePoolLow).",
+                 steps=thresholds((None, "green"), (1, "orange"))), 4, 4)
     lay.add(stat("Usage data age",
                  f"time() - max(leo_service_line_usage_updated_timestamp_seconds{{{U}}})", unit="s",
                  description="Since the provider last refreshed usage (the newest refresh of the selection).",
@@ -623,13 +778,15 @@ def data_usage() -> Json:
     lay.add(timeseries(
         "Daily usage by class, selected service lines",
         [target(f"sum by (class) (last_over_time(service_line:leo_service_line_daily_usage_bytes:disjoint{{{U}}}"
-                f"[$__interval]))", "{{class}}")],
+                f"[$__interval]))", "{{class}}"),
+         target(DAILY_FROM_CYCLE, "{{class}}")],
         unit="decbytes", stack=True, bars=True, interval="1d", description=DAILY_DESC, overrides=CLASS_COLORS,
     ), 24, 9)
     lay.add(timeseries(
         "Daily usage by class: $service_line",
         [target(f"sum by (class) (last_over_time(service_line:leo_service_line_daily_usage_bytes:disjoint{{{U}}}"
-                f"[$__interval]))", "{{class}}")],
+                f"[$__interval]))", "{{class}}"),
+         target(DAILY_FROM_CYCLE, "{{class}}")],
         unit="decbytes", stack=True, bars=True, interval="1d", description=DAILY_DESC, overrides=CLASS_COLORS,
         repeat="service_line", repeatDirection="h", maxPerRow=4,
     ), 8, 8)
@@ -639,15 +796,12 @@ def data_usage() -> Json:
         "bargauge", "Usage against limit",
         [target(f"sort_desc(service_line:leo_service_line_usage_limit:ratio{{{U}}} {SL_NAME})",
                 "{{service_line}} {{name}}", instant=True)],
-        description="Counted usage over the plan limit, service lines whose plan has a limit. "
-                    "LeoServiceLineUsageHigh fires above 90%.",
+        description="Counted usage over the plan limit, service lines whose plan has a limit (products in a "
+                    "shared pool have none: see the pools below). LeoServiceLineUsageHigh fires above 90%.",
         unit="percentunit",
         defaults={"min": 0, "max": 1, "color": {"mode": "thresholds"},
                   "thresholds": thresholds((None, "green"), (0.75, "yellow"), (0.9, "orange"), (1, "red"))},
-        options={"orientation": "horizontal", "displayMode": "gradient", "showUnfilled": True,
-                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                 "valueMode": "color", "namePlacement": "auto", "sizing": "auto", "minVizHeight": 10,
-                 "minVizWidth": 0, "maxVizHeight": 300},
+        options=BARGAUGE,
     ), 10, 10)
     lay.add(table(
         "Service lines this cycle",
@@ -693,6 +847,67 @@ def data_usage() -> Json:
         unit="decbytes", stack=True, overrides=CLASS_COLORS,
     ), 12, 9)
 
+    lay.row("Usage buckets and shared pools")
+    lay.add(panel(
+        "bargauge", "Shared pools: entitlement left",
+        [target(f"sort(sub_pool:leo_service_line_usage_remaining:ratio{{{POOL}}} {POOL_OF_SELECTION})",
+                "{{sub_pool}} ({{account}})", instant=True)],
+        description=ONEWEB_ONLY + " Share of each shared pool's entitlement left this cycle, once per pool (the "
+                                  "remaining figure repeats on every member and is never summed). LeoUsagePoolLow "
+                                  "fires below 10%, LeoUsagePoolExhausted at 0.",
+        unit="percentunit",
+        defaults={"min": 0, "max": 1, "color": {"mode": "thresholds"},
+                  "thresholds": thresholds((None, "red"), (0.1, "orange"), (0.25, "yellow"), (0.5, "green"))},
+        options=BARGAUGE,
+    ), 8, 8)
+    lay.add(table(
+        "Shared pools",
+        [target(f"sub_pool:leo_service_lines:count{{{POOL}}} {POOL_OF_SELECTION}", instant=True, table=True),
+         target(f"sub_pool:leo_service_line_usage_bytes:sum{{{POOL}}} {POOL_OF_SELECTION}", instant=True, table=True),
+         target(f"sub_pool:leo_service_line_usage_entitlement_bytes:max{{{POOL}}} {POOL_OF_SELECTION}",
+                instant=True, table=True),
+         target(f"sub_pool:leo_service_line_usage_remaining_bytes:min{{{POOL}}} {POOL_OF_SELECTION}",
+                instant=True, table=True),
+         target(f"sub_pool:leo_service_line_usage_remaining:ratio{{{POOL}}} {POOL_OF_SELECTION}",
+                instant=True, table=True)],
+        description=ONEWEB_ONLY + " Used is the sum of the members' own usage; entitlement and remaining are the "
+                                  "pool's.",
+        rename={"sub_pool": "Pool", "Value #A": "Service lines", "Value #B": "Used", "Value #C": "Entitlement",
+                "Value #D": "Remaining", "Value #E": "Left"},
+        order=["Pool", "provider", "account", "Service lines", "Used", "Entitlement", "Remaining", "Left"],
+        overrides=[by_name(n, unit="decbytes") for n in ("Used", "Entitlement", "Remaining")]
+        + [by_name("Left", unit="percentunit")],
+        sort_by="Left", ascending=True,
+    ), 16, 8)
+    lay.add(table(
+        "Usage buckets",
+        [target(f"max by (provider, account, service_line, class, bucket_name, sub_pool) "
+                f"(leo_service_line_usage_bucket_info{{{U}}})", instant=True, table=True)]
+        + [target(f"max by (provider, account, service_line, class) ({metric}{{{U}}})", instant=True, table=True)
+           for metric in ("leo_service_line_usage_bytes", "leo_service_line_usage_entitlement_bytes",
+                          "leo_service_line_usage_remaining_bytes", "leo_service_line_usage_overage_blocks")],
+        description=ONEWEB_ONLY + " Each product's usage buckets this cycle. For a bucket in a shared pool "
+                                  "(sub-pool), entitlement and remaining are the pool's. Overage blocks are "
+                                  "billed on top of the plan (LeoServiceLineOverageBlocksUsed).",
+        hide=["Value #A"],
+        rename={"service_line": "Service line", "class": "Class", "bucket_name": "Bucket", "sub_pool": "Pool",
+                "Value #B": "Used", "Value #C": "Entitlement", "Value #D": "Remaining",
+                "Value #E": "Overage blocks"},
+        order=["Service line", "Class", "Bucket", "Pool", "provider", "account", "Used", "Entitlement",
+               "Remaining", "Overage blocks"],
+        overrides=[by_name(n, unit="decbytes") for n in ("Used", "Entitlement", "Remaining")],
+        sort_by="Used",
+    ), 16, 9)
+    lay.add(timeseries(
+        "Shared pool usage",
+        [target(f"sub_pool:leo_service_line_usage_bytes:sum{{{POOL}}} {POOL_OF_SELECTION}", "{{sub_pool}} used"),
+         target(f"sub_pool:leo_service_line_usage_entitlement_bytes:max{{{POOL}}} {POOL_OF_SELECTION}",
+                "{{sub_pool}} entitlement")],
+        unit="decbytes", description=ONEWEB_ONLY + " The members' usage added up, against the pool's entitlement.",
+        overrides=[{"matcher": {"id": "byRegexp", "options": ".* entitlement"},
+                    "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}],
+    ), 8, 9)
+
     lay.row("Top consumers")
     lay.add(panel(
         "bargauge", "Top 10 service lines this cycle",
@@ -719,7 +934,7 @@ def data_usage() -> Json:
     return dashboard(
         "leo-data-usage", "LEO data usage",
         "Daily usage by class as stacked bars, usage against plan limits, forecast to the end of the billing "
-        "cycle and top consumers.",
+        "cycle, OneWeb usage buckets and shared pools, and top consumers.",
         [variable("provider", "Provider", "label_values(leo_service_line_info, provider)"),
          variable("account", "Account", 'label_values(leo_service_line_info{provider=~"$provider"}, account)'),
          variable("service_line", "Service line",
@@ -829,7 +1044,8 @@ def exporter_health() -> Json:
                "{{provider}} {{account}}")],
         unit="short", threshold=250,
         description="Requests per minute. Starlink allows 250 per minute per account, shared by every "
-                    "integration using the account."), 12, 8)
+                    "integration using the account; Kognitive and OneWeb publish no limit (the exporter keeps "
+                    "within each account's request_budget_per_minute)."), 12, 8)
     lay.add(timeseries("API requests by endpoint", [
         target(f"sum by (endpoint) (rate(leo_exporter_api_requests_total{{{J}}}[$__rate_interval])) * 60",
                "{{endpoint}}")], unit="short"), 12, 8)
@@ -847,7 +1063,17 @@ def exporter_health() -> Json:
         target(f"max by (provider, account) (time() - (leo_terminal_last_seen_timestamp_seconds{{{J}}} "
                f"and on (provider, account, terminal_id) leo_terminal_online == 1))",
                "{{provider}} {{account}} oldest online"),
-    ], unit="s", description="Age of the newest telemetry per terminal (device time)."), 12, 8)
+    ], unit="s", description="Age of the newest telemetry per terminal (Starlink: device time; OneWeb: when the "
+                             "provider last saw the terminal). Kognitive reports no such time."), 12, 8)
+    lay.add(timeseries("Provider report age", [
+        target(f"time() - max by (provider, account, report) (leo_terminal_report_timestamp_seconds{{{J}}})",
+               "{{provider}} {{account}} terminal {{report}}"),
+        target(f"time() - max by (provider, account, report) (leo_service_line_report_timestamp_seconds{{{J}}})",
+               "{{provider}} {{account}} product {{report}}"),
+    ], unit="s", threshold=7200,
+        description="Age of the newest performance report of each kind per account (OneWeb: quarter-hourly "
+                    "reports served 20-45 minutes late, so a sawtooth in that band is healthy). "
+                    "LeoTerminalReportsStale fires per online terminal beyond 2 hours."), 12, 8)
     lay.add(timeseries("Usage data age", [
         target(f"time() - max by (provider, account) (leo_service_line_usage_updated_timestamp_seconds{{{J}}})",
                "{{provider}} {{account}}")],
@@ -859,9 +1085,9 @@ def exporter_health() -> Json:
     lay.add(timeseries("Render and scrape", [
         target(f"max(leo_exporter_render_duration_seconds{{{SJ}}})", "render"),
         target(f"max(scrape_duration_seconds{{{SJ}}})", "scrape"),
-    ], unit="s", description="Rendering happens once per state change; scrapes serve the cached bytes."), 6, 8)
+    ], unit="s", description="Rendering happens once per state change; scrapes serve the cached bytes."), 12, 8)
     lay.add(timeseries("Exposition size", [
-        target(f"max(leo_exporter_exposition_bytes{{{SJ}}})", "uncompressed")], unit="decbytes"), 6, 8)
+        target(f"max(leo_exporter_exposition_bytes{{{SJ}}})", "uncompressed")], unit="decbytes"), 12, 8)
 
     return dashboard(
         "leo-exporter-health", "LEO exporter health",
