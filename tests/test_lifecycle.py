@@ -62,15 +62,19 @@ def test_reload_keeps_unchanged_accounts_and_refuses_a_bad_config(tmp_path: Path
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 after = scrape(exporter.url)
-                if len(accounts_of(after)) == 2 and dropped_id not in accounts_of(after) and after.get(
-                    "leo_terminal_info"
+                if (
+                    len(accounts_of(after)) == 2
+                    and dropped_id not in accounts_of(after)
+                    and after.get("leo_terminal_info")
                 ):
                     if len({s.labels["account"] for s in after["leo_terminal_info"]}) == 2:
                         break
                 time.sleep(0.5)
             else:
                 pytest.fail(f"reload not applied: {accounts_of(after)}\n{exporter.log()[-2000:]}")
-            assert dropped_id not in {s.labels["account"] for fam in after.values() for s in fam if "account" in s.labels}
+            assert dropped_id not in {
+                s.labels["account"] for fam in after.values() for s in fam if "account" in s.labels
+            }
             assert runs(after, kept_id) >= runs_before  # same job, counters carried on: state kept
             assert value(after, "leo_exporter_config_last_reload_successful") == 1
 

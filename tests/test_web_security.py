@@ -129,7 +129,10 @@ def test_mutual_tls_required(tmp_path: Path, pki: dict[str, Path]) -> None:
         ({"basic_auth_users": {"a": "plaintext-password"}}, "basic_auth_users.a: not a bcrypt hash"),
         ({"tls_server_config": {"cert_file": "/nonexistent.pem", "key_file": "/nonexistent.key"}}, "no such file"),
         ({"tls_server_cofig": {}}, "tls_server_cofig: unknown key"),
-        ({"tls_server_config": {"cert_file": "x", "key_file": "y", "client_auth_type": "Sometimes"}}, "client_auth_type"),
+        (
+            {"tls_server_config": {"cert_file": "x", "key_file": "y", "client_auth_type": "Sometimes"}},
+            "client_auth_type",
+        ),
     ],
 )
 def test_bad_web_config_is_a_clear_error_and_exit_2(tmp_path: Path, web: dict, message: str) -> None:
