@@ -74,8 +74,9 @@ def typed_or_records(call: Any, *args: Any) -> Any:
     try:
         return call(*args)
     except ProviderError as exc:
-        assert str(exc), "a provider error must explain itself"
-        return None
+        explanation = str(exc)
+    assert explanation, "a provider error must explain itself"
+    return None
 
 
 @SETTINGS

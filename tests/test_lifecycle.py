@@ -51,7 +51,6 @@ def test_reload_keeps_unchanged_accounts_and_refuses_a_bad_config(tmp_path: Path
             wait_for(f"{exporter.url}/readyz", exporter)
             time.sleep(2)
             before = scrape(exporter.url)
-            (kept_id, dropped_id) = sorted(accounts_of(before))  # provider account ids, e.g. ACC-…
             by_name = {s.labels["name"]: s.labels["account"] for s in before["leo_account_info"]}
             kept_id, dropped_id = by_name[one["name"]], by_name[two["name"]]
             runs_before = runs(before, kept_id)
@@ -62,13 +61,13 @@ def test_reload_keeps_unchanged_accounts_and_refuses_a_bad_config(tmp_path: Path
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 after = scrape(exporter.url)
+                terminal_accounts = {s.labels["account"] for s in after.get("leo_terminal_info", [])}
                 if (
                     len(accounts_of(after)) == 2
                     and dropped_id not in accounts_of(after)
-                    and after.get("leo_terminal_info")
+                    and len(terminal_accounts) == 2
                 ):
-                    if len({s.labels["account"] for s in after["leo_terminal_info"]}) == 2:
-                        break
+                    break
                 time.sleep(0.5)
             else:
                 pytest.fail(f"reload not applied: {accounts_of(after)}\n{exporter.log()[-2000:]}")
