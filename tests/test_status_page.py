@@ -130,6 +130,12 @@ async def test_terminals_search_state_and_account_filters_and_paging() -> None:
         assert first["terminal_id"] == "T0-000006"  # online ones: 1..6, 8..; the 6th is 6
         assert first["online"] is True and first["latitude"] == 10.0 and first["last_seen"] == NOW - 30.0
         assert first["service_line"] == "SL0-6" and first["product"] == "PLAN-50GB"
+        # a renamed terminal is found by its new name (the search text is cached per terminal)
+        exporter.state.accounts["fleet-1"].terminals.update_attrs("T1-000005", {"name": "Polar Dawn"})
+        renamed = (await http.get("/api/terminals", params={"q": "polar dawn"})).json()
+        assert [t["terminal_id"] for t in renamed["terminals"]] == ["T1-000005"]
+        exporter.state.accounts["fleet-1"].replace_terminals([TerminalRecord("T1-000005", "SL1-5", "Polar Dawn")])
+        assert (await http.get("/api/terminals", params={"q": "vessel 1/"})).json()["total"] == 0
         bad = await http.get("/api/terminals", params={"state": "sleeping"})
         assert bad.status_code == 400 and "state must be one of" in bad.json()["error"]
         assert (await http.get("/", params={"per_page": "100000"})).status_code == 400

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from exporter.state import AccountState, EntityTable, FleetState, JobStatus
 
@@ -172,20 +173,27 @@ def _terminal_state(online: float | None, alerts: tuple[str, ...]) -> str:
     return "online" if online == 1.0 else "offline"
 
 
-def _matches(query: TerminalQuery, needle: str, tid: str, attrs: dict[str, str], online: float | None,
-             alerts: tuple[str, ...]) -> bool:  # fmt: skip
-    wanted = query.state
-    if wanted != "all":
-        if wanted == "alerting":
-            if not alerts:
-                return False
-        elif _terminal_state(online, alerts) != wanted:
-            return False
-    if not needle:
+def _state_matches(wanted: str, online: float | None, alerts: tuple[str, ...]) -> bool:
+    if wanted == "all":
         return True
-    if needle in tid.casefold():
-        return True
-    return any(needle in attrs.get(key, "").casefold() for key in SEARCHED_ATTRS)
+    if wanted == "alerting":
+        return bool(alerts)
+    return _terminal_state(online, alerts) == wanted
+
+
+# The searchable text of each terminal, case-folded once and reused until its attributes change.
+# A table rebuilds a terminal's info label string whenever an attribute changes, so the string's
+# identity tells whether the cached text is still good (worker thread only, like the tables).
+_HAYSTACKS: WeakKeyDictionary[EntityTable, dict[str, tuple[str, str]]] = WeakKeyDictionary()
+
+
+def _haystack(cache: dict[str, tuple[str, str]], table: EntityTable, tid: str) -> str:
+    label = table.info_labels.get(tid, "")
+    hit = cache.get(tid)
+    if hit is None or hit[0] is not label:
+        values = table.attrs.get(tid, {})
+        hit = cache[tid] = (label, "\n".join((tid, *(values.get(k, "") for k in SEARCHED_ATTRS))).casefold())
+    return hit[1]
 
 
 def terminal_row(account: AccountState, tid: str) -> dict[str, Any]:
@@ -248,7 +256,6 @@ def query_terminals(state: FleetState, query: TerminalQuery) -> TerminalPage:
         table: EntityTable = account.terminals
         online = table.simple.get(ONLINE, {})
         alerts = table.alerts
-        attrs = table.attrs
         if query.state == "all" and not needle:  # no filter: count, and pick the page by position
             count = len(table.labels)
             if total + count > skip and len(wanted) < query.per_page:
@@ -257,11 +264,18 @@ def query_terminals(state: FleetState, query: TerminalQuery) -> TerminalPage:
                 wanted.extend((account, tid) for tid in picked)
             total += count
             continue
+        cache = _HAYSTACKS.setdefault(table, {})
         for tid in table.labels:
-            if _matches(query, needle, tid, attrs.get(tid, {}), online.get(tid), alerts.get(tid, ())):
-                if total >= skip and len(wanted) < query.per_page:
-                    wanted.append((account, tid))
-                total += 1
+            if not _state_matches(query.state, online.get(tid), alerts.get(tid, ())):
+                continue
+            if needle and needle not in _haystack(cache, table, tid):
+                continue
+            if total >= skip and len(wanted) < query.per_page:
+                wanted.append((account, tid))
+            total += 1
+        if len(cache) > len(table.labels):  # terminals that left the inventory
+            for tid in [t for t in cache if t not in table.labels]:
+                del cache[tid]
     return TerminalPage(query, total, [terminal_row(account, tid) for account, tid in wanted])
 
 
