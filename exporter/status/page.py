@@ -154,8 +154,8 @@ def jobs_section(jobs: list[dict[str, Any]], now: float, back: str) -> str:
                "runs ok / failed", "last error", "")  # fmt: skip
     return (
         "<section><h2 id='jobs'>Polling manager</h2>"
-        "<p class='muted'>Poll now, enable, disable and interval changes take effect at once and last until the "
-        "exporter restarts or reloads its config: the config file is the source of truth.</p>"
+        "<p class='muted'>Enable, disable and interval changes take effect at once and are not saved: a restart "
+        "(or a config reload that changes the account) puts back what the config file says.</p>"
         + _table(headers, rows, id_="jobs-table")
         + "</section>"
     )

@@ -12,7 +12,8 @@
 
 Job keys contain slashes (`starlink/ACC-…/telemetry`). The POST endpoints take a JSON body or
 an HTML form; a form post is answered with a redirect back to the page (303), so the page needs
-no JavaScript. Changes are in memory only: a restart or a config reload restores the config.
+no JavaScript. Changes are in memory only, never written to the config file: a restart restores
+the file's settings (a reload does so for the accounts whose config changed).
 
 A browser that an operator is logged in with (basic auth) would send a forged cross-site form
 post with its credentials, so POSTs that a browser marks as cross-site (`Sec-Fetch-Site`, or an
