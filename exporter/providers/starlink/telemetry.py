@@ -117,7 +117,7 @@ class _H3Cache:
             text = format(cell, "x") if isinstance(cell, int) and not isinstance(cell, bool) else cell
             if isinstance(text, str) and h3.is_valid_cell(text):
                 result = h3.cell_to_latlng(text)
-        except (ValueError, TypeError):  # h3's errors subclass ValueError
+        except (ValueError, TypeError, OverflowError):  # h3's errors subclass ValueError; huge ints overflow
             result = None
         if len(self.cells) >= self.limit:
             self.cells.clear()
