@@ -287,6 +287,8 @@ class StatusRoutes:
                 while sum(runs.values()) == before:  # noqa: ASYNC110 - a job run sets no event to wait on
                     await anyio.sleep(0.05)
                 ran = True
+            if ran:
+                await self.exporter.render_now()  # what the run brought is in /metrics when we answer
         if form:
             result = ("ok" if job.status.up == 1.0 else "error") if ran else "queued"
             return _to_page(request, back, "jobs", done="poll", job=job.key, result=result)
