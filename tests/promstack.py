@@ -77,8 +77,20 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
 # --------------------------------------------------------------------------- PromQL
 
 _KEYWORDS = {
-    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
-    "inf", "nan", "atan2",
+    "and",
+    "or",
+    "unless",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "inf",
+    "nan",
+    "atan2",
 }
 
 
@@ -108,8 +120,9 @@ def grafana_variables_used(expr: str) -> set[str]:
     return {name for name in re.findall(r"\$\{?(\w+)", expr) if not name[0].isdigit()}
 
 
-def substitute(expr: str, values: dict[str, str], *, rate_interval: str = "1m", rng: str = "5m",
-               interval: str = "15s") -> str:
+def substitute(
+    expr: str, values: dict[str, str], *, rate_interval: str = "1m", rng: str = "5m", interval: str = "15s"
+) -> str:
     """Grafana-style variable substitution for a test query."""
     builtins = {"__rate_interval": rate_interval, "__range": rng, "__interval": interval}
     merged = {**builtins, **values}
@@ -166,12 +179,17 @@ class ProcessGroup:
 
     procs: list[Process] = field(default_factory=list)
 
-    def start(self, name: str, cmd: list[str], log_path: Path, *, cwd: Path | None = None,
-              env: dict[str, str] | None = None) -> Process:
+    def start(
+        self, name: str, cmd: list[str], log_path: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> Process:
         log = log_path.open("wb")
         try:
             popen = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd,
                 env={**os.environ, **(env or {})},
             )
         finally:

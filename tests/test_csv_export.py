@@ -43,7 +43,7 @@ def test_rows_quoting_utf8_and_formula_guard() -> None:
     terminals = account.terminals
     terminals.update_attrs("T0-000001", {"kit_serial": 'KIT "one", the first'})
     account.service_lines.update_attrs("SL0-1", {"name": "Ålesund \u2013 Nordsjø\nline two"})
-    account.service_lines.update_attrs("SL0-2", {"name": "=HYPERLINK(\"http://x\")"})
+    account.service_lines.update_attrs("SL0-2", {"name": '=HYPERLINK("http://x")'})
     account.service_lines.update_attrs("SL0-5", {"name": "-5 deck"})
     account.replace_terminals(
         [
@@ -69,7 +69,7 @@ def test_rows_quoting_utf8_and_formula_guard() -> None:
     by_id = {r["terminal_id"]: r for r in rows}
     assert by_id["T0-000001"]["kit_serial"] == 'KIT "one", the first'
     assert by_id["T0-000001"]["service_line_name"] == "Ålesund \u2013 Nordsjø\nline two"
-    assert by_id["T0-000002"]["service_line_name"] == "'=HYPERLINK(\"http://x\")"
+    assert by_id["T0-000002"]["service_line_name"] == '\'=HYPERLINK("http://x")'
     assert by_id["T0-000005"]["service_line_name"] == "'-5 deck"
     assert by_id["T0-000003"]["active_alerts"] == "pop_change;thermal_throttling"
     assert by_id["T0-000003"]["last_seen"] == "2025-11-21T04:39:50Z"

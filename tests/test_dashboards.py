@@ -58,8 +58,13 @@ def test_the_four_dashboards_exist_as_valid_json() -> None:
 
 
 def test_generated_json_is_up_to_date() -> None:
-    proc = subprocess.run([sys.executable, str(GRAFANA_DIR / "generate_dashboards.py"), "--check"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(GRAFANA_DIR / "generate_dashboards.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -115,8 +120,9 @@ def test_every_panel_has_queries(name: str) -> None:
 def test_expressions_use_catalogued_metrics_and_recording_rules(name: str) -> None:
     known = set(BY_NAME) | recorded_names() | PROMETHEUS_BUILTINS
     exprs = [(p["title"], t["expr"]) for p in panels(DASHBOARDS[name]) for t in p["targets"]]
-    exprs += [(f"variable {v['name']}", v["definition"]) for v in variables(DASHBOARDS[name]).values()
-              if v["type"] == "query"]
+    exprs += [
+        (f"variable {v['name']}", v["definition"]) for v in variables(DASHBOARDS[name]).values() if v["type"] == "query"
+    ]
     for title, expr in exprs:
         unknown = metric_names(expr) - known
         assert not unknown, f"{name} / {title}: {sorted(unknown)} neither in exporter.catalog nor recorded"
@@ -138,11 +144,18 @@ def test_terminal_detail_has_oneweb_signal_panels() -> None:
     d = DASHBOARDS["leo-terminal-detail.json"]
     oneweb = [p for p in panels(d) if ONEWEB_ONLY_MARK in p.get("description", "")]
     used = set().union(*(metric_names(t["expr"]) for p in oneweb for t in p["targets"]))
-    for metric in ("leo_terminal_sinr_decibels", "leo_terminal_rsrp_dbm", "leo_terminal_rssi_dbm",
-                   "leo_terminal_link_availability_ratio", "leo_terminal_report_timestamp_seconds",
-                   "leo_terminal_component_info", "leo_terminal_receive_bytes_total",
-                   "leo_terminal_transmit_bytes_total", "leo_service_line_downlink_throughput_bytes_per_second",
-                   "leo_service_line_uplink_throughput_bytes_per_second"):
+    for metric in (
+        "leo_terminal_sinr_decibels",
+        "leo_terminal_rsrp_dbm",
+        "leo_terminal_rssi_dbm",
+        "leo_terminal_link_availability_ratio",
+        "leo_terminal_report_timestamp_seconds",
+        "leo_terminal_component_info",
+        "leo_terminal_receive_bytes_total",
+        "leo_terminal_transmit_bytes_total",
+        "leo_service_line_downlink_throughput_bytes_per_second",
+        "leo_service_line_uplink_throughput_bytes_per_second",
+    ):
         assert metric in used, f"no OneWeb panel for {metric}"
     # the variables give provider, account and terminal
     assert {"provider", "account", "terminal"} <= set(variables(d))
@@ -150,8 +163,11 @@ def test_terminal_detail_has_oneweb_signal_panels() -> None:
 
 def test_data_usage_has_stacked_daily_bars_by_class() -> None:
     d = DASHBOARDS["leo-data-usage.json"]
-    bars = [p for p in panels(d) if p["type"] == "timeseries"
-            and p["fieldConfig"]["defaults"]["custom"]["drawStyle"] == "bars"]
+    bars = [
+        p
+        for p in panels(d)
+        if p["type"] == "timeseries" and p["fieldConfig"]["defaults"]["custom"]["drawStyle"] == "bars"
+    ]
     assert bars
     for p in bars:
         assert p["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
@@ -179,8 +195,9 @@ def test_provisioning_points_at_the_dashboards() -> None:
 
 
 def _all_exprs() -> list[tuple[str, str]]:
-    return [(f"{name} / {p['title']}", t["expr"]) for name, d in DASHBOARDS.items() for p in panels(d)
-            for t in p["targets"]]
+    return [
+        (f"{name} / {p['title']}", t["expr"]) for name, d in DASHBOARDS.items() for p in panels(d) for t in p["targets"]
+    ]
 
 
 def test_report_counters_use_windows_of_30_minutes_or_more() -> None:
@@ -203,8 +220,11 @@ def test_no_query_selects_a_provider() -> None:
 def test_pool_remaining_and_entitlement_are_never_summed() -> None:
     """Remaining and entitlement of a shared pool repeat on every member: a sum counts the pool once per
     member. Dashboards and rules take them per bucket (max/min) or from the sub_pool:* rules."""
-    pool_figures = {"leo_service_line_usage_remaining_bytes", "leo_service_line_usage_entitlement_bytes",
-                    "leo_service_line_usage_balance_bytes"}
+    pool_figures = {
+        "leo_service_line_usage_remaining_bytes",
+        "leo_service_line_usage_entitlement_bytes",
+        "leo_service_line_usage_balance_bytes",
+    }
     exprs = _all_exprs() + [(r.get("record") or r["alert"], r["expr"]) for r in rules()]
     for where, expr in exprs:
         if metric_names(expr) & pool_figures:

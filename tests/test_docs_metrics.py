@@ -15,11 +15,6 @@ DOC = Path(__file__).parent.parent / "docs" / "metrics.md"
 ROW = re.compile(r"^\| `(leo_[a-z0-9_]+)` \| (\w+) \| ([^|]*) \|", re.M)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def documented() -> dict[str, tuple[str, set[str]]]:
     rows = {}
     for name, kind, labels in ROW.findall(DOC.read_text()):

@@ -26,11 +26,6 @@ ACC = "ACC-2239913-53353-13"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def api() -> Iterator[respx.MockRouter]:
     with respx.mock(base_url=API, assert_all_called=False) as mock:
         yield mock

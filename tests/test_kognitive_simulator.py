@@ -16,6 +16,7 @@ from starlette.routing import Mount
 from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.simulator.kognitive import KognitiveSimulator
+from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -24,21 +25,8 @@ START = datetime(2026, 3, 17, 12, 0, tzinfo=UTC).timestamp()
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture

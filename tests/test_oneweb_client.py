@@ -42,11 +42,6 @@ TERMINAL_PERF = f"{API}/performanceMonitoring/v2/userTerminalPerformance"
 SECRET = "ow-very-secret-value-42"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def make_exporter(**extra: Any) -> Exporter:
     account = {
         "provider": "oneweb",

@@ -15,6 +15,7 @@ from starlette.routing import Mount
 from exporter.providers.oneweb.schema import ENDPOINTS
 from exporter.simulator.app import build_app, demo_config
 from exporter.simulator.oneweb import PERIOD, SIGNAL_DELAY, OneWebSimulator
+from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -22,21 +23,8 @@ START = datetime(2026, 3, 17, 12, 7, tzinfo=UTC).timestamp()
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-class FakeClock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture

@@ -128,17 +128,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # the exporter, simulating its providers
         exporter_port = free_port()
         exporter = procs.start(
-            "exporter", [sys.executable, "-m", "exporter", "--web.listen-address", f"127.0.0.1:{exporter_port}"],
-            tmp / "exporter.log", cwd=REPO,
+            "exporter",
+            [sys.executable, "-m", "exporter", "--web.listen-address", f"127.0.0.1:{exporter_port}"],
+            tmp / "exporter.log",
+            cwd=REPO,
         )
         # Alertmanager with the shipped routing and inhibitions
         am_port = free_port()
         am_config = tmp / "alertmanager.yml"
         am_config.write_text(yaml.safe_dump(_alertmanager_config(f"http://127.0.0.1:{server.server_port}")))
-        am = procs.start("alertmanager", [
-            alertmanager, f"--config.file={am_config}", f"--storage.path={tmp / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=",
-        ], tmp / "alertmanager.log")
+        am = procs.start(
+            "alertmanager",
+            [
+                alertmanager,
+                f"--config.file={am_config}",
+                f"--storage.path={tmp / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{am_port}",
+                "--cluster.listen-address=",
+            ],
+            tmp / "alertmanager.log",
+        )
         # Prometheus with the shipped config and rules, `for:` shortened
         rules_dir = tmp / "rules"
         rules_dir.mkdir()
@@ -146,18 +155,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             (rules_dir / path.name).write_text(rewrite_for_durations(path.read_text(), "1s"))
         prom_port = free_port()
         prom_config = tmp / "prometheus.yml"
-        prom_config.write_text(yaml.safe_dump(_prometheus_config(
-            f"127.0.0.1:{exporter_port}", f"127.0.0.1:{am_port}", str(rules_dir / "*.yml"))))
-        prom = procs.start("prometheus", [
-            prometheus, f"--config.file={prom_config}", f"--storage.tsdb.path={tmp / 'prom-data'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ], tmp / "prometheus.log")
+        prom_config.write_text(
+            yaml.safe_dump(
+                _prometheus_config(f"127.0.0.1:{exporter_port}", f"127.0.0.1:{am_port}", str(rules_dir / "*.yml"))
+            )
+        )
+        prom = procs.start(
+            "prometheus",
+            [
+                prometheus,
+                f"--config.file={prom_config}",
+                f"--storage.tsdb.path={tmp / 'prom-data'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+            ],
+            tmp / "prometheus.log",
+        )
 
         wait_http(f"http://127.0.0.1:{exporter_port}/readyz", exporter, timeout=60)
         wait_http(f"http://127.0.0.1:{am_port}/-/ready", am, timeout=30)
         wait_http(f"http://127.0.0.1:{prom_port}/-/ready", prom, timeout=30)
-        yield Stack(PromAPI(f"http://127.0.0.1:{prom_port}"), f"http://127.0.0.1:{am_port}",
-                    server.received, procs, started)  # type: ignore[attr-defined]
+        yield Stack(
+            PromAPI(f"http://127.0.0.1:{prom_port}"), f"http://127.0.0.1:{am_port}", server.received, procs, started
+        )  # type: ignore[attr-defined]
     finally:
         procs.stop_all()
         server.shutdown()
@@ -177,9 +196,13 @@ def poll(what: str, check: Any, *, timeout: float, interval: float = 1.0) -> Any
 
 def enough_history(stack: Stack) -> None:
     """The exporter is scraped and the rules have run for a while: range functions have samples."""
-    poll("15 s of scrapes", lambda: any(
-        float(r["value"][1]) >= 15
-        for r in stack.prom.query('count_over_time(up{job="leo-exporter"}[1m])')), timeout=60)
+    poll(
+        "15 s of scrapes",
+        lambda: any(
+            float(r["value"][1]) >= 15 for r in stack.prom.query('count_over_time(up{job="leo-exporter"}[1m])')
+        ),
+        timeout=60,
+    )
 
 
 # --------------------------------------------------------------------------- rules
@@ -212,8 +235,11 @@ def _providers(stack: Stack, expr: str) -> set[str]:
 def test_usage_rules_cover_every_provider(stack: Stack) -> None:
     """Usage against plan limits works for all three; OneWeb's shared pool is taken once."""
     enough_history(stack)
-    poll("usage limit ratios of every provider",
-         lambda: _providers(stack, "service_line:leo_service_line_usage_limit:ratio") == PROVIDERS, timeout=30)
+    poll(
+        "usage limit ratios of every provider",
+        lambda: _providers(stack, "service_line:leo_service_line_usage_limit:ratio") == PROVIDERS,
+        timeout=30,
+    )
     assert _providers(stack, "service_line:leo_service_line_usage_bytes:forecast_cycle_end") == PROVIDERS
     pools = stack.prom.query("sub_pool:leo_service_line_usage_remaining:ratio")
     assert pools and {r["metric"]["provider"] for r in pools} == {"oneweb"}
@@ -250,8 +276,11 @@ def test_simulated_alerts_reach_alertmanager(stack: Stack) -> None:
 
     left = ALERT_WAIT - (time.monotonic() - stack.started)
     try:
-        poll("offline alerts of every provider and a critical terminal alert in Alertmanager", arrived,
-             timeout=max(left, 20))
+        poll(
+            "offline alerts of every provider and a critical terminal alert in Alertmanager",
+            arrived,
+            timeout=max(left, 20),
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}; Alertmanager has {sorted(seen)}, offline for {sorted(offline)}") from None
     for alert in [*offline.values(), *(seen[n] for n in CRITICAL_TERMINAL & set(seen))]:
@@ -265,8 +294,13 @@ def test_simulated_alerts_reach_alertmanager(stack: Stack) -> None:
 
 def test_critical_alerts_are_routed_to_the_critical_receiver(stack: Stack) -> None:
     def notified() -> list[dict[str, Any]]:
-        return [a for path, body in list(stack.received) if path == "/leo/critical"
-                for a in body.get("alerts", []) if a["labels"].get("alertname") in CRITICAL_TERMINAL]
+        return [
+            a
+            for path, body in list(stack.received)
+            if path == "/leo/critical"
+            for a in body.get("alerts", [])
+            if a["labels"].get("alertname") in CRITICAL_TERMINAL
+        ]
 
     alerts = poll("a critical terminal alert notified on the critical webhook", notified, timeout=60)
     assert all(a["labels"]["severity"] == "critical" for a in alerts)

@@ -88,8 +88,19 @@ def test_amtool_check_config() -> None:
 )
 def test_alertmanager_routes_by_severity(labels: list[str], receiver: str) -> None:
     amtool = require_tool("amtool")
-    out = run([amtool, "config", "routes", "test", "--config.file", str(ALERTMANAGER_CONFIG),
-               "provider=starlink", "account=ACC-1", *labels]).stdout
+    out = run(
+        [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            "--config.file",
+            str(ALERTMANAGER_CONFIG),
+            "provider=starlink",
+            "account=ACC-1",
+            *labels,
+        ]
+    ).stdout
     assert out.strip() == receiver
 
 
@@ -244,8 +255,14 @@ def test_inhibition_equal_labels_are_carried_by_the_alerts() -> None:
         carried.setdefault(rule["alert"], set()).update(labels)
     for rule in config["inhibit_rules"]:
         for side in ("source_matchers", "target_matchers"):
-            pattern = next((re.fullmatch(r'alertname=~?"(.*)"', m).group(1)  # type: ignore[union-attr]
-                            for m in rule[side] if m.startswith("alertname")), ".*")
+            pattern = next(
+                (
+                    re.fullmatch(r'alertname=~?"(.*)"', m).group(1)  # type: ignore[union-attr]
+                    for m in rule[side]
+                    if m.startswith("alertname")
+                ),
+                ".*",
+            )
             for name, labels in carried.items():
                 if re.fullmatch(pattern, name):
                     missing = set(rule["equal"]) - labels
@@ -254,8 +271,9 @@ def test_inhibition_equal_labels_are_carried_by_the_alerts() -> None:
 
 def test_terminal_state_jobs_are_the_same_for_staleness_and_inhibition() -> None:
     """LeoExporterDataStale is critical exactly for the jobs whose failure silences terminal alerts."""
-    critical = next(r for r in alerting_rules()
-                    if r["alert"] == "LeoExporterDataStale" and r["labels"]["severity"] == "critical")
+    critical = next(
+        r for r in alerting_rules() if r["alert"] == "LeoExporterDataStale" and r["labels"]["severity"] == "critical"
+    )
     rule_regex = re.search(r'job=~"([^"]+)"', critical["expr"]).group(1)  # type: ignore[union-attr]
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     sources = [m for rule in config["inhibit_rules"] for m in rule["source_matchers"] if m.startswith("job")]

@@ -13,11 +13,6 @@ from exporter.scheduler import Job, Scheduler
 from exporter.state import AccountState, JobStatus
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def status(call: str = "telemetry", interval: float = 0.2, timeout: float = 1.0, enabled: bool = True) -> JobStatus:
     account = AccountState("starlink", "north", offline_after=180, online_from_telemetry=True)
     return JobStatus(account, call, interval, timeout, enabled=enabled)

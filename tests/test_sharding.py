@@ -22,11 +22,6 @@ PROVIDERS = ("starlink", "kognitive", "oneweb")
 KEYS = [account_key(PROVIDERS[i % 3], f"fleet-{i:04d}") for i in range(3000)]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # --------------------------------------------------------------------------- the hash
 
 

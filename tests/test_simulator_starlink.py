@@ -23,11 +23,6 @@ TOKEN_URL = "/starlink/api/auth/connect/token"
 START = datetime(2026, 3, 17, 12, 0, tzinfo=UTC).timestamp()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeClock:
     """Time that only moves when a test says so."""
 

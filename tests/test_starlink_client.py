@@ -29,11 +29,6 @@ AUTH = "https://sl.test/api/auth/connect/token"
 SECRET = "very-secret-value-123"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def envelope(content: object, valid: bool = True, errors: list[str] | None = None) -> dict[str, object]:
     return {
         "isValid": valid,

@@ -27,11 +27,6 @@ pytestmark = pytest.mark.anyio
 NOW = 1_763_700_000.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def synthetic_exporter(per_account: int = 40, accounts: int = 2, *, shard: tuple[int, int] = (0, 1)) -> Exporter:
     """Accounts `fleet-<a>` (ids ACC-<a>) with terminals T<a>-<i>; terminal i is:
 
