@@ -1,0 +1,35 @@
+"""The fleet benchmark runs end to end on a small fleet (the full-size run is not part of CI)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.processes import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def test_fleet_benchmark_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "fleet.json"
+    result = subprocess.run(
+        [sys.executable, "bench/fleet.py", "--terminals", "300", "--accounts", "2", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ratio, text (stock ÷ ours)" in result.stdout
+    figures = json.loads(out.read_text())
+    assert figures["terminals"] == 300
+    assert figures["series"] > 300 * 10
+    assert figures["stock_render_s"] > figures["render_text_s"] > 0
+    assert figures["ingest_rows"] == 65_000
+    assert figures["ingest_scrapes"] > 0
+    assert 0 < figures["peak_rss_mib"] < 1024
+    assert figures["scrape_gzip_p99_ms"] > 0
