@@ -113,7 +113,11 @@ class Exporter:
             config=account_config,
             state=state,
             worker=self.worker,
-            budget=RateBudget(account_config.request_budget_per_minute),
+            budget=RateBudget(
+                account_config.request_budget_per_minute,
+                pause_base=account_config.backoff_base,
+                pause_max=min(60.0, account_config.backoff_max),
+            ),
             log=adapter,
             unknown=UnknownNames(state, adapter),
             transport=self._transport,

@@ -143,6 +143,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=15.0,
         help="seconds between telemetry rows of one device (default 15)",
     )
+    sim.add_argument(
+        "--oneweb-accounts",
+        dest="oneweb_accounts",
+        type=int,
+        default=1,
+        help="simulated OneWeb distribution partner accounts (default 1)",
+    )
+    sim.add_argument(
+        "--fault",
+        dest="faults",
+        action="append",
+        default=[],
+        metavar="PROVIDER:ACCOUNT:MODE[:key=value,...]",
+        help="start with a fault, e.g. starlink:ACC-…:rate_limit:retry_after=5,count=10 or oneweb:*:slow:delay=40 "
+        "(repeatable; ACCOUNT is an account number, client id, partner name or id, a 1-based index, or *). "
+        "Modes: rate_limit, rate_limit_bare, server_error, slow, reset, truncated, malformed, wrong_shape, "
+        "expired_token and behind (Starlink), revoked. Change them at run time with /_sim/faults",
+    )
+    sim.add_argument(
+        "--churn",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="Starlink: replace this fraction of each inventory every --churn-period (terminals leave "
+        "and new ones join; default 0: no churn)",
+    )
+    sim.add_argument(
+        "--churn-period",
+        dest="churn_period",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="seconds between inventory changes with --churn (default 60)",
+    )
     _common(sim)
 
     add_export_csv(sub, _common)  # export-csv
@@ -346,7 +380,27 @@ async def _run_simulator(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         log.error("%s", exc)
         return EXIT_FAILURE
-    app = build_app(accounts=args.accounts, terminals=args.terminals, seed=args.seed, row_interval=args.row_interval)
+    from exporter.simulator.faults import FaultError, parse_spec
+
+    if not 0 <= args.churn < 1 or args.churn_period <= 0:
+        log.error("--churn must be a fraction in [0, 1) and --churn-period positive")
+        return EXIT_CONFIG
+    app = build_app(
+        accounts=args.accounts,
+        terminals=args.terminals,
+        seed=args.seed,
+        row_interval=args.row_interval,
+        churn=args.churn,
+        churn_period=args.churn_period,
+        oneweb_accounts=args.oneweb_accounts,
+    )
+    for spec in args.faults:
+        try:
+            fault, _ = app.state.faults.add(**parse_spec(spec))
+        except (FaultError, TypeError) as exc:
+            log.error("--fault %s: %s", spec, exc)
+            return EXIT_CONFIG
+        log.warning("fault injected: %s", fault.public(fault.created))
     server = QuietServer(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
     stop = anyio.Event()
     host, port = sock.getsockname()[:2]

@@ -245,14 +245,28 @@ async def test_429_with_retry_after_pauses_the_whole_account() -> None:
 
 
 @pytest.mark.anyio
-async def test_429_without_retry_after_waits_a_minute() -> None:
+async def test_429_without_retry_after_backs_off_from_the_base_to_a_minute() -> None:
     driver, _ = make_driver()
+    budget = driver.ctx.budget
+    budget.pause_base = 0.01  # the account's backoff_base
+    waits = []
     with respx.mock() as mock:
         token_route(mock)
-        mock.get(f"{API}/account").mock(return_value=httpx.Response(429))
-        with pytest.raises(RateLimited, match="no Retry-After") as err:
+        route = mock.get(f"{API}/account").mock(return_value=httpx.Response(429))
+        for _ in range(3):
+            with pytest.raises(RateLimited, match="no Retry-After; pausing") as err:
+                await driver.poll_account()
+            waits.append(err.value.retry_after)
+        assert budget.paused_until - budget.clock() == pytest.approx(0.04, abs=0.02)
+        route.mock(return_value=httpx.Response(200, json=envelope({"accountNumber": "ACC-9"})))
+        await driver.poll_account()  # any other answer starts the backoff again
+        route.mock(return_value=httpx.Response(429))
+        with pytest.raises(RateLimited) as err:
             await driver.poll_account()
-    assert err.value.retry_after == 60
+    assert waits == [0.01, 0.02, 0.04]
+    assert err.value.retry_after == 0.01
+    budget.unexplained = 20
+    assert budget.pause(None) == 60.0  # never longer than a minute
 
 
 @pytest.mark.anyio

@@ -29,7 +29,6 @@ from exporter.providers.errors import (
 )
 from exporter.state import AccountState, escape_label
 
-DEFAULT_RETRY_AFTER = 60.0
 _THREAD_DECODE_BYTES = 256 * 1024
 
 
@@ -138,6 +137,8 @@ class ApiClient:
             self._count(endpoint, "error")
             raise TransportFailed(f"{method} {endpoint}: {type(exc).__name__}: {_short(exc)}") from None
         self._count(endpoint, str(response.status_code))
+        if response.status_code != 429:
+            self.budget.answered()
         if response.is_success:
             return response
         raise self.error_for(method, endpoint, response, permission)
@@ -156,9 +157,9 @@ class ApiClient:
         if status == 429:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             self.account.count("leo_exporter_rate_limited_total", "")
-            self.budget.pause(wait if wait is not None else DEFAULT_RETRY_AFTER)
-            hint = f"Retry-After {wait:g}s" if wait is not None else "no Retry-After; pausing 60s"
-            return RateLimited(f"{where}: rate limited ({hint})", retry_after=wait or DEFAULT_RETRY_AFTER)
+            paused = self.budget.pause(wait)  # without Retry-After: a backoff, doubling per 429 in a row
+            hint = f"Retry-After {wait:g}s" if wait is not None else f"no Retry-After; pausing {paused:g}s"
+            return RateLimited(f"{where}: rate limited ({hint})", retry_after=paused)
         if status >= 500:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             return ServerError(f"{where}: provider error ({said})", retry_after=wait)

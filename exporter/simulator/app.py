@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from exporter.simulator.faults import FaultBook
 from exporter.simulator.kognitive import KognitiveSimulator
 from exporter.simulator.oneweb import OneWebSimulator
 from exporter.simulator.starlink import StarlinkSimulator
@@ -27,11 +28,26 @@ def build_app(
     seed: int = 1,
     row_interval: float = 15.0,
     token_ttl: float = 900.0,
+    churn: float = 0.0,
+    churn_period: float = 60.0,
+    oneweb_accounts: int = 1,
+    faults: FaultBook | None = None,
 ) -> Starlette:
-    """The simulator app; `app.state.starlink` is the StarlinkSimulator (for tests and the CLI)."""
-    starlink = StarlinkSimulator(accounts, terminals, seed, row_interval=row_interval, token_ttl=token_ttl)
-    kognitive = KognitiveSimulator(accounts, terminals, seed)
-    oneweb = OneWebSimulator(1, max(4, terminals // 4), seed)
+    """The simulator app; `app.state.starlink` is the StarlinkSimulator (for tests and the CLI),
+    `app.state.faults` the fault book all three providers share (`faults.py`)."""
+    book = faults if faults is not None else FaultBook()
+    starlink = StarlinkSimulator(
+        accounts,
+        terminals,
+        seed,
+        row_interval=row_interval,
+        token_ttl=token_ttl,
+        faults=book,
+        churn=churn,
+        churn_period=churn_period,
+    )
+    kognitive = KognitiveSimulator(accounts, terminals, seed, faults=book)
+    oneweb = OneWebSimulator(oneweb_accounts, max(4, terminals // 4), seed, faults=book)
 
     async def index(request: Request) -> PlainTextResponse:
         lines = [
@@ -39,7 +55,8 @@ def build_app(
             "",
             f"Starlink Public API V2: {STARLINK_PREFIX}/api/public/v2 "
             f"(token: {STARLINK_PREFIX}/api/auth/connect/token)",
-            f"  {len(starlink.accounts)} accounts, {sum(len(a.terminals) for a in starlink.accounts)} terminals, "
+            f"  {len(starlink.accounts)} accounts, "
+            f"{sum(len(starlink.terminal_ids(a.number)) for a in starlink.accounts)} terminals, "
             f"seed {seed}, a telemetry row every {row_interval:g} s per device",
             f"  controls: GET {STARLINK_PREFIX}/_sim/state, "
             f"POST {STARLINK_PREFIX}/_sim/terminals/{{id}}/offline|online|alerts, "
@@ -65,6 +82,20 @@ def build_app(
             f"POST {ONEWEB_PREFIX}/_sim/reports/shift?seconds=N",
         ]
         lines += [f"  client_id {c.client_id} -> {c.partner_id}" for c in oneweb.credentials()]
+        if starlink.churn is not None:
+            lines.insert(
+                5,
+                f"  churn: {churn:g} of each inventory replaced every {churn_period:g} s "
+                f"(GET|POST {STARLINK_PREFIX}/_sim/churn)",
+            )
+        lines += [
+            "",
+            "Faults, per account of any provider: GET|POST|DELETE /_sim/faults "
+            '{"provider": "starlink", "account": "ACC-…", "mode": "rate_limit", "count": 10, "seconds": 30}; '
+            "request counts: GET /_sim/requests",
+            "  modes: " + ", ".join(book.snapshot()["modes"]),
+        ]
+        lines += [f"  active: {f}" for f in book.snapshot()["faults"]]
         lines += ["", "An exporter config for this simulator: GET /exporter-config.yml"]
         return PlainTextResponse("\n".join(lines) + "\n")
 
@@ -78,6 +109,7 @@ def build_app(
         routes=[
             Route("/", index),
             Route("/exporter-config.yml", config_file),
+            *book.routes(),
             Mount(STARLINK_PREFIX, routes=starlink.routes()),
             Mount(KOGNITIVE_PREFIX, routes=kognitive.routes()),
             Mount(ONEWEB_PREFIX, routes=oneweb.routes()),
@@ -86,6 +118,7 @@ def build_app(
     app.state.starlink = starlink
     app.state.kognitive = kognitive
     app.state.oneweb = oneweb
+    app.state.faults = book
     return app
 
 

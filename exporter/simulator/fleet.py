@@ -213,8 +213,11 @@ def split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def build_account(seed: int, index: int, n_terminals: int, t0: float, ids: _Ids) -> Account:
-    """Generate account `index` (1-based) with `n_terminals` terminals, relative to start time t0."""
+def build_account(seed: int, index: int, n_terminals: int, t0: float, ids: _Ids, spares: int = 0) -> Account:
+    """Generate account `index` (1-based) with `n_terminals` terminals, relative to start time t0.
+
+    `spares` more terminals (indices from `n_terminals` on) are generated the same way for churn
+    (see `churn.py`); they never carry the account's special roles (critical, offline)."""
     ha = key(seed, _S_ACCOUNT, index)
     number = ids.unique(lambda h: _number("ACC", h), ha)
     today = _midnight(t0)
@@ -230,7 +233,7 @@ def build_account(seed: int, index: int, n_terminals: int, t0: float, ids: _Ids)
     terminals: list[Terminal] = []
     lines: list[ServiceLine] = []
     routers: list[tuple[int, Router]] = []
-    for i in range(n_terminals):
+    for i in range(n_terminals + spares):
         h = key(seed, index, _S_TERMINAL, i)
         region = _REGION_WHEEL[pick(h, len(_REGION_WHEEL))]
         lat = region.lat[0] + unit(h, 8) * (region.lat[1] - region.lat[0])
@@ -340,9 +343,15 @@ def _with_heavy_line(lines: list[ServiceLine]) -> list[ServiceLine]:
     return lines
 
 
-def build_fleet(seed: int, accounts: int, terminals: int, t0: float) -> list[Account]:
-    """All simulated accounts; `terminals` is the fleet total, split evenly."""
+def build_fleet(
+    seed: int, accounts: int, terminals: int, t0: float, spares: Callable[[int], int] | None = None
+) -> list[Account]:
+    """All simulated accounts; `terminals` is the fleet total, split evenly. `spares(n)` is the
+    number of extra terminals an account of `n` gets for churn (none by default)."""
     if accounts < 1:
         raise ValueError("the simulator needs at least one account")
     ids = _Ids()
-    return [build_account(seed, a + 1, n, t0, ids) for a, n in enumerate(split(terminals, accounts))]
+    return [
+        build_account(seed, a + 1, n, t0, ids, spares(n) if spares else 0)
+        for a, n in enumerate(split(terminals, accounts))
+    ]

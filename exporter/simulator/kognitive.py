@@ -15,15 +15,19 @@ shapes the exporter assumes (`exporter.providers.kognitive.fields` names every f
   end of the billing cycle), `resume`, `newServiceLine` (provisioned after `provision_seconds`,
   followed with `service_line_tracking`).
 
-Test controls live under `/_sim/`: state, fault injection and forced online flags. Time comes
-from an injectable clock so tests move it instead of sleeping.
+Test controls live under `/_sim/`: state, fault injection and forced online flags. Faults come
+in two kinds: the shared transport-level modes of `faults.py` (429, 5xx, slow, reset, truncated,
+malformed, wrong shape, revoked; per partner name, auth key or index), applied first, and this
+API's own content faults below (`FAULT_KINDS`, per endpoint). `/_sim/faults` takes both: a body
+with `mode` is a shared fault, one with `kind` a Kognitive one. Time comes from an injectable
+clock so tests move it instead of sleeping.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from exporter.providers.kognitive import fields as F
+from exporter.simulator.faults import FaultBook
 from exporter.simulator.kognitive_fleet import (
     Line,
     Partner,
@@ -126,6 +131,7 @@ class KognitiveSimulator:
         clock: Callable[[], float] = time.time,
         auth_headers: tuple[str, ...] = ("x-auth-key", "auth-key"),
         provision_seconds: float = PROVISION_SECONDS,
+        faults: FaultBook | None = None,
     ) -> None:
         self.seed = seed
         self._clock = clock
@@ -133,7 +139,8 @@ class KognitiveSimulator:
         self.provision_seconds = provision_seconds
         self.partners: list[Partner] = build_partners(seed, partners, terminals, clock())
         self._by_key = {p.auth_key: p for p in self.partners}
-        self.faults: list[Fault] = []
+        self.faults: list[Fault] = []  # this API's own content faults
+        self.shared_faults = faults if faults is not None else FaultBook()  # transport-level modes
         self.trackings: dict[str, Tracking] = {}
         self.requests: dict[str, int] = {}
 
@@ -198,6 +205,7 @@ class KognitiveSimulator:
                 for p in self.partners
             ],
             "faults": [_slots(f) for f in self.faults],
+            "sharedFaults": self.shared_faults.snapshot("kognitive")["faults"],
             "trackings": {t.tracking_id: t.line for t in self.trackings.values()},
             "requests": dict(self.requests),
         }
@@ -251,7 +259,8 @@ class KognitiveSimulator:
         routes += [
             Route(base + "{rest:path}", self._not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/_sim/state", self._sim_state, methods=["GET"]),
-            Route("/_sim/faults", self._sim_faults, methods=["POST", "DELETE"]),
+            Route("/_sim/faults", self._sim_faults, methods=["GET", "POST", "DELETE"]),
+            *[r for r in self.shared_faults.routes("kognitive") if getattr(r, "path", "") != "/_sim/faults"],
             Route("/_sim/terminals/{terminal_id}/{action:str}", self._sim_terminal, methods=["POST"]),
         ]
         return routes
@@ -262,24 +271,33 @@ class KognitiveSimulator:
             partner = self._authenticate(request)
             if partner is None:
                 return failure("Unauthorized: missing or invalid auth key", 401)
-            self._settle()
-            kind = self._fault(endpoint, partner, ("http_500", "http_429", "success_false", "no_data", "bad_json"))
-            if kind == "http_500":
-                return failure("Internal server error", 500)
-            if kind == "http_429":
-                return failure("Too many requests", 429, {"Retry-After": "1"})
-            if kind == "success_false":
-                return failure("Simulated failure: the Starlink API did not answer in time")
-            if kind == "no_data":
-                return Response(orjson.dumps({F.SUCCESS: True, F.MESSAGE: ""}), media_type="application/json")
-            if kind == "bad_json":
-                return Response(b'{"success": true, "data": [', media_type="application/json")
-            try:
-                return await handler(request, partner)
-            except _Refused as exc:
-                return failure(exc.message, exc.status)
+            keys = (partner.name, partner.auth_key, str(partner.index))
+
+            async def served() -> Response:
+                return await self._serve(endpoint, handler, request, partner)
+
+            return await self.shared_faults.serve("kognitive", keys, partner.name, endpoint, request, served, _error)
 
         return run
+
+    async def _serve(self, endpoint: str, handler: Handler, request: Request, partner: Partner) -> Response:
+        """One API call with this API's own content faults applied."""
+        self._settle()
+        kind = self._fault(endpoint, partner, ("http_500", "http_429", "success_false", "no_data", "bad_json"))
+        if kind == "http_500":
+            return failure("Internal server error", 500)
+        if kind == "http_429":
+            return failure("Too many requests", 429, {"Retry-After": "1"})
+        if kind == "success_false":
+            return failure("Simulated failure: the Starlink API did not answer in time")
+        if kind == "no_data":
+            return Response(orjson.dumps({F.SUCCESS: True, F.MESSAGE: ""}), media_type="application/json")
+        if kind == "bad_json":
+            return Response(b'{"success": true, "data": [', media_type="application/json")
+        try:
+            return await handler(request, partner)
+        except _Refused as exc:
+            return failure(exc.message, exc.status)
 
     def _authenticate(self, request: Request) -> Partner | None:
         for header in self.auth_headers:
@@ -590,9 +608,23 @@ class KognitiveSimulator:
         return Response(orjson.dumps(self.state()), media_type="application/json")
 
     async def _sim_faults(self, request: Request) -> Response:
+        """GET lists both kinds; DELETE clears both; POST sets a shared fault (`mode`) or one of this
+        API's own (`kind`)."""
+        if request.method == "GET":
+            snapshot = self.shared_faults.snapshot("kognitive")
+            snapshot["kognitiveFaults"] = [_slots(f) for f in self.faults]
+            return Response(orjson.dumps(snapshot), media_type="application/json")
         if request.method == "DELETE":
             self.clear_faults()
+            self.shared_faults.clear("kognitive")
             return Response(orjson.dumps({"ok": True}), media_type="application/json")
+        raw = await request.body()
+        try:
+            shared = orjson.loads(raw) if raw.strip() else {}
+        except orjson.JSONDecodeError:
+            shared = None
+        if isinstance(shared, list) or (isinstance(shared, dict) and "mode" in shared):
+            return await self.shared_faults.handle(request, "kognitive", shared)
         try:
             body = await _body(request)
             times = body.get("times", 1)
@@ -620,6 +652,11 @@ class KognitiveSimulator:
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
+
+
+def _error(status: int, message: str, headers: Mapping[str, str]) -> Response:
+    """A shared fault's error answer: the `{success: false, message}` envelope."""
+    return failure(message, status, dict(headers))
 
 
 def _slots(obj: Any) -> dict[str, Any]:

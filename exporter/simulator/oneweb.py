@@ -16,7 +16,9 @@ one customer's products sharing a sub-pool.
 
 Lists answer a bare JSON array with `X-Total-Count`; with `offset`/`limit` they page. With
 `page_default` set, a request without paging parameters gets only that many records (a server
-that pages by itself). Time comes from an injectable clock.
+that pages by itself). Faults (`faults.py`: 429, 5xx, slow, reset, truncated, malformed, wrong
+shape, revoked) apply per distribution partner id, client id or index. Time comes from an
+injectable clock.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import base64
 import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +37,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from exporter.providers.oneweb.schema import ENDPOINTS, SHAPES, compile_path, set_path
+from exporter.simulator.faults import FaultBook
 from exporter.simulator.hashing import key, pick, unit
 from exporter.simulator.responses import json_response
 
@@ -294,6 +297,11 @@ def build_account(seed: int, index: int, n_terminals: int, now: float) -> SimAcc
     return SimAccount(index, creds, partner, customers, sites, terminals, products, offline)
 
 
+def _error(status: int, message: str, headers: Mapping[str, str]) -> Response:
+    """A fault's error answer (the body shape is as assumed as the 401's)."""
+    return json_response({"error": message}, status, headers)
+
+
 class OneWebSimulator:
     """Simulated OneWeb distribution partner accounts; mount `routes()` at `/oneweb`."""
 
@@ -306,6 +314,7 @@ class OneWebSimulator:
         clock: Callable[[], float] = time.time,
         page_default: int | None = None,
         total_count: bool = True,
+        faults: FaultBook | None = None,
     ) -> None:
         if accounts < 1:
             raise ValueError("the simulator needs at least one account")
@@ -318,6 +327,7 @@ class OneWebSimulator:
         base, extra = divmod(max(terminals, 0), accounts)
         self.accounts = [build_account(seed, a + 1, base + (1 if a < extra else 0), now) for a in range(accounts)]
         self._by_client = {acc.creds.client_id: acc for acc in self.accounts}
+        self.faults = faults if faults is not None else FaultBook()
 
     # ---- inspection ---------------------------------------------------------------------------------
 
@@ -595,6 +605,7 @@ class OneWebSimulator:
             Route("/_sim/state", self._sim_state, methods=["GET"]),
             Route("/_sim/terminals/{imei}/{action:str}", self._sim_terminal, methods=["POST"]),
             Route("/_sim/reports/shift", self._sim_shift, methods=["POST"]),
+            *self.faults.routes("oneweb"),
             Route("/{rest:path}", self._api(self._not_found), methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ]
         return routes
@@ -620,7 +631,13 @@ class OneWebSimulator:
             acc = self._authenticate(request)
             if acc is None:  # the error body is an assumption (MuleSoft's policy answers 401)
                 return json_response({"error": "Invalid client id or secret"}, 401)
-            return await handler(request, acc)
+            keys = (acc.creds.partner_id, acc.creds.client_id, str(acc.index))
+            name = request.url.path[len(request.scope.get("root_path", "")) :] or "/"
+
+            async def run() -> Response:
+                return await handler(request, acc)
+
+            return await self.faults.serve("oneweb", keys, acc.creds.partner_id, name, request, run, _error)
 
         return endpoint
 

@@ -1,9 +1,11 @@
 """A realistic fake of the Starlink Public API V2 (token, telemetry stream, management), over HTTP.
 
 The exporter's real client polls it exactly as it polls starlink.com. Every API call goes through
-`_api`, which resolves the bearer token to a service account; per-account fault injection (429,
-5xx, slow answers, broken JSON) is meant to hook in there. Time comes from an injectable clock,
-so tests move time forward instead of sleeping.
+`_api`, which resolves the bearer token to a service account and then hands the request to the
+shared fault book (`faults.py`: 429, 5xx, slow answers, resets, broken JSON, expired tokens,
+revoked credentials, a stream that falls behind), keyed by account number, client id or index.
+With `churn` set, terminals join and leave the inventory over time (`churn.py`). Time comes from
+an injectable clock, so tests move time forward instead of sleeping.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,7 +25,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from exporter.simulator.fleet import Account, ServiceLine, Terminal, build_fleet
+from exporter.simulator.churn import Churn, spares
+from exporter.simulator.faults import Fault, FaultBook, FaultError
+from exporter.simulator.fleet import Account, ServiceLine, Terminal, build_fleet, split
+from exporter.simulator.hashing import key
 from exporter.simulator.responses import envelope, envelope_error, iso, json_response, paginate
 from exporter.simulator.starlink_products import MAX_COUNT, TopUpBlock, catalog, extra_gb, new_block, top_up_product
 from exporter.simulator.telemetry import (
@@ -71,6 +76,7 @@ class _Client:
 class _Token:
     client_id: str
     expires: float
+    issued: float = 0.0
 
 
 Handler = Callable[[Request, _Client], Awaitable[Response]]
@@ -96,16 +102,31 @@ class StarlinkSimulator:
         clock: Callable[[], float] = time.time,
         row_interval: float = 15.0,
         token_ttl: float = 900.0,
+        faults: FaultBook | None = None,
+        churn: float = 0.0,
+        churn_period: float = 60.0,
     ) -> None:
         if row_interval <= 0:
             raise ValueError("row_interval must be positive")
+        if not 0 <= churn < 1:
+            raise ValueError("churn must be a fraction in [0, 1)")
         self.seed = seed
         self.row_interval = row_interval
         self.token_ttl = token_ttl
         self._clock = clock
         self.t0 = clock()  # tick 0 happens now, so a first stream call has data at once
-        self.accounts: list[Account] = build_fleet(seed, accounts, terminals, self.t0)
+        self.accounts: list[Account] = build_fleet(seed, accounts, terminals, self.t0, lambda n: spares(n, churn))
         self.streams = [AccountStream(a, seed, self.t0, row_interval) for a in self.accounts]
+        self.churn: list[Churn] | None = None
+        if churn > 0:
+            self.churn = [
+                Churn(n, len(acc.terminals), churn, churn_period, self.t0, key(seed, acc.index, 0xC4))
+                for n, acc in zip(split(terminals, accounts), self.accounts, strict=True)
+            ]
+            for stream, plan in zip(self.streams, self.churn, strict=True):
+                stream.absent_at = self._absent_at(plan)
+        self.faults = faults if faults is not None else FaultBook()
+        self.faults.on_activate("starlink", "behind", self._fall_behind)
         self._clients: dict[str, _Client] = {}
         for pos, acc in enumerate(self.accounts):
             creds = SimAccount(acc.client_id, acc.client_secret, acc.number, acc.name)
@@ -137,19 +158,23 @@ class StarlinkSimulator:
         return self.accounts[self._account_pos(account_number)]
 
     def terminal_ids(self, account_number: str) -> list[str]:
-        return [t.terminal_id for t in self.account(account_number).terminals]
+        """Bare ids of the terminals in the account's inventory now."""
+        return [t.terminal_id for t in self._present(self._account_pos(account_number))]
 
     def router_ids(self, account_number: str) -> list[str]:
-        return [r.router_id for _, r in self.account(account_number).routers]
+        pos = self._account_pos(account_number)
+        here = {t.index for t in self._present(pos)}
+        return [r.router_id for ti, r in self.accounts[pos].routers if ti in here]
 
     def service_lines(self, account_number: str) -> list[str]:
-        return [line.number for line in self.account(account_number).service_lines]
+        return [line.number for line in self._present_lines(self._account_pos(account_number))]
 
     def offline_terminal_ids(self, account_number: str) -> set[str]:
         """Bare ids of the terminals offline from the next tick on (defaults plus /_sim overrides)."""
         pos = self._account_pos(account_number)
         terminals = self.accounts[pos].terminals
-        return {terminals[i].terminal_id for i in self._offline_set(pos)}
+        here = {t.index for t in self._present(pos)}
+        return {terminals[i].terminal_id for i in self._offline_set(pos) if i in here}
 
     def critical_terminal_id(self, account_number: str) -> str | None:
         """The terminal that has a critical alert (53 or 80) active most of the time."""
@@ -190,15 +215,77 @@ class StarlinkSimulator:
                     "accountName": acc.name,
                     "clientIds": [c.creds.client_id for c in self._clients.values() if c.account == pos],
                     "alertColumn": acc.alert_column,
-                    "terminals": len(acc.terminals),
-                    "routers": len(acc.routers),
-                    "serviceLines": len(acc.service_lines),
+                    "terminals": len(self._present(pos)),
+                    "routers": len(self.router_ids(acc.number)),
+                    "serviceLines": len(self._present_lines(pos)),
                     "offline": sorted(self.offline_terminal_ids(acc.number)),
                     "criticalTerminal": self.critical_terminal_id(acc.number),
                     "forcedAlerts": {acc.terminals[i].terminal_id: list(c) for i, c in stream.forced_alerts.items()},
                 }
             )
         return {"tick": self.current_tick(), "rowInterval": self.row_interval, "accounts": out}
+
+    # ---- churn --------------------------------------------------------------------------------------
+
+    def _absent_at(self, plan: Churn) -> Callable[[int], tuple[int, frozenset[int]]]:
+        def absent_at(tick: int) -> tuple[int, frozenset[int]]:
+            epoch = plan.epoch_at(self.t0 + tick * self.row_interval)
+            return epoch, plan.absent(epoch)
+
+        return absent_at
+
+    def _present(self, pos: int) -> list[Terminal]:
+        """The account's terminals in its inventory now (all of them without churn)."""
+        terminals = self.accounts[pos].terminals
+        if self.churn is None:
+            return terminals
+        plan = self.churn[pos]
+        return [terminals[i] for i in plan.present(plan.epoch_at(self._clock()))]
+
+    def _present_lines(self, pos: int) -> list[ServiceLine]:
+        """Service lines of present terminals, and those without a terminal (spares)."""
+        lines = self.accounts[pos].service_lines
+        if self.churn is None:
+            return lines
+        here = {t.index for t in self._present(pos)}
+        return [line for line in lines if line.terminal_index is None or line.terminal_index in here]
+
+    def churn_state(self) -> dict[str, Any]:
+        """`GET /_sim/churn`: who is in each inventory now, who has left, who joined since the start."""
+        if self.churn is None:
+            return {"enabled": False, "accounts": []}
+        now = self._clock()
+        out = []
+        for acc, plan in zip(self.accounts, self.churn, strict=True):
+            epoch = plan.epoch_at(now)
+            present = plan.present(epoch)
+            here = set(present)
+            gone = plan.ever_present(epoch) - here
+            out.append(
+                {
+                    "accountNumber": acc.number,
+                    "present": [acc.terminals[i].terminal_id for i in present],
+                    "departed": sorted(acc.terminals[i].terminal_id for i in gone),
+                    "joined": sorted(acc.terminals[i].terminal_id for i in here if i >= plan.n),
+                    "presentRouters": sorted(r.router_id for ti, r in acc.routers if ti in here),
+                    "departedRouters": sorted(r.router_id for ti, r in acc.routers if ti in gone),
+                }
+            )
+        first = self.churn[0]
+        return {
+            "enabled": True,
+            "epoch": first.epoch_at(now),
+            "period": first.period,
+            "perPeriod": [plan.per_period for plan in self.churn],
+            "frozen": first.frozen is not None,
+            "nextChangeAt": first.next_change(now),
+            "accounts": out,
+        }
+
+    def freeze_churn(self, frozen: bool) -> None:
+        """Hold the inventories as they are now (the end of a soak), or let them move again."""
+        for plan in self.churn or []:
+            plan.frozen = plan.epoch_at(self._clock()) if frozen else None
 
     # ---- routes -------------------------------------------------------------------------------------
 
@@ -218,27 +305,62 @@ class StarlinkSimulator:
             Route("/_sim/state", self._sim_state, methods=["GET"]),
             Route("/_sim/terminals/{terminal_id}/{action:str}", self._sim_terminal, methods=["POST"]),
             Route("/_sim/accounts/{account}/rewind", self._sim_rewind, methods=["POST"]),
+            Route("/_sim/churn", self._sim_churn, methods=["GET", "POST"]),
+            *self.faults.routes("starlink"),
             Route("/_sim/accounts/{account}/refuse-top-up", self._sim_refuse_top_up, methods=["POST"]),
         ]
 
     def _api(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        """Authenticate the bearer token, then run the handler; bad requests become envelopes."""
+        """Authenticate the bearer token, apply the account's faults (`faults.py`), then run the
+        handler; bad requests become envelopes."""
 
         async def endpoint(request: Request) -> Response:
             client = self._authenticate(request)
             if client is None:
-                return envelope_error(
-                    401,
-                    "The access token is missing, invalid or expired.",
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-                )
-            # Per-account fault injection (429, 5xx, delays, malformed bodies) belongs here.
-            try:
-                return await handler(request, client)
-            except _BadRequest as exc:
-                return envelope_error(exc.status, exc.message, exc.members)
+                return _token_refused()
+            keys = self._keys(client)
+            number = client.creds.account_number
+            name = request.url.path.partition(API)[2] or request.url.path  # "/telemetry/stream"
+            if self._token_expired_early(request, keys, name):
+                self.faults.record("starlink", number, name, "401")
+                return _token_refused()
+
+            async def run() -> Response:
+                try:
+                    return await handler(request, client)
+                except _BadRequest as exc:
+                    return envelope_error(exc.status, exc.message, exc.members)
+
+            return await self.faults.serve("starlink", keys, number, name, request, run, _fault_error)
 
         return endpoint
+
+    def _keys(self, client: _Client) -> tuple[str, str, str]:
+        """What a fault may name this account by: account number, client id, 1-based index."""
+        return client.creds.account_number, client.creds.client_id, str(client.account + 1)
+
+    def _token_expired_early(self, request: Request, keys: tuple[str, ...], name: str) -> bool:
+        """`expired_token`: a token older than the fault's ttl is refused as expired (and forgotten)."""
+        fault = self.faults.find("starlink", keys, name, ("expired_token",))
+        if fault is None:
+            return False
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        found = self._tokens.get(token)
+        if found is None or self._clock() - found.issued < fault.ttl:
+            return False
+        del self._tokens[token]
+        self.faults.hit(fault)
+        return True
+
+    def _fall_behind(self, fault: Fault) -> dict[str, Any]:
+        """`behind`: every reader of the matching accounts moves `ticks` back (full batches follow)."""
+        moved = 0
+        for client in {c.account: c for c in self._clients.values()}.values():
+            if fault.account == "*" or fault.account in self._keys(client):
+                moved += self.rewind(client.creds.account_number, fault.ticks)
+        if not moved:
+            raise FaultError(f"no Starlink account is called {fault.account!r} (account number, client id or index)")
+        return {"clients": moved, "ticks": fault.ticks}
 
     # ---- auth ---------------------------------------------------------------------------------------
 
@@ -257,10 +379,18 @@ class StarlinkSimulator:
         client = self._clients.get(client_id or "")
         if client is None or not secrets.compare_digest(client.creds.client_secret, secret or ""):
             return json_response({"error": "invalid_client"}, 401)
+
+        async def mint() -> Response:
+            return self._mint(client)
+
+        number = client.creds.account_number
+        return await self.faults.serve("starlink", self._keys(client), number, "token", request, mint, _token_error)
+
+    def _mint(self, client: _Client) -> Response:
         now = self._clock()
         self._tokens = {k: v for k, v in self._tokens.items() if v.expires > now}
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = _Token(client.creds.client_id, now + self.token_ttl)
+        self._tokens[token] = _Token(client.creds.client_id, now + self.token_ttl, now)
         ttl = int(self.token_ttl) if float(self.token_ttl).is_integer() else self.token_ttl
         return json_response({"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": ""})
 
@@ -313,8 +443,8 @@ class StarlinkSimulator:
         )
 
     async def _service_lines(self, request: Request, client: _Client) -> Response:
-        acc = self.accounts[client.account]
-        chunk, meta = paginate(acc.service_lines, _int_query(request, "page", 0, minimum=0), PAGE_SIZE)
+        lines = self._present_lines(client.account)
+        chunk, meta = paginate(lines, _int_query(request, "page", 0, minimum=0), PAGE_SIZE)
         now = self._clock()
         return envelope({**meta, "results": [self._line_json(line, now) for line in chunk]})
 
@@ -364,8 +494,8 @@ class StarlinkSimulator:
         return envelope(None)
 
     async def _user_terminals(self, request: Request, client: _Client) -> Response:
-        acc = self.accounts[client.account]
-        chunk, meta = paginate(acc.terminals, _int_query(request, "page", 0, minimum=0), PAGE_SIZE)
+        terminals = self._present(client.account)
+        chunk, meta = paginate(terminals, _int_query(request, "page", 0, minimum=0), PAGE_SIZE)
         return envelope({**meta, "results": [_terminal_json(t) for t in chunk]})
 
     async def _data_usage(self, request: Request, client: _Client) -> Response:
@@ -375,7 +505,7 @@ class StarlinkSimulator:
         acc = self.accounts[client.account]
         lines = [
             line
-            for line in acc.service_lines
+            for line in self._present_lines(client.account)
             if (not wanted or line.number in wanted) and (line.active or not active_only)
         ]
         chunk, meta = paginate(lines, page, limit)
@@ -438,6 +568,18 @@ class StarlinkSimulator:
             return json_response({"error": f"unknown account {request.path_params['account']!r}"}, 404)
         return json_response({"ok": True})
 
+    async def _sim_churn(self, request: Request) -> Response:
+        """GET: the inventories now; POST `{"frozen": true|false}` holds or releases them."""
+        if request.method == "POST":
+            body = await _json_body(request)
+            frozen = body.get("frozen") if isinstance(body, dict) else None
+            if not isinstance(frozen, bool):
+                return json_response({"error": 'body must be {"frozen": true|false}'}, 400)
+            if self.churn is None:
+                return json_response({"error": "churn is not enabled (simulator --churn)"}, 409)
+            self.freeze_churn(frozen)
+        return json_response(self.churn_state())
+
     def rewind(self, account_number: str, ticks: int) -> int:
         """Move every reader of the account `ticks` back, so its next calls return full batches
         (a stream that has fallen behind). Returns how many cursors moved."""
@@ -470,6 +612,27 @@ class StarlinkSimulator:
         for index, online in self._forced_online[pos].items():
             (offline.discard if online else offline.add)(index)
         return frozenset(offline)
+
+
+def _token_refused() -> Response:
+    return envelope_error(
+        401,
+        "The access token is missing, invalid or expired.",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def _fault_error(status: int, message: str, headers: Mapping[str, str]) -> Response:
+    """A fault's error answer from the API: the ServiceResponse envelope."""
+    if status == 401:
+        headers = {**headers, "WWW-Authenticate": 'Bearer error="invalid_token"'}
+    return envelope_error(status, message, headers=headers)
+
+
+def _token_error(status: int, message: str, headers: Mapping[str, str]) -> Response:
+    """A fault's error answer from the token endpoint: OAuth2's error object."""
+    error = "invalid_client" if status == 401 else ("slow_down" if status == 429 else "temporarily_unavailable")
+    return json_response({"error": error, "error_description": message}, status, headers)
 
 
 # ---- request parsing helpers ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -118,7 +119,9 @@ class AccountStream:
         self.forced_alerts: dict[int, tuple[int, ...]] = {}
         # History of offline sets: (first tick it applies to, set); rows of a tick use the set then.
         self._epochs: list[tuple[int, frozenset[int]]] = [(0, account.base_offline)]
-        self._layouts: dict[tuple[int, int], Layout] = {}
+        self._layouts: dict[tuple[int, int, int], Layout] = {}
+        # Churn (see churn.py): tick -> (churn epoch, terminals not in the inventory then).
+        self.absent_at: Callable[[int], tuple[int, frozenset[int]]] | None = None
         self._u = [self._u_static(t) for t in account.terminals]
         self._r = [self._r_static(ti, r) for ti, r in account.routers]
         self._r_owner = [ti for ti, _ in account.routers]
@@ -130,7 +133,8 @@ class AccountStream:
         h = key(self.seed, self.account.index, 1000, t.index)
         codes = {c for c, _, _ in t.alert_profile}
         slow = unit(h, 40) < 0.06  # a few terminals sit behind congested beams or long backhaul
-        obst = 1.8 + 2.0 * unit(h, 48) if (66 in codes or unit(h, 56) < 0.04) else 0.4 * unit(h, 48) ** 2
+        few = ((h >> 56) & 0xFF) / 256.0 < 0.04  # the top byte: unit() would read past bit 63 here
+        obst = 1.8 + 2.0 * unit(h, 48) if (66 in codes or few) else 0.4 * unit(h, 48) ** 2
         move = None
         if t.moving:
             lo, hi = t.region.lon
@@ -172,7 +176,7 @@ class AccountStream:
             2e4 + 2.5e6 * unit(h, 32),  # rx bytes/s
             5e3 + 4e5 * unit(h, 40),
             int(1 + 8 * unit(h, 48)),  # 2.4 GHz clients base
-            int(1 + 16 * unit(h, 56)),  # 5 GHz clients base
+            int(1 + 16 * ((h >> 56) & 0xFF) / 256.0),  # 5 GHz clients base (the top byte)
             6.283 * unit(h, 4),
             "ut" + r.terminal_id,
             r.alert_profile,
@@ -203,22 +207,24 @@ class AccountStream:
             self._epochs.append((from_tick, offline))
 
     def layout(self, tick: int) -> Layout:
-        """The devices reporting in a tick; shared by every tick with the same offline set and IP phase."""
+        """The devices reporting in a tick; shared by every tick with the same offline set, churn
+        epoch and IP phase."""
         epoch = bisect.bisect_right(self._epochs, tick, key=lambda e: e[0]) - 1
         phase = tick % self.ip_period
-        found = self._layouts.get((epoch, phase))
+        churn, absent = self.absent_at(tick) if self.absent_at is not None else (0, frozenset())
+        found = self._layouts.get((epoch, churn, phase))
         if found is None:
             if len(self._layouts) > 256:  # many /_sim toggles: drop the cache, it is cheap to rebuild
                 self._layouts.clear()
-            offline = self._epochs[epoch][1]
-            same = next((v for (e, _), v in self._layouts.items() if e == epoch), None)
+            offline = self._epochs[epoch][1] | absent
+            same = next((v for (e, c, _), v in self._layouts.items() if e == epoch and c == churn), None)
             if same is not None:
                 u, r = same.u, same.r
             else:
                 u = [i for i in range(len(self._u)) if i not in offline]
                 r = [j for j, ti in enumerate(self._r_owner) if ti not in offline]
             i = [n for n in u if self._ip[n][5] == phase]
-            found = self._layouts[(epoch, phase)] = Layout(u, r, i)
+            found = self._layouts[(epoch, churn, phase)] = Layout(u, r, i)
         return found
 
     # ---- reading -------------------------------------------------------------------------------------
