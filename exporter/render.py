@@ -152,10 +152,10 @@ def _table_text(spec: MetricSpec, table: EntityTable) -> tuple[str, int] | None:
 
 
 class _Deflater:
-    """Compresses chunks on two threads while the renderer builds the next text (zlib releases the
+    """Compresses chunks on a thread while the renderer builds the next text (zlib releases the
     GIL), with few chunks in flight so a full render never holds all its text at once."""
 
-    def __init__(self, workers: int = 2, in_flight: int = 8):
+    def __init__(self, workers: int = 1, in_flight: int = 8):
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deflate")
         self.slots = threading.BoundedSemaphore(in_flight)
 
