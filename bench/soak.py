@@ -16,8 +16,9 @@ router the simulator says has left, and every terminal it says is there must be 
 
 Reports memory growth after the warm-up (`--warmup`, 5 minutes: the simulator's slowest rows, IP
 allocations, come every 5 minutes, so only then is the fleet's state complete; the target is
-< 5 %): the median of the last three samples against the median of the first three after the
-warm-up, the peak, and the slope of a least-squares line through the samples after the warm-up.
+< 5 %): the median of the samples in the last minute against the median of those in the first
+minute after the warm-up (memory moves with the work in flight, so whole minutes are compared),
+the peak, and the slope of a least-squares line through the samples after the warm-up.
 The growth from 2 minutes on is shown as well, with how much the series grew meanwhile. Prints a
 table and writes JSON (default bench/results/soak-<minutes>m.json).
 """
@@ -49,6 +50,12 @@ from bench.load import rss_mib  # noqa: E402
 
 ID_LABELS = ("terminal_id", "router_id", "service_line")
 EARLY_S = 120.0
+WINDOW_S = 60.0  # memory moves with the work in flight: compare the medians of whole minutes
+
+
+def window_median(samples: list[dict[str, Any]], start: float, key: str) -> float:
+    """Median of `key` over the samples in [start, start + WINDOW_S]."""
+    return statistics.median(s[key] for s in samples if start <= s["t"] <= start + WINDOW_S)
 
 
 def exposition(url: str) -> str:
@@ -166,17 +173,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         warm = [s for s in samples if s["t"] >= args.warmup * 60]
         if len(warm) < 4:
             raise SystemExit("too few samples after the warm-up: run longer (--minutes) or sample more often")
-        baseline = statistics.median(s["rss_mib"] for s in warm[:3])
-        final = statistics.median(s["rss_mib"] for s in warm[-3:])
+        baseline = window_median(warm, warm[0]["t"], "rss_mib")
+        final = window_median(warm, warm[-1]["t"] - WINDOW_S, "rss_mib")
         # For comparison, from 2 minutes on, while the fleet's state is still filling up.
         early = [s for s in samples if s["t"] >= EARLY_S]
         if len(early) >= 6 and args.warmup * 60 > EARLY_S:
-            base = statistics.median(s["rss_mib"] for s in early[:3])
+            base = window_median(early, early[0]["t"], "rss_mib")
             results["rss_early_baseline_mib"] = base
             results["rss_growth_after_2min_pct"] = (final - base) / base * 100
-            first = statistics.median(s["series"] for s in early[:3])
+            first = window_median(early, early[0]["t"], "series")
             results["series_growth_after_2min_pct"] = (
-                (statistics.median(s["series"] for s in early[-3:]) - first) / first * 100
+                (window_median(early, early[-1]["t"] - WINDOW_S, "series") - first) / first * 100
             )
         results.update(
             {
