@@ -26,6 +26,8 @@ from exporter.durations import format_duration
 from exporter.logs import setup_logging
 from exporter.sharding import ShardError, account_key, owner
 from exporter.sharding import resolve as resolve_shard
+from exporter.simulator.calendar import ENV_VAR as SIM_NOW_ENV
+from exporter.simulator.calendar import parse_instant
 from exporter.status.export import add_command as add_export_csv
 from exporter.webconfig import WebSecurity
 
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=40,
         help="simulation mode: terminals in all (default 40)",
     )
+    _simulated_now(parser, "simulation mode: ")
     _common(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -179,11 +182,32 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between inventory changes with --churn (default 60)",
     )
+    _simulated_now(sim)
     _common(sim)
 
     add_export_csv(sub, _common)  # export-csv
     add_action_commands(sub, _common)  # starlink-top-up, kognitive-pause, -resume, -new-service-line
     return parser
+
+
+def _instant(text: str) -> float:
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _simulated_now(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument(
+        "--simulator.now",
+        dest="sim_now",
+        type=_instant,
+        default=os.environ.get(SIM_NOW_ENV),
+        metavar="DATETIME",
+        help=f"{prefix}start the simulated calendar (billing cycles, usage, activation dates) at this "
+        f"UTC instant, e.g. 2027-03-01T00:30:00Z; it then runs at the real pace. Default: now "
+        f"(env {SIM_NOW_ENV})",
+    )
 
 
 def summarize(config: Config) -> str:
@@ -397,7 +421,7 @@ async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -
     from exporter.simulator.app import build_app, demo_config
     from exporter.web import bind_socket
 
-    app = build_app(accounts=args.sim_accounts, terminals=args.sim_terminals)
+    app = build_app(accounts=args.sim_accounts, terminals=args.sim_terminals, now=args.sim_now)
     sock = bind_socket("127.0.0.1:0")
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = QuietServer(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
@@ -437,6 +461,7 @@ async def _run_simulator(args: argparse.Namespace) -> int:
         churn=args.churn,
         churn_period=args.churn_period,
         oneweb_accounts=args.oneweb_accounts,
+        now=args.sim_now,
     )
     for spec in args.faults:
         try:

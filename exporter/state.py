@@ -395,12 +395,13 @@ class AccountState:
                 sln,
                 {f'class="{escape_label(k)}"': v for k, v in rec.by_class.items()},
             )
-            if rec.daily_by_class is not None:
-                table.set_labelled(
-                    "leo_service_line_daily_usage_bytes",
-                    sln,
-                    {f'class="{escape_label(k)}"': v for k, v in rec.daily_by_class.items()},
-                )
+            # No reported day (a cycle's first day, the previous cycle not asked for): no daily
+            # figure, rather than the last one seen, which would pass for the newest day.
+            table.set_labelled(
+                "leo_service_line_daily_usage_bytes",
+                sln,
+                {f'class="{escape_label(k)}"': v for k, v in (rec.daily_by_class or {}).items()},
+            )
             table.set("leo_service_line_daily_usage_date_timestamp_seconds", sln, rec.daily_date)
             table.set("leo_service_line_usage_limit_bytes", sln, rec.limit_bytes)
             table.set("leo_service_line_billing_cycle_start_timestamp_seconds", sln, rec.cycle_start)

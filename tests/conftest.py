@@ -1,4 +1,5 @@
-"""Shared fixtures: tool lookup that fails (never skips) in CI, free loopback ports."""
+"""Shared fixtures: tool lookup that fails (never skips) in CI, free loopback ports, and the
+simulated date every test runs at unless it sets its own."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ import shutil
 import socket
 
 import pytest
+
+from exporter.simulator.calendar import ENV_VAR, parse_instant
+
+# The simulated world's date in tests: the first half hour of a month, the hardest ordinary day
+# for usage. Every simulator a test starts (in-process or as a process, which reads the
+# environment) is at this date unless the test says otherwise, so no outcome depends on the day
+# the suite runs.
+SIMULATED_DATE = "2027-03-01T00:30:00Z"
+SIMULATED_NOW = parse_instant(SIMULATED_DATE)
+os.environ[ENV_VAR] = SIMULATED_DATE
 
 
 def require_tool(name: str) -> str:

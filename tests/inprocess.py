@@ -9,12 +9,14 @@ from starlette.applications import Starlette
 from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.simulator.app import build_app, demo_config
+from tests.conftest import SIMULATED_NOW
 
 SIM_URL = "http://simulator"
 
 
 def simulated_exporter(app: Starlette | None = None, **sim: int) -> tuple[Exporter, Starlette]:
-    app = app or build_app(**sim)
+    """The demo config's exporter on the simulator `app` (by default one at the tests' fixed date)."""
+    app = app or build_app(now=SIMULATED_NOW, **sim)
     data = demo_config(SIM_URL, app)
     for account in data["accounts"]:
         if account["provider"] == "starlink":

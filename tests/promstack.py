@@ -252,3 +252,118 @@ class PromAPI:
 
     def rules(self) -> list[dict[str, Any]]:
         return self._get("/api/v1/rules")["groups"]
+
+
+# --------------------------------------------------------------------------- dashboards against Prometheus
+
+RANGE_SECONDS = 30
+
+
+def prometheus_config(exporter: str, rules_glob: str, alertmanager: str | None = None) -> dict[str, Any]:
+    """The shipped Prometheus config, scraping and evaluating every second, pointed at `exporter`."""
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
+    config["rule_files"] = [rules_glob]
+    if alertmanager:
+        config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [alertmanager]}]}]
+    else:
+        config.pop("alerting", None)
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "leo-exporter"]
+    job.update(scrape_interval="1s", scrape_timeout="1s", static_configs=[{"targets": [exporter]}])
+    return config
+
+
+def start_prometheus(
+    procs: ProcessGroup, tmp: Path, exporter: str, alertmanager: str | None = None
+) -> tuple[PromAPI, Process]:
+    """A real Prometheus on a free port with the shipped config and rules (`for:` shortened to 1s)."""
+    from tests.conftest import free_port, require_tool
+
+    rules_dir = tmp / "rules"
+    rules_dir.mkdir()
+    for path in rule_files():
+        (rules_dir / path.name).write_text(rewrite_for_durations(path.read_text(), "1s"))
+    port = free_port()
+    config = tmp / "prometheus.yml"
+    config.write_text(yaml.safe_dump(prometheus_config(exporter, str(rules_dir / "*.yml"), alertmanager)))
+    prom = procs.start(
+        "prometheus",
+        [
+            require_tool("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp / 'prom-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        tmp / "prometheus.log",
+    )
+    return PromAPI(f"http://127.0.0.1:{port}"), prom
+
+
+def poll(what: str, check: Any, *, timeout: float, interval: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def variable_values(prom: PromAPI, var: dict[str, Any], values: dict[str, str]) -> list[str]:
+    """The values Grafana's Prometheus data source offers for a query variable."""
+    definition = substitute(var["definition"].strip(), values)
+    if definition.startswith("label_values("):
+        selector, _, label = definition.removeprefix("label_values(").removesuffix(")").rpartition(",")
+        return prom.label_values(label.strip(), selector.strip())
+    assert definition.startswith("query_result("), definition
+    results = prom.query(definition.removeprefix("query_result(").removesuffix(")"))
+    # Grafana formats each series as `name{label="value", ...} value timestamp` and applies the regex,
+    # taking the `value` group (or the first group) as the variable's value
+    lines = []
+    for r in results:
+        metric = dict(r["metric"])
+        name = metric.pop("__name__", "")
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(metric.items()))
+        lines.append(f"{name}{{{labels}}} {r['value'][1]} {int(float(r['value'][0]) * 1000)}")
+    if not var.get("regex"):
+        return lines
+    pattern = re.compile(var["regex"].strip("/").replace("(?<", "(?P<"))
+    out = []
+    for line in lines:
+        m = pattern.search(line)
+        if m:
+            out.append(m.groupdict().get("value") or m.group(1))
+    return sorted(set(out))
+
+
+def assignments(prom: PromAPI, dashboard: dict[str, Any], limit: int = 400) -> list[dict[str, str]]:
+    """Every combination of variable values Prometheus offers, resolved in order like Grafana does."""
+    combos: list[dict[str, str]] = [{}]
+    for var in dashboard["templating"]["list"]:
+        if var["type"] != "query":
+            continue
+        resolved = []
+        for combo in combos:
+            resolved.extend({**combo, var["name"]: value} for value in variable_values(prom, var, combo))
+        assert resolved, f"variable {var['name']} ({var['definition']}) has no values"
+        combos = resolved[:limit]
+    return combos
+
+
+def has_data(prom: PromAPI, target: dict[str, Any], values: dict[str, str]) -> bool:
+    # $__interval is a day in the daily bars; 5 s keeps `offset $__interval` within the test's history
+    expr = substitute(target["expr"], values, rate_interval="1m", rng="5m", interval="5s")
+    if target.get("instant"):
+        return bool(prom.query(expr))
+    return bool(prom.query_range(expr, RANGE_SECONDS, 2))
+
+
+def empty_queries(prom: PromAPI, combos: list[dict[str, str]], dashboard: dict[str, Any]) -> list[str]:
+    """Every panel query of the dashboard that has no data for any of the variable combinations."""
+    return [
+        f"{panel['title']} [{target['refId']}]: {target['expr']}"
+        for panel in panels(dashboard)
+        for target in panel["targets"]
+        if not any(has_data(prom, target, values) for values in combos)
+    ]

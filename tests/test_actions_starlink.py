@@ -19,6 +19,7 @@ from exporter.actions.base import Console
 from exporter.cli import build_parser
 from exporter.simulator.app import build_app, demo_config
 from exporter.simulator.fleet import ServiceLine
+from tests.conftest import SIMULATED_NOW
 from tests.inprocess import SIM_URL, poll_all, simulated_exporter
 
 TOP_UP = "/data/top-up"
@@ -57,7 +58,7 @@ class Recording(httpx.AsyncBaseTransport):
 
 class Env:
     def __init__(self, tmp_path: Path, *, enabled: bool = True, terminals: int = 16):
-        self.app = build_app(accounts=1, terminals=terminals, seed=3)
+        self.app = build_app(accounts=1, terminals=terminals, seed=3, now=SIMULATED_NOW)
         self.sim = self.app.state.starlink
         data = demo_config(SIM_URL, self.app)
         for account in data["accounts"]:

@@ -15,6 +15,7 @@ from starlette.routing import Mount
 
 from exporter.app import Exporter
 from exporter.config import parse_config
+from exporter.simulator.calendar import cycle_bounds
 from exporter.simulator.kognitive import KognitiveSimulator
 from tests.conftest import FakeClock
 
@@ -156,8 +157,11 @@ async def test_usage_comes_as_strings_that_add_up(sim: KognitiveSimulator, http:
     body = await get(http, "getBillingUsage", page=1, limit=100)
     results = body["data"]["results"]
     assert len(results) == sum(len(a.lines) for a in sim.accounts(1))
+    anchors = {line.number: line.anchor for a in sim.accounts(1) for line in a.lines}
+    assert len(set(anchors.values())) > 3  # each line's cycle starts on its own day of the month
     for item in results:
-        assert item["startDate"] == "2026-03-01" and item["endDate"] == "2026-04-01"
+        start, end = cycle_bounds(anchors[item["serviceLineNumber"]], datetime(2026, 3, 17, tzinfo=UTC))
+        assert (item["startDate"], item["endDate"]) == (f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}")
         cycle = item["billingCycles"][-1]
         days = cycle["dailyDataUsage"]
         assert all(isinstance(cycle[k], str) for k in cycle if k.startswith("total"))

@@ -15,6 +15,7 @@ from starlette.routing import Mount
 
 from exporter.app import Exporter
 from exporter.config import parse_config
+from exporter.simulator.calendar import cycle_bounds
 from exporter.simulator.oneweb import PERIOD, SIGNAL_DELAY, THROUGHPUT_DELAY, TRAFFIC_DELAY, OneWebSimulator
 from tests.conftest import FakeClock
 
@@ -159,8 +160,14 @@ async def test_every_group_is_exposed_with_provider_account_and_ids(sim: OneWebS
         assert got[name], name
     pools = {s.labels["sub_pool"] for s in got["leo_service_line_usage_bucket_info"]} - {""}
     assert len(pools) == 1
+    # each product's cycle starts on its own day of the month; the usage report is from 2026-03-17
     cycle_start = by(got["leo_service_line_billing_cycle_start_timestamp_seconds"], "service_line")
-    assert set(cycle_start.values()) == {datetime(2026, 3, 1, tzinfo=UTC).timestamp()}
+    updated = by(got["leo_service_line_usage_updated_timestamp_seconds"], "service_line")
+    for p in acc.products:
+        if p.product_id in cycle_start:
+            expected = cycle_bounds(p.anchor, datetime.fromtimestamp(updated[p.product_id], UTC))[0]
+            assert cycle_start[p.product_id] == expected.timestamp()
+    assert len(set(cycle_start.values())) > 2
     assert by(got["leo_exporter_job_up"], "job") == {f"oneweb/{acc.partner.org_id}/{j}": 1.0 for j in JOBS}
     assert got["leo_exporter_account_authenticated"][0].value == 1
 
@@ -231,10 +238,14 @@ async def test_performance_drifts_and_usage_grows_through_the_month(sim: OneWebS
     assert any(rsrp0[t] != rsrp1[t] for t in rsrp0)
     used0 = by(before["leo_service_line_usage_bytes"], "service_line")
     used1 = by(after["leo_service_line_usage_bytes"], "service_line")
-    assert used0 and all(used1[p] > used0[p] for p in used0)
+    start0 = by(before["leo_service_line_billing_cycle_start_timestamp_seconds"], "service_line")
+    start1 = by(after["leo_service_line_billing_cycle_start_timestamp_seconds"], "service_line")
+    same = [p for p in used0 if start1[p] == start0[p]]  # a product whose cycle began meanwhile starts over
+    assert same and all(used1[p] > used0[p] for p in same)
+    assert all(used1[p] < used0[p] and start1[p] > start0[p] for p in set(used0) - set(same))
     remaining0 = by(before["leo_service_line_usage_remaining_bytes"], "service_line")
     remaining1 = by(after["leo_service_line_usage_remaining_bytes"], "service_line")
-    assert all(remaining1[p] <= remaining0[p] for p in remaining0)
+    assert all(remaining1[p] <= remaining0[p] for p in remaining0 if p in same)
 
 
 async def test_overage_blocks_appear_once_the_allowance_is_used_up(sim: OneWebSimulator, clock: FakeClock) -> None:

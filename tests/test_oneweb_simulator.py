@@ -15,7 +15,7 @@ from starlette.routing import Mount
 from exporter.providers.oneweb.schema import ENDPOINTS
 from exporter.simulator.app import build_app, demo_config
 from exporter.simulator.oneweb import PERIOD, SIGNAL_DELAY, OneWebSimulator
-from tests.conftest import FakeClock
+from tests.conftest import SIMULATED_NOW, FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -158,7 +158,7 @@ def test_same_seed_same_fleet(clock: FakeClock) -> None:
 
 
 def test_the_demo_config_has_a_oneweb_account() -> None:
-    app = build_app(accounts=1, terminals=8)
+    app = build_app(accounts=1, terminals=8, now=SIMULATED_NOW)
     accounts = [a for a in demo_config("http://sim", app)["accounts"] if a["provider"] == "oneweb"]
     creds = app.state.oneweb.credentials()
     assert [a["client_id"] for a in accounts] == [c.client_id for c in creds]

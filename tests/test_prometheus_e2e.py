@@ -13,7 +13,6 @@ Alertmanager's group waits shortened and its webhooks pointed at a local recorde
 from __future__ import annotations
 
 import json
-import re
 import sys
 import threading
 import time
@@ -27,19 +26,18 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import free_port, require_tool
+from tests.conftest import SIMULATED_DATE, free_port, require_tool
 from tests.promstack import (
     ALERTMANAGER_CONFIG,
-    PROMETHEUS_DIR,
     REPO,
     ProcessGroup,
     PromAPI,
+    assignments,
     dashboards,
-    panels,
-    rewrite_for_durations,
-    rule_files,
+    empty_queries,
+    poll,
     rules,
-    substitute,
+    start_prometheus,
     wait_http,
 )
 
@@ -51,7 +49,6 @@ PROVIDERS = {"starlink", "kognitive", "oneweb"}
 OFFLINE = "LeoTerminalOffline"
 CRITICAL_TERMINAL = {"LeoTerminalHardwareFault", "LeoTerminalThermalShutdown"}
 ALERT_WAIT = 90
-RANGE_SECONDS = 30
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -84,16 +81,6 @@ def _alertmanager_binary() -> str:
     return shutil.which("alertmanager") or require_tool("prometheus-alertmanager")
 
 
-def _prometheus_config(exporter: str, alertmanager: str, rules_glob: str) -> dict[str, Any]:
-    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-    config["rule_files"] = [rules_glob]
-    config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [alertmanager]}]}]
-    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "leo-exporter"]
-    job.update(scrape_interval="1s", scrape_timeout="1s", static_configs=[{"targets": [exporter]}])
-    return config
-
-
 def _alertmanager_config(hook: str) -> dict[str, Any]:
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
 
@@ -115,7 +102,6 @@ def _alertmanager_config(hook: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    prometheus = require_tool("prometheus")
     alertmanager = _alertmanager_binary()
     tmp: Path = tmp_path_factory.mktemp("promstack")
     started = time.monotonic()
@@ -129,7 +115,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         exporter_port = free_port()
         exporter = procs.start(
             "exporter",
-            [sys.executable, "-m", "exporter", "--web.listen-address", f"127.0.0.1:{exporter_port}"],
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "--web.listen-address",
+                f"127.0.0.1:{exporter_port}",
+                "--simulator.now",
+                SIMULATED_DATE,
+            ],
             tmp / "exporter.log",
             cwd=REPO,
         )
@@ -149,49 +143,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             tmp / "alertmanager.log",
         )
         # Prometheus with the shipped config and rules, `for:` shortened
-        rules_dir = tmp / "rules"
-        rules_dir.mkdir()
-        for path in rule_files():
-            (rules_dir / path.name).write_text(rewrite_for_durations(path.read_text(), "1s"))
-        prom_port = free_port()
-        prom_config = tmp / "prometheus.yml"
-        prom_config.write_text(
-            yaml.safe_dump(
-                _prometheus_config(f"127.0.0.1:{exporter_port}", f"127.0.0.1:{am_port}", str(rules_dir / "*.yml"))
-            )
-        )
-        prom = procs.start(
-            "prometheus",
-            [
-                prometheus,
-                f"--config.file={prom_config}",
-                f"--storage.tsdb.path={tmp / 'prom-data'}",
-                f"--web.listen-address=127.0.0.1:{prom_port}",
-            ],
-            tmp / "prometheus.log",
-        )
-
+        prom_api, prom = start_prometheus(procs, tmp, f"127.0.0.1:{exporter_port}", f"127.0.0.1:{am_port}")
         wait_http(f"http://127.0.0.1:{exporter_port}/readyz", exporter, timeout=60)
         wait_http(f"http://127.0.0.1:{am_port}/-/ready", am, timeout=30)
-        wait_http(f"http://127.0.0.1:{prom_port}/-/ready", prom, timeout=30)
-        yield Stack(
-            PromAPI(f"http://127.0.0.1:{prom_port}"), f"http://127.0.0.1:{am_port}", server.received, procs, started
-        )  # type: ignore[attr-defined]
+        wait_http(f"{prom_api.url}/-/ready", prom, timeout=30)
+        yield Stack(prom_api, f"http://127.0.0.1:{am_port}", server.received, procs, started)
     finally:
         procs.stop_all()
         server.shutdown()
         server.server_close()
-
-
-def poll(what: str, check: Any, *, timeout: float, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def enough_history(stack: Stack) -> None:
@@ -315,55 +275,6 @@ def test_critical_alerts_are_routed_to_the_critical_receiver(stack: Stack) -> No
 # --------------------------------------------------------------------------- dashboards
 
 
-def variable_values(prom: PromAPI, var: dict[str, Any], values: dict[str, str]) -> list[str]:
-    """The values Grafana's Prometheus data source offers for a query variable."""
-    definition = substitute(var["definition"].strip(), values)
-    if definition.startswith("label_values("):
-        selector, _, label = definition.removeprefix("label_values(").removesuffix(")").rpartition(",")
-        return prom.label_values(label.strip(), selector.strip())
-    assert definition.startswith("query_result("), definition
-    results = prom.query(definition.removeprefix("query_result(").removesuffix(")"))
-    # Grafana formats each series as `name{label="value", ...} value timestamp` and applies the regex,
-    # taking the `value` group (or the first group) as the variable's value
-    lines = []
-    for r in results:
-        metric = dict(r["metric"])
-        name = metric.pop("__name__", "")
-        labels = ",".join(f'{k}="{v}"' for k, v in sorted(metric.items()))
-        lines.append(f"{name}{{{labels}}} {r['value'][1]} {int(float(r['value'][0]) * 1000)}")
-    if not var.get("regex"):
-        return lines
-    pattern = re.compile(var["regex"].strip("/").replace("(?<", "(?P<"))
-    out = []
-    for line in lines:
-        m = pattern.search(line)
-        if m:
-            out.append(m.groupdict().get("value") or m.group(1))
-    return sorted(set(out))
-
-
-def assignments(prom: PromAPI, dashboard: dict[str, Any], limit: int = 400) -> list[dict[str, str]]:
-    """Every combination of variable values Prometheus offers, resolved in order like Grafana does."""
-    combos: list[dict[str, str]] = [{}]
-    for var in dashboard["templating"]["list"]:
-        if var["type"] != "query":
-            continue
-        resolved = []
-        for combo in combos:
-            resolved.extend({**combo, var["name"]: value} for value in variable_values(prom, var, combo))
-        assert resolved, f"variable {var['name']} ({var['definition']}) has no values"
-        combos = resolved[:limit]
-    return combos
-
-
-def has_data(prom: PromAPI, target: dict[str, Any], values: dict[str, str]) -> bool:
-    # $__interval is a day in the daily bars; 5 s keeps `offset $__interval` within the test's history
-    expr = substitute(target["expr"], values, rate_interval="1m", rng="5m", interval="5s")
-    if target.get("instant"):
-        return bool(prom.query(expr))
-    return bool(prom.query_range(expr, RANGE_SECONDS, 2))
-
-
 @pytest.mark.parametrize("name", sorted(dashboards()))
 def test_every_dashboard_query_returns_data(stack: Stack, name: str) -> None:
     enough_history(stack)
@@ -377,10 +288,5 @@ def test_every_dashboard_query_returns_data(stack: Stack, name: str) -> None:
     # every provider is offered by the provider variable (where the dashboard has one)
     if "provider" in combos[0]:
         assert {c["provider"] for c in combos} == PROVIDERS
-    empty = [
-        f"{panel['title']} [{target['refId']}]: {target['expr']}"
-        for panel in panels(dashboard)
-        for target in panel["targets"]
-        if not any(has_data(stack.prom, target, values) for values in combos)
-    ]
+    empty = empty_queries(stack.prom, combos, dashboard)
     assert not empty, "queries without data:\n" + "\n".join(empty)

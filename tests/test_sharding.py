@@ -15,6 +15,7 @@ from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.sharding import ShardError, account_key, ordinal, owned, owner, resolve
 from exporter.simulator.app import build_app, demo_config
+from tests.conftest import SIMULATED_NOW
 from tests.inprocess import SIM_URL, poll_all
 from tests.processes import ROOT, run_module, scrape, wait_for
 
@@ -140,7 +141,7 @@ def test_bad_shard_settings_are_one_clear_error(kwargs: dict, message: str) -> N
 
 
 def _sharded(index: int, total: int, accounts: int = 4) -> Exporter:
-    app = build_app(accounts=accounts, terminals=24)
+    app = build_app(accounts=accounts, terminals=24, now=SIMULATED_NOW)
     data = demo_config(SIM_URL, app)
     for account in data["accounts"]:
         if account["provider"] == "starlink":

@@ -14,7 +14,10 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from exporter.simulator.app import build_app, exporter_config
+from exporter.simulator.calendar import cycle_bounds
+from exporter.simulator.responses import iso
 from exporter.simulator.starlink import SimAccount, StarlinkSimulator
+from tests.conftest import SIMULATED_NOW
 
 pytestmark = pytest.mark.anyio
 
@@ -368,16 +371,24 @@ async def test_data_usage_shape_and_totals(client: httpx.AsyncClient, sim: Starl
     active = {line["serviceLineNumber"] for line in await all_pages(client, headers, "service-lines") if line["active"]}
     assert {r["serviceLineNumber"] for r in results} == active  # activeServiceLinesOnly defaults to true
     near_limit = 0
+    # each line's cycles start on its own day of the month (the clock says 2026-03-17, 12:00)
+    anchors = {line.number: line.cycle_day for acc in sim.accounts for line in acc.service_lines}
+    assert len(set(anchors.values())) > 10
     for result in results:
         cycles = result["billingCycles"]
         assert len(cycles) == 2  # previousBillingCycles defaults to 1, plus the current one
-        assert cycles[-1]["startDate"] == "2026-03-01T00:00:00Z"
-        assert cycles[-1]["endDate"] == "2026-04-01T00:00:00Z"
-        assert cycles[0]["startDate"] == "2026-02-01T00:00:00Z"
+        anchor = anchors[result["serviceLineNumber"]]
+        start, end = cycle_bounds(anchor, datetime(2026, 3, 17, 12, tzinfo=UTC))
+        assert (cycles[-1]["startDate"], cycles[-1]["endDate"]) == (iso(start), iso(end))
+        assert cycles[0]["endDate"] == cycles[-1]["startDate"]
         assert result["lastUpdated"] == "2026-03-16T23:59:59Z"
         current = cycles[-1]["dailyDataUsage"]
-        assert current[-1]["date"] == "2026-03-16T00:00:00Z"
-        assert len(current) == 16
+        assert len(current) == (datetime(2026, 3, 17, tzinfo=UTC) - start).days
+        if current:
+            assert current[0]["date"] == iso(start)
+            assert current[-1]["date"] == "2026-03-16T00:00:00Z"
+        else:  # the first day of its cycle: yesterday closed the previous one
+            assert cycles[0]["dailyDataUsage"][-1]["date"] == "2026-03-16T00:00:00Z"
         for cycle in cycles:
             days = cycle["dailyDataUsage"]
             for total, field in (
@@ -475,7 +486,7 @@ async def test_sim_controls_offline_online_and_alerts(
 
 
 async def test_build_app_mounts_starlink_and_config_points_at_it() -> None:
-    app = build_app(accounts=3, terminals=10, seed=2)
+    app = build_app(accounts=3, terminals=10, seed=2, now=SIMULATED_NOW)
     sim = app.state.starlink
     assert isinstance(sim, StarlinkSimulator)
     assert [len(a.terminals) for a in sim.accounts] == [4, 3, 3]

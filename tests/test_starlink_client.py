@@ -7,6 +7,7 @@ import logging
 import httpx
 import pytest
 import respx
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import parse_config
 from exporter.providers.base import AccountContext, UnknownNames
@@ -203,6 +204,84 @@ async def test_data_usage_takes_the_last_cycle_and_converts_gb() -> None:
         in text
     )
     assert 'class="standard"} 250000000.0' in text  # the newest day, not the first listed
+
+
+def first_day_item(previous: bool) -> dict[str, object]:
+    """A line on the first day of its cycle: the current cycle has no day and zero totals."""
+    current = {
+        "startDate": "2026-12-01T00:00:00Z",
+        "endDate": "2027-01-01T00:00:00Z",
+        "totalPriorityGB": 0,
+        "totalStandardGB": 0,
+        "totalOptInPriorityGB": 0,
+        "totalNonBillableGB": 0,
+        "dailyDataUsage": [],
+    }
+    last = {
+        "startDate": "2026-11-01T00:00:00Z",
+        "endDate": "2026-12-01T00:00:00Z",
+        "totalPriorityGB": 30.0,
+        "dailyDataUsage": [
+            {"date": "2026-11-29T00:00:00Z", "priorityGB": 1.0, "standardGB": 0.0},
+            {"date": "2026-11-30T00:00:00Z", "priorityGB": 3.0, "standardGB": 0.5},
+        ],
+    }
+    return {
+        "serviceLineNumber": "SL1",
+        "lastUpdated": "2026-11-30T23:59:59Z",
+        "servicePlan": {"usageLimitGB": 50},
+        "billingCycles": [last, current] if previous else [current],
+    }
+
+
+@pytest.mark.anyio
+async def test_first_day_of_a_cycle_shows_zero_usage_and_the_newest_complete_day() -> None:
+    """On a cycle's first day the newest complete day is the previous cycle's last: it is the daily
+    figure, dated as that day; the cycle to date is zero; the job succeeds."""
+    driver, state = make_driver()
+    with respx.mock() as mock:
+        token_route(mock)
+        mock.post(f"{API}/data-usage/query").mock(
+            return_value=httpx.Response(200, json=page([first_day_item(previous=True)], 0, True))
+        )
+        await driver.poll_data_usage()
+    got = {
+        (s.name, s.labels.get("class", "")): s.value
+        for family in text_string_to_metric_families(Renderer(state).render().plain.decode())
+        for s in family.samples
+        if s.labels.get("service_line") == "SL1"
+    }
+    assert got[("leo_service_line_usage_bytes", "priority")] == 0
+    assert got[("leo_service_line_billing_cycle_start_timestamp_seconds", "")] == 1796083200  # 1 Dec 2026
+    assert got[("leo_service_line_daily_usage_bytes", "priority")] == 3e9
+    assert got[("leo_service_line_daily_usage_date_timestamp_seconds", "")] == 1795996800  # 30 Nov 2026
+
+
+@pytest.mark.anyio
+async def test_first_day_without_the_previous_cycle_drops_the_stale_daily_figure() -> None:
+    """Asked for the current cycle only, the first day has no reported day at all: yesterday's
+    figure seen the day before must not stay up as if it were the newest day."""
+    driver, state = make_driver()
+    day_before = first_day_item(previous=True)
+    day_before["billingCycles"] = day_before["billingCycles"][:1]  # 30 Nov, still in November's cycle
+    with respx.mock() as mock:
+        token_route(mock)
+        mock.post(f"{API}/data-usage/query").mock(
+            side_effect=[
+                httpx.Response(200, json=page([day_before], 0, True)),
+                httpx.Response(200, json=page([first_day_item(previous=False)], 0, True)),
+            ]
+        )
+        await driver.poll_data_usage()
+        assert "leo_service_line_daily_usage_bytes{" in Renderer(state).render().plain.decode()
+        await driver.poll_data_usage()
+    text = Renderer(state).render().plain.decode()
+    assert "leo_service_line_daily_usage_bytes{" not in text
+    assert "leo_service_line_daily_usage_date_timestamp_seconds{" not in text
+    assert (
+        'leo_service_line_usage_bytes{provider="starlink",account="north",service_line="SL1",class="priority"} 0.0'
+        in text
+    )
 
 
 @pytest.mark.parametrize(

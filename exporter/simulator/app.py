@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -10,9 +11,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from exporter.simulator.calendar import SimCalendar
 from exporter.simulator.faults import FaultBook
 from exporter.simulator.kognitive import KognitiveSimulator
 from exporter.simulator.oneweb import OneWebSimulator
+from exporter.simulator.responses import iso
 from exporter.simulator.starlink import StarlinkSimulator
 
 STARLINK_PREFIX = "/starlink"
@@ -32,10 +35,13 @@ def build_app(
     churn_period: float = 60.0,
     oneweb_accounts: int = 1,
     faults: FaultBook | None = None,
+    now: float | None = None,
 ) -> Starlette:
     """The simulator app; `app.state.starlink` is the StarlinkSimulator (for tests and the CLI),
-    `app.state.faults` the fault book all three providers share (`faults.py`)."""
+    `app.state.faults` the fault book all three providers share (`faults.py`), and
+    `app.state.calendar` the simulated calendar, which starts at `now` (Unix seconds) when given."""
     book = faults if faults is not None else FaultBook()
+    calendar = SimCalendar(now)
     starlink = StarlinkSimulator(
         accounts,
         terminals,
@@ -45,9 +51,11 @@ def build_app(
         faults=book,
         churn=churn,
         churn_period=churn_period,
+        calendar=calendar,
     )
-    kognitive = KognitiveSimulator(accounts, terminals, seed, faults=book)
-    oneweb = OneWebSimulator(oneweb_accounts, max(4, terminals // 4), seed, faults=book)
+    # Kognitive reports no timestamps the exporter judges freshness by: all of it runs on the calendar
+    kognitive = KognitiveSimulator(accounts, terminals, seed, faults=book, clock=calendar)
+    oneweb = OneWebSimulator(oneweb_accounts, max(4, terminals // 4), seed, faults=book, calendar=calendar)
 
     async def index(request: Request) -> PlainTextResponse:
         lines = [
@@ -55,6 +63,9 @@ def build_app(
             "",
             f"Starlink Public API V2: {STARLINK_PREFIX}/api/public/v2 "
             f"(token: {STARLINK_PREFIX}/api/auth/connect/token)",
+            f"Simulated date: {iso(datetime.fromtimestamp(calendar.now(), UTC))} "
+            f"(billing cycles start on each line's own day of the month)",
+            "",
             f"  {len(starlink.accounts)} accounts, "
             f"{sum(len(starlink.terminal_ids(a.number)) for a in starlink.accounts)} terminals, "
             f"seed {seed}, a telemetry row every {row_interval:g} s per device",
@@ -119,6 +130,7 @@ def build_app(
     app.state.kognitive = kognitive
     app.state.oneweb = oneweb
     app.state.faults = book
+    app.state.calendar = calendar
     return app
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import h3
 
+from exporter.simulator.calendar import anchor_for, cycle_start, midnight
 from exporter.simulator.hashing import key, pick, unit
 
 # Salts keep the hash streams of different purposes independent.
@@ -118,6 +119,7 @@ class ServiceLine:
     opt_in_product_id: str | None
     terminal_index: int | None
     usage_level: float  # fraction of the plan (or of 1 TB when unlimited) used per month
+    cycle_day: int  # its billing cycles start on this day of the month (its activation day)
     heavy: bool = False  # crosses 90 % of its limit early in every cycle
 
 
@@ -165,10 +167,6 @@ class Account:
 def cell_of(lat: float, lon: float) -> int:
     """H3 resolution-5 cell of a point, as the decimal integer the stream sends."""
     return int(h3.latlng_to_cell(lat, lon, 5), 16)
-
-
-def _midnight(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _number(prefix: str, h: int) -> str:
@@ -220,7 +218,7 @@ def build_account(seed: int, index: int, n_terminals: int, t0: float, ids: _Ids,
     (see `churn.py`); they never carry the account's special roles (critical, offline)."""
     ha = key(seed, _S_ACCOUNT, index)
     number = ids.unique(lambda h: _number("ACC", h), ha)
-    today = _midnight(t0)
+    today = midnight(t0)
 
     # Choose the special terminals first so the choice does not depend on other draws.
     order = sorted(range(n_terminals), key=lambda i: key(seed, index, _S_TERMINAL, i, 99))
@@ -316,7 +314,8 @@ def _line(
 ) -> ServiceLine:
     h = key(seed, account, _S_LINE, i, 1)
     plans = LAND_PLANS if region.kind == "land" else MOBILE_PLANS
-    start = today - timedelta(days=90 + h % 1100)
+    cycle_day = anchor_for(i, key(h, 9))
+    start = cycle_start(cycle_day, today - timedelta(days=90 + h % 1100))
     end = today - timedelta(days=3 + (h >> 16) % 40) if not active else None
     return ServiceLine(
         number=number,
@@ -330,6 +329,7 @@ def _line(
         opt_in_product_id=OPT_IN_PRODUCT if unit(h, 48) < 0.15 else None,
         terminal_index=terminal_index,
         usage_level=0.1 + 0.65 * unit(key(h, 7)),
+        cycle_day=cycle_day,
     )
 
 

@@ -38,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from exporter.providers.kognitive import fields as F
+from exporter.simulator.calendar import cycle_bounds
 from exporter.simulator.faults import FaultBook
 from exporter.simulator.kognitive_fleet import (
     Line,
@@ -46,7 +47,6 @@ from exporter.simulator.kognitive_fleet import (
     Terminal,
     build_partners,
     line_usage,
-    month_start,
 )
 
 DEFAULT_LIMIT = 25  # the documented default page size
@@ -497,7 +497,7 @@ class KognitiveSimulator:
             return envelope(message=f"Service line {line.number} paused")
         if line.pause_at is not None:
             raise _Refused(f"A pause of service line {line.number} is already scheduled")
-        line.pause_at = month_start(datetime.fromtimestamp(now, UTC), 1).timestamp()
+        line.pause_at = cycle_bounds(line.anchor, datetime.fromtimestamp(now, UTC))[1].timestamp()
         return envelope(message=f"Service line {line.number} will be paused at the end of the billing cycle")
 
     async def _resume(self, request: Request, partner: Partner) -> Response:

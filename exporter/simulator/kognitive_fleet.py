@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from exporter.simulator.calendar import anchor_for, cycle_bounds, cycle_start, midnight
+
 ACCOUNTS_PER_PARTNER = 2  # one auth key covers several Starlink accounts
 
 _SITES = ("Depot", "Quarry", "Farm", "Clinic", "School", "Substation", "Camp", "Lodge", "Mine", "Pumping Station")
@@ -33,15 +35,6 @@ def unit(*parts: object) -> float:
     """A deterministic float in [0, 1) from any parts (Python's own hash is salted per process)."""
     digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
-
-
-def day_start(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def month_start(dt: datetime, shift: int = 0) -> datetime:
-    months = dt.year * 12 + dt.month - 1 + shift
-    return datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -110,6 +103,11 @@ class Line:
     heavy: bool = False  # passes 90 % of its limit early in every cycle, its limit near the end
     opt_in: bool = False  # priority beyond the limit is bought per GB (opt-in priority)
     show_address: bool = True
+    cycle_day: int = 0  # billing cycles start on this day of the month; 0: the day it was created
+
+    @property
+    def anchor(self) -> int:
+        return self.cycle_day or datetime.fromtimestamp(self.created, UTC).day
 
     @property
     def paused(self) -> bool:
@@ -231,6 +229,7 @@ def _account(seed: int, dp: int, a: int, n: int, region: str, t0: float, seen: s
             continue
         sln = _unique(lambda r: _number("AST", r), rng, seen)
         terminal.service_line = sln
+        cycle_day = anchor_for(len(lines), int(unit(seed, dp, a, sln, "cycle") * 31))
         line = Line(
             number=sln,
             nickname=f"{_SITES[(i + a) % len(_SITES)]} {i + 1}",
@@ -239,9 +238,10 @@ def _account(seed: int, dp: int, a: int, n: int, region: str, t0: float, seen: s
             address=addresses[i % len(addresses)].reference_id,
             terminals=[tid],
             usage_level=0.15 + 0.6 * rng.random(),
-            created=t0 - 86400 * (200 + rng.randrange(900)),
+            created=cycle_start(cycle_day, midnight(t0 - 86400 * (200 + rng.randrange(900)))).timestamp(),
             heavy=i == heavy,
             show_address=n_addresses > 1,
+            cycle_day=cycle_day,
         )
         if line.heavy:
             line.product = plans[0].reference_id  # 50 GB, more than 90 % used
@@ -282,10 +282,10 @@ def _gb(value: float) -> str:
 
 
 def line_usage(seed: int, line: Line, limit_gb: float | None, now: float) -> dict[str, object]:
-    """One getBillingUsage result: the current cycle with a day per finished day (usage lags a day)."""
-    start = month_start(day_start(now))
-    end = month_start(start, 1)
-    today = day_start(now)
+    """One getBillingUsage result: the line's current cycle (from its own cycle day) with a day per
+    finished day (usage lags a day)."""
+    today = midnight(now)
+    start, end = cycle_bounds(line.anchor, today)
     limit = limit_gb or 1000.0
     days = []
     used = 0.0

@@ -10,15 +10,16 @@ What it simulates, per distribution partner account (its own client id and secre
 customers (child organizations), sites, user terminals with components and a GeoJSON location
 (`[lon, lat, elevation]`), one product instance per terminal plus a spare and a suspended one,
 a quarter-hourly performance report per terminal and product that becomes available only after
-a delay (and drifts from period to period), and usage reports that grow through the month
-from the bill cycle reference date (the 1st), one product over its allowance (overage blocks),
+a delay (and drifts from period to period), and usage reports that grow through each product's
+billing cycle from its own bill cycle reference date (the day of the month it was activated, see
+calendar.py), one product over its allowance (overage blocks),
 one customer's products sharing a sub-pool.
 
 Lists answer a bare JSON array with `X-Total-Count`; with `offset`/`limit` they page. With
 `page_default` set, a request without paging parameters gets only that many records (a server
 that pages by itself). Faults (`faults.py`: 429, 5xx, slow, reset, truncated, malformed, wrong
 shape, revoked) apply per distribution partner id, client id or index. Time comes from an
-injectable clock.
+injectable clock; dates (activations, cycles, usage) from the simulated calendar.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -37,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from exporter.providers.oneweb.schema import ENDPOINTS, SHAPES, compile_path, set_path
+from exporter.simulator.calendar import anchor_for, cycle_bounds, cycle_start, midnight
 from exporter.simulator.faults import FaultBook
 from exporter.simulator.hashing import key, pick, unit
 from exporter.simulator.responses import json_response
@@ -153,10 +155,15 @@ class SimProduct:
     customer: str
     site: str
     status: str
-    billing_start: float
+    billing_start: float  # its activation; its billing cycles start on this day of the month
     usage_level: float  # fraction of the allowance (or of 150 GB when unlimited) used per month
     pool: str = ""
     static_ip: bool = False
+    cycle_day: int = 0  # billing cycles start on this day of the month; 0: the day it was activated
+
+    @property
+    def anchor(self) -> int:
+        return self.cycle_day or datetime.fromtimestamp(self.billing_start, UTC).day
 
 
 @dataclass(slots=True)
@@ -252,11 +259,13 @@ def build_account(seed: int, index: int, n_terminals: int, now: float) -> SimAcc
             )
         )
     products = []
+    pool_anchor = 1 + key(ha, 78) % 31  # a pool's members share one cycle
     for t, term in enumerate(terminals):
         hp = key(ha, _S_PRODUCT, t)
         customer = term.site.customer
         pooled = len(customers) > 1 and customer == customers[1].org_id
         plan = PLANS[pick(hp, len(PLANS))]
+        anchor = pool_anchor if pooled else anchor_for(sum(1 for p in products if not p.pool), key(hp, 9))
         if pooled:
             plan = PLANS[1]
         product = SimProduct(
@@ -266,10 +275,11 @@ def build_account(seed: int, index: int, n_terminals: int, now: float) -> SimAcc
             customer=customer,
             site=term.site.site_id,
             status="active",
-            billing_start=now - 86400 * (20 + hp % 600),
+            billing_start=cycle_start(anchor, midnight(now - 86400 * (20 + hp % 600))).timestamp(),
             usage_level=0.15 + 0.6 * unit(hp, 16),
             pool=f"POOL-{100000 + key(ha, 77) % 900000}" if pooled else "",
             static_ip=unit(hp, 40) < 0.3,
+            cycle_day=anchor,
         )
         term.product_id = product.product_id
         products.append(product)
@@ -286,7 +296,7 @@ def build_account(seed: int, index: int, n_terminals: int, now: float) -> SimAcc
                 customer=customers[0].org_id,
                 site=sites[0].site_id,
                 status=status,
-                billing_start=now - 86400 * 40,
+                billing_start=cycle_start(1 + hp % 31, midnight(now - 86400 * 40)).timestamp(),
                 usage_level=0.0,
             )
         )
@@ -312,6 +322,7 @@ class OneWebSimulator:
         seed: int = 1,
         *,
         clock: Callable[[], float] = time.time,
+        calendar: Callable[[], float] | None = None,
         page_default: int | None = None,
         total_count: bool = True,
         faults: FaultBook | None = None,
@@ -319,11 +330,12 @@ class OneWebSimulator:
         if accounts < 1:
             raise ValueError("the simulator needs at least one account")
         self.seed = seed
-        self._clock = clock
+        self._clock = clock  # live data: terminal status and performance reports
+        self._calendar = calendar or clock  # dates: activations, billing cycles, usage reports
         self.page_default = page_default
         self.total_count = total_count
         self.report_shift = 0.0  # seconds to move every report back in time (tests: late, older reports)
-        now = clock()
+        now = self._calendar()
         base, extra = divmod(max(terminals, 0), accounts)
         self.accounts = [build_account(seed, a + 1, base + (1 if a < extra else 0), now) for a in range(accounts)]
         self._by_client = {acc.creds.client_id: acc for acc in self.accounts}
@@ -497,23 +509,23 @@ class OneWebSimulator:
         return _render("product_performance", values)
 
     def _usage_time(self) -> float:
-        return math.floor((self._clock() - self.report_shift - USAGE_DELAY) / 3600) * 3600
+        return math.floor((self._calendar() - self.report_shift - USAGE_DELAY) / 3600) * 3600
 
     @staticmethod
-    def _cycle(ts: float) -> tuple[float, float]:
-        start = datetime.fromtimestamp(ts, UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        end = (start + timedelta(days=32)).replace(day=1)
+    def _cycle(p: SimProduct, ts: float) -> tuple[float, float]:
+        """The product's billing cycle around `ts`: from the day of the month it was activated."""
+        start, end = cycle_bounds(p.anchor, datetime.fromtimestamp(ts, UTC))
         return start.timestamp(), end.timestamp()
 
     def used_bytes(self, p: SimProduct, when: float) -> float:
-        """Usage grows through the month from the bill cycle reference date (the 1st)."""
-        start, end = self._cycle(when)
+        """Usage grows through the product's cycle from its bill cycle reference date."""
+        start, end = self._cycle(p, when)
         reference = (p.plan.allowance_gb or 150.0) * GB
         return round(p.usage_level * reference * (when - start) / (end - start))
 
     def _usage_report(self, acc: SimAccount, p: SimProduct) -> dict[str, Any]:
         when = self._usage_time()
-        start, end = self._cycle(when)
+        start, end = self._cycle(p, when)
         used = self.used_bytes(p, when)
         h = key(self.seed, acc.index, _S_USAGE, int(p.product_id[3:]) % 10**9)
         counters = [

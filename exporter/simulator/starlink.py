@@ -100,6 +100,7 @@ class StarlinkSimulator:
         seed: int = 1,
         *,
         clock: Callable[[], float] = time.time,
+        calendar: Callable[[], float] | None = None,
         row_interval: float = 15.0,
         token_ttl: float = 900.0,
         faults: FaultBook | None = None,
@@ -113,9 +114,12 @@ class StarlinkSimulator:
         self.seed = seed
         self.row_interval = row_interval
         self.token_ttl = token_ttl
-        self._clock = clock
+        self._clock = clock  # live data: stream rows, tokens, churn
+        self._calendar = calendar or clock  # dates: activations, billing cycles, usage, top-ups
         self.t0 = clock()  # tick 0 happens now, so a first stream call has data at once
-        self.accounts: list[Account] = build_fleet(seed, accounts, terminals, self.t0, lambda n: spares(n, churn))
+        self.accounts: list[Account] = build_fleet(
+            seed, accounts, terminals, self._calendar(), lambda n: spares(n, churn)
+        )
         self.streams = [AccountStream(a, seed, self.t0, row_interval) for a in self.accounts]
         self.churn: list[Churn] | None = None
         if churn > 0:
@@ -445,7 +449,7 @@ class StarlinkSimulator:
     async def _service_lines(self, request: Request, client: _Client) -> Response:
         lines = self._present_lines(client.account)
         chunk, meta = paginate(lines, _int_query(request, "page", 0, minimum=0), PAGE_SIZE)
-        now = self._clock()
+        now = self._calendar()
         return envelope({**meta, "results": [self._line_json(line, now) for line in chunk]})
 
     def _line_json(self, line: ServiceLine, now: float) -> dict[str, Any]:
@@ -462,7 +466,7 @@ class StarlinkSimulator:
         raise _BadRequest(f"Service line {number} was not found.", 404)
 
     async def _service_line(self, request: Request, client: _Client) -> Response:
-        return envelope(self._line_json(self._find_line(request, client), self._clock()))
+        return envelope(self._line_json(self._find_line(request, client), self._calendar()))
 
     async def _products(self, request: Request, client: _Client) -> Response:
         chunk, meta = paginate(catalog(), _int_query(request, "page", 0, minimum=0), PAGE_SIZE)
@@ -490,7 +494,7 @@ class StarlinkSimulator:
         reason = self.top_up_refusals.pop(client.account, None)
         if reason is not None:
             raise _BadRequest(reason, 402)
-        self.top_ups.setdefault(line.number, []).append(new_block(product, count, self._clock()))
+        self.top_ups.setdefault(line.number, []).append(new_block(product, count, line.cycle_day, self._calendar()))
         return envelope(None)
 
     async def _user_terminals(self, request: Request, client: _Client) -> Response:
@@ -509,7 +513,7 @@ class StarlinkSimulator:
             if (not wanted or line.number in wanted) and (line.active or not active_only)
         ]
         chunk, meta = paginate(lines, page, limit)
-        now = self._clock()
+        now = self._calendar()
         results = []
         for line in chunk:
             usage = line_usage(acc, line, now, previous, query_start)

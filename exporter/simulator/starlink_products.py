@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from exporter.simulator.calendar import cycle_bounds
 from exporter.simulator.fleet import LAND_PLANS, MOBILE_PLANS, Plan
 from exporter.simulator.responses import iso
-from exporter.simulator.usage import month_start
 
 CURRENCY = "USD"
 MAX_COUNT = 10  # blocks per top-up request (ASSUMED: the API documents no maximum)
@@ -103,9 +103,9 @@ def catalog() -> list[dict[str, Any]]:
     return [product_json(plan) for plan in (*LAND_PLANS, *MOBILE_PLANS)]
 
 
-def new_block(product: TopUpProduct, count: int, now: float) -> TopUpBlock:
-    """A block bought now, valid to the end of the current billing cycle (the calendar month)."""
-    ends = month_start(datetime.fromtimestamp(now, UTC), 1).timestamp()
+def new_block(product: TopUpProduct, count: int, cycle_day: int, now: float) -> TopUpBlock:
+    """A block bought now, valid to the end of the line's current billing cycle."""
+    ends = cycle_bounds(cycle_day, datetime.fromtimestamp(now, UTC))[1].timestamp()
     return TopUpBlock(product.product_id, count, product.amount_gb, now, ends)
 
 

@@ -1,5 +1,6 @@
 """Simulated Starlink data usage (`POST /data-usage/query`): monthly cycles, daily usage by class.
 
+Each line's cycles start on its own day of the month (`ServiceLine.cycle_day`, see calendar.py).
 Daily figures are a pure function of (account, service line, day), so a cycle's usage only grows
 as days pass and earlier days never change. Usage lags like the real API: `lastUpdated` is the end
 of yesterday (UTC), and days after it are not reported yet.
@@ -7,9 +8,10 @@ of yesterday (UTC), and days after it are not reported yet.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from exporter.simulator.calendar import cycle_bounds, cycle_start, midnight
 from exporter.simulator.fleet import Account, ServiceLine
 from exporter.simulator.hashing import hash_str, key, unit
 from exporter.simulator.responses import iso
@@ -17,16 +19,9 @@ from exporter.simulator.responses import iso
 _UNLIMITED_SCALE_GB = 1000.0  # monthly standard usage of an unlimited line at usage_level 1
 
 
-def month_start(dt: datetime, shift: int = 0) -> datetime:
-    """Midnight UTC on the 1st of dt's month, moved by `shift` months."""
-    months = dt.year * 12 + dt.month - 1 + shift
-    return datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC)
-
-
 def last_updated(now: float) -> datetime:
     """When the usage cache was last refreshed: the end of yesterday, UTC."""
-    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(seconds=1)
+    return midnight(now) - timedelta(seconds=1)
 
 
 def _daily(account: Account, line: ServiceLine, day: date, cycle_start: date, cycle_days: int) -> tuple[float, float]:
@@ -110,23 +105,27 @@ def service_plan(line: ServiceLine) -> dict[str, Any]:
 def line_usage(
     account: Account, line: ServiceLine, now: float, previous_cycles: int, query_start: datetime | None = None
 ) -> dict[str, Any]:
-    """One `ServiceLineDataUsageForBillingCycles`: previous cycles first, the current cycle last."""
-    current = month_start(datetime.fromtimestamp(now, UTC))
-    first = month_start(query_start) if query_start is not None else month_start(current, -previous_cycles)
-    first = min(first, current)
+    """One `ServiceLineDataUsageForBillingCycles`: previous cycles first, the current cycle last.
+
+    A line's cycles begin at its activation (none before it existed); a deactivated line keeps
+    the cycles up to the one it ended in, which is then its last."""
     updated = last_updated(now)
+    today = midnight(now)
+    anchor = line.cycle_day
+    current = cycle_start(anchor, min(today, line.end) if line.end else today)
+    first = cycle_start(anchor, query_start or current, 0 if query_start else -previous_cycles)
+    first = max(min(first, current), cycle_start(anchor, line.start))
     starts = []
     cursor = first
     while cursor <= current:
-        if month_start(cursor, 1) > line.start:  # no cycles before the line existed
-            starts.append(cursor)
-        cursor = month_start(cursor, 1)
-    cycles = [_cycle(account, line, s, month_start(s, 1), updated) for s in starts]
+        starts.append(cursor)
+        cursor = cycle_bounds(anchor, cursor)[1]
+    cycles = [_cycle(account, line, s, cycle_bounds(anchor, s)[1], updated) for s in starts]
     return {
         "accountNumber": account.number,
         "serviceLineNumber": line.number,
-        "startDate": cycles[0]["startDate"] if cycles else iso(current),
-        "endDate": cycles[-1]["endDate"] if cycles else iso(month_start(current, 1)),
+        "startDate": cycles[0]["startDate"],
+        "endDate": cycles[-1]["endDate"],
         "lastUpdated": iso(updated),
         "billingCycles": cycles,
         "servicePlan": service_plan(line),

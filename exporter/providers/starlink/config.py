@@ -38,7 +38,8 @@ class StarlinkAccount(AccountConfig):
         default="percent",
         description="ObstructionPercentTime: documented as percent (0-100); 'ratio' if your data says 0-1",
     )
-    previous_billing_cycles: int = Field(default=0, ge=0, le=12)
+    # one past cycle: on a cycle's first day the newest complete day is the previous cycle's last
+    previous_billing_cycles: int = Field(default=1, ge=0, le=12)
 
     JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {
         "account": JobDefaults(interval=3600.0, timeout=30.0),

@@ -120,6 +120,30 @@ CLASS_DAILY = {
 }
 
 
+def newest_day(cycles: list[Any], what: str) -> tuple[dict[str, float] | None, float | None]:
+    """The newest day reported in any of the cycles, by class, and its date.
+
+    On the first day of a cycle the current one has no days yet and the newest complete day is
+    the previous cycle's last (when it was asked for); with no day anywhere there is no figure."""
+    days = [
+        day
+        for cycle in cycles
+        if isinstance(cycle, dict) and isinstance(cycle.get("dailyDataUsage"), list)
+        for day in cycle["dailyDataUsage"]
+        if isinstance(day, dict)
+    ]
+    dated = [(ts, day) for day in days if (ts := timestamp(day.get("date"), f"{what} daily usage")) is not None]
+    if not dated:
+        return None, None
+    date, newest = max(dated, key=lambda pair: pair[0])
+    daily = {}
+    for cls, key in CLASS_DAILY.items():
+        value = _number(newest, key, what)
+        if value is not None:
+            daily[cls] = value * GB
+    return daily, date
+
+
 def parse_data_usage(item: Any) -> UsageRecord:
     """One service line's usage; the current billing cycle is the last in `billingCycles`."""
     item = _object(item, "data usage")
@@ -134,18 +158,7 @@ def parse_data_usage(item: Any) -> UsageRecord:
         value = _number(current, key, what)
         if value is not None:
             by_class[cls] = value * GB
-    daily, daily_date = None, None
-    days = current.get("dailyDataUsage")
-    if isinstance(days, list) and days:
-        dated = [(timestamp(d.get("date"), f"{what} daily usage"), d) for d in days if isinstance(d, dict)]
-        dated = [(ts, d) for ts, d in dated if ts is not None]
-        if dated:
-            daily_date, newest = max(dated, key=lambda pair: pair[0])
-            daily = {}
-            for cls, key in CLASS_DAILY.items():
-                value = _number(newest, key, what)
-                if value is not None:
-                    daily[cls] = value * GB
+    daily, daily_date = newest_day(cycles, what)
     plan = item.get("servicePlan") if isinstance(item.get("servicePlan"), dict) else {}
     limit = _number(plan, "usageLimitGB", what)
     return UsageRecord(
