@@ -5,7 +5,7 @@ is held to it by a test, and the dashboards and rules are written against it.
 
 Entity kinds say which identity label a family carries besides `provider` and `account`:
 `terminal` -> `terminal_id`, `router` -> `router_id`, `service_line` -> `service_line`,
-`product` -> `product`, `organization` -> `organization`, `site` -> `site`, `account` -> none,
+`product` -> `product`, `organization` -> `organization`, `site` -> `site`, `pool` -> `pool`, `account` -> none,
 `job` -> `job`, `exporter` -> no provider/account.
 `extra` names labels added per sample (e.g. `alert`, `class`); `info` families carry their
 descriptive labels per entity and always have the value 1.
@@ -49,6 +49,12 @@ CATALOG: tuple[MetricSpec, ...] = (
     # --- accounts
     _i("leo_account_info", "account", "Configured provider account (value 1); labels name the account."),
     _g("leo_account_active_suspensions", "account", "Number of active suspensions the provider reports."),
+    _g(
+        "leo_account_balance_due",
+        "account",
+        "Amount the account owes the provider, in units of `currency` (Starlink billing balance).",
+        ("currency",),
+    ),
     # --- terminals
     _i("leo_terminal_info", "terminal", "Known user terminal (value 1) with its descriptive attributes."),
     _g(
@@ -184,6 +190,51 @@ CATALOG: tuple[MetricSpec, ...] = (
         "leo_service_line_usage_updated_timestamp_seconds",
         "service_line",
         "When the provider last refreshed the usage figures.",
+    ),
+    _g(
+        "leo_service_line_previous_cycle_usage_bytes",
+        "service_line",
+        "Data used in the billing cycle before the current one, by class, so that the first day "
+        "of a cycle is not blank.",
+        ("class",),
+    ),
+    _g(
+        "leo_service_line_previous_cycle_start_timestamp_seconds",
+        "service_line",
+        "Start of the billing cycle before the current one.",
+    ),
+    _g(
+        "leo_service_line_previous_cycle_end_timestamp_seconds",
+        "service_line",
+        "End of the billing cycle before the current one.",
+    ),
+    _g(
+        "leo_service_line_overage_bytes",
+        "service_line",
+        "Priority data used beyond the plan's limit this cycle while opted into overage, by overage product.",
+        ("product",),
+    ),
+    _g(
+        "leo_service_line_overage_limit_bytes",
+        "service_line",
+        "The plan's included priority data before overage charges apply, by overage product.",
+        ("product",),
+    ),
+    _g(
+        "leo_service_line_overage_cost",
+        "service_line",
+        "What this cycle's overage costs so far before taxes and fees, in units of `currency`.",
+        ("product", "currency"),
+    ),
+    # --- shared data pools (Starlink, pre-release at the provider)
+    _i("leo_data_pool_info", "pool", "Shared data pool (value 1) with its name, product and data product type."),
+    _g("leo_data_pool_capacity_bytes", "pool", "Data the pool's blocks hold in their current period."),
+    _g("leo_data_pool_usage_bytes", "pool", "Data drawn from the pool's blocks in their current period."),
+    _g(
+        "leo_data_pool_service_line_usage_bytes",
+        "pool",
+        "Data each service line drew from the pool in its blocks' current period.",
+        ("service_line",),
     ),
     # --- kognitive: service address of a service line (getAddress, joined where the data allows)
     _g(
@@ -360,6 +411,7 @@ IDENTITY_LABEL: dict[str, str | None] = {
     "product": "product",
     "organization": "organization",
     "site": "site",
+    "pool": "pool",
     "job": "job",
     "exporter": None,
 }

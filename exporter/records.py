@@ -93,6 +93,26 @@ class ServiceLineRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class OverageRecord:
+    """Data used beyond a plan's limit in the current cycle, for one overage product."""
+
+    product: str
+    bytes: float
+    cost: float | None = None
+    currency: str = ""
+    limit_bytes: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CycleUsage:
+    """A closed billing cycle's totals by class."""
+
+    start: float | None
+    end: float | None
+    by_class: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
 class UsageRecord:
     """Current billing cycle usage of one service line. Bytes and Unix seconds."""
 
@@ -104,6 +124,22 @@ class UsageRecord:
     updated: float | None = None
     daily_by_class: dict[str, float] | None = None
     daily_date: float | None = None
+    previous: CycleUsage | None = None  # the cycle before the current one, when the provider gave it
+    overage: tuple[OverageRecord, ...] = ()
+    mobile: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRecord:
+    """A shared data pool: what it holds this period, what it has given out, and to which lines."""
+
+    pool: str
+    name: str = ""
+    product: str = ""
+    kind: str = ""
+    capacity_bytes: float | None = None
+    usage_bytes: float | None = None
+    by_service_line: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from exporter.records import (
     ROUTER_LIVE_MEASURES,
     TERMINAL_LIVE_MEASURES,
     AccountRecord,
+    PoolRecord,
     ProductRecord,
     RouterRecord,
     ServiceLineRecord,
@@ -316,6 +317,7 @@ class AccountState:
         self.products = EntityTable("leo_product_", "product")
         self.organizations = EntityTable("leo_organization_", "organization")
         self.sites = EntityTable("leo_site_", "site")
+        self.pools = EntityTable("leo_data_pool_", "pool")
         self.base = ""
         self._rebase()
 
@@ -328,6 +330,7 @@ class AccountState:
             "product": self.products,
             "organization": self.organizations,
             "site": self.sites,
+            "pool": self.pools,
         }
 
     def _rebase(self) -> None:
@@ -407,6 +410,58 @@ class AccountState:
             table.set("leo_service_line_billing_cycle_start_timestamp_seconds", sln, rec.cycle_start)
             table.set("leo_service_line_billing_cycle_end_timestamp_seconds", sln, rec.cycle_end)
             table.set("leo_service_line_usage_updated_timestamp_seconds", sln, rec.updated)
+            previous = rec.previous
+            table.set_labelled(
+                "leo_service_line_previous_cycle_usage_bytes",
+                sln,
+                {f'class="{escape_label(k)}"': v for k, v in (previous.by_class if previous else {}).items()},
+            )
+            table.set("leo_service_line_previous_cycle_start_timestamp_seconds", sln, previous and previous.start)
+            table.set("leo_service_line_previous_cycle_end_timestamp_seconds", sln, previous and previous.end)
+            products = {o.product: f'product="{escape_label(o.product)}"' for o in rec.overage}
+            table.set_labelled(
+                "leo_service_line_overage_bytes", sln, {products[o.product]: o.bytes for o in rec.overage}
+            )
+            table.set_labelled(
+                "leo_service_line_overage_limit_bytes",
+                sln,
+                {products[o.product]: o.limit_bytes for o in rec.overage if o.limit_bytes is not None},
+            )
+            table.set_labelled(
+                "leo_service_line_overage_cost",
+                sln,
+                {
+                    f'{products[o.product]},currency="{escape_label(o.currency)}"': o.cost
+                    for o in rec.overage
+                    if o.cost is not None
+                },
+            )
+            if rec.mobile is not None:
+                table.update_attrs(sln, {"mobile": "true" if rec.mobile else "false"})
+
+    def replace_pools(self, records: Iterable[PoolRecord]) -> None:
+        """The account's data pools: info, capacity and use this period, and each line's share."""
+        records = list(records)
+        table = self.pools
+        table.replace_inventory({r.pool: {"name": r.name, "product": r.product, "type": r.kind} for r in records})
+        table.replace_family(
+            "leo_data_pool_capacity_bytes", {r.pool: r.capacity_bytes for r in records if r.capacity_bytes is not None}
+        )
+        table.replace_family(
+            "leo_data_pool_usage_bytes", {r.pool: r.usage_bytes for r in records if r.usage_bytes is not None}
+        )
+        for r in records:
+            table.set_labelled(
+                "leo_data_pool_service_line_usage_bytes",
+                r.pool,
+                {f'service_line="{escape_label(sln)}"': v for sln, v in r.by_service_line.items()},
+            )
+
+    def set_balance(self, due: dict[str, float]) -> None:
+        """The amount the account owes, per currency."""
+        self.counters["leo_account_balance_due"] = {
+            f'currency="{escape_label(currency)}"': amount for currency, amount in due.items() if finite(amount)
+        }
 
     def replace_products(self, records: Iterable[ProductRecord]) -> None:
         records = list(records)

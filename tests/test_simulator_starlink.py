@@ -370,7 +370,8 @@ async def test_data_usage_shape_and_totals(client: httpx.AsyncClient, sim: Starl
     assert content["totalCount"] == len(results)
     active = {line["serviceLineNumber"] for line in await all_pages(client, headers, "service-lines") if line["active"]}
     assert {r["serviceLineNumber"] for r in results} == active  # activeServiceLinesOnly defaults to true
-    near_limit = 0
+    near_limit = overage = 0
+    pools = {line.number: line.pool for acc in sim.accounts for line in acc.service_lines if line.pool}
     # each line's cycles start on its own day of the month (the clock says 2026-03-17, 12:00)
     anchors = {line.number: line.cycle_day for acc in sim.accounts for line in acc.service_lines}
     assert len(set(anchors.values())) > 10
@@ -399,14 +400,30 @@ async def test_data_usage_shape_and_totals(client: httpx.AsyncClient, sim: Starl
             ):
                 assert cycle[total] == pytest.approx(sum(d[field] for d in days), abs=0.011)
             assert all(d["optInPriorityGB"] <= d["priorityGB"] for d in days)
-            assert cycle["overageLines"] == []
-            assert cycle["dataPoolUsage"] == []
+            # overage lines only with opt-in use beyond the limit ("lines with no usage are dropped")
+            if cycle["totalOptInPriorityGB"] > 0:
+                (over,) = cycle["overageLines"]
+                assert over["overageAmountGB"] == pytest.approx(cycle["totalOptInPriorityGB"], abs=0.011)
+                assert over["overagePrice"] == pytest.approx(over["overageAmountGB"] * over["pricePerGB"], abs=0.011)
+                assert over["consumedAmountGB"] <= over["usageLimitGB"]
+                overage += 1
+            else:
+                assert cycle["overageLines"] == []
+        pooled = [p["dataPoolId"] for p in cycles[-1]["dataPoolUsage"]]
+        assert pooled == ([pools[result["serviceLineNumber"]]] if result["serviceLineNumber"] in pools else [])
         plan = result["servicePlan"]
-        assert plan["usageLimitGB"] in (50.0, 1000.0, 5000.0, None)
+        if result["serviceLineNumber"] in pools:  # a Priority data plan: the pool's capacity
+            assert (
+                plan["usageLimitGB"] >= 100
+                and plan["dataPoolUsage"]["dataPoolId"] == pools[result["serviceLineNumber"]]
+            )
+        else:
+            assert plan["usageLimitGB"] in (50.0, 1000.0, 5000.0, None)
         assert plan["dataCategoryMapping"] == {}
         if plan["usageLimitGB"] and cycles[-1]["totalPriorityGB"] > 0.9 * plan["usageLimitGB"]:
             near_limit += 1
     assert near_limit >= 1
+    assert overage >= 1
 
     one = sorted(active)[0]
     body = {"serviceLineNumbers": [one], "previousBillingCycles": 3, "activeServiceLinesOnly": True}

@@ -121,6 +121,8 @@ class ServiceLine:
     usage_level: float  # fraction of the plan (or of 1 TB when unlimited) used per month
     cycle_day: int  # its billing cycles start on this day of the month (its activation day)
     heavy: bool = False  # crosses 90 % of its limit early in every cycle
+    overage: bool = False  # opted into overage and past its limit from the first day of every cycle
+    pool: str | None = None  # draws priority data from the account's shared data pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,7 @@ class Account:
     critical: int | None  # terminal index with a critical alert most of the time
     routers: list[tuple[int, Router]] = field(default_factory=list)  # (terminal index, router)
     seed_key: int = 0
+    pool: str | None = None  # the account's shared data pool (pre-release API), if it has one
 
 
 def cell_of(lat: float, lon: float) -> int:
@@ -284,6 +287,15 @@ def build_account(seed: int, index: int, n_terminals: int, t0: float, ids: _Ids,
         lines.append(_line(seed, index, n_terminals + j, sln, f"Spare {j + 1}", REGIONS[0], today, j == 0, None))
 
     lines = _with_heavy_line(lines)
+    pool = None
+    if index % 2 == 1:  # odd accounts share a data pool among a few active lines (even ones lack the feature)
+        pool = f"DP-{key(seed, index, 0x9001) % 10**10:010d}"
+        lines = [
+            replace(line, pool=pool, opt_in_product_id=None)
+            if line.active and not (line.heavy or line.overage) and unit(key(seed, index, _S_LINE, n, 0x9002)) < 0.2
+            else line
+            for n, line in enumerate(lines)
+        ]
     secret = f"{key(seed, index, 77):016x}{key(seed, index, 78):016x}"
     return Account(
         index=index,
@@ -298,6 +310,7 @@ def build_account(seed: int, index: int, n_terminals: int, t0: float, ids: _Ids,
         critical=critical,
         routers=routers,
         seed_key=ha,
+        pool=pool,
     )
 
 
@@ -334,12 +347,16 @@ def _line(
 
 
 def _with_heavy_line(lines: list[ServiceLine]) -> list[ServiceLine]:
-    """Put the first active line with a terminal on a 50 GB plan and mark it heavy (>90 % used)."""
-    for n, line in enumerate(lines):
-        if line.active and line.terminal_index is not None:
-            plan = MOBILE_PLANS[0] if line.plan.mobile else LAND_PLANS[0]
+    """Put the first active line with a terminal on a 50 GB plan and mark it heavy (>90 % used),
+    and the second on a 50 GB plan, opted into overage and past its limit (overage billed)."""
+    special = [n for n, line in enumerate(lines) if line.active and line.terminal_index is not None][:2]
+    for role, n in enumerate(special):
+        line = lines[n]
+        plan = MOBILE_PLANS[0] if line.plan.mobile else LAND_PLANS[0]
+        if role == 0:
             lines[n] = replace(line, plan=plan, heavy=True)
-            break
+        else:
+            lines[n] = replace(line, plan=plan, overage=True, opt_in_product_id=OPT_IN_PRODUCT)
     return lines
 
 

@@ -30,6 +30,7 @@ from exporter.simulator.faults import Fault, FaultBook, FaultError
 from exporter.simulator.fleet import Account, ServiceLine, Terminal, build_fleet, split
 from exporter.simulator.hashing import key
 from exporter.simulator.responses import envelope, envelope_error, iso, json_response, paginate
+from exporter.simulator.starlink_pools import balance_json, pool_json, pool_usage_json
 from exporter.simulator.starlink_products import MAX_COUNT, TopUpBlock, catalog, extra_gb, new_block, top_up_product
 from exporter.simulator.telemetry import (
     ENUMS,
@@ -49,6 +50,8 @@ PAGE_SIZE = 100  # service lines and user terminals: fixed, no `limit` parameter
 MAX_BATCH = 65000
 MAX_LINGER_MS = 65000
 USAGE_LIMIT_DEFAULT, USAGE_LIMIT_MAX = 50, 250
+POOLS_PAGE_SIZE = 100  # GET /data-pools: "Page size is 100"
+POOLS_USAGE_LIMIT_DEFAULT, POOLS_USAGE_LIMIT_MAX = 50, 100  # GET /data-pools/usage
 MAX_PREVIOUS_CYCLES = 24
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -305,6 +308,9 @@ class StarlinkSimulator:
             Route(f"{API}/products", self._api(self._products), methods=["GET"]),
             Route(f"{API}/user-terminals", self._api(self._user_terminals), methods=["GET"]),
             Route(f"{API}/data-usage/query", self._api(self._data_usage), methods=["POST"]),
+            Route(f"{API}/data-pools", self._api(self._data_pools), methods=["GET"]),
+            Route(f"{API}/data-pools/usage", self._api(self._data_pools_usage), methods=["GET"]),
+            Route(f"{API}/billing/balance", self._api(self._balance), methods=["GET"]),
             Route(API + "/{rest:path}", self._not_found, methods=_ALL_METHODS),
             Route("/_sim/state", self._sim_state, methods=["GET"]),
             Route("/_sim/terminals/{terminal_id}/{action:str}", self._sim_terminal, methods=["POST"]),
@@ -445,6 +451,31 @@ class StarlinkSimulator:
         return envelope(
             {"accountNumber": acc.number, "regionCode": "US", "accountName": acc.name, "activeSuspensions": []}
         )
+
+    def _pools(self, request: Request, client: _Client) -> list[Account]:
+        """The account's pools (none or one) after the `dataPoolIds` filter; 403 without the feature."""
+        acc = self.accounts[client.account]
+        if acc.pool is None:
+            raise _BadRequest("Data pools are available for select audiences only.", 403)
+        wanted = request.query_params.getlist("dataPoolIds")
+        return [acc] if not wanted or acc.pool in wanted else []
+
+    async def _data_pools(self, request: Request, client: _Client) -> Response:
+        pools = self._pools(request, client)
+        chunk, meta = paginate(pools, _int_query(request, "page", 0, minimum=0), POOLS_PAGE_SIZE)
+        now = self._calendar()
+        return envelope({**meta, "results": [pool_json(acc, now) for acc in chunk]})
+
+    async def _data_pools_usage(self, request: Request, client: _Client) -> Response:
+        pools = self._pools(request, client)
+        page = _int_query(request, "page", 0, minimum=0)
+        limit = _int_query(request, "limit", POOLS_USAGE_LIMIT_DEFAULT, minimum=1, maximum=POOLS_USAGE_LIMIT_MAX)
+        chunk, meta = paginate(pools, page, limit)
+        now = self._calendar()
+        return envelope({**meta, "results": [pool_usage_json(acc, now) for acc in chunk]})
+
+    async def _balance(self, request: Request, client: _Client) -> Response:
+        return envelope(balance_json(self.accounts[client.account]))
 
     async def _service_lines(self, request: Request, client: _Client) -> Response:
         lines = self._present_lines(client.account)

@@ -8,15 +8,17 @@ of yesterday (UTC), and days after it are not reported yet.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from exporter.simulator.calendar import cycle_bounds, cycle_start, midnight
 from exporter.simulator.fleet import Account, ServiceLine
 from exporter.simulator.hashing import hash_str, key, unit
 from exporter.simulator.responses import iso
+from exporter.simulator.starlink_pools import capacity_gb, pool_daily_gb, pool_usage_public
 
 _UNLIMITED_SCALE_GB = 1000.0  # monthly standard usage of an unlimited line at usage_level 1
+OVERAGE_PRICE_PER_GB = {False: 1.0, True: 2.0}  # by mobile plan; made up
 
 
 def last_updated(now: float) -> datetime:
@@ -31,6 +33,8 @@ def _daily(account: Account, line: ServiceLine, day: date, cycle_start: date, cy
     limit = line.plan.limit_gb
     if limit is None:
         return 0.0, _UNLIMITED_SCALE_GB * line.usage_level / 30.0 * (0.5 + r)
+    if line.overage:  # past the plan's limit on the first day, then steady: opted-in overage all cycle
+        return (limit * 1.05 if day == cycle_start else limit * 0.01 * (0.5 + r)), 0.0
     if line.heavy:  # a large first-day transfer puts it past 90 % of the plan, then slow growth
         if day == cycle_start:
             return limit * 0.91, 0.0
@@ -38,9 +42,11 @@ def _daily(account: Account, line: ServiceLine, day: date, cycle_start: date, cy
     return limit * line.usage_level / 30.0 * (0.5 + r), 0.0
 
 
-def _cycle(account: Account, line: ServiceLine, start: datetime, end: datetime, until: datetime) -> dict[str, Any]:
+def _cycle(
+    account: Account, line: ServiceLine, start: datetime, end: datetime, until: datetime, now: float
+) -> dict[str, Any]:
     days: list[dict[str, Any]] = []
-    limit = line.plan.limit_gb
+    limit = None if line.pool else line.plan.limit_gb
     used_priority = 0.0
     cycle_days = (end - start).days
     day = max(start, line.start)
@@ -48,7 +54,9 @@ def _cycle(account: Account, line: ServiceLine, start: datetime, end: datetime, 
     while day < stop:
         want, standard = _daily(account, line, day.date(), start.date(), cycle_days)
         priority = opt_in = 0.0
-        if limit is not None:
+        if line.pool:  # a pool member: priority data from the pool, no limit of its own
+            priority, standard = pool_daily_gb(account, line, day), 0.0
+        elif limit is not None:
             room = max(limit - used_priority, 0.0)
             priority = min(want, room)
             extra = want - priority
@@ -69,12 +77,13 @@ def _cycle(account: Account, line: ServiceLine, start: datetime, end: datetime, 
             }
         )
         day += timedelta(days=1)
+    in_cycle = start <= datetime.fromtimestamp(now, UTC) < end
     return {
         "startDate": iso(start),
         "endDate": iso(end),
         "dailyDataUsage": days,
-        "overageLines": [],
-        "dataPoolUsage": [],
+        "overageLines": _overage_lines(line, days),
+        "dataPoolUsage": [pool_usage_public(account, now)] if line.pool and in_cycle else [],
         "totalPriorityGB": round(sum(d["priorityGB"] for d in days), 2),
         "totalStandardGB": round(sum(d["standardGB"] for d in days), 2),
         "totalOptInPriorityGB": round(sum(d["optInPriorityGB"] for d in days), 2),
@@ -82,7 +91,31 @@ def _cycle(account: Account, line: ServiceLine, start: datetime, end: datetime, 
     }
 
 
-def service_plan(line: ServiceLine) -> dict[str, Any]:
+def _overage_lines(line: ServiceLine, days: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A `DataUsageOverageLine` for an opted-in line with priority data beyond its limit this
+    cycle; none without overage use ("overage lines with no usage are dropped")."""
+    over = round(sum(d["optInPriorityGB"] for d in days), 2)
+    if line.opt_in_product_id is None or line.plan.limit_gb is None or over <= 0:
+        return []
+    price = OVERAGE_PRICE_PER_GB[line.plan.mobile]
+    first = next(d["date"] for d in days if d["optInPriorityGB"] > 0)
+    return [
+        {
+            "restricted": 1 if line.plan.mobile else 3,  # MobileRestricted / FixedRestricted
+            "unrestricted": 2 if line.plan.mobile else 4,  # MobileUnrestricted / FixedUnrestricted
+            "pricePerGB": price,
+            "usageLimitGB": line.plan.limit_gb,
+            "overageAmountGB": over,
+            "consumedAmountGB": round(min(sum(d["priorityGB"] for d in days) - over, line.plan.limit_gb), 2),
+            "overagePrice": round(over * price, 2),
+            "productId": line.opt_in_product_id,
+            "dataOverageType": 1,  # PriorityPerGb
+            "activeFrom": first,
+        }
+    ]
+
+
+def service_plan(line: ServiceLine, account: Account, now: float) -> dict[str, Any]:
     opted_in = line.opt_in_product_id is not None
     return {
         "isoCurrencyCode": "USD",
@@ -95,9 +128,10 @@ def service_plan(line: ServiceLine) -> dict[str, Any]:
         "isOptedIntoOverage": opted_in,
         "overageLineDeactivatedDate": None,
         "overageLine": None,
-        "dataPoolUsage": None,
+        "dataPoolUsage": pool_usage_public(account, now) if line.pool else None,
         "productId": line.plan.product_id,
-        "usageLimitGB": line.plan.limit_gb,
+        # for a Priority data (pool) plan the API gives the pool's capacity here
+        "usageLimitGB": capacity_gb(account) if line.pool else line.plan.limit_gb,
         "dataCategoryMapping": {},
     }
 
@@ -120,7 +154,7 @@ def line_usage(
     while cursor <= current:
         starts.append(cursor)
         cursor = cycle_bounds(anchor, cursor)[1]
-    cycles = [_cycle(account, line, s, cycle_bounds(anchor, s)[1], updated) for s in starts]
+    cycles = [_cycle(account, line, s, cycle_bounds(anchor, s)[1], updated, now) for s in starts]
     return {
         "accountNumber": account.number,
         "serviceLineNumber": line.number,
@@ -128,5 +162,5 @@ def line_usage(
         "endDate": cycles[-1]["endDate"],
         "lastUpdated": iso(updated),
         "billingCycles": cycles,
-        "servicePlan": service_plan(line),
+        "servicePlan": service_plan(line, account, now),
     }

@@ -47,6 +47,8 @@ class StarlinkAccount(AccountConfig):
         "user_terminals": JobDefaults(interval=300.0, timeout=300.0),
         "service_lines": JobDefaults(interval=300.0, timeout=300.0),
         "data_usage": JobDefaults(interval=3600.0, timeout=300.0),
+        "data_pools": JobDefaults(interval=3600.0, timeout=300.0),  # pre-release at the provider
+        "balance": JobDefaults(interval=3600.0, timeout=30.0),
     }
 
     @field_validator("auth_url")

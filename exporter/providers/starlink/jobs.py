@@ -1,24 +1,32 @@
-"""The jobs of one Starlink V2 account: account, telemetry, user_terminals, service_lines, data_usage."""
+"""The jobs of one Starlink V2 account: account, telemetry, user_terminals, service_lines, data_usage,
+data_pools, balance."""
 
 from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
 
 import anyio.to_thread
 
 from exporter.providers.base import AccountContext, JobFunction
-from exporter.providers.errors import BadResponse
+from exporter.providers.errors import BadResponse, NotFound, PermissionDenied
 from exporter.providers.http import ApiClient, decode_json
 from exporter.providers.starlink.auth import TokenSource
 from exporter.providers.starlink.client import StarlinkClient
 from exporter.providers.starlink.config import StarlinkAccount
 from exporter.providers.starlink.management import (
     parse_account,
+    parse_balance,
     parse_data_usage,
     parse_items,
+    parse_pool,
+    parse_pool_usage,
     parse_service_line,
     parse_user_terminal,
 )
 from exporter.providers.starlink.telemetry import StreamDecoder, TelemetryBatch
-from exporter.records import RouterRecord, TerminalRecord
+from exporter.records import PoolRecord, RouterRecord, TerminalRecord
 
 PERMISSION = {
     "account": "Account information, View",
@@ -26,8 +34,13 @@ PERMISSION = {
     "user_terminals": "Device management, View",
     "service_lines": "Service plan, View",
     "data_usage": "Service plan, View",
+    "data_pools": "Service plan, View",
+    "balance": "Financial, View",
 }
 USAGE_PAGE_LIMIT = 250  # the API's maximum, to spend as few requests of the budget as possible
+POOLS_USAGE_PAGE_LIMIT = 100  # GET /data-pools/usage: the maximum
+UNAVAILABLE_RETRY = 86400.0  # a call the account cannot make (403/404) is tried again a day later
+log = logging.getLogger(__name__)
 
 
 class StarlinkDriver:
@@ -48,6 +61,7 @@ class StarlinkDriver:
         self.tokens = TokenSource(self.api, self.config.auth_url, self.config.client_id, secret)
         self.client = StarlinkClient(self.api, self.tokens)
         self.decoder = StreamDecoder(ctx.unknown.note, self.config.obstruction_scale)
+        self.unavailable: dict[str, float] = {}  # call -> when it answered 403/404 (monotonic)
 
     def jobs(self) -> dict[str, JobFunction]:
         return {
@@ -56,6 +70,8 @@ class StarlinkDriver:
             "user_terminals": self.poll_user_terminals,
             "service_lines": self.poll_service_lines,
             "data_usage": self.poll_data_usage,
+            "data_pools": self.poll_data_pools,
+            "balance": self.poll_balance,
         }
 
     async def aclose(self) -> None:
@@ -135,7 +151,8 @@ class StarlinkDriver:
         _raise_if_skipped(skipped, "service lines")
 
     async def poll_data_usage(self) -> None:
-        body = {"previousBillingCycles": self.config.previous_billing_cycles}
+        # every line, deactivated ones too: a line deactivated mid-cycle is still billed for it
+        body = {"previousBillingCycles": self.config.previous_billing_cycles, "activeServiceLinesOnly": False}
         usage = {}
         skipped: list[str] = []
         async for results in self.client.pages(
@@ -150,6 +167,66 @@ class StarlinkDriver:
                 usage[record.service_line] = record
         await self.ctx.worker.apply(lambda: self.ctx.state.apply_usage(usage.values()))
         _raise_if_skipped(skipped, "data usage entries")
+
+    def _available(self, call: str) -> bool:
+        """False while a call the account may not make (403/404) waits for its daily retry."""
+        since = self.unavailable.get(call)
+        return since is None or time.monotonic() - since >= UNAVAILABLE_RETRY
+
+    def _mark_unavailable(self, call: str, exc: Exception) -> None:
+        """One log line, then no calls (and no failing job) until the daily retry: data pools are
+        pre-release ("select audiences only") and the balance needs a permission many service
+        accounts lack; neither is a fault to alert on."""
+        self.unavailable[call] = time.monotonic()
+        log.warning(
+            "%s is not available to this account (%s); not asking again for a day",
+            call,
+            exc,
+            extra={"provider": "starlink", "account": self.ctx.state.account_id, "job": call},
+        )
+
+    async def poll_data_pools(self) -> None:
+        if not self._available("data_pools"):
+            return
+        pools: dict[str, PoolRecord] = {}
+        skipped: list[str] = []
+        try:
+            async for results in self.client.pages(
+                "GET", "data-pools", endpoint="/data-pools", permission=PERMISSION["data_pools"]
+            ):
+                for record in parse_items(results, parse_pool, skipped):
+                    pools[record.pool] = record
+            async for results in self.client.pages(
+                "GET",
+                "data-pools/usage",
+                endpoint="/data-pools/usage",
+                permission=PERMISSION["data_pools"],
+                params={"limit": POOLS_USAGE_PAGE_LIMIT},
+            ):
+                for usage in parse_items(results, parse_pool_usage, skipped):
+                    info = pools.get(usage.pool, PoolRecord(usage.pool))
+                    pools[usage.pool] = replace(usage, name=info.name, product=info.product, kind=info.kind)
+        except (PermissionDenied, NotFound) as exc:
+            self._mark_unavailable("data_pools", exc)
+            return
+        self.unavailable.pop("data_pools", None)
+        if not skipped:
+            await self.ctx.worker.apply(lambda: self.ctx.state.replace_pools(pools.values()))
+        _raise_if_skipped(skipped, "data pools")
+
+    async def poll_balance(self) -> None:
+        if not self._available("balance"):
+            return
+        try:
+            content = await self.client.content(
+                "GET", "billing/balance", endpoint="/billing/balance", permission=PERMISSION["balance"]
+            )
+        except (PermissionDenied, NotFound) as exc:
+            self._mark_unavailable("balance", exc)
+            return
+        self.unavailable.pop("balance", None)
+        due = parse_balance(content)
+        await self.ctx.worker.apply(lambda: self.ctx.state.set_balance(due))
 
 
 def _raise_if_skipped(skipped: list[str], what: str) -> None:

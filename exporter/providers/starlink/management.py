@@ -11,7 +11,16 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from exporter.providers.errors import BadResponse
-from exporter.records import AccountRecord, RouterRecord, ServiceLineRecord, TerminalRecord, UsageRecord
+from exporter.records import (
+    AccountRecord,
+    CycleUsage,
+    OverageRecord,
+    PoolRecord,
+    RouterRecord,
+    ServiceLineRecord,
+    TerminalRecord,
+    UsageRecord,
+)
 
 GB = 1e9  # Starlink reports decimal gigabytes
 T = TypeVar("T")
@@ -144,8 +153,47 @@ def newest_day(cycles: list[Any], what: str) -> tuple[dict[str, float] | None, f
     return daily, date
 
 
+def _class_totals(cycle: dict[str, Any], what: str) -> dict[str, float]:
+    by_class = {}
+    for cls, key in CLASS_TOTALS.items():
+        value = _number(cycle, key, what)
+        if value is not None:
+            by_class[cls] = value * GB
+    return by_class
+
+
+def _overage(cycle: dict[str, Any], currency: str, what: str) -> tuple[OverageRecord, ...]:
+    """The cycle's `overageLines`, summed per overage product (a mid-cycle plan change gives
+    several lines for one product)."""
+    lines = cycle.get("overageLines")
+    if lines is None:
+        return ()
+    if not isinstance(lines, list):
+        raise BadResponse(f"{what}: 'overageLines' should be a list, got {type(lines).__name__}")
+    totals: dict[str, list[float | None]] = {}
+    for raw in lines:
+        line = _object(raw, f"{what} overage line")
+        product = _text(line, "productId", f"{what} overage line")
+        amount = _number(line, "overageAmountGB", f"{what} overage line")
+        price = _number(line, "overagePrice", f"{what} overage line")
+        limit = _number(line, "usageLimitGB", f"{what} overage line")
+        if amount is None:
+            continue
+        total = totals.setdefault(product, [0.0, None, None])
+        total[0] = (total[0] or 0.0) + amount * GB
+        if price is not None:
+            total[1] = (total[1] or 0.0) + price
+        if limit is not None:
+            total[2] = max(total[2] or 0.0, limit * GB)
+    return tuple(
+        OverageRecord(product, used or 0.0, cost, currency if cost is not None else "", limit)
+        for product, (used, cost, limit) in totals.items()
+    )
+
+
 def parse_data_usage(item: Any) -> UsageRecord:
-    """One service line's usage; the current billing cycle is the last in `billingCycles`."""
+    """One service line's usage; the current billing cycle is the last in `billingCycles`, the one
+    before it (when asked for with `previousBillingCycles`) the one before that."""
     item = _object(item, "data usage")
     number = _text(item, "serviceLineNumber", "data usage", required=True)
     what = f"data usage of {number}"
@@ -153,24 +201,84 @@ def parse_data_usage(item: Any) -> UsageRecord:
     if not isinstance(cycles, list) or not cycles:
         raise BadResponse(f"{what}: 'billingCycles' is missing or empty")
     current = _object(cycles[-1], f"{what} current billing cycle")
-    by_class = {}
-    for cls, key in CLASS_TOTALS.items():
-        value = _number(current, key, what)
-        if value is not None:
-            by_class[cls] = value * GB
+    previous = None
+    if len(cycles) >= 2:
+        last = _object(cycles[-2], f"{what} previous billing cycle")
+        previous = CycleUsage(
+            timestamp(last.get("startDate"), f"{what} previous startDate"),
+            timestamp(last.get("endDate"), f"{what} previous endDate"),
+            _class_totals(last, what),
+        )
     daily, daily_date = newest_day(cycles, what)
     plan = item.get("servicePlan") if isinstance(item.get("servicePlan"), dict) else {}
-    limit = _number(plan, "usageLimitGB", what)
+    mobile = plan.get("isMobilePlan")
+    # A Priority data plan's usageLimitGB is its pool's capacity, not a limit of the line's own.
+    pooled = bool(plan.get("dataPoolUsage") or current.get("dataPoolUsage"))
+    limit = None if pooled else _number(plan, "usageLimitGB", what)
     return UsageRecord(
         service_line=number,
-        by_class=by_class,
+        by_class=_class_totals(current, what),
         limit_bytes=limit * GB if limit is not None else None,
         cycle_start=timestamp(current.get("startDate"), f"{what} startDate"),
         cycle_end=timestamp(current.get("endDate"), f"{what} endDate"),
         updated=timestamp(item.get("lastUpdated"), f"{what} lastUpdated"),
         daily_by_class=daily,
         daily_date=daily_date,
+        previous=previous,
+        overage=_overage(current, _text(plan, "isoCurrencyCode", what), what),
+        mobile=mobile if isinstance(mobile, bool) else None,
     )
+
+
+def parse_pool(item: Any) -> PoolRecord:
+    """A `DataPoolResponseV2`: the pool's name and product (capacity and use come from its usage)."""
+    item = _object(item, "data pool")
+    pool = _text(item, "dataPoolId", "data pool", required=True)
+    what = f"data pool {pool}"
+    return PoolRecord(
+        pool=pool,
+        name=_text(item, "nickname", what),
+        product=_text(item, "productId", what),
+        kind=_text(item, "dataProductType", what),
+    )
+
+
+def parse_pool_usage(item: Any) -> PoolRecord:
+    """A `DataPoolUsageResponseV2`: capacity and use summed over the pool's data blocks, and each
+    service line's share of the use."""
+    item = _object(item, "data pool usage")
+    pool = _text(item, "dataPoolId", "data pool usage", required=True)
+    what = f"usage of data pool {pool}"
+    blocks = item.get("dataBlocks") or []
+    if not isinstance(blocks, list):
+        raise BadResponse(f"{what}: 'dataBlocks' should be a list, got {type(blocks).__name__}")
+    capacity = used = 0.0
+    by_line: dict[str, float] = {}
+    for raw in blocks:
+        block = _object(raw, f"{what} data block")
+        capacity += (_number(block, "totalAmountGB", what) or 0.0) * GB
+        used += (_number(block, "consumedAmountGB", what) or 0.0) * GB
+        for raw_line in block.get("serviceLineUsage") or []:
+            share = _object(raw_line, f"{what} service line usage")
+            sln = _text(share, "serviceLineNumber", f"{what} service line usage", required=True)
+            by_line[sln] = by_line.get(sln, 0.0) + (_number(share, "consumedAmountGB", what) or 0.0) * GB
+    return PoolRecord(pool=pool, capacity_bytes=capacity, usage_bytes=used, by_service_line=by_line)
+
+
+def parse_balance(content: Any) -> dict[str, float]:
+    """An `AccountBalanceResponse`: the amount due per currency."""
+    content = _object(content, "account balance")
+    balances = content.get("balances") or []
+    if not isinstance(balances, list):
+        raise BadResponse(f"account balance: 'balances' should be a list, got {type(balances).__name__}")
+    due: dict[str, float] = {}
+    for raw in balances:
+        entry = _object(raw, "account balance entry")
+        currency = _text(entry, "currency", "account balance entry", required=True)
+        amount = _number(entry, "dueAmount", "account balance entry")
+        if amount is not None:
+            due[currency] = due.get(currency, 0.0) + amount
+    return due
 
 
 def parse_items(items: Iterable[Any], parse: Callable[[Any], T], skipped: list[str]) -> list[T]:
