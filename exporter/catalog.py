@@ -231,6 +231,11 @@ CATALOG: tuple[MetricSpec, ...] = (
     _g("leo_data_pool_capacity_bytes", "pool", "Data the pool's blocks hold in their current period."),
     _g("leo_data_pool_usage_bytes", "pool", "Data drawn from the pool's blocks in their current period."),
     _g(
+        "leo_data_pool_period_end_timestamp_seconds",
+        "pool",
+        "When the current period of the pool's data blocks ends (and their data with it).",
+    ),
+    _g(
         "leo_data_pool_service_line_usage_bytes",
         "pool",
         "Data each service line drew from the pool in its blocks' current period.",

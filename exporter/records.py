@@ -139,6 +139,7 @@ class PoolRecord:
     kind: str = ""
     capacity_bytes: float | None = None
     usage_bytes: float | None = None
+    period_end: float | None = None  # when the blocks' current period ends
     by_service_line: dict[str, float] = field(default_factory=dict)
 
 

@@ -450,6 +450,10 @@ class AccountState:
         table.replace_family(
             "leo_data_pool_usage_bytes", {r.pool: r.usage_bytes for r in records if r.usage_bytes is not None}
         )
+        table.replace_family(
+            "leo_data_pool_period_end_timestamp_seconds",
+            {r.pool: r.period_end for r in records if r.period_end is not None},
+        )
         for r in records:
             table.set_labelled(
                 "leo_data_pool_service_line_usage_bytes",

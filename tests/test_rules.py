@@ -240,7 +240,7 @@ def test_inhibition_matchers_name_existing_alerts() -> None:
                 op, value = m.groups()
                 pattern = value if op == "=~" else re.escape(value)
                 assert any(re.fullmatch(pattern, n) for n in names), f"{side} {matcher} matches no alert"
-        assert set(rule["equal"]) <= {"provider", "account", "terminal_id", "service_line", "sub_pool"}
+        assert set(rule["equal"]) <= {"provider", "account", "terminal_id", "service_line", "sub_pool", "pool"}
 
 
 def test_inhibition_equal_labels_are_carried_by_the_alerts() -> None:
@@ -249,9 +249,10 @@ def test_inhibition_equal_labels_are_carried_by_the_alerts() -> None:
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     carried: dict[str, set[str]] = {}
     for rule in alerting_rules():
-        labels = set(re.findall(r"\b(provider|account|terminal_id|service_line|sub_pool)\b", rule["expr"]))
-        if "sub_pool:" in rule["expr"]:  # the sub_pool:* recording rules keep provider, account, sub_pool
-            labels |= {"provider", "account", "sub_pool"}
+        labels = set(re.findall(r"\b(provider|account|terminal_id|service_line|sub_pool|pool)\b", rule["expr"]))
+        for level in ("sub_pool", "pool"):  # the <level>:* recording rules keep provider, account, <level>
+            if re.search(rf"\b{level}:", rule["expr"]):
+                labels |= {"provider", "account", level}
         carried.setdefault(rule["alert"], set()).update(labels)
     for rule in config["inhibit_rules"]:
         for side in ("source_matchers", "target_matchers"):

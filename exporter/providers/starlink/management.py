@@ -253,16 +253,25 @@ def parse_pool_usage(item: Any) -> PoolRecord:
     if not isinstance(blocks, list):
         raise BadResponse(f"{what}: 'dataBlocks' should be a list, got {type(blocks).__name__}")
     capacity = used = 0.0
+    ends: list[float] = []
     by_line: dict[str, float] = {}
     for raw in blocks:
         block = _object(raw, f"{what} data block")
+        if (end := timestamp(block.get("endDate"), f"{what} data block endDate")) is not None:
+            ends.append(end)
         capacity += (_number(block, "totalAmountGB", what) or 0.0) * GB
         used += (_number(block, "consumedAmountGB", what) or 0.0) * GB
         for raw_line in block.get("serviceLineUsage") or []:
             share = _object(raw_line, f"{what} service line usage")
             sln = _text(share, "serviceLineNumber", f"{what} service line usage", required=True)
             by_line[sln] = by_line.get(sln, 0.0) + (_number(share, "consumedAmountGB", what) or 0.0) * GB
-    return PoolRecord(pool=pool, capacity_bytes=capacity, usage_bytes=used, by_service_line=by_line)
+    return PoolRecord(
+        pool=pool,
+        capacity_bytes=capacity,
+        usage_bytes=used,
+        period_end=max(ends) if ends else None,
+        by_service_line=by_line,
+    )
 
 
 def parse_balance(content: Any) -> dict[str, float]:
