@@ -25,6 +25,8 @@ OUT = Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 TAGS = ["leo-exporter"]
 ONEWEB_ONLY = "OneWeb only: Starlink and Kognitive have no such series, so this stays empty for them."
+STARLINK_BILLING = ("Starlink (direct accounts) only: Kognitive and OneWeb report no overage lines, previous cycles "
+                    "or data pools, so this stays empty for them.")
 STARLINK_ONLY = ("Starlink telemetry (direct accounts): Kognitive passes on no telemetry and OneWeb reports "
                  "link availability and signal instead, so this stays empty for their terminals.")
 
@@ -907,6 +909,89 @@ def data_usage() -> Json:
         overrides=[{"matcher": {"id": "byRegexp", "options": ".* entitlement"},
                     "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}],
     ), 8, 9)
+
+    lay.row("Overage, previous cycle and data pools")
+    lay.add(stat("Overage cost this cycle", f"sum by (currency) (leo_service_line_overage_cost{{{U}}})",
+                 legend="{{currency}}", unit="none",
+                 description=STARLINK_BILLING + " Priority data beyond plan limits, billed per GB (before taxes "
+                                                "and fees), in each currency."), 4, 8)
+    lay.add(table(
+        "Overage this cycle",
+        [target(f"max by (provider, account, service_line, name) (leo_service_line_info{{{U}}})",
+                instant=True, table=True),
+         target(f"sum by (provider, account, service_line, product) (leo_service_line_overage_bytes{{{U}}})",
+                instant=True, table=True),
+         target(f"max by (provider, account, service_line, product) (leo_service_line_overage_limit_bytes{{{U}}})",
+                instant=True, table=True),
+         target(f"sum by (provider, account, service_line, product, currency) "
+                f"(leo_service_line_overage_cost{{{U}}})", instant=True, table=True)],
+        description=STARLINK_BILLING + " Lines opted into overage that went past their limit: data beyond it, "
+                                       "the limit, and the cost so far (LeoServiceLineOverageStarted).",
+        hide=["Value #A"],
+        rename={"service_line": "Service line", "name": "Name", "product": "Overage product",
+                "Value #B": "Overage", "Value #C": "Limit", "Value #D": "Cost", "currency": "Currency"},
+        order=["Service line", "Name", "Overage product", "provider", "account", "Overage", "Limit", "Cost",
+               "Currency"],
+        overrides=[by_name(n, unit="decbytes") for n in ("Overage", "Limit")],
+        sort_by="Overage",
+    ), 20, 8)
+    lay.add(table(
+        "Previous billing cycle",
+        [target(f"max by (provider, account, service_line, name) (leo_service_line_info{{{U}}})",
+                instant=True, table=True)]
+        + [target(f"max by (provider, account, service_line) "
+                  f"(leo_service_line_previous_cycle_usage_bytes{{{U}{sel}}})", instant=True, table=True)
+           for sel in (',class="priority"', ',class="standard"', ',class="non_billable"')]
+        + [target(f"max by (provider, account, service_line) "
+                  f"(leo_service_line_previous_cycle_end_timestamp_seconds{{{U}}}) * 1000", instant=True, table=True)],
+        description=STARLINK_BILLING + " The cycle that just closed, by class (priority includes opt-in "
+                                       "priority), so the first day of a cycle is not blank.",
+        hide=["Value #A"],
+        rename={"service_line": "Service line", "name": "Name", "Value #B": "Priority", "Value #C": "Standard",
+                "Value #D": "Non-billable", "Value #E": "Ended"},
+        order=["Service line", "Name", "provider", "account", "Priority", "Standard", "Non-billable", "Ended"],
+        overrides=[by_name(n, unit="decbytes") for n in ("Priority", "Standard", "Non-billable")]
+        + [by_name("Ended", unit="dateTimeAsIso")],
+        sort_by="Priority",
+    ), 12, 9)
+    lay.add(panel(
+        "bargauge", "Data pools: capacity used",
+        [target(f"sort_desc(pool:leo_data_pool_usage:ratio{{{POOL}}})", "{{pool}} ({{account}})", instant=True)],
+        description=STARLINK_BILLING + " Each shared data pool's use over its capacity this period "
+                                       "(LeoDataPoolUsageHigh above 80%, LeoDataPoolUsageCritical above 95%).",
+        unit="percentunit",
+        defaults={"min": 0, "max": 1, "color": {"mode": "thresholds"},
+                  "thresholds": thresholds((None, "green"), (0.8, "orange"), (0.95, "red"))},
+        options=BARGAUGE,
+    ), 12, 9)
+    lay.add(table(
+        "Data pools",
+        [target(f"max by (provider, account, pool, name, product, type) (leo_data_pool_info{{{POOL}}})",
+                instant=True, table=True),
+         target(f"max by (provider, account, pool) (leo_data_pool_capacity_bytes{{{POOL}}})", instant=True,
+                table=True),
+         target(f"max by (provider, account, pool) (leo_data_pool_usage_bytes{{{POOL}}})", instant=True, table=True),
+         target(f"pool:leo_data_pool_usage_bytes:forecast_period_end{{{POOL}}}", instant=True, table=True),
+         target(f"max by (provider, account, pool) (leo_data_pool_period_end_timestamp_seconds{{{POOL}}}) * 1000",
+                instant=True, table=True)],
+        description=STARLINK_BILLING + " Capacity and use of the pool's data blocks this period, and where the "
+                                       "3-day trend puts its use when the period ends.",
+        hide=["Value #A"],
+        rename={"pool": "Pool", "name": "Name", "product": "Product", "type": "Type", "Value #B": "Capacity",
+                "Value #C": "Used", "Value #D": "Forecast at end", "Value #E": "Period ends"},
+        order=["Pool", "Name", "Product", "Type", "provider", "account", "Capacity", "Used", "Forecast at end",
+               "Period ends"],
+        overrides=[by_name(n, unit="decbytes") for n in ("Capacity", "Used", "Forecast at end")]
+        + [by_name("Period ends", unit="dateTimeAsIso")],
+        sort_by="Used",
+    ), 12, 8)
+    lay.add(panel(
+        "bargauge", "Data pool use by service line",
+        [target(f"sort_desc(max by (provider, account, pool, service_line) "
+                f"(leo_data_pool_service_line_usage_bytes{{{U}}}))", "{{service_line}} ({{pool}})", instant=True)],
+        description=STARLINK_BILLING + " What each service line drew from its pool this period.",
+        unit="decbytes", options=BARGAUGE,
+    ), 12, 8)
 
     lay.row("Top consumers")
     lay.add(panel(
