@@ -21,6 +21,7 @@ import anyio
 
 from exporter import __version__
 from exporter.actions.commands import add_commands as add_action_commands
+from exporter.backfill import add_command as add_backfill
 from exporter.config import Config, ConfigError, ShardConfig, load_config, parse_config
 from exporter.durations import format_duration
 from exporter.logs import setup_logging
@@ -186,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sim)
 
     add_export_csv(sub, _common)  # export-csv
+    add_backfill(sub, _common)  # backfill-usage
     add_action_commands(sub, _common)  # starlink-top-up, kognitive-pause, -resume, -new-service-line
     return parser
 

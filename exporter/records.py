@@ -151,3 +151,13 @@ class ProductRecord:
     currency: str = ""
     data_bytes: float | None = None
     attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LineHistory:
+    """The usage a provider still keeps for one service line: each reported day by class, and the
+    billing cycles those days belong to (start, end, totals). For `backfill-usage`."""
+
+    service_line: str
+    days: tuple[tuple[float, dict[str, float]], ...]  # (UTC midnight, bytes by class)
+    cycles: tuple[CycleUsage, ...]

@@ -10,12 +10,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 
 from exporter.config import AccountConfig
 from exporter.providers.budget import RateBudget
+from exporter.records import LineHistory
 from exporter.state import AccountState, StateWorker, escape_label
 
 JobFunction = Callable[[], Awaitable[None]]
@@ -63,6 +64,13 @@ class AccountDriver(Protocol):
     def jobs(self) -> dict[str, JobFunction]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class UsageHistorySource(Protocol):
+    """A driver whose provider keeps past billing cycles (`leo-exporter backfill-usage`)."""
+
+    async def usage_history(self, since: float) -> list[LineHistory]: ...
 
 
 class Provider(Protocol):

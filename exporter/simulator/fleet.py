@@ -286,7 +286,7 @@ def build_account(seed: int, index: int, n_terminals: int, t0: float, ids: _Ids,
         sln = ids.unique(lambda x: _number("AST", x), key(seed, index, _S_SPARE, j))
         lines.append(_line(seed, index, n_terminals + j, sln, f"Spare {j + 1}", REGIONS[0], today, j == 0, None))
 
-    lines = _with_heavy_line(lines)
+    lines = _with_heavy_line(lines, index)
     pool = None
     if index % 2 == 1:  # odd accounts share a data pool among a few active lines (even ones lack the feature)
         pool = f"DP-{key(seed, index, 0x9001) % 10**10:010d}"
@@ -346,18 +346,26 @@ def _line(
     )
 
 
-def _with_heavy_line(lines: list[ServiceLine]) -> list[ServiceLine]:
+def _with_heavy_line(lines: list[ServiceLine], account: int) -> list[ServiceLine]:
     """Put the first active line with a terminal on a 50 GB plan and mark it heavy (>90 % used),
     and the second on a 50 GB plan, opted into overage and past its limit (overage billed)."""
-    special = [n for n, line in enumerate(lines) if line.active and line.terminal_index is not None][:2]
-    for role, n in enumerate(special):
-        line = lines[n]
-        plan = MOBILE_PLANS[0] if line.plan.mobile else LAND_PLANS[0]
-        if role == 0:
-            lines[n] = replace(line, plan=plan, heavy=True)
-        else:
-            lines[n] = replace(line, plan=plan, overage=True, opt_in_product_id=OPT_IN_PRODUCT)
+    candidates = [n for n, line in enumerate(lines) if line.active and line.terminal_index is not None]
+    if not candidates:
+        return lines
+    heavy = candidates[0]
+    lines[heavy] = replace(lines[heavy], plan=_small(lines[heavy].plan), heavy=True)
+    if len(candidates) > 1:
+        # the overage line's cycle starts mid-month (near the 8th on odd accounts, the 23rd on even
+        # ones), so that on any date some account shows overage: on its cycle's first day a line has
+        # no complete day, hence no overage yet
+        near = 8 if account % 2 else 23
+        n = min(candidates[1:], key=lambda i: (abs(lines[i].cycle_day - near), i))
+        lines[n] = replace(lines[n], plan=_small(lines[n].plan), overage=True, opt_in_product_id=OPT_IN_PRODUCT)
     return lines
+
+
+def _small(plan: Plan) -> Plan:
+    return MOBILE_PLANS[0] if plan.mobile else LAND_PLANS[0]
 
 
 def build_fleet(

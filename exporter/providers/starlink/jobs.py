@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import anyio.to_thread
 
@@ -19,6 +20,7 @@ from exporter.providers.starlink.management import (
     parse_account,
     parse_balance,
     parse_data_usage,
+    parse_history,
     parse_items,
     parse_pool,
     parse_pool_usage,
@@ -26,7 +28,7 @@ from exporter.providers.starlink.management import (
     parse_user_terminal,
 )
 from exporter.providers.starlink.telemetry import StreamDecoder, TelemetryBatch
-from exporter.records import PoolRecord, RouterRecord, TerminalRecord
+from exporter.records import LineHistory, PoolRecord, RouterRecord, TerminalRecord
 
 PERMISSION = {
     "account": "Account information, View",
@@ -167,6 +169,26 @@ class StarlinkDriver:
                 usage[record.service_line] = record
         await self.ctx.worker.apply(lambda: self.ctx.state.apply_usage(usage.values()))
         _raise_if_skipped(skipped, "data usage entries")
+
+    async def usage_history(self, since: float) -> list[LineHistory]:
+        """Every cycle the provider keeps from the one containing `since` on, of every line
+        (deactivated ones too): `queryStartDate` overrides the first cycle's start."""
+        start = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {"queryStartDate": start, "activeServiceLinesOnly": False}
+        history: dict[str, LineHistory] = {}
+        skipped: list[str] = []
+        async for results in self.client.pages(
+            "POST",
+            "data-usage/query",
+            endpoint="/data-usage/query",
+            permission=PERMISSION["data_usage"],
+            params={"limit": USAGE_PAGE_LIMIT},
+            json=body,
+        ):
+            for record in parse_items(results, parse_history, skipped):
+                history[record.service_line] = record
+        _raise_if_skipped(skipped, "data usage entries")
+        return list(history.values())
 
     def _available(self, call: str) -> bool:
         """False while a call the account may not make (403/404) waits for its daily retry."""

@@ -14,6 +14,7 @@ from exporter.providers.errors import BadResponse
 from exporter.records import (
     AccountRecord,
     CycleUsage,
+    LineHistory,
     OverageRecord,
     PoolRecord,
     RouterRecord,
@@ -228,6 +229,36 @@ def parse_data_usage(item: Any) -> UsageRecord:
         overage=_overage(current, _text(plan, "isoCurrencyCode", what), what),
         mobile=mobile if isinstance(mobile, bool) else None,
     )
+
+
+def parse_history(item: Any) -> LineHistory:
+    """Every day and cycle of one `ServiceLineDataUsageForBillingCycles` (for backfilling)."""
+    item = _object(item, "data usage")
+    number = _text(item, "serviceLineNumber", "data usage", required=True)
+    what = f"data usage of {number}"
+    raw_cycles = item.get("billingCycles") or []
+    if not isinstance(raw_cycles, list):
+        raise BadResponse(f"{what}: 'billingCycles' should be a list, got {type(raw_cycles).__name__}")
+    days: dict[float, dict[str, float]] = {}
+    cycles = []
+    for raw in raw_cycles:
+        cycle = _object(raw, f"{what} billing cycle")
+        cycles.append(
+            CycleUsage(
+                timestamp(cycle.get("startDate"), f"{what} startDate"),
+                timestamp(cycle.get("endDate"), f"{what} endDate"),
+                _class_totals(cycle, what),
+            )
+        )
+        for raw_day in cycle.get("dailyDataUsage") or []:
+            day = _object(raw_day, f"{what} daily usage")
+            when = timestamp(day.get("date"), f"{what} daily usage")
+            if when is None:
+                continue
+            days[when] = {
+                cls: value * GB for cls, key in CLASS_DAILY.items() if (value := _number(day, key, what)) is not None
+            }
+    return LineHistory(number, tuple(sorted(days.items())), tuple(cycles))
 
 
 def parse_pool(item: Any) -> PoolRecord:
