@@ -228,7 +228,10 @@ async def test_pause_and_resume_change_the_status_and_the_terminal(
 
     product = sim.accounts(1)[0].products[2].reference_id
     resume = {"accountNumber": account, "serviceLineNumber": number, "productReferenceId": product}
-    resume |= {"customPlanId": "", "dataBlockProducts": []}
+    resume |= {
+        "customPlanId": "CP-standby",
+        "dataBlockProducts": [{"accountNumber": account, "serviceLineNumber": number}],
+    }
     assert (await post(http, "resume", resume))["success"] is True
     line = next(line for line in await all_lines(http) if line["service_line_number"] == number)
     assert line["subscription_status"] == "resumed" and line["product_reference_id"] == product
@@ -251,9 +254,9 @@ async def test_a_pause_at_the_end_of_the_cycle_happens_then(
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"serviceLineNumber": "AST-1"}, 400, "accountNumber is required"),
+        ({"serviceLineNumber": "AST-1", "endNow": True}, 400, "accountNumber is mandatory"),
         ({"accountNumber": "ACC-0", "serviceLineNumber": "AST-1", "endNow": True}, 200, "Account ACC-0 not found"),
-        ({"accountNumber": "@", "serviceLineNumber": "@", "endNow": "yes"}, 400, "endNow is required"),
+        ({"accountNumber": "@", "serviceLineNumber": "@", "endNow": "yes"}, 400, "endNow must be true or false"),
     ],
 )
 async def test_pause_requests_are_validated(
@@ -271,7 +274,7 @@ async def test_a_new_service_line_is_tracked_until_it_exists(
     account = sim.accounts(1)[0]
     free = next(t.terminal_id for t in account.terminals if t.service_line is None)
     body = {
-        "customPlanId": "",
+        "customPlanId": "CP-lodge",
         "Name": "New Lodge",
         "accountNumber": account.number,
         "addressReferenceId": account.addresses[0].reference_id,
@@ -304,6 +307,42 @@ async def test_a_new_service_line_is_tracked_until_it_exists(
     assert entry["service_line_number"] == line["service_line_number"]
     unknown = await post(http, "service_line_tracking", {"trackingId": "trk-nope"})
     assert unknown == {"success": False, "message": "Tracking ID trk-nope not found"}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "message"),
+    [
+        # resume: both plan ids are "mandatory to resume"
+        ("resume", {"customPlanId": "CP-1", "accountNumber": "@", "serviceLineNumber": "@"}, "productReferenceId is mandatory"),
+        ("resume", {"productReferenceId": "$", "accountNumber": "@", "serviceLineNumber": "@"}, "customPlanId is mandatory"),
+        # dataBlockProducts items carry the fields the page's table lists under it, nothing else
+        (
+            "resume",
+            {"customPlanId": "CP-1", "productReferenceId": "$", "accountNumber": "@", "serviceLineNumber": "@",
+             "dataBlockProducts": [{"productId": "gb-500gb", "count": 2}]},
+            "dataBlockProducts[0].productId is not a field of this call",
+        ),
+        # new service line: customPlanId mandatory; userTerminalIds a String; "Name" as the page spells it
+        ("newServiceLine", {"Name": "X", "accountNumber": "@"}, "customPlanId is mandatory"),
+        ("newServiceLine", {"customPlanId": "CP-1", "accountNumber": "@", "userTerminalIds": ["a"]}, "userTerminalIds must be a string"),
+        ("newServiceLine", {"customPlanId": "CP-1", "accountNumber": "@", "name": "X"}, "name is not a field of this call"),
+        ("newServiceLine", {"customPlanId": "CP-1", "accountNumber": "@", "emailIds": "a@b"}, "emailIds must be an array"),
+        # pause: rejectReason is the pause call's own field, a string
+        ("pause", {"accountNumber": "@", "serviceLineNumber": "@", "endNow": True, "rejectReason": 3}, "rejectReason must be a string"),
+        ("service_line_tracking", {}, "trackingId is mandatory"),
+    ],
+)  # fmt: skip
+async def test_write_bodies_that_break_the_api_pages_rules_are_refused(
+    sim: KognitiveSimulator, http: httpx.AsyncClient, endpoint: str, body: dict[str, Any], message: str
+) -> None:
+    account, number = first_line(sim, paused=True)
+    product = sim.accounts(1)[0].products[2].reference_id
+    fill = {"accountNumber": account, "serviceLineNumber": number, "productReferenceId": product}
+    body = {k: fill[k] if v in ("@", "$") else v for k, v in body.items()}
+    before = {k: v for k, v in sim.state().items() if k != "requests"}
+    answer = await post(http, endpoint, body, 400)
+    assert answer["success"] is False and message in answer["message"]
+    assert {k: v for k, v in sim.state().items() if k != "requests"} == before  # nothing happened
 
 
 # ---- fault injection -----------------------------------------------------------------------------------
