@@ -454,3 +454,26 @@ async def test_the_exporter_survives_injected_faults_with_its_last_good_data(sim
     sim.clear_faults()
     assert all(s.value == 1.0 for s in (await poll(exp))["leo_exporter_job_up"])
     await exp.aclose()
+
+
+# ---- documented shapes by default; assumptions only on request -----------------------------------------
+
+
+async def test_service_lines_carry_an_assumed_address_field_only_when_asked_for(clock: FakeClock) -> None:
+    for assumed, expected in (((), False), (("service_line_address",), True)):
+        sim = KognitiveSimulator(partners=1, terminals=60, seed=5, clock=clock, assumed_fields=assumed)
+        headers = {"X-Auth-Key": sim.credentials()[0][1]}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app_of(sim)), base_url="http://sim") as http:
+            http.headers.update(headers)
+            lines = await all_lines(http, limit=100)
+        assert any("address_reference_id" in line for line in lines) is expected
+        documented = {"service_line_number", "nickname", "account_number", "account_name", "subscription_status"}
+        assert all(documented <= set(line) for line in lines)
+    with pytest.raises(ValueError, match="unknown assumed Kognitive field"):
+        KognitiveSimulator(partners=1, terminals=4, assumed_fields=("service_line_colour",))
+
+
+def test_the_simulator_command_refuses_an_unknown_assumption() -> None:
+    from exporter.cli import main
+
+    assert main(["simulator", "--assume", "kognitive.nope", "--web.listen-address", "127.0.0.1:0"]) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import yaml
@@ -11,6 +12,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 from exporter.simulator.faults import FaultBook
+from exporter.simulator.kognitive import ASSUMED_FIELDS as KOGNITIVE_ASSUMED_FIELDS
 from exporter.simulator.kognitive import KognitiveSimulator
 from exporter.simulator.oneweb import OneWebSimulator
 from exporter.simulator.starlink import StarlinkSimulator
@@ -19,6 +21,17 @@ STARLINK_PREFIX = "/starlink"
 KOGNITIVE_PREFIX = "/kognitive"
 KOGNITIVE_API = "/ext/v1/starlink"
 ONEWEB_PREFIX = "/oneweb"
+# `provider.name` -> what it adds: fields no document or real payload shows, served only on request
+ASSUMPTIONS = {f"kognitive.{name}": text for name, text in KOGNITIVE_ASSUMED_FIELDS.items()}
+
+
+def assumed(names: Collection[str], provider: str) -> list[str]:
+    """The `provider.`-prefixed names of `names`, without the prefix; an unknown name is a ValueError."""
+    unknown = sorted(set(names) - set(ASSUMPTIONS))
+    if unknown:
+        known = ", ".join(sorted(ASSUMPTIONS))
+        raise ValueError(f"unknown simulator assumption(s) {', '.join(unknown)}; known: {known}")
+    return [name.split(".", 1)[1] for name in names if name.startswith(provider + ".")]
 
 
 def build_app(
@@ -32,6 +45,7 @@ def build_app(
     churn_period: float = 60.0,
     oneweb_accounts: int = 1,
     faults: FaultBook | None = None,
+    assume: Collection[str] = (),
 ) -> Starlette:
     """The simulator app; `app.state.starlink` is the StarlinkSimulator (for tests and the CLI),
     `app.state.faults` the fault book all three providers share (`faults.py`)."""
@@ -46,7 +60,7 @@ def build_app(
         churn=churn,
         churn_period=churn_period,
     )
-    kognitive = KognitiveSimulator(accounts, terminals, seed, faults=book)
+    kognitive = KognitiveSimulator(accounts, terminals, seed, faults=book, assumed_fields=assumed(assume, "kognitive"))
     oneweb = OneWebSimulator(oneweb_accounts, max(4, terminals // 4), seed, faults=book)
 
     async def index(request: Request) -> PlainTextResponse:

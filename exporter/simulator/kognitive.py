@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +50,11 @@ from exporter.simulator.kognitive_fleet import (
 )
 from exporter.simulator.kognitive_writes import check_body
 
+# Fields no document or real payload shows, served only when asked for (`assumed_fields`, the
+# simulator's `--assume kognitive.<name>`). docs/providers/kognitive.md says what would confirm each.
+ASSUMED_FIELDS = {
+    "service_line_address": "address_reference_id on getServiceLineDetails items (joins the line to its address)",
+}
 DEFAULT_LIMIT = 25  # the documented default page size
 MAX_LIMIT = 100  # ASSUMED: larger asks get this many
 PROVISION_SECONDS = 90.0  # "the creation of a service line may require 1-2 minutes"
@@ -133,7 +138,12 @@ class KognitiveSimulator:
         auth_headers: tuple[str, ...] = ("x-auth-key", "auth-key"),
         provision_seconds: float = PROVISION_SECONDS,
         faults: FaultBook | None = None,
+        assumed_fields: Collection[str] = (),
     ) -> None:
+        unknown = set(assumed_fields) - set(ASSUMED_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown assumed Kognitive field(s) {sorted(unknown)}; known: {sorted(ASSUMED_FIELDS)}")
+        self.assumed_fields = frozenset(assumed_fields)
         self.seed = seed
         self._clock = clock
         self.auth_headers = tuple(h.lower() for h in auth_headers)
@@ -401,8 +411,8 @@ class KognitiveSimulator:
                 ],
                 F.SL_PRODUCT[0]: line.product,  # ASSUMED field
             }
-            if line.show_address and line.address:
-                item[F.SL_ADDRESS[0]] = line.address  # ASSUMED field
+            if "service_line_address" in self.assumed_fields and line.show_address and line.address:
+                item[F.SL_ADDRESS[0]] = line.address  # ASSUMED field, served only on request
             out.append(item)
         if unknown and out:
             out[0][F.SL_STATUS] = "frozen"
