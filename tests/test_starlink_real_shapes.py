@@ -378,3 +378,32 @@ def test_oneweb_list_null_is_an_empty_page_but_an_object_without_a_list_is_still
     assert as_list({"results": None}, "GET /x") == []
     with pytest.raises(BadResponse, match="expected a JSON array"):
         as_list({"name": "x"}, "GET /x")
+
+
+@pytest.mark.parametrize(
+    ("enums", "router_codes", "problems"),
+    [
+        # documented: AlertsByDeviceType.r
+        ({"AlertsByDeviceType": {"r": {"52": "sandbox_disabled"}}}, {"52": "sandbox_disabled"}, []),
+        # codes directly under enums.r, or under enums.r.r: one device type, so unambiguous
+        ({"r": {"52": "sandbox_disabled"}}, {"52": "sandbox_disabled"}, []),
+        ({"r": {"r": {"54": "geo_fenced"}}}, {"54": "geo_fenced"}, []),
+        # agreeing with the documented block: merged
+        (
+            {"AlertsByDeviceType": {"r": {"52": "sandbox_disabled"}}, "r": {"r": {"54": "geo_fenced"}}},
+            {"52": "sandbox_disabled", "54": "geo_fenced"},
+            [],
+        ),
+        # a block that is no object at all
+        ({"AlertsByDeviceType": ["r"]}, None, [("metadata.enums.AlertsByDeviceType", "not an object")]),
+    ],
+)
+def test_alert_enum_blocks_are_read_tolerantly(
+    enums: dict[str, Any], router_codes: dict[str, str] | None, problems: list[tuple[str, str]]
+) -> None:
+    from exporter.providers.starlink.alerts import read_alert_enums
+
+    seen: list[tuple[str, str]] = []
+    result, found = read_alert_enums(enums, lambda kind, name, where: seen.append((kind, name)))
+    assert result.get("r") == router_codes
+    assert found == problems
