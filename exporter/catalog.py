@@ -158,6 +158,31 @@ CATALOG: tuple[MetricSpec, ...] = (
     _c("leo_router_wan_receive_bytes_total", "router", "Bytes received on the router WAN port."),
     _c("leo_router_wan_transmit_bytes_total", "router", "Bytes transmitted on the router WAN port."),
     _g("leo_router_alert", "router", "1 while the named alert is active on the router; absent otherwise.", ("alert",)),
+    _g("leo_router_active_alerts", "router", "Number of alerts active on the router."),
+    _g("leo_router_wifi_repeater", "router", "1 if the router runs as a Wi-Fi mesh repeater, 0 if not."),
+    _g(
+        "leo_router_wifi_bypassed",
+        "router",
+        "1 if the router's Wi-Fi is bypassed (the terminal used without it), 0 if not.",
+    ),
+    _g(
+        "leo_router_wifi_client_receive_rate_bytes_per_second",
+        "router",
+        "Receive link rate of the router's Wi-Fi clients by band (2ghz, 5ghz) and stat (min, avg, max).",
+        ("band", "stat"),
+    ),
+    _g(
+        "leo_router_wifi_client_transmit_rate_bytes_per_second",
+        "router",
+        "Transmit link rate of the router's Wi-Fi clients by band (2ghz, 5ghz) and stat (min, avg, max).",
+        ("band", "stat"),
+    ),
+    _g(
+        "leo_router_wifi_client_signal_strength_dbm",
+        "router",
+        "Signal strength of the router's Wi-Fi clients by band (2ghz, 5ghz) and stat (min, avg, max).",
+        ("band", "stat"),
+    ),
     # --- service lines
     _i("leo_service_line_info", "service_line", "Known service line (value 1) with its descriptive attributes."),
     _g("leo_service_line_active", "service_line", "1 if the service line is active, 0 if not."),
@@ -378,6 +403,13 @@ CATALOG: tuple[MetricSpec, ...] = (
         "account",
         "New column, alert or device type names seen in provider data (each is logged once).",
         ("kind",),
+    ),
+    _c(
+        "leo_exporter_invalid_values_total",
+        "account",
+        "Values in provider data that could not be read and were left out (an H3 cell that is no cell, "
+        "a timestamp that is no time), by field; each field and kind of problem is logged once.",
+        ("field",),
     ),
     _c(
         "leo_exporter_telemetry_rows_total",

@@ -168,6 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
         "expired_token and behind (Starlink), revoked. Change them at run time with /_sim/faults",
     )
     sim.add_argument(
+        "--assume",
+        dest="assume",
+        action="append",
+        default=[],
+        metavar="PROVIDER.FIELD",
+        help="also serve a field that no provider document or real payload shows (repeatable): "
+        "kognitive.service_line_address. Off by default, so the simulator serves documented shapes; "
+        "docs/providers/*.md lists each assumption and what would confirm it",
+    )
+    sim.add_argument(
         "--churn",
         type=float,
         default=0.0,
@@ -455,6 +465,12 @@ async def _run_simulator(args: argparse.Namespace) -> int:
     if not 0 <= args.churn < 1 or args.churn_period <= 0:
         log.error("--churn must be a fraction in [0, 1) and --churn-period positive")
         return EXIT_CONFIG
+    from exporter.simulator.app import ASSUMPTIONS
+
+    unknown = sorted(set(args.assume) - set(ASSUMPTIONS))
+    if unknown:
+        log.error("--assume %s: unknown; known: %s", ", ".join(unknown), ", ".join(sorted(ASSUMPTIONS)))
+        return EXIT_CONFIG
     app = build_app(
         accounts=args.accounts,
         terminals=args.terminals,
@@ -464,6 +480,7 @@ async def _run_simulator(args: argparse.Namespace) -> int:
         churn_period=args.churn_period,
         oneweb_accounts=args.oneweb_accounts,
         now=args.sim_now,
+        assume=args.assume,
     )
     for spec in args.faults:
         try:

@@ -26,7 +26,12 @@ TERMINAL_LIVE_MEASURES: tuple[str, ...] = (
     "longitude_degrees",
 )
 
-ROUTER_LIVE_MEASURES: tuple[str, ...] = ("uptime_seconds", "mesh_hops")
+# Labelled terminal families that describe the terminal, not a live reading: Starlink sends IP
+# allocations at least every 5 minutes and on change, so they stay while the terminal is known
+# (online or not) until new ones arrive or it leaves the inventory.
+TERMINAL_INVENTORY_LIKE_MEASURES: tuple[str, ...] = ("ip_info",)
+
+ROUTER_LIVE_MEASURES: tuple[str, ...] = ("uptime_seconds", "mesh_hops", "wifi_repeater", "wifi_bypassed")
 
 
 @dataclass(slots=True)

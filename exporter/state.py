@@ -21,6 +21,7 @@ import anyio.to_thread
 
 from exporter.records import (
     ROUTER_LIVE_MEASURES,
+    TERMINAL_INVENTORY_LIKE_MEASURES,
     TERMINAL_LIVE_MEASURES,
     AccountRecord,
     PoolRecord,
@@ -63,7 +64,13 @@ class EntityTable:
     already escaped `alert="x"` part. `labels[id]` is the identity label string.
     """
 
-    def __init__(self, prefix: str, id_label: str, live_measures: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        prefix: str,
+        id_label: str,
+        live_measures: tuple[str, ...] = (),
+        inventory_like: tuple[str, ...] = (),
+    ):
         self.prefix = prefix
         self.id_label = id_label
         self.base = ""
@@ -76,6 +83,9 @@ class EntityTable:
         self.last_seen: dict[str, float] = {}
         self.inventory: set[str] | None = None
         self.live_families = tuple(prefix + m for m in live_measures)
+        # labelled families that describe the entity rather than a live reading: kept offline
+        self.kept_families = frozenset(prefix + m for m in inventory_like)
+        self.stamps: dict[str, dict[str, float]] = {}  # family -> id -> device time of its values
         self.version = 0  # bumped by every change, so the renderer re-renders only changed tables
         self._alerts_counted = -1
 
@@ -151,6 +161,18 @@ class EntityTable:
         else:
             table.pop(entity_id, None)
 
+    def set_labelled_at(self, family: str, entity_id: str, stamp: float, values: dict[str, float]) -> bool:
+        """`set_labelled` unless what we hold came from a newer row (batches may arrive out of order)."""
+        stamps = self.stamps.setdefault(family, {})
+        if stamps.get(entity_id, float("-inf")) > stamp:
+            return False
+        stamps[entity_id] = stamp
+        if self.labelled.get(family, {}).get(entity_id) != values:
+            self.set_labelled(family, entity_id, values)
+        else:
+            self.ensure(entity_id)
+        return True
+
     def set_alerts(self, family: str, entity_id: str, names: tuple[str, ...]) -> None:
         names = tuple(sorted(set(names)))
         if self.alerts.get(entity_id) == names:
@@ -165,8 +187,9 @@ class EntityTable:
             table = self.simple.get(family)
             if table:
                 table.pop(entity_id, None)
-        for table in self.labelled.values():
-            table.pop(entity_id, None)
+        for family, table in self.labelled.items():
+            if family not in self.kept_families:
+                table.pop(entity_id, None)
         self.alerts.pop(entity_id, None)
 
     def drop(self, entity_id: str) -> None:
@@ -177,6 +200,8 @@ class EntityTable:
             table.pop(entity_id, None)
         for mapping in (self.labels, self.attrs, self.info_labels, self.alerts, self.last_seen):
             mapping.pop(entity_id, None)
+        for stamps in self.stamps.values():
+            stamps.pop(entity_id, None)
 
     def replace_inventory(self, records: dict[str, dict[str, str]]) -> None:
         """The provider's full list: new entities appear, departed ones (and all their series) go."""
@@ -311,7 +336,9 @@ class AccountState:
         self.attrs: dict[str, str] = {}
         self.values: dict[str, float] = {}
         self.counters: dict[str, dict[str, float]] = {}
-        self.terminals = EntityTable("leo_terminal_", "terminal_id", TERMINAL_LIVE_MEASURES)
+        self.terminals = EntityTable(
+            "leo_terminal_", "terminal_id", TERMINAL_LIVE_MEASURES, TERMINAL_INVENTORY_LIKE_MEASURES
+        )
         self.routers = EntityTable("leo_router_", "router_id", ROUTER_LIVE_MEASURES)
         self.service_lines = EntityTable("leo_service_line_", "service_line")
         self.products = EntityTable("leo_product_", "product")

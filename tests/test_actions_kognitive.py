@@ -46,8 +46,7 @@ def test_pause_now_is_sent_once_and_the_next_poll_shows_the_line_inactive(tmp_pa
     line = env.kline(paused=False)
     assert env.active_after_poll()[line.number] == 1.0
     code, out, err = env.run(
-        "kognitive-pause", ACCOUNT, "--service-line", line.number, "--now", "--reason", "dry dock", "--yes",
-        "--audit-log", str(env.audit),
+        "kognitive-pause", ACCOUNT, "--service-line", line.number, "--now", "--yes", "--audit-log", str(env.audit),
     )  # fmt: skip
     assert code == 0, err
     assert f"Will pause service line {line.number}" in out and ", now." in out
@@ -59,8 +58,7 @@ def test_pause_now_is_sent_once_and_the_next_poll_shows_the_line_inactive(tmp_pa
         "accountNumber": env.kaccount.number,
         "serviceLineNumber": line.number,
         "endNow": True,
-        "rejectReason": "dry dock",
-    }
+    }  # no rejectReason: the API page describes it as the reason for *rejecting* the pause
     assert env.active_after_poll()[line.number] == 0.0  # leo_service_line_active 0
 
     again, _, err = env.run("kognitive-pause", ACCOUNT, "--service-line", line.number, "--now", "--yes")
@@ -81,32 +79,99 @@ def test_pause_at_the_end_of_the_cycle_dry_run_sends_nothing(tmp_path: Path) -> 
         assert secret not in out + err
 
 
-def test_resume_on_a_plan_with_data_blocks(tmp_path: Path) -> None:
+def test_a_pause_sends_reject_reason_only_when_asked_for_it_by_name(tmp_path: Path) -> None:
+    env = KEnv(tmp_path)
+    line = env.kline(paused=False)
+    code, _, err = env.run(
+        "kognitive-pause", ACCOUNT, "--service-line", line.number, "--end-of-cycle", "--reject-reason", "n/a",
+        "--yes", "--audit-log", str(env.audit),
+    )  # fmt: skip
+    assert code == 0, err
+    [audit] = env.audit_lines()
+    assert audit["request"]["rejectReason"] == "n/a" and audit["request"]["endNow"] is False
+
+
+def test_resume_sends_both_plan_ids_and_data_blocks_as_the_api_page_lists_them(tmp_path: Path) -> None:
     env = KEnv(tmp_path)
     line = env.kline(paused=True)
     product = next(p for p in env.kaccount.products if p.active and p.reference_id != line.product)
-    block = product.blocks[0]
     code, out, err = env.run(
-        "kognitive-resume", ACCOUNT, "--service-line", line.number, "--product", product.reference_id,
-        "--data-block", f"{block.product_id}:2", "--yes", "--audit-log", str(env.audit),
+        "kognitive-resume", ACCOUNT, "--service-line", line.number, "--custom-plan", "CP-standby-42",
+        "--product", product.reference_id, "--data-blocks", "--yes", "--audit-log", str(env.audit),
     )  # fmt: skip
     assert code == 0, err
-    assert f"Plan:      {product.name} ({product.reference_id})" in out
-    assert f"Data:      2 x {block.amount:g} {block.unit} data block ({block.product_id})" in out
+    assert f"Plan:      {product.name} ({product.reference_id})" in out and "Custom plan: CP-standby-42" in out
     assert not line.paused and line.product == product.reference_id
     [audit] = env.audit_lines()
-    assert audit["request"]["dataBlockProducts"] == [{"productId": block.product_id, "count": 2}]
+    assert audit["request"] == {
+        "customPlanId": "CP-standby-42",
+        "accountNumber": env.kaccount.number,
+        "serviceLineNumber": line.number,
+        "productReferenceId": product.reference_id,
+        "dataBlockProducts": [{"accountNumber": env.kaccount.number, "serviceLineNumber": line.number}],
+    }
     assert env.active_after_poll()[line.number] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("flags", "missing"),
+    [
+        (["--product", "P"], "give --custom-plan"),
+        (["--custom-plan", "CP-1"], "give --product"),
+        ([], "give --custom-plan and --product"),
+    ],
+)
+def test_resume_without_both_mandatory_plan_ids_is_refused_before_any_request(
+    tmp_path: Path, flags: list[str], missing: str
+) -> None:
+    env = KEnv(tmp_path)
+    line = env.kline(paused=True)
+    code, _, err = env.run("kognitive-resume", ACCOUNT, "--service-line", line.number, *flags, "--yes")
+    assert code == 2 and missing in err and "customPlanId and productReferenceId" in err
+    assert env.transport.requests == [] and line.paused
 
 
 def test_resume_refuses_a_product_the_account_cannot_buy(tmp_path: Path) -> None:
     env = KEnv(tmp_path)
     line = env.kline(paused=True)
-    code, _, err = env.run("kognitive-resume", ACCOUNT, "--service-line", line.number, "--product", "nope", "--yes")
+    code, _, err = env.run(
+        "kognitive-resume",
+        ACCOUNT,
+        "--service-line",
+        line.number,
+        "--custom-plan",
+        "CP-1",
+        "--product",
+        "nope",
+        "--yes",
+    )
     assert code == 1 and "product nope is not available to this account" in err
-    code, _, err = env.run("kognitive-resume", ACCOUNT, "--service-line", line.number, "--yes")
-    assert code == 2 and "--product PRODUCT_REFERENCE_ID and/or --custom-plan" in err
     assert env.transport.sent("POST", "/resume") == 0 and line.paused
+
+
+def test_the_simulator_refuses_a_body_that_breaks_the_api_page(tmp_path: Path) -> None:
+    """What keeps these tests honest: a body shaped the old way (data blocks as product and count)
+    is refused by the simulator, so an action sending it would fail here."""
+    env = KEnv(tmp_path)
+    line = env.kline(paused=True)
+    product = next(p for p in env.kaccount.products if p.active)
+    config = yaml.safe_load(env.config.read_text())
+    kog = next(a for a in config["accounts"] if a["provider"] == "kognitive" and a["name"] == "kognitive-dp-1")
+    body = {
+        "customPlanId": "CP-1",
+        "accountNumber": env.kaccount.number,
+        "serviceLineNumber": line.number,
+        "productReferenceId": product.reference_id,
+        "dataBlockProducts": [{"productId": product.blocks[0].product_id, "count": 2}],
+    }
+
+    async def send() -> httpx.Response:
+        async with httpx.AsyncClient(transport=env.transport) as client:
+            return await client.post(f"{kog['api_url']}/resume", json=body, headers={"X-Auth-Key": kog["auth_key"]})
+
+    answer = anyio.run(send)
+    assert answer.status_code == 400 and "dataBlockProducts[0].productId is not a field" in answer.json()["message"]
+    assert line.paused
 
 
 def free_terminal(account: StarlinkAccount) -> str:
@@ -120,8 +185,9 @@ def test_new_service_line_is_followed_to_completion_with_a_progress_bar(tmp_path
     product = next(p for p in env.kaccount.products if p.active)
     code, out, err = env.run(
         "kognitive-new-service-line", ACCOUNT, "--starlink-account", env.kaccount.number, "--name", "Camp 9",
-        "--product", product.reference_id, "--terminal", terminal, "--email", "ops@example.com",
-        "--poll-interval", "100ms", "--timeout", "20s", "--audit-log", str(env.audit), "--yes",
+        "--custom-plan", "CP-camp", "--product", product.reference_id, "--terminal", terminal,
+        "--email", "ops@example.com", "--poll-interval", "100ms", "--timeout", "20s", "--audit-log", str(env.audit),
+        "--yes",
     )  # fmt: skip
     assert code == 0, err
     assert "Will create service line 'Camp 9'" in out and "Accepted, tracking id trk-" in out
@@ -135,6 +201,8 @@ def test_new_service_line_is_followed_to_completion_with_a_progress_bar(tmp_path
     [audit] = env.audit_lines()
     assert audit["outcome"] == "success" and audit["target"] == "Camp 9"
     assert audit["request"]["trackingId"].startswith("trk-") and "emailIds" not in audit["request"]
+    assert audit["request"]["userTerminalIds"] == terminal  # a String, as the API page types it
+    assert audit["request"]["customPlanId"] == "CP-camp" and audit["request"]["Name"] == "Camp 9"
     assert "ops@example.com" not in env.audit.read_text()
     assert env.active_after_poll()[created.number] == 1.0
 
@@ -144,13 +212,26 @@ def test_new_service_line_that_does_not_finish_in_time_is_reported_unknown(tmp_p
     product = next(p for p in env.kaccount.products if p.active)
     code, _, err = env.run(
         "kognitive-new-service-line", ACCOUNT, "--starlink-account", env.kaccount.number, "--name", "Slow",
-        "--product", product.reference_id, "--poll-interval", "100ms", "--timeout", "500ms", "--yes",
+        "--custom-plan", "CP-1", "--product", product.reference_id, "--poll-interval", "100ms", "--timeout", "500ms",
+        "--yes",
     )  # fmt: skip
     assert code == 1
     audit = json.loads([line for line in err.splitlines() if line.startswith("{")][-1])
     assert audit["outcome"] == "unknown" and "tracking id trk-" in audit["detail"]
     assert env.transport.sent("POST", "/newServiceLine") == 1  # the creation is never sent twice
     assert env.transport.sent("POST", "/service_line_tracking") >= 2
+
+
+def test_new_service_line_needs_a_custom_plan_and_sends_several_terminals_as_one_string(tmp_path: Path) -> None:
+    env = KEnv(tmp_path)
+    free = [t.terminal_id for t in env.kaccount.terminals][:2]  # a dry run: only the body matters
+    base = ["kognitive-new-service-line", ACCOUNT, "--starlink-account", env.kaccount.number, "--name", "Two"]
+    code, _, err = env.run(*base, "--product", env.kaccount.products[0].reference_id, "--yes")
+    assert code == 2 and "customPlanId mandatory" in err and env.transport.requests == []
+    terminals = [arg for t in free for arg in ("--terminal", t)]
+    code, out, err = env.run(*base, "--custom-plan", "CP-2", *terminals, "--dry-run")
+    assert code == 0, err
+    assert f'"userTerminalIds": "{free[0]},{free[1]}"' in out
 
 
 def test_kognitive_actions_need_the_opt_in(tmp_path: Path) -> None:

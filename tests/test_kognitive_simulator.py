@@ -232,7 +232,10 @@ async def test_pause_and_resume_change_the_status_and_the_terminal(
 
     product = sim.accounts(1)[0].products[2].reference_id
     resume = {"accountNumber": account, "serviceLineNumber": number, "productReferenceId": product}
-    resume |= {"customPlanId": "", "dataBlockProducts": []}
+    resume |= {
+        "customPlanId": "CP-standby",
+        "dataBlockProducts": [{"accountNumber": account, "serviceLineNumber": number}],
+    }
     assert (await post(http, "resume", resume))["success"] is True
     line = next(line for line in await all_lines(http) if line["service_line_number"] == number)
     assert line["subscription_status"] == "resumed" and line["product_reference_id"] == product
@@ -255,9 +258,9 @@ async def test_a_pause_at_the_end_of_the_cycle_happens_then(
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"serviceLineNumber": "AST-1"}, 400, "accountNumber is required"),
+        ({"serviceLineNumber": "AST-1", "endNow": True}, 400, "accountNumber is mandatory"),
         ({"accountNumber": "ACC-0", "serviceLineNumber": "AST-1", "endNow": True}, 200, "Account ACC-0 not found"),
-        ({"accountNumber": "@", "serviceLineNumber": "@", "endNow": "yes"}, 400, "endNow is required"),
+        ({"accountNumber": "@", "serviceLineNumber": "@", "endNow": "yes"}, 400, "endNow must be true or false"),
     ],
 )
 async def test_pause_requests_are_validated(
@@ -275,7 +278,7 @@ async def test_a_new_service_line_is_tracked_until_it_exists(
     account = sim.accounts(1)[0]
     free = next(t.terminal_id for t in account.terminals if t.service_line is None)
     body = {
-        "customPlanId": "",
+        "customPlanId": "CP-lodge",
         "Name": "New Lodge",
         "accountNumber": account.number,
         "addressReferenceId": account.addresses[0].reference_id,
@@ -308,6 +311,42 @@ async def test_a_new_service_line_is_tracked_until_it_exists(
     assert entry["service_line_number"] == line["service_line_number"]
     unknown = await post(http, "service_line_tracking", {"trackingId": "trk-nope"})
     assert unknown == {"success": False, "message": "Tracking ID trk-nope not found"}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "message"),
+    [
+        # resume: both plan ids are "mandatory to resume"
+        ("resume", {"customPlanId": "CP-1", "accountNumber": "@", "serviceLineNumber": "@"}, "productReferenceId is mandatory"),
+        ("resume", {"productReferenceId": "$", "accountNumber": "@", "serviceLineNumber": "@"}, "customPlanId is mandatory"),
+        # dataBlockProducts items carry the fields the page's table lists under it, nothing else
+        (
+            "resume",
+            {"customPlanId": "CP-1", "productReferenceId": "$", "accountNumber": "@", "serviceLineNumber": "@",
+             "dataBlockProducts": [{"productId": "gb-500gb", "count": 2}]},
+            "dataBlockProducts[0].productId is not a field of this call",
+        ),
+        # new service line: customPlanId mandatory; userTerminalIds a String; "Name" as the page spells it
+        ("newServiceLine", {"Name": "X", "accountNumber": "@"}, "customPlanId is mandatory"),
+        ("newServiceLine", {"customPlanId": "CP-1", "accountNumber": "@", "userTerminalIds": ["a"]}, "userTerminalIds must be a string"),
+        ("newServiceLine", {"customPlanId": "CP-1", "accountNumber": "@", "name": "X"}, "name is not a field of this call"),
+        ("newServiceLine", {"customPlanId": "CP-1", "accountNumber": "@", "emailIds": "a@b"}, "emailIds must be an array"),
+        # pause: rejectReason is the pause call's own field, a string
+        ("pause", {"accountNumber": "@", "serviceLineNumber": "@", "endNow": True, "rejectReason": 3}, "rejectReason must be a string"),
+        ("service_line_tracking", {}, "trackingId is mandatory"),
+    ],
+)  # fmt: skip
+async def test_write_bodies_that_break_the_api_pages_rules_are_refused(
+    sim: KognitiveSimulator, http: httpx.AsyncClient, endpoint: str, body: dict[str, Any], message: str
+) -> None:
+    account, number = first_line(sim, paused=True)
+    product = sim.accounts(1)[0].products[2].reference_id
+    fill = {"accountNumber": account, "serviceLineNumber": number, "productReferenceId": product}
+    body = {k: fill[k] if v in ("@", "$") else v for k, v in body.items()}
+    before = {k: v for k, v in sim.state().items() if k != "requests"}
+    answer = await post(http, endpoint, body, 400)
+    assert answer["success"] is False and message in answer["message"]
+    assert {k: v for k, v in sim.state().items() if k != "requests"} == before  # nothing happened
 
 
 # ---- fault injection -----------------------------------------------------------------------------------
@@ -419,3 +458,26 @@ async def test_the_exporter_survives_injected_faults_with_its_last_good_data(sim
     sim.clear_faults()
     assert all(s.value == 1.0 for s in (await poll(exp))["leo_exporter_job_up"])
     await exp.aclose()
+
+
+# ---- documented shapes by default; assumptions only on request -----------------------------------------
+
+
+async def test_service_lines_carry_an_assumed_address_field_only_when_asked_for(clock: FakeClock) -> None:
+    for assumed, expected in (((), False), (("service_line_address",), True)):
+        sim = KognitiveSimulator(partners=1, terminals=60, seed=5, clock=clock, assumed_fields=assumed)
+        headers = {"X-Auth-Key": sim.credentials()[0][1]}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app_of(sim)), base_url="http://sim") as http:
+            http.headers.update(headers)
+            lines = await all_lines(http, limit=100)
+        assert any("address_reference_id" in line for line in lines) is expected
+        documented = {"service_line_number", "nickname", "account_number", "account_name", "subscription_status"}
+        assert all(documented <= set(line) for line in lines)
+    with pytest.raises(ValueError, match="unknown assumed Kognitive field"):
+        KognitiveSimulator(partners=1, terminals=4, assumed_fields=("service_line_colour",))
+
+
+def test_the_simulator_command_refuses_an_unknown_assumption() -> None:
+    from exporter.cli import main
+
+    assert main(["simulator", "--assume", "kognitive.nope", "--web.listen-address", "127.0.0.1:0"]) == 2

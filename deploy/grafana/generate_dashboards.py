@@ -234,7 +234,7 @@ DATASOURCE_VAR: Json = {
 
 
 def dashboard(uid: str, title: str, description: str, variables: list[Json], layout: Layout,
-              *, time_from: str = "now-6h", refresh: str = "1m") -> Json:
+              *, time_from: str = "now-6h", refresh: str = "1m", annotations: list[Json] | None = None) -> Json:
     return {
         "uid": uid,
         "title": title,
@@ -257,7 +257,7 @@ def dashboard(uid: str, title: str, description: str, variables: list[Json], lay
         "annotations": {"list": [{
             "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
             "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard",
-        }]},
+        }, *(annotations or [])]},
         "templating": {"list": [DATASOURCE_VAR, *variables]},
         "panels": layout.panels,
     }
@@ -694,7 +694,23 @@ def terminal_detail() -> Json:
         target(f"rate(leo_router_wan_transmit_bytes_total{{{R}}}[$__rate_interval]) {ROUTER_OF_TERMINAL}",
                "transmit"),
     ], unit="Bps"), 24, 7)
+    lay.add(timeseries("Router Wi-Fi client link rates", [
+        target(f'leo_router_wifi_client_receive_rate_bytes_per_second{{{R},stat="avg"}} {ROUTER_OF_TERMINAL}',
+               "receive {{band}}"),
+        target(f'leo_router_wifi_client_transmit_rate_bytes_per_second{{{R},stat="avg"}} {ROUTER_OF_TERMINAL}',
+               "transmit {{band}}"),
+    ], unit="Bps", description="Average link rate of the router's Wi-Fi clients per band (min and max are "
+                               "exported too); empty while no client is connected."), 12, 7)
+    lay.add(timeseries("Router Wi-Fi client signal", [
+        target(f"leo_router_wifi_client_signal_strength_dbm{{{R}}} {ROUTER_OF_TERMINAL}", "{{band}} {{stat}}")],
+        unit="dBm", description="Signal strength of the router's Wi-Fi clients per band: min, avg and max."), 12, 7)
 
+    ip_changed = {
+        "datasource": DS, "enable": True, "hide": False, "iconColor": "blue", "name": "IP allocation changed",
+        "expr": f'ALERTS{{alertname="LeoTerminalIpAllocationChanged",alertstate="firing",{T}}}',
+        "step": "1m", "titleFormat": "Public {{kind}} allocation changed", "tagKeys": "kind",
+        "textFormat": "", "useValueForTime": False,
+    }
     return dashboard(
         "leo-terminal-detail", "LEO terminal detail",
         "One terminal of any provider: state, Starlink link performance and router, OneWeb signal, traffic and "
@@ -709,7 +725,7 @@ def terminal_detail() -> Json:
                   'or label_replace(terminal:leo_terminal_info:max{provider="$provider",account="$account",name=""}, '
                   '"name", "$1", "terminal_id", "(.*)"))',
                   multi=False, regex='/name="(?<text>[^"]*)".*terminal_id="(?<value>[^"]*)"/')],
-        lay, time_from="now-6h", refresh="30s",
+        lay, time_from="now-6h", refresh="30s", annotations=[ip_changed],
     )
 
 

@@ -138,16 +138,3 @@ def money(amount: float | None, currency: str) -> str:
     if amount is None:
         return "price not given"
     return f"{amount:,.2f} {currency}".strip()
-
-
-def parse_blocks(values: list[str] | None) -> list[tuple[str, int]]:
-    """`PRODUCT[:COUNT]` arguments -> (product id, count)."""
-    out = []
-    for value in values or []:
-        product, sep, count = value.rpartition(":")
-        if not sep:
-            product, count = value, "1"
-        if not product or not count.isdigit() or int(count) < 1:
-            raise Refused(f"--data-block {value!r}: expected PRODUCT_ID or PRODUCT_ID:COUNT with COUNT >= 1")
-        out.append((product, int(count)))
-    return out

@@ -2,12 +2,12 @@
 
     leo-exporter starlink-top-up --config.file F --account NAME --service-line AST-… [--count N] [--product ID]
     leo-exporter kognitive-pause --config.file F --account NAME --service-line SL (--now | --end-of-cycle)
-                                 [--reason TEXT]
-    leo-exporter kognitive-resume --config.file F --account NAME --service-line SL --product ID [--custom-plan ID]
-                                  [--data-block ID[:COUNT]]...
+                                 [--reject-reason TEXT]
+    leo-exporter kognitive-resume --config.file F --account NAME --service-line SL --custom-plan ID --product ID
+                                  [--data-blocks]
     leo-exporter kognitive-new-service-line --config.file F --account NAME --starlink-account ACC-… --name NAME
-                                  --product ID [--custom-plan ID] [--address REF] [--terminal ID]... [--email E]...
-                                  [--data-block ID[:COUNT]]... [--timeout 5m] [--poll-interval 5s]
+                                  --custom-plan ID [--product ID] [--address REF] [--terminal ID]... [--email E]...
+                                  [--timeout 5m] [--poll-interval 5s]
 
 Every one takes `--yes` (no question), `--dry-run` (print the request, send nothing) and
 `--audit-log FILE` (append the audit line there instead of stderr). `--account` may be left out
@@ -25,7 +25,7 @@ import httpx
 
 from exporter.actions import kognitive, starlink
 from exporter.actions.audit import AuditLog
-from exporter.actions.base import EXIT_FAILED, EXIT_REFUSED, Action, Console, Declined, Refused, Result, parse_blocks
+from exporter.actions.base import EXIT_FAILED, EXIT_REFUSED, Action, Console, Declined, Refused, Result
 from exporter.config import AccountConfig, ConfigError, load_config
 from exporter.durations import parse_duration
 from exporter.logs import REDACT
@@ -63,11 +63,11 @@ async def _top_up(act: Action, args: argparse.Namespace) -> Result:
 
 
 async def _pause(act: Action, args: argparse.Namespace) -> Result:
-    return await kognitive.pause(act, args.service_line, args.now, args.reason)
+    return await kognitive.pause(act, args.service_line, args.now, args.reject_reason)
 
 
 async def _resume(act: Action, args: argparse.Namespace) -> Result:
-    return await kognitive.resume(act, args.service_line, args.product, args.custom_plan, parse_blocks(args.data_block))
+    return await kognitive.resume(act, args.service_line, args.product, args.custom_plan, args.data_blocks)
 
 
 async def _new_line(act: Action, args: argparse.Namespace) -> Result:
@@ -80,7 +80,6 @@ async def _new_line(act: Action, args: argparse.Namespace) -> Result:
         address=args.address,
         terminals=args.terminal or [],
         emails=args.email or [],
-        blocks=parse_blocks(args.data_block),
         follow_for=args.timeout,
         interval=args.poll_interval,
     )
@@ -129,20 +128,39 @@ def add_commands(sub: argparse._SubParsersAction, common: Callable[[argparse.Arg
     when = pause.add_mutually_exclusive_group(required=True)
     when.add_argument("--now", action="store_true", help="pause at once (endNow: true)")
     when.add_argument("--end-of-cycle", dest="end_of_cycle", action="store_true", help="pause when the cycle ends")
-    pause.add_argument("--reason", default=None, help="reason sent as rejectReason")
+    pause.add_argument(
+        "--reject-reason",
+        dest="reject_reason",
+        default=None,
+        help="sent as rejectReason, which the Kognitive API describes as the 'Reason for rejecting the service "
+        "line pause (if any)'; left out when not given",
+    )
 
     resume = parsers["kognitive-resume"]
     resume.add_argument("--service-line", dest="service_line", required=True)
-    for p in (resume, parsers["kognitive-new-service-line"]):
-        p.add_argument("--product", default=None, help="product reference id of the plan")
-        p.add_argument("--custom-plan", dest="custom_plan", default=None, help="custom plan id")
-        p.add_argument("--data-block", dest="data_block", action="append", metavar="ID[:COUNT]", help="repeatable")
+    resume.add_argument("--custom-plan", dest="custom_plan", default=None, help="customPlanId (mandatory)")
+    resume.add_argument("--product", default=None, help="productReferenceId of the plan (mandatory)")
+    resume.add_argument(
+        "--data-blocks",
+        dest="data_blocks",
+        action="store_true",
+        help="send dataBlockProducts with this line's accountNumber and serviceLineNumber, the fields the "
+        "Kognitive API lists under it",
+    )
+    new_line = parsers["kognitive-new-service-line"]
+    new_line.add_argument("--custom-plan", dest="custom_plan", default=None, help="customPlanId (mandatory)")
+    new_line.add_argument("--product", default=None, help="productReferenceId of the plan")
 
     new = parsers["kognitive-new-service-line"]
     new.add_argument("--name", required=True, help="name of the new service line")
     new.add_argument("--starlink-account", dest="starlink_account", default=None, help="ACC-... (default: config)")
     new.add_argument("--address", default=None, help="address reference id")
-    new.add_argument("--terminal", action="append", metavar="USER_TERMINAL_ID", help="repeatable")
+    new.add_argument(
+        "--terminal",
+        action="append",
+        metavar="USER_TERMINAL_ID",
+        help="repeatable; sent as the one userTerminalIds string, comma-separated",
+    )
     new.add_argument("--email", action="append", help="repeatable")
     new.add_argument("--timeout", type=_duration, default=300.0, help="stop following after this long (default 5m)")
     new.add_argument("--poll-interval", dest="poll_interval", type=_duration, default=5.0, help="default 5s")

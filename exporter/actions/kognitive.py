@@ -1,12 +1,20 @@
 """Kognitive OrbitPlans service line actions: pause, resume, and create (followed to the end).
 
-Calls (seed 001): `POST pause` {accountNumber, serviceLineNumber, endNow, rejectReason},
-`POST resume` {accountNumber, serviceLineNumber, productReferenceId, customPlanId,
-dataBlockProducts}, `POST newServiceLine` {accountNumber, Name, productReferenceId, customPlanId,
-addressReferenceId, userTerminalIds, emailIds, dataBlockProducts} -> {data: {trackingId}}, and
-`POST service_line_tracking` {trackingId} -> {status, progress, lastUpdated, message}.
-ASSUMED where the page is silent: `dataBlockProducts` items are `{productId, count}`,
-`userTerminalIds` is a list, tracking ends at status `completed` or `failed`.
+Calls, field for field as seed 001 (the Kognitive API page) states them; docs/providers/kognitive.md
+quotes the page where it is ambiguous:
+- `POST pause` {accountNumber*, serviceLineNumber*, endNow* (boolean), rejectReason} -- the page
+  calls rejectReason the "Reason for rejecting the service line pause (if any)", so it is sent only
+  when the operator gives `--reject-reason`, never the operator's own reason for pausing;
+- `POST resume` {customPlanId*, accountNumber*, serviceLineNumber*, productReferenceId*,
+  dataBlockProducts: [{accountNumber*, serviceLineNumber*}]} -- both plan ids are "mandatory to
+  resume"; the item fields are the two the page's table lists under dataBlockProducts;
+- `POST newServiceLine` {customPlanId*, Name, accountNumber, addressReferenceId, userTerminalIds
+  (a String), emailIds (an Array), productReferenceId} -> {data: {trackingId}} -- the page gives no
+  item fields for its dataBlockProducts, so none are sent;
+- `POST service_line_tracking` {trackingId*} -> {status, progress, lastUpdated, message}.
+(* mandatory on the page; the CLI refuses before any request when one is missing.)
+ASSUMED where the page is silent: several terminal ids share the one `userTerminalIds` string,
+comma-separated; tracking ends at status `completed` or `failed`.
 
 Before sending, each action reads what it acts on (the service line through
 `getServiceLineDetails?search=`, products through `getAvailableProducts`) to refuse what
@@ -128,8 +136,8 @@ def _line_text(line: Line) -> str:
     return f"service line {line.number}{name} of account {line.account or '?'}, status {line.status or 'unknown'}"
 
 
-def _plan(products: dict[str, list[ProductRecord]], product: str | None, blocks: list[tuple[str, int]]) -> list[str]:
-    """Check the product and data blocks against what the account may buy; lines describing them."""
+def _plan(products: dict[str, list[ProductRecord]], product: str | None) -> list[str]:
+    """Check the product against what the account may buy; lines describing it."""
     out = []
     if product:
         record = next((r for r in products.get(product, []) if r.attributes.get("kind") == "product"), None)
@@ -138,29 +146,21 @@ def _plan(products: dict[str, list[ProductRecord]], product: str | None, blocks:
         if record.attributes.get("active") == "false":
             raise Refused(f"product {product} is not active", EXIT_FAILED)
         out.append(f"Plan:      {record.name or product} ({product}), {money(record.price, record.currency)}")
-    for block_id, count in blocks:
-        offered = [r for r in products.get(block_id, []) if r.attributes.get("kind") == "data_block"]
-        if not offered:
-            raise Refused(f"data block {block_id} is not available to this account (getAvailableProducts)", EXIT_FAILED)
-        parents = {r.attributes.get("parent_product", "") for r in offered}
-        block = next((r for r in offered if r.attributes.get("parent_product") == product), offered[0])
-        if product and "" not in parents and product not in parents:
-            raise Refused(
-                f"data block {block_id} is offered with {', '.join(sorted(parents))}, not with {product}", EXIT_FAILED
-            )
-        total = block.price * count if block.price is not None else None
-        out.append(
-            f"Data:      {count} x {block.name} ({block_id}) at {money(block.price, block.currency)} = "
-            f"{money(total, block.currency)}"
-        )
     return out
 
 
-def _blocks_body(blocks: list[tuple[str, int]]) -> list[dict[str, Any]]:
-    return [{"productId": product, "count": count} for product, count in blocks]
+def _data_blocks(account: str, number: str) -> list[dict[str, str]]:
+    """`dataBlockProducts` of a resume: the fields the seed's table lists under it, for this line."""
+    return [{F.W_ACCOUNT: account, F.W_SERVICE_LINE: number}]
 
 
-async def pause(act: Action, number: str, end_now: bool, reason: str | None) -> Result:
+def join_terminal_ids(terminals: list[str]) -> str:
+    """`userTerminalIds` is typed String ("Id numbers of the user terminals"): one id, or several
+    joined by commas (ASSUMED: the page shows no example)."""
+    return ",".join(terminals)
+
+
+async def pause(act: Action, number: str, end_now: bool, reject_reason: str | None = None) -> Result:
     act.target = number
     session = Session(act)
     try:
@@ -169,8 +169,8 @@ async def pause(act: Action, number: str, end_now: bool, reason: str | None) -> 
         if line.active is False:
             raise Refused(f"{_line_text(line)}: it is paused already", EXIT_FAILED)
         body: dict[str, Any] = {F.W_ACCOUNT: line.account, F.W_SERVICE_LINE: number, F.W_END_NOW: end_now}
-        if reason:
-            body[F.W_REJECT_REASON] = reason
+        if reject_reason:
+            body[F.W_REJECT_REASON] = reject_reason
         act.request = body
         when = "now" if end_now else "at the end of the current billing period"
         act.console.say(f"Will pause {_line_text(line)}, {when}.")
@@ -190,29 +190,35 @@ async def pause(act: Action, number: str, end_now: bool, reason: str | None) -> 
 
 
 async def resume(
-    act: Action, number: str, product: str | None, custom_plan: str | None, blocks: list[tuple[str, int]]
+    act: Action, number: str, product: str | None, custom_plan: str | None, data_blocks: bool = False
 ) -> Result:
     act.target = number
-    if not product and not custom_plan:
-        raise Refused("give the plan to resume on: --product PRODUCT_REFERENCE_ID and/or --custom-plan ID")
+    missing = [flag for flag, value in (("--custom-plan", custom_plan), ("--product", product)) if not value]
+    if missing:
+        raise Refused(
+            f"give {' and '.join(missing)}: the Kognitive API marks both customPlanId and productReferenceId "
+            "mandatory to resume a service line"
+        )
+    assert product is not None
+    assert custom_plan is not None
     session = Session(act)
     try:
         line = await session.line(number)
         act.account_id = line.account
-        plan = _plan(await session.products(line.account), product, blocks)
-        body: dict[str, Any] = {F.W_ACCOUNT: line.account, F.W_SERVICE_LINE: number}
-        if product:
-            body[F.W_PRODUCT] = product
-        if custom_plan:
-            body[F.W_CUSTOM_PLAN] = custom_plan
-        if blocks:
-            body[F.W_DATA_BLOCKS] = _blocks_body(blocks)
+        plan = _plan(await session.products(line.account), product)
+        body: dict[str, Any] = {
+            F.W_CUSTOM_PLAN: custom_plan,
+            F.W_ACCOUNT: line.account,
+            F.W_SERVICE_LINE: number,
+            F.W_PRODUCT: product,
+        }
+        if data_blocks:
+            body[F.W_DATA_BLOCKS] = _data_blocks(line.account, number)
         act.request = body
         act.console.say(f"Will resume {_line_text(line)}.")
         for text in plan:
             act.console.say(text)
-        if custom_plan:
-            act.console.say(f"Custom plan: {custom_plan}")
+        act.console.say(f"Custom plan: {custom_plan}")
         if line.active:
             act.console.say("The line is not paused: the provider cancels a scheduled pause, or refuses.")
         act.console.say("Resuming restarts billing for the line.")
@@ -240,7 +246,6 @@ async def new_service_line(
     address: str | None,
     terminals: list[str],
     emails: list[str],
-    blocks: list[tuple[str, int]],
     follow_for: float,
     interval: float,
 ) -> Result:
@@ -251,28 +256,28 @@ async def new_service_line(
     if not account_number:
         raise Refused("give the Starlink account to create the line in: --starlink-account ACC-...")
     act.account_id = account_number
-    if not product and not custom_plan:
-        raise Refused("give the plan of the new line: --product PRODUCT_REFERENCE_ID and/or --custom-plan ID")
+    if not custom_plan:
+        raise Refused("give --custom-plan: the Kognitive API marks customPlanId mandatory for a new service line")
     if not name.strip():
         raise Refused("--name must not be empty")
+    bad = [t for t in terminals if not t.strip() or "," in t]
+    if bad:
+        raise Refused(f"--terminal {bad[0]!r}: one user terminal id per --terminal, without commas")
     session = Session(act)
     try:
-        plan = _plan(await session.products(account_number), product, blocks)
-        body: dict[str, Any] = {F.W_ACCOUNT: account_number, F.W_NAME: name}
-        optional = {F.W_PRODUCT: product, F.W_CUSTOM_PLAN: custom_plan, F.W_ADDRESS: address}
+        plan = _plan(await session.products(account_number), product)
+        body: dict[str, Any] = {F.W_CUSTOM_PLAN: custom_plan, F.W_NAME: name, F.W_ACCOUNT: account_number}
+        optional = {F.W_PRODUCT: product, F.W_ADDRESS: address}
         body.update({key: value for key, value in optional.items() if value})
         if terminals:
-            body[F.W_TERMINALS] = terminals
+            body[F.W_TERMINALS] = join_terminal_ids(terminals)
         if emails:
             body[F.W_EMAILS] = emails
-        if blocks:
-            body[F.W_DATA_BLOCKS] = _blocks_body(blocks)
         act.request = {k: v for k, v in body.items() if k != F.W_EMAILS}  # e-mail addresses stay out of the log
         act.console.say(f"Will create service line {name!r} in account {account_number}.")
         for text in plan:
             act.console.say(text)
-        if custom_plan:
-            act.console.say(f"Custom plan: {custom_plan}")
+        act.console.say(f"Custom plan: {custom_plan}")
         act.console.say(f"Terminals: {', '.join(terminals) or 'none'}; address: {address or 'none'}")
         act.console.say("Creating a line starts billing for it; it takes the provider a minute or two.")
         if act.dry_run:

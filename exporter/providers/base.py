@@ -23,7 +23,8 @@ JobFunction = Callable[[], Awaitable[None]]
 
 
 class UnknownNames:
-    """Names the exporter does not know yet (columns, alerts, device types): logged once, counted."""
+    """Names the exporter does not know yet (columns, alerts, device types) and values it cannot
+    read (an H3 cell that is no cell): logged once, counted every time."""
 
     def __init__(self, account: AccountState, log: logging.LoggerAdapter):
         self.account = account
@@ -40,6 +41,14 @@ class UnknownNames:
             "new %s %r in provider data%s; it is not exported yet", kind, name, f" ({where})" if where else ""
         )
         return True
+
+    def invalid(self, field: str, problem: str, count: int = 1) -> None:
+        """Count values that could not be read; log once per (field, problem), never the value."""
+        self.account.count("leo_exporter_invalid_values_total", f'field="{escape_label(field)}"', count)
+        if ("invalid", f"{field}\0{problem}") in self.seen:
+            return
+        self.seen.add(("invalid", f"{field}\0{problem}"))
+        self.log.warning("unreadable %s in provider data: %s; such values are left out", field, problem)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.routing import Mount, Route
 
 from exporter.simulator.calendar import SimCalendar
 from exporter.simulator.faults import FaultBook
+from exporter.simulator.kognitive import ASSUMED_FIELDS as KOGNITIVE_ASSUMED_FIELDS
 from exporter.simulator.kognitive import KognitiveSimulator
 from exporter.simulator.oneweb import OneWebSimulator
 from exporter.simulator.responses import iso
@@ -22,6 +24,17 @@ STARLINK_PREFIX = "/starlink"
 KOGNITIVE_PREFIX = "/kognitive"
 KOGNITIVE_API = "/ext/v1/starlink"
 ONEWEB_PREFIX = "/oneweb"
+# `provider.name` -> what it adds: fields no document or real payload shows, served only on request
+ASSUMPTIONS = {f"kognitive.{name}": text for name, text in KOGNITIVE_ASSUMED_FIELDS.items()}
+
+
+def assumed(names: Collection[str], provider: str) -> list[str]:
+    """The `provider.`-prefixed names of `names`, without the prefix; an unknown name is a ValueError."""
+    unknown = sorted(set(names) - set(ASSUMPTIONS))
+    if unknown:
+        known = ", ".join(sorted(ASSUMPTIONS))
+        raise ValueError(f"unknown simulator assumption(s) {', '.join(unknown)}; known: {known}")
+    return [name.split(".", 1)[1] for name in names if name.startswith(provider + ".")]
 
 
 def build_app(
@@ -36,6 +49,7 @@ def build_app(
     oneweb_accounts: int = 1,
     faults: FaultBook | None = None,
     now: float | None = None,
+    assume: Collection[str] = (),
 ) -> Starlette:
     """The simulator app; `app.state.starlink` is the StarlinkSimulator (for tests and the CLI),
     `app.state.faults` the fault book all three providers share (`faults.py`), and
@@ -54,7 +68,9 @@ def build_app(
         calendar=calendar,
     )
     # Kognitive reports no timestamps the exporter judges freshness by: all of it runs on the calendar
-    kognitive = KognitiveSimulator(accounts, terminals, seed, faults=book, clock=calendar)
+    kognitive = KognitiveSimulator(
+        accounts, terminals, seed, faults=book, clock=calendar, assumed_fields=assumed(assume, "kognitive")
+    )
     oneweb = OneWebSimulator(oneweb_accounts, max(4, terminals // 4), seed, faults=book, calendar=calendar)
 
     async def index(request: Request) -> PlainTextResponse:

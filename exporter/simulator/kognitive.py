@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,7 +48,13 @@ from exporter.simulator.kognitive_fleet import (
     build_partners,
     line_usage,
 )
+from exporter.simulator.kognitive_writes import check_body
 
+# Fields no document or real payload shows, served only when asked for (`assumed_fields`, the
+# simulator's `--assume kognitive.<name>`). docs/providers/kognitive.md says what would confirm each.
+ASSUMED_FIELDS = {
+    "service_line_address": "address_reference_id on getServiceLineDetails items (joins the line to its address)",
+}
 DEFAULT_LIMIT = 25  # the documented default page size
 MAX_LIMIT = 100  # ASSUMED: larger asks get this many
 PROVISION_SECONDS = 90.0  # "the creation of a service line may require 1-2 minutes"
@@ -132,7 +138,12 @@ class KognitiveSimulator:
         auth_headers: tuple[str, ...] = ("x-auth-key", "auth-key"),
         provision_seconds: float = PROVISION_SECONDS,
         faults: FaultBook | None = None,
+        assumed_fields: Collection[str] = (),
     ) -> None:
+        unknown = set(assumed_fields) - set(ASSUMED_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown assumed Kognitive field(s) {sorted(unknown)}; known: {sorted(ASSUMED_FIELDS)}")
+        self.assumed_fields = frozenset(assumed_fields)
         self.seed = seed
         self._clock = clock
         self.auth_headers = tuple(h.lower() for h in auth_headers)
@@ -400,8 +411,8 @@ class KognitiveSimulator:
                 ],
                 F.SL_PRODUCT[0]: line.product,  # ASSUMED field
             }
-            if line.show_address and line.address:
-                item[F.SL_ADDRESS[0]] = line.address  # ASSUMED field
+            if "service_line_address" in self.assumed_fields and line.show_address and line.address:
+                item[F.SL_ADDRESS[0]] = line.address  # ASSUMED field, served only on request
             out.append(item)
         if unknown and out:
             out[0][F.SL_STATUS] = "frozen"
@@ -482,12 +493,10 @@ class KognitiveSimulator:
     # ---- writes -------------------------------------------------------------------------------------
 
     async def _pause(self, request: Request, partner: Partner) -> Response:
-        body = await _body(request)
-        account = self._account(partner, _required(body, F.W_ACCOUNT))
-        line = self._line(account, _required(body, F.W_SERVICE_LINE))
-        end_now = body.get(F.W_END_NOW)
-        if not isinstance(end_now, bool):
-            raise _Refused(f"{F.W_END_NOW} is required and must be true or false", 400)
+        body = await _write_body(request, F.POST_PAUSE)
+        account = self._account(partner, body[F.W_ACCOUNT].strip())
+        line = self._line(account, body[F.W_SERVICE_LINE].strip())
+        end_now = body[F.W_END_NOW]
         if line.paused:
             raise _Refused(f"Service line {line.number} is already paused")
         now = self._clock()
@@ -501,40 +510,34 @@ class KognitiveSimulator:
         return envelope(message=f"Service line {line.number} will be paused at the end of the billing cycle")
 
     async def _resume(self, request: Request, partner: Partner) -> Response:
-        body = await _body(request)
-        account = self._account(partner, _required(body, F.W_ACCOUNT))
-        line = self._line(account, _required(body, F.W_SERVICE_LINE))
+        body = await _write_body(request, F.POST_RESUME)
+        account = self._account(partner, body[F.W_ACCOUNT].strip())
+        line = self._line(account, body[F.W_SERVICE_LINE].strip())
         product = self._plan(account, body)
-        blocks = body.get(F.W_DATA_BLOCKS)
-        if blocks is not None and not isinstance(blocks, list):
-            raise _Refused(f"{F.W_DATA_BLOCKS} must be an array", 400)
+        for item in body.get(F.W_DATA_BLOCKS, []):
+            if (item[F.W_ACCOUNT], item[F.W_SERVICE_LINE]) != (account.number, line.number):
+                raise _Refused(f"{F.W_DATA_BLOCKS} names a service line other than {line.number}")
         if line.pause_at is not None and not line.paused:
             line.pause_at = None
             return envelope(message=f"The scheduled pause of service line {line.number} was cancelled")
         if not line.paused:
             raise _Refused(f"Service line {line.number} is not paused")
         line.pauses[-1][1] = self._clock()
-        if product:
-            line.product = product
+        line.product = product
         return envelope(message=f"Service line {line.number} resumed")
 
     async def _new_service_line(self, request: Request, partner: Partner) -> Response:
-        body = await _body(request)
-        account = self._account(partner, _required(body, F.W_ACCOUNT))
-        name = body.get(F.W_NAME) or body.get(F.W_NAME.lower())
-        if not isinstance(name, str) or not name.strip():
-            raise _Refused(f"{F.W_NAME} is required", 400)
+        body = await _write_body(request, F.POST_NEW_SERVICE_LINE)
+        if not body.get(F.W_ACCOUNT, "").strip():  # not mandatory on the page, but we need to know where
+            raise _Refused(f"No {F.W_ACCOUNT} given: which account should the service line be created in?")
+        account = self._account(partner, body[F.W_ACCOUNT].strip())
+        name = body.get(F.W_NAME, "")
         product = self._plan(account, body)
         address = body.get(F.W_ADDRESS) or ""
         if address and address not in {a.reference_id for a in account.addresses}:
             raise _Refused(f"Address {address} does not belong to account {account.number}")
-        raw = body.get(F.W_TERMINALS) or []
-        ids = [raw] if isinstance(raw, str) else raw
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise _Refused(f"{F.W_TERMINALS} must be a terminal id or a list of them", 400)
-        emails = body.get(F.W_EMAILS)
-        if emails is not None and not isinstance(emails, list):
-            raise _Refused(f"{F.W_EMAILS} must be an array", 400)
+        # ASSUMED reading of a String of "Id numbers of the user terminals": comma-separated ids
+        ids = [i.strip() for i in body.get(F.W_TERMINALS, "").split(",") if i.strip()]
         free = {t.terminal_id for t in account.terminals if t.service_line is None}
         for tid in ids:
             if tid not in {t.terminal_id for t in account.terminals}:
@@ -550,10 +553,8 @@ class KognitiveSimulator:
         return envelope({F.W_TRACKING_ID: tracking_id}, message="Service line creation started")
 
     async def _tracking(self, request: Request, partner: Partner) -> Response:
-        body = await _body(request, allow_empty=True)
-        tracking_id = body.get(F.W_TRACKING_ID) or request.query_params.get(F.W_TRACKING_ID)
-        if not isinstance(tracking_id, str) or not tracking_id:
-            raise _Refused(f"{F.W_TRACKING_ID} is required", 400)
+        body = await _write_body(request, F.POST_TRACKING)
+        tracking_id = body[F.W_TRACKING_ID].strip()
         tracking = self.trackings.get(tracking_id)
         if tracking is None or tracking.partner != partner.index:
             raise _Refused(f"Tracking ID {tracking_id} not found")
@@ -591,16 +592,12 @@ class KognitiveSimulator:
         raise _Refused(f"Service line {number} not found in account {account.number}")
 
     def _plan(self, account: StarlinkAccount, body: dict[str, Any]) -> str:
-        """The product a resume or creation applies; a custom plan id alone is accepted as it is."""
-        product = body.get(F.W_PRODUCT)
-        custom = body.get(F.W_CUSTOM_PLAN)
-        if not product and not custom:
-            raise _Refused(f"{F.W_PRODUCT} or {F.W_CUSTOM_PLAN} is required", 400)
-        if product:
-            if product not in {p.reference_id for p in account.products if p.active}:
-                raise _Refused(f"Product {product} is not available to account {account.number}")
-            return str(product)
-        return ""
+        """The product a resume or creation applies (the custom plan id is taken as it is: the
+        sample of getAvailableProducts shows no custom plans to check it against)."""
+        product = body.get(F.W_PRODUCT, "")
+        if product and product not in {p.reference_id for p in account.products if p.active}:
+            raise _Refused(f"Product {product} is not available to account {account.number}")
+        return str(product)
 
     # ---- /_sim controls -----------------------------------------------------------------------------
 
@@ -710,8 +707,10 @@ async def _body(request: Request, allow_empty: bool = False) -> dict[str, Any]:
     return body
 
 
-def _required(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise _Refused(f"{name} is required", 400)
-    return value.strip()
+async def _write_body(request: Request, endpoint: str) -> dict[str, Any]:
+    """The JSON body of a write call, refused (400) unless it follows the API page's rules."""
+    body = await _body(request)
+    problems = check_body(endpoint, body)
+    if problems:
+        raise _Refused(f"Invalid request body: {'; '.join(problems)}", 400)
+    return body

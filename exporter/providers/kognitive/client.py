@@ -124,7 +124,7 @@ def _items(body: dict[str, Any], what: str) -> tuple[list[Any], dict[str, Any]]:
     meta = {k: body[k] for k in (F.META_TOTAL, F.META_TOTAL_PAGES, F.META_LIMIT) if k in body}
     if isinstance(data, list):
         return data, meta
-    if isinstance(data, dict) and isinstance(data.get(F.RESULTS), list):
+    if isinstance(data, dict) and F.RESULTS in data and isinstance(data[F.RESULTS], list | None):
         inner = {k: data[k] for k in (F.META_TOTAL, F.META_TOTAL_PAGES, F.META_LIMIT) if k in data}
-        return data[F.RESULTS], {**meta, **inner}
+        return data[F.RESULTS] or [], {**meta, **inner}  # `results: null` is an empty page
     raise BadResponse(f"{what}: 'data' should be a list (or an object with a 'results' list)")

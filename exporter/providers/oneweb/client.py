@@ -42,6 +42,8 @@ def as_list(body: Any, what: str) -> list[Any]:
         for key in LIST_KEYS:
             if isinstance(body.get(key), list):
                 return body[key]
+        if any(key in body and body[key] is None for key in LIST_KEYS):
+            return []  # `results: null` (or `items: null`) is an empty page
         keys = ", ".join(sorted(str(k) for k in body)[:8]) or "none"
         raise BadResponse(f"{what}: expected a JSON array, got an object (keys: {keys})")
     raise BadResponse(f"{what}: expected a JSON array, got {type(body).__name__}")

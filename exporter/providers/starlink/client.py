@@ -67,7 +67,7 @@ class StarlinkClient:
         params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[list[Any]]:
-        """Yield each page's `results` from page 0 until `isLastPage` (or an empty page)."""
+        """Yield each page's `results` from page 0 until `isLastPage` (or an empty page; `null` is one)."""
         for page in range(MAX_PAGES):
             content = await self.content(
                 method,
@@ -78,9 +78,9 @@ class StarlinkClient:
                 **kwargs,
             )
             what = f"{method} {endpoint} page {page}"
-            if not isinstance(content, dict) or not isinstance(content.get("results"), list):
+            if not isinstance(content, dict) or not isinstance(content.get("results", ()), list | None):
                 raise BadResponse(f"{what}: expected a page object with a 'results' list")
-            results = content["results"]
+            results = content.get("results") or []  # the OpenAPI document marks `results` nullable
             yield results
             if content.get("isLastPage") is True or not results:
                 return

@@ -102,6 +102,8 @@ class StarlinkDriver:
             await self.ctx.worker.apply(lambda b=batch: self._apply_telemetry(b))
             if batch.invalid_rows:
                 self.ctx.log.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
+            for (column, problem), count in batch.invalid_values.items():
+                self.ctx.unknown.invalid(column, problem, count)
             if batch.total_rows < options.batch_size:
                 return
 
@@ -109,8 +111,8 @@ class StarlinkDriver:
         state = self.ctx.state
         state.terminals.apply_columns(batch.terminals, "leo_terminal_alert")
         state.routers.apply_columns(batch.routers, "leo_router_alert")
-        for terminal_id, (_, fragments) in batch.ips.items():
-            state.terminals.set_labelled("leo_terminal_ip_info", terminal_id, fragments)
+        for terminal_id, (stamp, fragments) in batch.ips.items():
+            state.terminals.set_labelled_at("leo_terminal_ip_info", terminal_id, stamp, fragments)
         for device_type, count in batch.rows.items():
             state.count("leo_exporter_telemetry_rows_total", f'device_type="{device_type}"', count)
         if batch.invalid_rows:

@@ -17,7 +17,7 @@ from typing import Any
 import h3
 
 from exporter.providers.errors import BadResponse
-from exporter.providers.starlink.alerts import KNOWN_ROUTER_ALERTS, KNOWN_TERMINAL_ALERTS
+from exporter.providers.starlink.alerts import KNOWN_ROUTER_ALERTS, KNOWN_TERMINAL_ALERTS, read_alert_enums
 from exporter.records import TelemetryColumns
 from exporter.state import escape_label
 
@@ -25,6 +25,8 @@ MBPS = 125_000.0  # 1 Mbit/s in bytes per second
 MAX_TIMESTAMP_NS = 2**63  # a signed 64-bit nanosecond clock; anything beyond is not a time
 NUMBER = (int, float)
 Note = Callable[[str, str, str], Any]
+Problems = Counter[tuple[str, str]]  # (field, what is wrong) -> values that could not be read
+NOT_A_NUMBER = "not a number"
 
 # column -> (measure, scale); scale None marks a boolean column
 TERMINAL_MEASURES: dict[str, tuple[str, float | None]] = {
@@ -45,6 +47,8 @@ ROUTER_MEASURES: dict[str, tuple[str, float | None]] = {
     "WifiHopsFromController": ("mesh_hops", 1.0),
     "WanRxBytes": ("wan_receive_bytes_total", 1.0),
     "WanTxBytes": ("wan_transmit_bytes_total", 1.0),
+    "WifiIsRepeater": ("wifi_repeater", None),
+    "WifiIsBypassed": ("wifi_bypassed", None),
 }
 # column -> (family measure, label fragment, scale)
 ROUTER_LABELLED: dict[str, tuple[str, str, float]] = {
@@ -59,27 +63,43 @@ ROUTER_LABELLED: dict[str, tuple[str, str, float]] = {
     "WifiPopPingLatencyMs": ("ping_latency_seconds", 'target="pop"', 0.001),
     "DishPingLatencyMs": ("ping_latency_seconds", 'target="dish"', 0.001),
 }
-ROUTER_ATTRIBUTES = {"WifiSoftwareVersion": "software_version", "WifiHardwareVersion": "hardware_version"}
-_ROUTER_WIFI_STATS = {
-    f"Clients{band}{stat}{agg}"
-    for band in ("2Ghz", "5Ghz")
-    for stat in ("RxRateMbps", "TxRateMbps", "SignalStrength")
-    for agg in ("Min", "Max", "Avg")
+# Per-band Wi-Fi client figures: Clients{2Ghz,5Ghz}{RxRateMbps,TxRateMbps,SignalStrength}{Min,Max,Avg}
+_WIFI_FIGURES = {
+    "RxRateMbps": ("wifi_client_receive_rate_bytes_per_second", MBPS),
+    "TxRateMbps": ("wifi_client_transmit_rate_bytes_per_second", MBPS),
+    "SignalStrength": ("wifi_client_signal_strength_dbm", 1.0),
 }
+for _band in ("2Ghz", "5Ghz"):
+    for _figure, (_measure, _scale) in _WIFI_FIGURES.items():
+        for _stat in ("Min", "Max", "Avg"):
+            ROUTER_LABELLED[f"Clients{_band}{_figure}{_stat}"] = (
+                _measure,
+                f'band="{_band.lower()}",stat="{_stat.lower()}"',
+                _scale,
+            )
+ROUTER_ATTRIBUTES = {"WifiSoftwareVersion": "software_version", "WifiHardwareVersion": "hardware_version"}
 ALERT_COLUMNS = ("ActiveAlerts", "ActiveAlert")
 IP_COLUMNS = {"Ipv4": "ipv4", "Ipv6Ue": "ipv6_ue", "Ipv6Cpe": "ipv6_cpe"}
 
 BASE_COLUMNS = {"DeviceType", "UtcTimestampNs", "DeviceId"}
+# Columns read but deliberately not exported, with the reason. Everything else in KNOWN_COLUMNS
+# is exported; a column in neither is logged once and counted as unknown.
+IGNORED_COLUMNS: dict[str, dict[str, str]] = {
+    "u": {},
+    "r": {},
+    "i": {"AccountNumber": "the account is already the `account` label and on leo_account_info"},
+}
 KNOWN_COLUMNS: dict[str, set[str]] = {
     "u": BASE_COLUMNS | set(TERMINAL_MEASURES) | set(TERMINAL_ATTRIBUTES) | {"H3CellId", *ALERT_COLUMNS},
     "r": BASE_COLUMNS
     | set(ROUTER_MEASURES)
     | set(ROUTER_LABELLED)
     | set(ROUTER_ATTRIBUTES)
-    | _ROUTER_WIFI_STATS
-    | {"WifiIsRepeater", "WifiIsBypassed", "DishId", *ALERT_COLUMNS},
-    "i": BASE_COLUMNS | set(IP_COLUMNS) | {"AccountNumber"},
+    | {"DishId", *ALERT_COLUMNS},  # DishId: the router's terminal_id on leo_router_info
+    "i": BASE_COLUMNS | set(IP_COLUMNS),
 }
+for _dt, _ignored in IGNORED_COLUMNS.items():
+    KNOWN_COLUMNS[_dt] |= set(_ignored)
 KNOWN_ALERTS = {"u": KNOWN_TERMINAL_ALERTS, "r": KNOWN_ROUTER_ALERTS}
 
 
@@ -90,6 +110,7 @@ class TelemetryBatch:
     ips: dict[str, tuple[float, dict[str, float]]]  # terminal id -> (timestamp, {fragment: 1.0})
     rows: Counter[str] = field(default_factory=Counter)
     invalid_rows: int = 0
+    invalid_values: Problems = field(default_factory=Counter)
 
     @property
     def total_rows(self) -> int:
@@ -108,6 +129,8 @@ class _H3Cache:
         self.cells: dict[Any, tuple[float, float] | None] = {}
 
     def centre(self, cell: Any) -> tuple[float, float] | None:
+        if not isinstance(cell, int | str) or isinstance(cell, bool):
+            return None  # a list, an object, a number with a fraction: no cell (and not hashable)
         try:
             return self.cells[cell]
         except KeyError:
@@ -128,9 +151,11 @@ class _H3Cache:
 H3_CACHE = _H3Cache()
 
 
-def _numbers(rows: list[list[Any]], index: int, scale: float) -> list[float | None]:
+def _numbers(rows: list[list[Any]], index: int, scale: float, problems: Problems, name: str) -> list[float | None]:
+    """The column as floats; null is "not reported", anything else that is no number is counted."""
     values: list[float | None] = []
     append = values.append
+    bad = 0
     for row in rows:
         v = row[index]
         if type(v) is float:
@@ -140,17 +165,30 @@ def _numbers(rows: list[list[Any]], index: int, scale: float) -> list[float | No
                 append(float(v) * scale)
             except OverflowError:  # an integer beyond any float: not a reading
                 append(None)
+                bad += 1
         else:
             append(None)
+            if v is not None:
+                bad += 1
+    if bad:
+        problems[(name, NOT_A_NUMBER)] += bad
     return values
 
 
-def _booleans(rows: list[list[Any]], index: int) -> list[float | None]:
-    return [1.0 if row[index] is True else 0.0 if row[index] is False else None for row in rows]
+def _booleans(rows: list[list[Any]], index: int, problems: Problems, name: str) -> list[float | None]:
+    values = [1.0 if row[index] is True else 0.0 if row[index] is False else None for row in rows]
+    bad = sum(1 for row, v in zip(rows, values, strict=True) if v is None and row[index] is not None)
+    if bad:
+        problems[(name, "not a boolean")] += bad
+    return values
 
 
-def _strings(rows: list[list[Any]], index: int) -> list[str | None]:
-    return [row[index] if type(row[index]) is str else None for row in rows]
+def _strings(rows: list[list[Any]], index: int, problems: Problems, name: str) -> list[str | None]:
+    values = [row[index] if type(row[index]) is str else None for row in rows]
+    bad = sum(1 for row, v in zip(rows, values, strict=True) if v is None and row[index] is not None)
+    if bad:
+        problems[(name, "not a string")] += bad
+    return values
 
 
 class StreamDecoder:
@@ -161,7 +199,7 @@ class StreamDecoder:
         self.obstruction_factor = 0.01 if obstruction_scale == "percent" else 1.0
 
     def decode(self, body: Any) -> TelemetryBatch:
-        data, columns, enums = self._envelope(body)
+        data, columns, enum_block = self._envelope(body)
         index = {dt: {name: i for i, name in enumerate(names)} for dt, names in columns.items()}
         for dt, names in columns.items():
             known = KNOWN_COLUMNS.get(dt)
@@ -170,17 +208,26 @@ class StreamDecoder:
                     if name not in known:
                         self.note_unknown("column", name, f"device type {dt!r}")
 
-        newest, rows_seen, invalid = self._newest_rows(data["values"], index, columns)
+        problems: Problems = Counter()
+        enums = self._alert_enums(enum_block, problems)
+        newest, rows_seen, invalid = self._newest_rows(data["values"], index, columns, problems)
         batch = TelemetryBatch(
-            terminals=self._terminals(newest.get("u", {}), index.get("u", {}), enums.get("u", {})),
-            routers=self._routers(newest.get("r", {}), index.get("r", {}), enums.get("r", {})),
-            ips=self._ips(newest.get("i", {}), index.get("i", {})),
+            terminals=self._terminals(newest.get("u", {}), index.get("u", {}), enums.get("u", {}), problems),
+            routers=self._routers(newest.get("r", {}), index.get("r", {}), enums.get("r", {}), problems),
+            ips=self._ips(newest.get("i", {}), index.get("i", {}), problems),
             rows=rows_seen,
             invalid_rows=invalid,
+            invalid_values=problems,
         )
         return batch
 
-    def _envelope(self, body: Any) -> tuple[dict[str, Any], dict[str, list[str]], dict[str, dict[str, str]]]:
+    def _alert_enums(self, enum_block: dict[str, Any], problems: Problems) -> dict[str, dict[str, str]]:
+        enums, found = read_alert_enums(enum_block, self.note_unknown)
+        for problem in found:
+            problems[problem] += 1
+        return enums
+
+    def _envelope(self, body: Any) -> tuple[dict[str, Any], dict[str, list[str]], dict[str, Any]]:
         what = "telemetry stream"
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             raise BadResponse(f"{what}: expected an object with a 'data' object")
@@ -198,16 +245,10 @@ class StreamDecoder:
                     raise BadResponse(f"{what}: device type {dt!r} has no {needed} column")
         metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
         enum_block = metadata.get("enums") if isinstance(metadata.get("enums"), dict) else {}
-        alerts = enum_block.get("AlertsByDeviceType") if isinstance(enum_block.get("AlertsByDeviceType"), dict) else {}
-        enums = {
-            dt: {str(code): str(name) for code, name in mapping.items()}
-            for dt, mapping in alerts.items()
-            if isinstance(mapping, dict)
-        }
-        return data, columns, enums
+        return data, columns, enum_block
 
     def _newest_rows(
-        self, values: list[Any], index: dict[str, dict[str, int]], columns: dict[str, list[str]]
+        self, values: list[Any], index: dict[str, dict[str, int]], columns: dict[str, list[str]], problems: Problems
     ) -> tuple[dict[str, dict[str, list[Any]]], Counter[str], int]:
         newest: dict[str, dict[str, list[Any]]] = {}
         positions = {
@@ -233,7 +274,12 @@ class StreamDecoder:
                 invalid += 1
                 continue
             device, ts = row[id_i], row[ts_i]
-            if type(device) is not str or type(ts) not in NUMBER or not 0 <= ts < MAX_TIMESTAMP_NS:
+            if type(device) is not str:
+                problems[("DeviceId", "not a device id")] += 1
+                invalid += 1
+                continue
+            if type(ts) not in NUMBER or not 0 <= ts < MAX_TIMESTAMP_NS:
+                problems[("UtcTimestampNs", "not a timestamp")] += 1
                 invalid += 1
                 continue
             rows_seen[dt] += 1
@@ -246,7 +292,7 @@ class StreamDecoder:
         return newest, rows_seen, invalid
 
     def _alerts(
-        self, rows: list[list[Any]], cols: dict[str, int], enum: dict[str, str], dt: str
+        self, rows: list[list[Any]], cols: dict[str, int], enum: dict[str, str], dt: str, problems: Problems
     ) -> list[tuple[str, ...] | None] | None:
         column = next((c for c in ALERT_COLUMNS if c in cols), None)
         if column is None:
@@ -261,6 +307,7 @@ class StreamDecoder:
                 out.append(())
                 continue
             if type(codes) is not list:
+                problems[(column, "not a list of alert codes")] += 1
                 out.append(None)
                 continue
             key = tuple(codes)
@@ -279,7 +326,9 @@ class StreamDecoder:
             out.append(names)
         return out
 
-    def _terminals(self, newest: dict[str, list[Any]], cols: dict[str, int], enum: dict[str, str]) -> TelemetryColumns:
+    def _terminals(
+        self, newest: dict[str, list[Any]], cols: dict[str, int], enum: dict[str, str], problems: Problems
+    ) -> TelemetryColumns:
         rows = list(newest.values())
         ts_i = cols.get("UtcTimestampNs", 0)
         result = TelemetryColumns(
@@ -289,41 +338,53 @@ class StreamDecoder:
         for column, (measure, scale) in TERMINAL_MEASURES.items():
             if column in cols:
                 if scale is None:
-                    result.measures[measure] = _booleans(rows, cols[column])
+                    result.measures[measure] = _booleans(rows, cols[column], problems, column)
                 else:
                     if column == "ObstructionPercentTime":
                         scale = self.obstruction_factor
-                    result.measures[measure] = _numbers(rows, cols[column], scale)
+                    result.measures[measure] = _numbers(rows, cols[column], scale, problems, column)
         for column, attr in TERMINAL_ATTRIBUTES.items():
             if column in cols:
-                result.attributes[attr] = _strings(rows, cols[column])
+                result.attributes[attr] = _strings(rows, cols[column], problems, column)
         if "H3CellId" in cols:
             idx = cols["H3CellId"]
             centres = [H3_CACHE.centre(row[idx]) if row[idx] is not None else None for row in rows]
+            bad = sum(1 for row, c in zip(rows, centres, strict=True) if c is None and row[idx] is not None)
+            if bad:
+                problems[("H3CellId", "not an H3 cell")] += bad
             result.measures["latitude_degrees"] = [c[0] if c else None for c in centres]
             result.measures["longitude_degrees"] = [c[1] if c else None for c in centres]
-        result.alerts = self._alerts(rows, cols, enum, "u")
+        result.alerts = self._alerts(rows, cols, enum, "u", problems)
         return result
 
-    def _routers(self, newest: dict[str, list[Any]], cols: dict[str, int], enum: dict[str, str]) -> TelemetryColumns:
+    def _routers(
+        self, newest: dict[str, list[Any]], cols: dict[str, int], enum: dict[str, str], problems: Problems
+    ) -> TelemetryColumns:
         rows = list(newest.values())
         ts_i = cols.get("UtcTimestampNs", 0)
         result = TelemetryColumns(ids=list(newest), timestamps=[row[ts_i] / 1e9 for row in rows])
         for column, (measure, scale) in ROUTER_MEASURES.items():
             if column in cols:
-                result.measures[measure] = _numbers(rows, cols[column], scale or 1.0)
+                if scale is None:
+                    result.measures[measure] = _booleans(rows, cols[column], problems, column)
+                else:
+                    result.measures[measure] = _numbers(rows, cols[column], scale, problems, column)
         for column, (measure, fragment, scale) in ROUTER_LABELLED.items():
             if column in cols:
-                result.labelled.setdefault(measure, {})[fragment] = _numbers(rows, cols[column], scale)
+                values = _numbers(rows, cols[column], scale, problems, column)
+                result.labelled.setdefault(measure, {})[fragment] = values
         for column, attr in ROUTER_ATTRIBUTES.items():
             if column in cols:
-                result.attributes[attr] = _strings(rows, cols[column])
+                result.attributes[attr] = _strings(rows, cols[column], problems, column)
         if "DishId" in cols:
-            result.parents = [strip_prefix(p, "ut") if p else None for p in _strings(rows, cols["DishId"])]
-        result.alerts = self._alerts(rows, cols, enum, "r")
+            dishes = _strings(rows, cols["DishId"], problems, "DishId")
+            result.parents = [strip_prefix(p, "ut") if p else None for p in dishes]
+        result.alerts = self._alerts(rows, cols, enum, "r", problems)
         return result
 
-    def _ips(self, newest: dict[str, list[Any]], cols: dict[str, int]) -> dict[str, tuple[float, dict[str, float]]]:
+    def _ips(
+        self, newest: dict[str, list[Any]], cols: dict[str, int], problems: Problems
+    ) -> dict[str, tuple[float, dict[str, float]]]:
         ts_i = cols.get("UtcTimestampNs", 0)
         out: dict[str, tuple[float, dict[str, float]]] = {}
         for device, row in newest.items():
@@ -334,5 +395,9 @@ class StreamDecoder:
                     for address in addresses:
                         if type(address) is str:
                             fragments[f'kind="{kind}",address="{escape_label(address)}"'] = 1.0
+                        else:
+                            problems[(column, "not an address")] += 1
+                elif addresses is not None:
+                    problems[(column, "not a list of addresses")] += 1
             out[strip_prefix(strip_prefix(device, "ip-"), "ut")] = (row[ts_i] / 1e9, fragments)
         return out
