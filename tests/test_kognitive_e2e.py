@@ -56,7 +56,7 @@ def test_kognitive_fleet_appears_next_to_starlink(tmp_path) -> None:
         **{
             f"starlink/{s.labels['account']}/{c}": 1.0
             for s in of("leo_account_info", "starlink")
-            for c in ("account", "telemetry", "user_terminals", "service_lines", "data_usage")
+            for c in ("account", "telemetry", "user_terminals", "service_lines", "data_usage", "data_pools", "balance")
         },
         **{
             f"kognitive/kognitive-dp-1/{c}": 1.0
@@ -83,7 +83,9 @@ def test_kognitive_fleet_appears_next_to_starlink(tmp_path) -> None:
     usage = of("leo_service_line_usage_bytes", "kognitive")
     assert {s.labels["class"] for s in usage} == {"priority", "standard", "opt_in_priority", "non_billable"}
     assert {s.labels["service_line"] for s in usage} == set(active)
-    assert of("leo_service_line_usage_limit_bytes", "kognitive")
+    # the first key's accounts offer several plans or are pooled, and the listing names no line's
+    # plan: no limit series (unknown) rather than a 0
+    assert not of("leo_service_line_usage_limit_bytes", "kognitive")
     assert of("leo_product_price", "kognitive") and of("leo_service_line_latitude_degrees", "kognitive")
 
     # The rules' join (terminal -> its line's active flag, on provider, account, service_line) works

@@ -605,24 +605,44 @@ async def test_terminal_location_stays_off_by_default(api: respx.MockRouter) -> 
     assert m["leo_service_line_latitude_degrees"][0].value == 57.1
 
 
-async def test_the_line_plan_limit_comes_from_products(api: respx.MockRouter) -> None:
+@pytest.mark.parametrize(
+    ("change", "limit"),
+    [
+        ("one plan", 1e12),  # the account offers one active plan: every line is on it
+        ("two plans", None),  # which plan a line is on, the API does not say: unknown, not 0
+        ("pooled", None),  # a pooled account shares its data: no line has a limit of its own
+        ("other plan inactive", 1e12),  # an inactive plan is no line's
+    ],
+)
+async def test_the_line_limit_comes_only_from_what_the_products_call_says(
+    api: respx.MockRouter, change: str, limit: float | None
+) -> None:
+    """The service line listing names no product (the seed's sample has none), so the limit is
+    known only when the account's products leave no choice."""
     products = copy.deepcopy(S.PRODUCTS)
-    plan = copy.deepcopy(products["data"][0]["products"][0])
+    group = products["data"][0]
+    plan = copy.deepcopy(group["products"][0])
     plan.update(product_reference_id="gb-local-priority-1tb", name="Local Priority 1TB", usage_limit_gb="1000")
-    products["data"][0]["products"].append(plan)
+    group["products"] = [plan]
+    if change == "two plans":
+        group["products"].append(copy.deepcopy(S.PRODUCTS["data"][0]["products"][0]))
+    if change == "other plan inactive":
+        other = copy.deepcopy(S.PRODUCTS["data"][0]["products"][0])
+        other["active"] = False
+        group["products"].append(other)
+    if change == "pooled":
+        group["is_pooled"] = True
     api.get("/getAvailableProducts").mock(return_value=httpx.Response(200, json=products))
-    api.get("/getServiceLineDetails").mock(
-        side_effect=pages([line("AST-0000000-00000-01", product_reference_id="gb-local-priority-1tb")])
-    )
+    api.get("/getServiceLineDetails").mock(side_effect=pages([line("AST-0000000-00000-01")]))
     api.get("/getBillingUsage").mock(side_effect=pages([usage("AST-0000000-00000-01")], wrap=lambda x: {"results": x}))
     exp = exporter()
     for call in ("service_lines", "billing_usage", "products"):
         assert await run(exp, call) == "", call
     m = await metrics(exp)
-    assert m["leo_service_line_usage_limit_bytes"][0].value == 1e12
-    assert m["leo_service_line_info"][0].labels["product"] == "gb-local-priority-1tb"
+    got = [s.value for s in m.get("leo_service_line_usage_limit_bytes", [])]
+    assert got == ([limit] if limit is not None else [])
     assert await run(exp, "billing_usage") == ""  # a usage refresh keeps the joined limit
-    assert (await metrics(exp))["leo_service_line_usage_limit_bytes"][0].value == 1e12
+    assert [s.value for s in (await metrics(exp)).get("leo_service_line_usage_limit_bytes", [])] == got
 
 
 async def test_a_product_offered_to_two_accounts_is_one_series(api: respx.MockRouter) -> None:

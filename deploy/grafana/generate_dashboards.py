@@ -836,13 +836,16 @@ def data_usage() -> Json:
                    instant=True, table=True),
             target(f"service_line:leo_service_line_billing_cycle_elapsed:ratio{{{U}}}", instant=True, table=True),
         ],
-        description="Forecast: counted usage plus the last 3 days' trend until the cycle ends.",
+        description="Forecast: counted usage plus the last 3 days' trend until the cycle ends. 'limit unknown': "
+                    "the provider does not say which plan the line is on (Kognitive accounts offering several plans), "
+                    "or the line shares a data pool; unlimited plans have no limit either.",
         hide=["Value #A"],
         rename={"Value #B": "Total", "Value #C": "Counted", "Value #D": "Limit", "Value #E": "Forecast at end",
                 "Value #F": "Cycle ends", "Value #G": "Cycle elapsed"},
         order=["service_line", "name", "product", "provider", "account", "Total", "Counted", "Limit",
                "Forecast at end", "Cycle ends", "Cycle elapsed"],
-        overrides=[by_name(n, unit="decbytes") for n in ("Total", "Counted", "Limit", "Forecast at end")]
+        overrides=[by_name(n, unit="decbytes") for n in ("Total", "Counted", "Forecast at end")]
+        + [by_name("Limit", unit="decbytes", noValue="limit unknown")]
         + [by_name("Cycle ends", unit="dateTimeAsIsoNoDateIfToday"), by_name("Cycle elapsed", unit="percentunit")],
         sort_by="Counted",
     ), 14, 10)

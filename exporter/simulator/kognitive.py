@@ -54,6 +54,7 @@ from exporter.simulator.kognitive_writes import check_body
 # simulator's `--assume kognitive.<name>`). docs/providers/kognitive.md says what would confirm each.
 ASSUMED_FIELDS = {
     "service_line_address": "address_reference_id on getServiceLineDetails items (joins the line to its address)",
+    "service_line_product": "product_reference_id on getServiceLineDetails items (the line's plan, hence its limit)",
 }
 DEFAULT_LIMIT = 25  # the documented default page size
 MAX_LIMIT = 100  # ASSUMED: larger asks get this many
@@ -409,8 +410,9 @@ class KognitiveSimulator:
                 F.SL_TERMINALS: [
                     {F.SL_TERMINAL_KIT: self.terminal(tid).kit_serial, F.SL_TERMINAL_ID: tid} for tid in line.terminals
                 ],
-                F.SL_PRODUCT[0]: line.product,  # ASSUMED field
             }
+            if "service_line_product" in self.assumed_fields:
+                item[F.SL_PRODUCT[0]] = line.product  # ASSUMED field, served only on request
             if "service_line_address" in self.assumed_fields and line.show_address and line.address:
                 item[F.SL_ADDRESS[0]] = line.address  # ASSUMED field, served only on request
             out.append(item)

@@ -210,6 +210,8 @@ def _account(seed: int, dp: int, a: int, n: int, region: str, t0: float, seen: s
             )
         )
     products = products_for(region)
+    if dp % 2 == 0 and a == 1:  # offers a single plan: every line is on it, so its limit is known
+        products = [p for p in products if p.limit_gb == 50]
     plans = [p for p in products if p.limit_gb is not None]
     terminals: list[Terminal] = []
     lines: list[Line] = []

@@ -35,6 +35,7 @@ from exporter.providers.kognitive.parse import (
     parse_service_line,
     parse_terminal_group,
     parse_usage,
+    plan_limit,
 )
 from exporter.records import AccountRecord, ProductRecord, ServiceLineRecord, TerminalRecord, UsageRecord
 
@@ -89,6 +90,7 @@ class KognitiveDriver:
         self.status: Reconciled[TerminalState] = Reconciled()
         self.products: Reconciled[ProductRecord] = Reconciled()
         self.addresses: Reconciled[Address] = Reconciled()
+        self.limits: dict[str, float] = {}  # Starlink account -> the data limit every line of it has
         # The account label is fixed by the config (one auth key may cover several Starlink
         # accounts); set it before any job runs so every series carries it from the start.
         ctx.state.apply_account(AccountRecord(account_id=self.config.account_label))
@@ -235,16 +237,25 @@ class KognitiveDriver:
             raise BadResponse(f"GET /{F.GET_PRODUCTS}: 'data' should be a list of accounts")
         problems: list[str] = []
         found: dict[str, ProductRecord] = {}
+        limits: dict[str, float] = {}
         for group in groups:
             try:
                 records = parse_product_group(group, problems)
+                account = records[0].attributes.get("starlink_account", "") if records else ""
+                if (limit := plan_limit(group, records)) is not None and account:
+                    limits[account] = limit
             except BadResponse as exc:
                 problems.append(str(exc))
                 continue
             for record in records:
                 if self._wanted(record.attributes.get("starlink_account", "")):
                     found[record.product] = _merge_product(found.get(record.product), record)
-        await self.ctx.worker.apply(lambda: self._take(self.products, found, not problems))
+
+        def apply() -> None:
+            self.limits = limits
+            self._take(self.products, found, not problems)
+
+        await self.ctx.worker.apply(apply)
         _raise_if(problems, "products or data blocks")
 
     async def poll_addresses(self) -> None:
@@ -304,9 +315,7 @@ class KognitiveDriver:
         for number, address in line_address.items():
             table.set("leo_service_line_latitude_degrees", number, address.latitude if address else None)
             table.set("leo_service_line_longitude_degrees", number, address.longitude if address else None)
-            plan = products.get(lines[number].product) if lines[number].product else None
-            limit = plan.data_bytes if plan is not None and plan.attributes.get("kind") == "product" else None
-            table.set("leo_service_line_usage_limit_bytes", number, limit)
+            table.set("leo_service_line_usage_limit_bytes", number, self.limits.get(lines[number].account))
 
         terminals = _terminals(lines, status)
         state.replace_terminals(terminals.values())

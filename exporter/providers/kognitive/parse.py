@@ -322,6 +322,21 @@ def parse_product_group(item: Any, problems: list[str]) -> list[ProductRecord]:
     return out
 
 
+def plan_limit(group: Any, records: list[ProductRecord]) -> float | None:
+    """The data limit of every service line of one account, where getAvailableProducts alone says it.
+
+    The service line listing names no product (the seed's sample has none), so a line's plan is
+    only known when its account offers exactly one active plan; that plan's `usage_limit_gb` is
+    then every line's limit. A pooled account (`is_pooled`) shares its data: no line has a limit
+    of its own. Anything else: unknown (no series, never 0)."""
+    if not isinstance(group, dict) or flag(group, F.PR_POOLED, "products account"):
+        return None
+    plans = [r for r in records if r.attributes.get("kind") == "product" and r.attributes.get("active") != "false"]
+    if len(plans) != 1:
+        return None
+    return plans[0].data_bytes
+
+
 def _data_block(raw: Any, parent: str, account: str) -> ProductRecord:
     block = obj(raw, f"data block of product {parent}")
     bid = text(block, F.DB_ID, f"data block of product {parent}", required=True)
