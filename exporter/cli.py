@@ -174,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PROVIDER.FIELD",
         help="also serve a field that no provider document or real payload shows (repeatable): "
-        "kognitive.service_line_address, kognitive.service_line_product. Off by default, so the simulator serves documented shapes; "
-        "docs/providers/*.md lists each assumption and what would confirm it",
+        "kognitive.service_line_address, kognitive.service_line_product. Off by default, so the simulator "
+        "serves documented shapes; docs/providers/*.md lists each assumption and what would confirm it",
     )
     sim.add_argument(
         "--churn",
