@@ -160,6 +160,17 @@ async def test_every_group_is_exposed_with_provider_account_and_ids(sim: OneWebS
         assert got[name], name
     pools = {s.labels["sub_pool"] for s in got["leo_service_line_usage_bucket_info"]} - {""}
     assert len(pools) == 1
+    # the sub-pool is also a shared data pool, in the families Starlink's pools use: capacity is the
+    # pool's entitlement (once, not per member), use the members' usage added up
+    (pool,) = pools
+    assert [s.labels["pool"] for s in got["leo_data_pool_info"]] == [pool]
+    members = {p.product_id for p in acc.products if p.pool == pool}
+    shares = by(got["leo_data_pool_service_line_usage_bytes"], "service_line")
+    assert set(shares) == members
+    used = by(got["leo_service_line_usage_bytes"], "service_line")
+    assert got["leo_data_pool_usage_bytes"][0].value == pytest.approx(sum(used[m] for m in members))
+    entitlement = by(got["leo_service_line_usage_entitlement_bytes"], "service_line")
+    assert got["leo_data_pool_capacity_bytes"][0].value == max(entitlement[m] for m in members)
     # each product's cycle starts on its own day of the month; the usage report is from 2026-03-17
     cycle_start = by(got["leo_service_line_billing_cycle_start_timestamp_seconds"], "service_line")
     updated = by(got["leo_service_line_usage_updated_timestamp_seconds"], "service_line")

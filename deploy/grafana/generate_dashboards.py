@@ -25,6 +25,7 @@ OUT = Path(__file__).resolve().parent / "dashboards"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 TAGS = ["leo-exporter"]
 ONEWEB_ONLY = "OneWeb only: Starlink and Kognitive have no such series, so this stays empty for them."
+POOLS_OF_BOTH = "Starlink data pools (pre-release API) and OneWeb sub-pools; Kognitive reports none."
 STARLINK_BILLING = ("Starlink (direct accounts) only: Kognitive and OneWeb report no overage lines, previous cycles "
                     "or data pools, so this stays empty for them.")
 STARLINK_ONLY = ("Starlink telemetry (direct accounts): Kognitive passes on no telemetry and OneWeb reports "
@@ -976,7 +977,7 @@ def data_usage() -> Json:
     lay.add(panel(
         "bargauge", "Data pools: capacity used",
         [target(f"sort_desc(pool:leo_data_pool_usage:ratio{{{POOL}}})", "{{pool}} ({{account}})", instant=True)],
-        description=STARLINK_BILLING + " Each shared data pool's use over its capacity this period "
+        description=POOLS_OF_BOTH + " Each shared data pool's use over its capacity this period "
                                        "(LeoDataPoolUsageHigh above 80%, LeoDataPoolUsageCritical above 95%).",
         unit="percentunit",
         defaults={"min": 0, "max": 1, "color": {"mode": "thresholds"},
@@ -993,7 +994,7 @@ def data_usage() -> Json:
          target(f"pool:leo_data_pool_usage_bytes:forecast_period_end{{{POOL}}}", instant=True, table=True),
          target(f"max by (provider, account, pool) (leo_data_pool_period_end_timestamp_seconds{{{POOL}}}) * 1000",
                 instant=True, table=True)],
-        description=STARLINK_BILLING + " Capacity and use of the pool's data blocks this period, and where the "
+        description=POOLS_OF_BOTH + " Capacity and use of the pool this period, and where the "
                                        "3-day trend puts its use when the period ends.",
         hide=["Value #A"],
         rename={"pool": "Pool", "name": "Name", "product": "Product", "type": "Type", "Value #B": "Capacity",
@@ -1008,7 +1009,7 @@ def data_usage() -> Json:
         "bargauge", "Data pool use by service line",
         [target(f"sort_desc(max by (provider, account, pool, service_line) "
                 f"(leo_data_pool_service_line_usage_bytes{{{U}}}))", "{{service_line}} ({{pool}})", instant=True)],
-        description=STARLINK_BILLING + " What each service line drew from its pool this period.",
+        description=POOLS_OF_BOTH + " What each service line drew from its pool this period.",
         unit="decbytes", options=BARGAUGE,
     ), 12, 8)
 

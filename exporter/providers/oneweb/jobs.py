@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -42,7 +43,7 @@ from exporter.providers.oneweb.parse import (
     state_is_known,
 )
 from exporter.providers.oneweb.schema import ONLINE_STATES
-from exporter.records import AccountRecord
+from exporter.records import AccountRecord, PoolRecord
 from exporter.state import EntityTable, escape_label, label_fragment
 
 T = TypeVar("T")
@@ -415,6 +416,33 @@ class OneWebDriver:
             table.set("leo_service_line_billing_cycle_start_timestamp_seconds", pid, min(starts) if starts else None)
             table.set("leo_service_line_billing_cycle_end_timestamp_seconds", pid, max(ends) if ends else None)
             table.set("leo_service_line_usage_updated_timestamp_seconds", pid, when)
+        self.ctx.state.replace_pools(_pools(by_product))
+
+
+def _pools(by_product: dict[str, list[UsageBucket]]) -> list[PoolRecord]:
+    """Sub-pools as shared data pools (the same families as Starlink's): the capacity is the
+    bucket's entitlement, which is the pool's and repeats on every member; the use adds up the
+    members' own usage, and each member's share is its usage."""
+    pools: dict[str, PoolRecord] = {}
+    for pid, buckets in by_product.items():
+        for bucket in buckets:
+            pool = bucket.attrs.get("sub_pool", "")
+            if not pool:
+                continue
+            record = pools.get(pool) or PoolRecord(pool, name=bucket.attrs.get("bucket_name", ""), usage_bytes=0.0)
+            shares = {**record.by_service_line}
+            if bucket.used is not None:
+                shares[pid] = shares.get(pid, 0.0) + bucket.used
+            capacity = max(filter(None, (record.capacity_bytes, bucket.entitlement)), default=None)
+            ends = [t for t in (record.period_end, bucket.cycle_end) if t is not None]
+            pools[pool] = replace(
+                record,
+                capacity_bytes=capacity,
+                usage_bytes=sum(shares.values()),
+                period_end=max(ends) if ends else None,
+                by_service_line=shares,
+            )
+    return list(pools.values())
 
 
 def _raise_if_skipped(skipped: list[str], what: str) -> None:
