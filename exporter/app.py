@@ -233,8 +233,15 @@ class Exporter:
 
     # --- rendering
     async def render_now(self) -> Exposition:
-        self.exposition = await self.worker.run(self.renderer.render)
+        """Tick the state to now, then render it (both on the state worker)."""
+        self.exposition = await self.worker.run(self._tick_and_render)
         return self.exposition
+
+    def _tick_and_render(self) -> Exposition:
+        self.state.tick()
+        exposition = self.renderer.render()
+        self.state.note_render(exposition.duration, exposition.length)
+        return exposition
 
     async def render_loop(self) -> None:
         """Render when the state changed (at most every MIN_RENDER_GAP, or twice the last render's

@@ -90,6 +90,7 @@ class Exposition:
     length: int
     series: int
     rendered_at: float
+    duration: float = 0.0  # seconds the rendering took
 
     @property
     def plain(self) -> bytes:
@@ -200,11 +201,10 @@ class Renderer:
         self._cache.clear()
 
     def render(self) -> Exposition:
+        """The exposition of the state as it is: reads only (the caller ticks the state first)."""
         started = time.perf_counter()
         now = self.state.clock()
         accounts = list(self.state.accounts.values())
-        for account in accounts:
-            account.expire(now)
         live = {(spec.name, a.name) for spec in CATALOG for a in accounts}
         for key in [k for k in self._cache if k not in live]:
             del self._cache[key]  # departed accounts
@@ -222,14 +222,13 @@ class Renderer:
         length = sum(c.length for c in parts)
         trailer = _DEFLATE_END + struct.pack("<II", crc, length & 0xFFFFFFFF)
         gzipped = b"".join([_GZIP_HEADER, *(c.deflated for c in parts), trailer])
-        self.state.exporter_values["leo_exporter_render_duration_seconds"] = time.perf_counter() - started
-        self.state.exporter_values["leo_exporter_exposition_bytes"] = float(length)
         return Exposition(
             chunks=tuple(parts),
             gzipped=gzipped,
             length=length,
             series=sum(c.series for c in parts),
             rendered_at=now,
+            duration=time.perf_counter() - started,
         )
 
     def _family(self, spec: MetricSpec, accounts: list[AccountState]) -> list[Chunk | Future[Chunk]]:

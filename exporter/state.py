@@ -525,6 +525,19 @@ class FleetState:
     def add_account(self, account: AccountState) -> None:
         self.accounts[account.name] = account
 
+    def tick(self) -> None:
+        """Age the fleet to now: online flags from telemetry age, live series of entities that went
+        offline cleared, departed ones dropped. The render loop asks for it before each render, on
+        the state worker, so that rendering itself only reads."""
+        now = self.clock()
+        for account in list(self.accounts.values()):
+            account.expire(now)
+
+    def note_render(self, seconds: float, length: int) -> None:
+        """The last render's figures, shown by the next one."""
+        self.exporter_values["leo_exporter_render_duration_seconds"] = seconds
+        self.exporter_values["leo_exporter_exposition_bytes"] = float(length)
+
     def mark_changed(self) -> None:
         self.changed.set()
 

@@ -9,7 +9,9 @@ import socket
 
 import pytest
 
+from exporter.render import Exposition, Renderer
 from exporter.simulator.calendar import ENV_VAR, parse_instant
+from exporter.state import FleetState
 
 # The simulated world's date in tests: the first half hour of a month, the hardest ordinary day
 # for usage. Every simulator a test starts (in-process or as a process, which reads the
@@ -52,3 +54,9 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def render(state: FleetState) -> Exposition:
+    """Tick the state and render it, as the exporter's render loop does."""
+    state.tick()
+    return Renderer(state).render()

@@ -58,6 +58,7 @@ def test_rows_quoting_utf8_and_formula_guard() -> None:
         TelemetryColumns(ids=["T0-000003"], timestamps=[NOW - 10], alerts=[("thermal_throttling", "pop_change")]),
         "leo_terminal_alert",
     )
+    exporter.state.tick()
     exporter.renderer.render()
     body = b"".join(csvexport.chunks(csvexport.snapshot(exporter.state), size=3))
     text = body.decode("utf-8")  # valid UTF-8, no byte order mark

@@ -15,7 +15,7 @@ from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.sharding import ShardError, account_key, ordinal, owned, owner, resolve
 from exporter.simulator.app import build_app, demo_config
-from tests.conftest import SIMULATED_NOW
+from tests.conftest import SIMULATED_NOW, render
 from tests.inprocess import SIM_URL, poll_all
 from tests.processes import ROOT, run_module, scrape, wait_for
 
@@ -190,10 +190,9 @@ async def test_a_shard_without_accounts_still_serves_its_own_metrics_and_is_read
 
 
 def test_unsharded_exporter_says_0_of_1(tmp_path) -> None:
-    from exporter.render import Renderer
     from exporter.state import FleetState
 
-    text = Renderer(FleetState()).render().plain.decode()
+    text = render(FleetState()).plain.decode()
     assert 'leo_exporter_shard_info{index="0",total="1"} 1.0\n' in text
 
 

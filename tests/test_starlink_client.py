@@ -22,8 +22,8 @@ from exporter.providers.errors import (
     TransportFailed,
 )
 from exporter.providers.starlink.jobs import StarlinkDriver
-from exporter.render import Renderer
 from exporter.state import AccountState, FleetState, StateWorker
+from tests.conftest import render
 
 API = "https://sl.test/api/public/v2"
 AUTH = "https://sl.test/api/auth/connect/token"
@@ -194,7 +194,7 @@ async def test_data_usage_takes_the_last_cycle_and_converts_gb() -> None:
         route = mock.post(f"{API}/data-usage/query").mock(return_value=httpx.Response(200, json=page([item], 0, True)))
         await driver.poll_data_usage()
     assert route.calls[0].request.url.params["limit"] == "250"
-    text = Renderer(state).render().plain.decode()
+    text = render(state).plain.decode()
     assert (
         'leo_service_line_usage_bytes{provider="starlink",account="north",service_line="SL1",class="priority"} 12500000000.0'
         in text
@@ -247,7 +247,7 @@ async def test_first_day_of_a_cycle_shows_zero_usage_and_the_newest_complete_day
         await driver.poll_data_usage()
     got = {
         (s.name, s.labels.get("class", "")): s.value
-        for family in text_string_to_metric_families(Renderer(state).render().plain.decode())
+        for family in text_string_to_metric_families(render(state).plain.decode())
         for s in family.samples
         if s.labels.get("service_line") == "SL1"
     }
@@ -273,9 +273,9 @@ async def test_first_day_without_the_previous_cycle_drops_the_stale_daily_figure
             ]
         )
         await driver.poll_data_usage()
-        assert "leo_service_line_daily_usage_bytes{" in Renderer(state).render().plain.decode()
+        assert "leo_service_line_daily_usage_bytes{" in render(state).plain.decode()
         await driver.poll_data_usage()
-    text = Renderer(state).render().plain.decode()
+    text = render(state).plain.decode()
     assert "leo_service_line_daily_usage_bytes{" not in text
     assert "leo_service_line_daily_usage_date_timestamp_seconds{" not in text
     assert (

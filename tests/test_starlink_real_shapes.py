@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.providers.starlink import telemetry as tm
 from exporter.providers.starlink.jobs import StarlinkDriver
 from exporter.records import TerminalRecord
-from exporter.render import Renderer
 from exporter.state import FleetState
+from tests.conftest import render
 from tests.test_starlink_client import API, make_driver, page, token_route
 
 FIXTURES = Path(__file__).parent / "fixtures" / "starlink"
@@ -60,7 +60,7 @@ async def stream(driver: StarlinkDriver, *bodies: dict[str, Any]) -> None:
 
 
 def scrape(state: FleetState) -> Samples:
-    text = Renderer(state).render().plain.decode()
+    text = render(state).plain.decode()
     samples: Samples = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:

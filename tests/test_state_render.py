@@ -11,7 +11,7 @@ from exporter.catalog import BY_NAME
 from exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord, UsageRecord
 from exporter.render import Renderer
 from exporter.state import AccountState, FleetState, JobStatus
-from tests.conftest import require_tool
+from tests.conftest import render, require_tool
 
 NOW = 1_763_700_000.0
 
@@ -52,7 +52,7 @@ def telemetry(ids: list[str], ts: float, alerts: list[tuple[str, ...] | None] | 
 
 
 def scrape(state: FleetState) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    text = Renderer(state).render().plain.decode()
+    text = render(state).plain.decode()
     out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -99,6 +99,22 @@ def test_offline_terminal_keeps_info_and_last_seen_but_its_telemetry_stops() -> 
     assert series(result, "leo_terminal_alert", terminal_id="T1") is None
     # never seen in telemetry at all: known from inventory, offline
     assert series(result, "leo_terminal_online", terminal_id="T2") == 0
+
+
+def test_rendering_only_reads_the_state_ageing_is_the_ticks_job() -> None:
+    """Online flags flip when the state is ticked, never as a side effect of rendering: two renders
+    without a tick in between show the same fleet however much time passed."""
+    clock = Clock()
+    state, account = fleet(clock)
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 10), None)
+    state.tick()
+    before = Renderer(state).render().plain
+    version = account.terminals.version
+    clock.now += 200  # past offline_after
+    assert Renderer(state).render().plain == before
+    assert account.terminals.version == version
+    after = scrape(state)  # ticks first
+    assert series(after, "leo_terminal_online", terminal_id="T1") == 0
 
 
 def test_alert_clears_when_the_device_no_longer_reports_it() -> None:
@@ -162,7 +178,7 @@ def test_every_rendered_family_is_in_the_catalogue_with_its_type() -> None:
     state, account = fleet(clock)
     account.terminals.apply_columns(telemetry(["T1"], NOW - 10, [("x",)]), "leo_terminal_alert")
     account.count("leo_exporter_api_requests_total", 'endpoint="/account",code="200"')
-    text = Renderer(state).render().plain.decode()
+    text = render(state).plain.decode()
     for family in text_string_to_metric_families(text):
         name = family.name + "_total" if family.type == "counter" else family.name
         assert name in BY_NAME, name
@@ -175,7 +191,7 @@ def test_output_equals_what_prometheus_client_renders_for_the_same_families() ->
     account.terminals.apply_columns(telemetry(["T1", "T2"], NOW - 10, [("a",), ("b", "c")]), "leo_terminal_alert")
     account.count("leo_exporter_api_requests_total", 'endpoint="/account",code="200"', 3)
     account.apply_usage([UsageRecord("SL-1", {"priority": 5e9}, limit_bytes=None, cycle_start=1.0)])
-    ours = Renderer(state).render().plain.decode()
+    ours = render(state).plain.decode()
     stock = render_stock(stock_registry(parse(ours))).decode()
 
     def canonical(text: str) -> dict:
@@ -196,7 +212,7 @@ def test_promtool_accepts_the_exposition(tmp_path) -> None:
     state, account = fleet(clock)
     account.terminals.apply_columns(telemetry(["T1"], NOW - 10, [("a",)]), "leo_terminal_alert")
     account.count("leo_exporter_api_requests_total", 'endpoint="/account",code="200"')
-    body = Renderer(state).render().plain
+    body = render(state).plain
     result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=60)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
 
@@ -205,5 +221,5 @@ def test_gzip_variant_holds_the_same_bytes() -> None:
     import gzip
 
     state, _ = fleet(Clock())
-    exposition = Renderer(state).render()
+    exposition = render(state)
     assert gzip.decompress(exposition.gzipped) == exposition.plain

@@ -55,7 +55,8 @@ def synthetic_exporter(per_account: int = 40, accounts: int = 2, *, shard: tuple
             alerts=[("thermal_throttling",) if i % 10 == 3 else () for i in online],
         )
         account.terminals.apply_columns(cols, "leo_terminal_alert")
-    exporter.renderer.render()  # derives the online flags, as the render loop does
+    exporter.state.tick()  # derives the online flags, as the render loop does
+    exporter.renderer.render()
     return exporter
 
 
