@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,12 +51,16 @@ def build_app(
     faults: FaultBook | None = None,
     now: float | None = None,
     assume: Collection[str] = (),
+    clock: Callable[[], float] | None = None,
 ) -> Starlette:
     """The simulator app; `app.state.starlink` is the StarlinkSimulator (for tests and the CLI),
     `app.state.faults` the fault book all three providers share (`faults.py`), and
-    `app.state.calendar` the simulated calendar, which starts at `now` (Unix seconds) when given."""
-    book = faults if faults is not None else FaultBook()
-    calendar = SimCalendar(now)
+    `app.state.calendar` the simulated calendar, which starts at `now` (Unix seconds) when given.
+    `clock` stands for both the machine's clock and the calendar: a world that moves only when the
+    test says so (the golden exposition)."""
+    book = faults if faults is not None else FaultBook(clock) if clock else FaultBook()
+    calendar: Callable[[], float] = clock or SimCalendar(now)
+    live: Callable[[], float] = clock or time.time
     starlink = StarlinkSimulator(
         accounts,
         terminals,
@@ -65,13 +70,14 @@ def build_app(
         faults=book,
         churn=churn,
         churn_period=churn_period,
+        clock=live,
         calendar=calendar,
     )
     # Kognitive reports no timestamps the exporter judges freshness by: all of it runs on the calendar
     kognitive = KognitiveSimulator(
         accounts, terminals, seed, faults=book, clock=calendar, assumed_fields=assumed(assume, "kognitive")
     )
-    oneweb = OneWebSimulator(oneweb_accounts, max(4, terminals // 4), seed, faults=book, calendar=calendar)
+    oneweb = OneWebSimulator(oneweb_accounts, max(4, terminals // 4), seed, faults=book, clock=live, calendar=calendar)
 
     async def index(request: Request) -> PlainTextResponse:
         lines = [
@@ -79,7 +85,7 @@ def build_app(
             "",
             f"Starlink Public API V2: {STARLINK_PREFIX}/api/public/v2 "
             f"(token: {STARLINK_PREFIX}/api/auth/connect/token)",
-            f"Simulated date: {iso(datetime.fromtimestamp(calendar.now(), UTC))} "
+            f"Simulated date: {iso(datetime.fromtimestamp(calendar(), UTC))} "
             f"(billing cycles start on each line's own day of the month)",
             "",
             f"  {len(starlink.accounts)} accounts, "
