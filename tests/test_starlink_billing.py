@@ -133,13 +133,16 @@ async def test_overage_previous_cycle_and_mobile_for_the_lines_that_have_them(ex
 async def test_data_pools_capacity_use_and_each_lines_share(exported: Any) -> None:
     m, app = exported
     (pooled,) = [acc for acc in app.state.starlink.accounts if acc.pool]
-    info = m["leo_data_pool_info"]
+    def starlink(name: str) -> list[Any]:
+        return [s for s in m[name] if s.labels["provider"] == "starlink"]
+
+    info = starlink("leo_data_pool_info")
     assert [s.labels["pool"] for s in info] == [pooled.pool]
     assert info[0].labels["product"] == "ENT-DATA-POOL-PRIORITY" and info[0].labels["name"].endswith("shared pool")
-    capacity = m["leo_data_pool_capacity_bytes"][0].value
-    used = m["leo_data_pool_usage_bytes"][0].value
+    capacity = starlink("leo_data_pool_capacity_bytes")[0].value
+    used = starlink("leo_data_pool_usage_bytes")[0].value
     assert 0 < used < capacity
-    shares = {s.labels["service_line"]: s.value for s in m["leo_data_pool_service_line_usage_bytes"]}
+    shares = {s.labels["service_line"]: s.value for s in starlink("leo_data_pool_service_line_usage_bytes")}
     assert set(shares) == {line.number for line in pooled.service_lines if line.pool}
     assert sum(shares.values()) == pytest.approx(used, rel=1e-6)
     # a pool member has no limit of its own: usageLimitGB is the pool's capacity

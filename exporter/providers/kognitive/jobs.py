@@ -14,11 +14,12 @@ and replaces the account's tables. A listing that was not read cleanly removes n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from exporter.providers.base import AccountContext, JobFunction
+from exporter.providers.common import raise_if_skipped
 from exporter.providers.errors import BadResponse
 from exporter.providers.http import ApiClient
 from exporter.providers.kognitive import fields as F
@@ -168,7 +169,7 @@ class KognitiveDriver:
             problems,
         )
         await self.ctx.worker.apply(lambda: self._take(self.status, found, complete))
-        _raise_if(problems, "terminal status entries")
+        raise_if_skipped(problems, "terminal status entries")
 
     async def poll_service_lines(self) -> None:
         listing = Listing("/" + F.GET_SERVICE_LINES)
@@ -191,7 +192,7 @@ class KognitiveDriver:
                 found[line.number] = line
         complete = self._complete(listing, len(seen), problems)
         await self.ctx.worker.apply(lambda: self._take(self.lines, found, complete))
-        _raise_if(problems + unknown, "service lines")
+        raise_if_skipped(problems + unknown, "service lines")
 
     def _unknown_status(self, line: Line, unknown: list[str]) -> Line:
         """Keep the line's last known active flag, and say which word we did not know."""
@@ -228,7 +229,7 @@ class KognitiveDriver:
             self._publish()
 
         await self.ctx.worker.apply(apply)
-        _raise_if(problems, "billing usage entries")
+        raise_if_skipped(problems, "billing usage entries")
 
     async def poll_products(self) -> None:
         body = await self.client.get(F.GET_PRODUCTS)
@@ -256,7 +257,7 @@ class KognitiveDriver:
             self._take(self.products, found, not problems)
 
         await self.ctx.worker.apply(apply)
-        _raise_if(problems, "products or data blocks")
+        raise_if_skipped(problems, "products or data blocks")
 
     async def poll_addresses(self) -> None:
         problems: list[str] = []
@@ -271,7 +272,7 @@ class KognitiveDriver:
             problems,
         )
         await self.ctx.worker.apply(lambda: self._take(self.addresses, found, complete))
-        _raise_if(problems, "addresses")
+        raise_if_skipped(problems, "addresses")
 
     # --- state (runs in the state worker)
 
@@ -376,10 +377,3 @@ def _merge_product(before: ProductRecord | None, record: ProductRecord) -> Produ
         data_bytes=before.data_bytes,
         attributes={**before.attributes, "starlink_account": ",".join(sorted(accounts))},
     )
-
-
-def _raise_if(problems: Iterable[str], what: str) -> None:
-    problems = list(problems)
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise BadResponse(f"{len(problems)} {what} could not be used; their last good data stays: {problems[0]}{more}")

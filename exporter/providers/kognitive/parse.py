@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from exporter.providers.common import timestamp
 from exporter.providers.errors import BadResponse
 from exporter.providers.kognitive import fields as F
 from exporter.records import ProductRecord, UsageRecord
@@ -83,21 +83,6 @@ def flag(item: dict[str, Any], key: str, what: str, *, required: bool = False) -
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise BadResponse(f"{what}: '{key}' should be true or false, got {str(value)[:40]!r}")
-
-
-def timestamp(value: Any, what: str) -> float | None:
-    """ISO 8601 date ("2025-11-01") or date-time ("2025-11-06T00:00:00.000Z") -> Unix seconds, UTC."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise BadResponse(f"{what}: expected an ISO 8601 date, got {type(value).__name__}")
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise BadResponse(f"{what}: {value[:40]!r} is not an ISO 8601 date") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 def terminal_id(value: str) -> str:

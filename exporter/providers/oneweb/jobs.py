@@ -19,7 +19,7 @@ import anyio.to_thread
 import httpx
 
 from exporter.providers.base import AccountContext, JobFunction
-from exporter.providers.errors import BadResponse
+from exporter.providers.common import parse_items, raise_if_skipped
 from exporter.providers.http import ApiClient
 from exporter.providers.oneweb.client import OneWebClient
 from exporter.providers.oneweb.config import OneWebAccount
@@ -31,7 +31,6 @@ from exporter.providers.oneweb.parse import (
     TerminalReport,
     UsageBucket,
     UserTerminal,
-    parse_items,
     parse_organization,
     parse_product,
     parse_product_report,
@@ -169,7 +168,7 @@ class OneWebDriver:
             if record.location_problem:
                 self._warn_once("location", "%s (further location problems are not logged)", record.location_problem)
         await self.ctx.worker.apply(lambda: self._apply_terminals(records, complete=not skipped))
-        _raise_if_skipped(skipped, "user terminals")
+        raise_if_skipped(skipped, "user terminals")
 
     def _apply_terminals(self, records: list[UserTerminal], complete: bool) -> None:
         state = self.ctx.state
@@ -213,7 +212,7 @@ class OneWebDriver:
             "products", self.config.paths.products, lambda item: parse_product(item, self.shapes)
         )
         await self.ctx.worker.apply(lambda: self._apply_products(records, complete=not skipped))
-        _raise_if_skipped(skipped, "products")
+        raise_if_skipped(skipped, "products")
 
     def _apply_products(self, records: list[Product], complete: bool) -> None:
         state = self.ctx.state
@@ -252,7 +251,7 @@ class OneWebDriver:
             "organizations", self.config.paths.organizations, lambda item: parse_organization(item, self.shapes)
         )
         await self.ctx.worker.apply(lambda: self._apply_organizations(records, complete=not skipped))
-        _raise_if_skipped(skipped, "organizations")
+        raise_if_skipped(skipped, "organizations")
 
     def _apply_organizations(self, records: list[Organization], complete: bool) -> None:
         state = self.ctx.state
@@ -271,7 +270,7 @@ class OneWebDriver:
             "sites", self.config.paths.sites, lambda item: parse_site(item, self.shapes)
         )
         await self.ctx.worker.apply(lambda: self._apply_sites(records, complete=not skipped))
-        _raise_if_skipped(skipped, "sites")
+        raise_if_skipped(skipped, "sites")
 
     def _apply_sites(self, records: list[Site], complete: bool) -> None:
         table = self.ctx.state.sites
@@ -292,7 +291,7 @@ class OneWebDriver:
             lambda item: parse_terminal_report(item, self.shapes, availability_scale=scale),
         )
         await self.ctx.worker.apply(lambda: self._apply_terminal_reports(records))
-        _raise_if_skipped(skipped, "user terminal performance reports")
+        raise_if_skipped(skipped, "user terminal performance reports")
 
     def _apply_terminal_reports(self, reports: list[TerminalReport]) -> None:
         table = self.ctx.state.terminals
@@ -349,7 +348,7 @@ class OneWebDriver:
             lambda item: parse_product_report(item, self.shapes),
         )
         await self.ctx.worker.apply(lambda: self._apply_product_reports(records))
-        _raise_if_skipped(skipped, "product performance reports")
+        raise_if_skipped(skipped, "product performance reports")
 
     def _apply_product_reports(self, reports: list[ProductReport]) -> None:
         table = self.ctx.state.service_lines
@@ -382,7 +381,7 @@ class OneWebDriver:
             for bucket in buckets:
                 by_product[bucket.product_id].append(bucket)
         await self.ctx.worker.apply(lambda: self._apply_usage(by_product))
-        _raise_if_skipped(skipped, "usage consumption reports")
+        raise_if_skipped(skipped, "usage consumption reports")
 
     def _apply_usage(self, by_product: dict[str, list[UsageBucket]]) -> None:
         table = self.ctx.state.service_lines
@@ -443,9 +442,3 @@ def _pools(by_product: dict[str, list[UsageBucket]]) -> list[PoolRecord]:
                 by_service_line=shares,
             )
     return list(pools.values())
-
-
-def _raise_if_skipped(skipped: list[str], what: str) -> None:
-    if skipped:
-        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
-        raise BadResponse(f"{len(skipped)} {what} could not be read and were kept as before: {skipped[0]}{more}")

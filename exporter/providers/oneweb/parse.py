@@ -9,11 +9,11 @@ Amounts come out in base units (bytes, bytes per second, ratios), times in Unix 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from exporter.providers.common import timestamp as _timestamp
 from exporter.providers.errors import BadResponse
 from exporter.providers.oneweb.schema import (
     ACTIVE_PRODUCT_STATES,
@@ -116,28 +116,6 @@ class Shape:
 
 def shapes_from(table: dict[str, dict[str, tuple[str, str]]]) -> dict[str, Shape]:
     return {kind: Shape(kind, fields) for kind, fields in table.items()}
-
-
-def timestamp(value: Any, what: str) -> float | None:
-    """ISO 8601 date or date-time (UTC when no zone is given), or Unix seconds / milliseconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise BadResponse(f"{what}: expected a date, got true/false")
-    if isinstance(value, int | float):
-        return float(value) / 1000.0 if value > 1e11 else float(value)
-    if not isinstance(value, str):
-        raise BadResponse(f"{what}: expected a date, got {type(value).__name__}")
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise BadResponse(f"{what}: {value[:40]!r} is not an ISO 8601 date") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.timestamp()
-    except (OverflowError, ValueError, OSError):
-        raise BadResponse(f"{what}: {value[:40]!r} is out of range") from None
 
 
 def label_value(name: str) -> str:
@@ -513,12 +491,6 @@ def parse_usage_report(item: Any, shapes: dict[str, Shape], note: Note = _ignore
     return out
 
 
-def parse_items(items: Iterable[Any], parse: Callable[[Any], T], skipped: list[str]) -> list[T]:
-    """Parse every item; a bad one is skipped and its problem recorded, the rest survive."""
-    out = []
-    for item in items:
-        try:
-            out.append(parse(item))
-        except BadResponse as exc:
-            skipped.append(str(exc))
-    return out
+def timestamp(value: Any, what: str) -> float | None:
+    """OneWeb dates: ISO 8601, or Unix seconds / milliseconds (the shapes are assumed)."""
+    return _timestamp(value, what, numbers=True)

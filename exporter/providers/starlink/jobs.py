@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import anyio.to_thread
 
 from exporter.providers.base import AccountContext, JobFunction
-from exporter.providers.errors import BadResponse, NotFound, PermissionDenied
+from exporter.providers.common import parse_items, raise_if_skipped
+from exporter.providers.errors import NotFound, PermissionDenied
 from exporter.providers.http import ApiClient, decode_json
 from exporter.providers.starlink.auth import TokenSource
 from exporter.providers.starlink.client import StarlinkClient
@@ -21,7 +22,6 @@ from exporter.providers.starlink.management import (
     parse_balance,
     parse_data_usage,
     parse_history,
-    parse_items,
     parse_pool,
     parse_pool_usage,
     parse_service_line,
@@ -139,7 +139,7 @@ class StarlinkDriver:
             state.replace_routers(routers.values())
 
         await self.ctx.worker.apply(apply)
-        _raise_if_skipped(skipped, "user terminals")
+        raise_if_skipped(skipped, "user terminals")
 
     async def poll_service_lines(self) -> None:
         lines = {}
@@ -152,7 +152,7 @@ class StarlinkDriver:
         state = self.ctx.state
         if not skipped:
             await self.ctx.worker.apply(lambda: state.replace_service_lines(lines.values()))
-        _raise_if_skipped(skipped, "service lines")
+        raise_if_skipped(skipped, "service lines")
 
     async def poll_data_usage(self) -> None:
         # every line, deactivated ones too: a line deactivated mid-cycle is still billed for it
@@ -170,7 +170,7 @@ class StarlinkDriver:
             for record in parse_items(results, parse_data_usage, skipped):
                 usage[record.service_line] = record
         await self.ctx.worker.apply(lambda: self.ctx.state.apply_usage(usage.values()))
-        _raise_if_skipped(skipped, "data usage entries")
+        raise_if_skipped(skipped, "data usage entries")
 
     async def usage_history(self, since: float) -> list[LineHistory]:
         """Every cycle the provider keeps from the one containing `since` on, of every line
@@ -189,7 +189,7 @@ class StarlinkDriver:
         ):
             for record in parse_items(results, parse_history, skipped):
                 history[record.service_line] = record
-        _raise_if_skipped(skipped, "data usage entries")
+        raise_if_skipped(skipped, "data usage entries")
         return list(history.values())
 
     def _available(self, call: str) -> bool:
@@ -236,7 +236,7 @@ class StarlinkDriver:
         self.unavailable.pop("data_pools", None)
         if not skipped:
             await self.ctx.worker.apply(lambda: self.ctx.state.replace_pools(pools.values()))
-        _raise_if_skipped(skipped, "data pools")
+        raise_if_skipped(skipped, "data pools")
 
     async def poll_balance(self) -> None:
         if not self._available("balance"):
@@ -251,9 +251,3 @@ class StarlinkDriver:
         self.unavailable.pop("balance", None)
         due = parse_balance(content)
         await self.ctx.worker.apply(lambda: self.ctx.state.set_balance(due))
-
-
-def _raise_if_skipped(skipped: list[str], what: str) -> None:
-    if skipped:
-        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
-        raise BadResponse(f"{len(skipped)} {what} could not be read and were kept as before: {skipped[0]}{more}")

@@ -6,10 +6,9 @@ field that is missing or of the wrong type. List parsers skip bad items and say 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from exporter.providers.common import timestamp
 from exporter.providers.errors import BadResponse
 from exporter.records import (
     AccountRecord,
@@ -45,21 +44,6 @@ def _number(item: dict[str, Any], key: str, what: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadResponse(f"{what}: '{key}' should be a number, got {type(value).__name__}")
     return float(value)
-
-
-def timestamp(value: Any, what: str) -> float | None:
-    """ISO 8601 date or date-time -> Unix seconds (UTC when no zone is given)."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise BadResponse(f"{what}: expected an ISO 8601 date, got {type(value).__name__}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadResponse(f"{what}: {value[:40]!r} is not an ISO 8601 date") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
 
 
 def _object(item: Any, what: str) -> dict[str, Any]:
@@ -319,14 +303,3 @@ def parse_balance(content: Any) -> dict[str, float]:
         if amount is not None:
             due[currency] = due.get(currency, 0.0) + amount
     return due
-
-
-def parse_items(items: Iterable[Any], parse: Callable[[Any], T], skipped: list[str]) -> list[T]:
-    """Parse every item; a bad one is skipped and its problem recorded, the rest survive."""
-    out = []
-    for item in items:
-        try:
-            out.append(parse(item))
-        except BadResponse as exc:
-            skipped.append(str(exc))
-    return out
