@@ -85,7 +85,6 @@ class Exporter:
         self.config_path: str | None = None  # what SIGHUP and POST /-/reload re-read
         self.shard_override: Callable[[Config], Config] | None = None  # flags/env that win over the file
         self._reload_lock: anyio.Lock | None = None
-        self._rendered_version = -1
         self._all_ran_at: float | None = None
         self._build(transport)
 

@@ -89,9 +89,6 @@ class EntityTable:
         self.version = 0  # bumped by every change, so the renderer re-renders only changed tables
         self._alerts_counted = -1
 
-    def touch(self) -> None:
-        self.version += 1
-
     def replace_family(self, family: str, values: dict[str, float]) -> None:
         """Set a whole family at once; a no-op (and no re-render) when nothing changed."""
         values = {eid: float(v) for eid, v in values.items() if finite(v)}

@@ -169,10 +169,6 @@ class ApiClient:
         response = await self.request("GET", path, endpoint=endpoint, permission=permission, **kwargs)
         return await decode_json(response.content, f"GET {endpoint}")
 
-    async def post_json(self, path: str, *, endpoint: str, permission: str | None = None, **kwargs: Any) -> Any:
-        response = await self.request("POST", path, endpoint=endpoint, permission=permission, **kwargs)
-        return await decode_json(response.content, f"POST {endpoint}")
-
 
 def _short(exc: Exception) -> str:
     text = str(exc) or "connection failed"

@@ -15,7 +15,6 @@ DEFAULT_API_URL = "https://api.kognitive.net/ext/v1/starlink"
 # The page names the header two ways: prose says "use this key in the X-Auth-Key header", the
 # example block shows `auth-key: <key>`. X-Auth-Key is the default (see docs/providers/kognitive.md).
 DEFAULT_AUTH_HEADER = "X-Auth-Key"
-ALTERNATE_AUTH_HEADER = "auth-key"
 
 # --- endpoints (relative to api_url)
 GET_PRODUCTS = "getAvailableProducts"

@@ -48,7 +48,6 @@ from exporter.state import EntityTable, escape_label, label_fragment
 T = TypeVar("T")
 
 ONLINE = "leo_terminal_online"
-TERMINAL_REPORTS = ("link_availability", "signal_quality", "traffic")
 SIGNAL_FAMILIES = ("rsrp_dbm", "rssi_dbm", "sinr_decibels")
 USAGE_FAMILIES = {
     "used": "leo_service_line_usage_bytes",

@@ -312,7 +312,3 @@ def set_path(obj: dict[str, Any], steps: tuple[Step, ...], value: Any) -> None:
                 element[name] = wanted
                 return
             container = element
-
-
-def default_field_paths() -> dict[str, dict[str, str]]:
-    return {kind: {name: spec.path for name, spec in fields.items()} for kind, fields in SHAPES.items()}
