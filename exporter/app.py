@@ -109,6 +109,8 @@ class Exporter:
             logging.getLogger(f"exporter.{provider.name}"),
             {"provider": provider.name, "account_name": account_config.name},
         )
+        resolved = {job.name: job for job in account_config.resolved_jobs()}
+        longest = max((job.interval for job in resolved.values()), default=0.0)
         ctx = AccountContext(
             config=account_config,
             state=state,
@@ -117,6 +119,7 @@ class Exporter:
                 account_config.request_budget_per_minute,
                 pause_base=account_config.backoff_base,
                 pause_max=min(60.0, account_config.backoff_max),
+                pause_limit=max(longest, account_config.backoff_max),
             ),
             log=adapter,
             unknown=UnknownNames(state, adapter),
@@ -125,7 +128,6 @@ class Exporter:
         )
         driver = provider.create(ctx)
         runtime = AccountRuntime(state, driver, account_config)
-        resolved = {job.name: job for job in account_config.resolved_jobs()}
         identify = driver.identify_job if resolved.get(driver.identify_job or "") else None
         if identify and not resolved[identify].enabled:
             identify = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -32,6 +33,8 @@ def parse_duration(value: object) -> float:
 
 def format_duration(seconds: float) -> str:
     """The shortest readable form, for summaries and the status page."""
+    if not math.isfinite(seconds):
+        return "forever"
     if seconds and seconds < 1:
         return f"{round(seconds * 1000)}ms"
     remaining = round(seconds)
