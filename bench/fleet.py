@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         sim_state = httpx.get(sim.url + "/starlink/_sim/state", timeout=30).json()
 
         started = time.monotonic()
-        exporter = Proc(["--config.file", str(config_path)], workdir / "exporter.log")
+        exporter = Proc(["--config.file", str(config_path), "--web.enable-admin-api"], workdir / "exporter.log")
         metrics = exporter.url + "/metrics"
 
         def all_exported() -> bool:

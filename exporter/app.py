@@ -83,6 +83,8 @@ class Exporter:
         self.exposition: Exposition | None = None
         self.accounts: list[AccountRuntime] = []
         self.config_path: str | None = None  # what SIGHUP and POST /-/reload re-read
+        self.lifecycle = False  # --web.enable-lifecycle: POST /-/reload
+        self.admin_api = False  # --web.enable-admin-api: job control (poll now, enable, disable, interval)
         self.shard_override: Callable[[Config], Config] | None = None  # flags/env that win over the file
         self._reload_lock: anyio.Lock | None = None
         self._rendered_version = -1
@@ -208,12 +210,14 @@ class Exporter:
             config = load_config(self.config_path)
             if self.shard_override is not None:
                 config = self.shard_override(config)
-        except ConfigError as err:
+        except Exception as exc:  # ConfigError, or anything else: the running config stays either way
+            problems = exc.problems if isinstance(exc, ConfigError) else [f"{type(exc).__name__}: {exc}"]
+            problems = [REDACT(p) for p in problems]
             values["leo_exporter_config_last_reload_successful"] = 0.0
             self.state.mark_changed()
-            for problem in err.problems:
+            for problem in problems:
                 log.error("config reload failed, keeping the running config: %s", problem)
-            return err.problems
+            return problems
         kept, added, removed = await self.reload(config)
         values["leo_exporter_config_last_reload_successful"] = 1.0
         values["leo_exporter_config_last_reload_success_timestamp_seconds"] = self.state.clock()
@@ -303,7 +307,12 @@ class Exporter:
             with receiver as signals:
                 async for _ in signals:
                     log.info("received SIGHUP, reloading the config")
-                    await self.reload_from_file()
+                    try:
+                        await self.reload_from_file()
+                    except Exception as exc:  # the next SIGHUP must still be heard, whatever went wrong
+                        self.state.exporter_values["leo_exporter_config_last_reload_successful"] = 0.0
+                        self.state.mark_changed()
+                        log.error("config reload failed: %s", REDACT(f"{type(exc).__name__}: {exc}"), exc_info=True)
         except (ValueError, NotImplementedError):  # not the main thread (tests): no signal to wait for
             await anyio.sleep_forever()
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -19,6 +20,8 @@ from starlette.types import Receive, Scope, Send
 
 from exporter.render import CONTENT_TYPE, Exposition
 from exporter.status import routes as status_routes
+from exporter.status.routes import change_refused
+from exporter.webheaders import SecurityHeadersMiddleware
 
 if TYPE_CHECKING:
     from exporter.app import Exporter
@@ -93,6 +96,9 @@ def build_app(exporter: Exporter) -> Starlette:
         return PlainTextResponse("ready\n")
 
     async def reload(request: Request) -> Response:
+        refused = change_refused(request, exporter.lifecycle, "--web.enable-lifecycle")
+        if refused:
+            return PlainTextResponse(refused + "\n", status_code=403)
         problems = await exporter.reload_from_file()
         if problems:
             text = "config not reloaded, still running the previous one:\n" + "\n".join(problems) + "\n"
@@ -106,4 +112,4 @@ def build_app(exporter: Exporter) -> Starlette:
         Route("/readyz", readyz),
         *status_routes(exporter),  # the status page at /, /api/..., /terminals.csv
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeadersMiddleware)])

@@ -31,11 +31,12 @@ from typing import Literal
 
 import anyio.to_thread
 import bcrypt
-import yaml
 from pydantic import Field, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exporter.config import ConfigError, Strict, _format_errors
+from exporter.webheaders import SECURITY_HEADERS
+from exporter.yamlfile import load_yaml_file
 
 log = logging.getLogger("exporter.web")
 
@@ -69,12 +70,7 @@ class WebConfig(Strict):
 
 def load_web_config(path: str | Path) -> WebConfig:
     """Read and validate; ConfigError lists every problem with its key path (never a hash)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read web config: {exc.strerror}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    data = load_yaml_file(path, "web config") or {}
     try:
         config = WebConfig.model_validate(data)
     except ValidationError as err:
@@ -229,6 +225,7 @@ class BasicAuthMiddleware:
                 "headers": [
                     (b"content-type", b"text/plain; charset=utf-8"),
                     (b"www-authenticate", b'Basic realm="leo-exporter"'),
+                    *SECURITY_HEADERS,
                 ],
             }
         )
