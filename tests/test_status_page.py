@@ -16,6 +16,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter
 from exporter.config import parse_config
@@ -353,3 +354,24 @@ async def test_every_page_sends_the_security_headers() -> None:
     digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
     assert f"style-src 'sha256-{digest}'" in policy  # the page's own stylesheet, and only it
     assert "<script" not in page
+
+
+async def test_a_job_changed_at_run_time_shows_against_its_configured_settings() -> None:
+    exporter = synthetic_exporter(per_account=2, accounts=1)
+    add_job(exporter)  # configured: enabled, every 60 s
+    path = "/api/jobs/starlink/ACC-0/inventory"
+    async with client(exporter) as http:
+        assert (await http.post(f"{path}/interval", json={"interval": "7d"})).status_code == 200
+        assert (await http.post(f"{path}/disable")).status_code == 200
+        await exporter.render_now()
+        text = (await http.get("/metrics")).text
+    values = {
+        family.name: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("leo_exporter_job_")
+        for sample in family.samples
+        if sample.labels.get("job") == "starlink/ACC-0/inventory"
+    }
+    assert values["leo_exporter_job_enabled"] == 0 and values["leo_exporter_job_configured_enabled"] == 1
+    assert values["leo_exporter_job_interval_seconds"] == 7 * 86400
+    assert values["leo_exporter_job_configured_interval_seconds"] == 60
