@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from exporter.durations import parse_duration
+from exporter.logs import basic_credentials
 from exporter.yamlfile import ConfigError, decode_strictly, load_yaml_file
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
@@ -157,12 +158,16 @@ class AccountConfig(Strict):
         return out
 
     def secrets(self) -> list[str]:
-        """Secret values, so that logs and pages can redact them wherever they turn up."""
+        """Secret values, so that logs and pages can redact them wherever they turn up (with a
+        `client_id`, also the Base64 `client_id:secret` of an HTTP Basic header)."""
         values = []
+        client_id = getattr(self, "client_id", None)
         for field_name in type(self).model_fields:
             value = getattr(self, field_name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.append(value.get_secret_value())
+                if isinstance(client_id, str) and client_id:
+                    values.append(basic_credentials(client_id, value.get_secret_value()))
         return values
 
 
