@@ -7,16 +7,17 @@ of time when the client accepts gzip.
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exporter.render import CONTENT_TYPE, Exposition
 from exporter.status import routes as status_routes
@@ -25,6 +26,8 @@ from exporter.webheaders import SecurityHeadersMiddleware
 
 if TYPE_CHECKING:
     from exporter.app import Exporter
+
+log = logging.getLogger("exporter.web")
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -72,6 +75,20 @@ class PlainExpositionResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+class QuietDisconnects:
+    """A client that hangs up mid-request (a POST dropped half-way through its body) is routine:
+    one debug line, not an error with a traceback."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            log.debug("client disconnected before the request was complete", extra={"path": scope.get("path", "")})
+
+
 def _accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "").lower()
 
@@ -112,4 +129,4 @@ def build_app(exporter: Exporter) -> Starlette:
         Route("/readyz", readyz),
         *status_routes(exporter),  # the status page at /, /api/..., /terminals.csv
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeadersMiddleware)])
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeadersMiddleware), Middleware(QuietDisconnects)])
