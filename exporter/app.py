@@ -228,8 +228,19 @@ class Exporter:
 
     # --- readiness
     def not_ready(self) -> list[str]:
+        """What /readyz waits for: the first render. The config is loaded once an Exporter exists,
+        and HTTP serves if /readyz answers at all. Providers are not waited for: with wrong
+        credentials or a provider down the pod is ready, and the job metrics and alerts say what
+        is wrong (a readiness that waited for them would stall every rollout behind a provider)."""
+        return [] if self.exposition is not None else ["first render"]
+
+    def not_succeeded(self) -> list[str]:
+        """Enabled jobs that have not succeeded yet (`/readyz?verbose`)."""
+        return [j.key for j in self.state.jobs if j.enabled and j.last_success is None]
+
+    def first_runs_pending(self) -> list[str]:
         """Enabled jobs that have not run yet, and 'render' until an exposition made after the
-        last of those first runs exists (so a ready exporter serves every job's first result)."""
+        last of those first runs exists (`/readyz?verbose`; tests and benchmarks wait for it)."""
         waiting = [j.key for j in self.state.jobs if j.enabled and j.last_run is None]
         if not waiting and self._all_ran_at is None:
             self._all_ran_at = max((j.last_run or 0.0 for j in self.state.jobs if j.enabled), default=0.0)

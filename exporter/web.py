@@ -107,10 +107,20 @@ def build_app(exporter: Exporter) -> Starlette:
         return PlainTextResponse("ok\n")
 
     async def readyz(request: Request) -> Response:
+        """Config loaded, HTTP serving, first render done; `?verbose` adds the jobs' progress."""
         waiting = exporter.not_ready()
-        if waiting:
-            return PlainTextResponse("waiting for: " + ", ".join(waiting[:20]) + "\n", status_code=503)
-        return PlainTextResponse("ready\n")
+        lines = ["waiting for: " + ", ".join(waiting)] if waiting else ["ready"]
+        if "verbose" in request.query_params:
+            pending = exporter.first_runs_pending()
+            failing = exporter.not_succeeded()
+            lines += [
+                "config: loaded",
+                "http: serving",
+                "first render: " + ("waiting" if waiting else "done"),
+                "first runs: " + ("all rendered" if not pending else "waiting for " + ", ".join(pending[:50])),
+                "jobs not succeeded yet: " + (", ".join(failing[:200]) or "none"),
+            ]
+        return PlainTextResponse("\n".join(lines) + "\n", status_code=503 if waiting else 200)
 
     async def reload(request: Request) -> Response:
         refused = change_refused(request, exporter.lifecycle, "--web.enable-lifecycle")

@@ -172,6 +172,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
 
         wait_http(f"http://127.0.0.1:{exporter_port}/readyz", exporter, timeout=60)
+        first_runs = time.monotonic() + 60  # ready means serving; these tests want every job's first data
+        verbose = f"http://127.0.0.1:{exporter_port}/readyz?verbose"
+        while "first runs: all rendered" not in httpx.get(verbose, timeout=5).text and time.monotonic() < first_runs:
+            time.sleep(0.25)
         wait_http(f"http://127.0.0.1:{am_port}/-/ready", am, timeout=30)
         wait_http(f"http://127.0.0.1:{prom_port}/-/ready", prom, timeout=30)
         yield Stack(

@@ -16,6 +16,7 @@ from exporter.providers.http import retry_after_seconds
 from exporter.scheduler import Job, Scheduler
 from exporter.simulator.app import build_app, demo_config
 from exporter.state import AccountState, JobStatus
+from exporter.web import build_app as build_web
 from tests.conftest import FakeClock
 
 YEAR = 365 * 86400.0
@@ -127,3 +128,26 @@ async def test_a_revoked_account_for_a_minute_sends_no_more_than_its_budget() ->
     statuses = {s.call: s for s in exporter.state.jobs}
     assert statuses["account"].up == 0 and "refused the client credentials" in statuses["account"].last_error
     assert exporter.state.accounts[account["name"]].values["leo_exporter_account_authenticated"] == 0
+
+
+@pytest.mark.anyio
+async def test_ready_with_wrong_credentials_once_the_first_render_is_done() -> None:
+    """Readiness is config loaded, HTTP serving, first render done; providers are not waited for."""
+    sim = build_app(accounts=1, terminals=4)
+    sim.state.faults.add("starlink", "*", "revoked")
+    data = demo_config("http://simulator", sim)
+    account = next(a for a in data["accounts"] if a["provider"] == "starlink")
+    exporter = Exporter(parse_config({"accounts": [account]}), transport=httpx.ASGITransport(app=sim))
+    identify = exporter.scheduler.jobs[f"{account['name']}/account"]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_web(exporter)), base_url="http://x") as http:
+        before = await http.get("/readyz")
+        assert before.status_code == 503 and before.text == "waiting for: first render\n"
+        await exporter.scheduler.run_once(identify)  # refused: the other jobs wait behind it for ever
+        await exporter.render_now()
+        ready = await http.get("/readyz")
+        verbose = (await http.get("/readyz?verbose")).text
+    await exporter.aclose()
+    assert ready.status_code == 200 and ready.text == "ready\n"
+    assert "first render: done" in verbose
+    assert f"starlink/{account['name']}/account" in verbose.split("jobs not succeeded yet: ", 1)[1]
+    assert "first runs: waiting for" in verbose  # the gated jobs never ran
