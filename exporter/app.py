@@ -112,7 +112,9 @@ class Exporter:
             {"provider": provider.name, "account_name": account_config.name},
         )
         resolved = {job.name: job for job in account_config.resolved_jobs()}
-        longest = max((job.interval for job in resolved.values()), default=0.0)
+        # The account's pause (Retry-After) holds up every job: bounded like the busiest job's own
+        # retry, by the larger of its interval and backoff_max.
+        shortest = min((job.interval for job in resolved.values() if job.enabled), default=0.0)
         ctx = AccountContext(
             config=account_config,
             state=state,
@@ -121,7 +123,7 @@ class Exporter:
                 account_config.request_budget_per_minute,
                 pause_base=account_config.backoff_base,
                 pause_max=min(60.0, account_config.backoff_max),
-                pause_limit=max(longest, account_config.backoff_max),
+                pause_limit=max(shortest, account_config.backoff_max),
             ),
             log=adapter,
             unknown=UnknownNames(state, adapter),

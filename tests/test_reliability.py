@@ -151,3 +151,21 @@ async def test_ready_with_wrong_credentials_once_the_first_render_is_done() -> N
     assert "first render: done" in verbose
     assert f"starlink/{account['name']}/account" in verbose.split("jobs not succeeded yet: ", 1)[1]
     assert "first runs: waiting for" in verbose  # the gated jobs never ran
+
+
+@pytest.mark.anyio
+async def test_a_year_long_retry_after_pauses_the_account_for_minutes_at_most() -> None:
+    sim = build_app(accounts=1, terminals=4)
+    sim.state.faults.add("starlink", "*", "rate_limit", retry_after=31_536_000, count=1)
+    data = demo_config("http://simulator", sim)
+    account = next(a for a in data["accounts"] if a["provider"] == "starlink")
+    account.update(backoff_max="2m", jobs={"account": {"interval": "30s"}})
+    exporter = Exporter(parse_config({"accounts": [account]}), transport=httpx.ASGITransport(app=sim))
+    job = exporter.scheduler.jobs[f"{account['name']}/account"]
+    budget = exporter.accounts[0].driver.ctx.budget  # type: ignore[attr-defined]
+    ok, retry_after = await exporter.scheduler.run_once(job)
+    await exporter.aclose()
+    assert not ok and "cut to 120s" in job.status.last_error
+    assert retry_after == 120.0  # the account's pause: backoff_max (larger than its shortest interval)
+    assert exporter.scheduler.next_delay(job, ok, retry_after, 0.0) == 120.0
+    assert 0 < budget.paused_until - budget.clock() <= 120.0

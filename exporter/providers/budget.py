@@ -9,7 +9,7 @@ account when the provider answers 429 (and resumes from an empty bucket):
 for Retry-After, or, when the provider does not say, for a backoff that starts at the account's
 `backoff_base` and doubles with every such 429 in a row up to a minute (so a storm costs one
 probe per pause, and the account is back within one pause after the storm ends). A pause is
-bounded too: a Retry-After beyond `pause_limit` (the larger of the account's longest job interval
+bounded too: a Retry-After beyond `pause_limit` (the larger of the account's shortest job interval
 and its backoff_max) is cut to it, so one answer cannot park an account, manual polls included,
 for a year.
 """
