@@ -134,3 +134,17 @@ async def test_a_client_dropping_a_post_mid_body_is_a_debug_line_not_an_error(
     await app(scope, receive, send)  # no exception escapes to the server
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("client disconnected" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
+
+
+async def test_a_web_config_edited_to_a_non_utf8_byte_is_logged_and_the_old_users_stay(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    web = security(tmp_path)
+    web.check_every = 0.0
+    path = tmp_path / "web.yml"
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")
+    caplog.set_level(logging.ERROR, "exporter.web")
+    web.refresh()
+    assert any("not UTF-8 text: byte 0xe9 at line 3, column 6" in r.getMessage() for r in caplog.records)
+    app = BasicAuthMiddleware(ok_app, web)
+    assert (await call(app, basic(b"prometheus", b"right-password")))[0] == 200
