@@ -154,7 +154,9 @@ async def test_ready_with_wrong_credentials_once_the_first_render_is_done() -> N
 
 
 @pytest.mark.anyio
-async def test_a_year_long_retry_after_pauses_the_account_for_minutes_at_most() -> None:
+async def test_a_year_long_retry_after_pauses_the_account_for_minutes_at_most(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     sim = build_app(accounts=1, terminals=4)
     sim.state.faults.add("starlink", "*", "rate_limit", retry_after=31_536_000, count=1)
     data = demo_config("http://simulator", sim)
@@ -169,3 +171,7 @@ async def test_a_year_long_retry_after_pauses_the_account_for_minutes_at_most() 
     assert retry_after == 120.0  # the account's pause: backoff_max (larger than its shortest interval)
     assert exporter.scheduler.next_delay(job, ok, retry_after, 0.0) == 120.0
     assert 0 < budget.paused_until - budget.clock() <= 120.0
+    assert [r.getMessage() for r in caplog.records if "asked to wait" in r.getMessage()] == [
+        "GET /account -> HTTP 429 asked to wait 8760h; the account pauses 2m instead (the larger of backoff_max and its "
+        "most frequent job's interval)"
+    ]

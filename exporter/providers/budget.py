@@ -45,6 +45,7 @@ class RateBudget:
         self.pause_max = pause_max
         self.pause_limit = pause_limit
         self.unexplained = 0  # 429s in a row that came without Retry-After
+        self.cut_logged = False  # a Retry-After cut to pause_limit is logged once per 429 streak
         self.sent: deque[float] = deque()  # send times within the last WINDOW seconds
         self.lock = anyio.Lock()
 
@@ -90,3 +91,4 @@ class RateBudget:
     def answered(self) -> None:
         """The provider answered something other than 429: the backoff starts again from the base."""
         self.unexplained = 0
+        self.cut_logged = False

@@ -8,6 +8,7 @@ ProviderError whose message names the endpoint and what the provider said, never
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ import anyio.to_thread
 import httpx
 import orjson
 
+from exporter.durations import format_duration
 from exporter.providers.budget import RateBudget
 from exporter.providers.errors import (
     AuthenticationFailed,
@@ -30,6 +32,7 @@ from exporter.providers.errors import (
 from exporter.state import AccountState, escape_label
 
 _THREAD_DECODE_BYTES = 256 * 1024
+log = logging.getLogger("exporter.http")
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -154,6 +157,16 @@ class ApiClient:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             self.account.count("leo_exporter_rate_limited_total", "")
             paused = self.budget.pause(wait)  # without Retry-After: a backoff, doubling per 429 in a row
+            if wait is not None and paused < wait and not self.budget.cut_logged:
+                self.budget.cut_logged = True
+                log.warning(
+                    "%s asked to wait %s; the account pauses %s instead (the larger of backoff_max and "
+                    "its most frequent job's interval)",
+                    where,
+                    format_duration(wait),
+                    format_duration(paused),
+                    extra={"provider": self.account.provider, "account_name": self.account.name},
+                )
             if wait is None:
                 hint = f"no Retry-After; pausing {paused:g}s"
             elif paused < wait:
