@@ -261,11 +261,11 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         sim_state = httpx.get(sim.url + "/starlink/_sim/state", timeout=30).json()
 
         started = time.monotonic()
-        exporter = Proc(["--config.file", str(config_path)], workdir / "exporter.log")
+        exporter = Proc(["--config.file", str(config_path), "--web.enable-admin-api"], workdir / "exporter.log")
         metrics = exporter.url + "/metrics"
 
         def all_exported() -> bool:
-            if httpx.get(exporter.url + "/readyz", timeout=10).status_code != 200:
+            if "first runs: all rendered" not in httpx.get(exporter.url + "/readyz?verbose", timeout=10).text:
                 return False
             text = httpx.get(metrics, timeout=120).text
             return text.count("\nleo_terminal_info{") >= args.terminals and "leo_service_line_usage_bytes{" in text

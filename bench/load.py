@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         exporter = Proc(["--config.file", str(path)], workdir / "exporter.log")
 
         def exported() -> bool:
-            if httpx.get(exporter.url + "/readyz", timeout=10).status_code != 200:
+            if "first runs: all rendered" not in httpx.get(exporter.url + "/readyz?verbose", timeout=10).text:
                 return False
             text = httpx.get(exporter.url + "/metrics", timeout=120).text
             return text.count("\nleo_terminal_info{") >= args.terminals

@@ -130,7 +130,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         path.write_text(yaml.safe_dump(config))
         exporter = Proc(["--config.file", str(path)], workdir / "exporter.log")
         pid = exporter.popen.pid
-        wait_until(lambda: httpx.get(exporter.url + "/readyz", timeout=10).status_code == 200, 600, "ready", exporter)
+        wait_until(
+            lambda: "first runs: all rendered" in httpx.get(exporter.url + "/readyz?verbose", timeout=10).text,
+            600,
+            "ready",
+            exporter,
+        )
         started = time.monotonic()
         log(f"exporter ready; soaking for {args.minutes:g} minutes")
 

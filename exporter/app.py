@@ -83,6 +83,8 @@ class Exporter:
         self.exposition: Exposition | None = None
         self.accounts: list[AccountRuntime] = []
         self.config_path: str | None = None  # what SIGHUP and POST /-/reload re-read
+        self.lifecycle = False  # --web.enable-lifecycle: POST /-/reload
+        self.admin_api = False  # --web.enable-admin-api: job control (poll now, enable, disable, interval)
         self.shard_override: Callable[[Config], Config] | None = None  # flags/env that win over the file
         self._reload_lock: anyio.Lock | None = None
         self._all_ran_at: float | None = None
@@ -108,6 +110,10 @@ class Exporter:
             logging.getLogger(f"exporter.{provider.name}"),
             {"provider": provider.name, "account_name": account_config.name},
         )
+        resolved = {job.name: job for job in account_config.resolved_jobs()}
+        # The account's pause (Retry-After) holds up every job: bounded like the busiest job's own
+        # retry, by the larger of its interval and backoff_max.
+        shortest = min((job.interval for job in resolved.values() if job.enabled), default=0.0)
         ctx = AccountContext(
             config=account_config,
             state=state,
@@ -116,6 +122,7 @@ class Exporter:
                 account_config.request_budget_per_minute,
                 pause_base=account_config.backoff_base,
                 pause_max=min(60.0, account_config.backoff_max),
+                pause_limit=max(shortest, account_config.backoff_max),
             ),
             log=adapter,
             unknown=UnknownNames(state, adapter),
@@ -124,7 +131,6 @@ class Exporter:
         )
         driver = provider.create(ctx)
         runtime = AccountRuntime(state, driver, account_config)
-        resolved = {job.name: job for job in account_config.resolved_jobs()}
         identify = driver.identify_job if resolved.get(driver.identify_job or "") else None
         if identify and not resolved[identify].enabled:
             identify = None
@@ -205,12 +211,14 @@ class Exporter:
             config = load_config(self.config_path)
             if self.shard_override is not None:
                 config = self.shard_override(config)
-        except ConfigError as err:
+        except Exception as exc:  # ConfigError, or anything else: the running config stays either way
+            problems = exc.problems if isinstance(exc, ConfigError) else [f"{type(exc).__name__}: {exc}"]
+            problems = [REDACT(p) for p in problems]
             values["leo_exporter_config_last_reload_successful"] = 0.0
             self.state.mark_changed()
-            for problem in err.problems:
+            for problem in problems:
                 log.error("config reload failed, keeping the running config: %s", problem)
-            return err.problems
+            return problems
         kept, added, removed = await self.reload(config)
         values["leo_exporter_config_last_reload_successful"] = 1.0
         values["leo_exporter_config_last_reload_success_timestamp_seconds"] = self.state.clock()
@@ -221,8 +229,19 @@ class Exporter:
 
     # --- readiness
     def not_ready(self) -> list[str]:
+        """What /readyz waits for: the first render. The config is loaded once an Exporter exists,
+        and HTTP serves if /readyz answers at all. Providers are not waited for: with wrong
+        credentials or a provider down the pod is ready, and the job metrics and alerts say what
+        is wrong (a readiness that waited for them would stall every rollout behind a provider)."""
+        return [] if self.exposition is not None else ["first render"]
+
+    def not_succeeded(self) -> list[str]:
+        """Enabled jobs that have not succeeded yet (`/readyz?verbose`)."""
+        return [j.key for j in self.state.jobs if j.enabled and j.last_success is None]
+
+    def first_runs_pending(self) -> list[str]:
         """Enabled jobs that have not run yet, and 'render' until an exposition made after the
-        last of those first runs exists (so a ready exporter serves every job's first result)."""
+        last of those first runs exists (`/readyz?verbose`; tests and benchmarks wait for it)."""
         waiting = [j.key for j in self.state.jobs if j.enabled and j.last_run is None]
         if not waiting and self._all_ran_at is None:
             self._all_ran_at = max((j.last_run or 0.0 for j in self.state.jobs if j.enabled), default=0.0)
@@ -307,7 +326,12 @@ class Exporter:
             with receiver as signals:
                 async for _ in signals:
                     log.info("received SIGHUP, reloading the config")
-                    await self.reload_from_file()
+                    try:
+                        await self.reload_from_file()
+                    except Exception as exc:  # the next SIGHUP must still be heard, whatever went wrong
+                        self.state.exporter_values["leo_exporter_config_last_reload_successful"] = 0.0
+                        self.state.mark_changed()
+                        log.error("config reload failed: %s", REDACT(f"{type(exc).__name__}: {exc}"), exc_info=True)
         except (ValueError, NotImplementedError):  # not the main thread (tests): no signal to wait for
             await anyio.sleep_forever()
 

@@ -367,7 +367,12 @@ CATALOG: tuple[MetricSpec, ...] = (
     _i("leo_site_info", "site", "Site (physical location products are deployed at) known to the account (value 1)."),
     # --- exporter self-monitoring
     _g("leo_exporter_job_up", "job", "1 if the job's last run succeeded, 0 if it failed."),
-    _g("leo_exporter_job_enabled", "job", "1 if the job is enabled, 0 if disabled."),
+    _g("leo_exporter_job_enabled", "job", "1 if the job is enabled now, 0 if disabled (by the config or at run time)."),
+    _g(
+        "leo_exporter_job_configured_enabled",
+        "job",
+        "1 if the config file enables the job, 0 if it disables it (whatever was changed at run time).",
+    ),
     _g(
         "leo_exporter_job_last_run_timestamp_seconds",
         "job",
@@ -380,7 +385,16 @@ CATALOG: tuple[MetricSpec, ...] = (
         "Starlink stream cursor forbid fetching on scrape), so time() minus this is the data's age.",
     ),
     _g("leo_exporter_job_duration_seconds", "job", "Duration of the job's last run."),
-    _g("leo_exporter_job_interval_seconds", "job", "Configured interval between runs of the job."),
+    _g(
+        "leo_exporter_job_interval_seconds",
+        "job",
+        "Current interval between runs of the job (the configured one unless changed at run time).",
+    ),
+    _g(
+        "leo_exporter_job_configured_interval_seconds",
+        "job",
+        "Interval between runs of the job as the config file sets it; freshness alerts compare with this.",
+    ),
     _c("leo_exporter_job_runs_total", "job", "Runs of the job by result (success, error).", ("result",)),
     _g(
         "leo_exporter_account_authenticated",

@@ -109,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="TLS and basic auth settings (exporter-toolkit format)",
     )
     parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="lifecycle",
+        action="store_true",
+        help="allow POST /-/reload (off: 403; SIGHUP reloads either way)",
+    )
+    parser.add_argument(
+        "--web.enable-admin-api",
+        dest="admin_api",
+        action="store_true",
+        help="allow job control over HTTP: poll now, enable, disable, interval (off: 403, no buttons)",
+    )
+    parser.add_argument(
         "--simulator.accounts",
         dest="sim_accounts",
         type=int,
@@ -362,6 +374,7 @@ async def _run_exporter(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
         exporter = Exporter(config, simulated=simulated)
         exporter.config_path = config_file
+        exporter.lifecycle, exporter.admin_api = args.lifecycle, args.admin_api
         exporter.shard_override = lambda new: _with_shard(new, args)
         exporter.state.exporter_values["leo_exporter_config_last_reload_successful"] = 1.0
         exporter.state.exporter_values["leo_exporter_config_last_reload_success_timestamp_seconds"] = time.time()
@@ -375,7 +388,12 @@ async def _run_exporter(args: argparse.Namespace) -> int:
                 len(config.accounts),
             )
         log.info(
-            "listening on %s (%d account(s), %d job(s))", args.listen, len(exporter.accounts), len(exporter.state.jobs)
+            "listening on %s (%d account(s), %d job(s)); lifecycle API %s, admin API %s",
+            args.listen,
+            len(exporter.accounts),
+            len(exporter.state.jobs),
+            "on" if args.lifecycle else "off (read-only)",
+            "on" if args.admin_api else "off (read-only)",
         )
         await exporter.serve(sock, stop, security=security)
         tg.cancel_scope.cancel()

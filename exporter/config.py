@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, get_args
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -28,17 +27,23 @@ from pydantic import (
 )
 
 from exporter.durations import parse_duration
+from exporter.logs import basic_credentials
+from exporter.yamlfile import ConfigError, decode_strictly, load_yaml_file
+
+__all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+MIN_TIMEOUT = 0.1  # below 100 ms no provider answers: a timeout that small only makes failures
+MIN_BACKOFF = 0.1  # a 0 s backoff retries a failing call (or the token endpoint) in a tight loop
+
+
+def at_least(value: float, minimum: float) -> float:
+    if value < minimum:
+        raise ValueError(f"must be at least {round(minimum * 1000)}ms")
+    return value
+
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class ConfigError(Exception):
-    """The config is unusable; `problems` holds one message per problem, each naming its key path."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 class Strict(BaseModel):
@@ -50,12 +55,17 @@ class JobConfig(Strict):
     interval: Duration | None = None
     timeout: Duration | None = None
 
-    @field_validator("interval", "timeout")
+    @field_validator("interval")
     @classmethod
     def _positive(cls, value: float | None) -> float | None:
         if value is not None and value <= 0:
             raise ValueError("must be greater than 0s")
         return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float | None) -> float | None:
+        return value if value is None else at_least(value, MIN_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,29 @@ class AccountConfig(Strict):
 
     JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {}
 
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        return at_least(value, MIN_TIMEOUT)
+
+    @field_validator("backoff_base", "backoff_max")
+    @classmethod
+    def _backoff(cls, value: float) -> float:
+        return at_least(value, MIN_BACKOFF)
+
+    @field_validator("offline_after")
+    @classmethod
+    def _offline_after(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> AccountConfig:
+        if self.backoff_max < self.backoff_base:
+            raise ValueError("backoff_max must not be below backoff_base")
+        return self
+
     @field_validator("api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -125,12 +158,16 @@ class AccountConfig(Strict):
         return out
 
     def secrets(self) -> list[str]:
-        """Secret values, so that logs and pages can redact them wherever they turn up."""
+        """Secret values, so that logs and pages can redact them wherever they turn up (with a
+        `client_id`, also the Base64 `client_id:secret` of an HTTP Basic header)."""
         values = []
+        client_id = getattr(self, "client_id", None)
         for field_name in type(self).model_fields:
             value = getattr(self, field_name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.append(value.get_secret_value())
+                if isinstance(client_id, str) and client_id:
+                    values.append(basic_credentials(client_id, value.get_secret_value()))
         return values
 
 
@@ -170,9 +207,11 @@ def _secrets_from_files(raw: dict[str, Any], model: type[AccountConfig], where: 
             problems.append(f"{where}.{file_key}: give either {key} or {file_key}, not both")
             continue
         try:
-            raw[key] = path.read_text(encoding="utf-8").strip()
+            raw[key] = decode_strictly(path.read_bytes(), f"{where}.{file_key}").strip()
         except OSError as exc:
             problems.append(f"{where}.{file_key}: cannot read {path}: {exc.strerror}")
+        except ConfigError as err:
+            problems.extend(err.problems)
 
 
 def _expand_env(node: Any, path: str, env: Mapping[str, str], problems: list[str]) -> Any:
@@ -273,15 +312,5 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate a config file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read config file: {exc.strerror}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError([f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
-    return parse_config(data, env)
+    """Read (as bytes, decoded strictly), parse (no duplicate keys) and validate a config file."""
+    return parse_config(load_yaml_file(path, "config file"), env)

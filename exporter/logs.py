@@ -2,27 +2,53 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import sys
 import time
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 REDACTED = "<redacted>"
 
 
+def encodings(secret: str) -> set[str]:
+    """The forms a secret takes on the wire and in our own output: as is, URL-encoded (a token
+    endpoint that echoes the form body), JSON-escaped (a JSON log line, an echoed JSON body)."""
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
+    forms |= {form.replace("%", "%25") for form in set(forms) if "%" in form}  # encoded twice
+    return forms
+
+
+def basic_credentials(user: str, secret: str) -> str:
+    """Base64 of `user:secret`, as an HTTP Basic Authorization header carries it."""
+    return base64.b64encode(f"{user}:{secret}".encode()).decode()
+
+
 class Redactor:
-    """Holds every secret value the config brought in; replaces them wherever they appear."""
+    """Holds every secret value the config brought in, in each of its encodings; replaces them
+    wherever they appear (longest first, so an encoding is not half-replaced by a shorter one)."""
 
     def __init__(self) -> None:
         self.secrets: set[str] = set()
+        self._ordered: list[str] = []
 
     def add(self, *values: str) -> None:
-        self.secrets.update(v for v in values if v and len(v) >= 4)
+        for value in values:
+            if value and len(value) >= 4:
+                self.secrets.update(form for form in encodings(value) if len(form) >= 4)
+        self._ordered = sorted(self.secrets, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for secret in self.secrets:
+        for secret in self._ordered:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return text

@@ -174,6 +174,8 @@ _JOB_FIELDS = {
     "leo_exporter_job_last_success_timestamp_seconds": "last_success",
     "leo_exporter_job_duration_seconds": "duration",
     "leo_exporter_job_interval_seconds": "interval",
+    "leo_exporter_job_configured_enabled": "configured_enabled",
+    "leo_exporter_job_configured_interval_seconds": "configured_interval",
 }
 
 

@@ -3,7 +3,10 @@
 A job runs at a fixed rate (start to start), with a little jitter so that jobs of many accounts
 do not fire together. A failure is retried sooner, not later: after `backoff_base`, doubling,
 but never later than the job's own interval (so it recovers within one interval after a fault
-clears), and never before the provider's Retry-After. Other jobs of an account wait until the
+clears), and never before the provider's Retry-After. Every wait is bounded: the doubling stops at
+MAX_EXPONENT (a job failing for weeks computes the same capped delay, never an overflow), and a
+Retry-After beyond the job's interval or `backoff_max`, whichever is larger, is clamped to that
+(and logged once), so no answer of a provider can park a job for a year. Other jobs of an account wait until the
 account's identifying job has succeeded once, so every series carries the provider's own id.
 """
 
@@ -23,6 +26,7 @@ from exporter.providers.errors import ProviderError
 from exporter.state import JobStatus
 
 log = logging.getLogger("exporter.scheduler")
+MAX_EXPONENT = 30  # 2**30 times any backoff_base is far beyond every cap; beyond it float math overflows
 
 
 class Job:
@@ -49,6 +53,7 @@ class Job:
         self.failures = 0
         self.scope: anyio.CancelScope | None = None  # set when its loop runs; cancelled on removal
         self.removed = False
+        self.clamp_logged = False  # a clamped Retry-After is logged once per failure streak
 
     @property
     def key(self) -> str:
@@ -69,9 +74,26 @@ class Job:
         self.status.interval = seconds
         self.wake.set()
 
+    def retry_limit(self) -> float:
+        """The longest a provider may make this job wait: its interval or backoff_max, the larger."""
+        return max(self.status.interval, self.backoff_max)
+
     def retry_delay(self, retry_after: float | None) -> float:
-        delay = min(self.backoff_base * 2 ** max(0, self.failures - 1), self.status.interval, self.backoff_max)
-        return max(delay, retry_after or 0.0)
+        exponent = min(max(0, self.failures - 1), MAX_EXPONENT)
+        delay = min(self.backoff_base * 2.0**exponent, self.status.interval, self.backoff_max)
+        wait = retry_after or 0.0
+        limit = self.retry_limit()
+        if wait > limit:
+            if not self.clamp_logged:
+                self.clamp_logged = True
+                log.warning(
+                    "provider asked to wait %s; waiting %s instead (the larger of interval and backoff_max)",
+                    format_duration(wait),
+                    format_duration(limit),
+                    extra={"job": self.status.call, "account_name": self.status.account.name},
+                )
+            wait = limit
+        return max(delay, wait)
 
 
 class Scheduler:
@@ -126,14 +148,18 @@ class Scheduler:
             job.forced = False
             started = time.monotonic()
             ok, retry_after = await self.run_once(job)
-            if ok:
-                spread = status.interval * job.jitter
-                delay = status.interval + random.uniform(-spread, spread) - (time.monotonic() - started)
-            else:
-                delay = job.retry_delay(retry_after)
-            delay = max(0.0, delay)
+            delay = self.next_delay(job, ok, retry_after, time.monotonic() - started)
             status.next_run = self.clock() + delay if status.enabled else None
             await self._sleep(job, delay)
+
+    @staticmethod
+    def next_delay(job: Job, ok: bool, retry_after: float | None, took: float) -> float:
+        """Seconds until the job's next run: its interval (less the run's duration, plus jitter)
+        after a success, the bounded retry delay after a failure."""
+        if ok:
+            spread = job.status.interval * job.jitter
+            return max(0.0, job.status.interval + random.uniform(-spread, spread) - took)
+        return max(0.0, job.retry_delay(retry_after))
 
     async def _sleep(self, job: Job, seconds: float | None) -> None:
         if seconds is None:
@@ -167,6 +193,7 @@ class Scheduler:
             if job.failures:
                 log.info("job recovered after %d failed runs", job.failures, extra=extra)
             job.failures = 0
+            job.clamp_logged = False
             status.up = 1.0
             status.last_success = status.last_run
             status.last_error = ""
@@ -176,7 +203,10 @@ class Scheduler:
             return True, None
         job.failures += 1
         error = REDACT(error)
-        if error != status.last_error or job.failures % 10 == 1:
+        # A job failing for days says so, without flooding the log: the 1st, 11th, 21st, ... failure,
+        # then every 100th (what changed meanwhile is in the status page and leo_exporter_job_up).
+        every = 10 if job.failures < 100 else 100
+        if job.failures % every == 1:
             log.warning("job failed: %s", error, extra={**extra, "reason": reason, "failures": job.failures})
         status.up = 0.0
         status.last_error = error

@@ -314,6 +314,14 @@ class JobStatus:
     next_run: float | None = None
     last_error: str = ""
     runs: dict[str, float] = field(default_factory=lambda: {"success": 0.0, "error": 0.0})
+    # What the config file says; `enabled` and `interval` may differ after a change at run time
+    # (the admin API), and the rules compare with these so such a change cannot hide a dead job.
+    configured_interval: float = 0.0
+    configured_enabled: bool = True
+
+    def __post_init__(self) -> None:
+        self.configured_interval = self.configured_interval or self.interval
+        self.configured_enabled = self.enabled
 
     @property
     def key(self) -> str:

@@ -7,21 +7,27 @@ of time when the client accepts gzip.
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exporter.render import CONTENT_TYPE, Exposition
 from exporter.status import routes as status_routes
+from exporter.status.routes import change_refused
+from exporter.webheaders import SecurityHeadersMiddleware
 
 if TYPE_CHECKING:
     from exporter.app import Exporter
+
+log = logging.getLogger("exporter.web")
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -69,6 +75,20 @@ class PlainExpositionResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+class QuietDisconnects:
+    """A client that hangs up mid-request (a POST dropped half-way through its body) is routine:
+    one debug line, not an error with a traceback."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            log.debug("client disconnected before the request was complete", extra={"path": scope.get("path", "")})
+
+
 def _accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "").lower()
 
@@ -87,12 +107,25 @@ def build_app(exporter: Exporter) -> Starlette:
         return PlainTextResponse("ok\n")
 
     async def readyz(request: Request) -> Response:
+        """Config loaded, HTTP serving, first render done; `?verbose` adds the jobs' progress."""
         waiting = exporter.not_ready()
-        if waiting:
-            return PlainTextResponse("waiting for: " + ", ".join(waiting[:20]) + "\n", status_code=503)
-        return PlainTextResponse("ready\n")
+        lines = ["waiting for: " + ", ".join(waiting)] if waiting else ["ready"]
+        if "verbose" in request.query_params:
+            pending = exporter.first_runs_pending()
+            failing = exporter.not_succeeded()
+            lines += [
+                "config: loaded",
+                "http: serving",
+                "first render: " + ("waiting" if waiting else "done"),
+                "first runs: " + ("all rendered" if not pending else "waiting for " + ", ".join(pending[:50])),
+                "jobs not succeeded yet: " + (", ".join(failing[:200]) or "none"),
+            ]
+        return PlainTextResponse("\n".join(lines) + "\n", status_code=503 if waiting else 200)
 
     async def reload(request: Request) -> Response:
+        refused = change_refused(request, exporter.lifecycle, "--web.enable-lifecycle")
+        if refused:
+            return PlainTextResponse(refused + "\n", status_code=403)
         problems = await exporter.reload_from_file()
         if problems:
             text = "config not reloaded, still running the previous one:\n" + "\n".join(problems) + "\n"
@@ -106,4 +139,4 @@ def build_app(exporter: Exporter) -> Starlette:
         Route("/readyz", readyz),
         *status_routes(exporter),  # the status page at /, /api/..., /terminals.csv
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeadersMiddleware), Middleware(QuietDisconnects)])

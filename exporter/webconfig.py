@@ -14,28 +14,36 @@ basic_auth_users:
 The file and the certificates are re-read when they change (checked at most once a second), so
 rotated certificates and new users take effect without a restart. Turning TLS on or off needs a
 restart. Every endpoint but `/healthz` requires the basic auth credentials when users are set.
+
+A login tells nothing: an unknown user is checked against a dummy bcrypt hash of the same cost
+(as exporter-toolkit does), so the answer takes as long as for a known user with a wrong
+password; a header that is no valid Basic credential is a plain 401. Failed logins are throttled
+per client address (`LoginThrottle`): past FAILURES_ALLOWED within FAILURE_WINDOW seconds the
+address gets 429 without a password check until the window has room again.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import logging
 import os
 import ssl
 import threading
 import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import anyio.to_thread
 import bcrypt
-import yaml
 from pydantic import Field, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exporter.config import ConfigError, Strict, _format_errors
+from exporter.webheaders import SECURITY_HEADERS
+from exporter.yamlfile import load_yaml_file
 
 log = logging.getLogger("exporter.web")
 
@@ -51,6 +59,9 @@ CLIENT_AUTH = {
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
 UNPROTECTED_PATHS = frozenset({"/healthz"})
+FAILURES_ALLOWED = 10  # failed logins per client address ...
+FAILURE_WINDOW = 60.0  # ... within this many seconds; beyond: 429 until the oldest one ages out
+MAX_TRACKED_ADDRESSES = 10_000  # the oldest are forgotten first: an address flood cannot grow memory
 
 
 class TLSServerConfig(Strict):
@@ -69,12 +80,7 @@ class WebConfig(Strict):
 
 def load_web_config(path: str | Path) -> WebConfig:
     """Read and validate; ConfigError lists every problem with its key path (never a hash)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read web config: {exc.strerror}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    data = load_yaml_file(path, "web config") or {}
     try:
         config = WebConfig.model_validate(data)
     except ValidationError as err:
@@ -107,6 +113,48 @@ def _apply_tls(context: ssl.SSLContext, tls: TLSServerConfig) -> None:
     context.verify_mode = CLIENT_AUTH[tls.client_auth_type]
 
 
+class LoginThrottle:
+    """Failed logins per client address in a sliding window (bounded in addresses and entries)."""
+
+    def __init__(
+        self,
+        allowed: int = FAILURES_ALLOWED,
+        window: float = FAILURE_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.allowed = allowed
+        self.window = window
+        self.clock = clock
+        self.failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, address: str) -> deque[float] | None:
+        times = self.failures.get(address)
+        if times is None:
+            return None
+        now = self.clock()
+        while times and now - times[0] >= self.window:
+            times.popleft()
+        if not times:
+            del self.failures[address]
+            return None
+        return times
+
+    def retry_after(self, address: str) -> float | None:
+        """Seconds until this address may try again, or None when it may try now."""
+        times = self._recent(address)
+        if times is None or len(times) < self.allowed:
+            return None
+        return max(1.0, times[0] + self.window - self.clock())
+
+    def failed(self, address: str) -> None:
+        times = self._recent(address) or deque(maxlen=self.allowed)
+        times.append(self.clock())
+        self.failures[address] = times
+        self.failures.move_to_end(address)
+        while len(self.failures) > MAX_TRACKED_ADDRESSES:
+            self.failures.popitem(last=False)
+
+
 class WebSecurity:
     """The live web config: the SSL context handed to the server and the basic auth users, both
     refreshed in place when the files change."""
@@ -123,6 +171,8 @@ class WebSecurity:
         self._checked = time.monotonic()
         self._verified: set[bytes] = set()
         self._lock = threading.Lock()
+        self._dummy = _dummy_hash(self.config)
+        self.throttle = LoginThrottle()
 
     @property
     def tls(self) -> bool:
@@ -168,31 +218,60 @@ class WebSecurity:
                     log.error("web config not reloaded, keeping the previous one: %s", problem)
                 return
             self.config = config
+            self._dummy = _dummy_hash(config)
             self._verified.clear()
             self._stamp = self._file_stamp()
             log.info("web config reloaded from %s", self.path)
 
-    async def authorized(self, header: str | None) -> bool:
+    async def login(self, header: str | None, address: str) -> tuple[bool, float | None]:
+        """(allowed, retry_after): whether the request's Basic credentials pass, and when refused
+        because its address failed too often, how long until it may try again."""
         users = self.config.basic_auth_users
         if not users:
-            return True
-        if not header or not header.lower().startswith("basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
+            return True, None
+        credentials = _credentials(header)
+        key = b""
+        if credentials is not None and (hashed := users.get(credentials[0])) is not None:
+            key = hashlib.sha256(f"{credentials[0]}\0{credentials[1]}\0{hashed}".encode()).digest()
+            if key in self._verified:  # known good: never throttled, even behind a busy shared address
+                return True, None
+        wait = self.throttle.retry_after(address)
+        if wait is not None:
+            return False, wait
+        if credentials is None:
+            if header is not None:  # a browser's first request carries none: that is no failed login
+                self.throttle.failed(address)
+            return False, None
+        user, password = credentials
         hashed = users.get(user)
-        if hashed is None:
-            return False
-        # bcrypt is slow by design (~70 ms at cost 10): remember what verified, and check off the loop.
-        key = hashlib.sha256(f"{user}\0{password}\0{hashed}".encode()).digest()
-        if key in self._verified:
-            return True
-        ok = await anyio.to_thread.run_sync(_checkpw, password, hashed)
-        if ok:
+        # bcrypt is slow by design (~70 ms at cost 10): check off the loop and remember what verified.
+        # An unknown user costs a check of the dummy hash: as long as a known user's wrong password.
+        ok = await anyio.to_thread.run_sync(_checkpw, password, hashed if hashed is not None else self._dummy)
+        if ok and hashed is not None:
             self._verified.add(key)
-        return ok
+            return True, None
+        self.throttle.failed(address)
+        return False, None
+
+
+def _credentials(header: str | None) -> tuple[str, str] | None:
+    """(user, password) of a Basic Authorization header, or None when it is missing or malformed."""
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+    except ValueError:  # not Base64 (binascii.Error), not ASCII, not UTF-8 (UnicodeDecodeError)
+        return None
+    return user, password
+
+
+def _dummy_hash(config: WebConfig) -> str:
+    """A bcrypt hash of nothing anyone can send, at the cost of the configured users' hashes."""
+    costs = [int(h[4:6]) for h in config.basic_auth_users.values() if h[4:6].isdigit()]
+    if not costs:
+        return ""
+    rounds = min(max(max(costs), 4), 31)
+    return bcrypt.hashpw(os.urandom(16).hex().encode(), bcrypt.gensalt(rounds=rounds)).decode()
 
 
 def _checkpw(password: str, hashed: str) -> bool:
@@ -214,22 +293,28 @@ class BasicAuthMiddleware:
             await self.app(scope, receive, send)
             return
         self.security.refresh()
+        address = (scope.get("client") or ("unknown",))[0]
         header = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 header = value.decode("latin-1")
                 break
-        if await self.security.authorized(header):
+        allowed, wait = await self.security.login(header, address)
+        if allowed:
             await self.app(scope, receive, send)
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"www-authenticate", b'Basic realm="leo-exporter"'),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b"Unauthorized\n"})
+        elif wait is not None:
+            retry = [(b"retry-after", str(int(wait) + 1).encode())]
+            await _answer(send, 429, b"Too many failed logins from this address; try again later\n", retry)
+        else:
+            await _answer(send, 401, b"Unauthorized\n", [(b"www-authenticate", b'Basic realm="leo-exporter"')])
+
+
+async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8"), *headers, *SECURITY_HEADERS],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

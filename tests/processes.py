@@ -63,7 +63,18 @@ def run_module(args: Sequence[str], log_path: Path, *, env: dict[str, str] | Non
 
 
 def wait_for(url: str, process: Process, timeout: float = 45.0, status: int = 200, **request: Any) -> httpx.Response:
-    """Poll a URL until it answers `status`; fail with the process log if it dies or time runs out."""
+    """Poll a URL until it answers `status`; fail with the process log if it dies or time runs out.
+
+    For an exporter's `/readyz` it also waits until `/readyz?verbose` says every enabled job has
+    run once and that is rendered: ready means "serving", the tests want the first data too."""
+    if url.endswith("/readyz") and status == 200:
+        wait_for(url + "?verbose", process, timeout, 200, **request)
+        started = time.monotonic()
+        while "first runs: all rendered" not in (answer := httpx.get(url + "?verbose", timeout=5, **request)).text:
+            if process.popen.poll() is not None or time.monotonic() - started > timeout:
+                raise AssertionError(f"first runs not done within {timeout}s: {answer.text}\n{process.log()[-3000:]}")
+            time.sleep(0.25)
+        return answer
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:

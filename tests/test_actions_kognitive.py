@@ -287,7 +287,7 @@ def test_actions_end_to_end_and_the_exporter_sees_the_change(tmp_path: Path) -> 
         assert paused.returncode == 0, paused.stderr
 
         state = httpx.get(f"{sim.url}/starlink/_sim/state", timeout=10).json()["accounts"][0]
-        with run_module(["--config.file", str(path)], tmp_path / "exporter.log") as exporter:
+        with run_module(["--config.file", str(path), "--web.enable-admin-api"], tmp_path / "exporter.log") as exporter:
             wait_for(f"{exporter.url}/readyz", exporter)
             before = {
                 s.labels["service_line"]: s.value

@@ -33,3 +33,22 @@ def test_fleet_benchmark_smoke(tmp_path: Path) -> None:
     assert figures["ingest_scrapes"] > 0
     assert 0 < figures["peak_rss_mib"] < 1024
     assert figures["scrape_gzip_p99_ms"] > 0
+
+
+@pytest.mark.timeout(420)
+def test_mixed_fault_benchmark_smoke(tmp_path: Path) -> None:
+    """bench/faults.py on a quarter of a minute: nothing crashes, no budget is exceeded, all recover."""
+    out = tmp_path / "faults.json"
+    result = subprocess.run(
+        [sys.executable, "bench/faults.py", "--minutes", "0.25", "--fault-every", "2", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert len(figures["requests"]) == 6  # two accounts of each provider
+    assert figures["crashes"] == 0 and figures["tracebacks"] == 0
+    assert figures["over_budget_accounts"] == [] and figures["last_good_data_kept"] is True
+    assert figures["recovery_seconds"] is not None and sum(figures["faults_injected"].values()) >= 5

@@ -30,7 +30,8 @@ def test_filter_terminals_poll_now_and_change_a_job_in_chromium(tmp_path: Path) 
     chromium = require_tool("chromium")
     from playwright.sync_api import expect, sync_playwright
 
-    with run_module(["--simulator.terminals", "60"], tmp_path / "exporter.log") as exporter:
+    args = ["--simulator.terminals", "60", "--web.enable-admin-api"]
+    with run_module(args, tmp_path / "exporter.log") as exporter:
         wait_for(f"{exporter.url}/readyz", exporter)
         terminals = httpx.get(f"{exporter.url}/api/terminals", params={"per_page": 500}, timeout=10).json()
         wanted = next(t for t in terminals["terminals"] if t["provider"] == "starlink" and t["kit_serial"])

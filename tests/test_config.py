@@ -58,7 +58,7 @@ def test_every_problem_is_reported_with_its_key_path_and_no_secret() -> None:
         "accounts[0].api_url: must start with http:// or https://",
         "accounts[0].jobs: unknown job telemtry; this provider has: account, telemetry, user_terminals, "
         "service_lines, data_usage",
-        "accounts[1].jobs.telemetry.interval: invalid duration 'fast': expected e.g. 500ms, 15s, 5m, 1h30m",
+        "accounts[1].jobs.telemetry.interval: invalid duration: expected e.g. 500ms, 15s, 5m, 1h30m",
         "accounts[1].colour: unknown key",
         "accounts[2].provider: must be one of",
     ]
@@ -126,3 +126,53 @@ def test_example_configs_are_valid() -> None:
 def test_simulator_example_matches_what_the_simulator_serves() -> None:
     shipped = yaml.safe_load((ROOT / "examples" / "simulator.yml").read_text())
     assert shipped == demo_config("http://127.0.0.1:9820", build_app())
+
+
+def test_a_non_utf8_byte_is_one_message_with_line_and_column() -> None:
+    assert problems("not_utf8.yml") == [f"{CONFIGS / 'not_utf8.yml'}: not UTF-8 text: byte 0xe9 at line 3, column 14"]
+
+
+def test_check_config_on_a_non_utf8_file_exits_2_without_a_traceback() -> None:
+    result = check_config(CONFIGS / "not_utf8.yml")
+    assert result.returncode == 2
+    assert "not UTF-8 text: byte 0xe9 at line 3, column 14" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_key_given_twice_is_refused_with_both_line_numbers() -> None:
+    (problem,) = problems("duplicate_keys.yml")
+    assert "duplicate key 'client_secret' (first at line 5, again at line 6)" in problem
+    assert "secret-value" not in problem
+
+
+def test_absurd_durations_are_refused_without_printing_the_value() -> None:
+    found = problems("absurd_values.yml", env={"LEO_TEST_SECRET": "s3cr3t-duration-like-1h"})
+    assert sorted(found) == sorted(
+        [
+            "accounts[0].timeout: must be at least 100ms",
+            "accounts[0].backoff_base: must be at least 100ms",
+            "accounts[0].backoff_max: invalid duration: expected e.g. 500ms, 15s, 5m, 1h30m",
+            "accounts[0].jobs.telemetry.interval: invalid duration: must be a finite number of seconds",
+            "accounts[0].jobs.data_usage.interval: invalid duration: must be a finite number of seconds",
+            "accounts[0].jobs.user_terminals.interval: invalid duration: expected e.g. 500ms, 15s, 5m, 1h30m",
+            "accounts[0].jobs.service_lines.timeout: must be at least 100ms",
+            "accounts[0].jobs.account.interval: invalid duration: cannot be negative",
+        ]
+    )
+    assert "s3cr3t" not in "\n".join(found)
+
+
+def test_a_secret_file_that_is_not_utf8_is_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"abc\xffdef")
+    path = tmp_path / "config.yml"
+    path.write_text((CONFIGS / "secret_file.yml").read_text().replace("SECRET_PATH", str(secret)))
+    found = problems_at(path)
+    assert "accounts[0].client_secret_file: not UTF-8 text: byte 0xff at line 1, column 4" in found
+    assert not any("abc" in p or "def" in p for p in found)
+
+
+def problems_at(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    return err.value.problems

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -47,7 +48,8 @@ def test_reload_keeps_unchanged_accounts_and_refuses_a_bad_config(tmp_path: Path
         one, two, three = starlink_accounts(sim.url)
         path = tmp_path / "config.yml"
         path.write_text(yaml.safe_dump({"accounts": [one, two]}))
-        with run_module(["--config.file", str(path)], tmp_path / "exporter.log") as exporter:
+        args = ["--config.file", str(path), "--web.enable-lifecycle"]
+        with run_module(args, tmp_path / "exporter.log") as exporter:
             wait_for(f"{exporter.url}/readyz", exporter)
             time.sleep(2)
             before = scrape(exporter.url)
@@ -88,6 +90,16 @@ def test_reload_keeps_unchanged_accounts_and_refuses_a_bad_config(tmp_path: Path
             time.sleep(1.5)
             assert runs(scrape(exporter.url), kept_id) > runs(after, kept_id)  # still polling
 
+            # a byte that is no UTF-8: one message with line and column, not a bare 500
+            path.write_bytes(b"accounts:\n  - provider: starlink\n    name: caf\xe9\n")
+            answer = httpx.post(f"{exporter.url}/-/reload", timeout=30)
+            assert answer.status_code == 500
+            assert "not UTF-8 text: byte 0xe9 at line 3, column 14" in answer.text
+
+            # a browser request from another origin (another port on the same host is same-site) is refused
+            for headers in ({"sec-fetch-site": "same-site"}, {"origin": "http://127.0.0.1:1"}):
+                assert httpx.post(f"{exporter.url}/-/reload", headers=headers, timeout=30).status_code == 403
+
             # fixed again: POST /-/reload succeeds
             path.write_text(yaml.safe_dump({"accounts": [one, three]}))
             assert httpx.post(f"{exporter.url}/-/reload", timeout=30).status_code == 200
@@ -112,3 +124,35 @@ def test_sigterm_during_a_long_poll_exits_0_within_5_seconds(tmp_path: Path) -> 
     assert exporter.popen.returncode == 0
     assert took < 5
     assert "Traceback" not in exporter.log()
+
+
+def test_read_only_by_default_and_sighup_survives_a_config_with_a_bad_byte(tmp_path: Path) -> None:
+    with run_module(["simulator", "--accounts", "1", "--terminals", "10"], tmp_path / "sim.log") as sim:
+        wait_for(f"{sim.url}/", sim)
+        (account, *_) = starlink_accounts(sim.url)
+        path = tmp_path / "config.yml"
+        good = yaml.safe_dump({"accounts": [account]})
+        path.write_text(good)
+        with run_module(["--config.file", str(path)], tmp_path / "exporter.log") as exporter:
+            wait_for(f"{exporter.url}/readyz", exporter)
+            refused = httpx.post(f"{exporter.url}/-/reload", timeout=30)
+            assert refused.status_code == 403 and "--web.enable-lifecycle" in refused.text
+
+            path.write_bytes(good.encode() + b"# \xff\n")
+            exporter.popen.send_signal(signal.SIGHUP)
+            wait_until(lambda: value(scrape(exporter.url), "leo_exporter_config_last_reload_successful") == 0)
+            path.write_text(good)
+            exporter.popen.send_signal(signal.SIGHUP)  # the handler is still there: the process lives on
+            wait_until(lambda: value(scrape(exporter.url), "leo_exporter_config_last_reload_successful") == 1)
+            assert exporter.popen.poll() is None
+    log = exporter.log()
+    assert "not UTF-8 text: byte 0xff at line" in log
+    assert "Traceback" not in log
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        time.sleep(0.2)

@@ -145,6 +145,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # Prometheus with the shipped config and rules, `for:` shortened
         prom_api, prom = start_prometheus(procs, tmp, f"127.0.0.1:{exporter_port}", f"127.0.0.1:{am_port}")
         wait_http(f"http://127.0.0.1:{exporter_port}/readyz", exporter, timeout=60)
+        first_runs = time.monotonic() + 60  # ready means serving; these tests want every job's first data
+        verbose = f"http://127.0.0.1:{exporter_port}/readyz?verbose"
+        while "first runs: all rendered" not in httpx.get(verbose, timeout=5).text and time.monotonic() < first_runs:
+            time.sleep(0.25)
         wait_http(f"http://127.0.0.1:{am_port}/-/ready", am, timeout=30)
         wait_http(f"{prom_api.url}/-/ready", prom, timeout=30)
         yield Stack(prom_api, f"http://127.0.0.1:{am_port}", server.received, procs, started)

@@ -75,6 +75,7 @@ def test_no_secret_in_logs_metrics_pages_or_errors(tmp_path: Path) -> None:
         auth = ("prom", WEB_PASSWORD)
         outputs: dict[str, str] = {}
         args = ["--config.file", str(path), "--web.config.file", str(web), "--log.level", "debug"]
+        args += ["--web.enable-lifecycle", "--web.enable-admin-api"]
         with run_module(args, tmp_path / "exporter.log", env=env) as exporter:
             wait_for(f"{exporter.url}/healthz", exporter)
             time.sleep(6)  # several rounds of every failure

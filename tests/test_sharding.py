@@ -183,7 +183,7 @@ async def test_a_shard_without_accounts_still_serves_its_own_metrics_and_is_read
     exporter = _sharded(empty, 8, accounts=1)
     assert exporter.accounts == [] and exporter.state.jobs == []
     await exporter.render_now()
-    assert exporter.not_ready() == []
+    assert exporter.not_ready() == [] and exporter.first_runs_pending() == []
     text = exporter.exposition.plain.decode() if exporter.exposition else ""
     assert f'leo_exporter_shard_info{{index="{empty}",total="8"}} 1.0' in text
     assert "leo_terminal_" not in text

@@ -6,6 +6,8 @@ one test does the same at 50,000 terminals and holds the page and the API to a t
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
 import time
@@ -14,6 +16,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter
 from exporter.config import parse_config
@@ -27,7 +30,9 @@ pytestmark = pytest.mark.anyio
 NOW = 1_763_700_000.0
 
 
-def synthetic_exporter(per_account: int = 40, accounts: int = 2, *, shard: tuple[int, int] = (0, 1)) -> Exporter:
+def synthetic_exporter(
+    per_account: int = 40, accounts: int = 2, *, shard: tuple[int, int] = (0, 1), admin_api: bool = True
+) -> Exporter:
     """Accounts `fleet-<a>` (ids ACC-<a>) with terminals T<a>-<i>; terminal i is:
 
     offline when i % 7 == 0 (no telemetry), alerting when i % 10 == 3 (online, one alert),
@@ -35,6 +40,7 @@ def synthetic_exporter(per_account: int = 40, accounts: int = 2, *, shard: tuple
     """
     config = parse_config({"accounts": [], "shard": {"index": shard[0], "total": shard[1]}})
     exporter = Exporter(config, clock=lambda: NOW)
+    exporter.admin_api = admin_api  # --web.enable-admin-api (the tests of read-only mode turn it off)
     for a in range(accounts):
         account = AccountState("starlink", f"fleet-{a}", offline_after=180, online_from_telemetry=True)
         exporter.state.add_account(account)
@@ -235,7 +241,10 @@ async def test_cross_site_posts_are_refused() -> None:
     async with client(exporter) as http:
         for headers in (
             {"sec-fetch-site": "cross-site"},
+            {"sec-fetch-site": "same-site"},  # another port or a sibling subdomain
+            {"sec-fetch-site": "same-site", "origin": "http://exporter"},
             {"origin": "https://evil.example"},
+            {"origin": "http://exporter:8080"},
             {"origin": "null"},
         ):
             refused = await http.post(path, data={"back": ""}, headers=headers)
@@ -313,3 +322,57 @@ async def test_page_api_and_csv_stay_fast_at_50000_terminals(capsys: pytest.Capt
     assert timings["page, no filter, page 1"] < 0.5
     assert max(t for n, t in timings.items() if not n.startswith("terminals.csv")) < 1.5
     assert timings["terminals.csv (all rows)"] < 5.0
+
+
+async def test_read_only_by_default_job_control_is_403_and_the_page_has_no_buttons() -> None:
+    exporter = synthetic_exporter(per_account=4, admin_api=False)
+    job, _ = add_job(exporter)
+    base = "/api/jobs/starlink/ACC-0/inventory"
+    async with client(exporter) as http:
+        page = (await http.get("/")).text
+        for change, body in (("poll", None), ("disable", None), ("enable", None), ("interval", {"interval": "7d"})):
+            answer = await http.post(f"{base}/{change}", json=body, headers={"sec-fetch-site": "same-origin"})
+            assert answer.status_code == 403, change
+            assert "--web.enable-admin-api" in answer.json()["error"]
+    assert job.status.enabled is True and job.status.interval == 60.0 and not job.forced
+    assert rows(page, "jobs-table") == ["starlink/ACC-0/inventory"]  # the state is shown
+    assert "<form class='inline' method='post'" not in page and "<button type='submit' class='poll-now'" not in page
+
+
+async def test_every_page_sends_the_security_headers() -> None:
+    exporter = synthetic_exporter(per_account=4)
+    async with client(exporter) as http:
+        for url in ("/", "/metrics", "/api/jobs", "/terminals.csv", "/healthz", "/readyz", "/no-such-page"):
+            headers = (await http.get(url)).headers
+            assert headers["x-frame-options"] == "DENY", url
+            assert headers["x-content-type-options"] == "nosniff", url
+            assert headers["referrer-policy"] == "no-referrer", url
+            policy = headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy, url
+            assert "unsafe-inline" not in policy and "script-src" not in policy  # no script, at all
+        page = (await http.get("/")).text
+    style = page.split("<style>", 1)[1].split("</style>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert f"style-src 'sha256-{digest}'" in policy  # the page's own stylesheet, and only it
+    assert "<script" not in page
+
+
+async def test_a_job_changed_at_run_time_shows_against_its_configured_settings() -> None:
+    exporter = synthetic_exporter(per_account=2, accounts=1)
+    add_job(exporter)  # configured: enabled, every 60 s
+    path = "/api/jobs/starlink/ACC-0/inventory"
+    async with client(exporter) as http:
+        assert (await http.post(f"{path}/interval", json={"interval": "7d"})).status_code == 200
+        assert (await http.post(f"{path}/disable")).status_code == 200
+        await exporter.render_now()
+        text = (await http.get("/metrics")).text
+    values = {
+        family.name: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("leo_exporter_job_")
+        for sample in family.samples
+        if sample.labels.get("job") == "starlink/ACC-0/inventory"
+    }
+    assert values["leo_exporter_job_enabled"] == 0 and values["leo_exporter_job_configured_enabled"] == 1
+    assert values["leo_exporter_job_interval_seconds"] == 7 * 86400
+    assert values["leo_exporter_job_configured_interval_seconds"] == 60

@@ -8,7 +8,10 @@ account settles at an even pace instead of bursting and stalling), and it pauses
 account when the provider answers 429 (and resumes from an empty bucket):
 for Retry-After, or, when the provider does not say, for a backoff that starts at the account's
 `backoff_base` and doubles with every such 429 in a row up to a minute (so a storm costs one
-probe per pause, and the account is back within one pause after the storm ends).
+probe per pause, and the account is back within one pause after the storm ends). A pause is
+bounded too: a Retry-After beyond `pause_limit` (the larger of the account's shortest job interval
+and its backoff_max) is cut to it, so one answer cannot park an account, manual polls included,
+for a year.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class RateBudget:
         *,
         pause_base: float = 5.0,
         pause_max: float = 60.0,
+        pause_limit: float = 3600.0,
     ):
         self.capacity = max(1.0, per_minute / 4.0)  # a burst of at most 15 s worth of the budget
         self.rate = per_minute / 60.0
@@ -39,7 +43,9 @@ class RateBudget:
         self.paused_until = 0.0
         self.pause_base = pause_base
         self.pause_max = pause_max
+        self.pause_limit = pause_limit
         self.unexplained = 0  # 429s in a row that came without Retry-After
+        self.cut_logged = False  # a Retry-After cut to pause_limit is logged once per 429 streak
         self.sent: deque[float] = deque()  # send times within the last WINDOW seconds
         self.lock = anyio.Lock()
 
@@ -75,7 +81,8 @@ class RateBudget:
         for the next step of the backoff. Returns how long the account pauses."""
         if seconds is None:
             self.unexplained += 1
-            seconds = min(self.pause_base * 2 ** (self.unexplained - 1), self.pause_max)
+            seconds = min(self.pause_base * 2.0 ** min(self.unexplained - 1, 30), self.pause_max)
+        seconds = min(seconds, self.pause_limit)
         self.paused_until = max(self.paused_until, self.clock() + seconds)
         self.tokens = 0.0
         self.updated = self.paused_until  # start again from an empty bucket, at the budget's pace
@@ -84,3 +91,4 @@ class RateBudget:
     def answered(self) -> None:
         """The provider answered something other than 429: the backoff starts again from the base."""
         self.unexplained = 0
+        self.cut_logged = False

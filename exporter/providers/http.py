@@ -8,6 +8,7 @@ ProviderError whose message names the endpoint and what the provider said, never
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from typing import Any
 
@@ -15,6 +16,7 @@ import anyio.to_thread
 import httpx
 import orjson
 
+from exporter.durations import format_duration
 from exporter.providers.budget import RateBudget
 from exporter.providers.errors import (
     AuthenticationFailed,
@@ -30,6 +32,7 @@ from exporter.providers.errors import (
 from exporter.state import AccountState, escape_label
 
 _THREAD_DECODE_BYTES = 256 * 1024
+log = logging.getLogger("exporter.http")
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -37,15 +40,13 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if value.isascii() and value.isdigit():  # delta-seconds: ASCII digits only (RFC 9110)
+        return float(value) if len(value) <= 11 else 1e11
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return min(max(0.0, when.timestamp() - (time.time() if now is None else now)), 1e11)
 
 
 def provider_message(response: httpx.Response) -> str:
@@ -121,12 +122,10 @@ class ApiClient:
         *,
         endpoint: str,
         permission: str | None = None,
-        budgeted: bool = True,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one request within the budget; return the 2xx response or raise a ProviderError."""
-        if budgeted:
-            await self.budget.acquire()
+        await self.budget.acquire()  # every request, token requests included
         url = path if path.startswith(("http://", "https://")) else path.lstrip("/")
         try:
             response = await self.http.request(method, url, **kwargs)
@@ -158,7 +157,22 @@ class ApiClient:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             self.account.count("leo_exporter_rate_limited_total", "")
             paused = self.budget.pause(wait)  # without Retry-After: a backoff, doubling per 429 in a row
-            hint = f"Retry-After {wait:g}s" if wait is not None else f"no Retry-After; pausing {paused:g}s"
+            if wait is not None and paused < wait and not self.budget.cut_logged:
+                self.budget.cut_logged = True
+                log.warning(
+                    "%s asked to wait %s; the account pauses %s instead (the larger of backoff_max and "
+                    "its most frequent job's interval)",
+                    where,
+                    format_duration(wait),
+                    format_duration(paused),
+                    extra={"provider": self.account.provider, "account_name": self.account.name},
+                )
+            if wait is None:
+                hint = f"no Retry-After; pausing {paused:g}s"
+            elif paused < wait:
+                hint = f"Retry-After {wait:g}s, cut to {paused:g}s"
+            else:
+                hint = f"Retry-After {wait:g}s"
             return RateLimited(f"{where}: rate limited ({hint})", retry_after=paused)
         if status >= 500:
             wait = retry_after_seconds(response.headers.get("Retry-After"))

@@ -119,7 +119,9 @@ def accounts_section(accounts: list[dict[str, Any]], totals: dict[str, int], job
     return f"<section><h2 id='accounts'>Accounts and fleet summary</h2>{table}</section>"
 
 
-def jobs_section(jobs: list[dict[str, Any]], now: float, back: str) -> str:
+def jobs_section(jobs: list[dict[str, Any]], now: float, back: str, controls: bool = False) -> str:
+    """The polling manager; its forms (interval, poll now, enable/disable) only with `controls`
+    (`--web.enable-admin-api`): a read-only exporter shows state and no buttons."""
     rows = []
     hidden = f"<input type='hidden' name='back' value='{e(back)}'>"
     for j in jobs:
@@ -129,13 +131,26 @@ def jobs_section(jobs: list[dict[str, Any]], now: float, back: str) -> str:
         toggle = "disable" if j["enabled"] else "enable"
         runs = j["runs"]
         took = "&ndash;" if j["duration_seconds"] is None else e(format_duration(j["duration_seconds"]))
+        interval = e(format_duration(j["interval_seconds"]))
+        interval_cell = interval
+        actions = ""
+        if controls:
+            interval_cell = (
+                f"<form class='inline' method='post' action='{path}/interval'>{hidden}"
+                f"<input name='interval' value='{interval}' aria-label='interval'>"
+                "<button type='submit'>Set</button></form>"
+            )
+            actions = (
+                f"<form class='inline' method='post' action='{path}/poll'>{hidden}"
+                "<button type='submit' class='poll-now'>Poll now</button></form> "
+                f"<form class='inline' method='post' action='{path}/{toggle}'>{hidden}"
+                f"<button type='submit' class='{toggle}'>{toggle.capitalize()}</button></form>"
+            )
         rows.append(
             f"<tr data-job='{e(j['job'])}'>"
             f"<td><code>{e(j['job'])}</code><br><span class='muted'>{e(j['account_name'])}</span></td>"
             f"<td>{_flag(j['enabled'])}</td>"
-            f"<td class='iv'><form class='inline' method='post' action='{path}/interval'>{hidden}"
-            f"<input name='interval' value='{e(format_duration(j['interval_seconds']))}' aria-label='interval'>"
-            "<button type='submit'>Set</button></form></td>"
+            f"<td class='iv'>{interval_cell}</td>"
             f"<td class='{state_class}'>{state}</td>"
             f"<td class='last-run' data-ts='{j['last_run'] or ''}'>{when(j['last_run'], now)}</td>"
             f"<td class='last-success'>{when(j['last_success'], now)}</td>"
@@ -143,12 +158,7 @@ def jobs_section(jobs: list[dict[str, Any]], now: float, back: str) -> str:
             f"<td>{when(j['next_run'], now) if j['enabled'] else '<span class=muted>disabled</span>'}</td>"
             f"<td class='n runs'>{runs.get('success', 0)} / {runs.get('error', 0)}</td>"
             f"<td class='err'>{e(j['last_error'])}</td>"
-            "<td class='act'>"
-            f"<form class='inline' method='post' action='{path}/poll'>{hidden}"
-            "<button type='submit' class='poll-now'>Poll now</button></form> "
-            f"<form class='inline' method='post' action='{path}/{toggle}'>{hidden}"
-            f"<button type='submit' class='{toggle}'>{toggle.capitalize()}</button></form>"
-            "</td></tr>"
+            f"<td class='act'>{actions}</td></tr>"
         )
     headers = ("job", "enabled", "interval", "state", "last run", "last success", "duration", "next run",
                "runs ok / failed", "last error", "")  # fmt: skip
@@ -287,6 +297,7 @@ def render(
     alerts: dict[str, Any],
     params: dict[str, str],
     back: str,
+    controls: bool = False,
 ) -> str:
     banner = (
         "<p class='banner'><strong>Simulation mode</strong>: data comes from the built-in simulator.</p>"
@@ -305,7 +316,7 @@ def render(
         "<a href='api/status'>JSON</a><a href='healthz'>Health</a><a href='readyz'>Readiness</a></nav>"
         + notice(params)
         + accounts_section(accounts, totals, jobs, shard)
-        + jobs_section(jobs, now, back)
+        + jobs_section(jobs, now, back, controls)
         + terminals_section(terminals, accounts, now)
         + alerts_section(alerts)
         + "</body></html>"

@@ -15,10 +15,10 @@ an HTML form; a form post is answered with a redirect back to the page (303), so
 no JavaScript. Changes are in memory only, never written to the config file: a restart restores
 the file's settings (a reload does so for the accounts whose config changed).
 
-A browser that an operator is logged in with (basic auth) would send a forged cross-site form
-post with its credentials, so POSTs that a browser marks as cross-site (`Sec-Fetch-Site`, or an
-`Origin` naming another host when that header is absent) are refused. Authentication itself is
-the web config layer's, which wraps this whole app.
+The POST endpoints exist only with `--web.enable-admin-api` (403 without, and the page shows no
+buttons). A browser that an operator is logged in with (basic auth) would send a forged form post
+from another site with its credentials, so a POST must also be same-origin (`same_origin`).
+Authentication itself is the web config layer's, which wraps this whole app.
 """
 
 from __future__ import annotations
@@ -60,18 +60,33 @@ def _is_form(request: Request) -> bool:
     return request.headers.get("content-type", "").split(";")[0].strip().lower() in FORM_TYPES
 
 
-def cross_site(request: Request) -> bool:
-    """True for a request a browser made on behalf of another site (a forged form post)."""
+def same_origin(request: Request) -> bool:
+    """False for a request a browser made on behalf of another origin (a forged form post).
+
+    Browsers say where a request comes from: `Sec-Fetch-Site` (only `same-origin`, or `none` for
+    what the user did themselves, passes: `same-site` is another port or a sibling subdomain), or,
+    from older browsers, `Origin` (it must name this host). A client that sends neither is no
+    browser (curl, a script): nobody can make it send a request on someone else's behalf."""
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site is not None:
-        return fetch_site == "cross-site"
+        return fetch_site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None:
-        return False  # not a browser, or one too old to say; nothing to compare
-    if origin == "null":
         return True
-    hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")}
-    return urlsplit(origin).netloc not in hosts
+    if origin == "null":
+        return False
+    hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")} - {""}
+    return urlsplit(origin).netloc in hosts
+
+
+def change_refused(request: Request, enabled: bool, flag: str) -> str | None:
+    """Why a state-changing request is refused (403), or None: the feature must be switched on
+    with its flag, and the request must be same-origin."""
+    if not enabled:
+        return f"this exporter is read-only: start it with {flag} to allow this"
+    if not same_origin(request):
+        return "cross-origin request refused"
+    return None
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -175,6 +190,7 @@ class StatusRoutes:
             alerts=data["alerts"],
             params=params,
             back=back,
+            controls=self.exporter.admin_api,
         )
         took = time.perf_counter() - started
         timing = f"render;dur={took * 1000:.1f}"
@@ -247,8 +263,9 @@ class StatusRoutes:
         key = request.path_params["job"]
         body: dict[str, Any] = {}
         try:
-            if cross_site(request):
-                raise BadRequest("cross-site request refused", 403, "cross-site")
+            refused = change_refused(request, self.exporter.admin_api, "--web.enable-admin-api")
+            if refused:
+                raise BadRequest(refused, 403, "forbidden")
             body = await _body(request)
             job = self.exporter.scheduler.find(key)
             if job is None:
@@ -312,7 +329,7 @@ class StatusRoutes:
 
 def _interval(body: dict[str, Any]) -> float:
     raw = body.get("interval", body.get("interval_seconds"))
-    if isinstance(raw, str) and raw.strip().replace(".", "", 1).isdigit():
+    if isinstance(raw, str) and raw.strip().replace(".", "", 1).isascii() and raw.strip().replace(".", "", 1).isdigit():
         raw = float(raw)  # plain seconds
     try:
         seconds = parse_duration(raw)

@@ -1,6 +1,7 @@
 """OAuth2 client-credentials tokens for a Starlink V2 service account.
 
-A token lives about 15 minutes. It is reused until shortly before `expires_in` runs out and
+Minting goes through the account's request budget like any call (a revoked account must not
+hammer the token endpoint). A token lives about 15 minutes. It is reused until shortly before `expires_in` runs out and
 minted again at once when the API answers 401; concurrent jobs share one mint.
 """
 
@@ -52,7 +53,7 @@ class TokenSource:
         form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret}
         account = self.api.account
         try:
-            response = await self.api.request("POST", self.auth_url, endpoint="token", data=form, budgeted=False)
+            response = await self.api.request("POST", self.auth_url, endpoint="token", data=form)
         except (AuthenticationFailed, RequestRejected) as exc:
             account.set_value("leo_exporter_account_authenticated", 0)
             raise AuthenticationFailed(
