@@ -13,9 +13,8 @@
 # readOnlyRootFilesystem work. With /etc/leo-exporter/config.yml mounted it polls the accounts
 # in it; without, it runs the built-in simulator and says so in its log.
 #
-# CI cannot run a Docker daemon: it lints this file with hadolint and runs the build stage's
-# commands and the ENTRYPOINT from a fresh wheel in a fresh virtual environment
-# (tests/test_deploy_image.py), so keep the RUN steps plain commands joined by `&&`.
+# CI builds and runs this file unchanged with podman on a local Debian base passed as
+# PYTHON_IMAGE (scripts/container-test.sh, tests/test_container.py).
 
 # Pinned to a patch release; add `@sha256:<digest>` for a byte-for-byte reproducible base.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
