@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 
-from exporter import __version__
+from exporter import version as build
 from exporter.actions.commands import add_commands as add_action_commands
 from exporter.config import Config, ConfigError, ShardConfig, load_config, parse_config
 from exporter.durations import format_duration
@@ -51,13 +51,24 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _VersionAction(argparse.Action):
+    """`--version` as exporter-toolkit prints it: several lines, which argparse's own action would re-wrap."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(build.version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leo-exporter",
         description="Prometheus exporter for LEO satellite terminal fleets. "
         "Without --config.file it runs against the built-in simulator.",
     )
-    parser.add_argument("--version", action="version", version=f"leo-exporter {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="print version, revision, build date and exit")
     parser.add_argument(
         "--config.file",
         dest="config_file",
@@ -277,6 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "simulator":
             return anyio.run(_run_simulator, args, backend_options=_loop_options())
         release_freed_memory()
+        log.info(
+            "starting leo-exporter", extra={"version": build.version_fields(), "build_context": build.build_context()}
+        )
         return anyio.run(_run_exporter, args, backend_options=_loop_options())
     except KeyboardInterrupt:
         return EXIT_OK

@@ -8,6 +8,7 @@
 # `--read-only`, its own user, the simulator's exporter config mounted read-only at
 # /etc/leo-exporter/config.yml, host networking. It checks that
 #   - /metrics serves every simulated terminal of every provider,
+#   - the version (from git, passed as VERSION/REVISION) is in the startup log and build_info,
 #   - the process runs as uid 65532,
 #   - nothing was written inside the container (`podman diff` shows only the mount point),
 #   - SIGTERM stops it in under 5 s with exit code 0,
@@ -38,8 +39,11 @@ trap cleanup EXIT
 ensure_tools
 podman_config
 
+# the version and revision as `make release` builds them, to check they reach the log and build_info
+version=$("$PYTHON" -m setuptools_scm)
+revision=$(git rev-parse HEAD)
 started=$EPOCHREALTIME
-build_image "$TAG"
+build_image "$TAG" --build-arg "VERSION=$version" --build-arg "REVISION=$revision"
 build_seconds=$(since "$started")
 size=$(podman image inspect "$TAG" --format '{{.Size}}')
 log "image $TAG built in ${build_seconds%.*} s: $((size / 1000000)) MB"
@@ -67,6 +71,12 @@ started=$EPOCHREALTIME
 $(podman logs "$NAME" 2>&1 | tail -n 30)"
 ready_seconds=$(since "$started")
 
+# the version: in the startup log line and in leo_exporter_build_info
+podman logs "$NAME" 2>&1 | grep -qF "msg=\"starting leo-exporter\" version=\"(version=$version, " ||
+  fail "no startup log line with version $version: $(podman logs "$NAME" 2>&1 | head -n 3)"
+curl -fsS "http://127.0.0.1:$port/metrics" | grep -qF "leo_exporter_build_info{version=\"$version\",revision=\"$revision\"," ||
+  fail "leo_exporter_build_info does not say version $version, revision $revision"
+
 # its own user: the container's process, seen from the host (rootful podman maps no ids)
 pid=$(podman inspect "$NAME" --format '{{.State.Pid}}')
 uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status")
@@ -84,5 +94,5 @@ code=$(podman inspect "$NAME" --format '{{.State.ExitCode}}')
 awk -v s="$stop_seconds" -v max="$MAX_STOP_SECONDS" 'BEGIN { exit !(s < max) }' || fail "SIGTERM took $stop_seconds s (limit $MAX_STOP_SECONDS s)"
 podman logs "$NAME" 2>&1 | grep -q 'Traceback' && fail "traceback in the log: $(podman logs "$NAME" 2>&1 | tail -n 30)"
 
-printf 'container-test: ok: image %s, %d MB, built in %.0f s; fleet served %.1f s after start; uid 65532; read-only, nothing written; SIGTERM exit 0 in %.2f s\n' \
-  "$TAG" $((size / 1000000)) "$build_seconds" "$ready_seconds" "$stop_seconds"
+printf 'container-test: ok: image %s (version %s), %d MB, built in %.0f s; fleet served %.1f s after start; uid 65532; read-only, nothing written; SIGTERM exit 0 in %.2f s\n' \
+  "$TAG" "$version" $((size / 1000000)) "$build_seconds" "$ready_seconds" "$stop_seconds"

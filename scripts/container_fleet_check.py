@@ -34,10 +34,11 @@ def simulated(sim_url: str) -> Counter[str]:
 
 def served(metrics_url: str) -> Counter[str]:
     """Terminals per provider with a `leo_terminal_online` series on /metrics."""
-    text = httpx.get(metrics_url, timeout=10).text
+    response = httpx.get(metrics_url, timeout=10)
+    response.raise_for_status()  # 503 until the first rendering
     return Counter(
         sample.labels["provider"]
-        for family in text_string_to_metric_families(text)
+        for family in text_string_to_metric_families(response.text)
         if family.name == "leo_terminal_online"
         for sample in family.samples
     )
