@@ -71,10 +71,13 @@ started=$EPOCHREALTIME
 $(podman logs "$NAME" 2>&1 | tail -n 30)"
 ready_seconds=$(since "$started")
 
-# the version: in the startup log line and in leo_exporter_build_info
-podman logs "$NAME" 2>&1 | grep -qF "msg=\"starting leo-exporter\" version=\"(version=$version, " ||
-  fail "no startup log line with version $version: $(podman logs "$NAME" 2>&1 | head -n 3)"
-curl -fsS "http://127.0.0.1:$port/metrics" | grep -qF "leo_exporter_build_info{version=\"$version\",revision=\"$revision\"," ||
+# the version: in the startup log line and in leo_exporter_build_info (read whole before grep -q,
+# whose early exit would otherwise fail the pipeline under pipefail)
+logs=$(podman logs "$NAME" 2>&1)
+grep -qF "msg=\"starting leo-exporter\" version=\"(version=$version, " <<<"$logs" ||
+  fail "no startup log line with version $version: $(head -n 3 <<<"$logs")"
+metrics=$(curl -fsS "http://127.0.0.1:$port/metrics")
+grep -qF "leo_exporter_build_info{version=\"$version\",revision=\"$revision\"," <<<"$metrics" ||
   fail "leo_exporter_build_info does not say version $version, revision $revision"
 
 # its own user: the container's process, seen from the host (rootful podman maps no ids)
@@ -92,7 +95,8 @@ stop_seconds=$(since "$started")
 code=$(podman inspect "$NAME" --format '{{.State.ExitCode}}')
 [ "$code" = 0 ] || fail "exit code $code after SIGTERM"
 awk -v s="$stop_seconds" -v max="$MAX_STOP_SECONDS" 'BEGIN { exit !(s < max) }' || fail "SIGTERM took $stop_seconds s (limit $MAX_STOP_SECONDS s)"
-podman logs "$NAME" 2>&1 | grep -q 'Traceback' && fail "traceback in the log: $(podman logs "$NAME" 2>&1 | tail -n 30)"
+logs=$(podman logs "$NAME" 2>&1)
+if grep -q 'Traceback' <<<"$logs"; then fail "traceback in the log: $(tail -n 30 <<<"$logs")"; fi
 
 printf 'container-test: ok: image %s (version %s), %d MB, built in %.0f s; fleet served %.1f s after start; uid 65532; read-only, nothing written; SIGTERM exit 0 in %.2f s\n' \
   "$TAG" "$version" $((size / 1000000)) "$build_seconds" "$ready_seconds" "$stop_seconds"

@@ -33,7 +33,9 @@ def test_the_image_serves_the_fleet_read_only_as_its_own_user_and_stops_on_sigte
     )
     report = proc.stdout + proc.stderr
     assert proc.returncode == 0, report[-4000:]
-    summary = re.search(r"container-test: ok: image \S+, (\d+) MB, .*SIGTERM exit 0 in ([\d.]+) s", proc.stdout)
+    summary = re.search(
+        r"container-test: ok: image \S+ \(version \S+\), (\d+) MB, .*SIGTERM exit 0 in ([\d.]+) s", proc.stdout
+    )
     assert summary, report[-4000:]
     size_mb, stop_seconds = int(summary.group(1)), float(summary.group(2))
     assert size_mb < 300, f"the image grew to {size_mb} MB"
