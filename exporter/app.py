@@ -83,6 +83,7 @@ class Exporter:
         self.exposition: Exposition | None = None
         self.accounts: list[AccountRuntime] = []
         self.config_path: str | None = None  # what SIGHUP and POST /-/reload re-read
+        self.telemetry_path = "/metrics"  # --web.telemetry-path
         self.shard_override: Callable[[Config], Config] | None = None  # flags/env that win over the file
         self._reload_lock: anyio.Lock | None = None
         self._rendered_version = -1

@@ -39,8 +39,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--log.level",
         dest="log_level",
         default=os.environ.get("LEO_LOG_LEVEL", "info"),
-        choices=["debug", "info", "warning", "error"],
-        help="log level (default info)",
+        type=str.lower,
+        choices=["debug", "info", "warn", "warning", "error"],
+        help="log level: debug, info, warn (or warning), error (default info)",
     )
     parser.add_argument(
         "--log.format",
@@ -49,6 +50,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         choices=["logfmt", "json"],
         help="log line format (default logfmt)",
     )
+
+
+def _telemetry_path(value: str) -> str:
+    """An absolute URL path that does not hide the exporter's own endpoints."""
+    if not value.startswith("/") or value in {"/", "/healthz", "/readyz", "/-/reload"} or value.startswith("/api/"):
+        raise argparse.ArgumentTypeError(f"{value!r}: need an absolute path other than /, /healthz, /readyz, /api/…")
+    return value
 
 
 class _VersionAction(argparse.Action):
@@ -109,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="listen",
         default=os.environ.get("LEO_LISTEN_ADDRESS", DEFAULT_LISTEN),
         help=f"address to serve /metrics on (default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        type=_telemetry_path,
+        default="/metrics",
+        help="path under which to expose metrics (default /metrics)",
     )
     parser.add_argument(
         "--web.config.file",
@@ -340,6 +355,7 @@ async def _run_exporter(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
         exporter = Exporter(config, simulated=simulated)
         exporter.config_path = config_file
+        exporter.telemetry_path = args.telemetry_path
         exporter.shard_override = lambda new: _with_shard(new, args)
         exporter.state.exporter_values["leo_exporter_config_last_reload_successful"] = 1.0
         exporter.state.exporter_values["leo_exporter_config_last_reload_success_timestamp_seconds"] = time.time()
