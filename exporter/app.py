@@ -84,6 +84,7 @@ class Exporter:
         self.accounts: list[AccountRuntime] = []
         self.config_path: str | None = None  # what SIGHUP and POST /-/reload re-read
         self.telemetry_path = "/metrics"  # --web.telemetry-path
+        self.grafana_url = ""  # --web.grafana-url: the status page links terminals to their dashboard
         self.shard_override: Callable[[Config], Config] | None = None  # flags/env that win over the file
         self._reload_lock: anyio.Lock | None = None
         self._rendered_version = -1

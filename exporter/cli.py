@@ -126,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="path under which to expose metrics (default /metrics)",
     )
     parser.add_argument(
+        "--web.grafana-url",
+        dest="grafana_url",
+        default=os.environ.get("LEO_GRAFANA_URL", ""),
+        metavar="URL",
+        help="Grafana's root URL (e.g. https://grafana.example.com): the status page links each terminal "
+        "to its dashboard there (also LEO_GRAFANA_URL)",
+    )
+    parser.add_argument(
         "--web.config.file",
         dest="web_config",
         default=None,
@@ -356,6 +364,7 @@ async def _run_exporter(args: argparse.Namespace) -> int:
         exporter = Exporter(config, simulated=simulated)
         exporter.config_path = config_file
         exporter.telemetry_path = args.telemetry_path
+        exporter.grafana_url = args.grafana_url
         exporter.shard_override = lambda new: _with_shard(new, args)
         exporter.state.exporter_values["leo_exporter_config_last_reload_successful"] = 1.0
         exporter.state.exporter_values["leo_exporter_config_last_reload_success_timestamp_seconds"] = time.time()

@@ -21,6 +21,7 @@ from exporter.logs import REDACT
 from exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord
 from exporter.scheduler import Job
 from exporter.state import AccountState, JobStatus
+from exporter.status.page import relative, when
 from exporter.web import build_app
 
 pytestmark = pytest.mark.anyio
@@ -78,7 +79,7 @@ def client(exporter: Exporter) -> httpx.AsyncClient:
 
 
 def rows(page: str, table: str) -> list[str]:
-    body = page.split(f"id='{table}'", 1)[1].split("</table>", 1)[0]
+    body = page.split(f"id='{table}'", 1)[1].split("</section>", 1)[0]
     return re.findall(r"<tr data-\w+='([^']*)'", body)
 
 
@@ -93,11 +94,13 @@ async def test_page_shows_accounts_summary_jobs_terminals_and_alerts() -> None:
     accounts = page.split("id='accounts-table'", 1)[1].split("</table>", 1)[0]
     # 40 terminals: 6 offline (0, 7, ..., 35), 34 online, 4 alerting (3, 13, 23, 33); 32 of 40 lines active
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", accounts.split("<tbody>", 1)[1].split("</tr>", 1)[0])
-    assert cells[:9] == ["starlink", "fleet-0", "ok", "2 of 3", "40", "34", "6", "0", "4"]
+    assert cells[:7] == ["ok", "40", "34", "6", "0", "4", "32 / 40"]
+    assert "<strong>fleet-0</strong><br><span class='muted small'>starlink <code>ACC-0</code>" in accounts
     assert "ACC-0" in accounts and ">failed<" in accounts  # fleet-1 could not authenticate
     assert "<th class='n'>80</th><th class='n'>68</th><th class='n'>12</th>" in accounts  # the fleet row
     assert "Shard 2 of 3" in page
-    assert rows(page, "jobs-table") == ["starlink/ACC-0/inventory"]
+    assert rows(page, "jobs-groups") == ["starlink/ACC-0/inventory"]
+    assert "<details class='jobs' data-account='fleet-0'><summary>" in page, "grouped per account, collapsed"
     assert "api/jobs/starlink/ACC-0/inventory/poll" in page
     assert len(rows(page, "terminals-table")) == 50  # the default page size
     assert "1&ndash;50 of 80 terminals" in page
@@ -209,6 +212,7 @@ async def test_forms_redirect_back_to_the_page_with_filters_and_a_notice() -> No
         page = (await http.get("/" + location.removeprefix("../../../../../"))).text
         assert "Interval of starlink/ACC-0/inventory set to 2m." in page
         assert "<input name='interval' value='2m'" in page
+        assert "<details class='jobs' data-account='fleet-0' open>" in page, "the group acted on stays open"
 
         bad = await http.post("/api/jobs/starlink/ACC-0/inventory/interval", data={"interval": "soon"})
         assert bad.status_code == 303 and "error=interval" in bad.headers["location"]
@@ -312,3 +316,32 @@ async def test_page_api_and_csv_stay_fast_at_50000_terminals(capsys: pytest.Capt
     assert timings["page, no filter, page 1"] < 0.5
     assert max(t for n, t in timings.items() if not n.startswith("terminals.csv")) < 1.5
     assert timings["terminals.csv (all rows)"] < 5.0
+
+
+@pytest.mark.parametrize(
+    ("ts", "upcoming", "expected"),
+    [
+        (NOW - 12, False, "12s ago"),
+        (NOW + 240, False, "in 4m"),
+        (NOW + 240, True, "in 4m"),
+        (NOW - 0.353, True, "due now"),  # an overdue next run: not "in …" and not "… ago"
+        (NOW - 3600, True, "due now"),
+    ],
+)
+def test_relative_times_read_as_english(ts: float, upcoming: bool, expected: str) -> None:
+    assert relative(ts, NOW, upcoming=upcoming) == expected
+    shown = when(ts, NOW, upcoming=upcoming)
+    assert not ("(in " in shown and " ago)" in shown)
+
+
+async def test_terminals_link_to_their_grafana_dashboard_when_grafana_url_is_set() -> None:
+    exporter = synthetic_exporter(per_account=2, accounts=1)
+    async with client(exporter) as http:
+        assert "class='dashboard'" not in (await http.get("/")).text
+        exporter.grafana_url = "https://grafana.example.com/"
+        page = (await http.get("/")).text
+    terminal = page.split("<tr data-terminal='T0-000000'>", 1)[1].split("</tr>", 1)[0]
+    assert (
+        "<a class='dashboard' href='https://grafana.example.com/d/leo-terminal-detail/leo-terminal-detail"
+        "?var-provider=starlink&amp;var-account=fleet-0&amp;var-terminal=T0-000000'>"
+    ) in terminal

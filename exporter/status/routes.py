@@ -175,6 +175,7 @@ class StatusRoutes:
             alerts=data["alerts"],
             params=params,
             back=back,
+            grafana_url=self.exporter.grafana_url,
         )
         took = time.perf_counter() - started
         timing = f"render;dur={took * 1000:.1f}"
