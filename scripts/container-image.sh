@@ -24,7 +24,7 @@ log() { echo "container: $*" >&2; }
 debian_mirror() {
   local uri
   uri=$(apt-get indextargets --format '$(RELEASE) $(REPO_URI)' 'Created-By: Packages' 2>/dev/null |
-    awk -v suite="$LEO_BASE_SUITE" '$1 == suite { print $2; exit }' || true)
+    awk -v suite="$LEO_BASE_SUITE" '$1 == suite && !found { print $2; found = 1 }' || true)  # reads all: no SIGPIPE
   echo "${LEO_DEBIAN_MIRROR:-${uri:-http://deb.debian.org/debian/}}"
 }
 

@@ -50,7 +50,8 @@ else
   tag="localhost/$tag"
 fi
 # the image reports the same version (the build stage has no .git: VERSION is passed in)
-reported=$("$engine" run --rm --network none "$tag" --version | head -n1)
+reported=$("$engine" run --rm --network none "$tag" --version)  # whole: `| head` would break the pipe
+reported=${reported%%$'\n'*}
 case "$reported" in
   "leo-exporter, version $version "*) ;;
   *) echo "release: the image reports '$reported', not version $version" >&2; exit 1 ;;
