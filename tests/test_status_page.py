@@ -345,3 +345,16 @@ async def test_terminals_link_to_their_grafana_dashboard_when_grafana_url_is_set
         "<a class='dashboard' href='https://grafana.example.com/d/leo-terminal-detail/leo-terminal-detail"
         "?var-provider=starlink&amp;var-account=fleet-0&amp;var-terminal=T0-000000'>"
     ) in terminal
+
+
+def test_without_controls_the_polling_manager_shows_state_and_no_forms() -> None:
+    from exporter.status.page import jobs_section
+
+    job = {"job": "starlink/ACC-0/telemetry", "provider": "starlink", "account_name": "fleet-0", "call": "telemetry",
+           "enabled": True, "interval_seconds": 15.0, "up": False, "last_run": NOW - 5, "last_success": NOW - 600,
+           "duration_seconds": 0.2, "next_run": NOW + 10, "last_error": "HTTP 503", "runs": {"success": 3, "error": 1}}  # fmt: skip
+    read_only = jobs_section([job], NOW, "", controls=False)
+    assert "<form" not in read_only and "poll-now" not in read_only
+    assert "<td class='iv'>15s</td>" in read_only and "1 failing" in read_only and "HTTP 503" in read_only
+    with_controls = jobs_section([job], NOW, "", controls=True)
+    assert with_controls.count("<form") == 3 and "poll-now" in with_controls

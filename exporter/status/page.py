@@ -149,7 +149,7 @@ def accounts_section(accounts: list[dict[str, Any]], totals: dict[str, int], job
     return f"<section><h2 id='accounts'>Accounts and fleet summary</h2>{table}</section>"
 
 
-def _job_rows(jobs: list[dict[str, Any]], now: float, hidden: str) -> list[str]:
+def _job_rows(jobs: list[dict[str, Any]], now: float, hidden: str, controls: bool) -> list[str]:
     rows = []
     for j in jobs:
         path = e(job_path(j["job"]))
@@ -160,32 +160,40 @@ def _job_rows(jobs: list[dict[str, Any]], now: float, hidden: str) -> list[str]:
         took = "&ndash;" if j["duration_seconds"] is None else e(format_duration(j["duration_seconds"]))
         next_run = when(j["next_run"], now, upcoming=True, short=True) if j["enabled"] else ""
         error = j["last_error"]
+        interval = e(format_duration(j["interval_seconds"]))
+        actions = ""
+        if controls:  # the forms exist only where job control is allowed
+            interval = (
+                f"<form class='inline' method='post' action='{path}/interval'>{hidden}"
+                f"<input name='interval' value='{interval}' aria-label='interval'>"
+                "<button type='submit'>Set</button></form>"
+            )
+            actions = (
+                f"<form class='inline' method='post' action='{path}/poll'>{hidden}"
+                "<button type='submit' class='poll-now'>Poll now</button></form> "
+                f"<form class='inline' method='post' action='{path}/{toggle}'>{hidden}"
+                f"<button type='submit' class='{toggle}'>{toggle.capitalize()}</button></form>"
+            )
         rows.append(
             f"<tr data-job='{e(j['job'])}'{' class=has-err' if error else ''}>"
             f"<td><strong title='{e(j['job'])}'>{e(j['call'])}</strong></td>"
             f"<td class='{state_class}'>{state}<br>{_flag(j['enabled'], 'enabled', 'disabled')}</td>"
-            f"<td class='iv'><form class='inline' method='post' action='{path}/interval'>{hidden}"
-            f"<input name='interval' value='{e(format_duration(j['interval_seconds']))}' aria-label='interval'>"
-            "<button type='submit'>Set</button></form></td>"
+            f"<td class='iv'>{interval}</td>"
             f"<td class='last-run' data-ts='{j['last_run'] or ''}'>{when(j['last_run'], now, short=True)}</td>"
             f"<td class='last-success'>{when(j['last_success'], now, short=True)}</td>"
             f"<td class='next-run'>{next_run}</td>"
             f"<td class='n'>{took}</td>"
             f"<td class='n runs'>{runs.get('success', 0)} / {runs.get('error', 0)}</td>"
-            "<td class='act'>"
-            f"<form class='inline' method='post' action='{path}/poll'>{hidden}"
-            "<button type='submit' class='poll-now'>Poll now</button></form> "
-            f"<form class='inline' method='post' action='{path}/{toggle}'>{hidden}"
-            f"<button type='submit' class='{toggle}'>{toggle.capitalize()}</button></form>"
-            "</td></tr>"
+            f"<td class='act'>{actions}</td></tr>"
         )
         if error:
             rows.append(f"<tr class='err-row'><td></td><td colspan='8' class='err'>{e(error)}</td></tr>")
     return rows
 
 
-def jobs_section(jobs: list[dict[str, Any]], now: float, back: str, open_job: str = "") -> str:
-    """One collapsed group per account; its summary says whether anything needs a look."""
+def jobs_section(jobs: list[dict[str, Any]], now: float, back: str, open_job: str = "", controls: bool = False) -> str:
+    """One collapsed group per account; its summary says whether anything needs a look. The forms
+    (interval, poll now, enable/disable) only with `controls`; without, state and no buttons."""
     hidden = f"<input type='hidden' name='back' value='{e(back)}'>"
     headers = ("call", "state", "interval", "last run", "last success", "next run", "took", "runs ok / failed", "")
     groups = []
@@ -199,7 +207,7 @@ def jobs_section(jobs: list[dict[str, Any]], now: float, back: str, open_job: st
         groups.append(
             f"<details class='jobs' data-account='{e(name)}'{is_open}><summary><strong>{e(name)}</strong> "
             f"<span class='muted'>({e(its[0]['provider'])})</span>: {len(its)} jobs, {len(enabled)} enabled, "
-            f"{status}</summary>{_table(headers, _job_rows(its, now, hidden))}</details>"
+            f"{status}</summary>{_table(headers, _job_rows(its, now, hidden, controls))}</details>"
         )
     return (
         "<section><h2 id='jobs'>Polling manager</h2>"
@@ -339,6 +347,7 @@ def render(
     params: dict[str, str],
     back: str,
     grafana_url: str = "",
+    controls: bool = False,
 ) -> str:
     banner = (
         "<p class='banner'><strong>Simulation mode</strong>: data comes from the built-in simulator.</p>"
@@ -357,7 +366,7 @@ def render(
         "<a href='api/status'>JSON</a><a href='healthz'>Health</a><a href='readyz'>Readiness</a></nav>"
         + notice(params)
         + accounts_section(accounts, totals, jobs)
-        + jobs_section(jobs, now, back, params.get("job", ""))
+        + jobs_section(jobs, now, back, params.get("job", ""), controls)
         + terminals_section(terminals, accounts, now, grafana_url)
         + alerts_section(alerts)
         + "</body></html>"

@@ -176,6 +176,7 @@ class StatusRoutes:
             params=params,
             back=back,
             grafana_url=self.exporter.grafana_url,
+            controls=True,  # job control is always on here (issue 13 makes it --web.enable-admin-api)
         )
         took = time.perf_counter() - started
         timing = f"render;dur={took * 1000:.1f}"
