@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint install tools bench clean
+.PHONY: run test lint install tools bench clean release image
 
 $(BIN)/leo-exporter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,17 @@ test: install tools
 
 tools:
 	@bash scripts/install-test-tools.sh
+
+## Wheel, sdist and container image of one version (from the git tags) with SHA256SUMS, in dist/
+release: install
+	bash scripts/release.sh dist
+
+## The container image alone, tagged with the version (Docker if installed, else podman as root)
+image: install
+	@v=$$($(BIN)/python -m setuptools_scm); t="leo-exporter:$$(echo $$v | tr + -)"; \
+	args="--build-arg VERSION=$$v --build-arg REVISION=$$(git rev-parse HEAD)"; \
+	if docker info >/dev/null 2>&1; then docker build -t $$t $$args .; else bash scripts/container-image.sh $$t $$args; fi; \
+	echo "built $$t"
 
 bench: install
 	$(BIN)/python bench/fleet.py --terminals 50000

@@ -1,3 +1,5 @@
 """leo-exporter: Prometheus exporter for LEO satellite terminal fleets."""
 
-__version__ = "0.1.0"
+from exporter.version import version as __version__
+
+__all__ = ["__version__"]

@@ -85,6 +85,8 @@ class Exporter:
         self.config_path: str | None = None  # what SIGHUP and POST /-/reload re-read
         self.lifecycle = False  # --web.enable-lifecycle: POST /-/reload
         self.admin_api = False  # --web.enable-admin-api: job control (poll now, enable, disable, interval)
+        self.telemetry_path = "/metrics"  # --web.telemetry-path
+        self.grafana_url = ""  # --web.grafana-url: the status page links terminals to their dashboard
         self.shard_override: Callable[[Config], Config] | None = None  # flags/env that win over the file
         self._reload_lock: anyio.Lock | None = None
         self._all_ran_at: float | None = None

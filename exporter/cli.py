@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 
-from exporter import __version__
+from exporter import version as build
 from exporter.actions.commands import add_commands as add_action_commands
 from exporter.backfill import add_command as add_backfill
 from exporter.config import Config, ConfigError, ShardConfig, load_config, parse_config
@@ -42,8 +42,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--log.level",
         dest="log_level",
         default=os.environ.get("LEO_LOG_LEVEL", "info"),
-        choices=["debug", "info", "warning", "error"],
-        help="log level (default info)",
+        type=str.lower,
+        choices=["debug", "info", "warn", "warning", "error"],
+        help="log level: debug, info, warn (or warning), error (default info)",
     )
     parser.add_argument(
         "--log.format",
@@ -54,13 +55,31 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _telemetry_path(value: str) -> str:
+    """An absolute URL path that does not hide the exporter's own endpoints."""
+    if not value.startswith("/") or value in {"/", "/healthz", "/readyz", "/-/reload"} or value.startswith("/api/"):
+        raise argparse.ArgumentTypeError(f"{value!r}: need an absolute path other than /, /healthz, /readyz, /api/…")
+    return value
+
+
+class _VersionAction(argparse.Action):
+    """`--version` as exporter-toolkit prints it: several lines, which argparse's own action would re-wrap."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(build.version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leo-exporter",
         description="Prometheus exporter for LEO satellite terminal fleets. "
         "Without --config.file it runs against the built-in simulator.",
     )
-    parser.add_argument("--version", action="version", version=f"leo-exporter {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="print version, revision, build date and exit")
     parser.add_argument(
         "--config.file",
         dest="config_file",
@@ -101,6 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
         dest="listen",
         default=os.environ.get("LEO_LISTEN_ADDRESS", DEFAULT_LISTEN),
         help=f"address to serve /metrics on (default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        type=_telemetry_path,
+        default="/metrics",
+        help="path under which to expose metrics (default /metrics)",
+    )
+    parser.add_argument(
+        "--web.grafana-url",
+        dest="grafana_url",
+        default=os.environ.get("LEO_GRAFANA_URL", ""),
+        metavar="URL",
+        help="Grafana's root URL (e.g. https://grafana.example.com): the status page links each terminal "
+        "to its dashboard there (also LEO_GRAFANA_URL)",
     )
     parser.add_argument(
         "--web.config.file",
@@ -325,6 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "simulator":
             return anyio.run(_run_simulator, args, backend_options=_loop_options())
         release_freed_memory()
+        log.info(
+            "starting leo-exporter", extra={"version": build.version_fields(), "build_context": build.build_context()}
+        )
         return anyio.run(_run_exporter, args, backend_options=_loop_options())
     except KeyboardInterrupt:
         return EXIT_OK
@@ -375,6 +412,8 @@ async def _run_exporter(args: argparse.Namespace) -> int:
         exporter = Exporter(config, simulated=simulated)
         exporter.config_path = config_file
         exporter.lifecycle, exporter.admin_api = args.lifecycle, args.admin_api
+        exporter.telemetry_path = args.telemetry_path
+        exporter.grafana_url = args.grafana_url
         exporter.shard_override = lambda new: _with_shard(new, args)
         exporter.state.exporter_values["leo_exporter_config_last_reload_successful"] = 1.0
         exporter.state.exporter_values["leo_exporter_config_last_reload_success_timestamp_seconds"] = time.time()

@@ -29,7 +29,7 @@ import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from exporter import __version__
+from exporter import version as build
 from exporter.catalog import CATALOG, MetricSpec
 from exporter.state import AccountState, EntityTable, FleetState, JobStatus, escape_label
 
@@ -263,7 +263,10 @@ class Renderer:
             index, total = self.shard
             return f'{spec.name}{{index="{index}",total="{total}"}} 1.0\n'
         if spec.type == "info":
-            return f'{spec.name}{{version="{escape_label(__version__)}"}} 1.0\n'
+            return (
+                f'{spec.name}{{version="{escape_label(build.version)}",revision="{escape_label(build.revision)}",'
+                f'python_version="{escape_label(build.python_version)}"}} 1.0\n'
+            )
         value = self.state.exporter_values.get(spec.name)
         return "" if value is None else f"{spec.name} {format_value(value)}\n"
 

@@ -134,7 +134,7 @@ def build_app(exporter: Exporter) -> Starlette:
 
     routes = [
         Route("/-/reload", reload, methods=["POST", "PUT"]),
-        Route("/metrics", metrics),
+        Route(exporter.telemetry_path, metrics),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *status_routes(exporter),  # the status page at /, /api/..., /terminals.csv

@@ -229,3 +229,58 @@ def test_pool_remaining_and_entitlement_are_never_summed() -> None:
     for where, expr in exprs:
         if metric_names(expr) & pool_figures:
             assert not re.search(r"\bsum\s*(?:by|without)?\s*\(", expr), f"{where}: sums {pool_figures}"
+
+
+# --------------------------------------------------------------------------- drill-down links
+
+
+def _links(panel: dict[str, Any]) -> dict[str, list[str]]:
+    """Data link URLs of a panel: by overridden field name, and under "" for the panel's defaults."""
+    out: dict[str, list[str]] = {"": [link["url"] for link in panel["fieldConfig"]["defaults"].get("links", [])]}
+    for override in panel["fieldConfig"].get("overrides", []):
+        for prop in override["properties"]:
+            if prop["id"] == "links":
+                out.setdefault(override["matcher"]["options"], []).extend(link["url"] for link in prop["value"])
+    return out
+
+
+def _shown_columns(panel: dict[str, Any]) -> dict[str, str]:
+    """field -> displayed name of a table's columns (organize's order, minus hidden, after renames)."""
+    [organize] = [t["options"] for t in panel.get("transformations", []) if t["id"] == "organize"]
+    hidden = {k for k, v in organize["excludeByName"].items() if v}
+    return {f: organize["renameByName"].get(f, f) for f in organize["indexByName"] if f not in hidden}
+
+
+def test_the_map_links_each_terminal_to_its_dashboard() -> None:
+    (geomap,) = [p for p in panels(DASHBOARDS["leo-fleet-overview.json"]) if p["type"] == "geomap"]
+    [url] = _links(geomap)[""]
+    assert url.startswith("/d/leo-terminal-detail/") and "var-terminal=${__data.fields.terminal_id}" in url
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_every_terminal_and_service_line_column_drills_down(name: str) -> None:
+    checked = 0
+    for panel in panels(DASHBOARDS[name]):
+        if panel["type"] != "table":
+            continue
+        columns, links = _shown_columns(panel), _links(panel)
+        if "terminal_id" in columns:
+            assert any("/d/leo-terminal-detail/" in u for u in links.get(columns["terminal_id"], [])), panel["title"]
+            checked += 1
+        if "service_line" in columns:
+            urls = links.get(columns["service_line"], [])
+            assert any("/d/leo-data-usage/" in u and "var-service_line=" in u for u in urls), panel["title"]
+            checked += 1
+    assert checked or name == "leo-exporter-health.json"
+
+
+def test_drill_down_links_reach_existing_dashboards_and_variables() -> None:
+    for name, dashboard in DASHBOARDS.items():
+        for panel in panels(dashboard):
+            for urls in _links(panel).values():
+                for url in urls:
+                    uid = re.match(r"/d/([\w-]+)/", url)
+                    assert uid, url
+                    target = DASHBOARDS[f"{uid.group(1)}.json"]
+                    for var in re.findall(r"var-(\w+)=", url):
+                        assert var in variables(target), f"{name}, {panel['title']}: {url} sets no variable {var}"

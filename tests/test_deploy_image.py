@@ -1,11 +1,7 @@
-"""The container image: the Dockerfile's conventions, hadolint, and the image's contents run for real.
+"""The container image's Dockerfile: its conventions and hadolint.
 
-No Docker daemon runs in CI, so the image itself is never built here. Instead the last tests
-run the Dockerfile's own build-stage RUN commands (read from the Dockerfile, with `/opt`,
-`/wheels` and `/etc` mapped into a temporary directory) on a copy of exactly what the
-Dockerfile COPYs, then start the ENTRYPOINT with the runtime stage's ENV: the same wheel, the
-same virtual environment, the same command line. Those tests need PyPI (pip's build isolation
-and the wheel's dependencies) and take up to a few minutes on a cold pip cache.
+The image itself is built and run with podman in tests/test_container.py
+(scripts/container-test.sh).
 """
 
 from __future__ import annotations
@@ -20,13 +16,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-import pytest
-import yaml
-
 from exporter.cli import DEFAULT_LISTEN
-from tests.conftest import free_port, require_tool
-from tests.processes import ROOT, Process, wait_for
+from tests.conftest import require_tool
+from tests.processes import ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -145,155 +137,3 @@ def test_hadolint_is_clean() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-# --------------------------------------------------------------------------- the image's contents, run
-
-
-@dataclass
-class Image:
-    """The image's filesystem, mapped into a temporary directory."""
-
-    root: Path
-    entrypoint: list[str]
-    env: dict[str, str]
-
-    def path(self, image_path: str) -> str:
-        return image_path.replace("/opt/", f"{self.root}/opt/").replace("/etc/", f"{self.root}/etc/")
-
-    @property
-    def config(self) -> Path:
-        return Path(self.path("/etc/leo-exporter/config.yml"))
-
-    def run(self, args: list[str], log: Path) -> Process:
-        """`docker run IMAGE ARGS`: the ENTRYPOINT, then ARGS, with the runtime ENV."""
-        port = free_port()
-        argv = [self.path(a) for a in self.entrypoint] + [*args, "--web.listen-address", f"127.0.0.1:{port}"]
-        cwd = self.root / "cwd"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=self.env)
-        return Process(popen, f"http://127.0.0.1:{port}", log)
-
-
-def _snapshot(directory: Path) -> dict[str, tuple[int, int]]:
-    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in directory.rglob("*")}
-
-
-@pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
-    root = tmp_path_factory.mktemp("image")
-    _, stages = read_dockerfile()
-    build, final = stages[0], stages[-1]
-    # the build context, as the build stage's COPY lines place it
-    src = root / "src"
-    src.mkdir()
-    for copy in build.all("COPY"):
-        *sources, dest = copy.split()
-        for source in sources:
-            target = src / (source if dest.endswith("/") and dest != "./" else Path(source).name)
-            if (ROOT / source).is_dir():
-                shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            else:
-                shutil.copy2(ROOT / source, target)
-    # the build stage's RUN commands, with the image's paths mapped into `root`
-    python_bin = root / "usr-local-bin"
-    python_bin.mkdir()
-    (python_bin / "python").symlink_to(sys.executable)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update(build.env())
-    env.pop("PIP_NO_CACHE_DIR", None)  # the pip cache changes nothing but the test's speed
-    env["PATH"] = f"{python_bin}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
-    for run in build.all("RUN"):
-        script = run.replace("/opt/", f"{root}/opt/").replace("/wheels", f"{root}/wheels")
-        proc = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=src,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=420,
-            check=False,
-        )
-        assert proc.returncode == 0, f"build step failed:\n{script}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    (root / "etc" / "leo-exporter").mkdir(parents=True)
-    for name in ("cwd", "home", "tmp"):
-        (root / name).mkdir()
-    runtime_env = {"HOME": str(root / "home"), "TMPDIR": str(root / "tmp"), "PATH": "/usr/bin:/bin"}
-    for key, value in final.env().items():
-        runtime_env[key] = value.replace("${PATH}", runtime_env["PATH"]).replace("/opt/", f"{root}/opt/")
-    [entrypoint] = final.all("ENTRYPOINT")
-    return Image(root, json.loads(entrypoint), runtime_env)
-
-
-def _assert_wrote_nothing(image: Image, before: dict[str, tuple[int, int]]) -> None:
-    assert _snapshot(image.root / "opt") == before, "the exporter wrote into its installation"
-    for name in ("cwd", "home", "tmp"):
-        assert not any((image.root / name).iterdir()), f"the exporter wrote into {name}"
-
-
-@pytest.mark.e2e
-@pytest.mark.timeout(600)
-def test_image_without_a_config_runs_the_simulator_demo(image: Image, tmp_path: Path) -> None:
-    venv_lib = image.root / "opt" / "leo-exporter" / "lib"
-    pyc = list(venv_lib.rglob("exporter/__pycache__/*.pyc"))
-    assert pyc, "bytecode compiled at build time"
-    assert not (image.root / "opt" / "leo-exporter" / "bin" / "pip").exists(), "pip removed from the image"
-    before = _snapshot(image.root / "opt")
-    exporter = image.run([], tmp_path / "exporter.log")
-    try:
-        wait_for(f"{exporter.url}/readyz", exporter, timeout=60)
-        text = httpx.get(f"{exporter.url}/metrics", timeout=10).text
-        assert "leo_terminal_online{" in text
-        assert 'leo_exporter_shard_info{index="0",total="1"} 1.0' in text
-    finally:
-        exporter.stop()
-    assert exporter.popen.returncode == 0, exporter.log()[-2000:]
-    log = exporter.log()
-    assert "SIMULATION MODE" in log and "no config at" in log
-    assert "Traceback" not in log
-    _assert_wrote_nothing(image, before)
-
-
-@pytest.mark.e2e
-@pytest.mark.timeout(600)
-def test_image_with_a_mounted_config_polls_for_real(image: Image, tmp_path: Path) -> None:
-    # the simulator's own command (docker run --entrypoint leo-exporter IMAGE simulator ...)
-    port = free_port()
-    argv = [image.path(image.entrypoint[0]), "simulator", "--web.listen-address", f"127.0.0.1:{port}",
-            "--accounts", "1", "--terminals", "10"]  # fmt: skip
-    with (tmp_path / "sim.log").open("wb") as out:
-        popen = subprocess.Popen(argv, cwd=image.root / "cwd", stdout=out, stderr=subprocess.STDOUT, env=image.env)
-    sim = Process(popen, f"http://127.0.0.1:{port}", tmp_path / "sim.log")
-    before = _snapshot(image.root / "opt")
-    try:
-        config = wait_for(f"{sim.url}/exporter-config.yml", sim).text
-        data = yaml.safe_load(config)
-        data["accounts"] = [a for a in data["accounts"] if a["provider"] == "starlink"]
-        data["accounts"][0]["telemetry"] = {"max_linger": "1s"}
-        image.config.write_text(yaml.safe_dump(data))
-        checked = subprocess.run(
-            [image.path(a) for a in image.entrypoint] + ["check-config", "--config.file", str(image.config)],
-            env=image.env,
-            cwd=image.root / "cwd",
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert checked.returncode == 0, checked.stderr
-        assert "config is valid: 1 account(s)" in checked.stdout
-        exporter = image.run([], tmp_path / "exporter.log")
-        try:
-            wait_for(f"{exporter.url}/readyz", exporter, timeout=60)
-            text = httpx.get(f"{exporter.url}/metrics", timeout=10).text
-            assert 'leo_exporter_job_up{provider="starlink"' in text
-        finally:
-            exporter.stop()
-    finally:
-        sim.stop()
-        image.config.unlink(missing_ok=True)
-    log = exporter.log()
-    assert exporter.popen.returncode == 0, log[-2000:]
-    assert "SIMULATION MODE" not in log and "(--config.default-file)" in log
-    assert "Traceback" not in log
-    _assert_wrote_nothing(image, before)

@@ -133,6 +133,7 @@ async def test_overage_previous_cycle_and_mobile_for_the_lines_that_have_them(ex
 async def test_data_pools_capacity_use_and_each_lines_share(exported: Any) -> None:
     m, app = exported
     (pooled,) = [acc for acc in app.state.starlink.accounts if acc.pool]
+
     def starlink(name: str) -> list[Any]:
         return [s for s in m[name] if s.labels["provider"] == "starlink"]
 

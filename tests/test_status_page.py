@@ -24,6 +24,7 @@ from exporter.logs import REDACT
 from exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord
 from exporter.scheduler import Job
 from exporter.state import AccountState, JobStatus
+from exporter.status.page import relative, when
 from exporter.web import build_app
 
 pytestmark = pytest.mark.anyio
@@ -85,7 +86,7 @@ def client(exporter: Exporter) -> httpx.AsyncClient:
 
 
 def rows(page: str, table: str) -> list[str]:
-    body = page.split(f"id='{table}'", 1)[1].split("</table>", 1)[0]
+    body = page.split(f"id='{table}'", 1)[1].split("</section>", 1)[0]
     return re.findall(r"<tr data-\w+='([^']*)'", body)
 
 
@@ -100,11 +101,13 @@ async def test_page_shows_accounts_summary_jobs_terminals_and_alerts() -> None:
     accounts = page.split("id='accounts-table'", 1)[1].split("</table>", 1)[0]
     # 40 terminals: 6 offline (0, 7, ..., 35), 34 online, 4 alerting (3, 13, 23, 33); 32 of 40 lines active
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", accounts.split("<tbody>", 1)[1].split("</tr>", 1)[0])
-    assert cells[:9] == ["starlink", "fleet-0", "ok", "2 of 3", "40", "34", "6", "0", "4"]
+    assert cells[:7] == ["ok", "40", "34", "6", "0", "4", "32 / 40"]
+    assert "<strong>fleet-0</strong><br><span class='muted small'>starlink <code>ACC-0</code>" in accounts
     assert "ACC-0" in accounts and ">failed<" in accounts  # fleet-1 could not authenticate
     assert "<th class='n'>80</th><th class='n'>68</th><th class='n'>12</th>" in accounts  # the fleet row
     assert "Shard 2 of 3" in page
-    assert rows(page, "jobs-table") == ["starlink/ACC-0/inventory"]
+    assert rows(page, "jobs-groups") == ["starlink/ACC-0/inventory"]
+    assert "<details class='jobs' data-account='fleet-0'><summary>" in page, "grouped per account, collapsed"
     assert "api/jobs/starlink/ACC-0/inventory/poll" in page
     assert len(rows(page, "terminals-table")) == 50  # the default page size
     assert "1&ndash;50 of 80 terminals" in page
@@ -216,6 +219,7 @@ async def test_forms_redirect_back_to_the_page_with_filters_and_a_notice() -> No
         page = (await http.get("/" + location.removeprefix("../../../../../"))).text
         assert "Interval of starlink/ACC-0/inventory set to 2m." in page
         assert "<input name='interval' value='2m'" in page
+        assert "<details class='jobs' data-account='fleet-0' open>" in page, "the group acted on stays open"
 
         bad = await http.post("/api/jobs/starlink/ACC-0/inventory/interval", data={"interval": "soon"})
         assert bad.status_code == 303 and "error=interval" in bad.headers["location"]
@@ -335,7 +339,7 @@ async def test_read_only_by_default_job_control_is_403_and_the_page_has_no_butto
             assert answer.status_code == 403, change
             assert "--web.enable-admin-api" in answer.json()["error"]
     assert job.status.enabled is True and job.status.interval == 60.0 and not job.forced
-    assert rows(page, "jobs-table") == ["starlink/ACC-0/inventory"]  # the state is shown
+    assert rows(page, "jobs-groups") == ["starlink/ACC-0/inventory"]  # the state is shown
     assert "<form class='inline' method='post'" not in page and "<button type='submit' class='poll-now'" not in page
 
 
@@ -376,3 +380,45 @@ async def test_a_job_changed_at_run_time_shows_against_its_configured_settings()
     assert values["leo_exporter_job_enabled"] == 0 and values["leo_exporter_job_configured_enabled"] == 1
     assert values["leo_exporter_job_interval_seconds"] == 7 * 86400
     assert values["leo_exporter_job_configured_interval_seconds"] == 60
+
+
+@pytest.mark.parametrize(
+    ("ts", "upcoming", "expected"),
+    [
+        (NOW - 12, False, "12s ago"),
+        (NOW + 240, False, "in 4m"),
+        (NOW + 240, True, "in 4m"),
+        (NOW - 0.353, True, "due now"),  # an overdue next run: not "in …" and not "… ago"
+        (NOW - 3600, True, "due now"),
+    ],
+)
+def test_relative_times_read_as_english(ts: float, upcoming: bool, expected: str) -> None:
+    assert relative(ts, NOW, upcoming=upcoming) == expected
+    shown = when(ts, NOW, upcoming=upcoming)
+    assert not ("(in " in shown and " ago)" in shown)
+
+
+async def test_terminals_link_to_their_grafana_dashboard_when_grafana_url_is_set() -> None:
+    exporter = synthetic_exporter(per_account=2, accounts=1)
+    async with client(exporter) as http:
+        assert "class='dashboard'" not in (await http.get("/")).text
+        exporter.grafana_url = "https://grafana.example.com/"
+        page = (await http.get("/")).text
+    terminal = page.split("<tr data-terminal='T0-000000'>", 1)[1].split("</tr>", 1)[0]
+    assert (
+        "<a class='dashboard' href='https://grafana.example.com/d/leo-terminal-detail/leo-terminal-detail"
+        "?var-provider=starlink&amp;var-account=fleet-0&amp;var-terminal=T0-000000'>"
+    ) in terminal
+
+
+def test_without_controls_the_polling_manager_shows_state_and_no_forms() -> None:
+    from exporter.status.page import jobs_section
+
+    job = {"job": "starlink/ACC-0/telemetry", "provider": "starlink", "account_name": "fleet-0", "call": "telemetry",
+           "enabled": True, "interval_seconds": 15.0, "up": False, "last_run": NOW - 5, "last_success": NOW - 600,
+           "duration_seconds": 0.2, "next_run": NOW + 10, "last_error": "HTTP 503", "runs": {"success": 3, "error": 1}}  # fmt: skip
+    read_only = jobs_section([job], NOW, "", controls=False)
+    assert "<form" not in read_only and "poll-now" not in read_only
+    assert "<td class='iv'>15s</td>" in read_only and "1 failing" in read_only and "HTTP 503" in read_only
+    with_controls = jobs_section([job], NOW, "", controls=True)
+    assert with_controls.count("<form") == 3 and "poll-now" in with_controls

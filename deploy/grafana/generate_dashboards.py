@@ -174,6 +174,7 @@ def table(title: str, targets: list[Json], *, description: str = "", rename: Jso
             "indexByName": {name: i for i, name in enumerate(order or [])},
         },
     })
+    overrides = _drill_down_links(overrides or [], order or [], excluded, rename or {})
     return panel(
         "table", title, targets, description=description, unit=unit, transformations=transformations,
         defaults={"custom": {"align": "auto", "filterable": True}},
@@ -181,6 +182,18 @@ def table(title: str, targets: list[Json], *, description: str = "", rename: Jso
                  "sortBy": [{"displayName": sort_by, "desc": not ascending}] if sort_by else []},
         overrides=overrides,
     )
+
+
+def _drill_down_links(overrides: list[Json], order: list[str], excluded: Json, rename: Json) -> list[Json]:
+    """Every table column of terminal ids links to the terminal dashboard, every column of service
+    lines to the data usage dashboard filtered to that line (unless the table already links it)."""
+    linked = {o["matcher"]["options"] for o in overrides if any(p["id"] == "links" for p in o["properties"])}
+    added = []
+    for field, link in (("terminal_id", terminal_link), ("service_line", service_line_link)):
+        shown = rename.get(field, field)
+        if field in order and not excluded.get(field) and shown not in linked:
+            added.append(link(shown))
+    return overrides + added
 
 
 def by_name(name: str, **props: Any) -> Json:
@@ -193,6 +206,19 @@ def terminal_link(field: str = "terminal_id") -> Json:
            "&var-provider=${__data.fields.provider}&var-account=${__data.fields.account}"
            "&var-terminal=${__data.fields.terminal_id}&${__url_time_range}")
     return by_name(field, links=[{"title": "Terminal detail", "url": url}])
+
+
+TERMINAL_URL = ("/d/leo-terminal-detail/leo-terminal-detail?${datasource:queryparam}"
+                "&var-provider=${__data.fields.provider}&var-account=${__data.fields.account}"
+                "&var-terminal=${__data.fields.terminal_id}&${__url_time_range}")
+
+
+def service_line_link(field: str = "service_line") -> Json:
+    """Drill down from a service line to its usage: the data usage dashboard filtered to that line."""
+    url = ("/d/leo-data-usage/leo-data-usage?${datasource:queryparam}"
+           "&var-provider=${__data.fields.provider}&var-account=${__data.fields.account}"
+           "&var-service_line=${__data.fields.service_line}&${__url_time_range}")
+    return by_name(field, links=[{"title": "Service line usage", "url": url}])
 
 
 def variable(name: str, label: str, query: str, *, multi: bool = True, hide: int = 0, regex: str = "") -> Json:
@@ -387,7 +413,8 @@ def fleet_overview() -> Json:
                     "the terminal's H3 cell, not its exact location; OneWeb reports the terminal's location; "
                     "Kognitive terminals without a position of their own are drawn at their service line's "
                     "registered address.",
-        defaults={"color": {"mode": "thresholds"}, "thresholds": STATE_STEPS, "mappings": STATE_MAPPINGS},
+        defaults={"color": {"mode": "thresholds"}, "thresholds": STATE_STEPS, "mappings": STATE_MAPPINGS,
+                  "links": [{"title": "Terminal detail", "url": TERMINAL_URL}]},  # in each marker's tooltip
         transformations=[
             {"id": "merge", "options": {}},
             {"id": "organize", "options": {"excludeByName": {"Time": True},

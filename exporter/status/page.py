@@ -1,10 +1,14 @@
 """The status page at `/`: server-rendered HTML, plain forms, no JavaScript needed.
 
-Sections: accounts (authentication, shard, online/offline), the polling manager (every job
-with its timings, "Poll now", enable/disable and interval forms that post to `/api/jobs/...`
-and are redirected back here), the terminals table (search, state and account filters, one
-page at a time) and the active alerts. Every value that came from a provider or the config
-is escaped; links are relative, so the page also works behind a path-prefixing proxy.
+Sections: accounts (authentication, online/offline), the polling manager (the jobs grouped per
+account, each group collapsed until opened: timings, "Poll now", enable/disable and interval
+forms that post to `/api/jobs/...` and are redirected back here, with the group of the job
+acted on open), the terminals table (search, state and account filters, one page at a time;
+each terminal links to its Grafana dashboard with `--web.grafana-url`) and the active alerts.
+Laid out to be read without sideways scrolling from 1024 px up: secondary values sit under
+the primary one in the same cell, long texts wrap, errors get a row of their own. Every value
+that came from a provider or the config is escaped; links are relative, so the page also works
+behind a path-prefixing proxy.
 """
 
 from __future__ import annotations
@@ -35,14 +39,17 @@ ERRORS = {
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0 1.5em 2em;color:#1b1b1b}
 h1{font-size:1.4em;margin:.6em 0 .2em}h2{font-size:1.15em;margin:1.4em 0 .4em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:.3em 0}th,td{padding:.2em .5em;border-bottom:1px solid #e4e4e4;
-text-align:left;vertical-align:top}th{background:#f3f3f3;position:sticky;top:0}td.n{text-align:right}
-.ok{color:#11772d}.bad{color:#b00020;font-weight:600}.muted{color:#777}.warn{color:#9a5b00}
+table{border-collapse:collapse;margin:.3em 0;max-width:100%}th,td{padding:.2em .5em;border-bottom:1px solid #e4e4e4;
+text-align:left;vertical-align:top;overflow-wrap:break-word}th{background:#f3f3f3;position:sticky;top:0}
+td.n,th.n{text-align:right}.ok{color:#11772d}.bad{color:#b00020;font-weight:600}.muted{color:#777}
+.warn{color:#9a5b00}.small{font-size:.88em}
 .banner{background:#fff3cd;border:1px solid #e0c36a;padding:.4em .8em;margin:.5em 0}
 .notice{background:#e7f3ff;border:1px solid #9cc7f0;padding:.4em .8em;margin:.5em 0}
 .problem{background:#fde7ea;border:1px solid #e6a1ad;padding:.4em .8em;margin:.5em 0}
-form.inline{display:inline;margin:0}input[name=interval]{width:5em}td.err{max-width:32em;font-size:.9em}
-td.act,td.iv,#terminals-table td,#alerts-table td,code,.t{white-space:nowrap}
+form.inline{display:inline;margin:0}input[name=interval]{width:4.5em}
+td.err{font-size:.9em;color:#b00020;overflow-wrap:anywhere}details.jobs table{width:100%}
+tr.has-err td{border-bottom:none}td.iv,.t,code.id{white-space:nowrap}
+details.jobs{margin:.25em 0}details.jobs>summary{cursor:pointer;padding:.2em 0}
 nav a{margin-right:1em}.pager a,.pager span{margin-right:.6em}code{font-size:.95em}
 """
 
@@ -51,15 +58,34 @@ def e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def when(ts: float | None, now: float) -> str:
-    """`03:04:05Z (12s ago)` (the date too when it is not today's), the full time as a tooltip; or a dash."""
+def relative(ts: float, now: float, *, upcoming: bool = False) -> str:
+    """`12s ago` or `in 4m`; an `upcoming` time (a next run) already past is `due now`, never `… ago`."""
+    delta = now - ts
+    if upcoming and delta >= 0:
+        return "due now"
+    return f"{format_duration(delta)} ago" if delta >= 0 else f"in {format_duration(-delta)}"
+
+
+def when(ts: float | None, now: float, *, upcoming: bool = False, short: bool = False) -> str:
+    """`03:04:05Z (12s ago)` (the date too when it is not today's), the full time as a tooltip; or a
+    dash. `short`: the relative part alone (the tooltip keeps the time)."""
     if ts is None:
         return "<span class='muted'>&ndash;</span>"
-    delta = now - ts
-    rel = f"{format_duration(abs(delta))} ago" if delta >= 0 else f"in {format_duration(-delta)}"
+    rel = relative(ts, now, upcoming=upcoming)
     stamp = iso(ts)
+    if short:
+        return f"<span class='t' title='{e(stamp)}'>{e(rel)}</span>"
     shown = stamp[11:] if stamp[:10] == iso(now)[:10] else stamp.replace("T", " ")
     return f"<span class='t' title='{e(stamp)}'>{e(shown)} <span class='muted'>({e(rel)})</span></span>"
+
+
+def terminal_dashboard(grafana_url: str, terminal: dict[str, Any]) -> str:
+    """The terminal's page of the shipped `leo-terminal-detail` dashboard (the alerts link the same)."""
+    query = urlencode(
+        {"var-provider": terminal["provider"], "var-account": terminal["account_name"],
+         "var-terminal": terminal["terminal_id"]}
+    )  # fmt: skip
+    return f"{grafana_url.rstrip('/')}/d/leo-terminal-detail/leo-terminal-detail?{query}"
 
 
 def job_path(key: str) -> str:
@@ -82,12 +108,16 @@ def _flag(value: bool | None, yes: str = "yes", no: str = "no") -> str:
 # --- sections -------------------------------------------------------------------------------------
 
 
-def accounts_section(accounts: list[dict[str, Any]], totals: dict[str, int], jobs: list[dict[str, Any]],
-                     shard: tuple[int, int]) -> str:  # fmt: skip
-    auth_class = {"ok": "ok", "failed": "bad", "unknown": "muted"}
+def _jobs_by_account(jobs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     by_account: dict[str, list[dict[str, Any]]] = {}
     for job in jobs:
         by_account.setdefault(job["account_name"], []).append(job)
+    return by_account
+
+
+def accounts_section(accounts: list[dict[str, Any]], totals: dict[str, int], jobs: list[dict[str, Any]]) -> str:
+    auth_class = {"ok": "ok", "failed": "bad", "unknown": "muted"}
+    by_account = _jobs_by_account(jobs)
     rows = []
     for a in accounts:
         its = by_account.get(a["name"], [])
@@ -95,10 +125,10 @@ def accounts_section(accounts: list[dict[str, Any]], totals: dict[str, int], job
         up = sum(1 for j in its if j["enabled"] and j["up"])
         jobs_class = "ok" if up == enabled else "bad"
         rows.append(
-            "<tr>"
-            f"<td>{e(a['provider'])}</td><td>{e(a['name'])}</td><td><code>{e(a['account'])}</code></td>"
+            f"<tr data-account='{e(a['name'])}'>"
+            f"<td><strong>{e(a['name'])}</strong><br><span class='muted small'>{e(a['provider'])} "
+            f"<code>{e(a['account'])}</code></span></td>"
             f"<td class='{auth_class[a['authentication']]}'>{e(a['authentication'])}</td>"
-            f"<td>{shard[0]} of {shard[1]}</td>"
             f"<td class='n'>{a['terminals']}</td><td class='n ok'>{a['online']}</td>"
             f"<td class='n{' bad' if a['offline'] else ''}'>{a['offline']}</td><td class='n'>{a['unknown']}</td>"
             f"<td class='n{' warn' if a['alerting'] else ''}'>{a['alerting']}</td>"
@@ -107,23 +137,20 @@ def accounts_section(accounts: list[dict[str, Any]], totals: dict[str, int], job
             "</tr>"
         )
     rows.append(
-        "<tr><th colspan='5'>Fleet</th>"
+        "<tr><th colspan='2'>Fleet</th>"
         f"<th class='n'>{totals['terminals']}</th><th class='n'>{totals['online']}</th>"
         f"<th class='n'>{totals['offline']}</th><th class='n'>{totals['unknown']}</th>"
         f"<th class='n'>{totals['alerting']}</th>"
         f"<th class='n'>{totals['active_service_lines']} / {totals['service_lines']}</th><th></th></tr>"
     )
-    headers = ("provider", "name", "account", "authentication", "shard", "terminals", "online", "offline",
-               "unknown", "alerting", "service lines active / all", "jobs up / enabled")  # fmt: skip
+    headers = ("account", "authentication", "terminals", "online", "offline", "unknown", "alerting",
+               "service lines active / all", "jobs up / enabled")  # fmt: skip
     table = _table(headers, rows, id_="accounts-table")
     return f"<section><h2 id='accounts'>Accounts and fleet summary</h2>{table}</section>"
 
 
-def jobs_section(jobs: list[dict[str, Any]], now: float, back: str, controls: bool = False) -> str:
-    """The polling manager; its forms (interval, poll now, enable/disable) only with `controls`
-    (`--web.enable-admin-api`): a read-only exporter shows state and no buttons."""
+def _job_rows(jobs: list[dict[str, Any]], now: float, hidden: str, controls: bool) -> list[str]:
     rows = []
-    hidden = f"<input type='hidden' name='back' value='{e(back)}'>"
     for j in jobs:
         path = e(job_path(j["job"]))
         state = "pending" if j["up"] is None else ("up" if j["up"] else "down")
@@ -131,11 +158,12 @@ def jobs_section(jobs: list[dict[str, Any]], now: float, back: str, controls: bo
         toggle = "disable" if j["enabled"] else "enable"
         runs = j["runs"]
         took = "&ndash;" if j["duration_seconds"] is None else e(format_duration(j["duration_seconds"]))
+        next_run = when(j["next_run"], now, upcoming=True, short=True) if j["enabled"] else ""
+        error = j["last_error"]
         interval = e(format_duration(j["interval_seconds"]))
-        interval_cell = interval
         actions = ""
-        if controls:
-            interval_cell = (
+        if controls:  # the forms exist only where job control is allowed
+            interval = (
                 f"<form class='inline' method='post' action='{path}/interval'>{hidden}"
                 f"<input name='interval' value='{interval}' aria-label='interval'>"
                 "<button type='submit'>Set</button></form>"
@@ -147,27 +175,45 @@ def jobs_section(jobs: list[dict[str, Any]], now: float, back: str, controls: bo
                 f"<button type='submit' class='{toggle}'>{toggle.capitalize()}</button></form>"
             )
         rows.append(
-            f"<tr data-job='{e(j['job'])}'>"
-            f"<td><code>{e(j['job'])}</code><br><span class='muted'>{e(j['account_name'])}</span></td>"
-            f"<td>{_flag(j['enabled'])}</td>"
-            f"<td class='iv'>{interval_cell}</td>"
-            f"<td class='{state_class}'>{state}</td>"
-            f"<td class='last-run' data-ts='{j['last_run'] or ''}'>{when(j['last_run'], now)}</td>"
-            f"<td class='last-success'>{when(j['last_success'], now)}</td>"
+            f"<tr data-job='{e(j['job'])}'{' class=has-err' if error else ''}>"
+            f"<td><strong title='{e(j['job'])}'>{e(j['call'])}</strong></td>"
+            f"<td class='{state_class}'>{state}<br>{_flag(j['enabled'], 'enabled', 'disabled')}</td>"
+            f"<td class='iv'>{interval}</td>"
+            f"<td class='last-run' data-ts='{j['last_run'] or ''}'>{when(j['last_run'], now, short=True)}</td>"
+            f"<td class='last-success'>{when(j['last_success'], now, short=True)}</td>"
+            f"<td class='next-run'>{next_run}</td>"
             f"<td class='n'>{took}</td>"
-            f"<td>{when(j['next_run'], now) if j['enabled'] else '<span class=muted>disabled</span>'}</td>"
             f"<td class='n runs'>{runs.get('success', 0)} / {runs.get('error', 0)}</td>"
-            f"<td class='err'>{e(j['last_error'])}</td>"
             f"<td class='act'>{actions}</td></tr>"
         )
-    headers = ("job", "enabled", "interval", "state", "last run", "last success", "duration", "next run",
-               "runs ok / failed", "last error", "")  # fmt: skip
+        if error:
+            rows.append(f"<tr class='err-row'><td></td><td colspan='8' class='err'>{e(error)}</td></tr>")
+    return rows
+
+
+def jobs_section(jobs: list[dict[str, Any]], now: float, back: str, open_job: str = "", controls: bool = False) -> str:
+    """One collapsed group per account; its summary says whether anything needs a look. The forms
+    (interval, poll now, enable/disable) only with `controls`; without, state and no buttons."""
+    hidden = f"<input type='hidden' name='back' value='{e(back)}'>"
+    headers = ("call", "state", "interval", "last run", "last success", "next run", "took", "runs ok / failed", "")
+    groups = []
+    for name, its in _jobs_by_account(jobs).items():
+        enabled = [j for j in its if j["enabled"]]
+        failing = sum(1 for j in enabled if j["up"] is False)
+        status = f"<span class='bad'>{failing} failing</span>" if failing else "<span class='ok'>all up</span>"
+        if any(j["up"] is None for j in enabled) and not failing:
+            status = "<span class='muted'>waiting for first runs</span>"
+        is_open = " open" if any(j["job"] == open_job for j in its) else ""
+        groups.append(
+            f"<details class='jobs' data-account='{e(name)}'{is_open}><summary><strong>{e(name)}</strong> "
+            f"<span class='muted'>({e(its[0]['provider'])})</span>: {len(its)} jobs, {len(enabled)} enabled, "
+            f"{status}</summary>{_table(headers, _job_rows(its, now, hidden, controls))}</details>"
+        )
     return (
         "<section><h2 id='jobs'>Polling manager</h2>"
         "<p class='muted'>Enable, disable and interval changes take effect at once and are not saved: a restart "
         "(or a config reload that changes the account) puts back what the config file says.</p>"
-        + _table(headers, rows, id_="jobs-table")
-        + "</section>"
+        f"<div id='jobs-groups'>{''.join(groups)}</div></section>"
     )
 
 
@@ -177,7 +223,7 @@ def _options(values: Iterable[tuple[str, str]], selected: str) -> str:
     )
 
 
-def terminals_section(page: TerminalPage, accounts: list[dict[str, Any]], now: float) -> str:
+def terminals_section(page: TerminalPage, accounts: list[dict[str, Any]], now: float, grafana_url: str = "") -> str:
     q = page.query
     account_options = [("", "all accounts")] + [(a["name"], f"{a['name']} ({a['provider']})") for a in accounts]
     form = (
@@ -194,20 +240,23 @@ def terminals_section(page: TerminalPage, accounts: list[dict[str, Any]], now: f
     for t in page.rows:
         state_class = {"online": "ok", "offline": "bad", "unknown": "muted"}[t["state"]]
         lat, lon = t["latitude"], t["longitude"]
-        where = f"{lat:.4f}, {lon:.4f}" if lat is not None and lon is not None else ""
+        details = [f"kit {t['kit_serial']}" if t["kit_serial"] else "", f"serial {t['serial']}" if t["serial"] else ""]
+        details.append(f"{lat:.4f}, {lon:.4f}" if lat is not None and lon is not None else "")
         line = e(t["service_line"])
         if t["service_line_active"] is False:
             line += " <span class='warn'>(inactive)</span>"
+        name = f"<strong>{e(t['name'])}</strong>" if t["name"] else ""
+        if grafana_url:
+            name = f"<a class='dashboard' href='{e(terminal_dashboard(grafana_url, t))}'>{name or 'dashboard'}</a>"
         rows.append(
             f"<tr data-terminal='{e(t['terminal_id'])}'>"
-            f"<td><code>{e(t['terminal_id'])}</code></td><td>{e(t['name'])}</td>"
-            f"<td>{e(t['account_name'])}<br><span class='muted'>{e(t['provider'])}</span></td>"
-            f"<td>{e(t['kit_serial'])}</td><td>{e(t['serial'])}</td><td>{line}</td>"
+            f"<td>{name}<br><code class='id'>{e(t['terminal_id'])}</code><br>"
+            f"<span class='muted small'>{e(' · '.join(d for d in details if d))}</span></td>"
+            f"<td>{e(t['account_name'])}<br><span class='muted'>{e(t['provider'])}</span></td><td>{line}</td>"
             f"<td class='state {state_class}'>{t['state']}</td><td>{when(t['last_seen'], now)}</td>"
-            f"<td>{e(where)}</td><td class='warn'>{e(', '.join(t['alerts']))}</td></tr>"
+            f"<td class='warn'>{e(', '.join(t['alerts']))}</td></tr>"
         )
-    headers = ("terminal", "name", "account", "kit serial", "serial", "service line", "state", "last seen",
-               "location", "active alerts")  # fmt: skip
+    headers = ("terminal", "account", "service line", "state", "last seen", "active alerts")
     first = (q.page - 1) * q.per_page + 1 if page.total else 0
     last = min(page.total, q.page * q.per_page)
     summary = f"<p id='terminal-count'>{first}&ndash;{last} of {page.total} terminals</p>"
@@ -297,6 +346,7 @@ def render(
     alerts: dict[str, Any],
     params: dict[str, str],
     back: str,
+    grafana_url: str = "",
     controls: bool = False,
 ) -> str:
     banner = (
@@ -315,9 +365,9 @@ def render(
         "<a href='#alerts'>Alerts</a> | <a href='metrics'>Metrics</a><a href='terminals.csv'>Terminals CSV</a>"
         "<a href='api/status'>JSON</a><a href='healthz'>Health</a><a href='readyz'>Readiness</a></nav>"
         + notice(params)
-        + accounts_section(accounts, totals, jobs, shard)
-        + jobs_section(jobs, now, back, controls)
-        + terminals_section(terminals, accounts, now)
+        + accounts_section(accounts, totals, jobs)
+        + jobs_section(jobs, now, back, params.get("job", ""), controls)
+        + terminals_section(terminals, accounts, now, grafana_url)
         + alerts_section(alerts)
         + "</body></html>"
     )

@@ -190,6 +190,7 @@ class StatusRoutes:
             alerts=data["alerts"],
             params=params,
             back=back,
+            grafana_url=self.exporter.grafana_url,
             controls=self.exporter.admin_api,
         )
         took = time.perf_counter() - started
