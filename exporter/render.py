@@ -16,7 +16,7 @@ Output looks like this (families in catalogue order, families without samples le
 
     # HELP leo_terminal_online 1 if the terminal is online, ...
     # TYPE leo_terminal_online gauge
-    leo_terminal_online{provider="starlink",account="ACC-1",terminal_id="01000000-..."} 1.0
+    leo_terminal_online{provider="starlink",account="fleet-north",terminal_id="01000000-..."} 1.0
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ class Renderer:
     def _account_lines(self, spec: MetricSpec, account: AccountState) -> list[str]:
         name = spec.name
         if spec.type == "info":
-            return [f"{name}{{{account.info_labels()}}} 1.0\n"]
+            return [f"{name}{{{labels}}} 1.0\n" for labels in account.info_labels()]
         if name in account.counters:
             samples = account.counters[name].copy()
             return [

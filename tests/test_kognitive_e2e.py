@@ -54,9 +54,8 @@ def test_kognitive_fleet_appears_next_to_starlink(tmp_path) -> None:
     assert "Traceback" not in log
     assert {s.labels["job"]: s.value for s in families["leo_exporter_job_up"]} == {
         **{
-            f"starlink/{s.labels['account']}/{c}": 1.0
-            for s in of("leo_account_info", "starlink")
-            for c in ("account", "telemetry", "user_terminals", "service_lines", "data_usage")
+            f"starlink/{starlink['name']}/{c}": 1.0
+            for c in ("account", "telemetry", "user_terminals", "service_lines", "data_usage", "data_pools", "balance")
         },
         **{
             f"kognitive/kognitive-dp-1/{c}": 1.0

@@ -311,23 +311,19 @@ def fleet_overview() -> Json:
     lay.add(table(
         "Terminals per account",
         [
-            target(f"provider_account:leo_terminals:count{{{PA}}} * on (provider, account) group_left "
-                   f"(name, account_name, starlink_accounts) "
-                   f"max by (provider, account, name, account_name, starlink_accounts) (leo_account_info)",
-                   instant=True, table=True),
+            target(f"provider_account:leo_terminals:count{{{PA}}}", instant=True, table=True),
             target(f"provider_account:leo_terminals_online:sum{{{PA}}}", instant=True, table=True),
             target(f"provider_account:leo_terminals_offline:sum{{{PA}}}", instant=True, table=True),
             target(f"provider_account:leo_terminals_offline_active_service_line:sum{{{PA}}}",
                    instant=True, table=True),
             target(f"provider_account:leo_terminals_alerting:sum{{{PA}}}", instant=True, table=True),
         ],
-        description="Kognitive accounts list the Starlink accounts their key covers; OneWeb accounts show "
-                    "the distribution partner's name.",
-        rename={"name": "Configured name", "account_name": "Account name",
-                "starlink_accounts": "Starlink accounts (Kognitive)", "Value #A": "Terminals",
+        description="`account` is the name the config gives the account; the provider's own accounts behind "
+                    "it are in the table Provider accounts.",
+        rename={"Value #A": "Terminals",
                 "Value #B": "Online", "Value #C": "Offline", "Value #D": "Offline (service line active)",
                 "Value #E": "With device alerts"},
-        order=["provider", "account", "name", "account_name", "starlink_accounts"],
+        order=["provider", "account"],
         overrides=[by_name("Offline (service line active)", **{
             "custom.cellOptions": {"type": "color-background"},
             "thresholds": thresholds((None, "green"), (1, "red"))})],
@@ -343,6 +339,16 @@ def fleet_overview() -> Json:
         [target(f"sum by (provider) (provider_account:leo_terminals_online:sum{{{PA}}})", "{{provider}} online"),
          target(f"sum by (provider) (provider_account:leo_terminals_offline:sum{{{PA}}})", "{{provider}} offline")],
         stack=True,
+    ), 12, 8)
+    lay.add(table(
+        "Provider accounts",
+        [target(f"max by (provider, account, provider_account, provider_account_name) "
+                f"(leo_account_info{{{PA},provider_account!=\"\"}})", instant=True, table=True)],
+        description="The provider's own accounts behind each configured account: Starlink ACC-… and its name, "
+                    "every Starlink account a Kognitive key covers, the OneWeb distribution partner.",
+        hide=["Value"],
+        rename={"provider_account": "Provider account", "provider_account_name": "Provider account name"},
+        order=["provider", "account", "provider_account", "provider_account_name"],
     ), 12, 8)
     org = f"terminal:leo_terminal_organization:max{{{PA}}}"
     lay.add(table(
@@ -521,10 +527,11 @@ def terminal_detail() -> Json:
     lay.add(table(
         "Attributes",
         [target(f"leo_terminal_info{{{T}}}", instant=True, table=True)],
-        description="What the provider knows about the terminal: Starlink kit and dish serials; Kognitive the "
-                    "Starlink account (starlink_account); OneWeb serial, IMSI, manufacturer, hardware, site.",
+        description="What the provider knows about the terminal: Starlink kit and dish serials; the provider's "
+                    "own account (provider_account: Starlink ACC-…, the OneWeb partner); OneWeb serial, IMSI, "
+                    "manufacturer, hardware, site.",
         hide=["Value"], order=["name", "terminal_id", "service_line", "kit_serial", "serial", "software_version",
-                               "starlink_account", "manufacturer", "hardware_version", "site"],
+                               "provider_account", "manufacturer", "hardware_version", "site"],
     ), 16, 4)
     lay.add(table(
         "Public addresses",
@@ -864,6 +871,19 @@ def data_usage() -> Json:
         [target(f"sum by (class) (service_line:leo_service_line_usage_bytes:disjoint{{{U}}})", "{{class}}")],
         unit="decbytes", stack=True, overrides=CLASS_COLORS,
     ), 12, 9)
+    lay.add(table(
+        "Usage this cycle per provider account",
+        [target(f"sum by (provider, account, provider_account, class) "
+                f"(provider_account_id:leo_service_line_usage_bytes:sum{{{POOL}}})", instant=True, table=True)],
+        description="The provider's own accounts behind each configured account (Starlink ACC-…; every Starlink "
+                    "account a Kognitive key covers; the OneWeb distribution partner), joined from "
+                    "leo_service_line_info{provider_account} by the recording rule "
+                    "provider_account_id:leo_service_line_usage_bytes:sum.",
+        rename={"provider_account": "Provider account", "Value": "Used"},
+        order=["provider", "account", "provider_account", "class", "Used"],
+        overrides=[by_name("Used", unit="decbytes")],
+        sort_by="Used",
+    ), 24, 8)
 
     lay.row("Usage buckets and shared pools")
     lay.add(panel(

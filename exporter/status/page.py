@@ -96,7 +96,8 @@ def accounts_section(accounts: list[dict[str, Any]], totals: dict[str, int], job
         jobs_class = "ok" if up == enabled else "bad"
         rows.append(
             "<tr>"
-            f"<td>{e(a['provider'])}</td><td>{e(a['name'])}</td><td><code>{e(a['account'])}</code></td>"
+            f"<td>{e(a['provider'])}</td><td>{e(a['name'])}</td>"
+            f"<td><code>{e(', '.join(a['provider_accounts']))}</code></td>"
             f"<td class='{auth_class[a['authentication']]}'>{e(a['authentication'])}</td>"
             f"<td>{shard[0]} of {shard[1]}</td>"
             f"<td class='n'>{a['terminals']}</td><td class='n ok'>{a['online']}</td>"
@@ -113,7 +114,7 @@ def accounts_section(accounts: list[dict[str, Any]], totals: dict[str, int], job
         f"<th class='n'>{totals['alerting']}</th>"
         f"<th class='n'>{totals['active_service_lines']} / {totals['service_lines']}</th><th></th></tr>"
     )
-    headers = ("provider", "name", "account", "authentication", "shard", "terminals", "online", "offline",
+    headers = ("provider", "name", "provider account", "authentication", "shard", "terminals", "online", "offline",
                "unknown", "alerting", "service lines active / all", "jobs up / enabled")  # fmt: skip
     table = _table(headers, rows, id_="accounts-table")
     return f"<section><h2 id='accounts'>Accounts and fleet summary</h2>{table}</section>"

@@ -67,7 +67,7 @@ class Reconciled(Generic[T]):
 
 
 class KognitiveDriver:
-    identify_job = None  # the `account` label comes from the config; no call has to go first
+    identify_job = None  # the `account` label is the config name; no call has to go first
 
     def __init__(self, ctx: AccountContext):
         assert isinstance(ctx.config, KognitiveAccount)
@@ -89,9 +89,6 @@ class KognitiveDriver:
         self.status: Reconciled[TerminalState] = Reconciled()
         self.products: Reconciled[ProductRecord] = Reconciled()
         self.addresses: Reconciled[Address] = Reconciled()
-        # The account label is fixed by the config (one auth key may cover several Starlink
-        # accounts); set it before any job runs so every series carries it from the start.
-        ctx.state.apply_account(AccountRecord(account_id=self.config.account_label))
 
     def jobs(self) -> dict[str, JobFunction]:
         return {
@@ -242,7 +239,7 @@ class KognitiveDriver:
                 problems.append(str(exc))
                 continue
             for record in records:
-                if self._wanted(record.attributes.get("starlink_account", "")):
+                if self._wanted(record.attributes.get("provider_account", "")):
                     found[record.product] = _merge_product(found.get(record.product), record)
         await self.ctx.worker.apply(lambda: self._take(self.products, found, not problems))
         _raise_if(problems, "products or data blocks")
@@ -286,7 +283,11 @@ class KognitiveDriver:
             if address is None and not line.address and len(by_account.get(line.account, ())) == 1:
                 address = by_account[line.account][0]  # the account's only address must be the line's
             line_address[line.number] = address
-            attrs = {"starlink_account": line.account, "subscription_status": line.status}
+            attrs = {
+                "provider_account": line.account,
+                "provider_account_name": line.account_name,
+                "subscription_status": line.status,
+            }
             if address is not None:
                 attrs["address_reference_id"] = address.reference
                 attrs["address"] = address.formatted
@@ -319,11 +320,10 @@ class KognitiveDriver:
                 state.terminals.set("leo_terminal_longitude_degrees", record.terminal_id, lon)
 
         state.replace_products(products.values())
-        accounts = {line.account for line in lines.values()} | {t.account for t in status.values()}
-        accounts.discard("")
-        attrs = {"starlink_accounts": ",".join(sorted(accounts))} if accounts else {}
-        if attrs != state.attrs:
-            state.apply_account(AccountRecord(account_id=self.config.account_label, attributes=attrs))
+        # one leo_account_info series per Starlink account the key's data names, with its name
+        names = {t.account: "" for t in status.values()} | {line.account: line.account_name for line in lines.values()}
+        names.pop("", None)
+        state.set_provider_accounts(AccountRecord(provider_account=a, name=names[a]) for a in sorted(names))
 
 
 def _terminals(lines: dict[str, Line], status: dict[str, TerminalState]) -> dict[str, TerminalRecord]:
@@ -340,7 +340,7 @@ def _terminals(lines: dict[str, Line], status: dict[str, TerminalState]) -> dict
             line = lines.get(entry.service_line)
         number = line.number if line else (entry.service_line if entry else "")
         account = line.account if line else (entry.account if entry else "")
-        attrs = {"starlink_account": account, "terminal_status": bool_text(entry.status) if entry else ""}
+        attrs = {"provider_account": account, "terminal_status": bool_text(entry.status) if entry else ""}
         out[terminal_id] = TerminalRecord(
             terminal_id=terminal_id,
             service_line=number,
@@ -355,8 +355,8 @@ def _merge_product(before: ProductRecord | None, record: ProductRecord) -> Produ
     """The same product offered to several Starlink accounts is one series naming all of them."""
     if before is None:
         return record
-    accounts = set(before.attributes.get("starlink_account", "").split(",")) | {
-        record.attributes.get("starlink_account", "")
+    accounts = set(before.attributes.get("provider_account", "").split(",")) | {
+        record.attributes.get("provider_account", "")
     }
     accounts.discard("")
     return ProductRecord(
@@ -365,7 +365,7 @@ def _merge_product(before: ProductRecord | None, record: ProductRecord) -> Produ
         price=before.price,
         currency=before.currency,
         data_bytes=before.data_bytes,
-        attributes={**before.attributes, "starlink_account": ",".join(sorted(accounts))},
+        attributes={**before.attributes, "provider_account": ",".join(sorted(accounts))},
     )
 
 
