@@ -6,7 +6,8 @@ is held to it by a test, and the dashboards and rules are written against it.
 Entity kinds say which identity label a family carries besides `provider` and `account`:
 `terminal` -> `terminal_id`, `router` -> `router_id`, `service_line` -> `service_line`,
 `product` -> `product`, `organization` -> `organization`, `site` -> `site`, `pool` -> `pool`, `account` -> none,
-`job` -> `job`, `exporter` -> no provider/account.
+`job` -> `call` (the bare API call name: a poll job is one (account, call); never `job`, which is
+Prometheus' target label), `exporter` -> no provider/account.
 `extra` names labels added per sample (e.g. `alert`, `class`); `info` families carry their
 descriptive labels per entity and always have the value 1.
 """
@@ -449,6 +450,6 @@ IDENTITY_LABEL: dict[str, str | None] = {
     "organization": "organization",
     "site": "site",
     "pool": "pool",
-    "job": "job",
+    "job": "call",
     "exporter": None,
 }

@@ -177,7 +177,8 @@ _JOB_FIELDS = {
 
 
 def _job_labels(job: JobStatus) -> str:
-    return f'{job.account.base},job="{escape_label(job.key)}"'
+    """provider, account and the bare `call`: never `job`, which belongs to Prometheus' targets."""
+    return f'{job.account.base},call="{escape_label(job.call)}"'
 
 
 def _lines(name: str, samples: list[tuple[str, float]]) -> str:

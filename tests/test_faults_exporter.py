@@ -91,8 +91,8 @@ def job_values(families: dict[str, list], name: str, **labels: str) -> dict[tupl
     for sample in families.get(name, []):
         if any(sample.labels.get(k) != v for k, v in labels.items()):
             continue
-        provider, account, call = sample.labels["job"].split("/", 2)
-        out.setdefault((provider, account), {})[call] = sample.value
+        key = (sample.labels["provider"], sample.labels["account"])
+        out.setdefault(key, {})[sample.labels["call"]] = sample.value
     return out
 
 

@@ -52,13 +52,13 @@ def test_kognitive_fleet_appears_next_to_starlink(tmp_path) -> None:
         return [s for s in families.get(name, []) if s.labels["provider"] == provider]
 
     assert "Traceback" not in log
-    assert {s.labels["job"]: s.value for s in families["leo_exporter_job_up"]} == {
+    assert {(s.labels["account"], s.labels["call"]): s.value for s in families["leo_exporter_job_up"]} == {
         **{
-            f"starlink/{starlink['name']}/{c}": 1.0
+            (starlink["name"], c): 1.0
             for c in ("account", "telemetry", "user_terminals", "service_lines", "data_usage", "data_pools", "balance")
         },
         **{
-            f"kognitive/kognitive-dp-1/{c}": 1.0
+            ("kognitive-dp-1", c): 1.0
             for c in ("terminal_status", "service_lines", "billing_usage", "products", "addresses")
         },
     }

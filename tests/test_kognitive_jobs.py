@@ -245,7 +245,7 @@ async def test_refused_key_names_the_header_switch_and_never_the_key(api: respx.
     assert KEY not in error
     m = await metrics(exp)
     assert m["leo_exporter_account_authenticated"][0].value == 0.0
-    up = by(m["leo_exporter_job_up"], "job")["kognitive/dp-main/products"]
+    up = by(m["leo_exporter_job_up"], "call")["products"]
     assert up.value == 0.0
 
 
@@ -378,9 +378,9 @@ async def test_success_false_fails_the_job_and_keeps_the_last_good_data(api: res
     m = await metrics(exp)
     assert [s.labels["service_line"] for s in m["leo_service_line_info"]] == ["AST-0000000-00000-01"]
     assert [s.labels["terminal_id"] for s in m["leo_terminal_info"]] == ["01000000-00000000-000000aa"]
-    up = {j: s.value for j, s in by(m["leo_exporter_job_up"], "job").items()}
-    assert up["kognitive/dp-main/service_lines"] == 0.0
-    assert up["kognitive/dp-main/products"] == 1.0
+    up = {j: s.value for j, s in by(m["leo_exporter_job_up"], "call").items()}
+    assert up["service_lines"] == 0.0
+    assert up["products"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -425,7 +425,7 @@ async def test_a_non_numeric_usage_string_fails_only_that_line(api: respx.MockRo
         s.labels["service_line"]: s.value for s in m["leo_service_line_usage_bytes"] if s.labels["class"] == "priority"
     }
     assert priority == {one: 3e9, two: 2e9}  # the good line moved on, the bad one kept its last figure
-    assert by(m["leo_exporter_job_up"], "job")["kognitive/dp-main/billing_usage"].value == 0.0
+    assert by(m["leo_exporter_job_up"], "call")["billing_usage"].value == 0.0
 
 
 async def test_usage_numbers_arrive_as_strings_or_numbers(api: respx.MockRouter) -> None:
@@ -461,7 +461,7 @@ async def test_an_unknown_subscription_status_keeps_the_last_flag_and_says_so(ap
     assert m["leo_service_line_info"][0].labels["subscription_status"] == "frozen"
     unknown = m["leo_exporter_unknown_fields_total"]
     assert [(s.labels["kind"], s.value) for s in unknown] == [("subscription_status", 1.0)]
-    assert by(m["leo_exporter_job_up"], "job")["kognitive/dp-main/service_lines"].value == 0.0
+    assert by(m["leo_exporter_job_up"], "call")["service_lines"].value == 0.0
     assert await run(exp, "service_lines") == ""
     m = await metrics(exp)
     assert m["leo_service_line_active"][0].value == 0.0
@@ -519,8 +519,8 @@ async def test_http_errors_fail_the_job_and_other_accounts_carry_on(
     assert ("nope" in error) == (status != 429)  # a 429 says when to retry, not why
     assert await run(exp, "products", "fine") == ""
     m = await metrics(exp)
-    up = {j: s.value for j, s in by(m["leo_exporter_job_up"], "job").items()}
-    assert up == {"kognitive/broken/products": 0.0, "kognitive/fine/products": 1.0}
+    up = {(s.labels["account"], s.labels["call"]): s.value for s in m["leo_exporter_job_up"]}
+    assert up == {("broken", "products"): 0.0, ("fine", "products"): 1.0}
     assert len(m["leo_product_info"]) == 3 and {s.labels["account"] for s in m["leo_product_info"]} == {"fine"}
 
 
@@ -562,7 +562,7 @@ async def test_account_label_is_the_config_name_and_each_starlink_account_an_inf
     infos = by(m["leo_account_info"], "provider_account")
     assert set(infos) == {ACC, other}
     assert {s.labels["account"] for s in infos.values()} == {"dp-main"}
-    assert by(m["leo_exporter_job_up"], "job")["kognitive/dp-main/service_lines"].value == 1.0
+    assert by(m["leo_exporter_job_up"], "call")["service_lines"].value == 1.0
 
 
 def test_the_removed_account_key_is_rejected_with_what_replaced_it() -> None:

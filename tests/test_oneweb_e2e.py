@@ -118,12 +118,12 @@ def test_a_oneweb_account_against_the_simulator_exposes_every_group(tmp_path) ->
     scraped_at = max(s.value for s in families["leo_exporter_job_last_success_timestamp_seconds"])
     assert all(s.value < scraped_at - 600 for s in mine("leo_terminal_report_timestamp_seconds"))
 
-    up = {s.labels["job"]: s.value for s in families["leo_exporter_job_up"]}
-    assert all(v == 1 for job, v in up.items() if job.startswith(f"oneweb/{label}/")), up
-    assert len([j for j in up if j.startswith(f"oneweb/{label}/")]) == 7
+    up = {(s.labels["account"], s.labels["call"]): s.value for s in families["leo_exporter_job_up"]}
+    assert all(v == 1 for (account, _), v in up.items() if account == label), up
+    assert len([a for a, _ in up if a == label]) == 7
     auth = {s.labels["account"]: s.value for s in families["leo_exporter_account_authenticated"]}
     assert auth == {label: 1.0, "oneweb-wrong": 0.0}
-    assert all(v == 0 for job, v in up.items() if job.startswith("oneweb/oneweb-wrong/"))
+    assert all(v == 0 for (account, _), v in up.items() if account == "oneweb-wrong")
     assert {s.labels["provider_account"] for s in mine("leo_account_info")} == {partner}
     assert "OneWeb refused the credentials of client_id" in log
     assert "not-the-secret-9" not in log and good["client_secret"] not in log

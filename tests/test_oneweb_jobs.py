@@ -169,7 +169,9 @@ async def test_every_group_is_exposed_with_provider_account_and_ids(sim: OneWebS
             expected = cycle_bounds(p.anchor, datetime.fromtimestamp(updated[p.product_id], UTC))[0]
             assert cycle_start[p.product_id] == expected.timestamp()
     assert len(set(cycle_start.values())) > 2
-    assert by(got["leo_exporter_job_up"], "job") == {f"oneweb/ow-test/{j}": 1.0 for j in JOBS}
+    assert {(s.labels["account"], s.labels["call"]): s.value for s in got["leo_exporter_job_up"]} == {
+        ("ow-test", j): 1.0 for j in JOBS
+    }
     assert got["leo_exporter_account_authenticated"][0].value == 1
 
 

@@ -178,16 +178,18 @@ def test_usage_by_class_limit_and_cycle() -> None:
     assert series(result, "leo_service_line_billing_cycle_end_timestamp_seconds", service_line="SL-1") == 2.0
 
 
-def test_job_series_carry_provider_account_and_job() -> None:
+def test_job_series_carry_provider_account_and_the_bare_call() -> None:
     clock = Clock()
     state, account = fleet(clock)
     job = JobStatus(account, "telemetry", 15.0, 60.0, up=0.0, last_run=NOW)
     state.jobs.append(job)
     result = scrape(state)
-    labels = {"provider": "starlink", "account": "north", "job": "starlink/north/telemetry"}
+    labels = {"provider": "starlink", "account": "north", "call": "telemetry"}
     assert series(result, "leo_exporter_job_up", **labels) == 0
     assert series(result, "leo_exporter_job_interval_seconds", **labels) == 15
     assert series(result, "leo_exporter_job_last_success_timestamp_seconds", **labels) is None
+    # `job` and `instance` are Prometheus' target labels: no series of ours may carry them
+    assert not [key for family in result.values() for key in family if {"job", "instance"} & set(dict(key))]
 
 
 def test_every_rendered_family_is_in_the_catalogue_with_its_type() -> None:

@@ -1068,6 +1068,7 @@ def data_usage() -> Json:
 
 J = 'provider=~"$provider",account=~"$account"'
 SJ = 'job=~"$scrape_job"'
+JOB_LEGEND = "{{provider}}/{{account}}/{{call}}"
 
 
 def exporter_health() -> Json:
@@ -1091,26 +1092,26 @@ def exporter_health() -> Json:
     lay.add(table(
         "Jobs",
         [
-            target(f"max by (provider, account, job) (leo_exporter_job_up{{{J}}})", instant=True, table=True),
-            target(f"max by (provider, account, job) (leo_exporter_job_enabled{{{J}}})", instant=True, table=True),
-            target(f"max by (provider, account, job) (leo_exporter_job_interval_seconds{{{J}}})",
+            target(f"max by (provider, account, call) (leo_exporter_job_up{{{J}}})", instant=True, table=True),
+            target(f"max by (provider, account, call) (leo_exporter_job_enabled{{{J}}})", instant=True, table=True),
+            target(f"max by (provider, account, call) (leo_exporter_job_interval_seconds{{{J}}})",
                    instant=True, table=True),
-            target(f"max by (provider, account, job) (leo_exporter_job_duration_seconds{{{J}}})",
+            target(f"max by (provider, account, call) (leo_exporter_job_duration_seconds{{{J}}})",
                    instant=True, table=True),
-            target(f"max by (provider, account, job) (leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)"
+            target(f"max by (provider, account, call) (leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)"
                    f" * 1000", instant=True, table=True),
-            target(f"time() - max by (provider, account, job) "
+            target(f"time() - max by (provider, account, call) "
                    f"(leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)", instant=True, table=True),
-            target(f'sum by (provider, account, job) (increase(leo_exporter_job_runs_total{{result="error",{J}}}'
-                   f"[$__range])) or sum by (provider, account, job) "
+            target(f'sum by (provider, account, call) (increase(leo_exporter_job_runs_total{{result="error",{J}}}'
+                   f"[$__range])) or sum by (provider, account, call) "
                    f"(increase(leo_exporter_job_runs_total{{{J}}}[$__range])) * 0", instant=True, table=True),
         ],
-        description="Each job polls one provider API for one account on its own timer. Data age is the time "
+        description="Each job polls one provider API call for one account on its own timer. Data age is the time "
                     "since the last success; LeoExporterDataStale fires beyond 3 intervals (at least 5 min).",
-        rename={"job": "Job", "Value #A": "Up", "Value #B": "Enabled", "Value #C": "Interval",
+        rename={"call": "Call", "Value #A": "Up", "Value #B": "Enabled", "Value #C": "Interval",
                 "Value #D": "Last duration", "Value #E": "Last success", "Value #F": "Data age",
                 "Value #G": "Failed runs (range)"},
-        order=["Job", "provider", "account", "Up", "Enabled", "Interval", "Last duration", "Last success",
+        order=["provider", "account", "Call", "Up", "Enabled", "Interval", "Last duration", "Last success",
                "Data age", "Failed runs (range)"],
         overrides=[
             by_name("Up", **{"custom.cellOptions": {"type": "color-background"},
@@ -1123,7 +1124,7 @@ def exporter_health() -> Json:
     ), 24, 9)
     lay.add(panel(
         "state-timeline", "Job status",
-        [target(f"max by (job) (leo_exporter_job_up{{{J}}})", "{{job}}")],
+        [target(f"max by (provider, account, call) (leo_exporter_job_up{{{J}}})", JOB_LEGEND)],
         defaults={"color": {"mode": "thresholds"}, "thresholds": thresholds((None, "red"), (1, "green")),
                   "mappings": [{"type": "value", "options": {"0": {"text": "failing", "color": "red", "index": 0},
                                                              "1": {"text": "ok", "color": "green", "index": 1}}}]},
@@ -1132,13 +1133,15 @@ def exporter_health() -> Json:
                  "legend": {"showLegend": False}},
     ), 12, 9)
     lay.add(timeseries("Job duration", [
-        target(f"max by (job) (leo_exporter_job_duration_seconds{{{J}}})", "{{job}}")], unit="s"), 12, 9)
+        target(f"max by (provider, account, call) (leo_exporter_job_duration_seconds{{{J}}})", JOB_LEGEND)],
+        unit="s"), 12, 9)
     lay.add(timeseries("Data age", [
-        target(f"time() - max by (job) (leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)", "{{job}}")],
+        target(f"time() - max by (provider, account, call) "
+               f"(leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)", JOB_LEGEND)],
         unit="s", description="Time since each job last succeeded: a sawtooth up to the job's interval when "
                               "healthy."), 12, 8)
     lay.add(timeseries("Job interval", [
-        target(f"max by (job) (leo_exporter_job_interval_seconds{{{J}}})", "{{job}}")], unit="s",
+        target(f"max by (provider, account, call) (leo_exporter_job_interval_seconds{{{J}}})", JOB_LEGEND)], unit="s",
         description="Configured interval between runs."), 12, 8)
     lay.add(timeseries("Job runs by result", [
         target(f"sum by (result) (rate(leo_exporter_job_runs_total{{{J}}}[$__rate_interval])) * 60",
