@@ -87,7 +87,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     _g(
         "leo_terminal_software_update_reboot_delay_seconds",
         "terminal",
-        "Seconds until a pending software update may reboot the terminal (-1: deferral off).",
+        "Seconds until a pending software update may reboot the terminal; absent while deferral is off.",
     ),
     _g("leo_terminal_in_territorial_waters", "terminal", "1 if the terminal reports being in territorial waters."),
     _g(
@@ -418,7 +418,11 @@ CATALOG: tuple[MetricSpec, ...] = (
         "Telemetry rows received from the provider's stream, by device type.",
         ("device_type",),
     ),
-    _i("leo_exporter_build_info", "exporter", "Build information of the running exporter (value 1)."),
+    _i(
+        "leo_exporter_build_info",
+        "exporter",
+        "Build information of the running exporter (value 1): version, source revision, Python version.",
+    ),
     _i(
         "leo_exporter_shard_info",
         "exporter",
@@ -439,7 +443,18 @@ CATALOG: tuple[MetricSpec, ...] = (
     _g("leo_exporter_exposition_bytes", "exporter", "Size of the last rendered exposition, uncompressed."),
 )
 
-BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOG}
+# The standard process families, from prometheus_client's ProcessCollector, rendered at the end
+# of the cached exposition (always on, like every exporter's; empty where /proc is missing).
+PROCESS_CATALOG: tuple[MetricSpec, ...] = (
+    _g("process_virtual_memory_bytes", "process", "Virtual memory size in bytes."),
+    _g("process_resident_memory_bytes", "process", "Resident memory size in bytes."),
+    _g("process_start_time_seconds", "process", "Start time of the process since unix epoch in seconds."),
+    _c("process_cpu_seconds_total", "process", "Total user and system CPU time spent in seconds."),
+    _g("process_open_fds", "process", "Number of open file descriptors."),
+    _g("process_max_fds", "process", "Maximum number of open file descriptors."),
+)
+
+BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in (*CATALOG, *PROCESS_CATALOG)}
 
 IDENTITY_LABEL: dict[str, str | None] = {
     "account": None,
@@ -452,4 +467,5 @@ IDENTITY_LABEL: dict[str, str | None] = {
     "pool": "pool",
     "job": "call",
     "exporter": None,
+    "process": None,
 }

@@ -21,13 +21,21 @@ Output looks like this (families in catalogue order, families without samples le
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+import platform
 import struct
+import subprocess
 import threading
 import time
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.exposition import generate_latest
+from prometheus_client.process_collector import ProcessCollector
 
 from exporter import __version__
 from exporter.catalog import CATALOG, MetricSpec
@@ -176,6 +184,33 @@ _JOB_FIELDS = {
 }
 
 
+@functools.cache
+def build_revision() -> str:
+    """The source revision: the image's build argument (`LEO_EXPORTER_REVISION`), else the git
+    checkout the package runs from, else `unknown`. Read once per process."""
+    given = os.environ.get("LEO_EXPORTER_REVISION", "").strip()
+    if given and given != "unknown":
+        return given
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def build_info_labels() -> str:
+    """`version`, `revision`, `python_version` of leo_exporter_build_info."""
+    pairs = (("version", __version__), ("revision", build_revision()), ("python_version", platform.python_version()))
+    return ",".join(f'{name}="{escape_label(value)}"' for name, value in pairs)
+
+
 def _job_labels(job: JobStatus) -> str:
     """provider, account and the bare `call`: never `job`, which belongs to Prometheus' targets."""
     return f'{job.account.base},call="{escape_label(job.call)}"'
@@ -195,6 +230,9 @@ class Renderer:
                                              f"{spec.exposition_type}\n", 0) for spec in CATALOG}  # fmt: skip
         self._cache: dict[tuple[str, str], tuple[tuple[int, str], Chunk | Future[Chunk] | None]] = {}
         self._deflater = _Deflater()
+        self._build_info = build_info_labels()
+        # read /proc at every render (at least every render_interval): no second registry to scrape
+        self._process = ProcessCollector(registry=None)
 
     def invalidate(self) -> None:
         """Forget every cached chunk: the next render is a full one (benchmarks time that)."""
@@ -215,6 +253,9 @@ class Renderer:
             if samples:
                 pending.append(self._headers[spec.name])
                 pending.extend(samples)
+        process = self._process_chunk()
+        if process is not None:
+            pending.append(process)
         parts = [p.result() if isinstance(p, Future) else p for p in pending]
         for key, (stamp, value) in list(self._cache.items()):
             if isinstance(value, Future):
@@ -258,12 +299,18 @@ class Renderer:
                 chunks.append(cached[1])
         return chunks
 
+    def _process_chunk(self) -> Chunk | None:
+        """The standard process_* families, in prometheus_client's own text."""
+        text = generate_latest(self._process).decode()  # type: ignore[arg-type]
+        series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+        return Chunk.of(text, series) if series else None
+
     def _exporter_text(self, spec: MetricSpec) -> str:
         if spec.name == "leo_exporter_shard_info":
             index, total = self.shard
             return f'{spec.name}{{index="{index}",total="{total}"}} 1.0\n'
         if spec.type == "info":
-            return f'{spec.name}{{version="{escape_label(__version__)}"}} 1.0\n'
+            return f"{spec.name}{{{self._build_info}}} 1.0\n"
         value = self.state.exporter_values.get(spec.name)
         return "" if value is None else f"{spec.name} {format_value(value)}\n"
 

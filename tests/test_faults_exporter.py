@@ -148,6 +148,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 if storm:
                     jobs = {name: {"interval": f"{STORM_JOB_INTERVAL:g}s"} for name in jobs}
                 jobs["telemetry"] = {"interval": f"{TELEMETRY_INTERVAL:g}s"}
+                # hourly calls that no longer wait for `account`: off, so every job here polls often
+                jobs |= {"data_pools": {"enabled": False}, "balance": {"enabled": False}}
                 # Small batches on the faulted account, so that a stream 40 ticks behind takes many calls.
                 account["telemetry"] = {"max_linger": "0s", "batch_size": 50 if first else 1000}
             account["jobs"] = jobs

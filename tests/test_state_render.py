@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import platform
+import shutil
 import subprocess
+from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.stock import parse, render_stock, stock_registry
+from exporter import __version__
+from exporter import render as render_module
 from exporter.catalog import BY_NAME
 from exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord, UsageRecord
 from exporter.render import Renderer
@@ -242,3 +248,37 @@ def test_gzip_variant_holds_the_same_bytes() -> None:
     state, _ = fleet(Clock())
     exposition = Renderer(state).render()
     assert gzip.decompress(exposition.gzipped) == exposition.plain
+
+
+def test_build_info_and_the_standard_process_families_are_in_the_exposition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    render_module.build_revision.cache_clear()
+    monkeypatch.setenv("LEO_EXPORTER_REVISION", "0123abc")  # the image's build argument
+    try:
+        state, _ = fleet(Clock())
+        families = {f.name: f for f in text_string_to_metric_families(Renderer(state).render().plain.decode())}
+    finally:
+        render_module.build_revision.cache_clear()
+    (info,) = families["leo_exporter_build_info"].samples
+    assert info.labels == {"version": __version__, "revision": "0123abc", "python_version": platform.python_version()}
+    assert families["process_resident_memory_bytes"].samples[0].value > 0
+    assert families["process_cpu_seconds"].type == "counter"
+    assert families["process_start_time_seconds"].samples[0].value > 1e9
+    assert not families["process_open_fds"].samples[0].labels  # no provider/account: the process is one
+
+
+def test_the_revision_falls_back_to_the_git_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(__file__).resolve().parent.parent
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    head = subprocess.run([git, "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout")
+    render_module.build_revision.cache_clear()
+    monkeypatch.setenv("LEO_EXPORTER_REVISION", "unknown")  # the Dockerfile's default: not a revision
+    try:
+        assert render_module.build_revision() == head.stdout.strip()
+    finally:
+        render_module.build_revision.cache_clear()
