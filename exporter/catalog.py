@@ -300,14 +300,14 @@ CATALOG: tuple[MetricSpec, ...] = (
     _g(
         "leo_service_line_downlink_throughput_bytes_per_second",
         "service_line",
-        "Downlink throughput of the product instance by traffic class over the provider's report period.",
-        ("class",),
+        "Downlink throughput of the product instance by DiffServ traffic class over the provider's report period.",
+        ("traffic_class",),
     ),
     _g(
         "leo_service_line_uplink_throughput_bytes_per_second",
         "service_line",
-        "Uplink throughput of the product instance by traffic class over the provider's report period.",
-        ("class",),
+        "Uplink throughput of the product instance by DiffServ traffic class over the provider's report period.",
+        ("traffic_class",),
     ),
     _g(
         "leo_service_line_report_timestamp_seconds",

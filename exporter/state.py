@@ -134,7 +134,9 @@ class EntityTable:
 
     def _rebuild_info(self, entity_id: str) -> None:
         attrs = {**self.attrs.get(entity_id, {}), **self.common} if self.common else self.attrs.get(entity_id, {})
-        extra = label_fragment((k, v) for k, v in attrs.items() if k != self.id_label)
+        # an empty attribute is no label: Prometheus drops empty labels anyway, and a provider that
+        # never fills one (Kognitive's serial) does not show it
+        extra = label_fragment((k, v) for k, v in attrs.items() if v and k != self.id_label)
         identity = self.labels.get(entity_id) or self._identity(entity_id)
         self.info_labels[entity_id] = f"{identity},{extra}" if extra else identity
 

@@ -185,14 +185,15 @@ async def test_the_documented_samples_become_contract_metrics(api: respx.MockRou
     assert listed["name"] == "Service line name"
     assert listed["provider_account"] == ACC and listed["account"] == "dp-main"
     unconfigured = info["01000000-00000000-001a3692"].labels
-    assert unconfigured["service_line"] == "" and unconfigured["terminal_status"] == "false"
+    assert "service_line" not in unconfigured and unconfigured["terminal_status"] == "false"
+    assert "serial" not in unconfigured  # Kognitive reports no dish serial: no always-empty label
     assert unconfigured["provider"] == "kognitive" and unconfigured["account"] == "dp-main"
 
     online = {tid: s.value for tid, s in by(m["leo_terminal_online"], "terminal_id").items()}
     assert online == {"01000000-00000000-001a3692": 0.0, "01000000-00000000-00612499": 0.0}
 
     lines = by(m["leo_service_line_info"], "service_line")
-    assert lines["DEV-SL-1113999-92299-13"].labels["subscription_status"] == "resumed"
+    assert lines["DEV-SL-1113999-92299-13"].labels["status"] == "resumed"
     assert by(m["leo_service_line_active"], "service_line")["DEV-SL-1113999-92299-13"].value == 1.0
 
     used = {(s.labels["service_line"], s.labels["class"]): s.value for s in m["leo_service_line_usage_bytes"]}
@@ -458,7 +459,7 @@ async def test_an_unknown_subscription_status_keeps_the_last_flag_and_says_so(ap
     assert "new subscription_status 'frozen'" in caplog.text
     m = await metrics(exp)
     assert m["leo_service_line_active"][0].value == 1.0  # its last known value
-    assert m["leo_service_line_info"][0].labels["subscription_status"] == "frozen"
+    assert m["leo_service_line_info"][0].labels["status"] == "frozen"
     unknown = m["leo_exporter_unknown_fields_total"]
     assert [(s.labels["kind"], s.value) for s in unknown] == [("subscription_status", 1.0)]
     assert by(m["leo_exporter_job_up"], "call")["service_lines"].value == 0.0

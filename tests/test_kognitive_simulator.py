@@ -421,7 +421,7 @@ async def test_the_exporter_reads_every_page_and_sees_a_pause(sim: KognitiveSimu
     m = await poll(exp)
     assert {s.labels["service_line"]: s.value for s in m["leo_service_line_active"]}[number] == 0.0
     info = {s.labels["service_line"]: s.labels for s in m["leo_service_line_info"]}
-    assert info[number]["subscription_status"] == "paused"
+    assert info[number]["status"] == "paused"
     await exp.aclose()
 
 

@@ -82,7 +82,7 @@ def snapshot(state: FleetState) -> list[RawRow]:
                     attrs.get("serial", ""),
                     sln,
                     line.get("name", ""),
-                    line.get("product", ""),
+                    line.get("product") or line.get("product_name", ""),
                     online.get(tid),
                     seen.get(tid),
                     lat.get(tid),

@@ -219,7 +219,7 @@ def terminal_row(account: AccountState, tid: str) -> dict[str, Any]:
         "service_line": sln,
         "service_line_name": line_attrs.get("name", ""),
         "service_line_active": None if active is None else active == 1.0,
-        "product": line_attrs.get("product", ""),
+        "product": line_attrs.get("product") or line_attrs.get("product_name", ""),
         "state": _terminal_state(online, alerts),
         "online": None if online is None else online == 1.0,
         "last_seen": simple.get(LAST_SEEN, {}).get(tid),

@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from exporter.config import AccountConfig, JobDefaults, Strict
 from exporter.providers.kognitive.fields import DEFAULT_API_URL, DEFAULT_AUTH_HEADER
-from exporter.providers.removed import reject_removed_keys
+from exporter.providers.removed import OFFLINE_AFTER_IGNORED, REMOVED_KEYS, rejecting
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 
@@ -55,7 +55,9 @@ class KognitiveAccount(AccountConfig):
         "addresses": JobDefaults(interval=21600.0, timeout=300.0),
     }
 
-    _removed = model_validator(mode="before")(reject_removed_keys)
+    _removed = model_validator(mode="before")(
+        rejecting({**REMOVED_KEYS, "offline_after": OFFLINE_AFTER_IGNORED.format(provider="Kognitive")})
+    )
 
     @field_validator("auth_header")
     @classmethod

@@ -286,7 +286,7 @@ class KognitiveDriver:
             attrs = {
                 "provider_account": line.account,
                 "provider_account_name": line.account_name,
-                "subscription_status": line.status,
+                "status": line.status,  # the provider's own word (subscription_status)
             }
             if address is not None:
                 attrs["address_reference_id"] = address.reference

@@ -33,7 +33,7 @@ from exporter.providers.oneweb.schema import (
     compile_path,
 )
 from exporter.providers.oneweb.units import dimension_of, unit_factor
-from exporter.providers.removed import reject_removed_keys
+from exporter.providers.removed import OFFLINE_AFTER_IGNORED, REMOVED_KEYS, rejecting
 
 
 def _clean_path(value: str) -> str:
@@ -91,7 +91,9 @@ class OneWebAccount(AccountConfig):
         "usage_consumption": JobDefaults(interval=1800.0, timeout=120.0),
     }
 
-    _removed = model_validator(mode="before")(reject_removed_keys)
+    _removed = model_validator(mode="before")(
+        rejecting({**REMOVED_KEYS, "offline_after": OFFLINE_AFTER_IGNORED.format(provider="OneWeb")})
+    )
 
     @field_validator("fields", mode="before")
     @classmethod

@@ -253,7 +253,7 @@ class OneWebDriver:
 
     def _apply_organizations(self, records: list[Organization], complete: bool) -> None:
         state = self.ctx.state
-        inventory = {o.org_id: {"name": o.name, "parent": o.parent, "kind": o.kind} for o in records}
+        inventory = {o.org_id: {"name": o.name, "parent": o.parent, "organization_kind": o.kind} for o in records}
         if complete:
             state.organizations.replace_inventory(inventory)
         else:
@@ -364,7 +364,11 @@ class OneWebDriver:
                 table.set_labelled(
                     f"leo_service_line_{direction}_throughput_bytes_per_second",
                     pid,
-                    {f'class="{cls}"': value for (way, cls), value in report.throughput.items() if way == direction},
+                    {
+                        f'traffic_class="{cls}"': value
+                        for (way, cls), value in report.throughput.items()
+                        if way == direction
+                    },
                 )
             self._report_times(table, "leo_service_line_report_timestamp_seconds", "service_line", pid)
 
