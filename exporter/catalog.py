@@ -456,6 +456,50 @@ PROCESS_CATALOG: tuple[MetricSpec, ...] = (
 
 BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in (*CATALOG, *PROCESS_CATALOG)}
 
+# --- collectors: families in named groups, switched with --[no-]collector.<name> or `collectors:`
+# in the config. The exporter's own figures (`exporter`) are always on.
+COLLECTORS: tuple[str, ...] = (
+    "account",
+    "terminal",
+    "router",
+    "ip",
+    "service_line",
+    "usage",
+    "pool",
+    "product",
+    "organization",
+)
+ALWAYS_ON = "exporter"
+# Entity -> collector group; families of an entity that belong elsewhere are listed by name.
+_ENTITY_COLLECTOR = {
+    "account": "account",
+    "terminal": "terminal",
+    "router": "router",
+    "service_line": "service_line",
+    "pool": "pool",
+    "product": "product",
+    "organization": "organization",
+    "site": "organization",
+    "job": "exporter",
+    "exporter": "exporter",
+    "process": "exporter",
+}
+_USAGE_PARTS = ("usage", "billing_cycle", "previous_cycle", "overage")
+
+
+def collector_of(spec: MetricSpec) -> str:
+    """The collector group a family belongs to (the exporter's own figures: `exporter`)."""
+    name = spec.name
+    if name.startswith("leo_exporter_"):
+        return "exporter"
+    if name == "leo_terminal_ip_info":
+        return "ip"
+    if spec.entity == "service_line" and any(part in name for part in _USAGE_PARTS):
+        return "usage"
+    return _ENTITY_COLLECTOR[spec.entity]
+
+
+
 IDENTITY_LABEL: dict[str, str | None] = {
     "account": None,
     "terminal": "terminal_id",

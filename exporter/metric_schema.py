@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.catalog import BY_NAME, CATALOG, IDENTITY_LABEL, PROCESS_CATALOG, MetricSpec
+from exporter.catalog import BY_NAME, CATALOG, IDENTITY_LABEL, PROCESS_CATALOG, MetricSpec, collector_of
 
 SCHEMA_VERSION = 1
 
@@ -33,40 +33,11 @@ _UNITS = (
     ("_meters", "meters"),
 )
 
-# Entity -> collector group; families of an entity that belong elsewhere are listed by name.
-_ENTITY_COLLECTOR = {
-    "account": "account",
-    "terminal": "terminal",
-    "router": "router",
-    "service_line": "service_line",
-    "pool": "pool",
-    "product": "product",
-    "organization": "organization",
-    "site": "organization",
-    "job": "exporter",
-    "exporter": "exporter",
-    "process": "exporter",
-}
-_USAGE_PARTS = ("usage", "billing_cycle", "previous_cycle", "overage")
-
-
 def unit_of(name: str) -> str:
     """The base unit a family's name ends in ('' for counts, flags and info series)."""
     if name.endswith("_info"):
         return ""
     return next((unit for suffix, unit in _UNITS if name.endswith(suffix)), "")
-
-
-def collector_of(spec: MetricSpec) -> str:
-    """The collector group a family belongs to (the exporter's own figures: `exporter`)."""
-    name = spec.name
-    if name.startswith("leo_exporter_"):
-        return "exporter"
-    if name == "leo_terminal_ip_info":
-        return "ip"
-    if spec.entity == "service_line" and any(part in name for part in _USAGE_PARTS):
-        return "usage"
-    return _ENTITY_COLLECTOR[spec.entity]
 
 
 def base_labels(spec: MetricSpec) -> set[str]:
@@ -132,3 +103,26 @@ def disagreements(schema: dict[str, Any], observed: dict[str, dict[str, set[str]
     for name, entry in families.items():
         if entry["providers"] and name not in observed:
             yield f"{name}: the schema says {entry['providers']} emit it, the simulator served none"
+
+
+def series_per_terminal(exposition: str) -> dict[str, dict[str, float]]:
+    """collector -> provider -> series per terminal of that provider, measured on an exposition
+    (the exporter's own figures do not grow with the fleet and are left out)."""
+    samples: dict[tuple[str, str], int] = {}
+    terminals: dict[str, int] = {}
+    for family in text_string_to_metric_families(exposition):
+        name = family.name + "_total" if family.type == "counter" else family.name
+        spec = BY_NAME.get(name)
+        if spec is None or collector_of(spec) == "exporter":
+            continue
+        for sample in family.samples:
+            provider = sample.labels.get("provider", "")
+            key = (collector_of(spec), provider)
+            samples[key] = samples.get(key, 0) + 1
+            if name == "leo_terminal_info":
+                terminals[provider] = terminals.get(provider, 0) + 1
+    out: dict[str, dict[str, float]] = {}
+    for (collector, provider), count in samples.items():
+        if terminals.get(provider):
+            out.setdefault(collector, {})[provider] = count / terminals[provider]
+    return out

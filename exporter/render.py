@@ -38,7 +38,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
 from exporter import __version__
-from exporter.catalog import CATALOG, MetricSpec
+from exporter.catalog import CATALOG, MetricSpec, collector_of
 from exporter.state import AccountState, EntityTable, FleetState, JobStatus, escape_label
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -223,9 +223,10 @@ def _lines(name: str, samples: list[tuple[str, float]]) -> str:
 class Renderer:
     """Builds the exposition from the state; call only from the state worker."""
 
-    def __init__(self, state: FleetState, *, shard: tuple[int, int] = (0, 1)):
+    def __init__(self, state: FleetState, *, shard: tuple[int, int] = (0, 1), disabled: frozenset[str] = frozenset()):
         self.state = state
         self.shard = shard  # (index, total) of this replica, for leo_exporter_shard_info
+        self.disabled = disabled  # collector groups switched off: their families cost no series
         self._headers = {spec.name: Chunk.of(f"# HELP {spec.name} {spec.help}\n# TYPE {spec.name} "
                                              f"{spec.exposition_type}\n", 0) for spec in CATALOG}  # fmt: skip
         self._cache: dict[tuple[str, str], tuple[tuple[int, str], Chunk | Future[Chunk] | None]] = {}
@@ -249,6 +250,8 @@ class Renderer:
             del self._cache[key]  # departed accounts
         pending: list[Chunk | Future[Chunk]] = []
         for spec in CATALOG:
+            if self.disabled and collector_of(spec) in self.disabled:
+                continue
             samples = self._family(spec, accounts)
             if samples:
                 pending.append(self._headers[spec.name])

@@ -20,7 +20,8 @@ os.environ.setdefault(ENV_VAR, "2027-03-01T00:30:00Z")  # tests/conftest.py's da
 
 import anyio  # noqa: E402
 
-from exporter.metric_schema import build, dumps, observe  # noqa: E402
+from exporter.catalog import COLLECTORS  # noqa: E402
+from exporter.metric_schema import build, dumps, observe, series_per_terminal  # noqa: E402
 from tests.inprocess import poll_all, simulated_exporter  # noqa: E402
 
 OUT = ROOT / "docs" / "metrics-schema.json"
@@ -37,8 +38,17 @@ async def exposition() -> str:
 
 
 def main() -> int:
-    OUT.write_text(dumps(build(observe(anyio.run(exposition)))))
+    text = anyio.run(exposition)
+    OUT.write_text(dumps(build(observe(text))))
     print(f"wrote {OUT.relative_to(ROOT)}")
+    if "--series" in sys.argv:  # the table of docs/metrics.md's "Collectors" section
+        table = series_per_terminal(text)
+        providers = ("starlink", "kognitive", "oneweb")
+        print("| collector | " + " | ".join(providers) + " |")
+        print("|---|" + "---:|" * len(providers))
+        for name in COLLECTORS:
+            row = table.get(name, {})
+            print(f"| `{name}` | " + " | ".join(f"{row[p]:.1f}" if p in row else "—" for p in providers) + " |")
     return 0
 
 

@@ -54,6 +54,14 @@ class KognitiveAccount(AccountConfig):
         "products": JobDefaults(interval=21600.0, timeout=60.0),
         "addresses": JobDefaults(interval=21600.0, timeout=300.0),
     }
+    # service lines name the terminals too, and products give the lines' usage limits
+    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {
+        "terminal_status": frozenset({"terminal", "account"}),
+        "service_lines": frozenset({"service_line", "terminal", "account"}),
+        "billing_usage": frozenset({"usage"}),
+        "products": frozenset({"product", "usage"}),
+        "addresses": frozenset({"service_line", "terminal"}),
+    }
 
     _removed = model_validator(mode="before")(
         rejecting({**REMOVED_KEYS, "offline_after": OFFLINE_AFTER_IGNORED.format(provider="Kognitive")})

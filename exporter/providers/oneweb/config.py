@@ -90,6 +90,16 @@ class OneWebAccount(AccountConfig):
         "product_performance": JobDefaults(interval=300.0, timeout=120.0),
         "usage_consumption": JobDefaults(interval=1800.0, timeout=120.0),
     }
+    # products are OneWeb's service lines and link terminals to them
+    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {
+        "user_terminals": frozenset({"terminal"}),
+        "products": frozenset({"service_line", "terminal", "usage"}),
+        "organizations": frozenset({"organization", "account", "terminal", "service_line"}),
+        "sites": frozenset({"organization"}),
+        "terminal_performance": frozenset({"terminal"}),
+        "product_performance": frozenset({"service_line"}),
+        "usage_consumption": frozenset({"usage"}),
+    }
 
     _removed = model_validator(mode="before")(
         rejecting({**REMOVED_KEYS, "offline_after": OFFLINE_AFTER_IGNORED.format(provider="OneWeb")})
