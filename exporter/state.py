@@ -133,7 +133,9 @@ class EntityTable:
             self.version += 1
 
     def _rebuild_info(self, entity_id: str) -> None:
-        attrs = {**self.attrs.get(entity_id, {}), **self.common} if self.common else self.attrs.get(entity_id, {})
+        attrs = self.attrs.get(entity_id, {})
+        if self.common:  # an entity's own value wins (a OneWeb line names its partner itself)
+            attrs = {**attrs, **{k: v for k, v in self.common.items() if not attrs.get(k)}}
         # an empty attribute is no label: Prometheus drops empty labels anyway, and a provider that
         # never fills one (Kognitive's serial) does not show it
         extra = label_fragment((k, v) for k, v in attrs.items() if v and k != self.id_label)

@@ -75,3 +75,15 @@ def test_flags_win_over_the_config_and_unknown_groups_are_rejected() -> None:
     with pytest.raises(ConfigError) as raised:
         parse_config({"collectors": {"routers": False}})
     assert raised.value.problems[0].startswith("collectors: unknown collector routers")
+
+
+async def test_a_reload_that_switches_a_group_off_applies_to_the_exposition_and_the_jobs() -> None:
+    exporter, _ = simulated_exporter(accounts=1, terminals=6)
+    try:
+        assert all(j.enabled for j in exporter.state.jobs if j.call == "data_usage")
+        await exporter.reload(exporter.config.model_copy(update={"collectors": {"usage": False}}))
+        assert exporter.renderer.disabled == {"usage"}
+        calls = {(j.account.provider, j.call): j.enabled for j in exporter.state.jobs}
+        assert calls[("starlink", "data_usage")] is False and calls[("starlink", "telemetry")] is True
+    finally:
+        await exporter.aclose()
