@@ -280,7 +280,7 @@ CATALOG: tuple[MetricSpec, ...] = (
         "Longitude of the service line's registered service address (Kognitive getAddress); "
         "not the terminal's position.",
     ),
-    # --- products (Kognitive, OneWeb)
+    # --- products (Kognitive; OneWeb's products are its service lines)
     _i("leo_product_info", "product", "Product or data block available to the account (value 1)."),
     _g("leo_product_price", "product", "Price of the product in its currency (see leo_product_info)."),
     _g("leo_product_data_bytes", "product", "Data amount included in the product or data block."),

@@ -639,7 +639,8 @@ async def test_the_line_plan_limit_comes_from_products(api: respx.MockRouter) ->
         assert await run(exp, call) == "", call
     m = await metrics(exp)
     assert m["leo_service_line_usage_limit_bytes"][0].value == 1e12
-    assert m["leo_service_line_info"][0].labels["product"] == "gb-local-priority-1tb"
+    labels = m["leo_service_line_info"][0].labels
+    assert labels["product"] == "gb-local-priority-1tb" and labels["product_name"] == "Local Priority 1TB"
     assert await run(exp, "billing_usage") == ""  # a usage refresh keeps the joined limit
     assert (await metrics(exp))["leo_service_line_usage_limit_bytes"][0].value == 1e12
 

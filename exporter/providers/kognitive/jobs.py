@@ -291,6 +291,9 @@ class KognitiveDriver:
             if address is not None:
                 attrs["address_reference_id"] = address.reference
                 attrs["address"] = address.formatted
+            plan = products.get(line.product) if line.product else None
+            if plan is not None:
+                attrs["product_name"] = plan.name  # `product` is the id; the catalogue names it
             records.append(
                 ServiceLineRecord(
                     service_line=line.number,
