@@ -61,7 +61,8 @@ LABEL org.opencontainers.image.title="leo-exporter" \
       org.opencontainers.image.source="${SOURCE_URL}"
 ENV PATH="/opt/leo-exporter/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    LEO_EXPORTER_REVISION="${REVISION}"
 COPY --from=build /opt/leo-exporter /opt/leo-exporter
 WORKDIR /
 # 65532: the conventional "nonroot" id; numeric so that Kubernetes' runAsNonRoot can verify it.

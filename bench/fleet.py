@@ -304,9 +304,17 @@ def ingest_under_load(exporter: Proc, sim: Proc, sim_state: dict, args: argparse
     account = max(sim_state["accounts"], key=lambda a: a["terminals"])
     rows_per_tick = account["terminals"] + account["routers"]
     ticks = math.ceil(BATCH / max(1, rows_per_tick)) + 1
-    job = f"starlink/{account['accountNumber']}/telemetry"
-    pattern = re.compile(r'leo_exporter_job_last_run_timestamp_seconds\{[^}]*job="' + re.escape(job) + r'"\} (\S+)')
-    duration_pattern = re.compile(r'leo_exporter_job_duration_seconds\{[^}]*job="' + re.escape(job) + r'"\} (\S+)')
+    # the `account` label is the config name; leo_account_info maps the provider's number to it
+    info = re.search(
+        r'leo_account_info\{provider="starlink",account="([^"]+)",provider_account="'
+        + re.escape(account["accountNumber"]) + '"',
+        httpx.get(exporter.url + "/metrics", timeout=120).text,
+    )
+    label = info.group(1)  # type: ignore[union-attr]
+    job = f"starlink/{label}/telemetry"
+    selector = f'provider="starlink",account="{re.escape(label)}",call="telemetry"'
+    pattern = re.compile(r"leo_exporter_job_last_run_timestamp_seconds\{" + selector + r"\} (\S+)")
+    duration_pattern = re.compile(r"leo_exporter_job_duration_seconds\{" + selector + r"\} (\S+)")
 
     def last_run() -> tuple[float, float]:
         text = httpx.get(exporter.url + "/metrics", timeout=120).text

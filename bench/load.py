@@ -113,7 +113,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def job_state(url: str) -> dict[str, dict[str, float]]:
-    """job -> {up, last_success, errors} from the exporter's own metrics."""
+    """provider/account/call -> {up, last_success, errors} from the exporter's own metrics."""
     out: dict[str, dict[str, float]] = {}
     text = httpx.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=120).text
     wanted = {
@@ -132,7 +132,8 @@ def job_state(url: str) -> dict[str, dict[str, float]]:
                 if sample.labels.get("result") != "error":
                     continue
                 name = "errors"
-            out.setdefault(sample.labels["job"], {})[name] = sample.value
+            job = "/".join(sample.labels[k] for k in ("provider", "account", "call"))
+            out.setdefault(job, {})[name] = sample.value
     return out
 
 

@@ -78,7 +78,9 @@ class Exporter:
         self.simulated = simulated
         self.state = FleetState(clock)
         self.worker = StateWorker(self.state)
-        self.renderer = Renderer(self.state, shard=(config.shard.index, config.shard.total))
+        self.renderer = Renderer(
+            self.state, shard=(config.shard.index, config.shard.total), disabled=config.disabled_collectors
+        )
         self.scheduler = Scheduler(clock)
         self.exposition: Exposition | None = None
         self.accounts: list[AccountRuntime] = []
@@ -140,7 +142,9 @@ class Exporter:
         statuses = []
         for name, function in driver.jobs().items():
             spec = resolved[name]
-            status = JobStatus(state, name, spec.interval, spec.timeout, enabled=spec.enabled)
+            feeds = account_config.JOB_COLLECTORS.get(name)
+            needed = not feeds or not feeds <= self.config.disabled_collectors  # else no consumer: no calls
+            status = JobStatus(state, name, spec.interval, spec.timeout, enabled=spec.enabled and needed)
             statuses.append(status)
             runtime.jobs.append(
                 Job(
@@ -182,7 +186,11 @@ class Exporter:
         wanted = {a.name: a for a in owned(config.accounts, config.shard.index, config.shard.total)}
         kept = removed = 0
         for runtime in list(self.accounts):
-            if wanted.get(runtime.config.name) == runtime.config and config.offline_after == self.config.offline_after:
+            if (
+                wanted.get(runtime.config.name) == runtime.config
+                and config.offline_after == self.config.offline_after
+                and config.collectors == self.config.collectors
+            ):
                 wanted.pop(runtime.config.name)
                 kept += 1
             else:
@@ -190,6 +198,7 @@ class Exporter:
                 removed += 1
         self.config = config
         self.renderer.shard = (config.shard.index, config.shard.total)
+        self.renderer.disabled = config.disabled_collectors
         for account_config in wanted.values():
             self._add_account(account_config)
         self._all_ran_at = None

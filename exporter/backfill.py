@@ -98,7 +98,7 @@ def add_command(sub: argparse._SubParsersAction, common: Callable[[argparse.Argu
 @dataclass(frozen=True, slots=True)
 class AccountHistory:
     provider: str
-    account: str  # the account label the exporter's series carry
+    account: str  # the account label the exporter's series carry: the config name
     lines: list[LineHistory]
 
 
@@ -122,13 +122,8 @@ async def fetch(
                     raise BackfillError(f"account {name!r}: {runtime.state.provider} keeps no past billing cycles")
                 notes.append(f"skipped {runtime.state.provider} account {name!r}: it keeps no past billing cycles")
                 continue
-            for job in runtime.jobs:  # the identifying job, so the account label is the live one
-                if job.opens is not None:
-                    ok, _ = await exporter.scheduler.run_once(job)
-                    if not ok:
-                        raise ProviderError(f"account {name!r}: {job.status.last_error}")
             lines = await driver.usage_history(since)
-            histories.append(AccountHistory(runtime.state.provider, runtime.state.account_id, lines))
+            histories.append(AccountHistory(runtime.state.provider, runtime.state.name, lines))
     finally:
         await exporter.aclose()
     return histories, notes

@@ -6,7 +6,8 @@ is held to it by a test, and the dashboards and rules are written against it.
 Entity kinds say which identity label a family carries besides `provider` and `account`:
 `terminal` -> `terminal_id`, `router` -> `router_id`, `service_line` -> `service_line`,
 `product` -> `product`, `organization` -> `organization`, `site` -> `site`, `pool` -> `pool`, `account` -> none,
-`job` -> `job`, `exporter` -> no provider/account.
+`job` -> `call` (the bare API call name: a poll job is one (account, call); never `job`, which is
+Prometheus' target label), `exporter` -> no provider/account.
 `extra` names labels added per sample (e.g. `alert`, `class`); `info` families carry their
 descriptive labels per entity and always have the value 1.
 """
@@ -86,7 +87,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     _g(
         "leo_terminal_software_update_reboot_delay_seconds",
         "terminal",
-        "Seconds until a pending software update may reboot the terminal (-1: deferral off).",
+        "Seconds until a pending software update may reboot the terminal; absent while deferral is off.",
     ),
     _g("leo_terminal_in_territorial_waters", "terminal", "1 if the terminal reports being in territorial waters."),
     _g(
@@ -279,7 +280,7 @@ CATALOG: tuple[MetricSpec, ...] = (
         "Longitude of the service line's registered service address (Kognitive getAddress); "
         "not the terminal's position.",
     ),
-    # --- products (Kognitive, OneWeb)
+    # --- products (Kognitive; OneWeb's products are its service lines)
     _i("leo_product_info", "product", "Product or data block available to the account (value 1)."),
     _g("leo_product_price", "product", "Price of the product in its currency (see leo_product_info)."),
     _g("leo_product_data_bytes", "product", "Data amount included in the product or data block."),
@@ -299,14 +300,14 @@ CATALOG: tuple[MetricSpec, ...] = (
     _g(
         "leo_service_line_downlink_throughput_bytes_per_second",
         "service_line",
-        "Downlink throughput of the product instance by traffic class over the provider's report period.",
-        ("class",),
+        "Downlink throughput of the product instance by DiffServ traffic class over the provider's report period.",
+        ("traffic_class",),
     ),
     _g(
         "leo_service_line_uplink_throughput_bytes_per_second",
         "service_line",
-        "Uplink throughput of the product instance by traffic class over the provider's report period.",
-        ("class",),
+        "Uplink throughput of the product instance by DiffServ traffic class over the provider's report period.",
+        ("traffic_class",),
     ),
     _g(
         "leo_service_line_report_timestamp_seconds",
@@ -431,7 +432,11 @@ CATALOG: tuple[MetricSpec, ...] = (
         "Telemetry rows received from the provider's stream, by device type.",
         ("device_type",),
     ),
-    _i("leo_exporter_build_info", "exporter", "Build information of the running exporter (value 1)."),
+    _i(
+        "leo_exporter_build_info",
+        "exporter",
+        "Build information of the running exporter (value 1): version, source revision, Python version.",
+    ),
     _i(
         "leo_exporter_shard_info",
         "exporter",
@@ -452,7 +457,61 @@ CATALOG: tuple[MetricSpec, ...] = (
     _g("leo_exporter_exposition_bytes", "exporter", "Size of the last rendered exposition, uncompressed."),
 )
 
-BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in CATALOG}
+# The standard process families, from prometheus_client's ProcessCollector, rendered at the end
+# of the cached exposition (always on, like every exporter's; empty where /proc is missing).
+PROCESS_CATALOG: tuple[MetricSpec, ...] = (
+    _g("process_virtual_memory_bytes", "process", "Virtual memory size in bytes."),
+    _g("process_resident_memory_bytes", "process", "Resident memory size in bytes."),
+    _g("process_start_time_seconds", "process", "Start time of the process since unix epoch in seconds."),
+    _c("process_cpu_seconds_total", "process", "Total user and system CPU time spent in seconds."),
+    _g("process_open_fds", "process", "Number of open file descriptors."),
+    _g("process_max_fds", "process", "Maximum number of open file descriptors."),
+)
+
+BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in (*CATALOG, *PROCESS_CATALOG)}
+
+# --- collectors: families in named groups, switched with --[no-]collector.<name> or `collectors:`
+# in the config. The exporter's own figures (`exporter`) are always on.
+COLLECTORS: tuple[str, ...] = (
+    "account",
+    "terminal",
+    "router",
+    "ip",
+    "service_line",
+    "usage",
+    "pool",
+    "product",
+    "organization",
+)
+ALWAYS_ON = "exporter"
+# Entity -> collector group; families of an entity that belong elsewhere are listed by name.
+_ENTITY_COLLECTOR = {
+    "account": "account",
+    "terminal": "terminal",
+    "router": "router",
+    "service_line": "service_line",
+    "pool": "pool",
+    "product": "product",
+    "organization": "organization",
+    "site": "organization",
+    "job": "exporter",
+    "exporter": "exporter",
+    "process": "exporter",
+}
+_USAGE_PARTS = ("usage", "billing_cycle", "previous_cycle", "overage")
+
+
+def collector_of(spec: MetricSpec) -> str:
+    """The collector group a family belongs to (the exporter's own figures: `exporter`)."""
+    name = spec.name
+    if name.startswith("leo_exporter_"):
+        return "exporter"
+    if name == "leo_terminal_ip_info":
+        return "ip"
+    if spec.entity == "service_line" and any(part in name for part in _USAGE_PARTS):
+        return "usage"
+    return _ENTITY_COLLECTOR[spec.entity]
+
 
 IDENTITY_LABEL: dict[str, str | None] = {
     "account": None,
@@ -463,6 +522,7 @@ IDENTITY_LABEL: dict[str, str | None] = {
     "organization": "organization",
     "site": "site",
     "pool": "pool",
-    "job": "job",
+    "job": "call",
     "exporter": None,
+    "process": None,
 }

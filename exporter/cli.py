@@ -22,6 +22,7 @@ import anyio
 from exporter import version as build
 from exporter.actions.commands import add_commands as add_action_commands
 from exporter.backfill import add_command as add_backfill
+from exporter.catalog import COLLECTORS
 from exporter.config import Config, ConfigError, ShardConfig, load_config, parse_config
 from exporter.durations import format_duration
 from exporter.logs import setup_logging
@@ -115,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="take the shard index from the host name's trailing -<n>, a StatefulSet pod's ordinal "
         "(also LEO_SHARD_FROM_HOSTNAME=true)",
     )
+    for name in COLLECTORS:
+        parser.add_argument(
+            f"--collector.{name}",
+            dest=f"collector_{name}",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"the {name} metric group (default on, or the config's collectors.{name}); "
+            f"--no-collector.{name} drops its families and the API calls only it needs",
+        )
     parser.add_argument(
         "--web.listen-address",
         dest="listen",
@@ -404,7 +414,7 @@ async def _run_exporter(args: argparse.Namespace) -> int:
             config = await _start_simulation(tg, args)
             simulated = True
         try:
-            config = _with_shard(config, args)
+            config = _with_flags(config, args)
         except ShardError as err:
             log.error("shard: %s", err)
             tg.cancel_scope.cancel()
@@ -414,7 +424,7 @@ async def _run_exporter(args: argparse.Namespace) -> int:
         exporter.lifecycle, exporter.admin_api = args.lifecycle, args.admin_api
         exporter.telemetry_path = args.telemetry_path
         exporter.grafana_url = args.grafana_url
-        exporter.shard_override = lambda new: _with_shard(new, args)
+        exporter.shard_override = lambda new: _with_flags(new, args)
         exporter.state.exporter_values["leo_exporter_config_last_reload_successful"] = 1.0
         exporter.state.exporter_values["leo_exporter_config_last_reload_success_timestamp_seconds"] = time.time()
         if config.shard.total > 1:
@@ -450,6 +460,19 @@ def _config_file(args: argparse.Namespace) -> str | None:
     if default:
         log.info("no config at %s (--config.default-file): simulating", default)
     return None
+
+
+def _with_flags(config: Config, args: argparse.Namespace) -> Config:
+    """The config with what flags and environment say over it: the shard and the collectors."""
+    return _with_collectors(_with_shard(config, args), args)
+
+
+def _with_collectors(config: Config, args: argparse.Namespace) -> Config:
+    """`--[no-]collector.<name>` wins over the config's `collectors:`."""
+    flags = {name: on for name in COLLECTORS if (on := getattr(args, f"collector_{name}", None)) is not None}
+    if not flags:
+        return config
+    return config.model_copy(update={"collectors": {**config.collectors, **flags}})
 
 
 def _with_shard(config: Config, args: argparse.Namespace) -> Config:

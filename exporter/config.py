@@ -100,6 +100,9 @@ class AccountConfig(Strict):
     management_actions: bool = False
 
     JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {}
+    # job -> the collector groups its data feeds; a job whose groups are all switched off is not
+    # run (no requests). A job missing here feeds something always on and always runs.
+    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {}
 
     @field_validator("timeout")
     @classmethod
@@ -187,6 +190,23 @@ class Config(Strict):
     shard: ShardConfig = ShardConfig()
     offline_after: Duration = 180.0
     render_interval: Duration = Field(default=10.0, description="re-render at least this often")
+    collectors: dict[str, bool] = Field(
+        default_factory=dict, description="metric groups to switch on or off (all on by default)"
+    )
+
+    @field_validator("collectors")
+    @classmethod
+    def _known_collectors(cls, value: dict[str, bool]) -> dict[str, bool]:
+        from exporter.catalog import COLLECTORS
+
+        unknown = sorted(set(value) - set(COLLECTORS))
+        if unknown:
+            raise ValueError(f"unknown collector {', '.join(unknown)}; there are: {', '.join(COLLECTORS)}")
+        return value
+
+    @property
+    def disabled_collectors(self) -> frozenset[str]:
+        return frozenset(name for name, on in self.collectors.items() if not on)
 
     @field_validator("offline_after", "render_interval")
     @classmethod

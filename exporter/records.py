@@ -55,7 +55,10 @@ class TelemetryColumns:
 
 @dataclass(frozen=True, slots=True)
 class AccountRecord:
-    account_id: str
+    """A provider-side account: its id and name become `provider_account` / `provider_account_name`."""
+
+    provider_account: str
+    name: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
     active_suspensions: int | None = None
 

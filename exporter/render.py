@@ -16,7 +16,7 @@ Output looks like this (families in catalogue order, families without samples le
 
     # HELP leo_terminal_online 1 if the terminal is online, ...
     # TYPE leo_terminal_online gauge
-    leo_terminal_online{provider="starlink",account="ACC-1",terminal_id="01000000-..."} 1.0
+    leo_terminal_online{provider="starlink",account="fleet-north",terminal_id="01000000-..."} 1.0
 """
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from prometheus_client.exposition import generate_latest
+from prometheus_client.process_collector import ProcessCollector
+
 from exporter import version as build
-from exporter.catalog import CATALOG, MetricSpec
+from exporter.catalog import CATALOG, MetricSpec, collector_of
 from exporter.state import AccountState, EntityTable, FleetState, JobStatus, escape_label
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -179,8 +182,16 @@ _JOB_FIELDS = {
 }
 
 
+def build_info_labels() -> str:
+    """`version`, `revision`, `python_version` of leo_exporter_build_info (exporter/version.py:
+    from the git tags and commit at build time, or the image's build arguments)."""
+    pairs = (("version", build.version), ("revision", build.revision), ("python_version", build.python_version))
+    return ",".join(f'{name}="{escape_label(value)}"' for name, value in pairs)
+
+
 def _job_labels(job: JobStatus) -> str:
-    return f'{job.account.base},job="{escape_label(job.key)}"'
+    """provider, account and the bare `call`: never `job`, which belongs to Prometheus' targets."""
+    return f'{job.account.base},call="{escape_label(job.call)}"'
 
 
 def _lines(name: str, samples: list[tuple[str, float]]) -> str:
@@ -190,13 +201,17 @@ def _lines(name: str, samples: list[tuple[str, float]]) -> str:
 class Renderer:
     """Builds the exposition from the state; call only from the state worker."""
 
-    def __init__(self, state: FleetState, *, shard: tuple[int, int] = (0, 1)):
+    def __init__(self, state: FleetState, *, shard: tuple[int, int] = (0, 1), disabled: frozenset[str] = frozenset()):
         self.state = state
         self.shard = shard  # (index, total) of this replica, for leo_exporter_shard_info
+        self.disabled = disabled  # collector groups switched off: their families cost no series
         self._headers = {spec.name: Chunk.of(f"# HELP {spec.name} {spec.help}\n# TYPE {spec.name} "
                                              f"{spec.exposition_type}\n", 0) for spec in CATALOG}  # fmt: skip
         self._cache: dict[tuple[str, str], tuple[tuple[int, str], Chunk | Future[Chunk] | None]] = {}
         self._deflater = _Deflater()
+        self._build_info = build_info_labels()
+        # read /proc at every render (at least every render_interval): no second registry to scrape
+        self._process = ProcessCollector(registry=None)
 
     def invalidate(self) -> None:
         """Forget every cached chunk: the next render is a full one (benchmarks time that)."""
@@ -212,10 +227,15 @@ class Renderer:
             del self._cache[key]  # departed accounts
         pending: list[Chunk | Future[Chunk]] = []
         for spec in CATALOG:
+            if self.disabled and collector_of(spec) in self.disabled:
+                continue
             samples = self._family(spec, accounts)
             if samples:
                 pending.append(self._headers[spec.name])
                 pending.extend(samples)
+        process = self._process_chunk()
+        if process is not None:
+            pending.append(process)
         parts = [p.result() if isinstance(p, Future) else p for p in pending]
         for key, (stamp, value) in list(self._cache.items()):
             if isinstance(value, Future):
@@ -258,22 +278,25 @@ class Renderer:
                 chunks.append(cached[1])
         return chunks
 
+    def _process_chunk(self) -> Chunk | None:
+        """The standard process_* families, in prometheus_client's own text."""
+        text = generate_latest(self._process).decode()  # type: ignore[arg-type]
+        series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+        return Chunk.of(text, series) if series else None
+
     def _exporter_text(self, spec: MetricSpec) -> str:
         if spec.name == "leo_exporter_shard_info":
             index, total = self.shard
             return f'{spec.name}{{index="{index}",total="{total}"}} 1.0\n'
         if spec.type == "info":
-            return (
-                f'{spec.name}{{version="{escape_label(build.version)}",revision="{escape_label(build.revision)}",'
-                f'python_version="{escape_label(build.python_version)}"}} 1.0\n'
-            )
+            return f"{spec.name}{{{self._build_info}}} 1.0\n"
         value = self.state.exporter_values.get(spec.name)
         return "" if value is None else f"{spec.name} {format_value(value)}\n"
 
     def _account_lines(self, spec: MetricSpec, account: AccountState) -> list[str]:
         name = spec.name
         if spec.type == "info":
-            return [f"{name}{{{account.info_labels()}}} 1.0\n"]
+            return [f"{name}{{{labels}}} 1.0\n" for labels in account.info_labels()]
         if name in account.counters:
             samples = account.counters[name].copy()
             return [

@@ -174,7 +174,7 @@ class Scheduler:
         """Run the job once, record the outcome; never raises (but cancellation)."""
         status = job.status
         account = status.account
-        extra = {"provider": account.provider, "account": account.account_id, "job": status.call}
+        extra = {"provider": account.provider, "account": account.name, "job": status.call}
         started = time.monotonic()
         error, reason, retry_after = "", "", None
         try:

@@ -1,7 +1,9 @@
 """The fleet state: what every account's terminals, routers and service lines look like now.
 
 Values are stored by metric family and entity id, and each entity's label string is built once
-(when the entity or its account id first appears), so the renderer only concatenates. The big
+(when the entity first appears), so the renderer only concatenates. The `account` label is the
+config account's name, fixed before any API call: the provider's own account ids are attributes
+(`provider_account`) on info series, never identity. The big
 tables are changed only inside the state worker (see `StateWorker`), which also runs the
 renderer, so a render never sees a table half-updated. Small counters (requests, job status)
 are changed on the event loop; the renderer copies those dicts, which CPython does atomically.
@@ -77,6 +79,7 @@ class EntityTable:
         self.labels: dict[str, str] = {}
         self.attrs: dict[str, dict[str, str]] = {}
         self.info_labels: dict[str, str] = {}
+        self.common: dict[str, str] = {}  # attributes every entity's info series carries
         self.simple: dict[str, dict[str, float]] = {}
         self.labelled: dict[str, dict[str, dict[str, float]]] = {}
         self.alerts: dict[str, tuple[str, ...]] = {}
@@ -98,11 +101,21 @@ class EntityTable:
 
     # --- identity
     def rebase(self, base: str) -> None:
-        """New provider/account labels (the account id became known): rebuild every label string."""
+        """Set the provider/account labels (once, before any entity exists) and rebuild label strings."""
         self.base = base
         self.version += 1
         for entity_id in self.labels:
             self.labels[entity_id] = self._identity(entity_id)
+        for entity_id in self.info_labels:
+            self._rebuild_info(entity_id)
+
+    def set_common(self, values: dict[str, str]) -> None:
+        """Attributes shared by every entity's info series (Starlink: the `provider_account`)."""
+        values = {k: v for k, v in values.items() if v}
+        if values == self.common:
+            return
+        self.common = values
+        self.version += 1
         for entity_id in self.info_labels:
             self._rebuild_info(entity_id)
 
@@ -118,7 +131,11 @@ class EntityTable:
 
     def _rebuild_info(self, entity_id: str) -> None:
         attrs = self.attrs.get(entity_id, {})
-        extra = label_fragment((k, v) for k, v in attrs.items() if k != self.id_label)
+        if self.common:  # an entity's own value wins (a OneWeb line names its partner itself)
+            attrs = {**attrs, **{k: v for k, v in self.common.items() if not attrs.get(k)}}
+        # an empty attribute is no label: Prometheus drops empty labels anyway, and a provider that
+        # never fills one (Kognitive's serial) does not show it
+        extra = label_fragment((k, v) for k, v in attrs.items() if v and k != self.id_label)
         identity = self.labels.get(entity_id) or self._identity(entity_id)
         self.info_labels[entity_id] = f"{identity},{extra}" if extra else identity
 
@@ -325,7 +342,7 @@ class JobStatus:
 
     @property
     def key(self) -> str:
-        return f"{self.account.provider}/{self.account.account_id}/{self.call}"
+        return f"{self.account.provider}/{self.account.name}/{self.call}"
 
 
 class AccountState:
@@ -336,9 +353,9 @@ class AccountState:
         self.name = name
         self.offline_after = offline_after
         self.online_from_telemetry = online_from_telemetry
-        self.account_id = name  # until the provider tells us its own id
-        self.identified = False
-        self.attrs: dict[str, str] = {}
+        # provider-side account id -> its attributes (provider_account_name, region, ...): one
+        # `leo_account_info` series each; a Kognitive key may cover several Starlink accounts
+        self.provider_accounts: dict[str, dict[str, str]] = {}
         self.values: dict[str, float] = {}
         self.counters: dict[str, dict[str, float]] = {}
         self.terminals = EntityTable(
@@ -366,13 +383,24 @@ class AccountState:
         }
 
     def _rebase(self) -> None:
-        self.base = label_fragment((("provider", self.provider), ("account", self.account_id)))
+        self.base = label_fragment((("provider", self.provider), ("account", self.name)))
         for table in self.tables.values():
             table.rebase(self.base)
 
-    def info_labels(self) -> str:
-        attrs = {"name": self.name, **self.attrs}
-        return f"{self.base},{label_fragment(attrs.items())}"
+    @property
+    def identified(self) -> bool:
+        """True once the provider named at least one of its own accounts behind this config account."""
+        return bool(self.provider_accounts)
+
+    def info_labels(self) -> list[str]:
+        """Label strings of `leo_account_info`: one per provider-side account, or one bare series
+        while none is known (so every configured account has its info series from the start)."""
+        if not self.provider_accounts:
+            return [self.base]
+        return [
+            f"{self.base},{label_fragment({'provider_account': pid, **attrs}.items())}"
+            for pid, attrs in self.provider_accounts.items()
+        ]
 
     # --- called from the event loop (small, atomic dict updates)
     def count(self, family: str, fragment: str, amount: float = 1.0) -> None:
@@ -387,12 +415,22 @@ class AccountState:
 
     # --- called in the state worker
     def apply_account(self, record: AccountRecord) -> None:
-        if record.account_id and record.account_id != self.account_id:
-            self.account_id = record.account_id
-            self._rebase()
-        self.identified = True
-        self.attrs = dict(record.attributes)
+        """The one provider-side account behind this config account (Starlink `GET /account`):
+        its id goes on `leo_account_info` and on every terminal, router and service line info."""
+        self.set_provider_accounts([record])
+        common = {"provider_account": record.provider_account}
+        for table in (self.terminals, self.routers, self.service_lines):
+            table.set_common(common)
         self.set_value("leo_account_active_suspensions", record.active_suspensions)
+
+    def set_provider_accounts(self, records: Iterable[AccountRecord]) -> None:
+        """Every provider-side account seen under this config account (Kognitive: each Starlink
+        account the key's data names)."""
+        self.provider_accounts = {
+            rec.provider_account: {k: v for k, v in {"provider_account_name": rec.name, **rec.attributes}.items() if v}
+            for rec in records
+            if rec.provider_account
+        }
 
     def replace_terminals(self, records: Iterable[TerminalRecord]) -> None:
         self.terminals.replace_inventory({rec.terminal_id: rec.labels() for rec in records})

@@ -286,7 +286,6 @@ def test_actions_end_to_end_and_the_exporter_sees_the_change(tmp_path: Path) -> 
         paused = cli("kognitive-pause", "--account", "kognitive-dp-1", "--service-line", target, "--now", "--yes")
         assert paused.returncode == 0, paused.stderr
 
-        state = httpx.get(f"{sim.url}/starlink/_sim/state", timeout=10).json()["accounts"][0]
         with run_module(["--config.file", str(path), "--web.enable-admin-api"], tmp_path / "exporter.log") as exporter:
             wait_for(f"{exporter.url}/readyz", exporter)
             before = {
@@ -297,7 +296,7 @@ def test_actions_end_to_end_and_the_exporter_sees_the_change(tmp_path: Path) -> 
             line = next(sl for sl, limit in before.items() if limit == 50e9)
             topped = cli("starlink-top-up", "--service-line", line, "--yes")
             assert topped.returncode == 0, topped.stderr
-            polled = httpx.post(f"{exporter.url}/api/jobs/starlink/{state['accountNumber']}/data_usage/poll",
+            polled = httpx.post(f"{exporter.url}/api/jobs/starlink/{starlink['name']}/data_usage/poll",
                                 params={"wait": "20"}, timeout=30)  # fmt: skip
             assert polled.status_code == 200 and polled.json()["status"]["up"] is True
             families = scrape(exporter.url)

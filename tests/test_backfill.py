@@ -166,9 +166,6 @@ def starlink_mock(mock: respx.MockRouter, results: list[object]) -> None:
     mock.post("https://starlink.test/api/auth/connect/token").respond(
         json={"access_token": "t", "expires_in": 900, "token_type": "Bearer"}
     )
-    mock.get("https://starlink.test/api/public/v2/account").respond(
-        json={"isValid": True, "errors": [], "content": {"accountNumber": "ACC-1", "accountName": "North"}}
-    )
     page = {"pageIndex": 0, "limit": 250, "isLastPage": True, "totalCount": len(results), "results": results}
     mock.post("https://starlink.test/api/public/v2/data-usage/query").respond(
         json={"isValid": True, "errors": [], "content": page}
@@ -225,7 +222,7 @@ def test_openmetrics_has_a_sample_per_day_and_the_cycle_total_at_its_end(tmp_pat
         starlink_mock(mock, [item])
         assert run(args(config, out, accounts=["north"], since="2026-01-01"), clock=lambda: NOW) == 0
     text = out.read_text()
-    labels = 'provider="starlink",account="ACC-1",service_line="SL1",class="priority"'
+    labels = 'provider="starlink",account="north",service_line="SL1",class="priority"'
     day = "leo_service_line_daily_usage_bytes{" + labels + "}"
     cycle = "leo_service_line_usage_bytes{" + labels + "}"
     jan30, jan31, feb1 = (int(parse_instant(f"{d}T23:59:59Z")) for d in ("2026-01-30", "2026-01-31", "2026-02-01"))

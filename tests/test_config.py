@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.config import ConfigError, load_config
+from exporter.config import ConfigError, load_config, parse_config
 from exporter.simulator.app import build_app, demo_config
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -176,3 +176,29 @@ def problems_at(path: Path) -> list[str]:
     with pytest.raises(ConfigError) as err:
         load_config(path, env={})
     return err.value.problems
+
+
+@pytest.mark.parametrize(
+    ("account", "key", "words"),
+    [
+        ({"provider": "kognitive", "auth_key": "k"}, "offline_after", "Kognitive reports online state itself"),
+        ({"provider": "oneweb", "client_id": "c", "client_secret": "s"}, "offline_after", "OneWeb reports online"),
+        ({"provider": "oneweb", "client_id": "c", "client_secret": "s"}, "account", "always the account's `name`"),
+    ],
+)
+def test_keys_a_provider_would_ignore_are_rejected_with_the_reason(account: dict, key: str, words: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"accounts": [{**account, "name": "x", key: "DP-1" if key == "account" else "5m"}]})
+    (problem,) = raised.value.problems
+    assert problem.startswith(f"accounts[0]: {key}: ") and words in problem
+
+
+def test_offline_after_stays_a_starlink_key() -> None:
+    config = parse_config(
+        {
+            "accounts": [
+                {"provider": "starlink", "name": "s", "client_id": "c", "client_secret": "s", "offline_after": "5m"}
+            ]
+        }
+    )
+    assert config.accounts[0].offline_after == 300.0

@@ -20,7 +20,7 @@ from tests.processes import ROOT, run_module, wait_for
 from tests.test_status_page import NOW, client, synthetic_exporter
 
 HEADER = (
-    "provider,account,account_name,terminal_id,kit_serial,serial,service_line,service_line_name,product,"
+    "provider,account,provider_account,terminal_id,kit_serial,serial,service_line,service_line_name,product,"
     "online,last_seen,latitude,longitude,active_alerts"
 )
 
@@ -78,8 +78,8 @@ def test_rows_quoting_utf8_and_formula_guard() -> None:
     assert first == {
         **first,
         "provider": "starlink",
-        "account": "ACC-0",
-        "account_name": "fleet-0",
+        "account": "fleet-0",
+        "provider_account": "ACC-0",
         "serial": "DISH0000001",
         "service_line": "SL0-1",
         "product": "PLAN-50GB",
@@ -104,7 +104,7 @@ async def test_http_csv_streams_every_row_in_chunks(anyio_backend: str) -> None:
     assert response.headers["content-disposition"] == 'attachment; filename="terminals.csv"'
     rows = parse(response.text)
     assert len(rows) == 4800 and len({r["terminal_id"] for r in rows}) == 4800
-    assert [r["account"] for r in rows[:1] + rows[-1:]] == ["ACC-0", "ACC-1"]
+    assert [r["account"] for r in rows[:1] + rows[-1:]] == ["fleet-0", "fleet-1"]
 
 
 @pytest.mark.e2e

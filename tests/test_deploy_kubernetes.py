@@ -209,7 +209,7 @@ def test_service_and_network_policy_select_the_pods_and_name_the_metrics_port() 
 def test_plain_prometheus_scrape_config_finds_the_service() -> None:
     config = yaml.safe_load((K8S / "prometheus-kubernetes-sd.yml").read_text())
     [job] = config["scrape_configs"]
-    assert job["job_name"] == "leo-exporter" and job["honor_labels"] is True
+    assert job["job_name"] == "leo-exporter" and "honor_labels" not in job  # the exporter exports no `job`
     service = one(built("base"), "Service")
     keep = next(r for r in job["relabel_configs"] if r["action"] == "keep")
     assert keep["source_labels"] == ["__meta_kubernetes_service_name", "__meta_kubernetes_endpoint_port_name"]
@@ -231,12 +231,12 @@ def test_service_monitor_scrapes_the_service_like_the_static_config(overlay: str
     [endpoint] = monitor["spec"]["endpoints"]
     assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
-    assert endpoint["honorLabels"] is True, "keeps the exporter's own job label (leo_exporter_job_*)"
+    assert "honorLabels" not in endpoint, "the exporter exports no `job` or `instance` label to keep"
     static = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     [job] = [j for j in static["scrape_configs"] if j["job_name"] == "leo-exporter"]
     assert (endpoint["interval"], endpoint["scrapeTimeout"]) == (job["scrape_interval"], job["scrape_timeout"])
     assert monitor["metadata"]["labels"]["release"], "kube-prometheus-stack's default selector"
-    assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "honorLabels", "scheme", "tlsConfig",
+    assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "scheme", "tlsConfig",
                              "relabelings", "metricRelabelings", "basicAuth"}  # fmt: skip
 
 

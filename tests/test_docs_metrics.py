@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.catalog import BY_NAME, CATALOG, IDENTITY_LABEL
+from exporter.catalog import BY_NAME, CATALOG, IDENTITY_LABEL, PROCESS_CATALOG
 from tests.inprocess import poll_all, simulated_exporter
 
 DOC = Path(__file__).parent.parent / "docs" / "metrics.md"
-ROW = re.compile(r"^\| `(leo_[a-z0-9_]+)` \| (\w+) \| ([^|]*) \|", re.M)
+ROW = re.compile(r"^\| `((?:leo|process)_[a-z0-9_]+)` \| (\w+) \| ([^|]*) \|", re.M)
 
 
 def documented() -> dict[str, tuple[str, set[str]]]:
@@ -25,13 +25,13 @@ def documented() -> dict[str, tuple[str, set[str]]]:
 
 def test_every_catalogued_metric_is_documented_with_its_type_and_labels() -> None:
     docs = documented()
-    assert set(docs) == {spec.name for spec in CATALOG}
-    for spec in CATALOG:
+    assert set(docs) == {spec.name for spec in (*CATALOG, *PROCESS_CATALOG)}
+    for spec in (*CATALOG, *PROCESS_CATALOG):
         kind, labels = docs[spec.name]
         assert kind == spec.type, spec.name
         identity = IDENTITY_LABEL[spec.entity]
         needed = set(spec.extra) | ({identity} if identity else set())
-        if spec.entity != "exporter":
+        if spec.entity not in ("exporter", "process"):
             needed |= {"provider", "account"}
         assert needed <= labels, (spec.name, needed - labels)
 

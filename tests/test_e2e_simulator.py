@@ -53,14 +53,23 @@ def test_exporter_with_config_matches_what_the_simulator_serves(tmp_path) -> Non
             families = scrape(exporter.url)
             log = exporter.log()
 
+    configured = {a["name"] for a in config["accounts"]}
+    labelled = {s.labels["account"] for family in families.values() for s in family if "account" in s.labels}
+    assert labelled == configured  # the config names, never a provider's id
+    name_of = {
+        s.labels["provider_account"]: s.labels["account"]
+        for s in families["leo_account_info"]
+        if s.labels["provider"] == "starlink" and "provider_account" in s.labels
+    }
     for account in sim_state["accounts"]:
-        number = account["accountNumber"]
+        name = name_of[account["accountNumber"]]
 
-        def mine(name: str, number: str = number) -> list:
-            return [s for s in families.get(name, []) if s.labels["account"] == number]
+        def mine(family: str, name: str = name) -> list:
+            return [s for s in families.get(family, []) if s.labels["account"] == name]
 
         info = mine("leo_account_info")
-        assert info and info[0].labels["account_name"] == account["accountName"]
+        assert info and info[0].labels["provider_account_name"] == account["accountName"]
+        assert {s.labels["provider_account"] for s in mine("leo_terminal_info")} == {account["accountNumber"]}
         assert len(mine("leo_terminal_info")) == account["terminals"]
         assert len(mine("leo_router_info")) == account["routers"]
         assert len(mine("leo_service_line_info")) == account["serviceLines"]

@@ -49,7 +49,7 @@ class Stack:
     config: dict[str, Any]
     faulted: dict[str, str]  # provider -> account label of the faulted account (index 1)
     controls: list[tuple[str, str]]  # (provider, account label) that must stay healthy
-    storm: str  # account number of Starlink account 2 (pressing on its budget; not a control)
+    storm: str  # account label of Starlink account 2 (pressing on its budget; not a control)
     sim_keys: dict[tuple[str, str], str] = field(default_factory=dict)  # (provider, label) -> simulator key
 
     def metrics(self) -> dict[str, list]:
@@ -91,8 +91,8 @@ def job_values(families: dict[str, list], name: str, **labels: str) -> dict[tupl
     for sample in families.get(name, []):
         if any(sample.labels.get(k) != v for k, v in labels.items()):
             continue
-        provider, account, call = sample.labels["job"].split("/", 2)
-        out.setdefault((provider, account), {})[call] = sample.value
+        key = (sample.labels["provider"], sample.labels["account"])
+        out.setdefault(key, {})[sample.labels["call"]] = sample.value
     return out
 
 
@@ -124,9 +124,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         starlink = httpx.get(sim.url + "/starlink/_sim/state", timeout=10).json()["accounts"]
         kognitive = httpx.get(sim.url + "/kognitive/_sim/state", timeout=10).json()["partners"]
         oneweb = httpx.get(sim.url + "/oneweb/_sim/state", timeout=10).json()["accounts"]
-        keys = {("starlink", a["accountNumber"]): a["accountNumber"] for a in starlink}
+        # the `account` label is the config name; the simulator knows accounts by the provider's id
+        name_of = {a["client_id"]: a["name"] for a in config["accounts"] if "client_id" in a}
+        numbers = [next(name_of[c] for c in a["clientIds"] if c in name_of) for a in starlink]
+        keys = {("starlink", name): a["accountNumber"] for name, a in zip(numbers, starlink, strict=True)}
         keys |= {("kognitive", f"kognitive-dp-{n}"): p["name"] for n, p in enumerate(kognitive, start=1)}
-        keys |= {("oneweb", a["distributionPartner"]): a["distributionPartner"] for a in oneweb}
+        keys |= {("oneweb", f"oneweb-{a['distributionPartner']}"): a["distributionPartner"] for a in oneweb}
         for account in config["accounts"]:
             first = (
                 account["name"] in ("sim-starlink-1", "kognitive-dp-1") or account.get("client_id") == "sim-oneweb-1"
@@ -158,8 +161,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         path.write_text(yaml.safe_dump(config))
         with run_module(["--config.file", str(path)], workdir / "exporter.log") as exporter:
             wait_for(exporter.url + "/readyz", exporter, timeout=60)
-            numbers = [a["accountNumber"] for a in starlink]
-            partners = [a["distributionPartner"] for a in oneweb]
+            partners = [f"oneweb-{a['distributionPartner']}" for a in oneweb]
             stack = Stack(
                 sim=sim,
                 exporter=exporter,
@@ -304,8 +306,8 @@ def test_a_faulted_account_goes_down_alone_keeps_its_data_and_recovers(
 def test_a_429_storm_stays_inside_the_budget_and_honours_retry_after(stack: Stack) -> None:
     storm, seconds = stack.storm, 6.0
     start = stack.sim_now()
-    stack.set_faults({"provider": "starlink", "account": storm, "mode": "rate_limit", "retry_after": 1,
-                      "seconds": seconds})  # fmt: skip
+    stack.set_faults({"provider": "starlink", "account": stack.sim_keys[("starlink", storm)], "mode": "rate_limit",
+                      "retry_after": 1, "seconds": seconds})  # fmt: skip
     time.sleep(seconds + 0.3)
     log = stack.requests("starlink", storm, since=start)
     during = [r for r in log if r["endpoint"] != "token" and r["t"] <= start + seconds]
@@ -440,5 +442,7 @@ def test_no_crash_no_unhandled_exception_and_every_budget_held(stack: Stack) -> 
             continue
         budget = STORM_BUDGET if label == stack.storm else BUDGET
         assert counted["maxPer60s"] <= budget, f"{provider}/{label}: {counted['maxPer60s']} requests in 60 s"
-    assert summary["starlink"][stack.storm]["maxPer60s"] >= STORM_BUDGET * 0.6  # it did press on its budget
+    assert (
+        summary["starlink"][stack.sim_keys[("starlink", stack.storm)]]["maxPer60s"] >= STORM_BUDGET * 0.6
+    )  # it did press on its budget
     assert stack.exporter.popen.poll() is None

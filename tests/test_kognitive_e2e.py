@@ -52,14 +52,13 @@ def test_kognitive_fleet_appears_next_to_starlink(tmp_path) -> None:
         return [s for s in families.get(name, []) if s.labels["provider"] == provider]
 
     assert "Traceback" not in log
-    assert {s.labels["job"]: s.value for s in families["leo_exporter_job_up"]} == {
+    assert {(s.labels["account"], s.labels["call"]): s.value for s in families["leo_exporter_job_up"]} == {
         **{
-            f"starlink/{s.labels['account']}/{c}": 1.0
-            for s in of("leo_account_info", "starlink")
+            (starlink["name"], c): 1.0
             for c in ("account", "telemetry", "user_terminals", "service_lines", "data_usage", "data_pools", "balance")
         },
         **{
-            f"kognitive/kognitive-dp-1/{c}": 1.0
+            ("kognitive-dp-1", c): 1.0
             for c in ("terminal_status", "service_lines", "billing_usage", "products", "addresses")
         },
     }
@@ -90,6 +89,6 @@ def test_kognitive_fleet_appears_next_to_starlink(tmp_path) -> None:
 
     # The rules' join (terminal -> its line's active flag, on provider, account, service_line) works
     lines_by_key = {(s.labels["account"], s.labels["service_line"]) for s in of("leo_service_line_active", "kognitive")}
-    joined = [s for s in k_terminals if (s.labels["account"], s.labels["service_line"]) in lines_by_key]
+    joined = [s for s in k_terminals if (s.labels["account"], s.labels.get("service_line", "")) in lines_by_key]
     unconfigured = {t for a in accounts for t in a["unconfigured"]}
     assert len(joined) == len(k_terminals) - len(unconfigured) > 0

@@ -14,7 +14,7 @@ import respx
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter
-from exporter.config import parse_config
+from exporter.config import ConfigError, parse_config
 from exporter.scheduler import Job
 from tests import kognitive_samples as S
 
@@ -183,16 +183,17 @@ async def test_the_documented_samples_become_contract_metrics(api: respx.MockRou
     assert listed["service_line"] == "DEV-SL-1113999-92299-13"
     assert listed["kit_serial"] == "KITP00304243"
     assert listed["name"] == "Service line name"
-    assert listed["starlink_account"] == ACC
+    assert listed["provider_account"] == ACC and listed["account"] == "dp-main"
     unconfigured = info["01000000-00000000-001a3692"].labels
-    assert unconfigured["service_line"] == "" and unconfigured["terminal_status"] == "false"
+    assert "service_line" not in unconfigured and unconfigured["terminal_status"] == "false"
+    assert "serial" not in unconfigured  # Kognitive reports no dish serial: no always-empty label
     assert unconfigured["provider"] == "kognitive" and unconfigured["account"] == "dp-main"
 
     online = {tid: s.value for tid, s in by(m["leo_terminal_online"], "terminal_id").items()}
     assert online == {"01000000-00000000-001a3692": 0.0, "01000000-00000000-00612499": 0.0}
 
     lines = by(m["leo_service_line_info"], "service_line")
-    assert lines["DEV-SL-1113999-92299-13"].labels["subscription_status"] == "resumed"
+    assert lines["DEV-SL-1113999-92299-13"].labels["status"] == "resumed"
     assert by(m["leo_service_line_active"], "service_line")["DEV-SL-1113999-92299-13"].value == 1.0
 
     used = {(s.labels["service_line"], s.labels["class"]): s.value for s in m["leo_service_line_usage_bytes"]}
@@ -206,7 +207,7 @@ async def test_the_documented_samples_become_contract_metrics(api: respx.MockRou
 
     products = by(m["leo_product_info"], "product")
     fee = products["gb-enterprise-global-priority-terminal-access-fee-usd"].labels
-    assert fee["kind"] == "product" and fee["currency"] == "USD" and fee["starlink_account"] == ACC
+    assert fee["kind"] == "product" and fee["currency"] == "USD" and fee["provider_account"] == ACC
     block = products["gb-enterprise-global-priority-500gb-data-block-usd"].labels
     assert block["kind"] == "data_block" and block["parent_product"] == fee["product"]
     prices = {p: s.value for p, s in by(m["leo_product_price"], "product").items()}
@@ -245,7 +246,7 @@ async def test_refused_key_names_the_header_switch_and_never_the_key(api: respx.
     assert KEY not in error
     m = await metrics(exp)
     assert m["leo_exporter_account_authenticated"][0].value == 0.0
-    up = by(m["leo_exporter_job_up"], "job")["kognitive/dp-main/products"]
+    up = by(m["leo_exporter_job_up"], "call")["products"]
     assert up.value == 0.0
 
 
@@ -378,9 +379,9 @@ async def test_success_false_fails_the_job_and_keeps_the_last_good_data(api: res
     m = await metrics(exp)
     assert [s.labels["service_line"] for s in m["leo_service_line_info"]] == ["AST-0000000-00000-01"]
     assert [s.labels["terminal_id"] for s in m["leo_terminal_info"]] == ["01000000-00000000-000000aa"]
-    up = {j: s.value for j, s in by(m["leo_exporter_job_up"], "job").items()}
-    assert up["kognitive/dp-main/service_lines"] == 0.0
-    assert up["kognitive/dp-main/products"] == 1.0
+    up = {j: s.value for j, s in by(m["leo_exporter_job_up"], "call").items()}
+    assert up["service_lines"] == 0.0
+    assert up["products"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -425,7 +426,7 @@ async def test_a_non_numeric_usage_string_fails_only_that_line(api: respx.MockRo
         s.labels["service_line"]: s.value for s in m["leo_service_line_usage_bytes"] if s.labels["class"] == "priority"
     }
     assert priority == {one: 3e9, two: 2e9}  # the good line moved on, the bad one kept its last figure
-    assert by(m["leo_exporter_job_up"], "job")["kognitive/dp-main/billing_usage"].value == 0.0
+    assert by(m["leo_exporter_job_up"], "call")["billing_usage"].value == 0.0
 
 
 async def test_usage_numbers_arrive_as_strings_or_numbers(api: respx.MockRouter) -> None:
@@ -458,10 +459,10 @@ async def test_an_unknown_subscription_status_keeps_the_last_flag_and_says_so(ap
     assert "new subscription_status 'frozen'" in caplog.text
     m = await metrics(exp)
     assert m["leo_service_line_active"][0].value == 1.0  # its last known value
-    assert m["leo_service_line_info"][0].labels["subscription_status"] == "frozen"
+    assert m["leo_service_line_info"][0].labels["status"] == "frozen"
     unknown = m["leo_exporter_unknown_fields_total"]
     assert [(s.labels["kind"], s.value) for s in unknown] == [("subscription_status", 1.0)]
-    assert by(m["leo_exporter_job_up"], "job")["kognitive/dp-main/service_lines"].value == 0.0
+    assert by(m["leo_exporter_job_up"], "call")["service_lines"].value == 0.0
     assert await run(exp, "service_lines") == ""
     m = await metrics(exp)
     assert m["leo_service_line_active"][0].value == 0.0
@@ -519,8 +520,8 @@ async def test_http_errors_fail_the_job_and_other_accounts_carry_on(
     assert ("nope" in error) == (status != 429)  # a 429 says when to retry, not why
     assert await run(exp, "products", "fine") == ""
     m = await metrics(exp)
-    up = {j: s.value for j, s in by(m["leo_exporter_job_up"], "job").items()}
-    assert up == {"kognitive/broken/products": 0.0, "kognitive/fine/products": 1.0}
+    up = {(s.labels["account"], s.labels["call"]): s.value for s in m["leo_exporter_job_up"]}
+    assert up == {("broken", "products"): 0.0, ("fine", "products"): 1.0}
     assert len(m["leo_product_info"]) == 3 and {s.labels["account"] for s in m["leo_product_info"]} == {"fine"}
 
 
@@ -541,17 +542,35 @@ async def test_starlink_account_filters_and_names_the_account(api: respx.MockRou
     assert addresses.calls[0].request.url.params["accountNumber"] == ACC
     m = await metrics(exp)
     assert [s.labels["service_line"] for s in m["leo_service_line_info"]] == ["AST-0000000-00000-01"]
-    assert {s.labels["account"] for s in m["leo_service_line_info"] + m["leo_terminal_info"]} == {ACC}
-    assert by(m["leo_account_info"], "account")[ACC].labels["name"] == "dp-main"
+    assert {s.labels["account"] for s in m["leo_service_line_info"] + m["leo_terminal_info"]} == {"dp-main"}
+    assert {s.labels["provider_account"] for s in m["leo_service_line_info"]} == {ACC}
+    (info,) = m["leo_account_info"]
+    assert info.labels["account"] == "dp-main" and info.labels["provider_account"] == ACC
+    assert info.labels["provider_account_name"] == "Main Organization"
 
 
-async def test_account_label_comes_from_config(api: respx.MockRouter) -> None:
-    api.get("/getAvailableProducts").mock(return_value=httpx.Response(200, json=S.PRODUCTS))
-    exp = exporter(account="DP-4711")
-    assert await run(exp, "products") == ""
+async def test_account_label_is_the_config_name_and_each_starlink_account_an_info_series(
+    api: respx.MockRouter,
+) -> None:
+    other = "ACC-9999999-99999-99"
+    api.get("/getServiceLineDetails").mock(
+        side_effect=pages([line("AST-0000000-00000-01"), line("AST-0000000-00000-02", account=other)])
+    )
+    exp = exporter()
+    assert await run(exp, "service_lines") == ""
     m = await metrics(exp)
-    assert {s.labels["account"] for s in m["leo_product_info"]} == {"DP-4711"}
-    assert by(m["leo_exporter_job_up"], "job")["kognitive/DP-4711/products"].value == 1.0
+    assert {s.labels["account"] for s in m["leo_service_line_info"]} == {"dp-main"}
+    infos = by(m["leo_account_info"], "provider_account")
+    assert set(infos) == {ACC, other}
+    assert {s.labels["account"] for s in infos.values()} == {"dp-main"}
+    assert by(m["leo_exporter_job_up"], "call")["service_lines"].value == 1.0
+
+
+def test_the_removed_account_key_is_rejected_with_what_replaced_it() -> None:
+    with pytest.raises(ConfigError) as raised:
+        exporter(account="DP-4711")
+    (problem,) = raised.value.problems
+    assert problem.startswith("accounts[0]: account: removed") and "`name`" in problem
 
 
 def _addresses(*entries: tuple[str, str, float, float], account: str = ACC) -> dict[str, Any]:
@@ -655,7 +674,7 @@ async def test_a_product_offered_to_two_accounts_is_one_series(api: respx.MockRo
     assert await run(exp, "products") == ""
     m = await metrics(exp)
     fee = by(m["leo_product_info"], "product")["gb-enterprise-global-priority-terminal-access-fee-usd"]
-    assert fee.labels["starlink_account"] == f"ACC-0000000-00000-02,{ACC}"
+    assert fee.labels["provider_account"] == f"ACC-0000000-00000-02,{ACC}"
     assert len(m["leo_product_info"]) == 3
 
 

@@ -404,9 +404,8 @@ async def poll(exp: Exporter) -> dict[str, list[Any]]:
 async def test_the_exporter_reads_every_page_and_sees_a_pause(sim: KognitiveSimulator, http: httpx.AsyncClient) -> None:
     exp = exporter_for(sim)
     m = await poll(exp)
-    assert {s.labels["job"]: s.value for s in m["leo_exporter_job_up"]} == {
-        f"kognitive/dp-1/{call}": 1.0
-        for call in ("terminal_status", "service_lines", "billing_usage", "products", "addresses")
+    assert {(s.labels["account"], s.labels["call"]): s.value for s in m["leo_exporter_job_up"]} == {
+        ("dp-1", call): 1.0 for call in ("terminal_status", "service_lines", "billing_usage", "products", "addresses")
     }
     accounts = sim.accounts(1)
     assert len(m["leo_terminal_info"]) == sum(len(a.terminals) for a in accounts)
@@ -425,7 +424,7 @@ async def test_the_exporter_reads_every_page_and_sees_a_pause(sim: KognitiveSimu
     m = await poll(exp)
     assert {s.labels["service_line"]: s.value for s in m["leo_service_line_active"]}[number] == 0.0
     info = {s.labels["service_line"]: s.labels for s in m["leo_service_line_info"]}
-    assert info[number]["subscription_status"] == "paused"
+    assert info[number]["status"] == "paused"
     await exp.aclose()
 
 
@@ -443,7 +442,7 @@ async def test_the_exporter_survives_injected_faults_with_its_last_good_data(sim
     sim.inject("getAddress", "success_false")
     sim.inject("getAvailableProducts", "bad_json")
     after = await poll(exp)
-    up = {s.labels["job"].rsplit("/", 1)[1]: s.value for s in after["leo_exporter_job_up"]}
+    up = {s.labels["call"]: s.value for s in after["leo_exporter_job_up"]}
     assert up == {
         "terminal_status": 1.0,  # a dropped item is not a failure: nothing is removed
         "service_lines": 0.0,

@@ -25,11 +25,11 @@ def starlink_accounts(sim_url: str) -> list[dict]:
     return accounts
 
 
-def runs(families: dict, account_name_or_id: str) -> float:
+def runs(families: dict, account: str) -> float:
     return sum(
         s.value
         for s in families.get("leo_exporter_job_runs_total", [])
-        if s.labels["account"] == account_name_or_id and s.labels["result"] == "success"
+        if s.labels["account"] == account and s.labels["result"] == "success"
     )
 
 
@@ -53,8 +53,8 @@ def test_reload_keeps_unchanged_accounts_and_refuses_a_bad_config(tmp_path: Path
             wait_for(f"{exporter.url}/readyz", exporter)
             time.sleep(2)
             before = scrape(exporter.url)
-            by_name = {s.labels["name"]: s.labels["account"] for s in before["leo_account_info"]}
-            kept_id, dropped_id = by_name[one["name"]], by_name[two["name"]]
+            kept_id, dropped_id = one["name"], two["name"]  # the `account` label is the config name
+            assert accounts_of(before) == {kept_id, dropped_id}
             runs_before = runs(before, kept_id)
 
             # SIGHUP: drop account two, add account three, keep account one as it was

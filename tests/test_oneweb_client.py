@@ -114,8 +114,8 @@ async def test_wrong_credentials_fail_clearly(status: int, caplog: pytest.LogCap
     assert not uts.called
     got = scrape(exporter)
     assert got["leo_exporter_account_authenticated"][0].value == 0
-    up = {s.labels["job"]: s.value for s in got["leo_exporter_job_up"]}
-    assert up["oneweb/dp-test/user_terminals"] == 0
+    up = {(s.labels["account"], s.labels["call"]): s.value for s in got["leo_exporter_job_up"]}
+    assert up[("dp-test", "user_terminals")] == 0
     assert "authentication failed" in caplog.text and SECRET not in caplog.text
     await run(exporter, "user_terminals")
     assert hello.call_count == 2  # checked again before every call until it passes

@@ -88,18 +88,19 @@ def test_a_oneweb_account_against_the_simulator_exposes_every_group(tmp_path) ->
         served = yaml.safe_load(httpx.get(f"{sim.url}/exporter-config.yml", timeout=10).text)
         good = next(a for a in served["accounts"] if a["provider"] == "oneweb")
         good["jobs"] = {}
-        bad = {**good, "name": "oneweb-wrong", "account": "DP-WRONG", "client_secret": "not-the-secret-9"}
+        bad = {**good, "name": "oneweb-wrong", "client_secret": "not-the-secret-9"}
         path = tmp_path / "config.yml"
         path.write_text(yaml.safe_dump({"accounts": [good, bad]}))
         with run_module(["--config.file", str(path)], tmp_path / "exporter.log") as exporter:
             wait_for(f"{exporter.url}/readyz", exporter, timeout=60)
-            families = scrape_until_complete(exporter.url, state["distributionPartner"])
+            families = scrape_until_complete(exporter.url, good["name"])
             log = exporter.log()
 
     partner = state["distributionPartner"]
+    label = good["name"]  # the `account` label: the config name; the partner id is provider_account
 
     def mine(name: str) -> list:
-        return [s for s in families.get(name, []) if s.labels.get("account") == partner]
+        return [s for s in families.get(name, []) if s.labels.get("account") == label]
 
     for group, names in GROUPS.items():
         for name in names:
@@ -117,12 +118,13 @@ def test_a_oneweb_account_against_the_simulator_exposes_every_group(tmp_path) ->
     scraped_at = max(s.value for s in families["leo_exporter_job_last_success_timestamp_seconds"])
     assert all(s.value < scraped_at - 600 for s in mine("leo_terminal_report_timestamp_seconds"))
 
-    up = {s.labels["job"]: s.value for s in families["leo_exporter_job_up"]}
-    assert all(v == 1 for job, v in up.items() if job.startswith(f"oneweb/{partner}/")), up
-    assert len([j for j in up if j.startswith(f"oneweb/{partner}/")]) == 7
+    up = {(s.labels["account"], s.labels["call"]): s.value for s in families["leo_exporter_job_up"]}
+    assert all(v == 1 for (account, _), v in up.items() if account == label), up
+    assert len([a for a, _ in up if a == label]) == 7
     auth = {s.labels["account"]: s.value for s in families["leo_exporter_account_authenticated"]}
-    assert auth == {partner: 1.0, "DP-WRONG": 0.0}
-    assert all(v == 0 for job, v in up.items() if job.startswith("oneweb/DP-WRONG/"))
+    assert auth == {label: 1.0, "oneweb-wrong": 0.0}
+    assert all(v == 0 for (account, _), v in up.items() if account == "oneweb-wrong")
+    assert {s.labels["provider_account"] for s in mine("leo_account_info")} == {partner}
     assert "OneWeb refused the credentials of client_id" in log
     assert "not-the-secret-9" not in log and good["client_secret"] not in log
     assert "credentials accepted" in log

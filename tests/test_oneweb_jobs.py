@@ -49,7 +49,6 @@ def make_exporter(sim: OneWebSimulator, **extra: Any) -> Exporter:
     account = {
         "provider": "oneweb",
         "name": "ow-test",
-        "account": creds.partner_id,
         "client_id": creds.client_id,
         "client_secret": creds.client_secret,
         "api_url": "http://sim/oneweb",
@@ -91,11 +90,12 @@ async def test_every_group_is_exposed_with_provider_account_and_ids(sim: OneWebS
     assert set(info) == imeis
     term = acc.terminals[0]
     labels = info[term.imei]
-    assert labels["provider"] == "oneweb" and labels["account"] == acc.partner.org_id
+    assert labels["provider"] == "oneweb" and labels["account"] == "ow-test"
+    assert labels["provider_account"] == acc.partner.org_id  # the organizations job names the partner
     assert labels["service_line"] == term.product_id and labels["service_line"].startswith("SC-")
     assert labels["imsi"] == term.imsi and labels["serial"] == term.serial and labels["name"] == term.name
     assert labels["manufacturer"] == term.manufacturer and labels["hardware_version"] == term.hardware_version
-    assert labels["site"] == term.site.site_id and labels["party"] == acc.partner.org_id
+    assert labels["site"] == term.site.site_id and labels["organization"] == acc.partner.org_id
     assert labels["software_version"] == dict(term.components)["UT"]
 
     online = by(got["leo_terminal_online"], "terminal_id")
@@ -119,6 +119,8 @@ async def test_every_group_is_exposed_with_provider_account_and_ids(sim: OneWebS
     lines = {s.labels["service_line"]: s.labels for s in got["leo_service_line_info"]}
     assert set(lines) == {p.product_id for p in acc.products}
     assert lines[term.product_id]["terminal_id"] == term.imei
+    assert "product" not in lines[term.product_id] and lines[term.product_id]["product_name"]  # a name, no id
+    assert lines[term.product_id]["provider_account"] == acc.partner.org_id
     active = by(got["leo_service_line_active"], "service_line")
     assert sorted(active.values()).count(0.0) == 1  # the suspended spare
     assert got["leo_service_line_usage_limit_bytes"]
@@ -127,11 +129,12 @@ async def test_every_group_is_exposed_with_provider_account_and_ids(sim: OneWebS
     assert got["leo_service_line_overage_increment_bytes"]
 
     orgs = {s.labels["organization"]: s.labels for s in got["leo_organization_info"]}
-    assert orgs[acc.partner.org_id]["kind"] == "distribution_partner"
+    assert orgs[acc.partner.org_id]["organization_kind"] == "distribution_partner"
     assert all(orgs[c.org_id]["parent"] == acc.partner.org_id for c in acc.customers)
     assert {s.labels["site"] for s in got["leo_site_info"]} == {s.site_id for s in acc.sites}
-    account_info = got["leo_account_info"][0].labels
-    assert account_info["account_name"] == acc.partner.name
+    (account_info,) = (s.labels for s in got["leo_account_info"])
+    assert account_info["account"] == "ow-test" and account_info["provider_account"] == acc.partner.org_id
+    assert account_info["provider_account_name"] == acc.partner.name
 
     for name in ("leo_terminal_link_availability_ratio", "leo_terminal_rsrp_dbm", "leo_terminal_rssi_dbm"):
         assert got[name], name
@@ -141,7 +144,8 @@ async def test_every_group_is_exposed_with_provider_account_and_ids(sim: OneWebS
     assert {t for _, t in traffic} == {"cnx", "mgmt", "wan"}
     assert got["leo_terminal_transmit_bytes_total"]
 
-    classes = {s.labels["class"] for s in got["leo_service_line_downlink_throughput_bytes_per_second"]}
+    # DiffServ classes are `traffic_class`; `class` means a usage class only
+    classes = {s.labels["traffic_class"] for s in got["leo_service_line_downlink_throughput_bytes_per_second"]}
     assert classes == {"expedited_forwarding", "assured_forwarding", "best_effort"}
     assert got["leo_service_line_uplink_throughput_bytes_per_second"]
 
@@ -179,7 +183,9 @@ async def test_every_group_is_exposed_with_provider_account_and_ids(sim: OneWebS
             expected = cycle_bounds(p.anchor, datetime.fromtimestamp(updated[p.product_id], UTC))[0]
             assert cycle_start[p.product_id] == expected.timestamp()
     assert len(set(cycle_start.values())) > 2
-    assert by(got["leo_exporter_job_up"], "job") == {f"oneweb/{acc.partner.org_id}/{j}": 1.0 for j in JOBS}
+    assert {(s.labels["account"], s.labels["call"]): s.value for s in got["leo_exporter_job_up"]} == {
+        ("ow-test", j): 1.0 for j in JOBS
+    }
     assert got["leo_exporter_account_authenticated"][0].value == 1
 
 

@@ -162,4 +162,4 @@ def test_the_demo_config_has_a_oneweb_account() -> None:
     accounts = [a for a in demo_config("http://sim", app)["accounts"] if a["provider"] == "oneweb"]
     creds = app.state.oneweb.credentials()
     assert [a["client_id"] for a in accounts] == [c.client_id for c in creds]
-    assert accounts[0]["api_url"] == "http://sim/oneweb" and accounts[0]["account"] == creds[0].partner_id
+    assert accounts[0]["api_url"] == "http://sim/oneweb" and accounts[0]["name"] == f"oneweb-{creds[0].partner_id}"

@@ -294,3 +294,24 @@ def test_every_dashboard_query_returns_data(stack: Stack, name: str) -> None:
         assert {c["provider"] for c in combos} == PROVIDERS
     empty = empty_queries(stack.prom, combos, dashboard)
     assert not empty, "queries without data:\n" + "\n".join(empty)
+
+
+# --------------------------------------------------------------------------- the metric contract
+
+
+def test_the_metric_contract_holds_in_prometheus(stack: Stack) -> None:
+    """No `job` or `instance` of the exporter's own (nothing renamed to exported_*), the account
+    label is the config name everywhere, the provider's ids are attributes, and the standard
+    self-metrics are there."""
+    enough_history(stack)
+    assert stack.prom.query('count({exported_job=~".+"})') == []
+    assert stack.prom.query('count({exported_instance=~".+"})') == []
+    assert stack.prom.label_values("job", '{__name__=~"leo_.+"}') == ["leo-exporter"]
+    accounts = stack.prom.label_values("account", '{__name__=~"leo_.+"}')
+    assert accounts and not [a for a in accounts if a.startswith("ACC-")], accounts
+    ids = stack.prom.label_values("provider_account", '{__name__="leo_account_info",provider="starlink"}')
+    assert ids and all(i.startswith("ACC-") for i in ids)
+    calls = stack.prom.label_values("call", "leo_exporter_job_up")
+    assert {"telemetry", "service_lines", "terminal_status", "terminal_performance"} <= set(calls)
+    assert stack.prom.query('process_resident_memory_bytes{job="leo-exporter"} > 0')
+    assert stack.prom.query('leo_exporter_build_info{revision!="",python_version!=""}')

@@ -97,7 +97,7 @@ def test_alertmanager_routes_by_severity(labels: list[str], receiver: str) -> No
             "--config.file",
             str(ALERTMANAGER_CONFIG),
             "provider=starlink",
-            "account=ACC-1",
+            "account=fleet-north",
             *labels,
         ]
     ).stdout
@@ -107,8 +107,8 @@ def test_alertmanager_routes_by_severity(labels: list[str], receiver: str) -> No
 def test_prometheus_config_scrapes_the_exporter_and_loads_the_rules() -> None:
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "leo-exporter"]
-    # the exporter's own `job` label (polling job) must survive the scrape
-    assert job["honor_labels"] is True
+    # the exporter exports no `job` or `instance` label: the target labels stay Prometheus' own
+    assert "honor_labels" not in job
     assert job["scrape_timeout"] < job["scrape_interval"] or job["scrape_timeout"] == job["scrape_interval"]
     assert config["rule_files"] and config["alerting"]["alertmanagers"]
     # LeoExporterDown selects the scrape job by this name
@@ -141,6 +141,8 @@ def _expected_template_labels(name: str) -> set[str]:
         return {"sub_pool", "account", "provider"}
     if name == "LeoExporterDown":
         return {"instance"}
+    if name == "LeoExporterAbsent":
+        return {"job"}  # absent() keeps the selector's labels: the scrape job with no target
     return {"account", "provider"}
 
 
@@ -275,20 +277,22 @@ def test_terminal_state_jobs_are_the_same_for_staleness_and_inhibition() -> None
     critical = next(
         r for r in alerting_rules() if r["alert"] == "LeoExporterDataStale" and r["labels"]["severity"] == "critical"
     )
-    rule_regex = re.search(r'job=~"([^"]+)"', critical["expr"]).group(1)  # type: ignore[union-attr]
+    rule_regex = re.search(r'call=~"([^"]+)"', critical["expr"]).group(1)  # type: ignore[union-attr]
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
-    sources = [m for rule in config["inhibit_rules"] for m in rule["source_matchers"] if m.startswith("job")]
-    assert sources == [f'job=~"{rule_regex}"']
+    sources = [m for rule in config["inhibit_rules"] for m in rule["source_matchers"] if m.startswith("call")]
+    assert sources == [f'call=~"{rule_regex}"']
     models = account_config_models()
     assert set(models) == set(TERMINAL_STATE_JOBS), "classify the jobs of every provider in TERMINAL_STATE_JOBS"
     for provider, model in models.items():
         jobs = set(model.JOB_DEFAULTS)
         assert TERMINAL_STATE_JOBS[provider] <= jobs, f"{provider} has no jobs {TERMINAL_STATE_JOBS[provider] - jobs}"
         for job in sorted(jobs):
-            name = f"{provider}/ACC-1/{job}"  # the exporter's job label: provider/account/call
+            # the `call` label is the bare call name, shared across providers: a call named the same
+            # on two providers must be terminal state on both or on neither
             expected = job in TERMINAL_STATE_JOBS[provider]
-            assert bool(re.fullmatch(rule_regex, name)) == expected, (
-                f"{name} {'must' if expected else 'must not'} match the terminal-state job regex {rule_regex}"
+            assert bool(re.fullmatch(rule_regex, job)) == expected, (
+                f"{provider} {job} {'must' if expected else 'must not'} match the terminal-state call regex "
+                f"{rule_regex}"
             )
 
 

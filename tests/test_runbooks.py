@@ -43,7 +43,9 @@ def test_every_alert_has_a_section_saying_what_it_means_what_to_check_and_what_t
     text = RUNBOOKS.read_text()
     alerts = {r["alert"] for r in alerting_rules()}
     found = sections(text)
-    assert alerts == set(found), f"runbook sections without an alert or alerts without one: {sorted(alerts ^ set(found))}"
+    assert alerts == set(found), (
+        f"runbook sections without an alert or alerts without one: {sorted(alerts ^ set(found))}"
+    )
     for name in found:
         assert re.fullmatch(r"Leo[A-Z]\w+", name), f"### {name}: sections are named after alerts"
     for name, body in found.items():

@@ -227,9 +227,9 @@ def test_three_replicas_split_the_accounts_between_them(tmp_path) -> None:
                 families = scrape(exp.url)
             [shard] = families["leo_exporter_shard_info"]
             assert shard.labels == {"index": str(index), "total": "3"}
-            for sample in families.get("leo_account_info", []):
-                assert sample.labels["name"] not in seen, "two replicas poll one account"
-                seen[sample.labels["name"]] = index
+            for account in {s.labels["account"] for s in families.get("leo_account_info", [])}:
+                assert account not in seen, "two replicas poll one account"
+                seen[account] = index
             assert f"shard {index + 1} of 3" in exp.log()
     assert sorted(seen) == names
     assert seen == {n: owner(account_key(p, n), 3) for p, n in ((a["provider"], a["name"]) for a in config["accounts"])}

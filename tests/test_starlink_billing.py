@@ -158,11 +158,14 @@ async def test_pools_and_balance_tolerate_an_account_without_them(exported: Any)
         for s in m["leo_exporter_api_requests_total"]
     }
     without = next(acc for acc in app.state.starlink.accounts if acc.pool is None)
+    # the `account` label is the config name; the provider's number is leo_account_info's attribute
+    name_of = {s.labels.get("provider_account"): s.labels["account"] for s in m["leo_account_info"]}
+    label = name_of[without.number]
     # asked once in two runs, answered 403, and the job is not failing
-    assert requests[(without.number, "/data-pools", "403")] == 1
-    up = {s.labels["job"]: s.value for s in m["leo_exporter_job_up"]}
-    assert up[f"starlink/{without.number}/data_pools"] == 1
-    assert not any(k[1] == "/data-pools/usage" and k[0] == without.number for k in requests)
+    assert requests[(label, "/data-pools", "403")] == 1
+    up = {(s.labels["account"], s.labels["call"]): s.value for s in m["leo_exporter_job_up"]}
+    assert up[(label, "data_pools")] == 1
+    assert not any(k[1] == "/data-pools/usage" and k[0] == label for k in requests)
     due = {s.labels["account"]: (s.labels["currency"], s.value) for s in m["leo_account_balance_due"]}
-    assert due[without.number] == ("USD", 0.0)
+    assert due[label] == ("USD", 0.0)
     assert all(currency == "USD" for currency, _ in due.values()) and len(due) == 2

@@ -94,7 +94,7 @@ async def test_token_is_minted_once_and_reused() -> None:
     form = token.calls[0].request.content.decode()
     assert "grant_type=client_credentials" in form and "client_id=cid" in form
     assert account.calls[1].request.headers["Authorization"] == "Bearer tok-1"
-    assert state.accounts["north"].account_id == "ACC-9"
+    assert state.accounts["north"].provider_accounts == {"ACC-9": {"provider_account_name": "Nordic"}}
     assert state.accounts["north"].values["leo_exporter_account_authenticated"] == 1
 
 

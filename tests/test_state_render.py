@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.stock import parse, render_stock, stock_registry
+from exporter import version as build
 from exporter.catalog import BY_NAME
 from exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord, UsageRecord
 from exporter.render import Renderer
@@ -28,7 +30,7 @@ def fleet(clock: Clock) -> tuple[FleetState, AccountState]:
     state = FleetState(clock)
     account = AccountState("starlink", "north", offline_after=180, online_from_telemetry=True)
     state.add_account(account)
-    account.apply_account(AccountRecord("ACC-1", {"account_name": 'Nordic "Lines"'}))
+    account.apply_account(AccountRecord("ACC-1", 'Nordic "Lines"'))
     account.replace_terminals(
         [
             TerminalRecord("T1", "SL-1", "MV Nordic Star", "KIT1", "DISH1"),
@@ -79,11 +81,50 @@ def test_online_terminal_shows_telemetry_info_and_labels_escaped() -> None:
     assert (
         series(result, "leo_terminal_info", terminal_id="T2", name="Rig\\Alpha\n7", software_version="2025.08.11") == 1
     )
-    assert series(result, "leo_account_info", account="ACC-1", account_name='Nordic "Lines"', name="north") == 1
+    assert (
+        series(
+            result,
+            "leo_account_info",
+            account="north",
+            provider_account="ACC-1",
+            provider_account_name='Nordic "Lines"',
+        )
+        == 1
+    )
     assert series(result, "leo_terminal_alert", terminal_id="T1", alert="thermal_throttling") == 1
     assert series(result, "leo_terminal_alert", terminal_id="T2") is None
     assert series(result, "leo_terminal_active_alerts", terminal_id="T1") == 1
     assert series(result, "leo_service_line_active", service_line="SL-2") == 0
+
+
+def test_account_label_is_the_config_name_before_and_after_the_provider_names_its_account() -> None:
+    state = FleetState(Clock())
+    account = AccountState("starlink", "north", offline_after=180, online_from_telemetry=True)
+    state.add_account(account)
+    account.replace_terminals([TerminalRecord("T1", "SL-1")])
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 10), "leo_terminal_alert")
+    before = scrape(state)
+    assert series(before, "leo_account_info", provider="starlink", account="north") == 1
+    account.apply_account(AccountRecord("ACC-1", "Nordic"))
+    after = scrape(state)
+    for result in (before, after):
+        accounts = {dict(key).get("account") for name, family in result.items() for key in family}
+        assert accounts - {None} == {"north"}  # None: the exporter's own families
+    # data series are the same series; the provider's id is an attribute of the info series only
+    assert before["leo_terminal_online"] == after["leo_terminal_online"]
+    assert series(after, "leo_terminal_info", terminal_id="T1", provider_account="ACC-1") == 1
+    assert series(after, "leo_account_info", provider_account="ACC-1", provider_account_name="Nordic") == 1
+    assert len(after["leo_account_info"]) == 1
+
+
+def test_one_account_info_series_per_provider_account_seen() -> None:
+    state = FleetState(Clock())
+    account = AccountState("kognitive", "dp-main", offline_after=180, online_from_telemetry=False)
+    state.add_account(account)
+    account.set_provider_accounts([AccountRecord("ACC-1"), AccountRecord("ACC-2")])
+    infos = scrape(state)["leo_account_info"]
+    assert sorted(dict(key).get("provider_account") for key in infos) == ["ACC-1", "ACC-2"]
+    assert {dict(key)["account"] for key in infos} == {"dp-main"}
 
 
 def test_offline_terminal_keeps_info_and_last_seen_but_its_telemetry_stops() -> None:
@@ -161,16 +202,18 @@ def test_usage_by_class_limit_and_cycle() -> None:
     assert series(result, "leo_service_line_billing_cycle_end_timestamp_seconds", service_line="SL-1") == 2.0
 
 
-def test_job_series_carry_provider_account_and_job() -> None:
+def test_job_series_carry_provider_account_and_the_bare_call() -> None:
     clock = Clock()
     state, account = fleet(clock)
     job = JobStatus(account, "telemetry", 15.0, 60.0, up=0.0, last_run=NOW)
     state.jobs.append(job)
     result = scrape(state)
-    labels = {"provider": "starlink", "account": "ACC-1", "job": "starlink/ACC-1/telemetry"}
+    labels = {"provider": "starlink", "account": "north", "call": "telemetry"}
     assert series(result, "leo_exporter_job_up", **labels) == 0
     assert series(result, "leo_exporter_job_interval_seconds", **labels) == 15
     assert series(result, "leo_exporter_job_last_success_timestamp_seconds", **labels) is None
+    # `job` and `instance` are Prometheus' target labels: no series of ours may carry them
+    assert not [key for family in result.values() for key in family if {"job", "instance"} & set(dict(key))]
 
 
 def test_every_rendered_family_is_in_the_catalogue_with_its_type() -> None:
@@ -223,3 +266,18 @@ def test_gzip_variant_holds_the_same_bytes() -> None:
     state, _ = fleet(Clock())
     exposition = render(state)
     assert gzip.decompress(exposition.gzipped) == exposition.plain
+
+
+def test_build_info_and_the_standard_process_families_are_in_the_exposition() -> None:
+    state, _ = fleet(Clock())
+    families = {f.name: f for f in text_string_to_metric_families(Renderer(state).render().plain.decode())}
+    (info,) = families["leo_exporter_build_info"].samples
+    # what the build recorded (exporter/version.py: git tags and commit, or the image's build arguments)
+    assert info.labels == {"version": build.version, "revision": build.revision, "python_version": build.python_version}
+    assert info.labels["python_version"] == platform.python_version() and info.labels["revision"]
+    assert families["process_resident_memory_bytes"].samples[0].value > 0
+    assert families["process_cpu_seconds"].type == "counter"
+    assert families["process_start_time_seconds"].samples[0].value > 1e9
+    assert not families["process_open_fds"].samples[0].labels  # no provider/account: the process is one
+
+

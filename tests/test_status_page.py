@@ -34,7 +34,7 @@ NOW = 1_763_700_000.0
 def synthetic_exporter(
     per_account: int = 40, accounts: int = 2, *, shard: tuple[int, int] = (0, 1), admin_api: bool = True
 ) -> Exporter:
-    """Accounts `fleet-<a>` (ids ACC-<a>) with terminals T<a>-<i>; terminal i is:
+    """Accounts `fleet-<a>` (provider ids ACC-<a>) with terminals T<a>-<i>; terminal i is:
 
     offline when i % 7 == 0 (no telemetry), alerting when i % 10 == 3 (online, one alert),
     on an inactive service line when i % 5 == 4; every other terminal is online.
@@ -45,7 +45,7 @@ def synthetic_exporter(
     for a in range(accounts):
         account = AccountState("starlink", f"fleet-{a}", offline_after=180, online_from_telemetry=True)
         exporter.state.add_account(account)
-        account.apply_account(AccountRecord(f"ACC-{a}", {"account_name": f"Fleet {a}"}))
+        account.apply_account(AccountRecord(f"ACC-{a}", f"Fleet {a}"))
         account.set_value("leo_exporter_account_authenticated", 1.0 if a == 0 else 0.0)
         account.replace_terminals(
             TerminalRecord(f"T{a}-{i:06d}", f"SL{a}-{i}", f"Vessel {a}/{i}", f"KIT{a}{i:06d}", f"DISH{a}{i:06d}")
@@ -103,12 +103,12 @@ async def test_page_shows_accounts_summary_jobs_terminals_and_alerts() -> None:
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", accounts.split("<tbody>", 1)[1].split("</tr>", 1)[0])
     assert cells[:7] == ["ok", "40", "34", "6", "0", "4", "32 / 40"]
     assert "<strong>fleet-0</strong><br><span class='muted small'>starlink <code>ACC-0</code>" in accounts
-    assert "ACC-0" in accounts and ">failed<" in accounts  # fleet-1 could not authenticate
+    assert ">failed<" in accounts  # fleet-1 could not authenticate
     assert "<th class='n'>80</th><th class='n'>68</th><th class='n'>12</th>" in accounts  # the fleet row
     assert "Shard 2 of 3" in page
-    assert rows(page, "jobs-groups") == ["starlink/ACC-0/inventory"]
+    assert rows(page, "jobs-groups") == ["starlink/fleet-0/inventory"]
     assert "<details class='jobs' data-account='fleet-0'><summary>" in page, "grouped per account, collapsed"
-    assert "api/jobs/starlink/ACC-0/inventory/poll" in page
+    assert "api/jobs/starlink/fleet-0/inventory/poll" in page
     assert len(rows(page, "terminals-table")) == 50  # the default page size
     assert "1&ndash;50 of 80 terminals" in page
     assert "8 devices with active alerts" in page and "thermal_throttling" in page
@@ -157,14 +157,15 @@ async def test_json_api_status_jobs_and_alerts() -> None:
     assert status["shard"] == {"index": 0, "total": 1}
     assert [a["name"] for a in status["accounts"]] == ["fleet-0", "fleet-1"]
     first = status["accounts"][0]
-    assert first["authentication"] == "ok" and first["account"] == "ACC-0"
+    assert first["authentication"] == "ok" and first["account"] == "fleet-0"
+    assert first["provider_accounts"] == {"ACC-0": {"provider_account_name": "Fleet 0"}}
     assert (first["terminals"], first["online"], first["offline"], first["alerting"]) == (20, 17, 3, 2)
     assert first["jobs"] == {"enabled": 1, "up": 0, "total": 1}
     assert status["totals"]["terminals"] == 40
     assert status["alerts"]["by_name"] == [
         {"provider": "starlink", "kind": "terminal", "alert": "thermal_throttling", "devices": 4}
     ]
-    assert jobs[0]["job"] == "starlink/ACC-0/inventory" and jobs[0]["enabled"] is True
+    assert jobs[0]["job"] == "starlink/fleet-0/inventory" and jobs[0]["enabled"] is True
     assert jobs[0]["interval_seconds"] == 60.0 and jobs[0]["last_run"] is None
     assert alerts["devices"] == 4 and len(alerts["rows"]) == 1 and alerts["truncated"] is True
 
@@ -172,7 +173,7 @@ async def test_json_api_status_jobs_and_alerts() -> None:
 async def test_poll_now_enable_disable_and_interval_over_json() -> None:
     exporter = synthetic_exporter(per_account=4)
     job, calls = add_job(exporter)
-    path = "/api/jobs/starlink/ACC-0/inventory"
+    path = "/api/jobs/starlink/fleet-0/inventory"
     async with client(exporter) as http, anyio.create_task_group() as tg:
         tg.start_soon(exporter.scheduler.run)
         await anyio.sleep(0.2)  # the first run (jitter 0, within ~0.1 s)
@@ -208,7 +209,7 @@ async def test_forms_redirect_back_to_the_page_with_filters_and_a_notice() -> No
     job, _ = add_job(exporter)
     async with client(exporter) as http:
         response = await http.post(
-            "/api/jobs/starlink/ACC-0/inventory/interval",
+            "/api/jobs/starlink/fleet-0/inventory/interval",
             data={"interval": "2m", "back": "q=T0&state=online&evil=1"},
         )
         assert response.status_code == 303
@@ -217,23 +218,23 @@ async def test_forms_redirect_back_to_the_page_with_filters_and_a_notice() -> No
         assert "q=T0&state=online" in location and "evil" not in location and "done=interval" in location
         assert job.status.interval == 120.0
         page = (await http.get("/" + location.removeprefix("../../../../../"))).text
-        assert "Interval of starlink/ACC-0/inventory set to 2m." in page
+        assert "Interval of starlink/fleet-0/inventory set to 2m." in page
         assert "<input name='interval' value='2m'" in page
         assert "<details class='jobs' data-account='fleet-0' open>" in page, "the group acted on stays open"
 
-        bad = await http.post("/api/jobs/starlink/ACC-0/inventory/interval", data={"interval": "soon"})
+        bad = await http.post("/api/jobs/starlink/fleet-0/inventory/interval", data={"interval": "soon"})
         assert bad.status_code == 303 and "error=interval" in bad.headers["location"]
         shown = (await http.get("/?done=error&error=interval")).text
         assert "The interval was not changed" in shown
 
-        disabled = await http.post("/api/jobs/starlink/ACC-0/inventory/disable", data={"back": ""})
+        disabled = await http.post("/api/jobs/starlink/fleet-0/inventory/disable", data={"back": ""})
         assert disabled.status_code == 303 and job.status.enabled is False
         page = (await http.get("/")).text
-        assert "starlink/ACC-0/inventory/enable" in page  # the button flips to Enable
+        assert "starlink/fleet-0/inventory/enable" in page  # the button flips to Enable
 
         # The scheduler is not running here: the form's poll waits its 5 s, then says "queued".
         started = time.monotonic()
-        polled = await http.post("/api/jobs/starlink/ACC-0/inventory/poll", data={"back": ""})
+        polled = await http.post("/api/jobs/starlink/fleet-0/inventory/poll", data={"back": ""})
         assert polled.status_code == 303 and "result=queued" in polled.headers["location"]
         assert 4.5 < time.monotonic() - started < 8
 
@@ -241,7 +242,7 @@ async def test_forms_redirect_back_to_the_page_with_filters_and_a_notice() -> No
 async def test_cross_site_posts_are_refused() -> None:
     exporter = synthetic_exporter(per_account=4)
     job, _ = add_job(exporter)
-    path = "/api/jobs/starlink/ACC-0/inventory/disable"
+    path = "/api/jobs/starlink/fleet-0/inventory/disable"
     async with client(exporter) as http:
         for headers in (
             {"sec-fetch-site": "cross-site"},
@@ -277,10 +278,10 @@ async def test_provider_text_is_escaped_and_secrets_stay_off_the_page() -> None:
 
 
 async def test_job_keys_with_unusual_account_names_round_trip() -> None:
-    exporter = synthetic_exporter(per_account=2, accounts=1)
-    account = exporter.state.accounts["fleet-0"]
-    account.apply_account(AccountRecord("dp 7/north?", {}))  # a Kognitive `account:` label is free text
-    job, _ = add_job(exporter)
+    exporter = synthetic_exporter(per_account=2, accounts=0)
+    account = AccountState("kognitive", "dp 7/north?", offline_after=180, online_from_telemetry=False)
+    exporter.state.add_account(account)  # an account's `name` is free text
+    job, _ = add_job(exporter, "dp 7/north?")
     async with client(exporter) as http:
         page = (await http.get("/")).text
         action = f"api/jobs/{quote(job.key, safe='/')}/disable"
@@ -331,7 +332,7 @@ async def test_page_api_and_csv_stay_fast_at_50000_terminals(capsys: pytest.Capt
 async def test_read_only_by_default_job_control_is_403_and_the_page_has_no_buttons() -> None:
     exporter = synthetic_exporter(per_account=4, admin_api=False)
     job, _ = add_job(exporter)
-    base = "/api/jobs/starlink/ACC-0/inventory"
+    base = "/api/jobs/starlink/fleet-0/inventory"
     async with client(exporter) as http:
         page = (await http.get("/")).text
         for change, body in (("poll", None), ("disable", None), ("enable", None), ("interval", {"interval": "7d"})):
@@ -339,7 +340,7 @@ async def test_read_only_by_default_job_control_is_403_and_the_page_has_no_butto
             assert answer.status_code == 403, change
             assert "--web.enable-admin-api" in answer.json()["error"]
     assert job.status.enabled is True and job.status.interval == 60.0 and not job.forced
-    assert rows(page, "jobs-groups") == ["starlink/ACC-0/inventory"]  # the state is shown
+    assert rows(page, "jobs-groups") == ["starlink/fleet-0/inventory"]  # the state is shown
     assert "<form class='inline' method='post'" not in page and "<button type='submit' class='poll-now'" not in page
 
 
@@ -364,7 +365,7 @@ async def test_every_page_sends_the_security_headers() -> None:
 async def test_a_job_changed_at_run_time_shows_against_its_configured_settings() -> None:
     exporter = synthetic_exporter(per_account=2, accounts=1)
     add_job(exporter)  # configured: enabled, every 60 s
-    path = "/api/jobs/starlink/ACC-0/inventory"
+    path = "/api/jobs/starlink/fleet-0/inventory"
     async with client(exporter) as http:
         assert (await http.post(f"{path}/interval", json={"interval": "7d"})).status_code == 200
         assert (await http.post(f"{path}/disable")).status_code == 200
@@ -375,7 +376,7 @@ async def test_a_job_changed_at_run_time_shows_against_its_configured_settings()
         for family in text_string_to_metric_families(text)
         if family.name.startswith("leo_exporter_job_")
         for sample in family.samples
-        if sample.labels.get("job") == "starlink/ACC-0/inventory"
+        if sample.labels.get("call") == "inventory" and sample.labels.get("account") == "fleet-0"
     }
     assert values["leo_exporter_job_enabled"] == 0 and values["leo_exporter_job_configured_enabled"] == 1
     assert values["leo_exporter_job_interval_seconds"] == 7 * 86400

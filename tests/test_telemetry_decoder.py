@@ -113,6 +113,13 @@ def test_values_are_converted_to_base_units_and_ids_lose_their_prefix(decoder: S
     assert abs(lat - 59.91) < 0.5 and abs(lon - 10.75) < 0.5
     assert cols.attributes["software_version"] == ["2025.08.11.mr61518"]
     assert cols.alerts == [("software_update_reboot_pending",)]
+    # -1 means "deferral off": a sentinel, not a delay, so there is no figure (and no series)
+    assert cols.measures["software_update_reboot_delay_seconds"] == [None]
+
+
+def test_a_reboot_delay_is_exported_in_seconds(decoder: StreamDecoder) -> None:
+    batch = decoder.decode(payload([u_row(SecondsUntilSwupdateRebootPossible=259200)]))
+    assert batch.terminals.measures["software_update_reboot_delay_seconds"] == [259200.0]
 
 
 def test_obstruction_scale_ratio_is_taken_as_is(unknown: Unknown) -> None:

@@ -338,23 +338,19 @@ def fleet_overview() -> Json:
     lay.add(table(
         "Terminals per account",
         [
-            target(f"provider_account:leo_terminals:count{{{PA}}} * on (provider, account) group_left "
-                   f"(name, account_name, starlink_accounts) "
-                   f"max by (provider, account, name, account_name, starlink_accounts) (leo_account_info)",
-                   instant=True, table=True),
+            target(f"provider_account:leo_terminals:count{{{PA}}}", instant=True, table=True),
             target(f"provider_account:leo_terminals_online:sum{{{PA}}}", instant=True, table=True),
             target(f"provider_account:leo_terminals_offline:sum{{{PA}}}", instant=True, table=True),
             target(f"provider_account:leo_terminals_offline_active_service_line:sum{{{PA}}}",
                    instant=True, table=True),
             target(f"provider_account:leo_terminals_alerting:sum{{{PA}}}", instant=True, table=True),
         ],
-        description="Kognitive accounts list the Starlink accounts their key covers; OneWeb accounts show "
-                    "the distribution partner's name.",
-        rename={"name": "Configured name", "account_name": "Account name",
-                "starlink_accounts": "Starlink accounts (Kognitive)", "Value #A": "Terminals",
+        description="`account` is the name the config gives the account; the provider's own accounts behind "
+                    "it are in the table Provider accounts.",
+        rename={"Value #A": "Terminals",
                 "Value #B": "Online", "Value #C": "Offline", "Value #D": "Offline (service line active)",
                 "Value #E": "With device alerts"},
-        order=["provider", "account", "name", "account_name", "starlink_accounts"],
+        order=["provider", "account"],
         overrides=[by_name("Offline (service line active)", **{
             "custom.cellOptions": {"type": "color-background"},
             "thresholds": thresholds((None, "green"), (1, "red"))})],
@@ -370,6 +366,16 @@ def fleet_overview() -> Json:
         [target(f"sum by (provider) (provider_account:leo_terminals_online:sum{{{PA}}})", "{{provider}} online"),
          target(f"sum by (provider) (provider_account:leo_terminals_offline:sum{{{PA}}})", "{{provider}} offline")],
         stack=True,
+    ), 12, 8)
+    lay.add(table(
+        "Provider accounts",
+        [target(f"max by (provider, account, provider_account, provider_account_name) "
+                f"(leo_account_info{{{PA},provider_account!=\"\"}})", instant=True, table=True)],
+        description="The provider's own accounts behind each configured account: Starlink ACC-… and its name, "
+                    "every Starlink account a Kognitive key covers, the OneWeb distribution partner.",
+        hide=["Value"],
+        rename={"provider_account": "Provider account", "provider_account_name": "Provider account name"},
+        order=["provider", "account", "provider_account", "provider_account_name"],
     ), 12, 8)
     org = f"terminal:leo_terminal_organization:max{{{PA}}}"
     lay.add(table(
@@ -549,10 +555,11 @@ def terminal_detail() -> Json:
     lay.add(table(
         "Attributes",
         [target(f"leo_terminal_info{{{T}}}", instant=True, table=True)],
-        description="What the provider knows about the terminal: Starlink kit and dish serials; Kognitive the "
-                    "Starlink account (starlink_account); OneWeb serial, IMSI, manufacturer, hardware, site.",
+        description="What the provider knows about the terminal: Starlink kit and dish serials; the provider's "
+                    "own account (provider_account: Starlink ACC-…, the OneWeb partner); OneWeb serial, IMSI, "
+                    "manufacturer, hardware, site.",
         hide=["Value"], order=["name", "terminal_id", "service_line", "kit_serial", "serial", "software_version",
-                               "starlink_account", "manufacturer", "hardware_version", "site"],
+                               "provider_account", "manufacturer", "hardware_version", "site"],
     ), 16, 4)
     lay.add(table(
         "Public addresses",
@@ -895,6 +902,19 @@ def data_usage() -> Json:
         [target(f"sum by (class) (service_line:leo_service_line_usage_bytes:disjoint{{{U}}})", "{{class}}")],
         unit="decbytes", stack=True, overrides=CLASS_COLORS,
     ), 12, 9)
+    lay.add(table(
+        "Usage this cycle per provider account",
+        [target(f"sum by (provider, account, provider_account, class) "
+                f"(provider_account_id:leo_service_line_usage_bytes:sum{{{POOL}}})", instant=True, table=True)],
+        description="The provider's own accounts behind each configured account (Starlink ACC-…; every Starlink "
+                    "account a Kognitive key covers; the OneWeb distribution partner), joined from "
+                    "leo_service_line_info{provider_account} by the recording rule "
+                    "provider_account_id:leo_service_line_usage_bytes:sum.",
+        rename={"provider_account": "Provider account", "Value": "Used"},
+        order=["provider", "account", "provider_account", "class", "Used"],
+        overrides=[by_name("Used", unit="decbytes")],
+        sort_by="Used",
+    ), 24, 8)
 
     lay.row("Usage buckets and shared pools")
     lay.add(panel(
@@ -1079,6 +1099,7 @@ def data_usage() -> Json:
 
 J = 'provider=~"$provider",account=~"$account"'
 SJ = 'job=~"$scrape_job"'
+JOB_LEGEND = "{{provider}}/{{account}}/{{call}}"
 
 
 def exporter_health() -> Json:
@@ -1102,26 +1123,26 @@ def exporter_health() -> Json:
     lay.add(table(
         "Jobs",
         [
-            target(f"max by (provider, account, job) (leo_exporter_job_up{{{J}}})", instant=True, table=True),
-            target(f"max by (provider, account, job) (leo_exporter_job_enabled{{{J}}})", instant=True, table=True),
-            target(f"max by (provider, account, job) (leo_exporter_job_interval_seconds{{{J}}})",
+            target(f"max by (provider, account, call) (leo_exporter_job_up{{{J}}})", instant=True, table=True),
+            target(f"max by (provider, account, call) (leo_exporter_job_enabled{{{J}}})", instant=True, table=True),
+            target(f"max by (provider, account, call) (leo_exporter_job_interval_seconds{{{J}}})",
                    instant=True, table=True),
-            target(f"max by (provider, account, job) (leo_exporter_job_duration_seconds{{{J}}})",
+            target(f"max by (provider, account, call) (leo_exporter_job_duration_seconds{{{J}}})",
                    instant=True, table=True),
-            target(f"max by (provider, account, job) (leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)"
+            target(f"max by (provider, account, call) (leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)"
                    f" * 1000", instant=True, table=True),
-            target(f"time() - max by (provider, account, job) "
+            target(f"time() - max by (provider, account, call) "
                    f"(leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)", instant=True, table=True),
-            target(f'sum by (provider, account, job) (increase(leo_exporter_job_runs_total{{result="error",{J}}}'
-                   f"[$__range])) or sum by (provider, account, job) "
+            target(f'sum by (provider, account, call) (increase(leo_exporter_job_runs_total{{result="error",{J}}}'
+                   f"[$__range])) or sum by (provider, account, call) "
                    f"(increase(leo_exporter_job_runs_total{{{J}}}[$__range])) * 0", instant=True, table=True),
         ],
-        description="Each job polls one provider API for one account on its own timer. Data age is the time "
+        description="Each job polls one provider API call for one account on its own timer. Data age is the time "
                     "since the last success; LeoExporterDataStale fires beyond 3 intervals (at least 5 min).",
-        rename={"job": "Job", "Value #A": "Up", "Value #B": "Enabled", "Value #C": "Interval",
+        rename={"call": "Call", "Value #A": "Up", "Value #B": "Enabled", "Value #C": "Interval",
                 "Value #D": "Last duration", "Value #E": "Last success", "Value #F": "Data age",
                 "Value #G": "Failed runs (range)"},
-        order=["Job", "provider", "account", "Up", "Enabled", "Interval", "Last duration", "Last success",
+        order=["provider", "account", "Call", "Up", "Enabled", "Interval", "Last duration", "Last success",
                "Data age", "Failed runs (range)"],
         overrides=[
             by_name("Up", **{"custom.cellOptions": {"type": "color-background"},
@@ -1134,7 +1155,7 @@ def exporter_health() -> Json:
     ), 24, 9)
     lay.add(panel(
         "state-timeline", "Job status",
-        [target(f"max by (job) (leo_exporter_job_up{{{J}}})", "{{job}}")],
+        [target(f"max by (provider, account, call) (leo_exporter_job_up{{{J}}})", JOB_LEGEND)],
         defaults={"color": {"mode": "thresholds"}, "thresholds": thresholds((None, "red"), (1, "green")),
                   "mappings": [{"type": "value", "options": {"0": {"text": "failing", "color": "red", "index": 0},
                                                              "1": {"text": "ok", "color": "green", "index": 1}}}]},
@@ -1143,13 +1164,15 @@ def exporter_health() -> Json:
                  "legend": {"showLegend": False}},
     ), 12, 9)
     lay.add(timeseries("Job duration", [
-        target(f"max by (job) (leo_exporter_job_duration_seconds{{{J}}})", "{{job}}")], unit="s"), 12, 9)
+        target(f"max by (provider, account, call) (leo_exporter_job_duration_seconds{{{J}}})", JOB_LEGEND)],
+        unit="s"), 12, 9)
     lay.add(timeseries("Data age", [
-        target(f"time() - max by (job) (leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)", "{{job}}")],
+        target(f"time() - max by (provider, account, call) "
+               f"(leo_exporter_job_last_success_timestamp_seconds{{{J}}} > 0)", JOB_LEGEND)],
         unit="s", description="Time since each job last succeeded: a sawtooth up to the job's interval when "
                               "healthy."), 12, 8)
     lay.add(timeseries("Job interval", [
-        target(f"max by (job) (leo_exporter_job_interval_seconds{{{J}}})", "{{job}}")], unit="s",
+        target(f"max by (provider, account, call) (leo_exporter_job_interval_seconds{{{J}}})", JOB_LEGEND)], unit="s",
         description="Configured interval between runs."), 12, 8)
     lay.add(timeseries("Job runs by result", [
         target(f"sum by (result) (rate(leo_exporter_job_runs_total{{{J}}}[$__rate_interval])) * 60",
@@ -1220,6 +1243,14 @@ def exporter_health() -> Json:
     ], unit="s", description="Rendering happens once per state change; scrapes serve the cached bytes."), 12, 8)
     lay.add(timeseries("Exposition size", [
         target(f"max(leo_exporter_exposition_bytes{{{SJ}}})", "uncompressed")], unit="decbytes"), 12, 8)
+    lay.add(timeseries("Exporter memory", [
+        target(f"max by (instance) (process_resident_memory_bytes{{{SJ}}})", "{{instance}} resident")],
+        unit="bytes", description="Resident memory of each exporter process (process_resident_memory_bytes); "
+                                  "it grows with the fleet, about 1.3 GiB at 50,000 terminals."), 12, 8)
+    lay.add(timeseries("Exporter CPU", [
+        target(f"max by (instance) (rate(process_cpu_seconds_total{{{SJ}}}[$__rate_interval]))", "{{instance}}")],
+        unit="percentunit", description="CPU seconds per second of each exporter process; restarts show as gaps "
+                                        "and a new process_start_time_seconds."), 12, 8)
 
     return dashboard(
         "leo-exporter-health", "LEO exporter health",

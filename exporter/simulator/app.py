@@ -221,7 +221,6 @@ def oneweb_config(base_url: str, sim: OneWebSimulator) -> list[dict[str, Any]]:
         {
             "provider": "oneweb",
             "name": f"oneweb-{creds.partner_id}",
-            "account": creds.partner_id,
             "client_id": creds.client_id,
             "client_secret": creds.client_secret,
             "api_url": base_url.rstrip("/") + ONEWEB_PREFIX,

@@ -7,11 +7,11 @@ chunks, so a 50,000-terminal fleet never sits in memory as one string.
 
 Columns (the README documents them; keep the two in step):
 
-    provider, account, account_name, terminal_id, kit_serial, serial, service_line,
+    provider, account, provider_account, terminal_id, kit_serial, serial, service_line,
     service_line_name, product, online, last_seen, latitude, longitude, active_alerts
 
-- `account` is the provider's account id (the `account` label); `account_name` the name the
-  config gives the account;
+- `account` is the name the config gives the account (the `account` label); `provider_account`
+  the provider's own account id (Starlink `ACC-…`, for Kognitive the line's Starlink account);
 - `online` is `true`, `false`, or empty when the provider has not said yet;
 - `last_seen` is ISO 8601 UTC (`2026-01-02T03:04:05Z`), empty when never seen;
 - `active_alerts` are the terminal's active alert names joined with `;`;
@@ -33,7 +33,7 @@ from exporter.status.views import LAST_SEEN, LATITUDE, LINE_ACTIVE, LONGITUDE, O
 COLUMNS = (
     "provider",
     "account",
-    "account_name",
+    "provider_account",
     "terminal_id",
     "kit_serial",
     "serial",
@@ -75,14 +75,14 @@ def snapshot(state: FleetState) -> list[RawRow]:
             part.append(
                 (
                     account.provider,
-                    account.account_id,
                     account.name,
+                    attrs.get("provider_account") or terminals.common.get("provider_account", ""),
                     tid,
                     attrs.get("kit_serial", ""),
                     attrs.get("serial", ""),
                     sln,
                     line.get("name", ""),
-                    line.get("product", ""),
+                    line.get("product") or line.get("product_name", ""),
                     online.get(tid),
                     seen.get(tid),
                     lat.get(tid),
@@ -106,11 +106,11 @@ def _number(value: float | None) -> str:
 
 
 def format_row(row: RawRow) -> list[str]:
-    provider, account, account_name, tid, kit, serial, sln, line_name, product, online, seen, lat, lon, alerts = row
+    provider, account, provider_account, tid, kit, serial, sln, line_name, product, online, seen, lat, lon, alerts = row
     return [
         provider,
         _text(account),
-        _text(account_name),
+        _text(provider_account),
         _text(tid),
         _text(kit),
         _text(serial),

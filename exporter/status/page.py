@@ -127,7 +127,7 @@ def accounts_section(accounts: list[dict[str, Any]], totals: dict[str, int], job
         rows.append(
             f"<tr data-account='{e(a['name'])}'>"
             f"<td><strong>{e(a['name'])}</strong><br><span class='muted small'>{e(a['provider'])} "
-            f"<code>{e(a['account'])}</code></span></td>"
+            f"<code>{e(', '.join(a['provider_accounts']))}</code></span></td>"
             f"<td class='{auth_class[a['authentication']]}'>{e(a['authentication'])}</td>"
             f"<td class='n'>{a['terminals']}</td><td class='n ok'>{a['online']}</td>"
             f"<td class='n{' bad' if a['offline'] else ''}'>{a['offline']}</td><td class='n'>{a['unknown']}</td>"

@@ -10,7 +10,7 @@
     POST /api/jobs/{job}/enable      | disable
     POST /api/jobs/{job}/interval    form or JSON: interval=30s (or interval_seconds=30)
 
-Job keys contain slashes (`starlink/ACC-…/telemetry`). The POST endpoints take a JSON body or
+Job keys contain slashes (`starlink/fleet-north/telemetry`). The POST endpoints take a JSON body or
 an HTML form; a form post is answered with a redirect back to the page (303), so the page needs
 no JavaScript. Changes are in memory only, never written to the config file: a restart restores
 the file's settings (a reload does so for the accounts whose config changed).

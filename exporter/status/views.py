@@ -119,10 +119,10 @@ def account_summaries(state: FleetState) -> list[dict[str, Any]]:
             {
                 "provider": account.provider,
                 "name": account.name,
-                "account": account.account_id,
+                "account": account.name,
                 "identified": account.identified,
                 "authentication": _auth_state(account),
-                "attributes": dict(account.attrs),
+                "provider_accounts": {pid: dict(attrs) for pid, attrs in account.provider_accounts.items()},
                 "terminals": total,
                 "online": up,
                 "offline": down,
@@ -148,7 +148,7 @@ def job_view(status: JobStatus) -> dict[str, Any]:
     return {
         "job": status.key,
         "provider": status.account.provider,
-        "account": status.account.account_id,
+        "account": status.account.name,
         "account_name": status.account.name,
         "call": status.call,
         "enabled": status.enabled,
@@ -208,8 +208,9 @@ def terminal_row(account: AccountState, tid: str) -> dict[str, Any]:
     active = account.service_lines.simple.get(LINE_ACTIVE, {}).get(sln) if sln else None
     return {
         "provider": account.provider,
-        "account": account.account_id,
+        "account": account.name,
         "account_name": account.name,
+        "provider_account": attrs.get("provider_account") or table.common.get("provider_account", ""),
         "terminal_id": tid,
         "name": attrs.get("name", ""),
         "kit_serial": attrs.get("kit_serial", ""),
@@ -218,7 +219,7 @@ def terminal_row(account: AccountState, tid: str) -> dict[str, Any]:
         "service_line": sln,
         "service_line_name": line_attrs.get("name", ""),
         "service_line_active": None if active is None else active == 1.0,
-        "product": line_attrs.get("product", ""),
+        "product": line_attrs.get("product") or line_attrs.get("product_name", ""),
         "state": _terminal_state(online, alerts),
         "online": None if online is None else online == 1.0,
         "last_seen": simple.get(LAST_SEEN, {}).get(tid),
@@ -301,7 +302,7 @@ def active_alerts(state: FleetState, limit: int = 50) -> dict[str, Any]:
                     rows.append(
                         {
                             "provider": account.provider,
-                            "account": account.account_id,
+                            "account": account.name,
                             "account_name": account.name,
                             "kind": kind,
                             "id": device_id,

@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from exporter.config import AccountConfig, JobDefaults, Strict
 from exporter.providers.kognitive.fields import DEFAULT_API_URL, DEFAULT_AUTH_HEADER
+from exporter.providers.removed import OFFLINE_AFTER_IGNORED, REMOVED_KEYS, rejecting
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 
@@ -30,11 +31,6 @@ class KognitiveAccount(AccountConfig):
     auth_header: str = Field(
         default=DEFAULT_AUTH_HEADER,
         description="header that carries auth_key: X-Auth-Key (default) or auth-key, the page shows both",
-    )
-    account: str | None = Field(
-        default=None,
-        min_length=1,
-        description="value of the `account` label (e.g. your DP ID); default: starlink_account, else name",
     )
     starlink_account: str | None = Field(
         default=None,
@@ -58,6 +54,18 @@ class KognitiveAccount(AccountConfig):
         "products": JobDefaults(interval=21600.0, timeout=60.0),
         "addresses": JobDefaults(interval=21600.0, timeout=300.0),
     }
+    # service lines name the terminals too, and products give the lines' usage limits
+    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {
+        "terminal_status": frozenset({"terminal", "account"}),
+        "service_lines": frozenset({"service_line", "terminal", "account"}),
+        "billing_usage": frozenset({"usage"}),
+        "products": frozenset({"product", "usage"}),
+        "addresses": frozenset({"service_line", "terminal"}),
+    }
+
+    _removed = model_validator(mode="before")(
+        rejecting({**REMOVED_KEYS, "offline_after": OFFLINE_AFTER_IGNORED.format(provider="Kognitive")})
+    )
 
     @field_validator("auth_header")
     @classmethod
@@ -67,7 +75,3 @@ class KognitiveAccount(AccountConfig):
         if value.lower() in {"content-type", "accept", "host", "content-length"}:
             raise ValueError(f"{value} cannot carry the key")
         return value
-
-    @property
-    def account_label(self) -> str:
-        return self.account or self.starlink_account or self.name

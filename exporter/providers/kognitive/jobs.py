@@ -69,7 +69,7 @@ class Reconciled(Generic[T]):
 
 
 class KognitiveDriver:
-    identify_job = None  # the `account` label comes from the config; no call has to go first
+    identify_job = None  # the `account` label is the config name; no call has to go first
 
     def __init__(self, ctx: AccountContext):
         assert isinstance(ctx.config, KognitiveAccount)
@@ -92,9 +92,6 @@ class KognitiveDriver:
         self.products: Reconciled[ProductRecord] = Reconciled()
         self.addresses: Reconciled[Address] = Reconciled()
         self.limits: dict[str, float] = {}  # Starlink account -> the data limit every line of it has
-        # The account label is fixed by the config (one auth key may cover several Starlink
-        # accounts); set it before any job runs so every series carries it from the start.
-        ctx.state.apply_account(AccountRecord(account_id=self.config.account_label))
 
     def jobs(self) -> dict[str, JobFunction]:
         return {
@@ -242,14 +239,14 @@ class KognitiveDriver:
         for group in groups:
             try:
                 records = parse_product_group(group, problems)
-                account = records[0].attributes.get("starlink_account", "") if records else ""
+                account = records[0].attributes.get("provider_account", "") if records else ""
                 if (limit := plan_limit(group, records)) is not None and account:
                     limits[account] = limit
             except BadResponse as exc:
                 problems.append(str(exc))
                 continue
             for record in records:
-                if self._wanted(record.attributes.get("starlink_account", "")):
+                if self._wanted(record.attributes.get("provider_account", "")):
                     found[record.product] = _merge_product(found.get(record.product), record)
 
         def apply() -> None:
@@ -298,10 +295,17 @@ class KognitiveDriver:
             if address is None and not line.address and len(by_account.get(line.account, ())) == 1:
                 address = by_account[line.account][0]  # the account's only address must be the line's
             line_address[line.number] = address
-            attrs = {"starlink_account": line.account, "subscription_status": line.status}
+            attrs = {
+                "provider_account": line.account,
+                "provider_account_name": line.account_name,
+                "status": line.status,  # the provider's own word (subscription_status)
+            }
             if address is not None:
                 attrs["address_reference_id"] = address.reference
                 attrs["address"] = address.formatted
+            plan = products.get(line.product) if line.product else None
+            if plan is not None:
+                attrs["product_name"] = plan.name  # `product` is the id; the catalogue names it
             records.append(
                 ServiceLineRecord(
                     service_line=line.number,
@@ -329,11 +333,10 @@ class KognitiveDriver:
                 state.terminals.set("leo_terminal_longitude_degrees", record.terminal_id, lon)
 
         state.replace_products(products.values())
-        accounts = {line.account for line in lines.values()} | {t.account for t in status.values()}
-        accounts.discard("")
-        attrs = {"starlink_accounts": ",".join(sorted(accounts))} if accounts else {}
-        if attrs != state.attrs:
-            state.apply_account(AccountRecord(account_id=self.config.account_label, attributes=attrs))
+        # one leo_account_info series per Starlink account the key's data names, with its name
+        names = {t.account: "" for t in status.values()} | {line.account: line.account_name for line in lines.values()}
+        names.pop("", None)
+        state.set_provider_accounts(AccountRecord(provider_account=a, name=names[a]) for a in sorted(names))
 
 
 def _terminals(lines: dict[str, Line], status: dict[str, TerminalState]) -> dict[str, TerminalRecord]:
@@ -350,7 +353,7 @@ def _terminals(lines: dict[str, Line], status: dict[str, TerminalState]) -> dict
             line = lines.get(entry.service_line)
         number = line.number if line else (entry.service_line if entry else "")
         account = line.account if line else (entry.account if entry else "")
-        attrs = {"starlink_account": account, "terminal_status": bool_text(entry.status) if entry else ""}
+        attrs = {"provider_account": account, "terminal_status": bool_text(entry.status) if entry else ""}
         out[terminal_id] = TerminalRecord(
             terminal_id=terminal_id,
             service_line=number,
@@ -365,8 +368,8 @@ def _merge_product(before: ProductRecord | None, record: ProductRecord) -> Produ
     """The same product offered to several Starlink accounts is one series naming all of them."""
     if before is None:
         return record
-    accounts = set(before.attributes.get("starlink_account", "").split(",")) | {
-        record.attributes.get("starlink_account", "")
+    accounts = set(before.attributes.get("provider_account", "").split(",")) | {
+        record.attributes.get("provider_account", "")
     }
     accounts.discard("")
     return ProductRecord(
@@ -375,5 +378,5 @@ def _merge_product(before: ProductRecord | None, record: ProductRecord) -> Produ
         price=before.price,
         currency=before.currency,
         data_bytes=before.data_bytes,
-        attributes={**before.attributes, "starlink_account": ",".join(sorted(accounts))},
+        attributes={**before.attributes, "provider_account": ",".join(sorted(accounts))},
     )

@@ -289,7 +289,7 @@ def parse_product_group(item: Any, problems: list[str]) -> list[ProductRecord]:
                             "kind": "product",
                             "alias": text(product, F.PR_ALIAS, where),
                             "active": bool_text(flag(product, F.PR_ACTIVE, where)),
-                            "starlink_account": account,
+                            "provider_account": account,
                         }
                     ),
                 )
@@ -342,7 +342,7 @@ def _data_block(raw: Any, parent: str, account: str) -> ProductRecord:
                 "kind": "data_block",
                 "parent_product": text(block, F.DB_PARENT, where) or parent,
                 "active": bool_text(flag(block, F.PR_ACTIVE, where)),
-                "starlink_account": text(block, F.PR_ACCOUNT, where) or account,
+                "provider_account": text(block, F.PR_ACCOUNT, where) or account,
             }
         ),
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from exporter.config import AccountConfig, JobDefaults, Strict
 from exporter.providers.oneweb.schema import (
@@ -33,6 +33,7 @@ from exporter.providers.oneweb.schema import (
     compile_path,
 )
 from exporter.providers.oneweb.units import dimension_of, unit_factor
+from exporter.providers.removed import OFFLINE_AFTER_IGNORED, REMOVED_KEYS, rejecting
 
 
 def _clean_path(value: str) -> str:
@@ -70,7 +71,6 @@ class OneWebAccount(AccountConfig):
     client_id: str = Field(min_length=1)
     client_secret: SecretStr
     api_url: str = DEFAULT_API_URL
-    account: str = Field(default="", description="the `account` label; empty: the account's name")
     paths: OneWebPaths = OneWebPaths()
     fields: dict[str, dict[str, str | FieldOverride]] = Field(default_factory=dict)
     user_terminal_fields: list[str] = Field(default_factory=lambda: list(USER_TERMINAL_FIELDS))
@@ -90,6 +90,20 @@ class OneWebAccount(AccountConfig):
         "product_performance": JobDefaults(interval=300.0, timeout=120.0),
         "usage_consumption": JobDefaults(interval=1800.0, timeout=120.0),
     }
+    # products are OneWeb's service lines and link terminals to them
+    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {
+        "user_terminals": frozenset({"terminal"}),
+        "products": frozenset({"service_line", "terminal", "usage"}),
+        "organizations": frozenset({"organization", "account", "terminal", "service_line"}),
+        "sites": frozenset({"organization"}),
+        "terminal_performance": frozenset({"terminal"}),
+        "product_performance": frozenset({"service_line"}),
+        "usage_consumption": frozenset({"usage"}),
+    }
+
+    _removed = model_validator(mode="before")(
+        rejecting({**REMOVED_KEYS, "offline_after": OFFLINE_AFTER_IGNORED.format(provider="OneWeb")})
+    )
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -151,7 +165,3 @@ class OneWebAccount(AccountConfig):
                     table[name] = (spec.path, spec.unit)
             out[kind] = table
         return out
-
-    @property
-    def account_label(self) -> str:
-        return self.account or self.name

@@ -76,8 +76,6 @@ class OneWebDriver:
         )
         self.client = OneWebClient(self.config, self.api, ctx.log)
         self.shapes = shapes_from(self.config.field_paths())
-        if self.config.account_label != ctx.state.account_id:
-            ctx.state.apply_account(AccountRecord(account_id=self.config.account_label))
         jobs = {job.name: job for job in self.config.resolved_jobs()}
         # Online flags: the inventory's resourceState is current; the performance report's lags.
         self.online_from_reports = not jobs["user_terminals"].enabled
@@ -254,15 +252,18 @@ class OneWebDriver:
 
     def _apply_organizations(self, records: list[Organization], complete: bool) -> None:
         state = self.ctx.state
-        inventory = {o.org_id: {"name": o.name, "parent": o.parent, "kind": o.kind} for o in records}
+        inventory = {o.org_id: {"name": o.name, "parent": o.parent, "organization_kind": o.kind} for o in records}
         if complete:
             state.organizations.replace_inventory(inventory)
         else:
             for oid, attrs in inventory.items():
                 state.organizations.update_attrs(oid, attrs)
         partners = [o for o in records if o.kind == "distribution_partner"]
-        if len(partners) == 1 and partners[0].name:  # the credentials' own organization
-            state.attrs = {**state.attrs, "account_name": partners[0].name}
+        if len(partners) == 1:  # the credentials' own organization: the provider-side account
+            partner = AccountRecord(provider_account=partners[0].org_id, name=partners[0].name)
+            state.set_provider_accounts([partner])
+            for table in (state.terminals, state.service_lines):
+                table.set_common({"provider_account": partner.provider_account})
 
     async def poll_sites(self) -> None:
         records, skipped = await self._fetch(
@@ -362,7 +363,11 @@ class OneWebDriver:
                 table.set_labelled(
                     f"leo_service_line_{direction}_throughput_bytes_per_second",
                     pid,
-                    {f'class="{cls}"': value for (way, cls), value in report.throughput.items() if way == direction},
+                    {
+                        f'traffic_class="{cls}"': value
+                        for (way, cls), value in report.throughput.items()
+                        if way == direction
+                    },
                 )
             self._report_times(table, "leo_service_line_report_timestamp_seconds", "service_line", pid)
 

@@ -193,8 +193,8 @@ def parse_user_terminal(
             "hardware_version": ut.text(item, "hardware_version", what),
             "software_version": firmware,
             "site": ut.text(item, "site", what),
-            "party": ut.text(item, "party", what),
-            "party_name": ut.text(item, "party_name", what),
+            "organization": ut.text(item, "party", what),  # the glossary's name for a related party
+            "organization_name": ut.text(item, "party_name", what),
         },
         first_seen=ut.time(item, "first_seen", what),
         last_seen=ut.time(item, "last_seen", what),
@@ -262,12 +262,12 @@ def parse_product(item: Any, shapes: dict[str, Shape]) -> Product:
         active=not status or status.lower() in ACTIVE_PRODUCT_STATES,
         attrs={
             "name": name,
-            "product": name,
+            "product_name": name,  # `product` is an id everywhere; OneWeb names the product only
             "description": pr.text(item, "description", what),
             "terminal_id": imei,
             "site": pr.text(item, "site", what),
-            "customer": pr.text(item, "customer", what),
-            "distribution_partner": pr.text(item, "distribution_partner", what),
+            "organization": pr.text(item, "customer", what),
+            "provider_account": pr.text(item, "distribution_partner", what),
             "service_grade": pr.text(item, "service_grade", what),
             "ip_addressing_type": pr.text(item, "ip_addressing_type", what),
             "is_bundle": "" if is_bundle is None else str(is_bundle).lower(),

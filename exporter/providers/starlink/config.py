@@ -50,6 +50,15 @@ class StarlinkAccount(AccountConfig):
         "data_pools": JobDefaults(interval=3600.0, timeout=300.0),  # pre-release at the provider
         "balance": JobDefaults(interval=3600.0, timeout=30.0),
     }
+    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {
+        "account": frozenset({"account", "terminal", "router", "service_line"}),  # their provider_account
+        "telemetry": frozenset({"terminal", "router", "ip"}),
+        "user_terminals": frozenset({"terminal", "router"}),
+        "service_lines": frozenset({"service_line"}),
+        "data_usage": frozenset({"usage"}),
+        "data_pools": frozenset({"pool"}),
+        "balance": frozenset({"account"}),
+    }
 
     @field_validator("auth_url")
     @classmethod

@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 
 
 class StarlinkDriver:
-    identify_job = "account"
+    # The `account` label is the config name, known before any call: telemetry need not wait for
+    # `GET /account` (which needs a permission of its own) to know which account it belongs to.
+    identify_job = None
 
     def __init__(self, ctx: AccountContext):
         assert isinstance(ctx.config, StarlinkAccount)
@@ -206,7 +208,7 @@ class StarlinkDriver:
             "%s is not available to this account (%s); not asking again for a day",
             call,
             exc,
-            extra={"provider": "starlink", "account": self.ctx.state.account_id, "job": call},
+            extra={"provider": "starlink", "account": self.ctx.state.name, "job": call},
         )
 
     async def poll_data_pools(self) -> None:

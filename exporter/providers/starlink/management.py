@@ -56,10 +56,11 @@ def parse_account(content: Any) -> AccountRecord:
     item = _object(content, "account")
     number = _text(item, "accountNumber", "account", required=True)
     suspensions = item.get("activeSuspensions")
-    attrs = {"account_name": _text(item, "accountName", "account"), "region": _text(item, "regionCode", "account")}
+    region = _text(item, "regionCode", "account")
     return AccountRecord(
-        account_id=number,
-        attributes={k: v for k, v in attrs.items() if v},
+        provider_account=number,
+        name=_text(item, "accountName", "account"),
+        attributes={"region": region} if region else {},
         active_suspensions=len(suspensions) if isinstance(suspensions, list) else None,
     )
 

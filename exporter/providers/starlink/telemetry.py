@@ -42,6 +42,9 @@ TERMINAL_MEASURES: dict[str, tuple[str, float | None]] = {
 }
 TERMINAL_ATTRIBUTES = {"RunningSoftwareVersion": "software_version", "CountryCode": "country_code"}
 
+# columns whose negative value is a sentinel ("deferral off"), not a figure: no series then
+SENTINEL_NEGATIVE = frozenset({"SecondsUntilSwupdateRebootPossible"})
+
 ROUTER_MEASURES: dict[str, tuple[str, float | None]] = {
     "WifiUptimeS": ("uptime_seconds", 1.0),
     "WifiHopsFromController": ("mesh_hops", 1.0),
@@ -342,7 +345,10 @@ class StreamDecoder:
                 else:
                     if column == "ObstructionPercentTime":
                         scale = self.obstruction_factor
-                    result.measures[measure] = _numbers(rows, cols[column], scale, problems, column)
+                    values = _numbers(rows, cols[column], scale, problems, column)
+                    if column in SENTINEL_NEGATIVE:
+                        values = [None if v is not None and v < 0 else v for v in values]
+                    result.measures[measure] = values
         for column, attr in TERMINAL_ATTRIBUTES.items():
             if column in cols:
                 result.attributes[attr] = _strings(rows, cols[column], problems, column)
