@@ -24,19 +24,16 @@ Exit codes: 0 written; 1 a provider call failed (nothing written); 2 bad argumen
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import anyio
 import httpx
 
+from exporter.atomic import write_atomically
 from exporter.config import Config, ConfigError, ShardConfig, load_config
 from exporter.providers.base import UsageHistorySource
 from exporter.providers.errors import ProviderError
@@ -171,20 +168,6 @@ def openmetrics(rows: Iterable[tuple[str, str, float, float]]) -> bytes:
     return "".join(out).encode()
 
 
-def write_atomically(data: bytes, path: str) -> None:
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def run(
     args: argparse.Namespace,
     *,
@@ -227,7 +210,7 @@ def run(
         print(f"backfill-usage: a provider call failed, nothing written: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        write_atomically(openmetrics(rows), args.output)
+        write_atomically(args.output, [openmetrics(rows)])
     except OSError as exc:
         print(f"backfill-usage: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAILED

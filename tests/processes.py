@@ -91,11 +91,15 @@ def wait_for(url: str, process: Process, timeout: float = 45.0, status: int = 20
     raise AssertionError(f"{url} not {status} within {timeout}s ({detail}):\n{process.log()[-3000:]}")
 
 
-def scrape(url: str) -> dict[str, list]:
-    """Family name -> samples, parsed the way Prometheus' own client parses."""
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+def samples_by_name(text: str) -> dict[str, list]:
+    """Sample name -> samples of an exposition, parsed the way Prometheus' own client parses."""
     families: dict[str, list] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             families.setdefault(sample.name, []).append(sample)
     return families
+
+
+def scrape(url: str) -> dict[str, list]:
+    """The exporter's `/metrics`, by sample name."""
+    return samples_by_name(httpx.get(f"{url}/metrics", timeout=10).text)

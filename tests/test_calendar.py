@@ -7,16 +7,15 @@ on any day the suite runs. The exporter and the simulator run in one process (te
 from __future__ import annotations
 
 import calendar as cal
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.simulator.app import build_app
 from exporter.simulator.calendar import SimCalendar, cycle_bounds, parse_instant
 from tests.inprocess import poll_all, simulated_exporter
+from tests.processes import samples_by_name
 
 pytestmark = pytest.mark.anyio
 
@@ -99,14 +98,6 @@ def test_every_provider_has_lines_anchored_on_the_edge_days() -> None:
 # ---- what a user sees at each edge date --------------------------------------------------------------
 
 
-def families(text: str) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = defaultdict(list)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[sample.name].append(sample)
-    return out
-
-
 def per_line(samples: list[Any]) -> dict[tuple[str, str, str], Any]:
     return {(s.labels["provider"], s.labels["account"], s.labels["service_line"]): s for s in samples}
 
@@ -116,7 +107,7 @@ async def exposition_at(instant: str) -> tuple[dict[str, list[Any]], Any]:
     exporter, app = simulated_exporter(app)
     await poll_all(exporter)
     exposition = await exporter.render_now()
-    return families(exposition.plain.decode()), app
+    return samples_by_name(exposition.plain.decode()), app
 
 
 @pytest.mark.parametrize("name", sorted(EDGE_DATES))
@@ -170,10 +161,10 @@ async def test_a_cycle_rolls_over_at_midnight_on_new_years_eve() -> None:
     app = build_app(now=parse_instant("2026-12-31T23:59:00Z"))
     exporter, app = simulated_exporter(app)
     await poll_all(exporter)
-    before = families((await exporter.render_now()).plain.decode())
+    before = samples_by_name((await exporter.render_now()).plain.decode())
     app.state.calendar.offset += 120.0  # two minutes later: 1 January, 00:01
     await poll_all(exporter)
-    after = families((await exporter.render_now()).plain.decode())
+    after = samples_by_name((await exporter.render_now()).plain.decode())
 
     line = next(
         line.number

@@ -7,19 +7,18 @@ that have it and nothing for those that do not.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 
 from exporter.simulator.app import build_app
 from exporter.simulator.calendar import parse_instant
 from tests import starlink_shapes as shapes
 from tests.inprocess import poll_all, simulated_exporter
+from tests.processes import samples_by_name
 
 pytestmark = pytest.mark.anyio
 
@@ -72,21 +71,13 @@ async def test_simulator_billing_responses_match_the_published_schemas() -> None
         assert seen_pool and seen_overage and seen_previous
 
 
-def families(text: str) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = defaultdict(list)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[sample.name].append(sample)
-    return out
-
-
 async def _export() -> tuple[dict[str, list[Any]], Any]:
     exporter, app = simulated_exporter(build_app(now=NOW, terminals=100))  # 100: deactivated lines too
     await poll_all(exporter)
     for job in exporter.scheduler.jobs.values():  # again: a call the account may not make is asked once
         if job.status.call in ("data_pools", "balance"):
             await exporter.scheduler.run_once(job)
-    return families((await exporter.render_now()).plain.decode()), app
+    return samples_by_name((await exporter.render_now()).plain.decode()), app
 
 
 @pytest.fixture(scope="module")

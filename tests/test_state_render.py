@@ -279,5 +279,3 @@ def test_build_info_and_the_standard_process_families_are_in_the_exposition() ->
     assert families["process_cpu_seconds"].type == "counter"
     assert families["process_start_time_seconds"].samples[0].value > 1e9
     assert not families["process_open_fds"].samples[0].labels  # no provider/account: the process is one
-
-

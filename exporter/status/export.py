@@ -16,18 +16,15 @@ stale: each failure is printed); 2 bad config or arguments.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO
 
 import anyio
 import httpx
 
+from exporter.atomic import write_atomically
 from exporter.config import Config, ConfigError, ShardConfig, load_config
 from exporter.status import csvexport
 
@@ -86,18 +83,8 @@ def write(rows: list, out: IO[bytes]) -> None:
 
 
 def write_file(rows: list, path: str) -> None:
-    """Write to a temporary file beside `path` and rename it over: readers never see half a file."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(rows, out)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Written whole or not at all (exporter/atomic.py)."""
+    write_atomically(path, csvexport.chunks(rows))
 
 
 def run(args: argparse.Namespace, *, transport: httpx.AsyncBaseTransport | None = None) -> int:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import anyio.to_thread
 
@@ -28,7 +30,7 @@ from exporter.providers.starlink.management import (
     parse_user_terminal,
 )
 from exporter.providers.starlink.telemetry import StreamDecoder, TelemetryBatch
-from exporter.records import LineHistory, PoolRecord, RouterRecord, TerminalRecord
+from exporter.records import LineHistory, PoolRecord, RouterRecord, TerminalRecord, UsageRecord
 
 PERMISSION = {
     "account": "Account information, View",
@@ -43,6 +45,7 @@ USAGE_PAGE_LIMIT = 250  # the API's maximum, to spend as few requests of the bud
 POOLS_USAGE_PAGE_LIMIT = 100  # GET /data-pools/usage: the maximum
 UNAVAILABLE_RETRY = 86400.0  # a call the account cannot make (403/404) is tried again a day later
 log = logging.getLogger(__name__)
+U = TypeVar("U", UsageRecord, LineHistory)
 
 
 class StarlinkDriver:
@@ -159,18 +162,8 @@ class StarlinkDriver:
     async def poll_data_usage(self) -> None:
         # every line, deactivated ones too: a line deactivated mid-cycle is still billed for it
         body = {"previousBillingCycles": self.config.previous_billing_cycles, "activeServiceLinesOnly": False}
-        usage = {}
         skipped: list[str] = []
-        async for results in self.client.pages(
-            "POST",
-            "data-usage/query",
-            endpoint="/data-usage/query",
-            permission=PERMISSION["data_usage"],
-            params={"limit": USAGE_PAGE_LIMIT},
-            json=body,
-        ):
-            for record in parse_items(results, parse_data_usage, skipped):
-                usage[record.service_line] = record
+        usage = await self._usage_query(body, parse_data_usage, skipped)
         await self.ctx.worker.apply(lambda: self.ctx.state.apply_usage(usage.values()))
         raise_if_skipped(skipped, "data usage entries")
 
@@ -178,9 +171,18 @@ class StarlinkDriver:
         """Every cycle the provider keeps from the one containing `since` on, of every line
         (deactivated ones too): `queryStartDate` overrides the first cycle's start."""
         start = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {"queryStartDate": start, "activeServiceLinesOnly": False}
-        history: dict[str, LineHistory] = {}
         skipped: list[str] = []
+        history = await self._usage_query(
+            {"queryStartDate": start, "activeServiceLinesOnly": False}, parse_history, skipped
+        )
+        raise_if_skipped(skipped, "data usage entries")
+        return list(history.values())
+
+    async def _usage_query(
+        self, body: dict[str, object], parse: Callable[[Any], U], skipped: list[str]
+    ) -> dict[str, U]:
+        """`POST /data-usage/query`, every page, each item parsed and keyed by its service line."""
+        found: dict[str, U] = {}
         async for results in self.client.pages(
             "POST",
             "data-usage/query",
@@ -189,10 +191,9 @@ class StarlinkDriver:
             params={"limit": USAGE_PAGE_LIMIT},
             json=body,
         ):
-            for record in parse_items(results, parse_history, skipped):
-                history[record.service_line] = record
-        raise_if_skipped(skipped, "data usage entries")
-        return list(history.values())
+            for record in parse_items(results, parse, skipped):
+                found[record.service_line] = record
+        return found
 
     def _available(self, call: str) -> bool:
         """False while a call the account may not make (403/404) waits for its daily retry."""
