@@ -1,16 +1,34 @@
-"""The registry of providers: the only place that lists them."""
+"""The registry of providers: the `leo_exporter.providers` entry-point group.
+
+The built-in providers register there in pyproject.toml, the same way a third-party package
+would (`[project.entry-points."leo_exporter.providers"] name = "package.module:PROVIDER"`), so the
+rest of the exporter knows providers only through this registry. Read once per process.
+"""
 
 from __future__ import annotations
+
+import functools
+from importlib.metadata import entry_points
 
 from exporter.config import AccountConfig
 from exporter.providers.base import Provider
 
+GROUP = "leo_exporter.providers"
 
+
+@functools.cache
 def providers() -> dict[str, Provider]:
-    from exporter.providers import kognitive, oneweb, starlink
-
-    registry: list[Provider] = [starlink.PROVIDER, kognitive.PROVIDER, oneweb.PROVIDER]
-    return {p.name: p for p in registry}
+    """Every registered provider by name; an entry point whose name disagrees with its provider's
+    is a packaging mistake, said at once rather than as an unknown provider later."""
+    found: dict[str, Provider] = {}
+    for point in entry_points(group=GROUP):
+        provider = point.load()
+        if provider.name != point.name:
+            raise RuntimeError(f"entry point {point.name!r} in {GROUP} loads provider {provider.name!r}")
+        found[point.name] = provider
+    if not found:
+        raise RuntimeError(f"no provider registered in the {GROUP} entry-point group: is leo-exporter installed?")
+    return found
 
 
 def account_config_models() -> dict[str, type[AccountConfig]]:
