@@ -20,6 +20,7 @@ run: install
 ## Install what the tests need (Debian packages when root) and run every test.
 test: install tools
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 tools:
