@@ -295,9 +295,7 @@ def check_config(path: str, shard_total: int | None = None) -> int:
     try:
         config = load_config(path)
     except ConfigError as err:
-        print(f"{path}: {len(err.problems)} problem(s):", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  {problem}", file=sys.stderr)
+        err.report(path)
         return EXIT_CONFIG
     if shard_total is not None:
         if shard_total < 1:

@@ -6,6 +6,7 @@ ConfigError naming the file, the line and the column, never a traceback.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("\n".join(problems))
+
+    def report(self, path: str) -> None:
+        """One line naming the file and the count, then one line per problem, on standard error."""
+        print(f"{path}: {len(self.problems)} problem(s):", file=sys.stderr)
+        for problem in self.problems:
+            print(f"  {problem}", file=sys.stderr)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -91,9 +91,7 @@ def run(args: argparse.Namespace, *, transport: httpx.AsyncBaseTransport | None 
     try:
         config = load_config(args.config_file)
     except ConfigError as err:
-        print(f"{args.config_file}: {len(err.problems)} problem(s):", file=sys.stderr)
-        for problem in err.problems:
-            print(f"  {problem}", file=sys.stderr)
+        err.report(args.config_file)
         return EXIT_CONFIG
     rows, failures = anyio.run(poll_once, config, transport)
     try:
