@@ -312,7 +312,7 @@ def poll(what: str, check: Any, *, timeout: float, interval: float = 1.0) -> Any
 
 def variable_values(prom: PromAPI, var: dict[str, Any], values: dict[str, str]) -> list[str]:
     """The values Grafana's Prometheus data source offers for a query variable."""
-    definition = substitute(var["definition"].strip(), values)
+    definition = substitute(var["query"].strip(), values)
     if definition.startswith("label_values("):
         selector, _, label = definition.removeprefix("label_values(").removesuffix(")").rpartition(",")
         return prom.label_values(label.strip(), selector.strip())
@@ -346,7 +346,7 @@ def assignments(prom: PromAPI, dashboard: dict[str, Any], limit: int = 400) -> l
         resolved = []
         for combo in combos:
             resolved.extend({**combo, var["name"]: value} for value in variable_values(prom, var, combo))
-        assert resolved, f"variable {var['name']} ({var['definition']}) has no values"
+        assert resolved, f"variable {var['name']} ({var['query']}) has no values"
         combos = resolved[:limit]
     return combos
 

@@ -121,7 +121,7 @@ def test_expressions_use_catalogued_metrics_and_recording_rules(name: str) -> No
     known = set(BY_NAME) | recorded_names() | PROMETHEUS_BUILTINS
     exprs = [(p["title"], t["expr"]) for p in panels(DASHBOARDS[name]) for t in p["targets"]]
     exprs += [
-        (f"variable {v['name']}", v["definition"]) for v in variables(DASHBOARDS[name]).values() if v["type"] == "query"
+        (f"variable {v['name']}", v["query"]) for v in variables(DASHBOARDS[name]).values() if v["type"] == "query"
     ]
     for title, expr in exprs:
         unknown = metric_names(expr) - known
@@ -284,3 +284,66 @@ def test_drill_down_links_reach_existing_dashboards_and_variables() -> None:
                     target = DASHBOARDS[f"{uid.group(1)}.json"]
                     for var in re.findall(r"var-(\w+)=", url):
                         assert var in variables(target), f"{name}, {panel['title']}: {url} sets no variable {var}"
+
+
+def test_bar_gauges_of_service_lines_drill_down() -> None:
+    """A bar per service line (top consumers, usage against limit) opens that line's usage."""
+    bars = [
+        p
+        for p in panels(DASHBOARDS["leo-data-usage.json"])
+        if p["type"] == "bargauge" and any("{{service_line}}" in t["legendFormat"] for t in p["targets"])
+    ]
+    assert len(bars) == 4
+    for p in bars:
+        [url] = _links(p)[""]
+        assert url.startswith("/d/leo-data-usage/") and "var-service_line=${__field.labels.service_line}" in url
+
+
+# --------------------------------------------------------------------------- provider-specific rows
+
+
+def _rows(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["title"]: p for p in dashboard["panels"] if p["type"] == "row"}
+
+
+def test_oneweb_and_router_rows_start_collapsed_on_the_terminal_dashboard() -> None:
+    """Grafana cannot hide a row that has no data (a repeat needs at least one value: Grafana's docs,
+    grafana/grafana#23080), so the rows only some terminals fill start collapsed: they do not open
+    empty for the others and run no queries until opened. Everything else starts open."""
+    rows = _rows(DASHBOARDS["leo-terminal-detail.json"])
+    collapsed = {title for title, row in rows.items() if row["collapsed"]}
+    assert collapsed == {"OneWeb signal, traffic and product", "Router"}
+    oneweb = rows["OneWeb signal, traffic and product"]["panels"]
+    assert oneweb and all(ONEWEB_ONLY_MARK in p["description"] for p in oneweb)
+    router = rows["Router"]["panels"]
+    assert router and all(
+        metric_names(t["expr"]) & {n for n in BY_NAME if n.startswith("leo_router_")}
+        for p in router
+        for t in p["targets"]
+    )
+    # no router or OneWeb-only panel outside them
+    for p in panels(DASHBOARDS["leo-terminal-detail.json"]):
+        if p in oneweb or p in router:
+            continue
+        assert ONEWEB_ONLY_MARK not in p.get("description", ""), p["title"]
+        assert not any(m.startswith("leo_router_") for t in p["targets"] for m in metric_names(t["expr"])), p["title"]
+
+
+# --------------------------------------------------------------------------- Grafana's schema
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_dashboards_follow_the_grafana_schema(name: str) -> None:
+    """Read back through the Grafana Foundation SDK's models, every dashboard comes out unchanged: no
+    key the schema does not know, no value of the wrong shape. The one exception is the Prometheus
+    options of annotations (step, title format, tag labels), which the SDK's annotation model lacks."""
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    original = DASHBOARDS[name]
+    read_back = json.loads(json.dumps(Dashboard.from_json(original), cls=JSONEncoder))
+    prometheus_options = {"step", "titleFormat", "tagKeys", "textFormat", "useValueForTime"}
+    for annotation in original["annotations"]["list"]:
+        annotation = {k: v for k, v in annotation.items() if k not in prometheus_options}
+        assert annotation in read_back["annotations"]["list"]
+    assert {**original, "annotations": None} == {**read_back, "annotations": None}
