@@ -480,30 +480,35 @@ def variable(
     return v
 
 
-class PrometheusAnnotation(dm.AnnotationQuery):
-    """An annotation from a Prometheus query. The SDK's annotation model has the query (`expr`) but not
-    the Prometheus data source's own options (step, title format, tag labels), added here."""
+class _PrometheusAnnotationModel(dm.AnnotationQuery):
+    """The SDK's annotation model has the query (`expr`) but not the Prometheus data source's own
+    options (step, title format, tag labels): they are added to its JSON."""
+
+    def __init__(self, prometheus: dict[str, object], **fields: Any) -> None:
+        super().__init__(**fields)
+        self.prometheus = prometheus
+
+    def to_json(self) -> dict[str, object]:
+        return {**super().to_json(), **self.prometheus}
+
+
+class PrometheusAnnotation(Builder[dm.AnnotationQuery]):
+    """An annotation from a Prometheus query, titled and tagged from the series' labels."""
 
     def __init__(self, name: str, expr: str, *, icon_color: str, step: str, title_format: str, tag_keys: str) -> None:
-        super().__init__(name=name, datasource=DS, enable=True, hide=False, icon_color=icon_color, expr=expr)
-        self.prometheus = {
+        options: dict[str, object] = {
             "step": step,
             "titleFormat": title_format,
             "tagKeys": tag_keys,
             "textFormat": "",
             "useValueForTime": False,
         }
+        self.model = _PrometheusAnnotationModel(
+            options, name=name, datasource=DS, enable=True, hide=False, icon_color=icon_color, expr=expr
+        )
 
-    def to_json(self) -> dict[str, object]:
-        return {**super().to_json(), **self.prometheus}
-
-
-class _Built(dashboard_builder.AnnotationQuery):
-    """Hands a ready annotation model to the dashboard builder."""
-
-    def __init__(self, model: dm.AnnotationQuery) -> None:
-        super().__init__()
-        self._internal = model
+    def build(self) -> dm.AnnotationQuery:
+        return self.model
 
 
 BUILT_IN_ANNOTATIONS = (
@@ -527,7 +532,7 @@ def dashboard(
     *,
     time_from: str = "now-6h",
     refresh: str = "1m",
-    annotations: list[dm.AnnotationQuery] | None = None,
+    annotations: list[PrometheusAnnotation] | None = None,
 ) -> dm.Dashboard:
     d = (
         dashboard_builder.Dashboard(title)
@@ -556,7 +561,7 @@ def dashboard(
             .tooltip("")
             .url("")
         )
-        .annotations([BUILT_IN_ANNOTATIONS, *(_Built(a) for a in annotations or [])])
+        .annotations([BUILT_IN_ANNOTATIONS, *(annotations or [])])
         .variables(
             [dashboard_builder.DatasourceVariable("datasource").label("Data source").type("prometheus"), *variables]
         )
