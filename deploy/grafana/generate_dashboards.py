@@ -108,8 +108,8 @@ def color(mode: dm.FieldColorModeId) -> dashboard_builder.FieldColor:
 
 
 class Layout:
-    """Places panels left to right on Grafana's 24-column grid, numbering them; rows collapsed by
-    default hold their panels, as Grafana's schema wants."""
+    """Places panels left to right on Grafana's 24-column grid, numbering them. A row that starts
+    collapsed holds its panels (Grafana's schema); an open row is followed by them."""
 
     def __init__(self) -> None:
         self.items: list[AnyPanel | dashboard_builder.Row] = []
