@@ -307,7 +307,8 @@ def ingest_under_load(exporter: Proc, sim: Proc, sim_state: dict, args: argparse
     # the `account` label is the config name; leo_account_info maps the provider's number to it
     info = re.search(
         r'leo_account_info\{provider="starlink",account="([^"]+)",provider_account="'
-        + re.escape(account["accountNumber"]) + '"',
+        + re.escape(account["accountNumber"])
+        + '"',
         httpx.get(exporter.url + "/metrics", timeout=120).text,
     )
     label = info.group(1)  # type: ignore[union-attr]

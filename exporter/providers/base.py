@@ -68,7 +68,8 @@ class AccountContext:
 class AccountDriver(Protocol):
     """The jobs of one account. `identify_job` runs first; the others wait for its first success."""
 
-    identify_job: str | None
+    @property  # read-only, so a driver's class attribute of a narrower type (None) satisfies it
+    def identify_job(self) -> str | None: ...
 
     def jobs(self) -> dict[str, JobFunction]: ...
 
@@ -83,8 +84,13 @@ class UsageHistorySource(Protocol):
 
 
 class Provider(Protocol):
-    name: str
-    config_model: type[AccountConfig]
-    online_from_telemetry: bool
+    # Read-only members: a provider's class attributes (`config_model = StarlinkAccount`, a
+    # subclass) satisfy them, which mutable protocol attributes (invariant) would not.
+    @property
+    def name(self) -> str: ...
+    @property
+    def config_model(self) -> type[AccountConfig]: ...
+    @property
+    def online_from_telemetry(self) -> bool: ...
 
     def create(self, ctx: AccountContext) -> AccountDriver: ...

@@ -286,8 +286,8 @@ class KognitiveDriver:
         products = self.products.items
 
         by_account: dict[str, list[Address]] = {}
-        for address in addresses.values():
-            by_account.setdefault(address.account, []).append(address)
+        for known in addresses.values():
+            by_account.setdefault(known.account, []).append(known)
         line_address: dict[str, Address | None] = {}
         records = []
         for line in lines.values():
@@ -342,12 +342,13 @@ class KognitiveDriver:
 def _terminals(lines: dict[str, Line], status: dict[str, TerminalState]) -> dict[str, TerminalRecord]:
     """Terminals from both calls: the service line listing names them, the status call adds the rest."""
     listed: dict[str, tuple[Line, str]] = {}
-    for line in lines.values():
-        for terminal_id, kit in line.terminals:
-            listed[terminal_id] = (line, kit)
+    for listing in lines.values():
+        for terminal_id, kit in listing.terminals:
+            listed[terminal_id] = (listing, kit)
     out = {}
     for terminal_id in {**dict.fromkeys(listed), **dict.fromkeys(status)}:  # both calls' order, no set
         entry = status.get(terminal_id)
+        line: Line | None
         line, kit = listed.get(terminal_id, (None, ""))
         if line is None and entry is not None and entry.service_line:
             line = lines.get(entry.service_line)

@@ -40,8 +40,9 @@ def as_list(body: Any, what: str) -> list[Any]:
         return body
     if isinstance(body, dict):
         for key in LIST_KEYS:
-            if isinstance(body.get(key), list):
-                return body[key]
+            items = body.get(key)
+            if isinstance(items, list):
+                return items
         if any(key in body and body[key] is None for key in LIST_KEYS):
             return []  # `results: null` (or `items: null`) is an empty page
         keys = ", ".join(sorted(str(k) for k in body)[:8]) or "none"

@@ -3,9 +3,10 @@ data_pools, balance."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -104,7 +105,7 @@ class StarlinkDriver:
             )
             decoded = await decode_json(response.content, "POST /telemetry/stream")
             batch = await anyio.to_thread.run_sync(self.decoder.decode, decoded)
-            await self.ctx.worker.apply(lambda b=batch: self._apply_telemetry(b))
+            await self.ctx.worker.apply(functools.partial(self._apply_telemetry, batch))
             if batch.invalid_rows:
                 self.ctx.log.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
             for (column, problem), count in batch.invalid_values.items():
@@ -179,7 +180,7 @@ class StarlinkDriver:
         return list(history.values())
 
     async def _usage_query(
-        self, body: dict[str, object], parse: Callable[[Any], U], skipped: list[str]
+        self, body: Mapping[str, object], parse: Callable[[Any], U], skipped: list[str]
     ) -> dict[str, U]:
         """`POST /data-usage/query`, every page, each item parsed and keyed by its service line."""
         found: dict[str, U] = {}

@@ -246,8 +246,9 @@ class StreamDecoder:
             for needed in ("UtcTimestampNs", "DeviceId"):
                 if dt in KNOWN_COLUMNS and needed not in names:
                     raise BadResponse(f"{what}: device type {dt!r} has no {needed} column")
-        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-        enum_block = metadata.get("enums") if isinstance(metadata.get("enums"), dict) else {}
+        metadata = body.get("metadata")
+        enums = metadata.get("enums") if isinstance(metadata, dict) else None
+        enum_block: dict[str, Any] = enums if isinstance(enums, dict) else {}
         return data, columns, enum_block
 
     def _newest_rows(
@@ -266,7 +267,7 @@ class StreamDecoder:
                 invalid += 1
                 continue
             dt = row[0]
-            pos = positions.get(dt)  # type: ignore[arg-type]
+            pos = positions.get(dt)
             if pos is None:
                 if isinstance(dt, str):
                     self.note_unknown("device_type", dt, "rows skipped")
