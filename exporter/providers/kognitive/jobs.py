@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
+from exporter import catalog
 from exporter.providers.base import AccountContext, JobFunction
 from exporter.providers.common import raise_if_skipped
 from exporter.providers.errors import BadResponse
@@ -318,9 +319,9 @@ class KognitiveDriver:
         state.replace_service_lines(records)
         table = state.service_lines
         for number, address in line_address.items():
-            table.set("leo_service_line_latitude_degrees", number, address.latitude if address else None)
-            table.set("leo_service_line_longitude_degrees", number, address.longitude if address else None)
-            table.set("leo_service_line_usage_limit_bytes", number, self.limits.get(lines[number].account))
+            table.set(catalog.SERVICE_LINE_LATITUDE_DEGREES, number, address.latitude if address else None)
+            table.set(catalog.SERVICE_LINE_LONGITUDE_DEGREES, number, address.longitude if address else None)
+            table.set(catalog.SERVICE_LINE_USAGE_LIMIT_BYTES, number, self.limits.get(lines[number].account))
 
         terminals = _terminals(lines, status)
         state.replace_terminals(terminals.values())
@@ -329,8 +330,8 @@ class KognitiveDriver:
             for record in terminals.values():
                 address = line_address.get(record.service_line)
                 lat, lon = (address.latitude, address.longitude) if address else (None, None)
-                state.terminals.set("leo_terminal_latitude_degrees", record.terminal_id, lat)
-                state.terminals.set("leo_terminal_longitude_degrees", record.terminal_id, lon)
+                state.terminals.set(catalog.TERMINAL_LATITUDE_DEGREES, record.terminal_id, lat)
+                state.terminals.set(catalog.TERMINAL_LONGITUDE_DEGREES, record.terminal_id, lon)
 
         state.replace_products(products.values())
         # one leo_account_info series per Starlink account the key's data names, with its name

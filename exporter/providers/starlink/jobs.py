@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from exporter import catalog
 from exporter.providers.base import AccountContext, JobFunction
 from exporter.providers.common import parse_items, raise_if_skipped
 from exporter.providers.errors import NotFound, PermissionDenied
@@ -115,14 +116,14 @@ class StarlinkDriver:
 
     def _apply_telemetry(self, batch: TelemetryBatch) -> None:
         state = self.ctx.state
-        state.terminals.apply_columns(batch.terminals, "leo_terminal_alert")
-        state.routers.apply_columns(batch.routers, "leo_router_alert")
-        for terminal_id, (stamp, fragments) in batch.ips.items():
-            state.terminals.set_labelled_at("leo_terminal_ip_info", terminal_id, stamp, fragments)
+        state.terminals.apply_columns(batch.terminals, catalog.TERMINAL_ALERT)
+        state.routers.apply_columns(batch.routers, catalog.ROUTER_ALERT)
+        for terminal_id, (stamp, allocations) in batch.ips.items():
+            state.terminals.set_labelled_at(catalog.TERMINAL_IP_INFO, terminal_id, stamp, allocations)
         for device_type, count in batch.rows.items():
-            state.count("leo_exporter_telemetry_rows_total", f'device_type="{device_type}"', count)
+            state.count(catalog.EXPORTER_TELEMETRY_ROWS_TOTAL, (device_type,), count)
         if batch.invalid_rows:
-            state.count("leo_exporter_telemetry_rows_total", 'device_type="invalid"', batch.invalid_rows)
+            state.count(catalog.EXPORTER_TELEMETRY_ROWS_TOTAL, ("invalid",), batch.invalid_rows)
 
     async def poll_user_terminals(self) -> None:
         terminals: dict[str, TerminalRecord] = {}
