@@ -14,8 +14,8 @@ descriptive labels per entity and always have the value 1.
 Each family is declared once, as a module constant that is its typed handle (`TERMINAL_UPTIME_SECONDS`
 for `leo_terminal_uptime_seconds`): `MetricSpec[entity kind, extra label values]`. Providers hand
 the state measurements through these handles, never through names, so mypy rejects a router
-family given for a terminal or two label values for a one-label family, and a typo is a NameError
-at import; the state checks the same again at run time (exporter/state.py).
+family given for a terminal or a labelled family set without labels, and a typo is a NameError at
+import; the state checks all of it again at run time (exporter/state.py).
 """
 
 from __future__ import annotations

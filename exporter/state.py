@@ -153,7 +153,7 @@ def checked_fragment(family: MetricSpec[Any, Any], labels: object) -> str:
         raise InvalidMeasurement(
             f"{family.name}: label values must be a tuple or a mapping, not {type(labels).__name__}"
         )
-    if not all(type(v) is str for v in values):
+    if not all(isinstance(v, str) for v in values):
         raise InvalidMeasurement(f"{family.name}: label values must be strings")
     return label_fragment(zip(names, values, strict=True))
 
