@@ -137,6 +137,14 @@ def checked_name(family: object, kind: EntityKind, labelled: bool) -> str:
 def checked_fragment(family: MetricSpec[Any, Any], labels: object) -> str:
     """The escaped `a="1",b="2"` text of one sample's extra labels, in the catalogue's order."""
     names: tuple[str, ...] = family.extra
+    if type(labels) is tuple and len(labels) == len(names):  # the usual case, kept quick
+        parts = []
+        for name, value in zip(names, labels, strict=True):
+            if type(value) is not str:
+                break
+            parts.append(f'{name}="{escape_label(value)}"')
+        else:
+            return ",".join(parts)
     if isinstance(labels, tuple):
         values: tuple[Any, ...] = labels
         if len(values) != len(names):
@@ -216,7 +224,7 @@ class EntityTable(Generic[E]):
 
     def _fragments(self, family: MetricSpec[Any, Any], samples: Samples[Any]) -> dict[str, float] | None:
         """label values -> value as escaped fragment -> value; None (reported) if any label is wrong."""
-        pairs = samples.items() if isinstance(samples, Mapping) else samples
+        pairs = samples.items() if type(samples) is dict or isinstance(samples, Mapping) else samples
         try:
             return {checked_fragment(family, labels): value for labels, value in pairs}
         except InvalidMeasurement as problem:
