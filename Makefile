@@ -20,7 +20,9 @@ run: install
 ## Install what the tests need (Debian packages when root) and run every test.
 test: install tools
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 tools:

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stock import parse, render_stock, stock_registry  # noqa: E402
+from exporter import catalog  # noqa: E402
 from exporter.catalog import CATALOG  # noqa: E402
 from exporter.providers.starlink.telemetry import StreamDecoder  # noqa: E402
 from exporter.render import Renderer, _table_text  # noqa: E402
@@ -173,8 +174,8 @@ def measure_ingest(terminals: int) -> dict[str, float]:
         batch = decoder.decode(orjson.loads(body))
         account.terminals.last_seen.clear()
         account.routers.last_seen.clear()  # apply as new rows every round
-        account.terminals.apply_columns(batch.terminals, "leo_terminal_alert")
-        account.routers.apply_columns(batch.routers, "leo_router_alert")
+        account.terminals.apply_columns(batch.terminals, catalog.TERMINAL_ALERT)
+        account.routers.apply_columns(batch.routers, catalog.ROUTER_ALERT)
         timings.append(time.perf_counter() - started)
     return {
         "ingest_s": min(timings),
@@ -307,7 +308,8 @@ def ingest_under_load(exporter: Proc, sim: Proc, sim_state: dict, args: argparse
     # the `account` label is the config name; leo_account_info maps the provider's number to it
     info = re.search(
         r'leo_account_info\{provider="starlink",account="([^"]+)",provider_account="'
-        + re.escape(account["accountNumber"]) + '"',
+        + re.escape(account["accountNumber"])
+        + '"',
         httpx.get(exporter.url + "/metrics", timeout=120).text,
     )
     label = info.group(1)  # type: ignore[union-attr]

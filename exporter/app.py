@@ -10,6 +10,7 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -305,7 +306,12 @@ class Exporter:
         from exporter.web import build_app
 
         security = security or WebSecurity(None)
-        tls = {"ssl_context_factory": lambda config, default: security.context} if security.tls else {}
+        context = security.context
+
+        def tls_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+            assert context is not None  # only handed to the server when TLS is configured
+            return context
+
         server = QuietServer(
             uvicorn.Config(
                 BasicAuthMiddleware(build_app(self), security),
@@ -313,7 +319,7 @@ class Exporter:
                 access_log=False,
                 lifespan="off",
                 timeout_graceful_shutdown=2,
-                **tls,
+                ssl_context_factory=tls_context if context is not None else None,
             )
         )
         try:

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 import anyio
 import httpx
 
+from exporter import catalog
 from exporter.atomic import write_atomically
 from exporter.config import Config, ConfigError, ShardConfig, load_config
 from exporter.providers.base import UsageHistorySource
@@ -42,8 +43,8 @@ from exporter.state import escape_label
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DAY = 86400.0
-DAILY = "leo_service_line_daily_usage_bytes"
-CYCLE = "leo_service_line_usage_bytes"
+DAILY = catalog.SERVICE_LINE_DAILY_USAGE_BYTES.name
+CYCLE = catalog.SERVICE_LINE_USAGE_BYTES.name
 HELP = {
     DAILY: "Data used on one day, by class (backfilled from the provider's usage history).",
     CYCLE: "Data used in the billing cycle up to that day, by class (backfilled from the provider's usage history).",

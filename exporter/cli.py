@@ -13,7 +13,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -361,7 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level, args.log_format)
     try:
         if getattr(args, "handler", None) is not None:  # export-csv and the management actions
-            return args.handler(args)
+            handler: Callable[[argparse.Namespace], int] = args.handler
+            return handler(args)
         if args.command == "check-config":
             return check_config(args.config_file, args.shard_total)
         if args.command == "simulator":
@@ -449,9 +450,10 @@ async def _run_exporter(args: argparse.Namespace) -> int:
 
 def _config_file(args: argparse.Namespace) -> str | None:
     """--config.file (or LEO_CONFIG_FILE); else --config.default-file if that file exists."""
-    if args.config_file:
-        return args.config_file
-    default = args.config_default_file
+    given: str | None = args.config_file
+    if given:
+        return given
+    default: str | None = args.config_default_file
     if default and Path(default).exists():
         log.info("using %s (--config.default-file)", default)
         return default

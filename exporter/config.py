@@ -186,7 +186,8 @@ class ShardConfig(Strict):
 
 
 class Config(Strict):
-    accounts: list[Any] = Field(default_factory=list)
+    # Validated per provider by parse_config (each account with its own provider's model).
+    accounts: list[AccountConfig] = Field(default_factory=list)
     shard: ShardConfig = ShardConfig()
     offline_after: Duration = 180.0
     render_interval: Duration = Field(default=10.0, description="re-render at least this often")
@@ -296,13 +297,14 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
     models = account_config_models()
     tags = set(models)
     config: Config | None = None
-    try:
-        config = Config.model_validate(data)
+    listed = isinstance(data.get("accounts"), list)
+    raw_accounts: list[Any] = data["accounts"] if listed else []
+    try:  # a list of accounts is checked below, each item against its provider's model
+        config = Config.model_validate({**data, "accounts": []} if listed else data)
     except ValidationError as err:
         problems.extend(_format_errors(err, "", tags))
-    raw_accounts = data.get("accounts") if isinstance(data.get("accounts"), list) else []
 
-    accounts = []
+    accounts: list[AccountConfig] = []
     for index, raw in enumerate(raw_accounts):
         where = f"accounts[{index}]"
         if not isinstance(raw, dict):

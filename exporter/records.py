@@ -1,37 +1,17 @@
 """Typed records: what provider clients hand to the fleet state.
 
-Providers speak in these and in the measure names below; they know nothing of Prometheus.
-Measures are named after the quantity and its base unit, so the renderer can map each to its
-metric family by prefixing the entity (`uptime_seconds` -> `leo_terminal_uptime_seconds`).
-Telemetry arrives as columns (one list per measure, aligned with `ids`) because a 65,000-row
+Providers speak in these and in the catalogue's family handles (`exporter.catalog`); they know
+nothing of Prometheus text: the state resolves the handles, checks the labels and escapes.
+Telemetry arrives as columns (one list per family, aligned with `ids`) because a 65,000-row
 batch must be applied without building an object per row.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-# Terminal measures that only live while the terminal is online (they stop when it goes offline).
-TERMINAL_LIVE_MEASURES: tuple[str, ...] = (
-    "uptime_seconds",
-    "downlink_throughput_bytes_per_second",
-    "uplink_throughput_bytes_per_second",
-    "pop_ping_latency_seconds",
-    "pop_ping_drop_ratio",
-    "obstruction_ratio",
-    "signal_quality_ratio",
-    "software_update_reboot_delay_seconds",
-    "in_territorial_waters",
-    "latitude_degrees",
-    "longitude_degrees",
-)
-
-# Labelled terminal families that describe the terminal, not a live reading: Starlink sends IP
-# allocations at least every 5 minutes and on change, so they stay while the terminal is known
-# (online or not) until new ones arrive or it leaves the inventory.
-TERMINAL_INVENTORY_LIKE_MEASURES: tuple[str, ...] = ("ip_info",)
-
-ROUTER_LIVE_MEASURES: tuple[str, ...] = ("uptime_seconds", "mesh_hops", "wifi_repeater", "wifi_bypassed")
+from exporter.catalog import MetricSpec, NoLabels
 
 
 @dataclass(slots=True)
@@ -39,15 +19,15 @@ class TelemetryColumns:
     """The newest sample per device of one kind, column by column.
 
     `ids` are bare provider ids (prefixes already stripped); `timestamps` are Unix seconds of
-    the device's own clock. `measures[name][i]` belongs to `ids[i]`; None means not reported.
-    `labelled[name][label_value][i]` is the same for families with one extra label (router
+    the device's own clock. `measures[family][i]` belongs to `ids[i]`; None means not reported.
+    `labelled[family][label values][i]` is the same for families with extra labels (router
     clients by band, ping by target). `alerts[i]` is None when the row had no alert column.
     """
 
     ids: list[str]
     timestamps: list[float]
-    measures: dict[str, list[float | None]] = field(default_factory=dict)
-    labelled: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
+    measures: dict[MetricSpec[Any, NoLabels], list[float | None]] = field(default_factory=dict)
+    labelled: dict[MetricSpec[Any, Any], dict[tuple[str, ...], list[float | None]]] = field(default_factory=dict)
     alerts: list[tuple[str, ...] | None] | None = None
     attributes: dict[str, list[str | None]] = field(default_factory=dict)
     parents: list[str | None] | None = None  # router rows: the terminal they are bonded to

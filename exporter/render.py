@@ -271,8 +271,8 @@ class Renderer:
             stamp = (table.version, account.base)
             cached = self._cache.get(key)
             if cached is None or cached[0] != stamp:
-                text = _table_text(spec, table)
-                cached = (stamp, self._deflater.submit(*text) if text else None)
+                found = _table_text(spec, table)
+                cached = (stamp, self._deflater.submit(*found) if found else None)
                 self._cache[key] = cached
             if cached[1] is not None:
                 chunks.append(cached[1])
@@ -280,7 +280,7 @@ class Renderer:
 
     def _process_chunk(self) -> Chunk | None:
         """The standard process_* families, in prometheus_client's own text."""
-        text = generate_latest(self._process).decode()  # type: ignore[arg-type]
+        text = generate_latest(self._process).decode()
         series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
         return Chunk.of(text, series) if series else None
 

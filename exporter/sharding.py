@@ -24,13 +24,23 @@ import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 _ORDINAL = re.compile(r"-(\d+)$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
-T = TypeVar("T")
+
+class Sharded(Protocol):
+    """What an account is sharded by: a config account, or anything named like one (the tests)."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=Sharded)
 
 
 class ShardError(ValueError):
@@ -58,7 +68,7 @@ def owner(key: str, total: int) -> int:
 
 def owned(accounts: Iterable[T], index: int, total: int) -> list[T]:
     """The accounts (anything with `provider` and `name`) that shard `index` of `total` polls."""
-    return [a for a in accounts if owner(account_key(a.provider, a.name), total) == index]  # type: ignore[attr-defined]
+    return [a for a in accounts if owner(account_key(a.provider, a.name), total) == index]
 
 
 def ordinal(hostname: str) -> int:

@@ -7,24 +7,33 @@ config account's name, fixed before any API call: the provider's own account ids
 tables are changed only inside the state worker (see `StateWorker`), which also runs the
 renderer, so a render never sees a table half-updated. Small counters (requests, job status)
 are changed on the event loop; the renderer copies those dicts, which CPython does atomically.
+
+Providers measure through the catalogue's typed handles (`table.set(TERMINAL_UPTIME_SECONDS, id,
+value)`, `table.set_labelled(ROUTER_CLIENTS, id, {("2ghz",): 3})`); only this module turns them
+into names and escaped label text. A measurement that does not fit the catalogue (a family that
+is not in it or is of another entity kind, labels missing or extra) is a bug in the exporter:
+with LEO_EXPORTER_STRICT_MEASUREMENTS=1 (the test suite sets it) it raises InvalidMeasurement;
+otherwise it is dropped, counted in `leo_exporter_invalid_measurements_total{family}` and logged
+once per family and account, so a slip costs one series, never a job.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from math import isfinite
-from typing import Any, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import anyio
 import anyio.to_thread
 
+from exporter import catalog
+from exporter.catalog import BY_NAME, E, EntityKind, L, MetricSpec, NoLabels
 from exporter.records import (
-    ROUTER_LIVE_MEASURES,
-    TERMINAL_INVENTORY_LIKE_MEASURES,
-    TERMINAL_LIVE_MEASURES,
     AccountRecord,
     PoolRecord,
     ProductRecord,
@@ -36,6 +45,39 @@ from exporter.records import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("exporter.state")
+
+STRICT_ENV = "LEO_EXPORTER_STRICT_MEASUREMENTS"
+# The extra label values of one sample: a tuple in the order of the family's `extra`, or a mapping
+# of label name to value.
+LabelValues: TypeAlias = tuple[str, ...] | Mapping[str, str]
+# The samples of one entity in a family with extra labels: label values -> value.
+Samples: TypeAlias = Mapping[L, float] | Iterable[tuple[L | Mapping[str, str], float]]
+
+# Series that exist only while the entity is online (they stop when it goes offline).
+TERMINAL_LIVE: tuple[MetricSpec[Literal["terminal"], Any], ...] = (
+    catalog.TERMINAL_UPTIME_SECONDS,
+    catalog.TERMINAL_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND,
+    catalog.TERMINAL_UPLINK_THROUGHPUT_BYTES_PER_SECOND,
+    catalog.TERMINAL_POP_PING_LATENCY_SECONDS,
+    catalog.TERMINAL_POP_PING_DROP_RATIO,
+    catalog.TERMINAL_OBSTRUCTION_RATIO,
+    catalog.TERMINAL_SIGNAL_QUALITY_RATIO,
+    catalog.TERMINAL_SOFTWARE_UPDATE_REBOOT_DELAY_SECONDS,
+    catalog.TERMINAL_IN_TERRITORIAL_WATERS,
+    catalog.TERMINAL_LATITUDE_DEGREES,
+    catalog.TERMINAL_LONGITUDE_DEGREES,
+)
+# Labelled terminal families that describe the terminal, not a live reading: Starlink sends IP
+# allocations at least every 5 minutes and on change, so they stay while the terminal is known
+# (online or not) until new ones arrive or it leaves the inventory.
+TERMINAL_KEPT: tuple[MetricSpec[Literal["terminal"], Any], ...] = (catalog.TERMINAL_IP_INFO,)
+ROUTER_LIVE: tuple[MetricSpec[Literal["router"], Any], ...] = (
+    catalog.ROUTER_UPTIME_SECONDS,
+    catalog.ROUTER_MESH_HOPS,
+    catalog.ROUTER_WIFI_REPEATER,
+    catalog.ROUTER_WIFI_BYPASSED,
+)
 
 
 def finite(value: float) -> bool:
@@ -58,21 +100,99 @@ def label_fragment(pairs: Iterable[tuple[str, str]]) -> str:
     return ",".join(f'{name}="{escape_label(value)}"' for name, value in pairs)
 
 
-class EntityTable:
+class InvalidMeasurement(ValueError):
+    """A measurement that does not fit the catalogue: a bug in the exporter, never bad provider data."""
+
+
+def strict_measurements() -> bool:
+    """Raise on an invalid measurement (tests) rather than count and log it (production)."""
+    return os.environ.get(STRICT_ENV, "") not in ("", "0")
+
+
+def family_name(family: object) -> str:
+    """What an invalid measurement's `family` label says: the handle's name, or what was given."""
+    name = getattr(family, "name", None)
+    return name if isinstance(name, str) else str(family)[:100]
+
+
+def checked_name(family: object, kind: EntityKind, labelled: bool) -> str:
+    """The family's name if `family` is a handle of the catalogue for entities of `kind` that takes
+    values with (`labelled`) or without extra labels; else InvalidMeasurement saying why."""
+    if not isinstance(family, MetricSpec):
+        raise InvalidMeasurement(f"{family_name(family)!r} is not a family handle of exporter.catalog")
+    known = BY_NAME.get(family.name)
+    if known is not family and known != family:
+        raise InvalidMeasurement(f"{family.name} is not in the catalogue")
+    if family.entity != kind:
+        raise InvalidMeasurement(f"{family.name} is a {family.entity} family, given for a {kind}")
+    if family.type == "info":
+        raise InvalidMeasurement(f"{family.name} is an info family: its labels come from the entity's attributes")
+    if labelled and not family.extra:
+        raise InvalidMeasurement(f"{family.name} has no extra labels; its values are set without any")
+    if not labelled and family.extra:
+        raise InvalidMeasurement(f"{family.name} needs the labels {', '.join(family.extra)}")
+    return family.name
+
+
+def checked_fragment(family: MetricSpec[Any, Any], labels: object) -> str:
+    """The escaped `a="1",b="2"` text of one sample's extra labels, in the catalogue's order."""
+    names: tuple[str, ...] = family.extra
+    if type(labels) is tuple and len(labels) == len(names):  # the usual case, kept quick
+        parts = []
+        for name, value in zip(names, labels, strict=True):
+            if type(value) is not str:
+                break
+            parts.append(f'{name}="{escape_label(value)}"')
+        else:
+            return ",".join(parts)
+    if isinstance(labels, tuple):
+        values: tuple[Any, ...] = labels
+        if len(values) != len(names):
+            raise InvalidMeasurement(
+                f"{family.name}: {len(values)} label value(s) given for the labels {', '.join(names) or 'none'}"
+            )
+    elif isinstance(labels, Mapping):
+        if labels.keys() != set(names):
+            missing = ", ".join(n for n in names if n not in labels) or "none"
+            extra = ", ".join(sorted(str(k) for k in labels if k not in names)) or "none"
+            raise InvalidMeasurement(f"{family.name}: labels missing: {missing}; labels not in the family: {extra}")
+        values = tuple(labels[n] for n in names)
+    else:
+        raise InvalidMeasurement(
+            f"{family.name}: label values must be a tuple or a mapping, not {type(labels).__name__}"
+        )
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidMeasurement(f"{family.name}: label values must be strings")
+    return label_fragment(zip(names, values, strict=True))
+
+
+def _unowned(family: object, problem: InvalidMeasurement) -> None:
+    """How a table outside any account reports an invalid measurement: it has nowhere to count it."""
+    if strict_measurements():
+        raise problem
+    log.error("invalid measurement dropped: %s", problem)
+
+
+class EntityTable(Generic[E]):
     """One kind of entity (terminals, routers, ...) of one account.
 
     `simple[family][id]` holds values of families with identity labels only;
     `labelled[family][id][fragment]` holds families with extra labels, `fragment` being the
     already escaped `alert="x"` part. `labels[id]` is the identity label string.
+
+    The public methods take the catalogue's handles for families of this table's `kind` and check
+    them (see the module docstring); the `_store*` methods below them hold the values by name.
     """
 
     def __init__(
         self,
+        kind: E,
         prefix: str,
         id_label: str,
-        live_measures: tuple[str, ...] = (),
-        inventory_like: tuple[str, ...] = (),
+        live: tuple[MetricSpec[E, Any], ...] = (),
+        kept: tuple[MetricSpec[E, Any], ...] = (),
     ):
+        self.kind: E = kind
         self.prefix = prefix
         self.id_label = id_label
         self.base = ""
@@ -85,15 +205,42 @@ class EntityTable:
         self.alerts: dict[str, tuple[str, ...]] = {}
         self.last_seen: dict[str, float] = {}
         self.inventory: set[str] | None = None
-        self.live_families = tuple(prefix + m for m in live_measures)
+        self.live_families = tuple(spec.name for spec in live)
         # labelled families that describe the entity rather than a live reading: kept offline
-        self.kept_families = frozenset(prefix + m for m in inventory_like)
+        self.kept_families = frozenset(spec.name for spec in kept)
         self.stamps: dict[str, dict[str, float]] = {}  # family -> id -> device time of its values
         self.version = 0  # bumped by every change, so the renderer re-renders only changed tables
         self._alerts_counted = -1
+        # where an invalid measurement goes: the account's counter (AccountState sets it)
+        self.report: Callable[[object, InvalidMeasurement], None] = _unowned
 
-    def replace_family(self, family: str, values: dict[str, float]) -> None:
-        """Set a whole family at once; a no-op (and no re-render) when nothing changed."""
+    # --- checking the handles providers measure through
+    def _name(self, family: object, labelled: bool) -> str | None:
+        try:
+            return checked_name(family, self.kind, labelled)
+        except InvalidMeasurement as problem:
+            self.report(family, problem)
+            return None
+
+    def _fragments(self, family: MetricSpec[Any, Any], samples: Samples[Any]) -> dict[str, float] | None:
+        """label values -> value as escaped fragment -> value; None (reported) if any label is wrong."""
+        pairs = samples.items() if type(samples) is dict or isinstance(samples, Mapping) else samples
+        try:
+            return {checked_fragment(family, labels): value for labels, value in pairs}
+        except InvalidMeasurement as problem:
+            self.report(family, problem)
+            return None
+        except (TypeError, ValueError):
+            self.report(family, InvalidMeasurement(f"{family.name}: samples must map label values to numbers"))
+            return None
+
+    def replace_family(self, family: MetricSpec[E, NoLabels], values: Mapping[str, float]) -> None:
+        """Set a whole family at once (entity id -> value); a no-op (and no re-render) when nothing changed."""
+        name = self._name(family, labelled=False)
+        if name is not None:
+            self._store_family(name, values)
+
+    def _store_family(self, family: str, values: Mapping[str, float]) -> None:
         values = {eid: float(v) for eid, v in values.items() if finite(v)}
         if self.simple.get(family) != values:
             self.simple[family] = values
@@ -152,11 +299,63 @@ class EntityTable:
             self._rebuild_info(entity_id)
             self.version += 1
 
-    # --- values
+    # --- values, through the catalogue's handles
+    def set(self, family: MetricSpec[E, NoLabels], entity_id: str, value: float | None) -> None:
+        """One entity's value; None (or NaN, infinity) removes its series."""
+        name = self._name(family, labelled=False)
+        if name is not None:
+            self._store(name, entity_id, value)
+
+    def get(self, family: MetricSpec[E, NoLabels], entity_id: str) -> float | None:
+        """The value held for one entity, if any."""
+        name = self._name(family, labelled=False)
+        return None if name is None else self.simple.get(name, {}).get(entity_id)
+
+    def set_labelled(self, family: MetricSpec[E, L], entity_id: str, samples: Samples[L]) -> None:
+        """Replace all samples of one entity in a family with extra labels (none: no series)."""
+        name = self._name(family, labelled=True)
+        fragments = None if name is None else self._fragments(family, samples)
+        if name is not None and fragments is not None:
+            self._store_labelled(name, entity_id, fragments)
+
+    def merge_labelled(self, family: MetricSpec[E, L], entity_id: str, samples: Samples[L]) -> None:
+        """Change the given samples of one entity and keep its others."""
+        name = self._name(family, labelled=True)
+        fragments = None if name is None else self._fragments(family, samples)
+        if name is not None and fragments is not None:
+            held = self.labelled.get(name, {}).get(entity_id, {})
+            self._store_labelled(name, entity_id, {**held, **fragments})
+
+    def get_labelled(self, family: MetricSpec[E, L], entity_id: str, labels: L | Mapping[str, str]) -> float | None:
+        """The value of one sample held for one entity, if any."""
+        name = self._name(family, labelled=True)
+        fragments = None if name is None else self._fragments(family, [(labels, 0.0)])
+        if name is None or fragments is None:
+            return None
+        (fragment,) = fragments
+        return self.labelled.get(name, {}).get(entity_id, {}).get(fragment)
+
+    def set_labelled_at(self, family: MetricSpec[E, L], entity_id: str, stamp: float, samples: Samples[L]) -> bool:
+        """`set_labelled` unless what we hold came from a newer row (batches may arrive out of order)."""
+        name = self._name(family, labelled=True)
+        fragments = None if name is None else self._fragments(family, samples)
+        if name is None or fragments is None:
+            return False
+        stamps = self.stamps.setdefault(name, {})
+        if stamps.get(entity_id, float("-inf")) > stamp:
+            return False
+        stamps[entity_id] = stamp
+        if self.labelled.get(name, {}).get(entity_id) != fragments:
+            self._store_labelled(name, entity_id, fragments)
+        else:
+            self.ensure(entity_id)
+        return True
+
+    # --- storage by family name (checked above)
     def family(self, name: str) -> dict[str, float]:
         return self.simple.setdefault(name, {})
 
-    def set(self, family: str, entity_id: str, value: float | None) -> None:
+    def _store(self, family: str, entity_id: str, value: float | None) -> None:
         self.ensure(entity_id)
         self.version += 1
         if value is None or not finite(value):
@@ -164,8 +363,7 @@ class EntityTable:
         else:
             self.family(family)[entity_id] = float(value)
 
-    def set_labelled(self, family: str, entity_id: str, values: dict[str, float]) -> None:
-        """Replace all samples of one entity in a family with extra labels."""
+    def _store_labelled(self, family: str, entity_id: str, values: dict[str, float]) -> None:
         self.ensure(entity_id)
         self.version += 1
         table = self.labelled.setdefault(family, {})
@@ -175,24 +373,12 @@ class EntityTable:
         else:
             table.pop(entity_id, None)
 
-    def set_labelled_at(self, family: str, entity_id: str, stamp: float, values: dict[str, float]) -> bool:
-        """`set_labelled` unless what we hold came from a newer row (batches may arrive out of order)."""
-        stamps = self.stamps.setdefault(family, {})
-        if stamps.get(entity_id, float("-inf")) > stamp:
-            return False
-        stamps[entity_id] = stamp
-        if self.labelled.get(family, {}).get(entity_id) != values:
-            self.set_labelled(family, entity_id, values)
-        else:
-            self.ensure(entity_id)
-        return True
-
-    def set_alerts(self, family: str, entity_id: str, names: tuple[str, ...]) -> None:
+    def _store_alerts(self, family: str, entity_id: str, names: tuple[str, ...]) -> None:
         names = tuple(sorted(set(names)))
         if self.alerts.get(entity_id) == names:
             return
         self.alerts[entity_id] = names
-        self.set_labelled(family, entity_id, {f'alert="{escape_label(n)}"': 1.0 for n in names})
+        self._store_labelled(family, entity_id, {f'alert="{escape_label(n)}"': 1.0 for n in names})
 
     def clear_live(self, entity_id: str) -> None:
         """Stop the series that exist only while the entity is online."""
@@ -201,17 +387,17 @@ class EntityTable:
             table = self.simple.get(family)
             if table:
                 table.pop(entity_id, None)
-        for family, table in self.labelled.items():
+        for family, labelled in self.labelled.items():
             if family not in self.kept_families:
-                table.pop(entity_id, None)
+                labelled.pop(entity_id, None)
         self.alerts.pop(entity_id, None)
 
     def drop(self, entity_id: str) -> None:
         self.version += 1
         for table in self.simple.values():
             table.pop(entity_id, None)
-        for table in self.labelled.values():
-            table.pop(entity_id, None)
+        for labelled in self.labelled.values():
+            labelled.pop(entity_id, None)
         for mapping in (self.labels, self.attrs, self.info_labels, self.alerts, self.last_seen):
             mapping.pop(entity_id, None)
         for stamps in self.stamps.values():
@@ -226,12 +412,12 @@ class EntityTable:
             self.update_attrs(entity_id, attrs)
         self.inventory = set(records)
 
-    def expire(self, now: float, offline_after: float, online_family: str) -> None:
+    def expire(self, now: float, offline_after: float, online_family: MetricSpec[E, NoLabels]) -> None:
         """Derive online flags from telemetry age; offline entities keep info and last seen only."""
         cutoff = now - offline_after
         online: dict[str, float] = {}
         inventory = self.inventory
-        previous = self.simple.get(online_family, {})
+        previous = self.simple.get(online_family.name, {})
         for entity_id in list(self.labels):
             seen = self.last_seen.get(entity_id)
             if seen is not None and seen >= cutoff:
@@ -245,7 +431,7 @@ class EntityTable:
             online[entity_id] = 0.0
         self.replace_family(online_family, online)
 
-    def count_alerts(self, family: str) -> None:
+    def count_alerts(self, family: MetricSpec[E, NoLabels]) -> None:
         """Keep `<prefix>active_alerts` in step with the alert sets (only when they changed)."""
         if self._alerts_counted == self.version:
             return
@@ -253,7 +439,7 @@ class EntityTable:
         self.replace_family(family, counts)
         self._alerts_counted = self.version
 
-    def apply_columns(self, cols: TelemetryColumns, alert_family: str | None) -> int:
+    def apply_columns(self, cols: TelemetryColumns, alert_family: MetricSpec[E, tuple[str]] | None) -> int:
         """Apply the newest telemetry per device; rows older than what we hold are ignored."""
         ids, stamps = cols.ids, cols.timestamps
         seen = self.last_seen
@@ -261,6 +447,15 @@ class EntityTable:
         if len(keep) != len(ids):
             cols = _select(cols, keep)
             ids, stamps = cols.ids, cols.timestamps
+        # each column's family (and label text) is checked once, not per row
+        measures = [(name, column) for spec, column in cols.measures.items() if (name := self._name(spec, False))]
+        labelled: list[tuple[str, dict[str, list[float | None]]]] = []
+        for spec, by_label in cols.labelled.items():
+            name = self._name(spec, labelled=True)
+            fragments = None if name is None else self._fragments(spec, ((v, 0.0) for v in by_label))
+            if name is not None and fragments is not None:
+                labelled.append((name, dict(zip(fragments, by_label.values(), strict=True))))
+        alerts = self._name(alert_family, labelled=True) if alert_family is not None else None
         if not ids:
             return 0
         self.version += 1
@@ -270,29 +465,29 @@ class EntityTable:
                 self.ensure(eid)
         seen.update(zip(ids, stamps, strict=True))
         self.family(self.prefix + "last_seen_timestamp_seconds").update(zip(ids, stamps, strict=True))
-        for measure, column in cols.measures.items():
-            table = self.family(self.prefix + measure)
+        for name, column in measures:
+            table = self.family(name)
             for eid, value in zip(ids, column, strict=True):
                 if value is None or not finite(value):
                     table.pop(eid, None)
                 else:
                     table[eid] = value
-        for measure, by_label in cols.labelled.items():
-            table = self.labelled.setdefault(self.prefix + measure, {})
+        for name, by_fragment in labelled:
+            held = self.labelled.setdefault(name, {})
             for index, eid in enumerate(ids):
-                samples = {frag: col[index] for frag, col in by_label.items() if finite(col[index])}
+                samples = {frag: v for frag, col in by_fragment.items() if (v := col[index]) is not None and finite(v)}
                 if samples:
-                    table[eid] = samples
+                    held[eid] = samples
                 else:
-                    table.pop(eid, None)
-        if alert_family and cols.alerts is not None:
+                    held.pop(eid, None)
+        if alerts and cols.alerts is not None:
             for eid, names in zip(ids, cols.alerts, strict=True):
                 if names is not None:
-                    self.set_alerts(alert_family, eid, names)
-        for attr, column in cols.attributes.items():
-            for eid, value in zip(ids, column, strict=True):
-                if value is not None and self.attrs[eid].get(attr) != value:
-                    self.update_attrs(eid, {attr: value})
+                    self._store_alerts(alerts, eid, names)
+        for attr, strings in cols.attributes.items():
+            for eid, text in zip(ids, strings, strict=True):
+                if text is not None and self.attrs[eid].get(attr) != text:
+                    self.update_attrs(eid, {attr: text})
         if cols.parents is not None:
             for eid, parent in zip(ids, cols.parents, strict=True):
                 if parent and self.attrs[eid].get("terminal_id") != parent:
@@ -358,20 +553,21 @@ class AccountState:
         self.provider_accounts: dict[str, dict[str, str]] = {}
         self.values: dict[str, float] = {}
         self.counters: dict[str, dict[str, float]] = {}
-        self.terminals = EntityTable(
-            "leo_terminal_", "terminal_id", TERMINAL_LIVE_MEASURES, TERMINAL_INVENTORY_LIKE_MEASURES
-        )
-        self.routers = EntityTable("leo_router_", "router_id", ROUTER_LIVE_MEASURES)
-        self.service_lines = EntityTable("leo_service_line_", "service_line")
-        self.products = EntityTable("leo_product_", "product")
-        self.organizations = EntityTable("leo_organization_", "organization")
-        self.sites = EntityTable("leo_site_", "site")
-        self.pools = EntityTable("leo_data_pool_", "pool")
+        self.invalid_logged: set[str] = set()  # families whose invalid measurements were logged
+        self.terminals = EntityTable("terminal", "leo_terminal_", "terminal_id", TERMINAL_LIVE, TERMINAL_KEPT)
+        self.routers = EntityTable("router", "leo_router_", "router_id", ROUTER_LIVE)
+        self.service_lines = EntityTable("service_line", "leo_service_line_", "service_line")
+        self.products = EntityTable("product", "leo_product_", "product")
+        self.organizations = EntityTable("organization", "leo_organization_", "organization")
+        self.sites = EntityTable("site", "leo_site_", "site")
+        self.pools = EntityTable("pool", "leo_data_pool_", "pool")
         self.base = ""
+        for table in self.tables.values():
+            table.report = self.invalid_measurement
         self._rebase()
 
     @property
-    def tables(self) -> dict[str, EntityTable]:
+    def tables(self) -> dict[str, EntityTable[Any]]:
         return {
             "terminal": self.terminals,
             "router": self.routers,
@@ -402,16 +598,50 @@ class AccountState:
             for pid, attrs in self.provider_accounts.items()
         ]
 
+    def invalid_measurement(self, family: object, problem: InvalidMeasurement) -> None:
+        """A measurement that fits no family of the catalogue: raised in tests, else dropped,
+        counted and logged once per family (it is a bug in the exporter, and will repeat)."""
+        if strict_measurements():
+            raise problem
+        name = family_name(family)
+        self._add(catalog.EXPORTER_INVALID_MEASUREMENTS_TOTAL.name, label_fragment([("family", name)]), 1.0)
+        if name not in self.invalid_logged:
+            self.invalid_logged.add(name)
+            log.error(
+                "invalid measurement dropped (a bug in the exporter; further ones of this family are only "
+                "counted in leo_exporter_invalid_measurements_total): %s",
+                problem,
+                extra={"provider": self.provider, "account_name": self.name},
+            )
+
     # --- called from the event loop (small, atomic dict updates)
-    def count(self, family: str, fragment: str, amount: float = 1.0) -> None:
+    def count(
+        self, family: MetricSpec[Literal["account"], L], labels: L | Mapping[str, str], amount: float = 1.0
+    ) -> None:
+        """Add to an account's counter (labels: the family's extra label values, `()` if none)."""
+        try:
+            name = checked_name(family, "account", labelled=bool(getattr(family, "extra", ())))
+            fragment = checked_fragment(family, labels)
+        except InvalidMeasurement as problem:
+            self.invalid_measurement(family, problem)
+            return
+        self._add(name, fragment, amount)
+
+    def _add(self, family: str, fragment: str, amount: float) -> None:
         table = self.counters.setdefault(family, {})
         table[fragment] = table.get(fragment, 0.0) + amount
 
-    def set_value(self, family: str, value: float | None) -> None:
+    def set_value(self, family: MetricSpec[Literal["account"], NoLabels], value: float | None) -> None:
+        """An account-wide value without extra labels; None removes it."""
+        try:
+            name = checked_name(family, "account", labelled=False)
+        except InvalidMeasurement as problem:
+            self.invalid_measurement(family, problem)
+            return
         if value is None:
-            self.values.pop(family, None)
+            self.values.pop(name, None)
         else:
-            self.values[family] = float(value)
+            self.values[name] = float(value)
 
     # --- called in the state worker
     def apply_account(self, record: AccountRecord) -> None:
@@ -421,7 +651,7 @@ class AccountState:
         common = {"provider_account": record.provider_account}
         for table in (self.terminals, self.routers, self.service_lines):
             table.set_common(common)
-        self.set_value("leo_account_active_suspensions", record.active_suspensions)
+        self.set_value(catalog.ACCOUNT_ACTIVE_SUSPENSIONS, record.active_suspensions)
 
     def set_provider_accounts(self, records: Iterable[AccountRecord]) -> None:
         """Every provider-side account seen under this config account (Kognitive: each Starlink
@@ -450,61 +680,52 @@ class AccountState:
                 active[rec.service_line] = 1.0 if rec.active else 0.0
         table = self.service_lines
         table.replace_inventory(inventory)
-        table.replace_family("leo_service_line_active", active)
+        table.replace_family(catalog.SERVICE_LINE_ACTIVE, active)
 
     def set_terminal_online(self, flags: dict[str, bool]) -> None:
         """Providers that report online state themselves (Kognitive, OneWeb) set it here."""
         table = self.terminals
         for terminal_id in flags:
             table.ensure(terminal_id)
-        table.replace_family("leo_terminal_online", {tid: 1.0 if on else 0.0 for tid, on in flags.items()})
+        table.replace_family(catalog.TERMINAL_ONLINE, {tid: 1.0 if on else 0.0 for tid, on in flags.items()})
 
     def apply_usage(self, records: Iterable[UsageRecord]) -> None:
         table = self.service_lines
         for rec in records:
             sln = rec.service_line
-            table.set_labelled(
-                "leo_service_line_usage_bytes",
-                sln,
-                {f'class="{escape_label(k)}"': v for k, v in rec.by_class.items()},
-            )
+            table.set_labelled(catalog.SERVICE_LINE_USAGE_BYTES, sln, {(k,): v for k, v in rec.by_class.items()})
             # No reported day (a cycle's first day, the previous cycle not asked for): no daily
             # figure, rather than the last one seen, which would pass for the newest day.
             table.set_labelled(
-                "leo_service_line_daily_usage_bytes",
-                sln,
-                {f'class="{escape_label(k)}"': v for k, v in (rec.daily_by_class or {}).items()},
+                catalog.SERVICE_LINE_DAILY_USAGE_BYTES, sln, {(k,): v for k, v in (rec.daily_by_class or {}).items()}
             )
-            table.set("leo_service_line_daily_usage_date_timestamp_seconds", sln, rec.daily_date)
-            table.set("leo_service_line_usage_limit_bytes", sln, rec.limit_bytes)
-            table.set("leo_service_line_billing_cycle_start_timestamp_seconds", sln, rec.cycle_start)
-            table.set("leo_service_line_billing_cycle_end_timestamp_seconds", sln, rec.cycle_end)
-            table.set("leo_service_line_usage_updated_timestamp_seconds", sln, rec.updated)
+            table.set(catalog.SERVICE_LINE_DAILY_USAGE_DATE_TIMESTAMP_SECONDS, sln, rec.daily_date)
+            table.set(catalog.SERVICE_LINE_USAGE_LIMIT_BYTES, sln, rec.limit_bytes)
+            table.set(catalog.SERVICE_LINE_BILLING_CYCLE_START_TIMESTAMP_SECONDS, sln, rec.cycle_start)
+            table.set(catalog.SERVICE_LINE_BILLING_CYCLE_END_TIMESTAMP_SECONDS, sln, rec.cycle_end)
+            table.set(catalog.SERVICE_LINE_USAGE_UPDATED_TIMESTAMP_SECONDS, sln, rec.updated)
             previous = rec.previous
             table.set_labelled(
-                "leo_service_line_previous_cycle_usage_bytes",
+                catalog.SERVICE_LINE_PREVIOUS_CYCLE_USAGE_BYTES,
                 sln,
-                {f'class="{escape_label(k)}"': v for k, v in (previous.by_class if previous else {}).items()},
+                {(k,): v for k, v in (previous.by_class if previous else {}).items()},
             )
-            table.set("leo_service_line_previous_cycle_start_timestamp_seconds", sln, previous and previous.start)
-            table.set("leo_service_line_previous_cycle_end_timestamp_seconds", sln, previous and previous.end)
-            products = {o.product: f'product="{escape_label(o.product)}"' for o in rec.overage}
-            table.set_labelled(
-                "leo_service_line_overage_bytes", sln, {products[o.product]: o.bytes for o in rec.overage}
+            table.set(
+                catalog.SERVICE_LINE_PREVIOUS_CYCLE_START_TIMESTAMP_SECONDS, sln, previous.start if previous else None
             )
+            table.set(
+                catalog.SERVICE_LINE_PREVIOUS_CYCLE_END_TIMESTAMP_SECONDS, sln, previous.end if previous else None
+            )
+            table.set_labelled(catalog.SERVICE_LINE_OVERAGE_BYTES, sln, {(o.product,): o.bytes for o in rec.overage})
             table.set_labelled(
-                "leo_service_line_overage_limit_bytes",
+                catalog.SERVICE_LINE_OVERAGE_LIMIT_BYTES,
                 sln,
-                {products[o.product]: o.limit_bytes for o in rec.overage if o.limit_bytes is not None},
+                {(o.product,): o.limit_bytes for o in rec.overage if o.limit_bytes is not None},
             )
             table.set_labelled(
-                "leo_service_line_overage_cost",
+                catalog.SERVICE_LINE_OVERAGE_COST,
                 sln,
-                {
-                    f'{products[o.product]},currency="{escape_label(o.currency)}"': o.cost
-                    for o in rec.overage
-                    if o.cost is not None
-                },
+                {(o.product, o.currency): o.cost for o in rec.overage if o.cost is not None},
             )
             if rec.mobile is not None:
                 table.update_attrs(sln, {"mobile": "true" if rec.mobile else "false"})
@@ -515,26 +736,25 @@ class AccountState:
         table = self.pools
         table.replace_inventory({r.pool: {"name": r.name, "product": r.product, "type": r.kind} for r in records})
         table.replace_family(
-            "leo_data_pool_capacity_bytes", {r.pool: r.capacity_bytes for r in records if r.capacity_bytes is not None}
+            catalog.DATA_POOL_CAPACITY_BYTES,
+            {r.pool: r.capacity_bytes for r in records if r.capacity_bytes is not None},
         )
         table.replace_family(
-            "leo_data_pool_usage_bytes", {r.pool: r.usage_bytes for r in records if r.usage_bytes is not None}
+            catalog.DATA_POOL_USAGE_BYTES, {r.pool: r.usage_bytes for r in records if r.usage_bytes is not None}
         )
         table.replace_family(
-            "leo_data_pool_period_end_timestamp_seconds",
+            catalog.DATA_POOL_PERIOD_END_TIMESTAMP_SECONDS,
             {r.pool: r.period_end for r in records if r.period_end is not None},
         )
         for r in records:
             table.set_labelled(
-                "leo_data_pool_service_line_usage_bytes",
-                r.pool,
-                {f'service_line="{escape_label(sln)}"': v for sln, v in r.by_service_line.items()},
+                catalog.DATA_POOL_SERVICE_LINE_USAGE_BYTES, r.pool, {(sln,): v for sln, v in r.by_service_line.items()}
             )
 
     def set_balance(self, due: dict[str, float]) -> None:
         """The amount the account owes, per currency."""
-        self.counters["leo_account_balance_due"] = {
-            f'currency="{escape_label(currency)}"': amount for currency, amount in due.items() if finite(amount)
+        self.counters[catalog.ACCOUNT_BALANCE_DUE.name] = {
+            label_fragment([("currency", currency)]): amount for currency, amount in due.items() if finite(amount)
         }
 
     def replace_products(self, records: Iterable[ProductRecord]) -> None:
@@ -542,17 +762,17 @@ class AccountState:
         table = self.products
         inventory = {rec.product: {"name": rec.name, "currency": rec.currency, **rec.attributes} for rec in records}
         table.replace_inventory(inventory)
-        table.replace_family("leo_product_price", {r.product: r.price for r in records if r.price is not None})
+        table.replace_family(catalog.PRODUCT_PRICE, {r.product: r.price for r in records if r.price is not None})
         table.replace_family(
-            "leo_product_data_bytes", {r.product: r.data_bytes for r in records if r.data_bytes is not None}
+            catalog.PRODUCT_DATA_BYTES, {r.product: r.data_bytes for r in records if r.data_bytes is not None}
         )
 
     def expire(self, now: float) -> None:
         if self.online_from_telemetry:
-            self.terminals.expire(now, self.offline_after, "leo_terminal_online")
-            self.routers.expire(now, self.offline_after, "leo_router_online")
-        for table in (self.terminals, self.routers):
-            table.count_alerts(table.prefix + "active_alerts")
+            self.terminals.expire(now, self.offline_after, catalog.TERMINAL_ONLINE)
+            self.routers.expire(now, self.offline_after, catalog.ROUTER_ONLINE)
+        self.terminals.count_alerts(catalog.TERMINAL_ACTIVE_ALERTS)
+        self.routers.count_alerts(catalog.ROUTER_ACTIVE_ALERTS)
 
 
 class FleetState:
@@ -578,8 +798,8 @@ class FleetState:
 
     def note_render(self, seconds: float, length: int) -> None:
         """The last render's figures, shown by the next one."""
-        self.exporter_values["leo_exporter_render_duration_seconds"] = seconds
-        self.exporter_values["leo_exporter_exposition_bytes"] = float(length)
+        self.exporter_values[catalog.EXPORTER_RENDER_DURATION_SECONDS.name] = seconds
+        self.exporter_values[catalog.EXPORTER_EXPOSITION_BYTES.name] = float(length)
 
     def mark_changed(self) -> None:
         self.changed.set()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import platform
 import sys
+from types import ModuleType
 
+_built: ModuleType | None
 try:
     from exporter import _version as _built
 except ImportError:  # a bare source tree: nothing was built

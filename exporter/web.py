@@ -19,7 +19,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from exporter.render import CONTENT_TYPE, Exposition
+from exporter.render import CONTENT_TYPE, Chunk, Exposition
 from exporter.status import routes as status_routes
 from exporter.status.routes import change_refused
 from exporter.webheaders import SecurityHeadersMiddleware
@@ -70,9 +70,13 @@ class PlainExpositionResponse(Response):
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         if scope.get("method") != "HEAD":
             for batch in self.exposition.plain_batches():
-                body = await anyio.to_thread.run_sync(lambda b=batch: b"".join(c.plain() for c in b))
+                body = await anyio.to_thread.run_sync(_inflate, batch)
                 await send({"type": "http.response.body", "body": body, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _inflate(chunks: tuple[Chunk, ...]) -> bytes:
+    return b"".join(chunk.plain() for chunk in chunks)
 
 
 class QuietDisconnects:

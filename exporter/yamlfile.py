@@ -32,8 +32,8 @@ class ConfigError(Exception):
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses a mapping key written twice (merge keys `<<` may still override)."""
 
-    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, MappingNode):
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, MappingNode):  # the stubs say so; PyYAML's callers do not promise it
             seen: dict[Any, int] = {}
             for key_node, _ in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import yaml
 
+from exporter import catalog
 from exporter.records import TelemetryColumns, TerminalRecord
 from exporter.status import csvexport
 from tests.processes import ROOT, run_module, wait_for
@@ -56,7 +57,7 @@ def test_rows_quoting_utf8_and_formula_guard() -> None:
     )
     terminals.apply_columns(
         TelemetryColumns(ids=["T0-000003"], timestamps=[NOW - 10], alerts=[("thermal_throttling", "pop_change")]),
-        "leo_terminal_alert",
+        catalog.TERMINAL_ALERT,
     )
     exporter.state.tick()
     exporter.renderer.render()

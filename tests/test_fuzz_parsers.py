@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exporter import catalog
 from exporter.providers.errors import ProviderError
 from exporter.providers.kognitive import parse as kparse
 from exporter.providers.kognitive.client import _items, unwrap
@@ -87,8 +88,8 @@ def test_stream_decoder_and_state_take_anything(body: Any) -> None:
     if batch is None:
         return
     account = AccountState("starlink", "fuzz", offline_after=180, online_from_telemetry=True)
-    account.terminals.apply_columns(batch.terminals, "leo_terminal_alert")
-    account.routers.apply_columns(batch.routers, "leo_router_alert")
+    account.terminals.apply_columns(batch.terminals, catalog.TERMINAL_ALERT)
+    account.routers.apply_columns(batch.routers, catalog.ROUTER_ALERT)
     account.expire(1.8e9)
     assert batch.total_rows <= len(body["data"]["values"])
 

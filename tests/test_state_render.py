@@ -8,6 +8,7 @@ import subprocess
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.stock import parse, render_stock, stock_registry
+from exporter import catalog
 from exporter import version as build
 from exporter.catalog import BY_NAME
 from exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord, UsageRecord
@@ -47,7 +48,10 @@ def telemetry(ids: list[str], ts: float, alerts: list[tuple[str, ...] | None] | 
     return TelemetryColumns(
         ids=ids,
         timestamps=[ts] * len(ids),
-        measures={"downlink_throughput_bytes_per_second": [1e6] * len(ids), "uptime_seconds": [100.0] * len(ids)},
+        measures={
+            catalog.TERMINAL_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND: [1e6] * len(ids),
+            catalog.TERMINAL_UPTIME_SECONDS: [100.0] * len(ids),
+        },
         alerts=alerts,
         attributes={"software_version": ["2025.08.11"] * len(ids)},
     )
@@ -73,7 +77,7 @@ def test_online_terminal_shows_telemetry_info_and_labels_escaped() -> None:
     clock = Clock()
     state, account = fleet(clock)
     account.terminals.apply_columns(
-        telemetry(["T1", "T2"], NOW - 10, [("thermal_throttling",), ()]), "leo_terminal_alert"
+        telemetry(["T1", "T2"], NOW - 10, [("thermal_throttling",), ()]), catalog.TERMINAL_ALERT
     )
     result = scrape(state)
     assert series(result, "leo_terminal_online", terminal_id="T1") == 1.0
@@ -102,7 +106,7 @@ def test_account_label_is_the_config_name_before_and_after_the_provider_names_it
     account = AccountState("starlink", "north", offline_after=180, online_from_telemetry=True)
     state.add_account(account)
     account.replace_terminals([TerminalRecord("T1", "SL-1")])
-    account.terminals.apply_columns(telemetry(["T1"], NOW - 10), "leo_terminal_alert")
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 10), catalog.TERMINAL_ALERT)
     before = scrape(state)
     assert series(before, "leo_account_info", provider="starlink", account="north") == 1
     account.apply_account(AccountRecord("ACC-1", "Nordic"))
@@ -130,7 +134,7 @@ def test_one_account_info_series_per_provider_account_seen() -> None:
 def test_offline_terminal_keeps_info_and_last_seen_but_its_telemetry_stops() -> None:
     clock = Clock()
     state, account = fleet(clock)
-    account.terminals.apply_columns(telemetry(["T1"], NOW - 10, [("thermal_throttling",)]), "leo_terminal_alert")
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 10, [("thermal_throttling",)]), catalog.TERMINAL_ALERT)
     clock.now += 200  # past offline_after (180 s) without new telemetry
     result = scrape(state)
     assert series(result, "leo_terminal_online", terminal_id="T1") == 0
@@ -161,8 +165,8 @@ def test_rendering_only_reads_the_state_ageing_is_the_ticks_job() -> None:
 def test_alert_clears_when_the_device_no_longer_reports_it() -> None:
     clock = Clock()
     state, account = fleet(clock)
-    account.terminals.apply_columns(telemetry(["T1"], NOW - 20, [("actuator_motor_stuck",)]), "leo_terminal_alert")
-    account.terminals.apply_columns(telemetry(["T1"], NOW - 5, [()]), "leo_terminal_alert")
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 20, [("actuator_motor_stuck",)]), catalog.TERMINAL_ALERT)
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 5, [()]), catalog.TERMINAL_ALERT)
     result = scrape(state)
     assert series(result, "leo_terminal_alert", terminal_id="T1") is None
     assert series(result, "leo_terminal_active_alerts", terminal_id="T1") == 0
@@ -173,7 +177,7 @@ def test_older_rows_never_overwrite_newer_ones() -> None:
     state, account = fleet(clock)
     account.terminals.apply_columns(telemetry(["T1"], NOW - 5), None)
     stale = telemetry(["T1"], NOW - 60)
-    stale.measures["downlink_throughput_bytes_per_second"] = [5.0]
+    stale.measures[catalog.TERMINAL_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND] = [5.0]
     account.terminals.apply_columns(stale, None)
     result = scrape(state)
     assert series(result, "leo_terminal_downlink_throughput_bytes_per_second", terminal_id="T1") == 1e6
@@ -219,8 +223,8 @@ def test_job_series_carry_provider_account_and_the_bare_call() -> None:
 def test_every_rendered_family_is_in_the_catalogue_with_its_type() -> None:
     clock = Clock()
     state, account = fleet(clock)
-    account.terminals.apply_columns(telemetry(["T1"], NOW - 10, [("x",)]), "leo_terminal_alert")
-    account.count("leo_exporter_api_requests_total", 'endpoint="/account",code="200"')
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 10, [("x",)]), catalog.TERMINAL_ALERT)
+    account.count(catalog.EXPORTER_API_REQUESTS_TOTAL, ("/account", "200"))
     text = render(state).plain.decode()
     for family in text_string_to_metric_families(text):
         name = family.name + "_total" if family.type == "counter" else family.name
@@ -231,8 +235,8 @@ def test_every_rendered_family_is_in_the_catalogue_with_its_type() -> None:
 def test_output_equals_what_prometheus_client_renders_for_the_same_families() -> None:
     clock = Clock()
     state, account = fleet(clock)
-    account.terminals.apply_columns(telemetry(["T1", "T2"], NOW - 10, [("a",), ("b", "c")]), "leo_terminal_alert")
-    account.count("leo_exporter_api_requests_total", 'endpoint="/account",code="200"', 3)
+    account.terminals.apply_columns(telemetry(["T1", "T2"], NOW - 10, [("a",), ("b", "c")]), catalog.TERMINAL_ALERT)
+    account.count(catalog.EXPORTER_API_REQUESTS_TOTAL, ("/account", "200"), 3)
     account.apply_usage([UsageRecord("SL-1", {"priority": 5e9}, limit_bytes=None, cycle_start=1.0)])
     ours = render(state).plain.decode()
     stock = render_stock(stock_registry(parse(ours))).decode()
@@ -253,8 +257,8 @@ def test_promtool_accepts_the_exposition(tmp_path) -> None:
     promtool = require_tool("promtool")
     clock = Clock()
     state, account = fleet(clock)
-    account.terminals.apply_columns(telemetry(["T1"], NOW - 10, [("a",)]), "leo_terminal_alert")
-    account.count("leo_exporter_api_requests_total", 'endpoint="/account",code="200"')
+    account.terminals.apply_columns(telemetry(["T1"], NOW - 10, [("a",)]), catalog.TERMINAL_ALERT)
+    account.count(catalog.EXPORTER_API_REQUESTS_TOTAL, ("/account", "200"))
     body = render(state).plain
     result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=60)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()

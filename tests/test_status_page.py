@@ -18,6 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter import catalog
 from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.logs import REDACT
@@ -46,7 +47,7 @@ def synthetic_exporter(
         account = AccountState("starlink", f"fleet-{a}", offline_after=180, online_from_telemetry=True)
         exporter.state.add_account(account)
         account.apply_account(AccountRecord(f"ACC-{a}", f"Fleet {a}"))
-        account.set_value("leo_exporter_account_authenticated", 1.0 if a == 0 else 0.0)
+        account.set_value(catalog.EXPORTER_ACCOUNT_AUTHENTICATED, 1.0 if a == 0 else 0.0)
         account.replace_terminals(
             TerminalRecord(f"T{a}-{i:06d}", f"SL{a}-{i}", f"Vessel {a}/{i}", f"KIT{a}{i:06d}", f"DISH{a}{i:06d}")
             for i in range(per_account)
@@ -58,10 +59,13 @@ def synthetic_exporter(
         cols = TelemetryColumns(
             ids=[f"T{a}-{i:06d}" for i in online],
             timestamps=[NOW - 30.0] * len(online),
-            measures={"latitude_degrees": [10.0 + a] * len(online), "longitude_degrees": [-20.5] * len(online)},
+            measures={
+                catalog.TERMINAL_LATITUDE_DEGREES: [10.0 + a] * len(online),
+                catalog.TERMINAL_LONGITUDE_DEGREES: [-20.5] * len(online),
+            },
             alerts=[("thermal_throttling",) if i % 10 == 3 else () for i in online],
         )
-        account.terminals.apply_columns(cols, "leo_terminal_alert")
+        account.terminals.apply_columns(cols, catalog.TERMINAL_ALERT)
     exporter.state.tick()  # derives the online flags, as the render loop does
     exporter.renderer.render()
     return exporter

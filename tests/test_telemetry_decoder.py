@@ -5,6 +5,7 @@ from __future__ import annotations
 import h3
 import pytest
 
+from exporter import catalog
 from exporter.providers.errors import BadResponse
 from exporter.providers.starlink.telemetry import StreamDecoder
 
@@ -102,29 +103,29 @@ def test_values_are_converted_to_base_units_and_ids_lose_their_prefix(decoder: S
     cols = batch.terminals
     assert cols.ids == ["01000000-00000000-008b93f2"]
     assert cols.timestamps == [T0 / 1e9]
-    assert cols.measures["downlink_throughput_bytes_per_second"] == [1_000_000.0]
-    assert cols.measures["uplink_throughput_bytes_per_second"] == [62_500.0]
-    assert cols.measures["pop_ping_latency_seconds"] == [pytest.approx(0.031)]
-    assert cols.measures["obstruction_ratio"] == [pytest.approx(0.025)]
-    assert cols.measures["uptime_seconds"] == [676628]
+    assert cols.measures[catalog.TERMINAL_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND] == [1_000_000.0]
+    assert cols.measures[catalog.TERMINAL_UPLINK_THROUGHPUT_BYTES_PER_SECOND] == [62_500.0]
+    assert cols.measures[catalog.TERMINAL_POP_PING_LATENCY_SECONDS] == [pytest.approx(0.031)]
+    assert cols.measures[catalog.TERMINAL_OBSTRUCTION_RATIO] == [pytest.approx(0.025)]
+    assert cols.measures[catalog.TERMINAL_UPTIME_SECONDS] == [676628]
     lat, lon = h3.cell_to_latlng(format(CELL, "x"))
-    assert cols.measures["latitude_degrees"] == [pytest.approx(lat)]
-    assert cols.measures["longitude_degrees"] == [pytest.approx(lon)]
+    assert cols.measures[catalog.TERMINAL_LATITUDE_DEGREES] == [pytest.approx(lat)]
+    assert cols.measures[catalog.TERMINAL_LONGITUDE_DEGREES] == [pytest.approx(lon)]
     assert abs(lat - 59.91) < 0.5 and abs(lon - 10.75) < 0.5
     assert cols.attributes["software_version"] == ["2025.08.11.mr61518"]
     assert cols.alerts == [("software_update_reboot_pending",)]
     # -1 means "deferral off": a sentinel, not a delay, so there is no figure (and no series)
-    assert cols.measures["software_update_reboot_delay_seconds"] == [None]
+    assert cols.measures[catalog.TERMINAL_SOFTWARE_UPDATE_REBOOT_DELAY_SECONDS] == [None]
 
 
 def test_a_reboot_delay_is_exported_in_seconds(decoder: StreamDecoder) -> None:
     batch = decoder.decode(payload([u_row(SecondsUntilSwupdateRebootPossible=259200)]))
-    assert batch.terminals.measures["software_update_reboot_delay_seconds"] == [259200.0]
+    assert batch.terminals.measures[catalog.TERMINAL_SOFTWARE_UPDATE_REBOOT_DELAY_SECONDS] == [259200.0]
 
 
 def test_obstruction_scale_ratio_is_taken_as_is(unknown: Unknown) -> None:
     batch = StreamDecoder(unknown, "ratio").decode(payload([u_row(ObstructionPercentTime=0.25)]))
-    assert batch.terminals.measures["obstruction_ratio"] == [0.25]
+    assert batch.terminals.measures[catalog.TERMINAL_OBSTRUCTION_RATIO] == [0.25]
 
 
 def test_columns_are_read_by_name_whatever_their_order(decoder: StreamDecoder) -> None:
@@ -143,17 +144,17 @@ def test_newest_row_per_device_wins_not_the_last_in_the_list(decoder: StreamDeco
         u_row(ts=T0 + 15_000_000_000, DownlinkThroughput=15.0),
     ]
     batch = decoder.decode(payload(rows))
-    assert batch.terminals.measures["downlink_throughput_bytes_per_second"] == [30.0 * 125_000]
+    assert batch.terminals.measures[catalog.TERMINAL_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND] == [30.0 * 125_000]
     assert batch.rows["u"] == 3
 
 
 def test_nulls_and_wrong_types_become_missing_values(decoder: StreamDecoder) -> None:
     batch = decoder.decode(payload([u_row(DownlinkThroughput=None, Uptime="12", SignalQuality=True, H3CellId=None)]))
     m = batch.terminals.measures
-    assert m["downlink_throughput_bytes_per_second"] == [None]
-    assert m["uptime_seconds"] == [None]
-    assert m["signal_quality_ratio"] == [None]
-    assert m["latitude_degrees"] == [None]
+    assert m[catalog.TERMINAL_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND] == [None]
+    assert m[catalog.TERMINAL_UPTIME_SECONDS] == [None]
+    assert m[catalog.TERMINAL_SIGNAL_QUALITY_RATIO] == [None]
+    assert m[catalog.TERMINAL_LATITUDE_DEGREES] == [None]
 
 
 def test_both_alert_column_names_and_alerts_from_this_responses_enums(decoder: StreamDecoder) -> None:
@@ -216,9 +217,9 @@ def test_routers_link_to_their_dish_and_keep_band_and_target_labels(decoder: Str
     cols = batch.routers
     assert cols.ids == ["Router-01000000000000000004CEB4"]
     assert cols.parents == ["01000000-00000000-0009a6b5"]
-    assert cols.labelled["clients"] == {'band="all"': [3], 'band="2ghz"': [None]}
-    assert cols.labelled["ping_latency_seconds"]['target="internet"'] == [pytest.approx(0.032153)]
-    assert cols.measures["wan_receive_bytes_total"] == [63131298780]
+    assert cols.labelled[catalog.ROUTER_CLIENTS] == {("all",): [3], ("2ghz",): [None]}
+    assert cols.labelled[catalog.ROUTER_PING_LATENCY_SECONDS][("internet",)] == [pytest.approx(0.032153)]
+    assert cols.measures[catalog.ROUTER_WAN_RECEIVE_BYTES_TOTAL] == [63131298780]
     assert cols.alerts == [("sandbox_disabled",)]
 
 
@@ -230,8 +231,8 @@ def test_ip_rows_and_their_tombstone(decoder: StreamDecoder) -> None:
     ]  # fmt: skip
     ips = decoder.decode(payload(rows)).ips
     assert ips["01000000-00000000-00c4dfdb"][1] == {
-        'kind="ipv4",address="129.222.97.246"': 1.0,
-        'kind="ipv6_ue",address="2605:59c0:5600:6dc8::/64"': 1.0,
+        ("ipv4", "129.222.97.246"): 1.0,
+        ("ipv6_ue", "2605:59c0:5600:6dc8::/64"): 1.0,
     }
     assert ips["2"][1] == {}
 

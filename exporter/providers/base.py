@@ -14,10 +14,11 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from exporter import catalog
 from exporter.config import AccountConfig
 from exporter.providers.budget import RateBudget
 from exporter.records import LineHistory
-from exporter.state import AccountState, StateWorker, escape_label
+from exporter.state import AccountState, StateWorker
 
 JobFunction = Callable[[], Awaitable[None]]
 
@@ -36,7 +37,7 @@ class UnknownNames:
         if (kind, name) in self.seen:
             return False
         self.seen.add((kind, name))
-        self.account.count("leo_exporter_unknown_fields_total", f'kind="{escape_label(kind)}"')
+        self.account.count(catalog.EXPORTER_UNKNOWN_FIELDS_TOTAL, (kind,))
         self.log.warning(
             "new %s %r in provider data%s; it is not exported yet", kind, name, f" ({where})" if where else ""
         )
@@ -44,7 +45,7 @@ class UnknownNames:
 
     def invalid(self, field: str, problem: str, count: int = 1) -> None:
         """Count values that could not be read; log once per (field, problem), never the value."""
-        self.account.count("leo_exporter_invalid_values_total", f'field="{escape_label(field)}"', count)
+        self.account.count(catalog.EXPORTER_INVALID_VALUES_TOTAL, (field,), count)
         if ("invalid", f"{field}\0{problem}") in self.seen:
             return
         self.seen.add(("invalid", f"{field}\0{problem}"))
@@ -68,7 +69,8 @@ class AccountContext:
 class AccountDriver(Protocol):
     """The jobs of one account. `identify_job` runs first; the others wait for its first success."""
 
-    identify_job: str | None
+    @property  # read-only, so a driver's class attribute of a narrower type (None) satisfies it
+    def identify_job(self) -> str | None: ...
 
     def jobs(self) -> dict[str, JobFunction]: ...
 
@@ -83,8 +85,13 @@ class UsageHistorySource(Protocol):
 
 
 class Provider(Protocol):
-    name: str
-    config_model: type[AccountConfig]
-    online_from_telemetry: bool
+    # Read-only members: a provider's class attributes (`config_model = StarlinkAccount`, a
+    # subclass) satisfy them, which mutable protocol attributes (invariant) would not.
+    @property
+    def name(self) -> str: ...
+    @property
+    def config_model(self) -> type[AccountConfig]: ...
+    @property
+    def online_from_telemetry(self) -> bool: ...
 
     def create(self, ctx: AccountContext) -> AccountDriver: ...

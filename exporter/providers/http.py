@@ -16,6 +16,7 @@ import anyio.to_thread
 import httpx
 import orjson
 
+from exporter import catalog
 from exporter.durations import format_duration
 from exporter.providers.budget import RateBudget
 from exporter.providers.errors import (
@@ -29,7 +30,7 @@ from exporter.providers.errors import (
     ServerError,
     TransportFailed,
 )
-from exporter.state import AccountState, escape_label
+from exporter.state import AccountState
 
 _THREAD_DECODE_BYTES = 256 * 1024
 log = logging.getLogger("exporter.http")
@@ -113,7 +114,11 @@ class ApiClient:
         await self.http.aclose()
 
     def _count(self, endpoint: str, code: str) -> None:
-        self.account.count("leo_exporter_api_requests_total", f'endpoint="{escape_label(endpoint)}",code="{code}"')
+        self.account.count(catalog.EXPORTER_API_REQUESTS_TOTAL, (endpoint, code))
+
+    def authenticated(self, ok: bool) -> None:
+        """Whether the provider took the account's credentials (`leo_exporter_account_authenticated`)."""
+        self.account.set_value(catalog.EXPORTER_ACCOUNT_AUTHENTICATED, 1.0 if ok else 0.0)
 
     async def request(
         self,
@@ -155,7 +160,7 @@ class ApiClient:
             return NotFound(f"{where}: not found ({said})")
         if status == 429:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
-            self.account.count("leo_exporter_rate_limited_total", "")
+            self.account.count(catalog.EXPORTER_RATE_LIMITED_TOTAL, ())
             paused = self.budget.pause(wait)  # without Retry-After: a backoff, doubling per 429 in a row
             if wait is not None and paused < wait and not self.budget.cut_logged:
                 self.budget.cut_logged = True

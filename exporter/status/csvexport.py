@@ -145,4 +145,4 @@ async def stream(rows: Sequence[RawRow], size: int = CHUNK_ROWS) -> AsyncIterato
     """The same chunks, each formatted off the event loop."""
     yield await anyio.to_thread.run_sync(lambda: format_rows(rows[:size], header=True))
     for start in range(size, len(rows), size):
-        yield await anyio.to_thread.run_sync(lambda s=start: format_rows(rows[s : s + size]))
+        yield await anyio.to_thread.run_sync(format_rows, rows[start : start + size])

@@ -16,14 +16,16 @@ from itertools import islice
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from exporter import catalog
 from exporter.state import AccountState, EntityTable, FleetState, JobStatus
 
-ONLINE = "leo_terminal_online"
-LAST_SEEN = "leo_terminal_last_seen_timestamp_seconds"
-LATITUDE = "leo_terminal_latitude_degrees"
-LONGITUDE = "leo_terminal_longitude_degrees"
-LINE_ACTIVE = "leo_service_line_active"
-AUTHENTICATED = "leo_exporter_account_authenticated"
+# the state's tables these pages read, by family name
+ONLINE = catalog.TERMINAL_ONLINE.name
+LAST_SEEN = catalog.TERMINAL_LAST_SEEN_TIMESTAMP_SECONDS.name
+LATITUDE = catalog.TERMINAL_LATITUDE_DEGREES.name
+LONGITUDE = catalog.TERMINAL_LONGITUDE_DEGREES.name
+LINE_ACTIVE = catalog.SERVICE_LINE_ACTIVE.name
+AUTHENTICATED = catalog.EXPORTER_ACCOUNT_AUTHENTICATED.name
 
 STATES = ("all", "online", "offline", "unknown", "alerting")
 PER_PAGE_DEFAULT, PER_PAGE_MAX = 50, 500

@@ -6,7 +6,7 @@ calls, and the online flag is the one the API reports (`is_terminal_online`).
 
 from __future__ import annotations
 
-from exporter.providers.base import AccountContext
+from exporter.providers.base import AccountContext, Provider
 from exporter.providers.kognitive.config import KognitiveAccount
 from exporter.providers.kognitive.jobs import KognitiveDriver
 
@@ -20,4 +20,4 @@ class KognitiveProvider:
         return KognitiveDriver(ctx)
 
 
-PROVIDER = KognitiveProvider()
+PROVIDER: Provider = KognitiveProvider()  # checked against the protocol by mypy

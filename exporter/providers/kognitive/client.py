@@ -71,12 +71,12 @@ class KognitiveClient:
         try:
             response = await self.api.request("GET", path, endpoint=endpoint, params=params)
         except (AuthenticationFailed, PermissionDenied) as exc:
-            self.api.account.set_value("leo_exporter_account_authenticated", 0)
+            self.api.authenticated(False)
             raise type(exc)(
                 f"{exc}; check auth_key, and auth_header (now {self.header!r}): the API documentation "
                 f"names both X-Auth-Key and auth-key"
             ) from None
-        self.api.account.set_value("leo_exporter_account_authenticated", 1)
+        self.api.authenticated(True)
         body = await decode_json(response.content, f"GET {endpoint}")
         return unwrap(body, f"GET {endpoint}")
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
+from exporter import catalog
 from exporter.providers.base import AccountContext, JobFunction
 from exporter.providers.common import raise_if_skipped
 from exporter.providers.errors import BadResponse
@@ -286,8 +287,8 @@ class KognitiveDriver:
         products = self.products.items
 
         by_account: dict[str, list[Address]] = {}
-        for address in addresses.values():
-            by_account.setdefault(address.account, []).append(address)
+        for known in addresses.values():
+            by_account.setdefault(known.account, []).append(known)
         line_address: dict[str, Address | None] = {}
         records = []
         for line in lines.values():
@@ -318,9 +319,9 @@ class KognitiveDriver:
         state.replace_service_lines(records)
         table = state.service_lines
         for number, address in line_address.items():
-            table.set("leo_service_line_latitude_degrees", number, address.latitude if address else None)
-            table.set("leo_service_line_longitude_degrees", number, address.longitude if address else None)
-            table.set("leo_service_line_usage_limit_bytes", number, self.limits.get(lines[number].account))
+            table.set(catalog.SERVICE_LINE_LATITUDE_DEGREES, number, address.latitude if address else None)
+            table.set(catalog.SERVICE_LINE_LONGITUDE_DEGREES, number, address.longitude if address else None)
+            table.set(catalog.SERVICE_LINE_USAGE_LIMIT_BYTES, number, self.limits.get(lines[number].account))
 
         terminals = _terminals(lines, status)
         state.replace_terminals(terminals.values())
@@ -329,8 +330,8 @@ class KognitiveDriver:
             for record in terminals.values():
                 address = line_address.get(record.service_line)
                 lat, lon = (address.latitude, address.longitude) if address else (None, None)
-                state.terminals.set("leo_terminal_latitude_degrees", record.terminal_id, lat)
-                state.terminals.set("leo_terminal_longitude_degrees", record.terminal_id, lon)
+                state.terminals.set(catalog.TERMINAL_LATITUDE_DEGREES, record.terminal_id, lat)
+                state.terminals.set(catalog.TERMINAL_LONGITUDE_DEGREES, record.terminal_id, lon)
 
         state.replace_products(products.values())
         # one leo_account_info series per Starlink account the key's data names, with its name
@@ -342,12 +343,13 @@ class KognitiveDriver:
 def _terminals(lines: dict[str, Line], status: dict[str, TerminalState]) -> dict[str, TerminalRecord]:
     """Terminals from both calls: the service line listing names them, the status call adds the rest."""
     listed: dict[str, tuple[Line, str]] = {}
-    for line in lines.values():
-        for terminal_id, kit in line.terminals:
-            listed[terminal_id] = (line, kit)
+    for listing in lines.values():
+        for terminal_id, kit in listing.terminals:
+            listed[terminal_id] = (listing, kit)
     out = {}
     for terminal_id in {**dict.fromkeys(listed), **dict.fromkeys(status)}:  # both calls' order, no set
         entry = status.get(terminal_id)
+        line: Line | None
         line, kit = listed.get(terminal_id, (None, ""))
         if line is None and entry is not None and entry.service_line:
             line = lines.get(entry.service_line)

@@ -7,7 +7,7 @@ list. Everything else follows the shapes assumed in `schema.py`, each marked wit
 
 from __future__ import annotations
 
-from exporter.providers.base import AccountContext
+from exporter.providers.base import AccountContext, Provider
 from exporter.providers.oneweb.config import OneWebAccount
 from exporter.providers.oneweb.jobs import OneWebDriver
 
@@ -21,4 +21,4 @@ class OneWebProvider:
         return OneWebDriver(ctx)
 
 
-PROVIDER = OneWebProvider()
+PROVIDER: Provider = OneWebProvider()  # checked against the protocol by mypy

@@ -30,7 +30,6 @@ from exporter.providers.oneweb.config import OneWebAccount
 from exporter.providers.oneweb.schema import ENDPOINTS, LIST_KEYS
 
 MAX_PAGES = 10000  # a safety stop should a server keep answering full pages
-AUTH_METRIC = "leo_exporter_account_authenticated"
 
 
 def as_list(body: Any, what: str) -> list[Any]:
@@ -40,8 +39,9 @@ def as_list(body: Any, what: str) -> list[Any]:
         return body
     if isinstance(body, dict):
         for key in LIST_KEYS:
-            if isinstance(body.get(key), list):
-                return body[key]
+            items = body.get(key)
+            if isinstance(items, list):
+                return items
         if any(key in body and body[key] is None for key in LIST_KEYS):
             return []  # `results: null` (or `items: null`) is an empty page
         keys = ", ".join(sorted(str(k) for k in body)[:8]) or "none"
@@ -89,11 +89,10 @@ class OneWebClient:
     async def hello(self) -> None:
         path = self.config.paths.hello
         endpoint = "/" + path
-        account = self.api.account
         try:
             await self.api.request("GET", path, endpoint=endpoint)
         except (AuthenticationFailed, NotFound) as exc:
-            account.set_value(AUTH_METRIC, 0)
+            self.api.authenticated(False)
             status = "401" if isinstance(exc, AuthenticationFailed) else "404"
             message = (
                 f"OneWeb refused the credentials of client_id {self.config.client_id!r}: GET {endpoint} answered "
@@ -110,7 +109,7 @@ class OneWebClient:
             # and says so itself if it does not. Check again next time.
             self.log.warning("connectivity check GET %s failed, trying the API anyway: %s", endpoint, exc)
             return
-        account.set_value(AUTH_METRIC, 1)
+        self.api.authenticated(True)
         self.verified = True
         self.refused = False
         if not self.ever_verified:
@@ -121,7 +120,7 @@ class OneWebClient:
 
     def _credentials_refused(self, endpoint: str, exc: AuthenticationFailed) -> AuthenticationFailed:
         self.verified = False
-        self.api.account.set_value(AUTH_METRIC, 0)
+        self.api.authenticated(False)
         return AuthenticationFailed(
             f"OneWeb refused the credentials of client_id {self.config.client_id!r} on GET {endpoint}; "
             f"the hello check runs again before the next call ({exc})"

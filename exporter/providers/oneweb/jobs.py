@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio.to_thread
 import httpx
 
+from exporter import catalog
+from exporter.catalog import MetricSpec
 from exporter.providers.base import AccountContext, JobFunction
 from exporter.providers.common import parse_items, raise_if_skipped
 from exporter.providers.http import ApiClient
@@ -43,18 +45,29 @@ from exporter.providers.oneweb.parse import (
 )
 from exporter.providers.oneweb.schema import ONLINE_STATES
 from exporter.records import AccountRecord, PoolRecord
-from exporter.state import EntityTable, escape_label, label_fragment
+from exporter.state import EntityTable
 
 T = TypeVar("T")
+K = TypeVar("K", Literal["terminal"], Literal["service_line"])
 
-ONLINE = "leo_terminal_online"
-SIGNAL_FAMILIES = ("rsrp_dbm", "rssi_dbm", "sinr_decibels")
-USAGE_FAMILIES = {
-    "used": "leo_service_line_usage_bytes",
-    "remaining": "leo_service_line_usage_remaining_bytes",
-    "entitlement": "leo_service_line_usage_entitlement_bytes",
-    "balance": "leo_service_line_usage_balance_bytes",
-    "overage_blocks": "leo_service_line_usage_overage_blocks",
+# TerminalReport.signal key -> its family
+SIGNAL_FAMILIES = {
+    "rsrp_dbm": catalog.TERMINAL_RSRP_DBM,
+    "rssi_dbm": catalog.TERMINAL_RSSI_DBM,
+    "sinr_decibels": catalog.TERMINAL_SINR_DECIBELS,
+}
+# UsageBucket attribute -> its family (by usage class)
+USAGE_FAMILIES: dict[str, MetricSpec[Literal["service_line"], tuple[str]]] = {
+    "used": catalog.SERVICE_LINE_USAGE_BYTES,
+    "remaining": catalog.SERVICE_LINE_USAGE_REMAINING_BYTES,
+    "entitlement": catalog.SERVICE_LINE_USAGE_ENTITLEMENT_BYTES,
+    "balance": catalog.SERVICE_LINE_USAGE_BALANCE_BYTES,
+    "overage_blocks": catalog.SERVICE_LINE_USAGE_OVERAGE_BLOCKS,
+}
+TRAFFIC_FAMILIES = {"transmit": catalog.TERMINAL_TRANSMIT_BYTES_TOTAL, "receive": catalog.TERMINAL_RECEIVE_BYTES_TOTAL}
+THROUGHPUT_FAMILIES = {
+    "downlink": catalog.SERVICE_LINE_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND,
+    "uplink": catalog.SERVICE_LINE_UPLINK_THROUGHPUT_BYTES_PER_SECOND,
 }
 
 
@@ -135,9 +148,11 @@ class OneWebDriver:
         times[report] = when
         return True
 
-    def _report_times(self, table: EntityTable, family: str, entity: str, entity_id: str) -> None:
+    def _report_times(
+        self, table: EntityTable[K], family: MetricSpec[K, tuple[str]], entity: str, entity_id: str
+    ) -> None:
         times = self.report_times.get((entity, entity_id), {})
-        table.set_labelled(family, entity_id, {f'report="{report}"': when for report, when in times.items()})
+        table.set_labelled(family, entity_id, {(report,): when for report, when in times.items()})
 
     def _forget(self, entity: str, keep: set[str]) -> None:
         for key in [k for k in self.report_times if k[0] == entity and k[1] not in keep]:
@@ -183,23 +198,19 @@ class OneWebDriver:
         else:
             for imei, attrs in inventory.items():
                 table.update_attrs(imei, attrs)
-        last_seen = "leo_terminal_last_seen_timestamp_seconds"
+        last_seen = catalog.TERMINAL_LAST_SEEN_TIMESTAMP_SECONDS
         for imei, r in by_imei.items():
             if not self.online_from_reports:
-                table.set(ONLINE, imei, 1.0 if r.online else 0.0)
-            table.set("leo_terminal_latitude_degrees", imei, r.latitude)
-            table.set("leo_terminal_longitude_degrees", imei, r.longitude)
-            table.set("leo_terminal_elevation_meters", imei, r.elevation)
-            table.set("leo_terminal_first_seen_timestamp_seconds", imei, r.first_seen)
-            if r.last_seen is not None and r.last_seen > table.simple.get(last_seen, {}).get(imei, float("-inf")):
+                table.set(catalog.TERMINAL_ONLINE, imei, 1.0 if r.online else 0.0)
+            table.set(catalog.TERMINAL_LATITUDE_DEGREES, imei, r.latitude)
+            table.set(catalog.TERMINAL_LONGITUDE_DEGREES, imei, r.longitude)
+            table.set(catalog.TERMINAL_ELEVATION_METERS, imei, r.elevation)
+            table.set(catalog.TERMINAL_FIRST_SEEN_TIMESTAMP_SECONDS, imei, r.first_seen)
+            held = table.get(last_seen, imei)
+            if r.last_seen is not None and (held is None or r.last_seen > held):
                 table.set(last_seen, imei, r.last_seen)  # never backwards
             table.set_labelled(
-                "leo_terminal_component_info",
-                imei,
-                {
-                    label_fragment((("component", c.type), ("partition", c.partition), ("version", c.version))): 1.0
-                    for c in r.components
-                },
+                catalog.TERMINAL_COMPONENT_INFO, imei, {(c.type, c.partition, c.version): 1.0 for c in r.components}
             )
 
     # ---- products ----------------------------------------------------------------------------------
@@ -223,11 +234,11 @@ class OneWebDriver:
             for pid, attrs in inventory.items():
                 table.update_attrs(pid, attrs)
         for pid, p in by_id.items():
-            table.set("leo_service_line_active", pid, 1.0 if p.active else 0.0)
-            table.set("leo_service_line_usage_limit_bytes", pid, p.allowance_bytes)
-            table.set("leo_service_line_overage_increment_bytes", pid, p.overage_increment_bytes)
-            table.set("leo_service_line_max_downlink_throughput_bytes_per_second", pid, p.max_downlink)
-            table.set("leo_service_line_max_uplink_throughput_bytes_per_second", pid, p.max_uplink)
+            table.set(catalog.SERVICE_LINE_ACTIVE, pid, 1.0 if p.active else 0.0)
+            table.set(catalog.SERVICE_LINE_USAGE_LIMIT_BYTES, pid, p.allowance_bytes)
+            table.set(catalog.SERVICE_LINE_OVERAGE_INCREMENT_BYTES, pid, p.overage_increment_bytes)
+            table.set(catalog.SERVICE_LINE_MAX_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND, pid, p.max_downlink)
+            table.set(catalog.SERVICE_LINE_MAX_UPLINK_THROUGHPUT_BYTES_PER_SECOND, pid, p.max_uplink)
         # IMEI -> product (ERD: Products.IMEI); an active product wins over an inactive one.
         links: dict[str, str] = {} if complete else dict(self.product_of_imei)
         for p in sorted(by_id.values(), key=lambda p: p.active):
@@ -305,19 +316,19 @@ class OneWebDriver:
             if report.link_availability is not None and self._fresh(
                 "terminal", imei, "link_availability", report.link_availability_time
             ):
-                table.set("leo_terminal_link_availability_ratio", imei, report.link_availability)
+                table.set(catalog.TERMINAL_LINK_AVAILABILITY_RATIO, imei, report.link_availability)
             if report.signal and self._fresh("terminal", imei, "signal_quality", report.signal_time):
-                for measure in SIGNAL_FAMILIES:
-                    table.set("leo_terminal_" + measure, imei, report.signal.get(measure))
+                for measure, family in SIGNAL_FAMILIES.items():
+                    table.set(family, imei, report.signal.get(measure))
             if report.traffic:
                 self._apply_traffic(table, report)
             if report.state and self.online_from_reports:
-                table.set(ONLINE, imei, 1.0 if report.state.lower() in ONLINE_STATES else 0.0)
-            self._report_times(table, "leo_terminal_report_timestamp_seconds", "terminal", imei)
+                table.set(catalog.TERMINAL_ONLINE, imei, 1.0 if report.state.lower() in ONLINE_STATES else 0.0)
+            self._report_times(table, catalog.TERMINAL_REPORT_TIMESTAMP_SECONDS, "terminal", imei)
         if unknown:
             self.ctx.log.debug("skipped performance reports of %d terminals not in the inventory", unknown)
 
-    def _apply_traffic(self, table: EntityTable, report: TerminalReport) -> None:
+    def _apply_traffic(self, table: EntityTable[Literal["terminal"]], report: TerminalReport) -> None:
         imei = report.imei
         cumulative = self.config.traffic_counters == "cumulative"
         if report.traffic_time is None and not cumulative:
@@ -329,15 +340,14 @@ class OneWebDriver:
             return
         if not self._fresh("terminal", imei, "traffic", report.traffic_time):
             return
-        for direction in ("transmit", "receive"):
-            family = f"leo_terminal_{direction}_bytes_total"
-            samples = dict(table.labelled.get(family, {}).get(imei, {}))
+        for direction, family in TRAFFIC_FAMILIES.items():
+            samples: dict[tuple[str], float] = {}
             for (way, traffic), volume in report.traffic.items():
                 if way != direction:
                     continue
-                fragment = f'traffic="{escape_label(traffic)}"'
-                samples[fragment] = volume if cumulative else samples.get(fragment, 0.0) + volume
-            table.set_labelled(family, imei, samples)
+                before = 0.0 if cumulative else table.get_labelled(family, imei, (traffic,)) or 0.0
+                samples[(traffic,)] = before + volume
+            table.merge_labelled(family, imei, samples)  # traffic types not in this report keep their totals
 
     # ---- product performance -----------------------------------------------------------------------
 
@@ -359,17 +369,11 @@ class OneWebDriver:
                 continue
             if not self._fresh("service_line", pid, "throughput", report.time):
                 continue
-            for direction in ("downlink", "uplink"):
+            for direction, family in THROUGHPUT_FAMILIES.items():
                 table.set_labelled(
-                    f"leo_service_line_{direction}_throughput_bytes_per_second",
-                    pid,
-                    {
-                        f'traffic_class="{cls}"': value
-                        for (way, cls), value in report.throughput.items()
-                        if way == direction
-                    },
+                    family, pid, {(cls,): value for (way, cls), value in report.throughput.items() if way == direction}
                 )
-            self._report_times(table, "leo_service_line_report_timestamp_seconds", "service_line", pid)
+            self._report_times(table, catalog.SERVICE_LINE_REPORT_TIMESTAMP_SECONDS, "service_line", pid)
 
     # ---- usage consumption -------------------------------------------------------------------------
 
@@ -397,28 +401,27 @@ class OneWebDriver:
             when = max(times) if times else None
             if not self._fresh("service_line", pid, "usage", when):
                 continue
-            values: dict[str, dict[str, float]] = {family: {} for family in USAGE_FAMILIES.values()}
-            info: dict[str, float] = {}
+            values: dict[str, dict[tuple[str], float]] = {attr: {} for attr in USAGE_FAMILIES}
+            info: list[tuple[dict[str, str], float]] = []
             classes: set[str] = set()
             for bucket in buckets:
                 cls = bucket.usage_class
                 if cls in classes:  # two buckets of one name: keep both apart
                     cls = f"{cls}_{bucket.attrs.get('bucket') or len(classes)}"
                 classes.add(cls)
-                fragment = f'class="{escape_label(cls)}"'
-                for attr, family in USAGE_FAMILIES.items():
+                for attr in USAGE_FAMILIES:
                     value = getattr(bucket, attr)
                     if value is not None:
-                        values[family][fragment] = value
-                info[f"{fragment},{label_fragment(bucket.attrs.items())}"] = 1.0
-            for family, samples in values.items():
-                table.set_labelled(family, pid, samples)
-            table.set_labelled("leo_service_line_usage_bucket_info", pid, info)
+                        values[attr][(cls,)] = value
+                info.append(({"class": cls, **bucket.attrs}, 1.0))
+            for attr, family in USAGE_FAMILIES.items():
+                table.set_labelled(family, pid, values[attr])
+            table.set_labelled(catalog.SERVICE_LINE_USAGE_BUCKET_INFO, pid, info)
             starts = [b.cycle_start for b in buckets if b.cycle_start is not None]
             ends = [b.cycle_end for b in buckets if b.cycle_end is not None]
-            table.set("leo_service_line_billing_cycle_start_timestamp_seconds", pid, min(starts) if starts else None)
-            table.set("leo_service_line_billing_cycle_end_timestamp_seconds", pid, max(ends) if ends else None)
-            table.set("leo_service_line_usage_updated_timestamp_seconds", pid, when)
+            table.set(catalog.SERVICE_LINE_BILLING_CYCLE_START_TIMESTAMP_SECONDS, pid, min(starts) if starts else None)
+            table.set(catalog.SERVICE_LINE_BILLING_CYCLE_END_TIMESTAMP_SECONDS, pid, max(ends) if ends else None)
+            table.set(catalog.SERVICE_LINE_USAGE_UPDATED_TIMESTAMP_SECONDS, pid, when)
         self.ctx.state.replace_pools(_pools(by_product))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.providers.base import AccountContext
+from exporter.providers.base import AccountContext, Provider
 from exporter.providers.starlink.config import StarlinkAccount
 from exporter.providers.starlink.jobs import StarlinkDriver
 
@@ -16,4 +16,4 @@ class StarlinkProvider:
         return StarlinkDriver(ctx)
 
 
-PROVIDER = StarlinkProvider()
+PROVIDER: Provider = StarlinkProvider()  # checked against the protocol by mypy

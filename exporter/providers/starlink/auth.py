@@ -51,11 +51,10 @@ class TokenSource:
 
     async def _mint(self) -> None:
         form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret}
-        account = self.api.account
         try:
             response = await self.api.request("POST", self.auth_url, endpoint="token", data=form)
         except (AuthenticationFailed, RequestRejected) as exc:
-            account.set_value("leo_exporter_account_authenticated", 0)
+            self.api.authenticated(False)
             raise AuthenticationFailed(
                 f"token endpoint refused the client credentials of client_id {self.client_id!r}: {exc}"
             ) from None
@@ -68,4 +67,4 @@ class TokenSource:
         self._token = token
         self._renew_at = self.clock() + lifetime - min(RENEW_BEFORE, lifetime * 0.1)
         self.mints += 1
-        account.set_value("leo_exporter_account_authenticated", 1)
+        self.api.authenticated(True)

@@ -45,7 +45,7 @@ class StarlinkClient:
             except AuthenticationFailed:
                 self.tokens.invalidate(token)
                 if attempt == 2:
-                    self.api.account.set_value("leo_exporter_account_authenticated", 0)
+                    self.api.authenticated(False)
                     raise
         raise AssertionError("unreachable")
 

@@ -3,15 +3,17 @@ data_pools, balance."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from exporter import catalog
 from exporter.providers.base import AccountContext, JobFunction
 from exporter.providers.common import parse_items, raise_if_skipped
 from exporter.providers.errors import NotFound, PermissionDenied
@@ -104,7 +106,7 @@ class StarlinkDriver:
             )
             decoded = await decode_json(response.content, "POST /telemetry/stream")
             batch = await anyio.to_thread.run_sync(self.decoder.decode, decoded)
-            await self.ctx.worker.apply(lambda b=batch: self._apply_telemetry(b))
+            await self.ctx.worker.apply(functools.partial(self._apply_telemetry, batch))
             if batch.invalid_rows:
                 self.ctx.log.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
             for (column, problem), count in batch.invalid_values.items():
@@ -114,14 +116,14 @@ class StarlinkDriver:
 
     def _apply_telemetry(self, batch: TelemetryBatch) -> None:
         state = self.ctx.state
-        state.terminals.apply_columns(batch.terminals, "leo_terminal_alert")
-        state.routers.apply_columns(batch.routers, "leo_router_alert")
-        for terminal_id, (stamp, fragments) in batch.ips.items():
-            state.terminals.set_labelled_at("leo_terminal_ip_info", terminal_id, stamp, fragments)
+        state.terminals.apply_columns(batch.terminals, catalog.TERMINAL_ALERT)
+        state.routers.apply_columns(batch.routers, catalog.ROUTER_ALERT)
+        for terminal_id, (stamp, allocations) in batch.ips.items():
+            state.terminals.set_labelled_at(catalog.TERMINAL_IP_INFO, terminal_id, stamp, allocations)
         for device_type, count in batch.rows.items():
-            state.count("leo_exporter_telemetry_rows_total", f'device_type="{device_type}"', count)
+            state.count(catalog.EXPORTER_TELEMETRY_ROWS_TOTAL, (device_type,), count)
         if batch.invalid_rows:
-            state.count("leo_exporter_telemetry_rows_total", 'device_type="invalid"', batch.invalid_rows)
+            state.count(catalog.EXPORTER_TELEMETRY_ROWS_TOTAL, ("invalid",), batch.invalid_rows)
 
     async def poll_user_terminals(self) -> None:
         terminals: dict[str, TerminalRecord] = {}
@@ -179,7 +181,7 @@ class StarlinkDriver:
         return list(history.values())
 
     async def _usage_query(
-        self, body: dict[str, object], parse: Callable[[Any], U], skipped: list[str]
+        self, body: Mapping[str, object], parse: Callable[[Any], U], skipped: list[str]
     ) -> dict[str, U]:
         """`POST /data-usage/query`, every page, each item parsed and keyed by its service line."""
         found: dict[str, U] = {}

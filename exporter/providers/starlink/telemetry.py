@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import h3
 
+from exporter import catalog
+from exporter.catalog import MetricSpec, NoLabels
 from exporter.providers.errors import BadResponse
 from exporter.providers.starlink.alerts import KNOWN_ROUTER_ALERTS, KNOWN_TERMINAL_ALERTS, read_alert_enums
 from exporter.records import TelemetryColumns
-from exporter.state import escape_label
 
 MBPS = 125_000.0  # 1 Mbit/s in bytes per second
 MAX_TIMESTAMP_NS = 2**63  # a signed 64-bit nanosecond clock; anything beyond is not a time
@@ -28,58 +29,58 @@ Note = Callable[[str, str, str], Any]
 Problems = Counter[tuple[str, str]]  # (field, what is wrong) -> values that could not be read
 NOT_A_NUMBER = "not a number"
 
-# column -> (measure, scale); scale None marks a boolean column
-TERMINAL_MEASURES: dict[str, tuple[str, float | None]] = {
-    "DownlinkThroughput": ("downlink_throughput_bytes_per_second", MBPS),
-    "UplinkThroughput": ("uplink_throughput_bytes_per_second", MBPS),
-    "PingDropRateAvg": ("pop_ping_drop_ratio", 1.0),
-    "PingLatencyMsAvg": ("pop_ping_latency_seconds", 0.001),
-    "ObstructionPercentTime": ("obstruction_ratio", 0.01),
-    "Uptime": ("uptime_seconds", 1.0),
-    "SignalQuality": ("signal_quality_ratio", 1.0),
-    "SecondsUntilSwupdateRebootPossible": ("software_update_reboot_delay_seconds", 1.0),
-    "InTerritorialWaters": ("in_territorial_waters", None),
+Terminal = MetricSpec[Literal["terminal"], NoLabels]
+Router = MetricSpec[Literal["router"], NoLabels]
+RouterLabelled = MetricSpec[Literal["router"], Any]
+
+# column -> (family, scale); scale None marks a boolean column
+TERMINAL_MEASURES: dict[str, tuple[Terminal, float | None]] = {
+    "DownlinkThroughput": (catalog.TERMINAL_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND, MBPS),
+    "UplinkThroughput": (catalog.TERMINAL_UPLINK_THROUGHPUT_BYTES_PER_SECOND, MBPS),
+    "PingDropRateAvg": (catalog.TERMINAL_POP_PING_DROP_RATIO, 1.0),
+    "PingLatencyMsAvg": (catalog.TERMINAL_POP_PING_LATENCY_SECONDS, 0.001),
+    "ObstructionPercentTime": (catalog.TERMINAL_OBSTRUCTION_RATIO, 0.01),
+    "Uptime": (catalog.TERMINAL_UPTIME_SECONDS, 1.0),
+    "SignalQuality": (catalog.TERMINAL_SIGNAL_QUALITY_RATIO, 1.0),
+    "SecondsUntilSwupdateRebootPossible": (catalog.TERMINAL_SOFTWARE_UPDATE_REBOOT_DELAY_SECONDS, 1.0),
+    "InTerritorialWaters": (catalog.TERMINAL_IN_TERRITORIAL_WATERS, None),
 }
 TERMINAL_ATTRIBUTES = {"RunningSoftwareVersion": "software_version", "CountryCode": "country_code"}
 
 # columns whose negative value is a sentinel ("deferral off"), not a figure: no series then
 SENTINEL_NEGATIVE = frozenset({"SecondsUntilSwupdateRebootPossible"})
 
-ROUTER_MEASURES: dict[str, tuple[str, float | None]] = {
-    "WifiUptimeS": ("uptime_seconds", 1.0),
-    "WifiHopsFromController": ("mesh_hops", 1.0),
-    "WanRxBytes": ("wan_receive_bytes_total", 1.0),
-    "WanTxBytes": ("wan_transmit_bytes_total", 1.0),
-    "WifiIsRepeater": ("wifi_repeater", None),
-    "WifiIsBypassed": ("wifi_bypassed", None),
+ROUTER_MEASURES: dict[str, tuple[Router, float | None]] = {
+    "WifiUptimeS": (catalog.ROUTER_UPTIME_SECONDS, 1.0),
+    "WifiHopsFromController": (catalog.ROUTER_MESH_HOPS, 1.0),
+    "WanRxBytes": (catalog.ROUTER_WAN_RECEIVE_BYTES_TOTAL, 1.0),
+    "WanTxBytes": (catalog.ROUTER_WAN_TRANSMIT_BYTES_TOTAL, 1.0),
+    "WifiIsRepeater": (catalog.ROUTER_WIFI_REPEATER, None),
+    "WifiIsBypassed": (catalog.ROUTER_WIFI_BYPASSED, None),
 }
-# column -> (family measure, label fragment, scale)
-ROUTER_LABELLED: dict[str, tuple[str, str, float]] = {
-    "Clients": ("clients", 'band="all"', 1.0),
-    "Clients2Ghz": ("clients", 'band="2ghz"', 1.0),
-    "Clients5Ghz": ("clients", 'band="5ghz"', 1.0),
-    "ClientsEth": ("clients", 'band="ethernet"', 1.0),
-    "InternetPingDropRate": ("ping_drop_ratio", 'target="internet"', 1.0),
-    "WifiPopPingDropRate": ("ping_drop_ratio", 'target="pop"', 1.0),
-    "DishPingDropRate": ("ping_drop_ratio", 'target="dish"', 1.0),
-    "InternetPingLatencyMs": ("ping_latency_seconds", 'target="internet"', 0.001),
-    "WifiPopPingLatencyMs": ("ping_latency_seconds", 'target="pop"', 0.001),
-    "DishPingLatencyMs": ("ping_latency_seconds", 'target="dish"', 0.001),
+# column -> (family, its extra label values, scale)
+ROUTER_LABELLED: dict[str, tuple[RouterLabelled, tuple[str, ...], float]] = {
+    "Clients": (catalog.ROUTER_CLIENTS, ("all",), 1.0),
+    "Clients2Ghz": (catalog.ROUTER_CLIENTS, ("2ghz",), 1.0),
+    "Clients5Ghz": (catalog.ROUTER_CLIENTS, ("5ghz",), 1.0),
+    "ClientsEth": (catalog.ROUTER_CLIENTS, ("ethernet",), 1.0),
+    "InternetPingDropRate": (catalog.ROUTER_PING_DROP_RATIO, ("internet",), 1.0),
+    "WifiPopPingDropRate": (catalog.ROUTER_PING_DROP_RATIO, ("pop",), 1.0),
+    "DishPingDropRate": (catalog.ROUTER_PING_DROP_RATIO, ("dish",), 1.0),
+    "InternetPingLatencyMs": (catalog.ROUTER_PING_LATENCY_SECONDS, ("internet",), 0.001),
+    "WifiPopPingLatencyMs": (catalog.ROUTER_PING_LATENCY_SECONDS, ("pop",), 0.001),
+    "DishPingLatencyMs": (catalog.ROUTER_PING_LATENCY_SECONDS, ("dish",), 0.001),
 }
 # Per-band Wi-Fi client figures: Clients{2Ghz,5Ghz}{RxRateMbps,TxRateMbps,SignalStrength}{Min,Max,Avg}
-_WIFI_FIGURES = {
-    "RxRateMbps": ("wifi_client_receive_rate_bytes_per_second", MBPS),
-    "TxRateMbps": ("wifi_client_transmit_rate_bytes_per_second", MBPS),
-    "SignalStrength": ("wifi_client_signal_strength_dbm", 1.0),
+_WIFI_FIGURES: dict[str, tuple[RouterLabelled, float]] = {
+    "RxRateMbps": (catalog.ROUTER_WIFI_CLIENT_RECEIVE_RATE_BYTES_PER_SECOND, MBPS),
+    "TxRateMbps": (catalog.ROUTER_WIFI_CLIENT_TRANSMIT_RATE_BYTES_PER_SECOND, MBPS),
+    "SignalStrength": (catalog.ROUTER_WIFI_CLIENT_SIGNAL_STRENGTH_DBM, 1.0),
 }
 for _band in ("2Ghz", "5Ghz"):
-    for _figure, (_measure, _scale) in _WIFI_FIGURES.items():
+    for _figure, (_family, _scale) in _WIFI_FIGURES.items():
         for _stat in ("Min", "Max", "Avg"):
-            ROUTER_LABELLED[f"Clients{_band}{_figure}{_stat}"] = (
-                _measure,
-                f'band="{_band.lower()}",stat="{_stat.lower()}"',
-                _scale,
-            )
+            ROUTER_LABELLED[f"Clients{_band}{_figure}{_stat}"] = (_family, (_band.lower(), _stat.lower()), _scale)
 ROUTER_ATTRIBUTES = {"WifiSoftwareVersion": "software_version", "WifiHardwareVersion": "hardware_version"}
 ALERT_COLUMNS = ("ActiveAlerts", "ActiveAlert")
 IP_COLUMNS = {"Ipv4": "ipv4", "Ipv6Ue": "ipv6_ue", "Ipv6Cpe": "ipv6_cpe"}
@@ -110,7 +111,7 @@ KNOWN_ALERTS = {"u": KNOWN_TERMINAL_ALERTS, "r": KNOWN_ROUTER_ALERTS}
 class TelemetryBatch:
     terminals: TelemetryColumns
     routers: TelemetryColumns
-    ips: dict[str, tuple[float, dict[str, float]]]  # terminal id -> (timestamp, {fragment: 1.0})
+    ips: dict[str, tuple[float, dict[tuple[str, str], float]]]  # terminal id -> (timestamp, {(kind, address): 1})
     rows: Counter[str] = field(default_factory=Counter)
     invalid_rows: int = 0
     invalid_values: Problems = field(default_factory=Counter)
@@ -246,8 +247,9 @@ class StreamDecoder:
             for needed in ("UtcTimestampNs", "DeviceId"):
                 if dt in KNOWN_COLUMNS and needed not in names:
                     raise BadResponse(f"{what}: device type {dt!r} has no {needed} column")
-        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-        enum_block = metadata.get("enums") if isinstance(metadata.get("enums"), dict) else {}
+        metadata = body.get("metadata")
+        enums = metadata.get("enums") if isinstance(metadata, dict) else None
+        enum_block: dict[str, Any] = enums if isinstance(enums, dict) else {}
         return data, columns, enum_block
 
     def _newest_rows(
@@ -266,7 +268,7 @@ class StreamDecoder:
                 invalid += 1
                 continue
             dt = row[0]
-            pos = positions.get(dt)  # type: ignore[arg-type]
+            pos = positions.get(dt)
             if pos is None:
                 if isinstance(dt, str):
                     self.note_unknown("device_type", dt, "rows skipped")
@@ -338,17 +340,17 @@ class StreamDecoder:
             ids=[strip_prefix(d, "ut") for d in newest],
             timestamps=[row[ts_i] / 1e9 for row in rows],
         )
-        for column, (measure, scale) in TERMINAL_MEASURES.items():
+        for column, (family, scale) in TERMINAL_MEASURES.items():
             if column in cols:
                 if scale is None:
-                    result.measures[measure] = _booleans(rows, cols[column], problems, column)
+                    result.measures[family] = _booleans(rows, cols[column], problems, column)
                 else:
                     if column == "ObstructionPercentTime":
                         scale = self.obstruction_factor
                     values = _numbers(rows, cols[column], scale, problems, column)
                     if column in SENTINEL_NEGATIVE:
                         values = [None if v is not None and v < 0 else v for v in values]
-                    result.measures[measure] = values
+                    result.measures[family] = values
         for column, attr in TERMINAL_ATTRIBUTES.items():
             if column in cols:
                 result.attributes[attr] = _strings(rows, cols[column], problems, column)
@@ -358,8 +360,8 @@ class StreamDecoder:
             bad = sum(1 for row, c in zip(rows, centres, strict=True) if c is None and row[idx] is not None)
             if bad:
                 problems[("H3CellId", "not an H3 cell")] += bad
-            result.measures["latitude_degrees"] = [c[0] if c else None for c in centres]
-            result.measures["longitude_degrees"] = [c[1] if c else None for c in centres]
+            result.measures[catalog.TERMINAL_LATITUDE_DEGREES] = [c[0] if c else None for c in centres]
+            result.measures[catalog.TERMINAL_LONGITUDE_DEGREES] = [c[1] if c else None for c in centres]
         result.alerts = self._alerts(rows, cols, enum, "u", problems)
         return result
 
@@ -369,16 +371,16 @@ class StreamDecoder:
         rows = list(newest.values())
         ts_i = cols.get("UtcTimestampNs", 0)
         result = TelemetryColumns(ids=list(newest), timestamps=[row[ts_i] / 1e9 for row in rows])
-        for column, (measure, scale) in ROUTER_MEASURES.items():
+        for column, (family, scale) in ROUTER_MEASURES.items():
             if column in cols:
                 if scale is None:
-                    result.measures[measure] = _booleans(rows, cols[column], problems, column)
+                    result.measures[family] = _booleans(rows, cols[column], problems, column)
                 else:
-                    result.measures[measure] = _numbers(rows, cols[column], scale, problems, column)
-        for column, (measure, fragment, scale) in ROUTER_LABELLED.items():
+                    result.measures[family] = _numbers(rows, cols[column], scale, problems, column)
+        for column, (family, labels, scale) in ROUTER_LABELLED.items():
             if column in cols:
                 values = _numbers(rows, cols[column], scale, problems, column)
-                result.labelled.setdefault(measure, {})[fragment] = values
+                result.labelled.setdefault(family, {})[labels] = values
         for column, attr in ROUTER_ATTRIBUTES.items():
             if column in cols:
                 result.attributes[attr] = _strings(rows, cols[column], problems, column)
@@ -390,20 +392,20 @@ class StreamDecoder:
 
     def _ips(
         self, newest: dict[str, list[Any]], cols: dict[str, int], problems: Problems
-    ) -> dict[str, tuple[float, dict[str, float]]]:
+    ) -> dict[str, tuple[float, dict[tuple[str, str], float]]]:
         ts_i = cols.get("UtcTimestampNs", 0)
-        out: dict[str, tuple[float, dict[str, float]]] = {}
+        out: dict[str, tuple[float, dict[tuple[str, str], float]]] = {}
         for device, row in newest.items():
-            fragments: dict[str, float] = {}
+            allocations: dict[tuple[str, str], float] = {}
             for column, kind in IP_COLUMNS.items():
                 addresses = row[cols[column]] if column in cols else None
                 if type(addresses) is list:
                     for address in addresses:
                         if type(address) is str:
-                            fragments[f'kind="{kind}",address="{escape_label(address)}"'] = 1.0
+                            allocations[(kind, address)] = 1.0
                         else:
                             problems[(column, "not an address")] += 1
                 elif addresses is not None:
                     problems[(column, "not a list of addresses")] += 1
-            out[strip_prefix(strip_prefix(device, "ip-"), "ut")] = (row[ts_i] / 1e9, fragments)
+            out[strip_prefix(strip_prefix(device, "ip-"), "ut")] = (row[ts_i] / 1e9, allocations)
         return out
