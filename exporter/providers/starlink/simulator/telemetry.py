@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from exporter.simulator.fleet import Account, Router, Terminal, cell_of
+from exporter.providers.starlink.simulator.fleet import Account, Router, Terminal, cell_of
 from exporter.simulator.hashing import GOLDEN, MASK64, hash_str, key, mix, unit
 
 RETENTION_S = 8 * 3600

@@ -14,8 +14,8 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from exporter.providers.starlink.simulator.fleet import Account, ServiceLine
 from exporter.simulator.calendar import cycle_bounds, midnight
-from exporter.simulator.fleet import Account, ServiceLine
 from exporter.simulator.hashing import hash_str, key, unit
 from exporter.simulator.responses import iso
 
