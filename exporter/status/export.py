@@ -3,8 +3,8 @@
 Runs every enabled job of every account in the config once (identifying jobs first; the jobs
 no column needs, which each provider names in `Provider.export_skips`, are skipped), then writes
 the CSV of `exporter.status.csvexport` to FILE (atomically: a temporary file renamed into place)
-or to stdout. It is a one-off, not a
-replica: it polls all accounts whatever the config's shard says.
+or to stdout. It is a one-off, not a replica: it polls all accounts whatever the config's shard
+says.
 
 Starlink: its telemetry stream has one cursor per service account, so this command reads rows
 that a running exporter on the same credentials would then miss. Against a running exporter,
