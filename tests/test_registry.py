@@ -47,4 +47,6 @@ def test_every_simulator_the_registry_names_can_be_built() -> None:
     simulated = {name for name, p in providers().items() if p.simulator is not None}
     assert set(app.state.simulators) == simulated
     for name in simulated:
-        assert load_factory(providers()[name].simulator).__module__.startswith(f"exporter.providers.{name}.simulator")
+        spec = providers()[name].simulator
+        assert spec is not None
+        assert load_factory(spec).__module__.startswith(f"exporter.providers.{name}.simulator")

@@ -75,7 +75,8 @@ class AccountContext:
 class AccountDriver(Protocol):
     """The jobs of one account. `identify_job` runs first; the others wait for its first success."""
 
-    identify_job: str | None
+    @property
+    def identify_job(self) -> str | None: ...  # read-only: a driver's class attribute will do
 
     def jobs(self) -> dict[str, JobFunction]: ...
 

@@ -259,7 +259,7 @@ def build_account(seed: int, index: int, n_terminals: int, now: float) -> SimAcc
                 first_seen=now - 86400 * (30 + ht % 700),
             )
         )
-    products = []
+    products: list[SimProduct] = []
     pool_anchor = 1 + key(ha, 78) % 31  # a pool's members share one cycle
     for t, term in enumerate(terminals):
         hp = key(ha, _S_PRODUCT, t)

@@ -104,7 +104,7 @@ def _block_usage(account: Account, now: float, public: bool) -> list[dict[str, A
     blocks = []
     for n, (kind, count, per_block) in enumerate(_blocks(account)):
         room = count * per_block
-        lines = []
+        lines: list[dict[str, Any]] = []
         for sln in sorted(remaining):
             take = min(remaining[sln], room)
             room -= take
