@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sim_accounts",
         type=int,
         default=2,
-        help="simulation mode: Starlink accounts to simulate (default 2)",
+        help="simulation mode: accounts to simulate per provider (default 2)",
     )
     parser.add_argument(
         "--simulator.terminals",
@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_csv(sub, _common)  # export-csv
     add_backfill(sub, _common)  # backfill-usage
-    add_action_commands(sub, _common)  # starlink-top-up, kognitive-pause, -resume, -new-service-line
+    add_action_commands(sub, _common)  # every provider's management actions (Provider.actions)
     return parser
 
 
