@@ -27,8 +27,8 @@ from exporter.catalog import COLLECTORS
 from exporter.config import Config, ConfigError, ShardConfig, load_config, parse_config
 from exporter.durations import format_duration
 from exporter.logs import setup_logging
-from exporter.providers import providers
-from exporter.providers.spec import SimulatorFlag, SimulatorSpec
+from exporter.providers import providers, simulated
+from exporter.providers.spec import SimulatorFlag
 from exporter.sharding import ShardError, account_key, owner
 from exporter.sharding import resolve as resolve_shard
 from exporter.simulator.calendar import ENV_VAR as SIM_NOW_ENV
@@ -233,28 +233,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _simulated() -> list[SimulatorSpec]:
-    """The registered providers' simulators (the registry holds them as data: nothing is imported)."""
-    return [p.simulator for p in providers().values() if p.simulator is not None]
-
-
 def _simulator_flags() -> list[SimulatorFlag]:
-    """The options of `leo-exporter simulator` that one provider's simulator reads."""
-    return [flag for spec in _simulated() for flag in spec.flags]
+    """The options of `leo-exporter simulator` that one provider's simulator reads (the registry
+    holds them as data: no simulator is imported for them)."""
+    return [flag for spec in simulated().values() for flag in spec.flags]
 
 
 def _assumptions() -> list[str]:
-    return sorted(
-        f"{name}.{field}" for name, p in providers().items() if p.simulator for field in p.simulator.assumptions
-    )
+    return sorted(f"{name}.{field}" for name, spec in simulated().items() for field in spec.assumptions)
 
 
 def _fault_modes() -> str:
     """The fault modes for `--fault`'s help: the fault book's own, then those only some simulators have."""
     from exporter.simulator.faults import SERVED
 
-    own = {name: sorted(p.simulator.own_faults) for name, p in providers().items() if p.simulator}
-    extra = [f"{' and '.join(modes)} ({name})" for name, modes in sorted(own.items()) if modes]
+    extra = [f"{' and '.join(sorted(s.own_faults))} ({name})" for name, s in simulated().items() if s.own_faults]
     return ", ".join([*SERVED, *extra])
 
 

@@ -19,16 +19,17 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from exporter.providers import simulated
 from exporter.providers.spec import SimulatorSpec
 from exporter.simulator.calendar import SimCalendar
-from exporter.simulator.faults import FaultBook, simulated_providers
+from exporter.simulator.faults import FaultBook
 from exporter.simulator.plugin import SimulatedProvider, SimulatorContext, SimulatorFactory
 from exporter.simulator.responses import iso
 
 
 def assumptions(specs: Mapping[str, SimulatorSpec] | None = None) -> dict[str, str]:
     """`provider.field` -> what it adds: fields no document or real payload shows, served only on request."""
-    specs = simulated_providers() if specs is None else specs
+    specs = simulated() if specs is None else specs
     return {f"{name}.{field}": text for name, spec in specs.items() for field, text in spec.assumptions.items()}
 
 
@@ -69,7 +70,7 @@ def build_app(
     `app.state.calendar` the simulated calendar, which starts at `now` (Unix seconds) when given.
     `clock` stands for both the machine's clock and the calendar: a world that moves only when the
     test says so (the golden exposition)."""
-    specs = simulated_providers()
+    specs = simulated()
     defaults = {flag.dest: flag.default for spec in specs.values() for flag in spec.flags}
     unknown = sorted(set(options) - set(defaults))
     if unknown:

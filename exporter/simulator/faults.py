@@ -51,7 +51,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from exporter.providers import providers
+from exporter.providers import simulated
 from exporter.providers.spec import SimulatorSpec
 
 MODES: dict[str, str] = {
@@ -76,12 +76,6 @@ MALFORMED_BODY = b"<html><head><title>502 Bad Gateway</title></head><body>upstre
 
 ErrorResponse = Callable[[int, str, Mapping[str, str]], Response]
 Activate = Callable[["Fault"], dict[str, Any]]
-
-
-def simulated_providers() -> dict[str, SimulatorSpec]:
-    """Every registered provider that has a simulator, by name, in the order of the demo config."""
-    found = {name: p.simulator for name, p in providers().items() if p.simulator is not None}
-    return dict(sorted(found.items(), key=lambda item: (item[1].demo_position, item[0])))
 
 
 class FaultError(ValueError):
@@ -169,7 +163,7 @@ class FaultBook:
     ) -> None:
         """`providers`: the simulated providers by name (default: every registered one with a simulator)."""
         self.clock = clock
-        self.providers = dict(providers if providers is not None else simulated_providers())
+        self.providers = dict(providers if providers is not None else simulated())
         self.faults: list[Fault] = []
         self.requests: dict[tuple[str, str], _Requests] = {}
         self._ids = itertools.count(1)
