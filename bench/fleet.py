@@ -43,9 +43,9 @@ sys.path.insert(0, str(ROOT))
 from bench.stock import parse, render_stock, stock_registry  # noqa: E402
 from exporter import catalog  # noqa: E402
 from exporter.catalog import CATALOG  # noqa: E402
+from exporter.providers.starlink.simulator.server import StarlinkSimulator  # noqa: E402
 from exporter.providers.starlink.telemetry import StreamDecoder  # noqa: E402
 from exporter.render import Renderer, _table_text  # noqa: E402
-from exporter.simulator.starlink import StarlinkSimulator  # noqa: E402
 from exporter.state import AccountState, FleetState  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 

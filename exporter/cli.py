@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a runtime failure (e.g. the port is taken), 2 bad usage
 from __future__ import annotations
 
 import argparse
+import copy
 import ctypes
 import logging
 import os
@@ -13,7 +14,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from exporter.catalog import COLLECTORS
 from exporter.config import Config, ConfigError, ShardConfig, load_config, parse_config
 from exporter.durations import format_duration
 from exporter.logs import setup_logging
+from exporter.providers import providers, simulated
+from exporter.providers.spec import SimulatorFlag
 from exporter.sharding import ShardError, account_key, owner
 from exporter.sharding import resolve as resolve_shard
 from exporter.simulator.calendar import ENV_VAR as SIM_NOW_ENV
@@ -169,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sim_accounts",
         type=int,
         default=2,
-        help="simulation mode: Starlink accounts to simulate (default 2)",
+        help="simulation mode: accounts to simulate per provider (default 2)",
     )
     parser.add_argument(
         "--simulator.terminals",
@@ -198,20 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--accounts", type=int, default=2, help="simulated accounts per provider (default 2)")
     sim.add_argument("--terminals", type=int, default=40, help="simulated terminals in all (default 40)")
     sim.add_argument("--seed", type=int, default=1, help="seed of the simulated fleet (default 1)")
-    sim.add_argument(
-        "--row-interval",
-        dest="row_interval",
-        type=float,
-        default=15.0,
-        help="seconds between telemetry rows of one device (default 15)",
-    )
-    sim.add_argument(
-        "--oneweb-accounts",
-        dest="oneweb_accounts",
-        type=int,
-        default=1,
-        help="simulated OneWeb distribution partner accounts (default 1)",
-    )
+    for flag in _simulator_flags():
+        sim.add_argument(flag.flag, dest=flag.dest, type=flag.type, default=flag.default, metavar=flag.metavar,
+                         help=flag.help)  # fmt: skip
     sim.add_argument(
         "--fault",
         dest="faults",
@@ -220,8 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PROVIDER:ACCOUNT:MODE[:key=value,...]",
         help="start with a fault, e.g. starlink:ACC-…:rate_limit:retry_after=5,count=10 or oneweb:*:slow:delay=40 "
         "(repeatable; ACCOUNT is an account number, client id, partner name or id, a 1-based index, or *). "
-        "Modes: rate_limit, rate_limit_bare, server_error, slow, reset, truncated, malformed, wrong_shape, "
-        "expired_token and behind (Starlink), revoked. Change them at run time with /_sim/faults",
+        f"Modes: {_fault_modes()}. Change them at run time with /_sim/faults",
     )
     sim.add_argument(
         "--assume",
@@ -230,32 +221,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PROVIDER.FIELD",
         help="also serve a field that no provider document or real payload shows (repeatable): "
-        "kognitive.service_line_address, kognitive.service_line_product. Off by default, so the simulator "
+        f"{', '.join(_assumptions()) or 'none'}. Off by default, so the simulator "
         "serves documented shapes; docs/providers/*.md lists each assumption and what would confirm it",
-    )
-    sim.add_argument(
-        "--churn",
-        type=float,
-        default=0.0,
-        metavar="FRACTION",
-        help="Starlink: replace this fraction of each inventory every --churn-period (terminals leave "
-        "and new ones join; default 0: no churn)",
-    )
-    sim.add_argument(
-        "--churn-period",
-        dest="churn_period",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="seconds between inventory changes with --churn (default 60)",
     )
     _simulated_now(sim)
     _common(sim)
 
     add_export_csv(sub, _common)  # export-csv
     add_backfill(sub, _common)  # backfill-usage
-    add_action_commands(sub, _common)  # starlink-top-up, kognitive-pause, -resume, -new-service-line
+    add_action_commands(sub, _common)  # every provider's management actions (Provider.actions)
     return parser
+
+
+def _simulator_flags() -> list[SimulatorFlag]:
+    """The options of `leo-exporter simulator` that one provider's simulator reads (the registry
+    holds them as data: no simulator is imported for them)."""
+    return [flag for spec in simulated().values() for flag in spec.flags]
+
+
+def _assumptions() -> list[str]:
+    return sorted(f"{name}.{field}" for name, spec in simulated().items() for field in spec.assumptions)
+
+
+def _fault_modes() -> str:
+    """The fault modes for `--fault`'s help: the fault book's own, then those only some simulators have."""
+    from exporter.simulator.faults import SERVED
+
+    extra = [f"{' and '.join(sorted(s.own_faults))} ({name})" for name, s in simulated().items() if s.own_faults]
+    return ", ".join([*SERVED, *extra])
 
 
 def _instant(text: str) -> float:
@@ -489,20 +482,17 @@ def _with_shard(config: Config, args: argparse.Namespace) -> Config:
 
 
 def simulation_config(data: dict[str, Any]) -> Config:
-    """The simulator's accounts, with intervals short enough that a demo fills up in seconds."""
+    """The simulator's accounts, with intervals short enough that a demo fills up in seconds: each
+    provider's `SimulatorSpec.demo_overrides` over its accounts (a mapping updates a mapping)."""
+    registry = providers()
     for account in data["accounts"]:
-        if account.get("provider") != "starlink":
-            continue  # other providers' simulated accounts come with their own intervals
-        account.setdefault("jobs", {}).update(
-            {
-                "telemetry": {"interval": "5s"},
-                "user_terminals": {"interval": "1m"},
-                "service_lines": {"interval": "1m"},
-                "data_usage": {"interval": "5m"},
-            }
-        )
-        account["telemetry"] = {"max_linger": "2s", "batch_size": 65000}
-        account["backoff_base"] = "1s"
+        provider = registry.get(account.get("provider", ""))
+        overrides = provider.simulator.demo_overrides if provider and provider.simulator else {}
+        for key, value in overrides.items():
+            if isinstance(value, Mapping) and isinstance(account.get(key), dict):
+                account[key].update(copy.deepcopy(dict(value)))
+            else:
+                account[key] = copy.deepcopy(value)
     return parse_config(data)
 
 
@@ -540,28 +530,25 @@ async def _run_simulator(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         log.error("%s", exc)
         return EXIT_FAILURE
+    from exporter.simulator.app import assumptions
     from exporter.simulator.faults import FaultError, parse_spec
 
-    if not 0 <= args.churn < 1 or args.churn_period <= 0:
-        log.error("--churn must be a fraction in [0, 1) and --churn-period positive")
-        return EXIT_CONFIG
-    from exporter.simulator.app import ASSUMPTIONS
-
-    unknown = sorted(set(args.assume) - set(ASSUMPTIONS))
+    unknown = sorted(set(args.assume) - set(assumptions()))
     if unknown:
-        log.error("--assume %s: unknown; known: %s", ", ".join(unknown), ", ".join(sorted(ASSUMPTIONS)))
+        log.error("--assume %s: unknown; known: %s", ", ".join(unknown), ", ".join(sorted(assumptions())))
         return EXIT_CONFIG
-    app = build_app(
-        accounts=args.accounts,
-        terminals=args.terminals,
-        seed=args.seed,
-        row_interval=args.row_interval,
-        churn=args.churn,
-        churn_period=args.churn_period,
-        oneweb_accounts=args.oneweb_accounts,
-        now=args.sim_now,
-        assume=args.assume,
-    )
+    try:
+        app = build_app(
+            accounts=args.accounts,
+            terminals=args.terminals,
+            seed=args.seed,
+            now=args.sim_now,
+            assume=args.assume,
+            **{flag.dest: getattr(args, flag.dest) for flag in _simulator_flags()},
+        )
+    except ValueError as exc:  # a value a simulator refuses (e.g. --churn 2)
+        log.error("%s", exc)
+        return EXIT_CONFIG
     for spec in args.faults:
         try:
             fault, _ = app.state.faults.add(**parse_spec(spec))

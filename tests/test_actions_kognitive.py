@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from exporter.simulator.kognitive_fleet import Line, StarlinkAccount
+from exporter.providers.kognitive.simulator.fleet import Line, StarlinkAccount
 from tests.inprocess import poll_all, simulated_exporter
 from tests.processes import ROOT, run_module, scrape, wait_for
 from tests.test_actions_starlink import Env, Stdin

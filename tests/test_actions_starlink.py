@@ -17,8 +17,8 @@ from starlette.applications import Starlette
 from exporter.actions import commands
 from exporter.actions.base import Console
 from exporter.cli import build_parser
+from exporter.providers.starlink.simulator.fleet import ServiceLine
 from exporter.simulator.app import build_app, demo_config
-from exporter.simulator.fleet import ServiceLine
 from tests.conftest import SIMULATED_NOW
 from tests.inprocess import SIM_URL, poll_all, simulated_exporter
 

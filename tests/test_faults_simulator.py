@@ -26,8 +26,8 @@ from exporter.providers.errors import (
 )
 from exporter.providers.http import ApiClient, decode_json
 from exporter.providers.starlink.client import unwrap
+from exporter.providers.starlink.simulator.server import StarlinkSimulator
 from exporter.simulator.faults import FaultBook, FaultError, max_in_window, parse_spec, reshape
-from exporter.simulator.starlink import StarlinkSimulator
 from exporter.state import AccountState
 from tests.processes import ROOT, Process, run_module, wait_for
 

@@ -15,8 +15,8 @@ from starlette.routing import Mount
 
 from exporter.app import Exporter
 from exporter.config import parse_config
+from exporter.providers.kognitive.simulator.server import KognitiveSimulator
 from exporter.simulator.calendar import cycle_bounds
-from exporter.simulator.kognitive import KognitiveSimulator
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio

@@ -155,7 +155,9 @@ def _strings(tree: ast.AST) -> list[tuple[int, str]]:
 
 def test_no_provider_module_holds_a_metric_name_or_builds_label_text() -> None:
     found = []
-    files = sorted(PROVIDERS.rglob("*.py"))
+    # a provider's simulator/ plays the provider's API (HTTP headers like `Bearer error="…"`), it never
+    # writes to the state; everything else under providers/ is held to the rule
+    files = sorted(p for p in PROVIDERS.rglob("*.py") if "simulator" not in p.relative_to(PROVIDERS).parts)
     assert len(files) > 20
     for path in files:
         source = path.read_text()

@@ -15,8 +15,14 @@ from starlette.routing import Mount
 
 from exporter.app import Exporter
 from exporter.config import parse_config
+from exporter.providers.oneweb.simulator.server import (
+    PERIOD,
+    SIGNAL_DELAY,
+    THROUGHPUT_DELAY,
+    TRAFFIC_DELAY,
+    OneWebSimulator,
+)
 from exporter.simulator.calendar import cycle_bounds
-from exporter.simulator.oneweb import PERIOD, SIGNAL_DELAY, THROUGHPUT_DELAY, TRAFFIC_DELAY, OneWebSimulator
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio

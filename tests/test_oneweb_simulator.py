@@ -13,8 +13,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from exporter.providers.oneweb.schema import ENDPOINTS
+from exporter.providers.oneweb.simulator.server import PERIOD, SIGNAL_DELAY, OneWebSimulator
 from exporter.simulator.app import build_app, demo_config
-from exporter.simulator.oneweb import PERIOD, SIGNAL_DELAY, OneWebSimulator
 from tests.conftest import SIMULATED_NOW, FakeClock
 
 pytestmark = pytest.mark.anyio

@@ -13,10 +13,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from exporter.simulator.app import build_app, exporter_config
+from exporter.providers.starlink.simulator.server import SimAccount, StarlinkSimulator
+from exporter.simulator.app import build_app, demo_config
 from exporter.simulator.calendar import cycle_bounds
 from exporter.simulator.responses import iso
-from exporter.simulator.starlink import SimAccount, StarlinkSimulator
 from tests.conftest import SIMULATED_NOW
 
 pytestmark = pytest.mark.anyio
@@ -511,9 +511,10 @@ async def test_build_app_mounts_starlink_and_config_points_at_it() -> None:
         index = await http.get("/")
         assert index.status_code == 200
         assert "Starlink" in index.text
-        config = exporter_config("http://127.0.0.1:9817/", sim)
-        assert [a["name"] for a in config["accounts"]] == ["sim-starlink-1", "sim-starlink-2", "sim-starlink-3"]
-        account = config["accounts"][2]
+        config = demo_config("http://127.0.0.1:9817/", app)
+        starlink = [a for a in config["accounts"] if a["provider"] == "starlink"]
+        assert [a["name"] for a in starlink] == ["sim-starlink-1", "sim-starlink-2", "sim-starlink-3"]
+        account = starlink[2]
         assert account["provider"] == "starlink"
         assert account["api_url"] == "http://127.0.0.1:9817/starlink/api/public/v2"
         assert account["auth_url"] == "http://127.0.0.1:9817/starlink/api/auth/connect/token"

@@ -13,9 +13,10 @@ or the operator declined; 2 refused before anything was sent (config, arguments,
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -23,6 +24,7 @@ import httpx
 
 from exporter.actions.audit import AuditLog
 from exporter.config import AccountConfig
+from exporter.durations import parse_duration
 from exporter.logs import REDACT
 from exporter.providers.budget import RateBudget
 from exporter.providers.http import ApiClient
@@ -138,3 +140,36 @@ def money(amount: float | None, currency: str) -> str:
     if amount is None:
         return "price not given"
     return f"{amount:,.2f} {currency}".strip()
+
+
+Runner = Callable[[Action, argparse.Namespace], Awaitable[Result]]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """One management action a provider offers (its `Provider.actions`): the sub-command
+    `leo-exporter <name>`, which `exporter/actions/commands.py` adds and runs for every provider."""
+
+    name: str  # the sub-command, e.g. starlink-top-up
+    help: str
+    run: Runner
+    target: Callable[[argparse.Namespace], str]  # what it acts on, for the audit line
+    arguments: Callable[[argparse.ArgumentParser], None]  # adds its own options to its sub-command
+
+
+def duration_argument(value: str) -> float:
+    """An argparse type: a duration such as 5m, greater than zero, in seconds."""
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0s")
+    return seconds
+
+
+def positive_argument(value: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError("must be a whole number, 1 or more")
+    return int(value)

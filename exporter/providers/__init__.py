@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 
 from exporter.config import AccountConfig
 from exporter.providers.base import Provider
+from exporter.providers.spec import SimulatorSpec
 
 GROUP = "leo_exporter.providers"
 
@@ -33,3 +34,10 @@ def providers() -> dict[str, Provider]:
 
 def account_config_models() -> dict[str, type[AccountConfig]]:
     return {name: p.config_model for name, p in providers().items()}
+
+
+def simulated() -> dict[str, SimulatorSpec]:
+    """Every registered provider that has a simulator, by name, in the demo's order
+    (`SimulatorSpec.demo_position`, then the name)."""
+    found = {name: p.simulator for name, p in providers().items() if p.simulator is not None}
+    return dict(sorted(found.items(), key=lambda item: (item[1].demo_position, item[0])))

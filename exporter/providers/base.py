@@ -1,24 +1,31 @@
-"""What a provider plugs into: its config model, and a driver that runs its jobs for one account.
+"""What a provider plugs into: everything of it the rest of the exporter knows.
 
-A new provider is a folder under `providers/` exposing a `PROVIDER` object of this shape, plus
-its simulator; it reaches the rest of the exporter only through `AccountContext`.
+A provider is one object of the `Provider` shape, registered in the `leo_exporter.providers`
+entry-point group (`exporter/providers/__init__.py`): its config model, a driver that runs its
+jobs for one account (reaching the rest of the exporter only through `AccountContext`), its
+simulator (named lazily, see `spec.py`), its management actions, and the jobs a one-off CSV export
+skips. `ProviderDefinition` is the ready-made such object the built-in providers use.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import httpx
 
 from exporter import catalog
 from exporter.config import AccountConfig
 from exporter.providers.budget import RateBudget
+from exporter.providers.spec import SimulatorSpec
 from exporter.records import LineHistory
 from exporter.state import AccountState, StateWorker
+
+if TYPE_CHECKING:  # the actions' plumbing imports this package's clients: no import cycle at run time
+    from exporter.actions.base import ActionSpec
 
 JobFunction = Callable[[], Awaitable[None]]
 
@@ -69,8 +76,8 @@ class AccountContext:
 class AccountDriver(Protocol):
     """The jobs of one account. `identify_job` runs first; the others wait for its first success."""
 
-    @property  # read-only, so a driver's class attribute of a narrower type (None) satisfies it
-    def identify_job(self) -> str | None: ...
+    @property
+    def identify_job(self) -> str | None: ...  # read-only: a driver's class attribute will do
 
     def jobs(self) -> dict[str, JobFunction]: ...
 
@@ -85,13 +92,40 @@ class UsageHistorySource(Protocol):
 
 
 class Provider(Protocol):
-    # Read-only members: a provider's class attributes (`config_model = StarlinkAccount`, a
-    # subclass) satisfy them, which mutable protocol attributes (invariant) would not.
+    """Everything of one provider, as the registry hands it out (read-only to the rest)."""
+
     @property
-    def name(self) -> str: ...
+    def name(self) -> str: ...  # the config's `provider:` value and the entry point's name
+
     @property
-    def config_model(self) -> type[AccountConfig]: ...
+    def config_model(self) -> type[AccountConfig]: ...  # its accounts' pydantic model
+
     @property
-    def online_from_telemetry(self) -> bool: ...
+    def online_from_telemetry(self) -> bool: ...  # online flags age with telemetry (else reported)
+
+    @property
+    def simulator(self) -> SimulatorSpec | None: ...  # its simulated API; None: it has none
+
+    @property
+    def actions(self) -> Sequence[ActionSpec]: ...  # its management actions (CLI sub-commands)
+
+    @property
+    def export_skips(self) -> frozenset[str]: ...  # jobs `export-csv` does not run (no column needs them)
 
     def create(self, ctx: AccountContext) -> AccountDriver: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderDefinition:
+    """A `Provider` made of its parts; `driver` builds the account driver `create` returns."""
+
+    name: str
+    config_model: type[AccountConfig]
+    driver: Callable[[AccountContext], AccountDriver]
+    online_from_telemetry: bool = False
+    simulator: SimulatorSpec | None = None
+    actions: Sequence[ActionSpec] = ()
+    export_skips: frozenset[str] = frozenset()
+
+    def create(self, ctx: AccountContext) -> AccountDriver:
+        return self.driver(ctx)

@@ -1,11 +1,17 @@
-"""The simulator's ASGI app: every simulated provider mounted under its own prefix."""
+"""The simulator's ASGI app: every registered provider's simulator, mounted under its own prefix.
+
+The providers come from the registry (`exporter.providers`). Each names its simulator by a
+"module:callable" string (`SimulatorSpec.factory`) that is imported here, and nowhere else in the
+exporter, so importing a provider never imports its simulator.
+"""
 
 from __future__ import annotations
 
+import importlib
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from starlette.applications import Starlette
@@ -13,29 +19,35 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from exporter.providers import simulated
+from exporter.providers.spec import SimulatorSpec
 from exporter.simulator.calendar import SimCalendar
 from exporter.simulator.faults import FaultBook
-from exporter.simulator.kognitive import ASSUMED_FIELDS as KOGNITIVE_ASSUMED_FIELDS
-from exporter.simulator.kognitive import KognitiveSimulator
-from exporter.simulator.oneweb import OneWebSimulator
+from exporter.simulator.plugin import SimulatedProvider, SimulatorContext, SimulatorFactory
 from exporter.simulator.responses import iso
-from exporter.simulator.starlink import StarlinkSimulator
-
-STARLINK_PREFIX = "/starlink"
-KOGNITIVE_PREFIX = "/kognitive"
-KOGNITIVE_API = "/ext/v1/starlink"
-ONEWEB_PREFIX = "/oneweb"
-# `provider.name` -> what it adds: fields no document or real payload shows, served only on request
-ASSUMPTIONS = {f"kognitive.{name}": text for name, text in KOGNITIVE_ASSUMED_FIELDS.items()}
 
 
-def assumed(names: Collection[str], provider: str) -> list[str]:
+def assumptions(specs: Mapping[str, SimulatorSpec] | None = None) -> dict[str, str]:
+    """`provider.field` -> what it adds: fields no document or real payload shows, served only on request."""
+    specs = simulated() if specs is None else specs
+    return {f"{name}.{field}": text for name, spec in specs.items() for field, text in spec.assumptions.items()}
+
+
+def assumed(names: Collection[str], provider: str, specs: Mapping[str, SimulatorSpec] | None = None) -> frozenset[str]:
     """The `provider.`-prefixed names of `names`, without the prefix; an unknown name is a ValueError."""
-    unknown = sorted(set(names) - set(ASSUMPTIONS))
+    known = assumptions(specs)
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        known = ", ".join(sorted(ASSUMPTIONS))
-        raise ValueError(f"unknown simulator assumption(s) {', '.join(unknown)}; known: {known}")
-    return [name.split(".", 1)[1] for name in names if name.startswith(provider + ".")]
+        raise ValueError(f"unknown simulator assumption(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return frozenset(name.split(".", 1)[1] for name in names if name.startswith(provider + "."))
+
+
+def load_factory(spec: SimulatorSpec) -> SimulatorFactory:
+    """The callable `spec.factory` names ("package.module:attribute"), imported now."""
+    module, _, attribute = spec.factory.partition(":")
+    if not module or not attribute:
+        raise ValueError(f"simulator factory {spec.factory!r}: expected 'package.module:attribute'")
+    return cast(SimulatorFactory, getattr(importlib.import_module(module), attribute))
 
 
 def build_app(
@@ -43,89 +55,57 @@ def build_app(
     accounts: int = 2,
     terminals: int = 40,
     seed: int = 1,
-    row_interval: float = 15.0,
-    token_ttl: float = 900.0,
-    churn: float = 0.0,
-    churn_period: float = 60.0,
-    oneweb_accounts: int = 1,
     faults: FaultBook | None = None,
     now: float | None = None,
     assume: Collection[str] = (),
     clock: Callable[[], float] | None = None,
+    **options: Any,
 ) -> Starlette:
-    """The simulator app; `app.state.starlink` is the StarlinkSimulator (for tests and the CLI),
-    `app.state.faults` the fault book all three providers share (`faults.py`), and
+    """The simulator app. `options` are the providers' own simulator options by `SimulatorFlag.dest`
+    (e.g. `row_interval`, `churn`, `oneweb_accounts`); an unknown one is a TypeError, a value a
+    simulator refuses a ValueError.
+
+    `app.state.simulators` maps each provider to its simulator (also `app.state.<provider>`, for
+    tests), `app.state.faults` is the fault book they all share (`faults.py`), and
     `app.state.calendar` the simulated calendar, which starts at `now` (Unix seconds) when given.
     `clock` stands for both the machine's clock and the calendar: a world that moves only when the
     test says so (the golden exposition)."""
-    book = faults if faults is not None else FaultBook(clock) if clock else FaultBook()
+    specs = simulated()
+    defaults = {flag.dest: flag.default for spec in specs.values() for flag in spec.flags}
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise TypeError(f"unknown simulator option(s) {', '.join(unknown)}; known: {', '.join(sorted(defaults))}")
+    book = faults if faults is not None else FaultBook(clock or time.time, specs)
     calendar: Callable[[], float] = clock or SimCalendar(now)
     live: Callable[[], float] = clock or time.time
-    starlink = StarlinkSimulator(
-        accounts,
-        terminals,
-        seed,
-        row_interval=row_interval,
-        token_ttl=token_ttl,
-        faults=book,
-        churn=churn,
-        churn_period=churn_period,
-        clock=live,
-        calendar=calendar,
-    )
-    # Kognitive reports no timestamps the exporter judges freshness by: all of it runs on the calendar
-    kognitive = KognitiveSimulator(
-        accounts, terminals, seed, faults=book, clock=calendar, assumed_fields=assumed(assume, "kognitive")
-    )
-    oneweb = OneWebSimulator(oneweb_accounts, max(4, terminals // 4), seed, faults=book, clock=live, calendar=calendar)
+    simulators: dict[str, SimulatedProvider] = {}
+    for name, spec in specs.items():
+        context = SimulatorContext(
+            accounts=accounts,
+            terminals=terminals,
+            seed=seed,
+            faults=book,
+            clock=live,
+            calendar=calendar,
+            assume=assumed(assume, name, specs),
+            options={flag.dest: options.get(flag.dest, flag.default) for flag in spec.flags},
+        )
+        simulators[name] = load_factory(spec)(context)
 
     async def index(request: Request) -> PlainTextResponse:
         lines = [
             "leo-exporter provider simulator (fake data, not a real provider API)",
-            "",
-            f"Starlink Public API V2: {STARLINK_PREFIX}/api/public/v2 "
-            f"(token: {STARLINK_PREFIX}/api/auth/connect/token)",
             f"Simulated date: {iso(datetime.fromtimestamp(calendar(), UTC))} "
             f"(billing cycles start on each line's own day of the month)",
-            "",
-            f"  {len(starlink.accounts)} accounts, "
-            f"{sum(len(starlink.terminal_ids(a.number)) for a in starlink.accounts)} terminals, "
-            f"seed {seed}, a telemetry row every {row_interval:g} s per device",
-            f"  controls: GET {STARLINK_PREFIX}/_sim/state, "
-            f"POST {STARLINK_PREFIX}/_sim/terminals/{{id}}/offline|online|alerts, "
-            f"POST {STARLINK_PREFIX}/_sim/accounts/{{ACC-…}}/rewind",
         ]
-        lines += [f"  client_id {c.client_id} -> {c.account_number}" for c in starlink.credentials()]
-        lines += [
-            "",
-            f"Kognitive OrbitPlans: {KOGNITIVE_PREFIX}{KOGNITIVE_API} (auth key in X-Auth-Key or auth-key)",
-            f"  {len(kognitive.partners)} partners, {len(kognitive.accounts())} Starlink accounts, "
-            f"{sum(len(a.terminals) for a in kognitive.accounts())} terminals, seed {seed}",
-            f"  controls: GET {KOGNITIVE_PREFIX}/_sim/state, POST|DELETE {KOGNITIVE_PREFIX}/_sim/faults, "
-            f"POST {KOGNITIVE_PREFIX}/_sim/terminals/{{id}}/offline|online|reset",
-        ]
-        lines += [f"  auth key {key} -> {name}" for name, key in kognitive.credentials()]
-        lines += [
-            "",
-            f"OneWeb (assumed shapes, HTTP Basic client_id:client_secret): {ONEWEB_PREFIX} "
-            f"(hello: {ONEWEB_PREFIX}/hello/v1/oneweb/world)",
-            f"  {len(oneweb.accounts)} distribution partner(s), "
-            f"{sum(len(a.terminals) for a in oneweb.accounts)} terminals, seed {seed}",
-            f"  controls: GET {ONEWEB_PREFIX}/_sim/state, POST {ONEWEB_PREFIX}/_sim/terminals/{{imei}}/offline|online, "
-            f"POST {ONEWEB_PREFIX}/_sim/reports/shift?seconds=N",
-        ]
-        lines += [f"  client_id {c.client_id} -> {c.partner_id}" for c in oneweb.credentials()]
-        if starlink.churn is not None:
-            lines.insert(
-                5,
-                f"  churn: {churn:g} of each inventory replaced every {churn_period:g} s "
-                f"(GET|POST {STARLINK_PREFIX}/_sim/churn)",
-            )
+        for name, simulator in simulators.items():
+            lines += ["", *simulator.describe(specs[name].prefix)]
         lines += [
             "",
             "Faults, per account of any provider: GET|POST|DELETE /_sim/faults "
-            '{"provider": "starlink", "account": "ACC-…", "mode": "rate_limit", "count": 10, "seconds": 30}; '
+            '{"provider": "<name>", "account": "<key or *>", "mode": "rate_limit", "count": 10, "seconds": 30}; '
             "request counts: GET /_sim/requests",
+            "  providers: " + ", ".join(simulators),
             "  modes: " + ", ".join(book.snapshot()["modes"]),
         ]
         lines += [f"  active: {f}" for f in book.snapshot()["faults"]]
@@ -143,88 +123,22 @@ def build_app(
             Route("/", index),
             Route("/exporter-config.yml", config_file),
             *book.routes(),
-            Mount(STARLINK_PREFIX, routes=starlink.routes()),
-            Mount(KOGNITIVE_PREFIX, routes=kognitive.routes()),
-            Mount(ONEWEB_PREFIX, routes=oneweb.routes()),
+            *(Mount(specs[name].prefix, routes=simulator.routes()) for name, simulator in simulators.items()),
         ]
     )
-    app.state.starlink = starlink
-    app.state.kognitive = kognitive
-    app.state.oneweb = oneweb
+    app.state.simulators = simulators
+    app.state.prefixes = {name: specs[name].prefix for name in simulators}
+    for name, simulator in simulators.items():
+        setattr(app.state, name, simulator)
     app.state.faults = book
     app.state.calendar = calendar
     return app
 
 
-def exporter_config(base_url: str, sim: StarlinkSimulator) -> dict[str, Any]:
-    """An exporter config (the YAML structure of DESIGN.md) pointing one account at each simulated one."""
-    base = base_url.rstrip("/") + STARLINK_PREFIX
-    return {
-        "accounts": [
-            {
-                "provider": "starlink",
-                "name": creds.client_id,
-                "client_id": creds.client_id,
-                "client_secret": creds.client_secret,
-                "api_url": f"{base}/api/public/v2",
-                "auth_url": f"{base}/api/auth/connect/token",
-            }
-            for creds in sim.credentials()
-        ]
-    }
-
-
 def demo_config(base_url: str, app: Starlette) -> dict[str, Any]:
-    """An exporter config with one account for every simulated account of every provider."""
-    return {
-        "accounts": exporter_config(base_url, app.state.starlink)["accounts"]
-        + kognitive_config(base_url, app.state.kognitive)
-        + oneweb_config(base_url, app.state.oneweb)
-    }
-
-
-def kognitive_config(base_url: str, sim: KognitiveSimulator) -> list[dict[str, Any]]:
-    """One `kognitive` account per simulated partner key, paging in small pages to show paging."""
-    api_url = base_url.rstrip("/") + KOGNITIVE_PREFIX + KOGNITIVE_API
-    jobs = {
-        "terminal_status": {"interval": "30s"},
-        "service_lines": {"interval": "1m"},
-        "billing_usage": {"interval": "5m"},
-        "products": {"interval": "5m"},
-        "addresses": {"interval": "5m"},
-    }
-    return [
-        {
-            "provider": "kognitive",
-            "name": f"kognitive-dp-{n}",
-            "auth_key": key,
-            "api_url": api_url,
-            "page_limit": 10,
-            "jobs": {name: dict(job) for name, job in jobs.items()},
-        }
-        for n, (_, key) in enumerate(sim.credentials(), start=1)
-    ]
-
-
-def oneweb_config(base_url: str, sim: OneWebSimulator) -> list[dict[str, Any]]:
-    """One `oneweb` account per simulated distribution partner, with demo-short intervals."""
-    jobs = {
-        "user_terminals": {"interval": "30s"},
-        "products": {"interval": "1m"},
-        "organizations": {"interval": "5m"},
-        "sites": {"interval": "5m"},
-        "terminal_performance": {"interval": "1m"},
-        "product_performance": {"interval": "1m"},
-        "usage_consumption": {"interval": "5m"},
-    }
-    return [
-        {
-            "provider": "oneweb",
-            "name": f"oneweb-{creds.partner_id}",
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret,
-            "api_url": base_url.rstrip("/") + ONEWEB_PREFIX,
-            "jobs": {name: dict(job) for name, job in jobs.items()},
-        }
-        for creds in sim.credentials()
-    ]
+    """An exporter config (the YAML structure of DESIGN.md) with one account for every simulated
+    account of every provider, in the providers' `demo_position` order."""
+    base = base_url.rstrip("/")
+    simulators: dict[str, SimulatedProvider] = app.state.simulators
+    prefixes: dict[str, str] = app.state.prefixes
+    return {"accounts": [a for name, sim in simulators.items() for a in sim.demo_accounts(base + prefixes[name])]}

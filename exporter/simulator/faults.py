@@ -22,8 +22,10 @@ of those keys (or `*`) changes the answer:
 - `behind`: Starlink: the account's stream readers fall `ticks` (default 40) ticks behind, so the
   next calls come back full (done at once; nothing stays set).
 
-Kognitive and OneWeb have no tokens (the key or the Basic credentials go with every request),
-so `expired_token` does not exist there, nor does `behind` (no stream): asking for them is a 400.
+Every provider's simulator has the modes the book serves itself; `expired_token` and `behind`
+exist only where the provider's `SimulatorSpec.own_faults` says its simulator acts on them
+(Starlink). Kognitive and OneWeb have no tokens (the key or the Basic credentials go with every
+request), nor a stream: asking for those is a 400 with the reason their `missing_faults` give.
 
 A fault lasts `count` answers, or `seconds`, or until it is cleared. It applies to every endpoint
 of the account, or only to those whose name contains `endpoint`; only `revoked` (and a fault
@@ -49,6 +51,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from exporter.providers import simulated
+from exporter.providers.spec import SimulatorSpec
+
 MODES: dict[str, str] = {
     "rate_limit": "429 with Retry-After (retry_after, default 5 s)",
     "rate_limit_bare": "429 without Retry-After",
@@ -63,18 +68,7 @@ MODES: dict[str, str] = {
     "behind": "Starlink: the telemetry stream falls `ticks` behind (full batches)",
 }
 SERVED = tuple(m for m in MODES if m not in ("expired_token", "behind"))  # those two act in the simulator
-NOT_SUPPORTED: dict[str, dict[str, str]] = {
-    "kognitive": {
-        "expired_token": "Kognitive has no tokens (the auth key goes with every request); use revoked",
-        "behind": "Kognitive has no telemetry stream",
-    },
-    "oneweb": {
-        "expired_token": "OneWeb has no tokens (HTTP Basic credentials go with every request); use revoked",
-        "behind": "OneWeb has no telemetry stream",
-    },
-    "starlink": {},
-}
-PROVIDERS = tuple(NOT_SUPPORTED)
+# every provider's simulator has the SERVED modes; the others only where its SimulatorSpec.own_faults says
 DEFAULTS: dict[str, Any] = {"retry_after": 5.0, "status": 503, "delay": 60.0, "ttl": 2.0, "ticks": 40, "shape": "top"}
 PARAMS = {"retry_after", "status", "delay", "ttl", "ticks", "shape"}
 MAX_LOG = 50_000  # requests remembered per account (for rates); totals are kept for ever
@@ -164,8 +158,12 @@ def max_in_window(times: Iterable[float], window: float = 60.0) -> int:
 class FaultBook:
     """Faults and request counts of every simulated provider account."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.time, providers: Mapping[str, SimulatorSpec] | None = None
+    ) -> None:
+        """`providers`: the simulated providers by name (default: every registered one with a simulator)."""
         self.clock = clock
+        self.providers = dict(providers if providers is not None else simulated())
         self.faults: list[Fault] = []
         self.requests: dict[tuple[str, str], _Requests] = {}
         self._ids = itertools.count(1)
@@ -189,12 +187,14 @@ class FaultBook:
         **params: Any,
     ) -> tuple[Fault, dict[str, Any]]:
         """Set a fault; returns it and what its activation did (e.g. how many cursors moved)."""
-        if provider not in NOT_SUPPORTED:
-            raise FaultError(f"unknown provider {provider!r}; known: {', '.join(PROVIDERS)}")
+        spec = self.providers.get(provider)
+        if spec is None:
+            raise FaultError(f"unknown provider {provider!r}; known: {', '.join(sorted(self.providers))}")
         if mode not in MODES:
             raise FaultError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
-        if mode in NOT_SUPPORTED[provider]:
-            raise FaultError(f"mode {mode!r} does not exist for {provider}: {NOT_SUPPORTED[provider][mode]}")
+        if mode not in SERVED and mode not in spec.own_faults:
+            why = spec.missing_faults.get(mode, "its simulator does not act on it")
+            raise FaultError(f"mode {mode!r} does not exist for {provider}: {why}")
         if not isinstance(account, str) or not account:
             raise FaultError("account must be one of the account's keys, or '*'")
         if count is not None and (type(count) is not int or count < 1):

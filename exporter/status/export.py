@@ -1,9 +1,10 @@
 """`leo-exporter export-csv --config.file F [--output FILE]`: poll once, write the ticketing CSV, exit.
 
-Runs every enabled job of every account in the config once (identifying jobs first; usage
-jobs, which no column needs, are skipped), then writes the CSV of `exporter.status.csvexport`
-to FILE (atomically: a temporary file renamed into place) or to stdout. It is a one-off, not a
-replica: it polls all accounts whatever the config's shard says.
+Runs every enabled job of every account in the config once (identifying jobs first; the jobs
+no column needs, which each provider names in `Provider.export_skips`, are skipped), then writes
+the CSV of `exporter.status.csvexport` to FILE (atomically: a temporary file renamed into place)
+or to stdout. It is a one-off, not a replica: it polls all accounts whatever the config's shard
+says.
 
 Starlink: its telemetry stream has one cursor per service account, so this command reads rows
 that a running exporter on the same credentials would then miss. Against a running exporter,
@@ -26,10 +27,10 @@ import httpx
 
 from exporter.atomic import write_atomically
 from exporter.config import Config, ConfigError, ShardConfig, load_config
+from exporter.providers import providers
 from exporter.status import csvexport
 
 log = logging.getLogger("exporter.export")
-SKIPPED_JOBS = frozenset({"data_usage", "billing_usage", "usage_consumption", "product_performance"})
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG = 0, 1, 2
 
 
@@ -58,7 +59,7 @@ async def poll_once(config: Config, transport: httpx.AsyncBaseTransport | None =
         async def run_account(jobs: list) -> None:
             for job in sorted(jobs, key=lambda j: j.gate is not None):  # the identifying job first
                 status = job.status
-                if not status.enabled or status.call in SKIPPED_JOBS:
+                if not status.enabled or status.call in providers()[status.account.provider].export_skips:
                     continue
                 if job.gate is not None and not job.gate.is_set():
                     failures.append(f"{status.key}: not run, the account could not be identified")

@@ -7,18 +7,35 @@ list. Everything else follows the shapes assumed in `schema.py`, each marked wit
 
 from __future__ import annotations
 
-from exporter.providers.base import AccountContext, Provider
+from exporter.providers.base import Provider, ProviderDefinition
 from exporter.providers.oneweb.config import OneWebAccount
 from exporter.providers.oneweb.jobs import OneWebDriver
+from exporter.providers.spec import SimulatorFlag, SimulatorSpec
 
+SIMULATOR = SimulatorSpec(
+    prefix="/oneweb",
+    factory="exporter.providers.oneweb.simulator.server:simulate",
+    flags=(
+        SimulatorFlag(
+            "--oneweb-accounts",
+            "oneweb_accounts",
+            int,
+            1,
+            "simulated OneWeb distribution partner accounts (default 1)",
+        ),
+    ),
+    missing_faults={
+        "expired_token": "OneWeb has no tokens (HTTP Basic credentials go with every request); use revoked",
+        "behind": "OneWeb has no telemetry stream",
+    },
+    demo_position=30,
+)
 
-class OneWebProvider:
-    name = "oneweb"
-    config_model = OneWebAccount
-    online_from_telemetry = False  # resourceState says it
-
-    def create(self, ctx: AccountContext) -> OneWebDriver:
-        return OneWebDriver(ctx)
-
-
-PROVIDER: Provider = OneWebProvider()  # checked against the protocol by mypy
+PROVIDER: Provider = ProviderDefinition(  # checked against the protocol by mypy
+    name="oneweb",
+    config_model=OneWebAccount,
+    driver=OneWebDriver,
+    online_from_telemetry=False,  # resourceState says it
+    simulator=SIMULATOR,
+    export_skips=frozenset({"usage_consumption", "product_performance"}),  # usage and reports: no column needs them
+)

@@ -2,10 +2,11 @@
 
 The exporter's real client polls it exactly as it polls starlink.com. Every API call goes through
 `_api`, which resolves the bearer token to a service account and then hands the request to the
-shared fault book (`faults.py`: 429, 5xx, slow answers, resets, broken JSON, expired tokens,
+shared fault book (`exporter/simulator/faults.py`: 429, 5xx, slow answers, resets, broken JSON, expired tokens,
 revoked credentials, a stream that falls behind), keyed by account number, client id or index.
 With `churn` set, terminals join and leave the inventory over time (`churn.py`). Time comes from
-an injectable clock, so tests move time forward instead of sleeping.
+an injectable clock, so tests move time forward instead of sleeping. The simulator app builds it
+through `simulate` (the provider's `SIMULATOR.factory`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import parse_qs, unquote
 
 import anyio
@@ -25,14 +26,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from exporter.simulator.churn import Churn, spares
-from exporter.simulator.faults import Fault, FaultBook, FaultError
-from exporter.simulator.fleet import Account, ServiceLine, Terminal, build_fleet, split
-from exporter.simulator.hashing import key
-from exporter.simulator.responses import envelope, envelope_error, iso, json_response, paginate
-from exporter.simulator.starlink_pools import balance_json, pool_json, pool_usage_json
-from exporter.simulator.starlink_products import MAX_COUNT, TopUpBlock, catalog, extra_gb, new_block, top_up_product
-from exporter.simulator.telemetry import (
+from exporter.providers.starlink.simulator.fleet import Account, ServiceLine, Terminal, build_fleet, split
+from exporter.providers.starlink.simulator.pools import balance_json, pool_json, pool_usage_json
+from exporter.providers.starlink.simulator.products import (
+    MAX_COUNT,
+    TopUpBlock,
+    catalog,
+    extra_gb,
+    new_block,
+    top_up_product,
+)
+from exporter.providers.starlink.simulator.telemetry import (
     ENUMS,
     FUTURE_COLUMN,
     I_COLUMNS,
@@ -43,7 +47,12 @@ from exporter.simulator.telemetry import (
     reorder,
     response_columns,
 )
-from exporter.simulator.usage import line_usage
+from exporter.providers.starlink.simulator.usage import line_usage
+from exporter.simulator.churn import Churn, spares
+from exporter.simulator.faults import Fault, FaultBook, FaultError
+from exporter.simulator.hashing import key
+from exporter.simulator.plugin import SimulatorContext
+from exporter.simulator.responses import envelope, envelope_error, iso, json_response, paginate
 
 API = "/api/public/v2"
 PAGE_SIZE = 100  # service lines and user terminals: fixed, no `limit` parameter
@@ -117,6 +126,7 @@ class StarlinkSimulator:
         self.seed = seed
         self.row_interval = row_interval
         self.token_ttl = token_ttl
+        self.churn_fraction, self.churn_period = churn, churn_period
         self._clock = clock  # live data: stream rows, tokens, churn
         self._calendar = calendar or clock  # dates: activations, billing cycles, usage, top-ups
         self.t0 = clock()  # tick 0 happens now, so a first stream call has data at once
@@ -151,6 +161,38 @@ class StarlinkSimulator:
     def credentials(self) -> list[SimAccount]:
         """The primary service account of each simulated account, in account order."""
         return [self._clients[a.client_id].creds for a in self.accounts]
+
+    def demo_accounts(self, base_url: str) -> list[dict[str, Any]]:
+        """One exporter account (YAML structure) per simulated service account at `base_url`."""
+        base = base_url.rstrip("/")
+        return [
+            {
+                "provider": "starlink",
+                "name": creds.client_id,
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret,
+                "api_url": f"{base}/api/public/v2",
+                "auth_url": f"{base}/api/auth/connect/token",
+            }
+            for creds in self.credentials()
+        ]
+
+    def describe(self, prefix: str) -> list[str]:
+        """Its block of the simulator's index page."""
+        lines = [f"Starlink Public API V2: {prefix}/api/public/v2 (token: {prefix}/api/auth/connect/token)"]
+        if self.churn is not None:
+            lines.append(
+                f"  churn: {self.churn_fraction:g} of each inventory replaced every {self.churn_period:g} s "
+                f"(GET|POST {prefix}/_sim/churn)"
+            )
+        terminals = sum(len(self.terminal_ids(a.number)) for a in self.accounts)
+        lines += [
+            f"  {len(self.accounts)} accounts, {terminals} terminals, "
+            f"seed {self.seed}, a telemetry row every {self.row_interval:g} s per device",
+            f"  controls: GET {prefix}/_sim/state, POST {prefix}/_sim/terminals/{{id}}/offline|online|alerts, "
+            f"POST {prefix}/_sim/accounts/{{ACC-…}}/rewind",
+        ]
+        return lines + [f"  client_id {c.client_id} -> {c.account_number}" for c in self.credentials()]
 
     def add_service_account(self, account_number: str) -> SimAccount:
         """Create another service account on an account: it gets its own, independent stream cursor."""
@@ -649,6 +691,24 @@ class StarlinkSimulator:
         return frozenset(offline)
 
 
+def simulate(ctx: SimulatorContext) -> StarlinkSimulator:
+    """The Starlink simulator of the simulator app (the provider's `SIMULATOR.factory`)."""
+    churn, period = ctx.options["churn"], ctx.options["churn_period"]
+    if not 0 <= churn < 1 or period <= 0:
+        raise ValueError("--churn must be a fraction in [0, 1) and --churn-period positive")
+    return StarlinkSimulator(
+        ctx.accounts,
+        ctx.terminals,
+        ctx.seed,
+        row_interval=ctx.options["row_interval"],
+        faults=ctx.faults,
+        churn=churn,
+        churn_period=period,
+        clock=ctx.clock,
+        calendar=ctx.calendar,
+    )
+
+
 def _token_refused() -> Response:
     return envelope_error(
         401,
@@ -697,7 +757,7 @@ def _int_query(request: Request, name: str, default: int, *, minimum: int, maxim
     return value
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

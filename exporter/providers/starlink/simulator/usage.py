@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from exporter.providers.starlink.simulator.fleet import Account, ServiceLine
+from exporter.providers.starlink.simulator.pools import capacity_gb, pool_daily_gb, pool_usage_public
 from exporter.simulator.calendar import cycle_bounds, cycle_start, midnight
-from exporter.simulator.fleet import Account, ServiceLine
 from exporter.simulator.hashing import hash_str, key, unit
 from exporter.simulator.responses import iso
-from exporter.simulator.starlink_pools import capacity_gb, pool_daily_gb, pool_usage_public
 
 _UNLIMITED_SCALE_GB = 1000.0  # monthly standard usage of an unlimited line at usage_level 1
 OVERAGE_PRICE_PER_GB = {False: 1.0, True: 2.0}  # by mobile plan; made up

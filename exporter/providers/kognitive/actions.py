@@ -24,12 +24,22 @@ the tracking call only reads and is repeated until the creation completes, fails
 
 from __future__ import annotations
 
+import argparse
 import time
 from typing import Any
 
 import anyio
 
-from exporter.actions.base import EXIT_FAILED, EXIT_OK, Action, Refused, Result, money
+from exporter.actions.base import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Action,
+    ActionSpec,
+    Refused,
+    Result,
+    duration_argument,
+    money,
+)
 from exporter.providers.errors import BadResponse, ProviderError, RequestRejected, ServerError, TransportFailed
 from exporter.providers.http import ApiClient, decode_json_bytes
 from exporter.providers.kognitive import fields as F
@@ -363,3 +373,107 @@ async def follow(act: Action, session: Session, tracking: str, follow_for: float
                 EXIT_FAILED,
             )
         await sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+# ---- the sub-commands ---------------------------------------------------------------------------------
+#   leo-exporter kognitive-pause --config.file F --account NAME --service-line SL (--now | --end-of-cycle)
+#                                [--reject-reason TEXT]
+#   leo-exporter kognitive-resume --config.file F --account NAME --service-line SL --custom-plan ID --product ID
+#                                 [--data-blocks]
+#   leo-exporter kognitive-new-service-line --config.file F --account NAME --starlink-account ACC-… --name NAME
+#                                 --custom-plan ID [--product ID] [--address REF] [--terminal ID]... [--email E]...
+#                                 [--timeout 5m] [--poll-interval 5s]
+
+
+async def _run_pause(act: Action, args: argparse.Namespace) -> Result:
+    return await pause(act, args.service_line, args.now, args.reject_reason)
+
+
+async def _run_resume(act: Action, args: argparse.Namespace) -> Result:
+    return await resume(act, args.service_line, args.product, args.custom_plan, args.data_blocks)
+
+
+async def _run_new_line(act: Action, args: argparse.Namespace) -> Result:
+    return await new_service_line(
+        act,
+        account_number=args.starlink_account,
+        name=args.name,
+        product=args.product,
+        custom_plan=args.custom_plan,
+        address=args.address,
+        terminals=args.terminal or [],
+        emails=args.email or [],
+        follow_for=args.timeout,
+        interval=args.poll_interval,
+    )
+
+
+def _pause_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--service-line", dest="service_line", required=True)
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--now", action="store_true", help="pause at once (endNow: true)")
+    when.add_argument("--end-of-cycle", dest="end_of_cycle", action="store_true", help="pause when the cycle ends")
+    p.add_argument(
+        "--reject-reason",
+        dest="reject_reason",
+        default=None,
+        help="sent as rejectReason, which the Kognitive API describes as the 'Reason for rejecting the service "
+        "line pause (if any)'; left out when not given",
+    )
+
+
+def _resume_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--service-line", dest="service_line", required=True)
+    p.add_argument("--custom-plan", dest="custom_plan", default=None, help="customPlanId (mandatory)")
+    p.add_argument("--product", default=None, help="productReferenceId of the plan (mandatory)")
+    p.add_argument(
+        "--data-blocks",
+        dest="data_blocks",
+        action="store_true",
+        help="send dataBlockProducts with this line's accountNumber and serviceLineNumber, the fields the "
+        "Kognitive API lists under it",
+    )
+
+
+def _new_line_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--custom-plan", dest="custom_plan", default=None, help="customPlanId (mandatory)")
+    p.add_argument("--product", default=None, help="productReferenceId of the plan")
+    p.add_argument("--name", required=True, help="name of the new service line")
+    p.add_argument("--starlink-account", dest="starlink_account", default=None, help="ACC-... (default: config)")
+    p.add_argument("--address", default=None, help="address reference id")
+    p.add_argument(
+        "--terminal",
+        action="append",
+        metavar="USER_TERMINAL_ID",
+        help="repeatable; sent as the one userTerminalIds string, comma-separated",
+    )
+    p.add_argument("--email", action="append", help="repeatable")
+    p.add_argument(
+        "--timeout", type=duration_argument, default=300.0, help="stop following after this long (default 5m)"
+    )
+    p.add_argument("--poll-interval", dest="poll_interval", type=duration_argument, default=5.0, help="default 5s")
+
+
+ACTIONS = (
+    ActionSpec(
+        "kognitive-pause",
+        "pause a Kognitive service line now or at the end of the cycle",
+        _run_pause,
+        lambda a: a.service_line,
+        _pause_arguments,
+    ),
+    ActionSpec(
+        "kognitive-resume",
+        "resume a paused Kognitive service line on a plan",
+        _run_resume,
+        lambda a: a.service_line,
+        _resume_arguments,
+    ),
+    ActionSpec(
+        "kognitive-new-service-line",
+        "create a Kognitive service line and follow it until it is ready",
+        _run_new_line,
+        lambda a: a.name,
+        _new_line_arguments,
+    ),
+)

@@ -14,10 +14,20 @@ A top-up is charged at once and is not idempotent: every successful call buys ag
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 from urllib.parse import quote
 
-from exporter.actions.base import EXIT_FAILED, EXIT_OK, Action, Refused, Result, money
+from exporter.actions.base import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Action,
+    ActionSpec,
+    Refused,
+    Result,
+    money,
+    positive_argument,
+)
 from exporter.providers.errors import BadResponse, ProviderError, RequestRejected, ServerError, TransportFailed
 from exporter.providers.http import decode_json_bytes
 from exporter.providers.starlink.auth import TokenSource
@@ -158,3 +168,25 @@ async def _show_blocks(act: Action, client: StarlinkClient, path: str) -> None:
                 f"  {block.get('count')} x {block.get('productId')} ({_amount(block.get('dataAmount'))} "
                 f"{block.get('dataUnitType', '')}), until {block.get('expirationDate')}"
             )
+
+
+async def _run_top_up(act: Action, args: argparse.Namespace) -> Result:
+    return await top_up(act, args.service_line, args.count, args.product)
+
+
+def _top_up_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--service-line", dest="service_line", required=True, help="service line number, AST-...")
+    p.add_argument("--count", type=positive_argument, default=1, help="blocks to buy (default 1)")
+    p.add_argument("--product", default=None, help="top-up product id (default: the one the line's plan offers)")
+
+
+# leo-exporter starlink-top-up --config.file F --account NAME --service-line AST-… [--count N] [--product ID]
+ACTIONS = (
+    ActionSpec(
+        "starlink-top-up",
+        "buy a one-time data top-up for a Starlink service line (charged at once, not idempotent)",
+        _run_top_up,
+        lambda a: a.service_line,
+        _top_up_arguments,
+    ),
+)

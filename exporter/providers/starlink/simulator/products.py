@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from exporter.providers.starlink.simulator.fleet import LAND_PLANS, MOBILE_PLANS, Plan
 from exporter.simulator.calendar import cycle_bounds
-from exporter.simulator.fleet import LAND_PLANS, MOBILE_PLANS, Plan
 from exporter.simulator.responses import iso
 
 CURRENCY = "USD"

@@ -37,10 +37,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from exporter.providers.kognitive import ASSUMED_FIELDS
 from exporter.providers.kognitive import fields as F
-from exporter.simulator.calendar import cycle_bounds
-from exporter.simulator.faults import FaultBook
-from exporter.simulator.kognitive_fleet import (
+from exporter.providers.kognitive.simulator.fleet import (
     Line,
     Partner,
     StarlinkAccount,
@@ -48,14 +47,12 @@ from exporter.simulator.kognitive_fleet import (
     build_partners,
     line_usage,
 )
-from exporter.simulator.kognitive_writes import check_body
+from exporter.providers.kognitive.simulator.writes import check_body
+from exporter.simulator.calendar import cycle_bounds
+from exporter.simulator.faults import FaultBook
+from exporter.simulator.plugin import SimulatorContext
 
-# Fields no document or real payload shows, served only when asked for (`assumed_fields`, the
-# simulator's `--assume kognitive.<name>`). docs/providers/kognitive.md says what would confirm each.
-ASSUMED_FIELDS = {
-    "service_line_address": "address_reference_id on getServiceLineDetails items (joins the line to its address)",
-    "service_line_product": "product_reference_id on getServiceLineDetails items (the line's plan, hence its limit)",
-}
+API = "/ext/v1/starlink"  # under the simulator's mount point, as on the real host
 DEFAULT_LIMIT = 25  # the documented default page size
 MAX_LIMIT = 100  # ASSUMED: larger asks get this many
 PROVISION_SECONDS = 90.0  # "the creation of a service line may require 1-2 minutes"
@@ -162,6 +159,38 @@ class KognitiveSimulator:
         """(partner name, auth key) of each simulated partner."""
         return [(p.name, p.auth_key) for p in self.partners]
 
+    def demo_accounts(self, base_url: str) -> list[dict[str, Any]]:
+        """One exporter account per simulated partner key, paging in small pages to show paging."""
+        jobs = {
+            "terminal_status": {"interval": "30s"},
+            "service_lines": {"interval": "1m"},
+            "billing_usage": {"interval": "5m"},
+            "products": {"interval": "5m"},
+            "addresses": {"interval": "5m"},
+        }
+        return [
+            {
+                "provider": "kognitive",
+                "name": f"kognitive-dp-{n}",
+                "auth_key": key,
+                "api_url": base_url.rstrip("/") + API,
+                "page_limit": 10,
+                "jobs": {name: dict(job) for name, job in jobs.items()},
+            }
+            for n, (_, key) in enumerate(self.credentials(), start=1)
+        ]
+
+    def describe(self, prefix: str) -> list[str]:
+        """Its block of the simulator's index page."""
+        lines = [
+            f"Kognitive OrbitPlans: {prefix}{API} (auth key in X-Auth-Key or auth-key)",
+            f"  {len(self.partners)} partners, {len(self.accounts())} Starlink accounts, "
+            f"{sum(len(a.terminals) for a in self.accounts())} terminals, seed {self.seed}",
+            f"  controls: GET {prefix}/_sim/state, POST|DELETE {prefix}/_sim/faults, "
+            f"POST {prefix}/_sim/terminals/{{id}}/offline|online|reset",
+        ]
+        return lines + [f"  auth key {key} -> {name}" for name, key in self.credentials()]
+
     def partner(self, index: int) -> Partner:
         return self.partners[index - 1]
 
@@ -252,7 +281,7 @@ class KognitiveSimulator:
 
     def routes(self) -> list[BaseRoute]:
         """Routes relative to the mount point (`/kognitive`); the API lives under /ext/v1/starlink."""
-        base = "/ext/v1/starlink/"
+        base = API + "/"
         reads = {
             F.GET_PRODUCTS: self._products,
             F.GET_BILLING_USAGE: self._billing_usage,
@@ -648,6 +677,14 @@ class KognitiveSimulator:
         except KeyError:
             return Response(orjson.dumps({"error": f"unknown terminal {terminal_id!r}"}), status_code=404)
         return Response(orjson.dumps({"ok": True}), media_type="application/json")
+
+
+def simulate(ctx: SimulatorContext) -> KognitiveSimulator:
+    """The Kognitive simulator of the simulator app (the provider's `SIMULATOR.factory`). Kognitive
+    reports no timestamps the exporter judges freshness by: all of it runs on the calendar."""
+    return KognitiveSimulator(
+        ctx.accounts, ctx.terminals, ctx.seed, faults=ctx.faults, clock=ctx.calendar, assumed_fields=ctx.assume
+    )
 
 
 # ---- helpers ----------------------------------------------------------------------------------------

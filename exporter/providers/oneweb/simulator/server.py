@@ -41,6 +41,7 @@ from exporter.providers.oneweb.schema import ENDPOINTS, SHAPES, compile_path, se
 from exporter.simulator.calendar import anchor_for, cycle_bounds, cycle_start, midnight
 from exporter.simulator.faults import FaultBook
 from exporter.simulator.hashing import key, pick, unit
+from exporter.simulator.plugin import SimulatorContext
 from exporter.simulator.responses import json_response
 
 PERIOD = 900.0  # performance reports per quarter hour (the DataMiner screens show quarter hours)
@@ -258,7 +259,7 @@ def build_account(seed: int, index: int, n_terminals: int, now: float) -> SimAcc
                 first_seen=now - 86400 * (30 + ht % 700),
             )
         )
-    products = []
+    products: list[SimProduct] = []
     pool_anchor = 1 + key(ha, 78) % 31  # a pool's members share one cycle
     for t, term in enumerate(terminals):
         hp = key(ha, _S_PRODUCT, t)
@@ -345,6 +346,41 @@ class OneWebSimulator:
 
     def credentials(self) -> list[SimCredentials]:
         return [acc.creds for acc in self.accounts]
+
+    def demo_accounts(self, base_url: str) -> list[dict[str, Any]]:
+        """One exporter account per simulated distribution partner, with demo-short intervals."""
+        jobs = {
+            "user_terminals": {"interval": "30s"},
+            "products": {"interval": "1m"},
+            "organizations": {"interval": "5m"},
+            "sites": {"interval": "5m"},
+            "terminal_performance": {"interval": "1m"},
+            "product_performance": {"interval": "1m"},
+            "usage_consumption": {"interval": "5m"},
+        }
+        return [
+            {
+                "provider": "oneweb",
+                "name": f"oneweb-{creds.partner_id}",
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret,
+                "api_url": base_url.rstrip("/"),
+                "jobs": {name: dict(job) for name, job in jobs.items()},
+            }
+            for creds in self.credentials()
+        ]
+
+    def describe(self, prefix: str) -> list[str]:
+        """Its block of the simulator's index page."""
+        lines = [
+            f"OneWeb (assumed shapes, HTTP Basic client_id:client_secret): {prefix} "
+            f"(hello: {prefix}/hello/v1/oneweb/world)",
+            f"  {len(self.accounts)} distribution partner(s), "
+            f"{sum(len(a.terminals) for a in self.accounts)} terminals, seed {self.seed}",
+            f"  controls: GET {prefix}/_sim/state, POST {prefix}/_sim/terminals/{{imei}}/offline|online, "
+            f"POST {prefix}/_sim/reports/shift?seconds=N",
+        ]
+        return lines + [f"  client_id {c.client_id} -> {c.partner_id}" for c in self.credentials()]
 
     def account(self, client_id: str) -> SimAccount:
         return self._by_client[client_id]
@@ -708,3 +744,16 @@ class OneWebSimulator:
         except ValueError:
             return json_response({"error": "seconds must be a number"}, 400)
         return json_response({"ok": True, "reportShift": self.report_shift})
+
+
+def simulate(ctx: SimulatorContext) -> OneWebSimulator:
+    """The OneWeb simulator of the simulator app (the provider's `SIMULATOR.factory`): its own
+    number of accounts (`--oneweb-accounts`) and a quarter of the terminals, at least four."""
+    return OneWebSimulator(
+        ctx.options["oneweb_accounts"],
+        max(4, ctx.terminals // 4),
+        ctx.seed,
+        faults=ctx.faults,
+        clock=ctx.clock,
+        calendar=ctx.calendar,
+    )

@@ -11,12 +11,12 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from exporter.simulator.fleet import Account, Router, Terminal, cell_of
+from exporter.providers.starlink.simulator.fleet import Account, Router, Terminal, cell_of
 from exporter.simulator.hashing import GOLDEN, MASK64, hash_str, key, mix, unit
 
 RETENTION_S = 8 * 3600
@@ -79,8 +79,8 @@ I_COLUMNS = ("DeviceType", "UtcTimestampNs", "DeviceId", "Ipv4", "Ipv6Ue", "Ipv6
 
 Row = tuple[Any, ...]
 _INV16 = 1.0 / 65536.0
-_NULL6 = (None,) * 6
-_NULL3 = (None,) * 3
+_NULL6: tuple[float | None, ...] = (None,) * 6
+_NULL3: tuple[float | None, ...] = (None,) * 3
 
 
 @dataclass(slots=True)
@@ -278,7 +278,7 @@ class AccountStream:
             r1 = (h & 0xFFFF) * _INV16
             r2 = ((h >> 16) & 0xFFFF) * _INV16
             r3 = ((h >> 32) & 0xFFFF) * _INV16
-            alerts = forced.get(idx)
+            alerts: Sequence[int] | None = forced.get(idx)
             if alerts is None:
                 alerts = [c for c, w, pct in prof if mix(kk ^ (c << 40) ^ (tick // w)) % 100 < pct] if prof else ()
             if 80 in alerts:  # thermal shutdown: the dish passes no traffic

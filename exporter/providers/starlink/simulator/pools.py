@@ -14,8 +14,8 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from exporter.providers.starlink.simulator.fleet import Account, ServiceLine
 from exporter.simulator.calendar import cycle_bounds, midnight
-from exporter.simulator.fleet import Account, ServiceLine
 from exporter.simulator.hashing import hash_str, key, unit
 from exporter.simulator.responses import iso
 
@@ -104,7 +104,7 @@ def _block_usage(account: Account, now: float, public: bool) -> list[dict[str, A
     blocks = []
     for n, (kind, count, per_block) in enumerate(_blocks(account)):
         room = count * per_block
-        lines = []
+        lines: list[dict[str, Any]] = []
         for sln in sorted(remaining):
             take = min(remaining[sln], room)
             room -= take

@@ -1,0 +1,179 @@
+"""The provider boundary is a fact: LunarLink (tests/toy_provider.py), a provider that exists only
+in tests, is installed the way a third-party package installs one (a `*.dist-info` with an entry
+point in the `leo_exporter.providers` group, on sys.path) and then shows up everywhere a built-in
+one does: `check-config`, the simulator and its fault book, `/metrics` and `/api/jobs`, with no
+file under exporter/ naming it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from exporter.actions.commands import actions
+from exporter.app import Exporter
+from exporter.cli import build_parser
+from exporter.config import parse_config
+from exporter.providers import GROUP, providers
+from exporter.simulator.app import build_app, demo_config
+from exporter.web import build_app as build_web_app
+from tests.conftest import SIMULATED_NOW
+from tests.inprocess import SIM_URL, poll_all
+from tests.processes import run_module, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = "lunarlink"
+pytestmark = pytest.mark.anyio
+
+
+def install(site: Path) -> Path:
+    """What `pip install leo-lunarlink` would leave in site-packages, minus the code (it lives in tests/)."""
+    dist = site / "leo_lunarlink-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: leo-lunarlink\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{GROUP}]\n{NAME} = tests.toy_provider:PROVIDER\n")
+    return site
+
+
+def forget_registry() -> None:
+    """The registry is read once per process: read it again."""
+    importlib.invalidate_caches()
+    providers.cache_clear()
+    actions.cache_clear()
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """LunarLink installed in this process, and uninstalled afterwards."""
+    monkeypatch.syspath_prepend(str(install(tmp_path / "site")))
+    forget_registry()
+    yield tmp_path / "site"
+    monkeypatch.undo()
+    forget_registry()
+
+
+def child_env(site: Path) -> dict[str, str]:
+    """A child process that sees LunarLink installed (and this checkout, for `tests.toy_provider`)."""
+    return {"PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+
+
+def test_no_file_under_exporter_names_the_toy_provider() -> None:
+    named = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "exporter").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and NAME in path.read_bytes().decode(errors="replace")
+    ]
+    assert named == []
+
+
+def test_the_registry_finds_it_through_the_entry_point_group(site: Path) -> None:
+    registry = providers()
+    assert NAME in registry and {"starlink", "kognitive", "oneweb"} <= set(registry)
+    assert registry[NAME].config_model.__module__ == "tests.toy_provider"
+    assert "tests.toy_provider" in sys.modules
+
+
+def test_the_simulator_command_takes_its_option(site: Path) -> None:
+    args = build_parser().parse_args(["simulator", "--lunarlink-dishes", "5"])
+    assert args.lunarlink_dishes == 5
+
+
+async def test_it_is_simulated_polled_and_served_like_a_built_in_provider(site: Path) -> None:
+    app = build_app(accounts=2, terminals=8, now=SIMULATED_NOW, lunarlink_dishes=4)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SIM_URL) as sim:
+        assert "LunarLink (a toy of the tests): /lunarlink/dishes" in (await sim.get("/")).text
+        served = yaml.safe_load((await sim.get("/exporter-config.yml")).text)["accounts"]
+    config = demo_config(SIM_URL, app)
+    assert config["accounts"] == served
+    lunar = [a for a in config["accounts"] if a["provider"] == NAME]
+    assert [a["name"] for a in lunar] == ["lunar-1", "lunar-2"]
+    assert config["accounts"][-2:] == lunar, "after the built-in providers (demo_position)"
+
+    exporter = Exporter(parse_config(config), transport=httpx.ASGITransport(app=app))
+    try:
+        await poll_all(exporter)
+        text = (await exporter.render_now()).plain.decode()
+        web = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_web_app(exporter)), base_url="http://exporter")
+        async with web:
+            jobs = (await web.get("/api/jobs")).json()["jobs"]
+            scraped = (await web.get("/metrics")).text
+    finally:
+        await exporter.aclose()
+    for text_ in (text, scraped):
+        assert 'leo_terminal_online{provider="lunarlink",account="lunar-1",terminal_id="LL-1-1"} 1' in text_
+        assert 'leo_terminal_online{provider="lunarlink",account="lunar-2",terminal_id="LL-2-4"} 0' in text_
+        assert 'leo_terminal_info{provider="lunarlink",account="lunar-2",terminal_id="LL-2-3",name="dish 3"} 1' in text_
+        assert 'leo_exporter_job_up{provider="lunarlink",account="lunar-1",call="dishes"} 1.0' in text_
+    ours = [job for job in jobs if job["provider"] == NAME]
+    assert [(j["account"], j["call"], j["up"]) for j in ours] == [
+        ("lunar-1", "dishes", True),
+        ("lunar-2", "dishes", True),
+    ]
+    assert ours[0]["interval_seconds"] == 300.0  # its own default (the demo intervals are the CLI's)
+
+
+async def test_its_faults_come_from_the_shared_fault_book(site: Path) -> None:
+    app = build_app(accounts=1, terminals=4, now=SIMULATED_NOW)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SIM_URL) as sim:
+        refused = await sim.post("/_sim/faults", json={"provider": NAME, "account": "1", "mode": "behind"})
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "mode 'behind' does not exist for lunarlink: LunarLink has no stream"
+        refused = await sim.post("/_sim/faults", json={"provider": NAME, "account": "1", "mode": "expired_token"})
+        assert "does not exist for lunarlink: its simulator does not act on it" in refused.json()["error"]
+        set_ = await sim.post(
+            "/_sim/faults", json={"provider": NAME, "account": "1", "mode": "server_error", "count": 1}
+        )
+        assert set_.status_code == 200
+        headers = {"Authorization": "Bearer lunar-token-1"}
+        assert (await sim.get("/lunarlink/dishes", headers=headers)).status_code == 503
+        assert (await sim.get("/lunarlink/dishes", headers=headers)).status_code == 200
+        counted = (await sim.get("/_sim/faults")).json()["requests"][NAME]["1"]
+        assert counted["byStatus"] == {"503": 1, "200": 1}
+
+
+def test_check_config_knows_it_in_a_fresh_process(site: Path, tmp_path: Path) -> None:
+    good = tmp_path / "good.yml"
+    good.write_text(
+        "accounts:\n"
+        "- {provider: lunarlink, name: moon, token: lunar-secret, api_url: 'https://api.lunar.example'}\n"
+        "- {provider: lunarlink, name: far-side, token: other-secret, api_url: 'https://api.lunar.example',\n"
+        "   jobs: {dishes: {interval: 1m}}}\n"
+    )
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "accounts:\n- {provider: lunarlink, name: moon, token: lunar-secret, api_url: 'https://x', dish: 1}\n"
+    )
+    command = [sys.executable, "-m", "exporter", "check-config", "--config.file"]
+    env = {**os.environ, **child_env(site)}
+    ok = subprocess.run([*command, str(good)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "- lunarlink account 'moon' at https://api.lunar.example" in ok.stdout
+    assert "    dishes: every 5m, timeout 30s" in ok.stdout
+    assert "    dishes: every 1m, timeout 30s" in ok.stdout
+    assert "lunar-secret" not in ok.stdout + ok.stderr
+    refused = subprocess.run([*command, str(bad)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert refused.returncode == 2
+    assert "accounts[0].dish: unknown key" in refused.stderr
+
+
+@pytest.mark.e2e
+def test_the_demo_exporter_simulates_polls_and_serves_it(site: Path, tmp_path: Path) -> None:
+    """`leo-exporter` without a config, in a fresh process: the built-in simulator mounts LunarLink
+    too, the demo config polls it at its demo interval, and a scrape shows its dishes."""
+    with run_module(["--simulator.accounts", "1", "--simulator.terminals", "8"], tmp_path / "log",
+                    env=child_env(site)) as exporter:  # fmt: skip
+        wait_for(f"{exporter.url}/readyz", exporter, timeout=90)
+        text = httpx.get(f"{exporter.url}/metrics", timeout=30).text
+        jobs = httpx.get(f"{exporter.url}/api/jobs", timeout=10).json()["jobs"]
+    assert 'leo_terminal_online{provider="lunarlink",account="lunar-1",terminal_id="LL-1-3"} 1' in text
+    (dishes,) = [job for job in jobs if job["provider"] == NAME]
+    assert dishes["call"] == "dishes" and dishes["up"] is True
+    assert dishes["interval_seconds"] == 5.0  # SimulatorSpec.demo_overrides
