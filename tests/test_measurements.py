@@ -185,3 +185,18 @@ z = "leo_terminal_online"
     assert sum(bool(LABEL_TEXT.search(t)) for t in texts) == 1
     assert ESCAPING.search("from exporter.state import escape_label")
     assert not METRIC_NAME.match("leo_exporter.providers")  # the entry-point group is not a family
+
+
+def test_providers_use_only_the_states_public_classes() -> None:
+    """Providers reach the state through its tables and accounts (typed by these classes), never
+    through its helpers (escaping, label text) or storage; import-linter cannot tell names apart."""
+    public = {"AccountState", "EntityTable", "StateWorker"}
+    imported: dict[str, set[str]] = {}
+    for path in sorted(PROVIDERS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "exporter.state":
+                imported.setdefault(str(path.relative_to(PROVIDERS)), set()).update(a.name for a in node.names)
+            if isinstance(node, ast.Import) and any(a.name == "exporter.state" for a in node.names):
+                imported.setdefault(str(path.relative_to(PROVIDERS)), set()).add("*module*")
+    assert imported, "the providers should type their state handles"
+    assert {where: names - public for where, names in imported.items() if names - public} == {}
