@@ -25,6 +25,7 @@ from exporter.backfill import add_command as add_backfill
 from exporter.catalog import COLLECTORS
 from exporter.config import Config, ConfigError, ShardConfig, load_config, parse_config
 from exporter.durations import format_duration
+from exporter.front import WorkerEnd
 from exporter.logs import setup_logging
 from exporter.sharding import ShardError, account_key, owner
 from exporter.sharding import resolve as resolve_shard
@@ -366,25 +367,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_config(args.config_file, args.shard_total)
         if args.command == "simulator":
             return anyio.run(_run_simulator, args, backend_options=_loop_options())
+        from exporter.front import worker_end
+
+        link = worker_end()
+        if link is None:  # the front: serves /metrics and runs this same command line as its worker
+            log.info(
+                "starting leo-exporter",
+                extra={"version": build.version_fields(), "build_context": build.build_context()},
+            )
+            worker_argv = list(sys.argv[1:] if argv is None else argv)
+            return anyio.run(_run_front, args, worker_argv, backend_options=_loop_options())
         release_freed_memory()
-        log.info(
-            "starting leo-exporter", extra={"version": build.version_fields(), "build_context": build.build_context()}
-        )
-        return anyio.run(_run_exporter, args, backend_options=_loop_options())
+        log.info("worker process started", extra={"pid": os.getpid()})
+        return anyio.run(_run_exporter, args, link, backend_options=_loop_options())
     except KeyboardInterrupt:
         return EXIT_OK
 
 
-async def _run_exporter(args: argparse.Namespace) -> int:
-    from exporter.app import Exporter, wait_for_signal
-    from exporter.web import bind_socket
+async def _run_front(args: argparse.Namespace, worker_argv: list[str]) -> int:
+    """Bind the public socket and check the web config here, so a busy port or a bad certificate is
+    one clear error; the worker (the same command line) checks the rest of the config."""
+    from exporter.front import run_front
+    from exporter.server import bind_socket
 
     try:
         sock = bind_socket(args.listen)
     except (OSError, ValueError) as exc:
         log.error("%s", exc)
         return EXIT_FAILURE if isinstance(exc, OSError) else EXIT_CONFIG
-
     try:
         security = WebSecurity(args.web_config)
     except ConfigError as err:
@@ -394,6 +404,15 @@ async def _run_exporter(args: argparse.Namespace) -> int:
     except (ssl.SSLError, OSError) as exc:
         log.error("web config: cannot use the TLS certificate or key: %s", exc)
         return EXIT_CONFIG
+    return await run_front(worker_argv, sock, security, args.telemetry_path)
+
+
+async def _run_exporter(args: argparse.Namespace, link: WorkerEnd) -> int:
+    """The worker: config, jobs, state and rendering; its HTTP server (status page, API, CSV, job
+    control, reload) answers only the front, which serves /metrics from the renderings it hands over."""
+    from exporter.app import Exporter
+    from exporter.handoff import Publisher
+    from exporter.server import wait_for_signal
 
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
@@ -418,6 +437,7 @@ async def _run_exporter(args: argparse.Namespace) -> int:
             tg.cancel_scope.cancel()
             return EXIT_CONFIG
         exporter = Exporter(config, simulated=simulated)
+        exporter.publish = Publisher(link.control)
         exporter.config_path = config_file
         exporter.lifecycle, exporter.admin_api = args.lifecycle, args.admin_api
         exporter.telemetry_path = args.telemetry_path
@@ -442,7 +462,7 @@ async def _run_exporter(args: argparse.Namespace) -> int:
             "on" if args.lifecycle else "off (read-only)",
             "on" if args.admin_api else "off (read-only)",
         )
-        await exporter.serve(sock, stop, security=security)
+        await exporter.serve(link.listen, stop, front_token=link.token)
         tg.cancel_scope.cancel()
     return EXIT_OK
 
@@ -507,9 +527,8 @@ def simulation_config(data: dict[str, Any]) -> Config:
 async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -> Config:
     import uvicorn
 
-    from exporter.app import QuietServer
+    from exporter.server import QuietServer, bind_socket
     from exporter.simulator.app import build_app, demo_config
-    from exporter.web import bind_socket
 
     app = build_app(accounts=args.sim_accounts, terminals=args.sim_terminals, now=args.sim_now)
     sock = bind_socket("127.0.0.1:0")
@@ -529,9 +548,8 @@ async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -
 async def _run_simulator(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from exporter.app import QuietServer, wait_for_signal
+    from exporter.server import QuietServer, bind_socket, wait_for_signal
     from exporter.simulator.app import build_app
-    from exporter.web import bind_socket
 
     try:
         sock = bind_socket(args.listen)
