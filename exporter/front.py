@@ -53,6 +53,7 @@ CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 ENV_CONTROL, ENV_LISTEN, ENV_TOKEN = "LEO_WORKER_CONTROL_FD", "LEO_WORKER_LISTEN_FD", "LEO_WORKER_TOKEN"
 STOP_GRACE = 3.0  # seconds the worker gets to stop after SIGTERM before SIGKILL (SIGTERM: all gone < 5 s)
 BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
+FIRST_WAIT = 10.0  # seconds a scrape at start waits for the first exposition before a 503
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade", b"proxy-connection"}
 _FROM_UPSTREAM_DROP = {"connection", "keep-alive", "transfer-encoding", "date", "server"}
 
@@ -118,6 +119,7 @@ class Front:
         self.popen: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None  # set when the worker cannot start at all (bad config)
         self._swap = threading.Lock()
+        self.first = threading.Event()  # set once there is an exposition to serve
 
     # --- the exposition
     def _front_text(self) -> bytes:
@@ -133,6 +135,7 @@ class Front:
                 return
             text = self._front_text()
             self.served = Served(handoff.extend(body.gzipped, text), body.length + len(text), body)
+        self.first.set()
 
     def _receive(self, sock: socket.socket, delivered: threading.Event) -> None:
         """Reader thread: every frame the worker sends is swapped in, then acknowledged."""
@@ -275,6 +278,8 @@ class FrontApp:
         if scope["method"] not in ("GET", "HEAD"):
             await _answer(send, 405, b"Method Not Allowed\n", [(b"allow", b"GET, HEAD")])
             return
+        if self.front.served is None:  # starting: the worker's first rendering is a second or two away
+            await anyio.to_thread.run_sync(self.front.first.wait, FIRST_WAIT, abandon_on_cancel=True)
         served = self.front.served
         if served is None:
             await _answer(send, 503, b"no data rendered yet\n")
