@@ -9,6 +9,7 @@ import argparse
 import ctypes
 import logging
 import os
+import socket
 import ssl
 import sys
 import threading
@@ -37,6 +38,8 @@ from exporter.webconfig import WebSecurity
 log = logging.getLogger("exporter")
 DEFAULT_LISTEN = ":9819"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+# One process serving everything, as before the front existed: only for bench/fleet.py's comparison.
+SINGLE_PROCESS_ENV = "LEO_BENCH_SINGLE_PROCESS"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -370,24 +373,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from exporter.front import worker_end
 
         link = worker_end()
-        if link is None:  # the front: serves /metrics and runs this same command line as its worker
+        single = os.environ.get(SINGLE_PROCESS_ENV) == "1"
+        if link is None:
             log.info(
                 "starting leo-exporter",
                 extra={"version": build.version_fields(), "build_context": build.build_context()},
             )
+        if link is None and not single:  # the front: serves /metrics, runs this command line as its worker
             worker_argv = list(sys.argv[1:] if argv is None else argv)
             return anyio.run(_run_front, args, worker_argv, backend_options=_loop_options())
         release_freed_memory()
-        log.info("worker process started", extra={"pid": os.getpid()})
+        if link is not None:
+            log.info("worker process started", extra={"pid": os.getpid()})
         return anyio.run(_run_exporter, args, link, backend_options=_loop_options())
     except KeyboardInterrupt:
         return EXIT_OK
 
 
-async def _run_front(args: argparse.Namespace, worker_argv: list[str]) -> int:
-    """Bind the public socket and check the web config here, so a busy port or a bad certificate is
-    one clear error; the worker (the same command line) checks the rest of the config."""
-    from exporter.front import run_front
+def _public_socket(args: argparse.Namespace) -> tuple[socket.socket, WebSecurity] | int:
+    """The listening socket and the web config (TLS, basic auth), or the exit code: a busy port or
+    a bad certificate is one clear error, before any worker starts."""
     from exporter.server import bind_socket
 
     try:
@@ -396,24 +401,40 @@ async def _run_front(args: argparse.Namespace, worker_argv: list[str]) -> int:
         log.error("%s", exc)
         return EXIT_FAILURE if isinstance(exc, OSError) else EXIT_CONFIG
     try:
-        security = WebSecurity(args.web_config)
+        return sock, WebSecurity(args.web_config)
     except ConfigError as err:
         for problem in err.problems:
             log.error("web config: %s", problem)
-        return EXIT_CONFIG
     except (ssl.SSLError, OSError) as exc:
         log.error("web config: cannot use the TLS certificate or key: %s", exc)
-        return EXIT_CONFIG
-    return await run_front(worker_argv, sock, security, args.telemetry_path)
+    sock.close()
+    return EXIT_CONFIG
 
 
-async def _run_exporter(args: argparse.Namespace, link: WorkerEnd) -> int:
+async def _run_front(args: argparse.Namespace, worker_argv: list[str]) -> int:
+    """The front process (exporter/front.py); the worker, this same command line, checks the config."""
+    from exporter.front import run_front
+
+    public = _public_socket(args)
+    if isinstance(public, int):
+        return public
+    return await run_front(worker_argv, *public, args.telemetry_path)
+
+
+async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int:
     """The worker: config, jobs, state and rendering; its HTTP server (status page, API, CSV, job
-    control, reload) answers only the front, which serves /metrics from the renderings it hands over."""
+    control, reload) answers only the front, which serves /metrics from the renderings it hands over.
+    Without a front (`link` None: bench/fleet.py's --layout single, SINGLE_PROCESS_ENV) it serves
+    everything itself, as the exporter did before the front existed."""
     from exporter.app import Exporter
     from exporter.handoff import Publisher
     from exporter.server import wait_for_signal
 
+    public = None
+    if link is None:
+        public = _public_socket(args)
+        if isinstance(public, int):
+            return public
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(wait_for_signal, stop)
@@ -437,7 +458,8 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd) -> int:
             tg.cancel_scope.cancel()
             return EXIT_CONFIG
         exporter = Exporter(config, simulated=simulated)
-        exporter.publish = Publisher(link.control)
+        if link is not None:
+            exporter.publish = Publisher(link.control)
         exporter.config_path = config_file
         exporter.lifecycle, exporter.admin_api = args.lifecycle, args.admin_api
         exporter.telemetry_path = args.telemetry_path
@@ -462,7 +484,11 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd) -> int:
             "on" if args.lifecycle else "off (read-only)",
             "on" if args.admin_api else "off (read-only)",
         )
-        await exporter.serve(link.listen, stop, front_token=link.token)
+        if public is not None:
+            await exporter.serve(public[0], stop, security=public[1])
+        else:
+            assert link is not None
+            await exporter.serve(link.listen, stop, front_token=link.token)
         tg.cancel_scope.cancel()
     return EXIT_OK
 
