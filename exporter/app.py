@@ -234,11 +234,18 @@ class Exporter:
         """Enabled jobs that have not run yet, and 'render' until an exposition made after the
         last of those first runs exists (`/readyz?verbose`; tests and benchmarks wait for it)."""
         waiting = [j.key for j in self.state.jobs if j.enabled and j.last_run is None]
-        if not waiting and self._all_ran_at is None:
-            self._all_ran_at = max((j.last_run or 0.0 for j in self.state.jobs if j.enabled), default=0.0)
-        if self.exposition is None or self._all_ran_at is None or self.exposition.rendered_at < self._all_ran_at:
+        if self.exposition is None or not self.shows_first_runs(self.exposition):
             waiting.append("render")
         return waiting
+
+    def shows_first_runs(self, exposition: Exposition) -> bool:
+        """Whether `exposition` was rendered after every enabled job had run once (the front keeps
+        a restarted worker's earlier renderings back: they would drop every series for seconds)."""
+        if any(j.enabled and j.last_run is None for j in self.state.jobs):
+            return False
+        if self._all_ran_at is None:
+            self._all_ran_at = max((j.last_run or 0.0 for j in self.state.jobs if j.enabled), default=0.0)
+        return exposition.rendered_at >= self._all_ran_at
 
     # --- rendering
     async def render_now(self) -> Exposition:
@@ -256,8 +263,10 @@ class Exporter:
         return exposition
 
     async def render_loop(self) -> None:
-        """Render when the state changed (at most every MIN_RENDER_GAP, or twice the last render's
-        duration at fleet scale), and at least every render_interval so online flags age."""
+        """Render when the state changed (at most every MIN_RENDER_GAP, or the last render's
+        duration at fleet scale: rendering takes at most half the worker's time; scrapes are the
+        front process's, so they never wait for it), and at least every render_interval so online
+        flags age."""
         last = 0.0
         while True:
             now = time.monotonic()
@@ -267,7 +276,7 @@ class Exporter:
                 started = time.monotonic()
                 await self.render_now()
                 last = time.monotonic()
-                await anyio.sleep(max(MIN_RENDER_GAP, 2 * (last - started)))
+                await anyio.sleep(max(MIN_RENDER_GAP, last - started))
             else:
                 await anyio.sleep(0.1)
 

@@ -459,7 +459,7 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
             return EXIT_CONFIG
         exporter = Exporter(config, simulated=simulated)
         if link is not None:
-            exporter.publish = Publisher(link.control)
+            exporter.publish = Publisher(link.control, exporter.shows_first_runs)
         exporter.config_path = config_file
         exporter.lifecycle, exporter.admin_api = args.lifecycle, args.admin_api
         exporter.telemetry_path = args.telemetry_path

@@ -53,18 +53,31 @@ CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 ENV_CONTROL, ENV_LISTEN, ENV_TOKEN = "LEO_WORKER_CONTROL_FD", "LEO_WORKER_LISTEN_FD", "LEO_WORKER_TOKEN"
 STOP_GRACE = 3.0  # seconds the worker gets to stop after SIGTERM before SIGKILL (SIGTERM: all gone < 5 s)
 BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
+# The worker yields the CPU to the front: on a busy machine a scrape never waits behind an ingest
+# for a core (bench/fleet.py: docs/performance.md). Only lowering a priority needs no privilege.
+WORKER_NICE = 10
 FIRST_WAIT = 10.0  # seconds a scrape at start waits for the first exposition before a 503
+RESTART_HOLD = 120.0  # seconds a restarted worker's first polls may take before its renderings are served
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade", b"proxy-connection"}
 _FROM_UPSTREAM_DROP = {"connection", "keep-alive", "transfer-encoding", "date", "server"}
 
 
 @dataclass(frozen=True, slots=True)
 class Served:
-    """What a scrape gets: the worker's body with the front's families inside the same gzip member."""
+    """What a scrape gets: the worker's body (all but its last 10 bytes, not copied), then `tail`:
+    the front's families, the end of the deflate stream and the trailer, in the same gzip member."""
 
-    gzipped: bytes
-    length: int
     worker: handoff.Body
+    tail: bytes
+    length: int  # of the plain text
+
+    @property
+    def parts(self) -> tuple[memoryview, bytes]:
+        return memoryview(self.worker.gzipped)[:-10], self.tail
+
+    @property
+    def size(self) -> int:
+        return len(self.worker.gzipped) - 10 + len(self.tail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +97,8 @@ def worker_end() -> WorkerEnd | None:
     listen = socket.socket(fileno=int(os.environ.pop(ENV_LISTEN)))
     listen.setblocking(False)
     _die_with_parent()
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICE)
     return WorkerEnd(control, listen, os.environ.pop(ENV_TOKEN))
 
 
@@ -115,6 +130,7 @@ class Front:
         self.internal_url = f"http://127.0.0.1:{self.internal.getsockname()[1]}"
         self.served: Served | None = None
         self.worker_up = False
+        self.worker_running = False  # not Popen.poll(): it answers None while another thread waits
         self.restarts = 0
         self.popen: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None  # set when the worker cannot start at all (bad config)
@@ -134,20 +150,28 @@ class Front:
             if body is None:
                 return
             text = self._front_text()
-            self.served = Served(handoff.extend(body.gzipped, text), body.length + len(text), body)
+            self.served = Served(body, handoff.tail(body.gzipped, text), body.length + len(text))
         self.first.set()
 
     def _receive(self, sock: socket.socket, delivered: threading.Event) -> None:
-        """Reader thread: every frame the worker sends is swapped in, then acknowledged."""
+        """Reader thread: every frame the worker sends is swapped in, then acknowledged. A restarted
+        worker's renderings before its first polls are kept back while the front holds a fuller one
+        (for at most RESTART_HOLD): a restart must not drop every series from a scrape."""
+        started = time.monotonic()
+        held = self.served is not None
         try:
             while True:
                 body = handoff.receive(sock)
                 self.worker_up = True
-                self.swap(body)
+                if body.complete or not held or time.monotonic() - started > RESTART_HOLD:
+                    held = False
+                    self.swap(body)
+                else:
+                    self.swap()  # the last exposition, with worker_up 1 now
                 delivered.set()
                 handoff.acknowledge(sock)
         except (handoff.HandoffError, OSError, ValueError) as exc:
-            if self.popen is not None and self.popen.poll() is None and not isinstance(exc, handoff.HandoffError):
+            if self.worker_running and not isinstance(exc, handoff.HandoffError):
                 log.error("handoff from the worker failed: %s", exc)
 
     # --- the worker
@@ -176,9 +200,11 @@ class Front:
         while not stop.is_set():
             started = time.monotonic()
             self.popen, sock, delivered = self._start_worker()
+            self.worker_running = True
             try:
                 await _exit_or_stop(self.popen, stop)
             finally:
+                self.worker_running = False
                 if stop.is_set():
                     with anyio.CancelScope(shield=True):
                         await self._stop_worker()
@@ -212,13 +238,13 @@ class Front:
 
     async def _stop_worker(self) -> None:
         popen = self.popen
-        if popen is None or popen.poll() is not None:
+        if popen is None or popen.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             popen.send_signal(signal.SIGTERM)
         with anyio.move_on_after(STOP_GRACE):
             await anyio.to_thread.run_sync(popen.wait, abandon_on_cancel=True)
-        if popen.poll() is None:
+        if popen.returncode is None:
             log.warning("the worker did not stop within %.0f s; killing it", STOP_GRACE)
             popen.kill()
             await anyio.to_thread.run_sync(popen.wait)
@@ -226,7 +252,7 @@ class Front:
     async def forward_sighup(self) -> None:
         with contextlib.suppress(ValueError, NotImplementedError), anyio.open_signal_receiver(signal.SIGHUP) as signals:
             async for _ in signals:
-                if self.popen is not None and self.popen.poll() is None:
+                if self.popen is not None and self.worker_running:
                     log.info("received SIGHUP, passing it to the worker")
                     self.popen.send_signal(signal.SIGHUP)
 
@@ -288,21 +314,23 @@ class FrontApp:
         headers = [(b"content-type", CONTENT_TYPE), (b"vary", b"Accept-Encoding"), *SECURITY_HEADERS]
         head_only = scope["method"] == "HEAD"
         if gzip:
-            headers += [(b"content-encoding", b"gzip"), (b"content-length", str(len(served.gzipped)).encode())]
+            headers += [(b"content-encoding", b"gzip"), (b"content-length", str(served.size).encode())]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": b"" if head_only else served.gzipped})
+            if not head_only:
+                for part in served.parts:  # the body as received: no copy, no compression
+                    await send({"type": "http.response.body", "body": part, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         headers.append((b"content-length", str(served.length).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if not head_only:
             inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            view = memoryview(served.gzipped)
-            step = 1 << 19  # about 6 MiB of text per piece; zlib releases the GIL on a thread
-            for offset in range(0, len(view), step):
-                piece = view[offset : offset + step]
-                text = await anyio.to_thread.run_sync(inflate.decompress, piece)
-                if text:
-                    await send({"type": "http.response.body", "body": text, "more_body": True})
+            step = 1 << 18  # about 3 MiB of text per piece; zlib releases the GIL on a thread
+            for part in served.parts:
+                for offset in range(0, len(part), step):
+                    text = await anyio.to_thread.run_sync(inflate.decompress, part[offset : offset + step])
+                    if text:
+                        await send({"type": "http.response.body", "body": text, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -326,8 +354,7 @@ class FrontApp:
         await _answer(send, 503, ("\n".join(lines) + "\n").encode())
 
     async def proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        popen = self.front.popen
-        if popen is None or popen.poll() is not None:  # else the request would wait in the backlog
+        if not self.front.worker_running:  # else the request would wait in the backlog for the next one
             await _answer(send, 503, b"the exporter's worker process is restarting; try again shortly\n")
             return
         headers = [

@@ -12,6 +12,7 @@ import json
 import socket
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,15 +38,19 @@ class HandoffError(Exception):
 class Body:
     """A worker's gzip exposition as received, with what the front needs to extend it."""
 
-    gzipped: bytes
+    gzipped: bytearray  # as received: never copied, never changed
     length: int  # bytes of plain text
     series: int
     rendered_at: float
+    complete: bool  # rendered after every job's first run
 
 
-def send(sock: socket.socket, gzipped: bytes, length: int, series: int, rendered_at: float) -> None:
-    """Send one exposition and wait until the front serves it (blocking: run it on a thread)."""
-    header = json.dumps({"length": length, "series": series, "rendered_at": rendered_at}).encode()
+def send(sock: socket.socket, exposition: _Exposition, complete: bool) -> None:
+    """Send one exposition and wait until the front has it (blocking: run it on a thread).
+    `complete`: rendered after every job's first run."""
+    gzipped = exposition.gzipped
+    fields = {"length": exposition.length, "series": exposition.series, "rendered_at": exposition.rendered_at}
+    header = json.dumps({**fields, "complete": complete}).encode()
     sock.sendall(_FRAME.pack(_MAGIC, len(header), len(gzipped)) + header)
     sock.sendall(gzipped)
     if sock.recv(1) != ACK:
@@ -70,32 +75,33 @@ def receive(sock: socket.socket) -> Body:
     if magic != _MAGIC:
         raise HandoffError("the handoff socket sent something that is no exposition frame")
     header = json.loads(bytes(_read_exactly(sock, header_size)))
-    body = bytes(_read_exactly(sock, body_size))
+    body = _read_exactly(sock, body_size)
     if body[-10:-8] != _DEFLATE_END:
         raise HandoffError("the exposition does not end as the renderer ends it")
-    return Body(body, int(header["length"]), int(header["series"]), float(header["rendered_at"]))
+    return Body(body, int(header["length"]), int(header["series"]), float(header["rendered_at"]), header["complete"])
 
 
 def acknowledge(sock: socket.socket) -> None:
     sock.sendall(ACK)
 
 
-def extend(body: bytes, text: bytes) -> bytes:
-    """`body` (the renderer's gzip: sync-flushed deflate chunks, an empty final block, trailer)
-    with `text` appended inside the same gzip member: one member, so every client reads it whole
-    (httpx and curl stop after a first member). Costs one copy of the body, no recompression."""
+def tail(body: bytes | bytearray, text: bytes) -> bytes:
+    """What replaces the last 10 bytes of `body` (the renderer's gzip: sync-flushed deflate chunks,
+    an empty final block, the trailer) to append `text` inside the same gzip member: one member,
+    so every client reads it whole (httpx and curl stop after a first member). The body itself is
+    neither copied nor recompressed: a scrape sends body[:-10], then this."""
     crc, length = _TRAILER.unpack(body[-8:])
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
     deflated = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
-    trailer = _TRAILER.pack(zlib.crc32(text, crc), (length + len(text)) & 0xFFFFFFFF)
-    return b"".join([memoryview(body)[:-10], deflated, _DEFLATE_END, trailer])
+    return deflated + _DEFLATE_END + _TRAILER.pack(zlib.crc32(text, crc), (length + len(text)) & 0xFFFFFFFF)
 
 
 class Publisher:
     """The worker's end: one exposition on the socket at a time, never an older one after a newer."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, complete: Callable[[_Exposition], bool]):
         self.sock = sock
+        self.complete = complete
         self.lock = anyio.Lock()
         self.last = -1.0
 
@@ -104,6 +110,4 @@ class Publisher:
             if exposition.rendered_at < self.last:
                 return
             self.last = exposition.rendered_at
-            await anyio.to_thread.run_sync(
-                send, self.sock, exposition.gzipped, exposition.length, exposition.series, exposition.rendered_at
-            )
+            await anyio.to_thread.run_sync(send, self.sock, exposition, self.complete(exposition))
