@@ -3,7 +3,7 @@
 A loose guard against regressions of the front process (exporter/front.py): ingest work (decode,
 apply, render) must not reach the process that answers scrapes. The figures at 50,000
 terminals are bench/fleet.py's, not a test's. Against noise on a shared machine it compares
-medians and 90th percentiles of many scrapes, idle and during, each idle set taken just before
+medians and 99th percentiles of hundreds of scrapes, idle and during, each idle set taken just before
 its ingest, and allows a few attempts.
 """
 
@@ -49,8 +49,10 @@ def scrape_while(url: str, busy: threading.Event, seconds: list[float]) -> None:
         thread.join()
 
 
-def p90(values: list[float]) -> float:
-    return sorted(values)[math.ceil(0.9 * len(values)) - 1]
+def p99(values: list[float]) -> float:
+    """The 99th percentile: where a serving process that waits for the GIL shows (one long C call,
+    orjson decoding a 65,000-row response, holds it for 100 ms and more); its median barely moves."""
+    return sorted(values)[math.ceil(0.99 * len(values)) - 1]
 
 
 def test_a_scrape_during_an_ingest_is_not_slower_than_one_and_a_half_idle_ones(tmp_path: Path) -> None:
@@ -94,17 +96,17 @@ def test_a_scrape_during_an_ingest_is_not_slower_than_one_and_a_half_idle_ones(t
 
                 figures = {
                     "idle median": statistics.median(idle),
-                    "idle p90": p90(idle),
+                    "idle p99": p99(idle),
                     "during median": statistics.median(during),
-                    "during p90": p90(during),
+                    "during p99": p99(during),
                     "scrapes": (len(idle), len(during)),
                     "job seconds": ran["status"]["duration_seconds"],
                 }
                 tried.append(figures)
                 if (
-                    len(during) >= 20
+                    len(during) >= 200
                     and figures["during median"] <= 1.5 * figures["idle median"]
-                    and figures["during p90"] <= 1.5 * figures["idle p90"]
+                    and figures["during p99"] <= 1.5 * figures["idle p99"]
                 ):
                     return
             pytest.fail(f"scrapes during an ingest slower than 1.5x idle in all {ATTEMPTS} attempts: {tried}")
