@@ -64,20 +64,21 @@ _FROM_UPSTREAM_DROP = {"connection", "keep-alive", "transfer-encoding", "date", 
 
 @dataclass(frozen=True, slots=True)
 class Served:
-    """What a scrape gets: the worker's body (all but its last 10 bytes, not copied), then `tail`:
-    the front's families, the end of the deflate stream and the trailer, in the same gzip member."""
+    """What a scrape gets: the worker's body as received (bytes, never copied: the event loop's
+    transport keeps a reference instead of a copy), then `tail`: the front's families, the end of
+    the deflate stream and the trailer, in the same gzip member."""
 
     worker: handoff.Body
     tail: bytes
     length: int  # of the plain text
 
     @property
-    def parts(self) -> tuple[memoryview, bytes]:
-        return memoryview(self.worker.gzipped)[:-10], self.tail
+    def parts(self) -> tuple[bytes, bytes]:
+        return self.worker.prefix, self.tail
 
     @property
     def size(self) -> int:
-        return len(self.worker.gzipped) - 10 + len(self.tail)
+        return len(self.worker.prefix) + len(self.tail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +151,7 @@ class Front:
             if body is None:
                 return
             text = self._front_text()
-            self.served = Served(body, handoff.tail(body.gzipped, text), body.length + len(text))
+            self.served = Served(body, handoff.tail(body, text), body.length + len(text))
         self.first.set()
 
     def _receive(self, sock: socket.socket, delivered: threading.Event) -> None:
@@ -326,7 +327,7 @@ class FrontApp:
         if not head_only:
             inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
             step = 1 << 18  # about 3 MiB of text per piece; zlib releases the GIL on a thread
-            for part in served.parts:
+            for part in map(memoryview, served.parts):
                 for offset in range(0, len(part), step):
                     text = await anyio.to_thread.run_sync(inflate.decompress, part[offset : offset + step])
                     if text:

@@ -36,9 +36,11 @@ class HandoffError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """A worker's gzip exposition as received, with what the front needs to extend it."""
+    """A worker's gzip exposition as received: all of it but the deflate end and the trailer, so
+    the front appends its own families without copying it (a scrape sends `prefix`, then a tail)."""
 
-    gzipped: bytearray  # as received: never copied, never changed
+    prefix: bytes  # gzip header and the sync-flushed deflate chunks; a bytes object, never copied
+    crc: int  # CRC-32 of the plain text
     length: int  # bytes of plain text
     series: int
     rendered_at: float
@@ -49,24 +51,31 @@ def send(sock: socket.socket, exposition: _Exposition, complete: bool) -> None:
     """Send one exposition and wait until the front has it (blocking: run it on a thread).
     `complete`: rendered after every job's first run."""
     gzipped = exposition.gzipped
+    if gzipped[-10:-8] != _DEFLATE_END:
+        raise HandoffError("the exposition does not end as the renderer ends it")
+    crc, _ = _TRAILER.unpack(gzipped[-8:])
     fields = {"length": exposition.length, "series": exposition.series, "rendered_at": exposition.rendered_at}
-    header = json.dumps({**fields, "complete": complete}).encode()
-    sock.sendall(_FRAME.pack(_MAGIC, len(header), len(gzipped)) + header)
-    sock.sendall(gzipped)
+    header = json.dumps({**fields, "crc": crc, "complete": complete}).encode()
+    sock.sendall(_FRAME.pack(_MAGIC, len(header), len(gzipped) - 10) + header)
+    sock.sendall(memoryview(gzipped)[:-10])
     if sock.recv(1) != ACK:
         raise HandoffError("the front closed the handoff socket")
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytearray:
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    got = 0
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    """`size` bytes as one bytes object: one allocation, filled by the kernel (MSG_WAITALL)."""
+    data = sock.recv(size, socket.MSG_WAITALL) if size else b""
+    if len(data) == size:
+        return data
+    parts = [data]  # a signal cut the wait short, or the worker went away
+    got = len(data)
     while got < size:
-        n = sock.recv_into(view[got:], min(size - got, 1 << 22))
-        if n == 0:
+        more = sock.recv(min(size - got, 1 << 22))
+        if not more:
             raise HandoffError("the worker closed the handoff socket")
-        got += n
-    return buffer
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 def receive(sock: socket.socket) -> Body:
@@ -74,26 +83,24 @@ def receive(sock: socket.socket) -> Body:
     magic, header_size, body_size = _FRAME.unpack(_read_exactly(sock, _FRAME.size))
     if magic != _MAGIC:
         raise HandoffError("the handoff socket sent something that is no exposition frame")
-    header = json.loads(bytes(_read_exactly(sock, header_size)))
-    body = _read_exactly(sock, body_size)
-    if body[-10:-8] != _DEFLATE_END:
-        raise HandoffError("the exposition does not end as the renderer ends it")
-    return Body(body, int(header["length"]), int(header["series"]), float(header["rendered_at"]), header["complete"])
+    header = json.loads(_read_exactly(sock, header_size))
+    prefix = _read_exactly(sock, body_size)
+    fields = (int(header["crc"]), int(header["length"]), int(header["series"]), float(header["rendered_at"]))
+    return Body(prefix, *fields, complete=bool(header["complete"]))
 
 
 def acknowledge(sock: socket.socket) -> None:
     sock.sendall(ACK)
 
 
-def tail(body: bytes | bytearray, text: bytes) -> bytes:
-    """What replaces the last 10 bytes of `body` (the renderer's gzip: sync-flushed deflate chunks,
-    an empty final block, the trailer) to append `text` inside the same gzip member: one member,
-    so every client reads it whole (httpx and curl stop after a first member). The body itself is
-    neither copied nor recompressed: a scrape sends body[:-10], then this."""
-    crc, length = _TRAILER.unpack(body[-8:])
+def tail(body: Body, text: bytes) -> bytes:
+    """What follows `body.prefix` to append `text` inside the same gzip member: its deflate, the
+    empty final block, the CRC continued and the length. One member, so every client reads it
+    whole (httpx stops after a first member); the body is neither copied nor recompressed."""
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
     deflated = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
-    return deflated + _DEFLATE_END + _TRAILER.pack(zlib.crc32(text, crc), (length + len(text)) & 0xFFFFFFFF)
+    trailer = _TRAILER.pack(zlib.crc32(text, body.crc), (body.length + len(text)) & 0xFFFFFFFF)
+    return deflated + _DEFLATE_END + trailer
 
 
 class Publisher:
