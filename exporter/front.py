@@ -51,6 +51,7 @@ log = logging.getLogger("exporter.front")
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 ENV_CONTROL, ENV_LISTEN, ENV_TOKEN = "LEO_WORKER_CONTROL_FD", "LEO_WORKER_LISTEN_FD", "LEO_WORKER_TOKEN"
+ENV_FRONT_PID = "LEO_WORKER_FRONT_PID"
 STOP_GRACE = 3.0  # seconds the worker gets to stop after SIGTERM before SIGKILL (SIGTERM: all gone < 5 s)
 BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
 # The worker yields the CPU to the front: on a busy machine a scrape never waits behind an ingest
@@ -97,19 +98,19 @@ def worker_end() -> WorkerEnd | None:
     control = socket.socket(fileno=int(os.environ.pop(ENV_CONTROL)))
     listen = socket.socket(fileno=int(os.environ.pop(ENV_LISTEN)))
     listen.setblocking(False)
-    _die_with_parent()
+    _die_with_parent(int(os.environ.pop(ENV_FRONT_PID, "0")))
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICE)
     return WorkerEnd(control, listen, os.environ.pop(ENV_TOKEN))
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(front: int) -> None:
     """SIGTERM this worker when the front goes, even by SIGKILL (Linux); a no-op elsewhere."""
     if not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the front died before prctl took effect
+    if os.getppid() != front:  # the front died before prctl took effect (in a container it is pid 1)
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -183,6 +184,7 @@ class Front:
             ENV_CONTROL: str(theirs.fileno()),
             ENV_LISTEN: str(self.internal.fileno()),
             ENV_TOKEN: self.token,
+            ENV_FRONT_PID: str(os.getpid()),
         }
         popen = subprocess.Popen(
             [sys.executable, "-m", "exporter", *self.argv],
