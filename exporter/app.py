@@ -12,7 +12,7 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -26,36 +26,13 @@ from exporter.providers.base import AccountContext, AccountDriver, UnknownNames
 from exporter.providers.budget import RateBudget
 from exporter.render import Exposition, Renderer
 from exporter.scheduler import Job, Scheduler
+from exporter.server import QuietServer
 from exporter.sharding import owned
 from exporter.state import AccountState, FleetState, JobStatus, StateWorker
-from exporter.webconfig import BasicAuthMiddleware, WebSecurity
+from exporter.webconfig import BasicAuthMiddleware, FrontTokenGate, WebSecurity
 
 log = logging.getLogger("exporter")
 MIN_RENDER_GAP = 0.5
-
-
-class QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the exporter decides how to stop."""
-
-    def __init__(self, config: uvicorn.Config):
-        super().__init__(config)
-        self.finished = anyio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().serve(sockets)
-        finally:
-            self.finished.set()
-
-    async def stop(self, grace: float = 3.0) -> None:
-        """Ask uvicorn to finish and wait (bounded) until it has closed its sockets."""
-        self.should_exit = True
-        with anyio.move_on_after(grace):
-            await self.finished.wait()
 
 
 @dataclass
@@ -92,6 +69,9 @@ class Exporter:
         self.grafana_url = ""  # --web.grafana-url: the status page links terminals to their dashboard
         self.shard_override: Callable[[Config], Config] | None = None  # flags/env that win over the file
         self._reload_lock: anyio.Lock | None = None
+        # Under the front process (exporter/front.py): hands each rendering over before it counts
+        # as rendered, so what /readyz?verbose reports is what a scrape gets.
+        self.publish: Callable[[Exposition], Awaitable[None]] | None = None
         self._all_ran_at: float | None = None
         self._build(transport)
 
@@ -255,17 +235,27 @@ class Exporter:
         """Enabled jobs that have not run yet, and 'render' until an exposition made after the
         last of those first runs exists (`/readyz?verbose`; tests and benchmarks wait for it)."""
         waiting = [j.key for j in self.state.jobs if j.enabled and j.last_run is None]
-        if not waiting and self._all_ran_at is None:
-            self._all_ran_at = max((j.last_run or 0.0 for j in self.state.jobs if j.enabled), default=0.0)
-        if self.exposition is None or self._all_ran_at is None or self.exposition.rendered_at < self._all_ran_at:
+        if self.exposition is None or not self.shows_first_runs(self.exposition):
             waiting.append("render")
         return waiting
+
+    def shows_first_runs(self, exposition: Exposition) -> bool:
+        """Whether `exposition` was rendered after every enabled job had run once (the front keeps
+        a restarted worker's earlier renderings back: they would drop every series for seconds)."""
+        if any(j.enabled and j.last_run is None for j in self.state.jobs):
+            return False
+        if self._all_ran_at is None:
+            self._all_ran_at = max((j.last_run or 0.0 for j in self.state.jobs if j.enabled), default=0.0)
+        return exposition.rendered_at >= self._all_ran_at
 
     # --- rendering
     async def render_now(self) -> Exposition:
         """Tick the state to now, then render it (both on the state worker)."""
-        self.exposition = await self.worker.run(self._tick_and_render)
-        return self.exposition
+        exposition = await self.worker.run(self._tick_and_render)
+        if self.publish is not None:
+            await self.publish(exposition)
+        self.exposition = exposition
+        return exposition
 
     def _tick_and_render(self) -> Exposition:
         self.state.tick()
@@ -274,8 +264,10 @@ class Exporter:
         return exposition
 
     async def render_loop(self) -> None:
-        """Render when the state changed (at most every MIN_RENDER_GAP, or twice the last render's
-        duration at fleet scale), and at least every render_interval so online flags age."""
+        """Render when the state changed (at most every MIN_RENDER_GAP, or the last render's
+        duration at fleet scale: rendering takes at most half the worker's time; scrapes are the
+        front process's, so they never wait for it), and at least every render_interval so online
+        flags age."""
         last = 0.0
         while True:
             now = time.monotonic()
@@ -285,7 +277,7 @@ class Exporter:
                 started = time.monotonic()
                 await self.render_now()
                 last = time.monotonic()
-                await anyio.sleep(max(MIN_RENDER_GAP, 2 * (last - started)))
+                await anyio.sleep(max(MIN_RENDER_GAP, last - started))
             else:
                 await anyio.sleep(0.1)
 
@@ -301,8 +293,10 @@ class Exporter:
         *,
         security: WebSecurity | None = None,
         started: Callable[[], None] | None = None,
+        front_token: str | None = None,
     ) -> None:
-        """Run jobs, the render loop and the HTTP server until `stop` is set."""
+        """Run jobs, the render loop and the HTTP server until `stop` is set. Under the front process
+        (`front_token`), the server answers only the front, which does TLS and basic auth."""
         from exporter.web import build_app
 
         security = security or WebSecurity(None)
@@ -312,9 +306,10 @@ class Exporter:
             assert context is not None  # only handed to the server when TLS is configured
             return context
 
+        app = BasicAuthMiddleware(build_app(self), security)
         server = QuietServer(
             uvicorn.Config(
-                BasicAuthMiddleware(build_app(self), security),
+                FrontTokenGate(app, front_token) if front_token else app,
                 log_config=None,
                 access_log=False,
                 lifespan="off",
@@ -351,11 +346,3 @@ class Exporter:
                         log.error("config reload failed: %s", REDACT(f"{type(exc).__name__}: {exc}"), exc_info=True)
         except (ValueError, NotImplementedError):  # not the main thread (tests): no signal to wait for
             await anyio.sleep_forever()
-
-
-async def wait_for_signal(stop: anyio.Event) -> None:
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for signum in signals:
-            log.info("received %s, shutting down", signal.Signals(signum).name)
-            stop.set()
-            return

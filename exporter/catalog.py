@@ -540,6 +540,19 @@ EXPORTER_EXPOSITION_BYTES = _g(
     "leo_exporter_exposition_bytes", "exporter", "Size of the last rendered exposition, uncompressed."
 )
 
+# served by the front process (exporter/front.py) beside the worker's exposition, never rendered
+EXPORTER_WORKER_UP = _g(
+    "leo_exporter_worker_up",
+    "exporter",
+    "1 if the worker process (state, jobs, rendering) runs and has handed over its exposition, 0 while "
+    "the front restarts it and serves the last exposition it had.",
+)
+EXPORTER_WORKER_RESTARTS_TOTAL = _c(
+    "leo_exporter_worker_restarts_total",
+    "exporter",
+    "Times the front process restarted the worker process after it exited.",
+)
+
 CATALOG: tuple[MetricSpec[Any, Any], ...] = tuple(_declared)
 
 # The standard process families, from prometheus_client's ProcessCollector, rendered at the end

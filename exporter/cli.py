@@ -10,6 +10,7 @@ import copy
 import ctypes
 import logging
 import os
+import socket
 import ssl
 import sys
 import threading
@@ -26,6 +27,7 @@ from exporter.backfill import add_command as add_backfill
 from exporter.catalog import COLLECTORS
 from exporter.config import Config, ConfigError, ShardConfig, load_config, parse_config
 from exporter.durations import format_duration
+from exporter.front import WorkerEnd
 from exporter.logs import setup_logging
 from exporter.providers import providers, simulated
 from exporter.providers.spec import SimulatorFlag
@@ -39,6 +41,8 @@ from exporter.webconfig import WebSecurity
 log = logging.getLogger("exporter")
 DEFAULT_LISTEN = ":9819"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+# One process serving everything, as before the front existed: only for bench/fleet.py's comparison.
+SINGLE_PROCESS_ENV = "LEO_BENCH_SINGLE_PROCESS"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -360,35 +364,72 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_config(args.config_file, args.shard_total)
         if args.command == "simulator":
             return anyio.run(_run_simulator, args, backend_options=_loop_options())
+        from exporter.front import worker_end
+
+        link = worker_end()
+        single = os.environ.get(SINGLE_PROCESS_ENV) == "1"
+        if link is None:
+            log.info(
+                "starting leo-exporter",
+                extra={"version": build.version_fields(), "build_context": build.build_context()},
+            )
+        if link is None and not single:  # the front: serves /metrics, runs this command line as its worker
+            worker_argv = list(sys.argv[1:] if argv is None else argv)
+            return anyio.run(_run_front, args, worker_argv, backend_options=_loop_options())
         release_freed_memory()
-        log.info(
-            "starting leo-exporter", extra={"version": build.version_fields(), "build_context": build.build_context()}
-        )
-        return anyio.run(_run_exporter, args, backend_options=_loop_options())
+        if link is not None:
+            log.info("worker process started", extra={"pid": os.getpid()})
+        return anyio.run(_run_exporter, args, link, backend_options=_loop_options())
     except KeyboardInterrupt:
         return EXIT_OK
 
 
-async def _run_exporter(args: argparse.Namespace) -> int:
-    from exporter.app import Exporter, wait_for_signal
-    from exporter.web import bind_socket
+def _public_socket(args: argparse.Namespace) -> tuple[socket.socket, WebSecurity] | int:
+    """The listening socket and the web config (TLS, basic auth), or the exit code: a busy port or
+    a bad certificate is one clear error, before any worker starts."""
+    from exporter.server import bind_socket
 
     try:
         sock = bind_socket(args.listen)
     except (OSError, ValueError) as exc:
         log.error("%s", exc)
         return EXIT_FAILURE if isinstance(exc, OSError) else EXIT_CONFIG
-
     try:
-        security = WebSecurity(args.web_config)
+        return sock, WebSecurity(args.web_config)
     except ConfigError as err:
         for problem in err.problems:
             log.error("web config: %s", problem)
-        return EXIT_CONFIG
     except (ssl.SSLError, OSError) as exc:
         log.error("web config: cannot use the TLS certificate or key: %s", exc)
-        return EXIT_CONFIG
+    sock.close()
+    return EXIT_CONFIG
 
+
+async def _run_front(args: argparse.Namespace, worker_argv: list[str]) -> int:
+    """The front process (exporter/front.py); the worker, this same command line, checks the config."""
+    from exporter.front import run_front
+
+    public = _public_socket(args)
+    if isinstance(public, int):
+        return public
+    return await run_front(worker_argv, *public, args.telemetry_path)
+
+
+async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int:
+    """The worker: config, jobs, state and rendering; its HTTP server (status page, API, CSV, job
+    control, reload) answers only the front, which serves /metrics from the renderings it hands over.
+    Without a front (`link` None: bench/fleet.py's --layout single, SINGLE_PROCESS_ENV) it serves
+    everything itself, as the exporter did before the front existed."""
+    from exporter.app import Exporter
+    from exporter.handoff import Publisher
+    from exporter.server import wait_for_signal
+
+    public: tuple[socket.socket, WebSecurity] | None = None
+    if link is None:
+        bound = _public_socket(args)
+        if isinstance(bound, int):
+            return bound
+        public = bound
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(wait_for_signal, stop)
@@ -412,6 +453,8 @@ async def _run_exporter(args: argparse.Namespace) -> int:
             tg.cancel_scope.cancel()
             return EXIT_CONFIG
         exporter = Exporter(config, simulated=simulated)
+        if link is not None:
+            exporter.publish = Publisher(link.control, exporter.shows_first_runs)
         exporter.config_path = config_file
         exporter.lifecycle, exporter.admin_api = args.lifecycle, args.admin_api
         exporter.telemetry_path = args.telemetry_path
@@ -436,7 +479,11 @@ async def _run_exporter(args: argparse.Namespace) -> int:
             "on" if args.lifecycle else "off (read-only)",
             "on" if args.admin_api else "off (read-only)",
         )
-        await exporter.serve(sock, stop, security=security)
+        if public is not None:
+            await exporter.serve(public[0], stop, security=public[1])
+        else:
+            assert link is not None
+            await exporter.serve(link.listen, stop, front_token=link.token)
         tg.cancel_scope.cancel()
     return EXIT_OK
 
@@ -499,9 +546,8 @@ def simulation_config(data: dict[str, Any]) -> Config:
 async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -> Config:
     import uvicorn
 
-    from exporter.app import QuietServer
+    from exporter.server import QuietServer, bind_socket
     from exporter.simulator.app import build_app, demo_config
-    from exporter.web import bind_socket
 
     app = build_app(accounts=args.sim_accounts, terminals=args.sim_terminals, now=args.sim_now)
     sock = bind_socket("127.0.0.1:0")
@@ -521,9 +567,8 @@ async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -
 async def _run_simulator(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from exporter.app import QuietServer, wait_for_signal
+    from exporter.server import QuietServer, bind_socket, wait_for_signal
     from exporter.simulator.app import build_app
-    from exporter.web import bind_socket
 
     try:
         sock = bind_socket(args.listen)

@@ -8,7 +8,6 @@ of time when the client accepts gzip.
 from __future__ import annotations
 
 import logging
-import socket
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -28,31 +27,6 @@ if TYPE_CHECKING:
     from exporter.app import Exporter
 
 log = logging.getLogger("exporter.web")
-
-
-def parse_listen_address(value: str) -> tuple[str, int]:
-    """`HOST:PORT`, `:PORT` (all interfaces) or `[v6]:PORT`."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"invalid listen address {value!r}: expected HOST:PORT, e.g. 127.0.0.1:9817")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
-
-
-def bind_socket(address: str) -> socket.socket:
-    """Bind before starting the server, so a busy port is one clear error and not a traceback."""
-    host, port = parse_listen_address(address)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen on {address}: {exc.strerror}") from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
 
 
 class PlainExpositionResponse(Response):

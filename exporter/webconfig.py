@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import logging
 import os
 import ssl
@@ -318,3 +319,22 @@ async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[byte
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class FrontTokenGate:
+    """The worker's internal server answers only the front process: its loopback port is open to
+    every process on the host, and the front has already checked TLS and basic auth."""
+
+    HEADER = b"x-leo-front-token"
+
+    def __init__(self, app: ASGIApp, token: str):
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = next((value for name, value in scope["headers"] if name == self.HEADER), b"")
+            if not hmac.compare_digest(given, self.token):
+                await _answer(send, 403, b"Forbidden: this is the exporter's internal port\n", [])
+                return
+        await self.app(scope, receive, send)
