@@ -50,11 +50,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.simulator.starlink import StarlinkSimulator  # noqa: E402
-
 from bench.stock import parse, render_stock, stock_registry  # noqa: E402
+from exporter import catalog  # noqa: E402
 from exporter.catalog import CATALOG  # noqa: E402
 from exporter.cli import SINGLE_PROCESS_ENV  # noqa: E402
+from exporter.providers.starlink.simulator.server import StarlinkSimulator  # noqa: E402
 from exporter.providers.starlink.telemetry import StreamDecoder  # noqa: E402
 from exporter.render import Renderer, _table_text  # noqa: E402
 from exporter.state import AccountState, FleetState  # noqa: E402
@@ -219,8 +219,8 @@ def measure_ingest(terminals: int) -> dict[str, float]:
         batch = decoder.decode(orjson.loads(body))
         account.terminals.last_seen.clear()
         account.routers.last_seen.clear()  # apply as new rows every round
-        account.terminals.apply_columns(batch.terminals, "leo_terminal_alert")
-        account.routers.apply_columns(batch.routers, "leo_router_alert")
+        account.terminals.apply_columns(batch.terminals, catalog.TERMINAL_ALERT)
+        account.routers.apply_columns(batch.routers, catalog.ROUTER_ALERT)
         timings.append(time.perf_counter() - started)
     return {
         "ingest_s": min(timings),
