@@ -51,6 +51,11 @@ class MetricSpec(Generic[E_co, L_co]):
         """The `# TYPE` word: info families are gauges in the text format."""
         return "gauge" if self.type == "info" else self.type
 
+    @property
+    def header(self) -> str:
+        """The family's `# HELP` and `# TYPE` lines, the same wherever it is rendered."""
+        return f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.exposition_type}\n"
+
 
 _declared: list[MetricSpec[Any, Any]] = []  # in declaration order, which is the exposition's
 

@@ -34,6 +34,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -42,8 +43,8 @@ import uvicorn
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive, Scope, Send
 
-from exporter import handoff
-from exporter.catalog import BY_NAME
+from exporter import catalog, handoff
+from exporter.catalog import MetricSpec, NoLabels
 from exporter.server import QuietServer, wait_for_signal
 from exporter.webconfig import BasicAuthMiddleware, FrontTokenGate, WebSecurity
 from exporter.webheaders import SECURITY_HEADERS
@@ -115,9 +116,9 @@ def _die_with_parent(front: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _family(name: str, value: float) -> bytes:
-    spec = BY_NAME[name]
-    return f"# HELP {name} {spec.help}\n# TYPE {name} {spec.exposition_type}\n{name} {float(value)!r}\n".encode()
+def _family(spec: MetricSpec[Any, NoLabels], value: float) -> bytes:
+    """One unlabelled sample of the front's own, with the header the renderer would give it."""
+    return f"{spec.header}{spec.name} {float(value)!r}\n".encode()
 
 
 class Front:
@@ -142,8 +143,8 @@ class Front:
 
     # --- the exposition
     def _front_text(self) -> bytes:
-        return _family("leo_exporter_worker_up", 1.0 if self.worker_up else 0.0) + _family(
-            "leo_exporter_worker_restarts_total", self.restarts
+        return _family(catalog.EXPORTER_WORKER_UP, 1.0 if self.worker_up else 0.0) + _family(
+            catalog.EXPORTER_WORKER_RESTARTS_TOTAL, self.restarts
         )
 
     def swap(self, body: handoff.Body | None = None) -> None:

@@ -205,8 +205,7 @@ class Renderer:
         self.state = state
         self.shard = shard  # (index, total) of this replica, for leo_exporter_shard_info
         self.disabled = disabled  # collector groups switched off: their families cost no series
-        self._headers = {spec.name: Chunk.of(f"# HELP {spec.name} {spec.help}\n# TYPE {spec.name} "
-                                             f"{spec.exposition_type}\n", 0) for spec in CATALOG}  # fmt: skip
+        self._headers = {spec.name: Chunk.of(spec.header, 0) for spec in CATALOG}
         self._cache: dict[tuple[str, str], tuple[tuple[int, str], Chunk | Future[Chunk] | None]] = {}
         self._deflater = _Deflater()
         self._build_info = build_info_labels()
