@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
+
+from exporter import deflate
 
 if TYPE_CHECKING:
     from exporter.render import Exposition as _Exposition
@@ -27,7 +28,6 @@ _FRAME = struct.Struct("<4sIQ")
 ACK = b"\x06"
 _DEFLATE_END = b"\x03\x00"  # the empty final block our renderer closes its deflate stream with
 _TRAILER = struct.Struct("<II")  # gzip trailer: CRC-32 and length (mod 2**32) of the text
-GZIP_LEVEL = 1
 
 
 class HandoffError(Exception):
@@ -97,10 +97,8 @@ def tail(body: Body, text: bytes) -> bytes:
     """What follows `body.prefix` to append `text` inside the same gzip member: its deflate, the
     empty final block, the CRC continued and the length. One member, so every client reads it
     whole (httpx stops after a first member); the body is neither copied nor recompressed."""
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
-    deflated = compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH)
-    trailer = _TRAILER.pack(zlib.crc32(text, body.crc), (body.length + len(text)) & 0xFFFFFFFF)
-    return deflated + _DEFLATE_END + trailer
+    trailer = _TRAILER.pack(deflate.crc32(text, body.crc), (body.length + len(text)) & 0xFFFFFFFF)
+    return deflate.deflate_chunk(text) + _DEFLATE_END + trailer
 
 
 class Publisher:

@@ -31,7 +31,7 @@ log = logging.getLogger("exporter.web")
 
 class PlainExpositionResponse(Response):
     """Plain text for clients that do not take gzip: the cached chunks inflated group by group on a
-    worker thread (zlib releases the GIL), sent as they come; flow control bounds the memory."""
+    worker thread (ISA-L releases the GIL), sent as they come; flow control bounds the memory."""
 
     media_type = CONTENT_TYPE
 

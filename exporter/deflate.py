@@ -1,0 +1,34 @@
+"""The one deflate implementation the exporter compresses, inflates and checksums with: ISA-L.
+
+Every change re-deflates the exposition's changed chunks, hundreds of MiB of text at fleet scale.
+At level 1, Intel's ISA-L (the `isal` package) deflates that text about 4.5x faster than zlib's
+level 1 and about a tenth smaller (bench: 1,023 against 219 MiB/s, ratio 5.5 against 4.9), and
+like zlib it releases the GIL while it works. Its output is plain deflate: the sync-flushed chunks
+still concatenate into one gzip member that any client (Go's, zlib, httpx) inflates.
+"""
+
+from __future__ import annotations
+
+from isal import isal_zlib
+
+LEVEL = 1  # ISA-L's levels are 0-3; 1 is its default, the fastest that still finds matches
+RAW = -15  # window bits of raw deflate: no header or trailer, the gzip framing is ours
+GZIP = 16 + 15  # window bits of a whole gzip member
+crc32 = isal_zlib.crc32
+
+
+def deflate_chunk(data: bytes) -> bytes:
+    """Raw deflate of `data` ending in a sync flush (byte-aligned, no final block), so that such
+    pieces can follow one another in one deflate stream."""
+    compressor = isal_zlib.compressobj(LEVEL, isal_zlib.DEFLATED, RAW)
+    return compressor.compress(data) + compressor.flush(isal_zlib.Z_SYNC_FLUSH)
+
+
+def inflate_chunk(deflated: bytes) -> bytes:
+    """The text of one piece `deflate_chunk` made."""
+    return isal_zlib.decompressobj(RAW).decompress(deflated)
+
+
+def gzip_inflater() -> isal_zlib.Decompress:
+    """An inflater of a whole gzip member fed piece by piece (plain-text scrapes of the front)."""
+    return isal_zlib.decompressobj(GZIP)
