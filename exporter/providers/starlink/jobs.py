@@ -11,13 +11,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import anyio.to_thread
-
 from exporter import catalog
 from exporter.providers.base import AccountContext, JobFunction
 from exporter.providers.common import parse_items, raise_if_skipped
 from exporter.providers.errors import NotFound, PermissionDenied
-from exporter.providers.http import ApiClient, decode_json
+from exporter.providers.http import ApiClient, decode_json_into
 from exporter.providers.starlink.auth import TokenSource
 from exporter.providers.starlink.client import StarlinkClient
 from exporter.providers.starlink.config import StarlinkAccount
@@ -104,8 +102,8 @@ class StarlinkDriver:
                 json=body,
                 timeout=options.max_linger + self.config.timeout,
             )
-            decoded = await decode_json(response.content, "POST /telemetry/stream")
-            batch = await anyio.to_thread.run_sync(self.decoder.decode, decoded)
+            batch = await decode_json_into(response.content, "POST /telemetry/stream", self.decoder.decode)
+            del response  # its body (megabytes) is not needed while the batch is applied
             await self.ctx.worker.apply(functools.partial(self._apply_telemetry, batch))
             if batch.invalid_rows:
                 self.ctx.log.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
