@@ -166,7 +166,11 @@ def _simple_text(name: str, labels: dict[str, str], values: dict[str, float]) ->
 def _labelled_text(name: str, labels: dict[str, str], values: dict[str, Samples]) -> str:
     pre = name + "{"
     return "".join(
-        [f"{pre}{labels[eid]},{frag}}} {v!r}\n" for eid, samples in values.items() for frag, v in samples.pairs()]
+        [
+            f"{pre}{labels[eid]},{frag}}} {v!r}\n"
+            for eid, samples in values.items()
+            for frag, v in zip(samples.fragments, samples.numbers)  # noqa: B905 (equal lengths by construction)
+        ]
     )
 
 
@@ -182,7 +186,7 @@ def _table_text(spec: MetricSpec, table: EntityTable) -> tuple[str, int] | None:
         labelled = table.labelled.get(name)
         if not labelled:
             return None
-        return _labelled_text(name, table.labels, labelled), sum(len(s) for s in labelled.values())
+        return _labelled_text(name, table.labels, labelled), sum([len(s.fragments) for s in labelled.values()])
     values = table.simple.get(name)
     if not values:
         return None
