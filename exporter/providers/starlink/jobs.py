@@ -127,10 +127,15 @@ class StarlinkDriver:
         terminals: dict[str, TerminalRecord] = {}
         routers: dict[str, RouterRecord] = {}
         skipped: list[str] = []
-        async for results in self.client.pages(
-            "GET", "user-terminals", endpoint="/user-terminals", permission=PERMISSION["user_terminals"]
+        async for parsed in self.client.pages(
+            "GET",
+            "user-terminals",
+            endpoint="/user-terminals",
+            permission=PERMISSION["user_terminals"],
+            parse=parse_user_terminal,
+            skipped=skipped,
         ):
-            for terminal, its_routers in parse_items(results, parse_user_terminal, skipped):
+            for terminal, its_routers in parsed:
                 terminals[terminal.terminal_id] = terminal  # pages may repeat an item: reconcile by id
                 routers.update((r.router_id, r) for r in its_routers)
         state = self.ctx.state
@@ -149,10 +154,15 @@ class StarlinkDriver:
     async def poll_service_lines(self) -> None:
         lines = {}
         skipped: list[str] = []
-        async for results in self.client.pages(
-            "GET", "service-lines", endpoint="/service-lines", permission=PERMISSION["service_lines"]
+        async for parsed in self.client.pages(
+            "GET",
+            "service-lines",
+            endpoint="/service-lines",
+            permission=PERMISSION["service_lines"],
+            parse=parse_service_line,
+            skipped=skipped,
         ):
-            for record in parse_items(results, parse_service_line, skipped):
+            for record in parsed:
                 lines[record.service_line] = record
         state = self.ctx.state
         if not skipped:
@@ -183,15 +193,17 @@ class StarlinkDriver:
     ) -> dict[str, U]:
         """`POST /data-usage/query`, every page, each item parsed and keyed by its service line."""
         found: dict[str, U] = {}
-        async for results in self.client.pages(
+        async for parsed in self.client.pages(
             "POST",
             "data-usage/query",
             endpoint="/data-usage/query",
             permission=PERMISSION["data_usage"],
             params={"limit": USAGE_PAGE_LIMIT},
             json=body,
+            parse=parse,
+            skipped=skipped,
         ):
-            for record in parse_items(results, parse, skipped):
+            for record in parsed:
                 found[record.service_line] = record
         return found
 
