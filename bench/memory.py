@@ -7,8 +7,8 @@ For each stage (inventory, telemetry, usage, a full render, the decode + apply o
 bytes: each EntityTable's parts (measured object by object after the stages, every object counted once, by
 the first holder in TABLE_PARTS' order), the renderer's chunk cache and the exposition's gzip body.
 The decode stage adds tracemalloc's peak of the parse + decode (the transients). `--front`
-starts `python -X importtime -c "import exporter.front"` and reports what the front imports and
-its RSS. Figures move with the machine; give the load average with any you quote.
+starts `python -X importtime -c "import exporter.cli"` (what the front process, `python -m
+exporter`, imports) and reports its modules, import times and RSS. Figures move with the machine; give the load average with any you quote.
 """
 
 from __future__ import annotations
@@ -189,10 +189,11 @@ def decode_stage(terminals: int) -> dict[str, float]:
     }
 
 
-def front_figures() -> dict[str, Any]:
-    """What importing the front costs: modules, import time, RSS (a fresh interpreter)."""
+def front_figures(module: str = "exporter.cli") -> dict[str, Any]:
+    """What the front process imports: modules, import time, RSS (a fresh interpreter). It runs as
+    `python -m exporter`, so the command line's imports count, not only exporter.front's."""
     code = (
-        "import re, sys, pathlib; import exporter.front; "
+        f"import re, sys, pathlib; import {module}; "
         "t = pathlib.Path('/proc/self/status').read_text(); "
         "print(int(re.search(r'VmRSS:\\s+(\\d+)', t).group(1)), len(sys.modules), "
         "' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
