@@ -204,7 +204,8 @@ class EntityTable(Generic[E]):
 
     `simple[family][id]` holds values of families with identity labels only;
     `labelled[family][id][fragment]` holds families with extra labels, `fragment` being the
-    already escaped `alert="x"` part. `labels[id]` is the identity label string.
+    already escaped `alert="x"` part (a read-only `exporter.samples.Samples` per entity).
+    `labels[id]` is the identity label string, `info_extra[id]` what its info series adds.
 
     The public methods take the catalogue's handles for families of this table's `kind` and check
     them (see the module docstring); the `_store*` methods below them hold the values by name.
