@@ -50,14 +50,17 @@ class Body:
 def send(sock: socket.socket, exposition: _Exposition, complete: bool) -> None:
     """Send one exposition and wait until the front has it (blocking: run it on a thread).
     `complete`: rendered after every job's first run."""
-    gzipped = exposition.gzipped
-    if gzipped[-10:-8] != _DEFLATE_END:
+    pieces = exposition.gzip_pieces()  # about 1 MiB each: the body is never joined whole here
+    last = pieces[-1]
+    if last[-10:-8] != _DEFLATE_END:
         raise HandoffError("the exposition does not end as the renderer ends it")
-    crc, _ = _TRAILER.unpack(gzipped[-8:])
     fields = {"length": exposition.length, "series": exposition.series, "rendered_at": exposition.rendered_at}
-    header = json.dumps({**fields, "crc": crc, "complete": complete}).encode()
-    sock.sendall(_FRAME.pack(_MAGIC, len(header), len(gzipped) - 10) + header)
-    sock.sendall(memoryview(gzipped)[:-10])
+    header = json.dumps({**fields, "crc": exposition.crc, "complete": complete}).encode()
+    size = sum(len(piece) for piece in pieces) - 10
+    sock.sendall(_FRAME.pack(_MAGIC, len(header), size) + header)
+    for piece in pieces[:-1]:
+        sock.sendall(piece)
+    sock.sendall(memoryview(last)[:-10])
     if sock.recv(1) != ACK:
         raise HandoffError("the front closed the handoff socket")
 

@@ -9,8 +9,8 @@ scrape: about 30 µs a series, a minute for two million. Here:
   tables that changed since the last render are redone, so a telemetry poll of one account
   re-renders that account's terminal and router families only;
 - the gzip body is the cached deflate chunks between a gzip header and trailer (like pigz), so
-  compressing is paid once per change, not once per scrape; a plain-text scrape inflates the
-  chunks as it sends them.
+  compressing is paid once per change, not once per scrape, and the body is never held twice
+  (the chunks are sent as they are); a plain-text scrape inflates the chunks as it sends them.
 
 Output looks like this (families in catalogue order, families without samples left out):
 
@@ -34,6 +34,7 @@ from prometheus_client.process_collector import ProcessCollector
 from exporter import deflate
 from exporter import version as build
 from exporter.catalog import CATALOG, MetricSpec, collector_of
+from exporter.samples import Samples
 from exporter.state import AccountState, EntityTable, FleetState, JobStatus, escape_label
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -83,15 +84,46 @@ def _combined_crc(chunks: list[Chunk]) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Exposition:
-    """One rendering. The gzip body is ready to send; plain text is inflated from the chunks on
-    demand (Prometheus always asks for gzip; keeping hundreds of MB of text for curl is not worth it)."""
+    """One rendering: the deflated chunks, sent between a gzip header and trailer as they are (no
+    joined copy of the body is kept: that would be a second copy of every chunk, and the previous
+    rendering's while the next is made); plain text is inflated from the chunks on demand
+    (Prometheus always asks for gzip; keeping hundreds of MB of text for curl is not worth it)."""
 
     chunks: tuple[Chunk, ...]
-    gzipped: bytes
+    crc: int  # CRC-32 of the plain text
     length: int
     series: int
     rendered_at: float
     duration: float = 0.0  # seconds the rendering took
+
+    @property
+    def trailer(self) -> bytes:
+        """The end of the deflate stream and the gzip trailer (CRC and length of the text)."""
+        return _DEFLATE_END + struct.pack("<II", self.crc, self.length & 0xFFFFFFFF)
+
+    @property
+    def gzip_size(self) -> int:
+        return len(_GZIP_HEADER) + sum(len(c.deflated) for c in self.chunks) + len(_DEFLATE_END) + 8
+
+    def gzip_pieces(self, piece_bytes: int = 1 << 20) -> list[bytes]:
+        """The gzip body in pieces of about `piece_bytes` (small chunks joined, large ones as they are)."""
+        pieces: list[bytes] = []
+        group: list[bytes] = [_GZIP_HEADER]
+        size = len(_GZIP_HEADER)
+        for chunk in self.chunks:
+            if size + len(chunk.deflated) > piece_bytes and group:
+                pieces.append(b"".join(group))
+                group, size = [], 0
+            group.append(chunk.deflated)
+            size += len(chunk.deflated)
+        group.append(self.trailer)
+        pieces.append(b"".join(group))
+        return pieces
+
+    @property
+    def gzipped(self) -> bytes:
+        """The whole gzip body as one bytes object (joined on each call: tests and tools)."""
+        return b"".join([_GZIP_HEADER, *(c.deflated for c in self.chunks), self.trailer])
 
     @property
     def plain(self) -> bytes:
@@ -129,10 +161,14 @@ def _simple_text(name: str, labels: dict[str, str], values: dict[str, float]) ->
     return "".join([f"{pre}{labels[eid]}}} {value!r}\n" for eid, value in values.items()])
 
 
-def _labelled_text(name: str, labels: dict[str, str], values: dict[str, dict[str, float]]) -> str:
+def _labelled_text(name: str, labels: dict[str, str], values: dict[str, Samples]) -> str:
     pre = name + "{"
     return "".join(
-        [f"{pre}{labels[eid]},{frag}}} {v!r}\n" for eid, samples in values.items() for frag, v in samples.items()]
+        [
+            f"{pre}{labels[eid]},{frag}}} {v!r}\n"
+            for eid, samples in values.items()
+            for frag, v in zip(samples.fragments, samples.numbers)  # noqa: B905 (equal lengths by construction)
+        ]
     )
 
 
@@ -140,13 +176,15 @@ def _table_text(spec: MetricSpec, table: EntityTable) -> tuple[str, int] | None:
     """The samples of one family for one account's table, and how many there are."""
     name = spec.name
     if spec.type == "info":
-        infos = table.info_labels
-        return ("".join([f"{name}{{{labels}}} 1.0\n" for labels in infos.values()]), len(infos)) if infos else None
+        infos, labels = table.info_extra, table.labels
+        if not infos:
+            return None
+        return "".join([f"{name}{{{labels[eid]}{extra}}} 1.0\n" for eid, extra in infos.items()]), len(infos)
     if spec.extra:
         labelled = table.labelled.get(name)
         if not labelled:
             return None
-        return _labelled_text(name, table.labels, labelled), sum(len(s) for s in labelled.values())
+        return _labelled_text(name, table.labels, labelled), sum([len(s.fragments) for s in labelled.values()])
     values = table.simple.get(name)
     if not values:
         return None
@@ -237,14 +275,10 @@ class Renderer:
         for key, (stamp, value) in list(self._cache.items()):
             if isinstance(value, Future):
                 self._cache[key] = (stamp, value.result())
-        crc = _combined_crc(parts)
-        length = sum(c.length for c in parts)
-        trailer = _DEFLATE_END + struct.pack("<II", crc, length & 0xFFFFFFFF)
-        gzipped = b"".join([_GZIP_HEADER, *(c.deflated for c in parts), trailer])
         return Exposition(
             chunks=tuple(parts),
-            gzipped=gzipped,
-            length=length,
+            crc=_combined_crc(parts),
+            length=sum(c.length for c in parts),
             series=sum(c.series for c in parts),
             rendered_at=now,
             duration=time.perf_counter() - started,

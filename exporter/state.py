@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from math import isfinite
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
@@ -43,6 +44,8 @@ from exporter.records import (
     TerminalRecord,
     UsageRecord,
 )
+from exporter.samples import FragmentSets
+from exporter.samples import Samples as HeldSamples
 
 T = TypeVar("T")
 log = logging.getLogger("exporter.state")
@@ -98,6 +101,12 @@ def escape_label(value: str) -> str:
 def label_fragment(pairs: Iterable[tuple[str, str]]) -> str:
     """`a="1",b="2"`: the inside of the braces for the given label pairs."""
     return ",".join(f'{name}="{escape_label(value)}"' for name, value in pairs)
+
+
+def intern(text: str) -> str:
+    """One copy of a label text or attribute that many entities repeat (`class="priority"`, a
+    software version, a country): at 50,000 terminals the copies would cost tens of MiB."""
+    return sys.intern(text) if type(text) is str else text
 
 
 class InvalidMeasurement(ValueError):
@@ -166,6 +175,23 @@ def checked_fragment(family: MetricSpec[Any, Any], labels: object) -> str:
     return label_fragment(zip(names, values, strict=True))
 
 
+class InfoLabels(Mapping[str, str]):
+    """A table's info label texts, joined when asked for (the table keeps identity and attributes apart)."""
+
+    def __init__(self, labels: dict[str, str], extra: dict[str, str]):
+        self._labels = labels
+        self._extra = extra
+
+    def __getitem__(self, entity_id: str) -> str:
+        return self._labels[entity_id] + self._extra[entity_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._extra)
+
+    def __len__(self) -> int:
+        return len(self._extra)
+
+
 def _unowned(family: object, problem: InvalidMeasurement) -> None:
     """How a table outside any account reports an invalid measurement: it has nowhere to count it."""
     if strict_measurements():
@@ -178,7 +204,8 @@ class EntityTable(Generic[E]):
 
     `simple[family][id]` holds values of families with identity labels only;
     `labelled[family][id][fragment]` holds families with extra labels, `fragment` being the
-    already escaped `alert="x"` part. `labels[id]` is the identity label string.
+    already escaped `alert="x"` part (a read-only `exporter.samples.Samples` per entity).
+    `labels[id]` is the identity label string, `info_extra[id]` what its info series adds.
 
     The public methods take the catalogue's handles for families of this table's `kind` and check
     them (see the module docstring); the `_store*` methods below them hold the values by name.
@@ -198,10 +225,14 @@ class EntityTable(Generic[E]):
         self.base = ""
         self.labels: dict[str, str] = {}
         self.attrs: dict[str, dict[str, str]] = {}
-        self.info_labels: dict[str, str] = {}
+        # the info series' labels after the identity: `,name="x",...` (or ""); the identity is not
+        # repeated here (150,000 entities at 50,000 terminals: ~20 MiB of copies)
+        self.info_extra: dict[str, str] = {}
         self.common: dict[str, str] = {}  # attributes every entity's info series carries
         self.simple: dict[str, dict[str, float]] = {}
-        self.labelled: dict[str, dict[str, dict[str, float]]] = {}
+        # family -> entity id -> its samples (label texts shared between entities, values in an array)
+        self.labelled: dict[str, dict[str, HeldSamples]] = {}
+        self._fragment_sets = FragmentSets()
         self.alerts: dict[str, tuple[str, ...]] = {}
         self.last_seen: dict[str, float] = {}
         self.inventory: set[str] | None = None
@@ -226,7 +257,7 @@ class EntityTable(Generic[E]):
         """label values -> value as escaped fragment -> value; None (reported) if any label is wrong."""
         pairs = samples.items() if type(samples) is dict or isinstance(samples, Mapping) else samples
         try:
-            return {checked_fragment(family, labels): value for labels, value in pairs}
+            return {intern(checked_fragment(family, labels)): value for labels, value in pairs}
         except InvalidMeasurement as problem:
             self.report(family, problem)
             return None
@@ -253,7 +284,7 @@ class EntityTable(Generic[E]):
         self.version += 1
         for entity_id in self.labels:
             self.labels[entity_id] = self._identity(entity_id)
-        for entity_id in self.info_labels:
+        for entity_id in self.info_extra:
             self._rebuild_info(entity_id)
 
     def set_common(self, values: dict[str, str]) -> None:
@@ -263,7 +294,7 @@ class EntityTable(Generic[E]):
             return
         self.common = values
         self.version += 1
-        for entity_id in self.info_labels:
+        for entity_id in self.info_extra:
             self._rebuild_info(entity_id)
 
     def _identity(self, entity_id: str) -> str:
@@ -283,8 +314,12 @@ class EntityTable(Generic[E]):
         # an empty attribute is no label: Prometheus drops empty labels anyway, and a provider that
         # never fills one (Kognitive's serial) does not show it
         extra = label_fragment((k, v) for k, v in attrs.items() if v and k != self.id_label)
-        identity = self.labels.get(entity_id) or self._identity(entity_id)
-        self.info_labels[entity_id] = f"{identity},{extra}" if extra else identity
+        self.info_extra[entity_id] = f",{extra}" if extra else ""
+
+    @property
+    def info_labels(self) -> Mapping[str, str]:
+        """entity id -> the whole label text of its info series (identity and attributes)."""
+        return InfoLabels(self.labels, self.info_extra)
 
     def update_attrs(self, entity_id: str, values: dict[str, str]) -> None:
         """Merge descriptive attributes; the info label string is rebuilt only if one changed."""
@@ -293,7 +328,7 @@ class EntityTable(Generic[E]):
         changed = False
         for key, value in values.items():
             if attrs.get(key) != value:
-                attrs[key] = value
+                attrs[intern(key)] = intern(value)
                 changed = True
         if changed:
             self._rebuild_info(entity_id)
@@ -323,8 +358,8 @@ class EntityTable(Generic[E]):
         name = self._name(family, labelled=True)
         fragments = None if name is None else self._fragments(family, samples)
         if name is not None and fragments is not None:
-            held = self.labelled.get(name, {}).get(entity_id, {})
-            self._store_labelled(name, entity_id, {**held, **fragments})
+            held = self.labelled.get(name, {}).get(entity_id)
+            self._store_labelled(name, entity_id, {**(held or {}), **fragments})
 
     def get_labelled(self, family: MetricSpec[E, L], entity_id: str, labels: L | Mapping[str, str]) -> float | None:
         """The value of one sample held for one entity, if any."""
@@ -333,7 +368,8 @@ class EntityTable(Generic[E]):
         if name is None or fragments is None:
             return None
         (fragment,) = fragments
-        return self.labelled.get(name, {}).get(entity_id, {}).get(fragment)
+        held = self.labelled.get(name, {}).get(entity_id)
+        return None if held is None else held.get(fragment)
 
     def set_labelled_at(self, family: MetricSpec[E, L], entity_id: str, stamp: float, samples: Samples[L]) -> bool:
         """`set_labelled` unless what we hold came from a newer row (batches may arrive out of order)."""
@@ -369,7 +405,7 @@ class EntityTable(Generic[E]):
         table = self.labelled.setdefault(family, {})
         values = {frag: float(v) for frag, v in values.items() if finite(v)}
         if values:
-            table[entity_id] = values
+            table[entity_id] = HeldSamples.of(values, self._fragment_sets)
         else:
             table.pop(entity_id, None)
 
@@ -378,7 +414,7 @@ class EntityTable(Generic[E]):
         if self.alerts.get(entity_id) == names:
             return
         self.alerts[entity_id] = names
-        self._store_labelled(family, entity_id, {f'alert="{escape_label(n)}"': 1.0 for n in names})
+        self._store_labelled(family, entity_id, {intern(f'alert="{escape_label(n)}"'): 1.0 for n in names})
 
     def clear_live(self, entity_id: str) -> None:
         """Stop the series that exist only while the entity is online."""
@@ -398,7 +434,7 @@ class EntityTable(Generic[E]):
             table.pop(entity_id, None)
         for labelled in self.labelled.values():
             labelled.pop(entity_id, None)
-        for mapping in (self.labels, self.attrs, self.info_labels, self.alerts, self.last_seen):
+        for mapping in (self.labels, self.attrs, self.info_extra, self.alerts, self.last_seen):
             mapping.pop(entity_id, None)
         for stamps in self.stamps.values():
             stamps.pop(entity_id, None)
@@ -477,7 +513,7 @@ class EntityTable(Generic[E]):
             for index, eid in enumerate(ids):
                 samples = {frag: v for frag, col in by_fragment.items() if (v := col[index]) is not None and finite(v)}
                 if samples:
-                    held[eid] = samples
+                    held[eid] = HeldSamples.of(samples, self._fragment_sets)
                 else:
                     held.pop(eid, None)
         if alerts and cols.alerts is not None:

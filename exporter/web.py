@@ -19,8 +19,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from exporter.render import CONTENT_TYPE, Chunk, Exposition
-from exporter.status import routes as status_routes
 from exporter.status.routes import change_refused
+from exporter.status.routes import routes as status_routes
 from exporter.webheaders import SecurityHeadersMiddleware
 
 if TYPE_CHECKING:
@@ -46,6 +46,26 @@ class PlainExpositionResponse(Response):
             for batch in self.exposition.plain_batches():
                 body = await anyio.to_thread.run_sync(_inflate, batch)
                 await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class GzipExpositionResponse(Response):
+    """The gzip body sent in pieces of about 1 MiB, joined from the cached chunks as it goes: the
+    exposition keeps no whole copy of its body, and flow control bounds what a slow client holds."""
+
+    media_type = CONTENT_TYPE
+
+    def __init__(self, exposition: Exposition):
+        headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        super().__init__(None, headers=headers, media_type=CONTENT_TYPE)
+        self.headers["content-length"] = str(exposition.gzip_size)
+        self.exposition = exposition
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if scope.get("method") != "HEAD":
+            for piece in self.exposition.gzip_pieces():
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
@@ -77,8 +97,7 @@ def build_app(exporter: Exporter) -> Starlette:
         if exposition is None:
             return PlainTextResponse("no data rendered yet\n", status_code=503)
         if _accepts_gzip(request):
-            headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
-            return Response(exposition.gzipped, media_type=CONTENT_TYPE, headers=headers)
+            return GzipExpositionResponse(exposition)
         return PlainExpositionResponse(exposition)
 
     async def healthz(request: Request) -> Response:

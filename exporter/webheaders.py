@@ -8,7 +8,7 @@ import hashlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exporter.status.page import CSS
+from exporter.status.style import CSS
 
 
 def _style_hash(css: str) -> str:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 import httpx
 import orjson
+from anyio.lowlevel import RunVar
 
 from exporter import catalog
 from exporter.durations import format_duration
@@ -34,6 +37,12 @@ from exporter.state import AccountState
 
 _THREAD_DECODE_BYTES = 256 * 1024
 log = logging.getLogger("exporter.http")
+T = TypeVar("T")
+# Large bodies are parsed one at a time in the process: a 65,000-row telemetry page parses into
+# millions of objects (about 200 MiB), and twenty accounts polled at once would hold twenty of them
+# (pymalloc keeps such a peak as resident memory). Parsing is Python under the GIL anyway, so
+# taking turns costs no throughput.
+_LARGE_DECODES: RunVar[anyio.CapacityLimiter] = RunVar("large_decodes")
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -78,11 +87,32 @@ def decode_json_bytes(content: bytes, what: str) -> Any:
         raise BadResponse(f"{what}: response is not valid JSON ({exc.msg} at byte {exc.pos})") from None
 
 
+def large_decodes() -> anyio.CapacityLimiter:
+    """The event loop's limiter of large decodes (one at a time)."""
+    try:
+        return _LARGE_DECODES.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(1)
+        _LARGE_DECODES.set(limiter)
+        return limiter
+
+
 async def decode_json(content: bytes, what: str) -> Any:
-    """Decode JSON, off the event loop when the body is large."""
+    """Decode JSON, off the event loop (and one at a time) when the body is large."""
     if len(content) < _THREAD_DECODE_BYTES:
         return decode_json_bytes(content, what)
-    return await anyio.to_thread.run_sync(decode_json_bytes, content, what)
+    return await anyio.to_thread.run_sync(decode_json_bytes, content, what, limiter=large_decodes())
+
+
+async def decode_json_into(content: bytes, what: str, convert: Callable[[Any], T]) -> T:
+    """Decode JSON and `convert` it on a worker thread, one large body at a time: the parsed tree
+    lives only inside that call, so its peak is never held for several bodies at once."""
+
+    def work() -> T:
+        return convert(decode_json_bytes(content, what))
+
+    limiter = large_decodes() if len(content) >= _THREAD_DECODE_BYTES else None
+    return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
 class ApiClient:

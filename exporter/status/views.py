@@ -184,13 +184,13 @@ def _state_matches(wanted: str, online: float | None, alerts: tuple[str, ...]) -
 
 
 # The searchable text of each terminal, case-folded once and reused until its attributes change.
-# A table rebuilds a terminal's info label string whenever an attribute changes, so the string's
+# A table rebuilds a terminal's info label text (`info_extra`) whenever an attribute changes, so its
 # identity tells whether the cached text is still good (worker thread only, like the tables).
 _HAYSTACKS: WeakKeyDictionary[EntityTable, dict[str, tuple[str, str]]] = WeakKeyDictionary()
 
 
 def _haystack(cache: dict[str, tuple[str, str]], table: EntityTable, tid: str) -> str:
-    label = table.info_labels.get(tid, "")
+    label = table.info_extra.get(tid, "")
     hit = cache.get(tid)
     if hit is None or hit[0] is not label:
         values = table.attrs.get(tid, {})

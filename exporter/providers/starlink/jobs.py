@@ -11,13 +11,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import anyio.to_thread
-
 from exporter import catalog
 from exporter.providers.base import AccountContext, JobFunction
 from exporter.providers.common import parse_items, raise_if_skipped
 from exporter.providers.errors import NotFound, PermissionDenied
-from exporter.providers.http import ApiClient, decode_json
+from exporter.providers.http import ApiClient, decode_json_into
 from exporter.providers.starlink.auth import TokenSource
 from exporter.providers.starlink.client import StarlinkClient
 from exporter.providers.starlink.config import StarlinkAccount
@@ -104,8 +102,8 @@ class StarlinkDriver:
                 json=body,
                 timeout=options.max_linger + self.config.timeout,
             )
-            decoded = await decode_json(response.content, "POST /telemetry/stream")
-            batch = await anyio.to_thread.run_sync(self.decoder.decode, decoded)
+            batch = await decode_json_into(response.content, "POST /telemetry/stream", self.decoder.decode)
+            del response  # its body (megabytes) is not needed while the batch is applied
             await self.ctx.worker.apply(functools.partial(self._apply_telemetry, batch))
             if batch.invalid_rows:
                 self.ctx.log.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
@@ -129,10 +127,15 @@ class StarlinkDriver:
         terminals: dict[str, TerminalRecord] = {}
         routers: dict[str, RouterRecord] = {}
         skipped: list[str] = []
-        async for results in self.client.pages(
-            "GET", "user-terminals", endpoint="/user-terminals", permission=PERMISSION["user_terminals"]
+        async for parsed in self.client.pages(
+            "GET",
+            "user-terminals",
+            endpoint="/user-terminals",
+            permission=PERMISSION["user_terminals"],
+            parse=parse_user_terminal,
+            skipped=skipped,
         ):
-            for terminal, its_routers in parse_items(results, parse_user_terminal, skipped):
+            for terminal, its_routers in parsed:
                 terminals[terminal.terminal_id] = terminal  # pages may repeat an item: reconcile by id
                 routers.update((r.router_id, r) for r in its_routers)
         state = self.ctx.state
@@ -151,10 +154,15 @@ class StarlinkDriver:
     async def poll_service_lines(self) -> None:
         lines = {}
         skipped: list[str] = []
-        async for results in self.client.pages(
-            "GET", "service-lines", endpoint="/service-lines", permission=PERMISSION["service_lines"]
+        async for parsed in self.client.pages(
+            "GET",
+            "service-lines",
+            endpoint="/service-lines",
+            permission=PERMISSION["service_lines"],
+            parse=parse_service_line,
+            skipped=skipped,
         ):
-            for record in parse_items(results, parse_service_line, skipped):
+            for record in parsed:
                 lines[record.service_line] = record
         state = self.ctx.state
         if not skipped:
@@ -185,15 +193,17 @@ class StarlinkDriver:
     ) -> dict[str, U]:
         """`POST /data-usage/query`, every page, each item parsed and keyed by its service line."""
         found: dict[str, U] = {}
-        async for results in self.client.pages(
+        async for parsed in self.client.pages(
             "POST",
             "data-usage/query",
             endpoint="/data-usage/query",
             permission=PERMISSION["data_usage"],
             params={"limit": USAGE_PAGE_LIMIT},
             json=body,
+            parse=parse,
+            skipped=skipped,
         ):
-            for record in parse_items(results, parse, skipped):
+            for record in parsed:
                 found[record.service_line] = record
         return found
 
