@@ -3,6 +3,8 @@
     python bench/fleet.py --terminals 50000            # the full-size run (several minutes)
     python bench/fleet.py --terminals 500 --quick      # the smoke run CI does
     python bench/fleet.py --layout single ...          # the exporter as one process (the comparison)
+    python bench/fleet.py --terminals 50000 --prometheus --prometheus-without auto   # Prometheus' side
+    python bench/fleet.py --terminals 100000 --shards 2 # two exporters splitting the accounts
 
 The exporter runs as users run it (`python -m exporter`: the front process serving /metrics and
 its worker process). Prints the issue-19 targets table (figure, measured, target, met?) with the
@@ -17,13 +19,30 @@ bench/results/fleet-<terminals>.json; `--json PATH`, the keys are listed in `JSO
 - time to decode and apply one 65,000-row batch (in process, and the exporter's job duration);
 - peak resident memory of every exporter process (front and worker), the exposition size.
 
+- series per collector group (from the exposition, by `collector_of`) and the fewest groups whose
+  `--no-collector.<group>` would halve them;
+- with `--prometheus`: Debian's Prometheus scraping the exporter at `--prometheus-interval` (60 s)
+  until `--prometheus-scrapes` (3) scrapes of each target, then its `scrape_duration_seconds`,
+  `scrape_samples_scraped` and its own RSS (bench/promside.py); `--prometheus-without GROUPS|auto`
+  adds a second pass against an exporter restarted with those collectors off.
+
 Telemetry is long-polled as in production (`max_linger` 2 s, the job's interval as long), so a
 request is waiting when the simulator's rows arrive every 15 s.
+
+`--shards N` runs N exporters (`--shard.index i --shard.total N`, accounts split by rendezvous
+hashing) against the one simulator, as a sharded deployment does. Each figure then covers the
+whole fleet: series, exposition sizes and peak RSS are summed over every process of every shard
+(each shard's RSS is also kept); idle scrapes run against each shard in turn and the percentiles
+pool them (each shard's p99 is kept); freshness watches every shard's accounts; the ingest is
+one account's, so it is scraped on the shard that polls that account and compared with that
+shard's idle p99; render time is summed (the CPU the fleet costs; each shard's is kept); Prometheus
+scrapes all shards as one job (longest target's duration, samples summed).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import gzip
 import json
 import logging
@@ -50,6 +69,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.promside import add_counts, halving_collectors, measure_prometheus, parse_duration, series_by_collector  # noqa: E402
 from bench.stock import parse, render_stock, stock_registry  # noqa: E402
 from exporter import catalog  # noqa: E402
 from exporter.catalog import CATALOG  # noqa: E402
@@ -57,6 +77,7 @@ from exporter.cli import SINGLE_PROCESS_ENV  # noqa: E402
 from exporter.providers.starlink.simulator.server import StarlinkSimulator  # noqa: E402
 from exporter.providers.starlink.telemetry import StreamDecoder  # noqa: E402
 from exporter.render import Renderer, _table_text  # noqa: E402
+from exporter.sharding import account_key, owner  # noqa: E402
 from exporter.state import AccountState, FleetState  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
@@ -85,9 +106,22 @@ JSON_KEYS = (
     "ingest_scrape_p50_ms", "ingest_scrape_p99_ms", "ingest_scrapes", "ingest_job_s", "ingest_p99_ratio",
     "ingest_s", "ingest_rows", "ingest_devices",
     "freshness_p50_s", "freshness_p99_s", "freshness_max_s", "freshness_samples", "freshness_resolution_s",
-    "peak_rss_mib", "peak_rss_processes_mib", "load_average", "prometheus_scrape_duration_s", "targets",
+    "peak_rss_mib", "peak_rss_processes_mib", "load_average", "targets",
+    # sharded runs (`--shards N`; 1 otherwise): per-shard figures beside the totals above
+    "shards", "peak_rss_shards_mib", "scrape_gzip_p99_shards_ms", "render_shards_s", "ingest_idle_p99_ms",
+    # series per collector group (`--no-collector.<group>`), and the fewest groups whose series are half
+    "series_exposition", "series_by_collector", "halving_collectors",
+    # Prometheus' side (`--prometheus`): a real Prometheus scraping every shard
+    "prometheus_interval_s", "prometheus_scrapes", "prometheus_scrape_duration_s", "prometheus_scrape_duration_last_s",
+    "prometheus_scrape_durations_s", "prometheus_samples_scraped", "prometheus_all_up", "prometheus_peak_rss_mib",
+    "prometheus_rss_mib",
+    # the same with `--prometheus-without GROUPS`: those collectors off (exporter restarted)
+    "prometheus_without", "prometheus_without_series", "prometheus_without_scrape_duration_s",
+    "prometheus_without_scrape_duration_last_s", "prometheus_without_samples_scraped",
+    "prometheus_without_peak_rss_mib", "prometheus_without_rss_mib", "prometheus_without_exporter_rss_mib",
+    "prometheus_without_interval_s", "prometheus_without_scrapes", "prometheus_without_scrape_durations_s",
+    "prometheus_without_all_up",
 )  # fmt: skip
-BATCH = 65_000
 
 
 def log(message: str) -> None:
@@ -143,18 +177,19 @@ class Proc:
                 self.popen.kill()
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: Proc) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str, *procs: Proc) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.popen.poll() is not None:
-            raise SystemExit(f"{what}: process exited; see {proc.log_path}")
+        for proc in procs:
+            if proc.popen.poll() is not None:
+                raise SystemExit(f"{what}: process exited; see {proc.log_path}")
         try:
             if check():
                 return
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    raise SystemExit(f"timed out waiting for {what}; see {proc.log_path}")
+    raise SystemExit(f"timed out waiting for {what}; see {', '.join(str(p.log_path) for p in procs)}")
 
 
 # --- scraping ------------------------------------------------------------------------------------
@@ -229,20 +264,26 @@ def measure_ingest(terminals: int) -> dict[str, float]:
     }
 
 
-def measure_render(accounts: int, terminals: int, skip_stock: bool) -> dict[str, float]:
-    """Full render of a fleet polled in process, then the same series through prometheus_client."""
+def _render_one(accounts: int, terminals: int, skip_stock: bool, shard: int, shards: int) -> dict[str, float]:
+    """Full render of the Starlink accounts of one shard polled in process, then the same series
+    through prometheus_client."""
     from tests.inprocess import poll_all, simulated_exporter
 
-    logging.disable(logging.WARNING)
     exporter, _ = simulated_exporter(accounts=accounts, terminals=terminals)
-    exporter.config.accounts[:] = [a for a in exporter.config.accounts if a.provider == "starlink"]
+
+    def keep(provider: str, name: str) -> bool:
+        return provider == "starlink" and owner(account_key(provider, name), shards) == shard
+
+    exporter.config.accounts[:] = [a for a in exporter.config.accounts if keep(a.provider, a.name)]
     for account in exporter.accounts:
         budget = account.driver.ctx.budget  # type: ignore[attr-defined]
         budget.rate = budget.capacity = budget.tokens = 100_000.0
-    for name in [n for n, a in exporter.state.accounts.items() if a.provider != "starlink"]:
+    for name in [n for n, a in exporter.state.accounts.items() if not keep(a.provider, a.name)]:
         del exporter.state.accounts[name]
-    exporter.state.jobs[:] = [j for j in exporter.state.jobs if j.account.provider == "starlink"]
-    for key in [k for k, j in exporter.scheduler.jobs.items() if j.status.account.provider != "starlink"]:
+    exporter.state.jobs[:] = [j for j in exporter.state.jobs if keep(j.account.provider, j.account.name)]
+    for key in [
+        k for k, j in exporter.scheduler.jobs.items() if not keep(j.status.account.provider, j.status.account.name)
+    ]:
         del exporter.scheduler.jobs[key]
     anyio.run(poll_all, exporter)
     renderer = Renderer(exporter.state)
@@ -274,21 +315,126 @@ def measure_render(accounts: int, terminals: int, skip_stock: bool) -> dict[str,
     gzip.compress(stock, 1)  # what a gzip scrape costs the stock way, on top (at our level, 1)
     result["stock_gzip_s"] = result["stock_render_s"] + time.perf_counter() - started
     result["stock_bytes"] = len(stock)
-    result["render_ratio"] = result["stock_gzip_s"] / result["render_s"]
-    result["render_text_ratio"] = result["stock_render_s"] / result["render_text_s"]
+    return result
+
+
+def measure_render(accounts: int, terminals: int, skip_stock: bool, shards: int = 1) -> dict[str, Any]:
+    """Full render, ours and stock, of each shard in turn (one at a time, so that the machine holds
+    the largest fleets); times, series and sizes summed over the shards: the CPU the whole fleet's
+    render costs. `render_shards_s` keeps each shard's own time, what one process spends."""
+    logging.disable(logging.WARNING)
+    parts = []
+    for shard in range(shards):
+        parts.append(_render_one(accounts, terminals, skip_stock, shard, shards))
+        gc.collect()
     logging.disable(logging.NOTSET)
+    result: dict[str, Any] = {key: sum(part[key] for part in parts) for key in parts[0]}
+    result["render_shards_s"] = [part["render_s"] for part in parts]
+    if not skip_stock:
+        result["render_ratio"] = result["stock_gzip_s"] / result["render_s"]
+        result["render_text_ratio"] = result["stock_render_s"] / result["render_text_s"]
     return result
 
 
 # --- the run --------------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> dict[str, float]:
-    results: dict[str, Any] = {"terminals": args.terminals, "accounts": args.accounts, "layout": args.layout}
+def start_exporters(
+    config_path: Path, workdir: Path, args: argparse.Namespace, off: tuple[str, ...] = ()
+) -> list[Proc]:
+    """One exporter per shard (`--shard.index i --shard.total N`), the collector groups `off` switched
+    off; returns once every terminal of the fleet is exported by one of them."""
+    env = {SINGLE_PROCESS_ENV: "1"} if args.layout == "single" else {}
+    flags = ["--config.file", str(config_path), "--web.enable-admin-api", *(f"--no-collector.{g}" for g in off)]
+    exporters = []
+    for index in range(args.shards):
+        shard = ["--shard.index", str(index), "--shard.total", str(args.shards)] if args.shards > 1 else []
+        name = f"exporter{'-without' if off else ''}-{index}.log"
+        exporters.append(Proc([*flags, *shard], workdir / name, env))
+
+    def all_exported() -> bool:
+        for exporter in exporters:
+            if "first runs: all rendered" not in httpx.get(exporter.url + "/readyz?verbose", timeout=10).text:
+                return False
+        terminals, usage = 0, False
+        for exporter in exporters:
+            text = httpx.get(exporter.url + "/metrics", timeout=120).text
+            terminals += text.count("\nleo_terminal_info{")
+            usage = usage or "leo_service_line_usage_bytes{" in text
+        return ("terminal" in off or terminals >= args.terminals) and ("usage" in off or usage)
+
+    try:
+        wait_until(all_exported, args.timeout, "every terminal exported", *exporters)
+    except BaseException:
+        for exporter in exporters:
+            exporter.stop()
+        raise
+    return exporters
+
+
+def idle_scrapes(exporters: list[Proc], args: argparse.Namespace) -> dict[str, Any]:
+    """4 scrapers against each shard's /metrics in turn (as against one exporter), plain then gzip;
+    percentiles over the scrapes of every shard, sizes summed, each shard's gzip p99 kept."""
+    results: dict[str, Any] = {}
+    for compressed in (False, True):
+        kind = "gzip" if compressed else "plain"
+        seconds, size, shard_p99 = [], 0, []
+        for exporter in exporters:
+            samples = scrapers(exporter.url + "/metrics", compressed, 4, threading.Event(), per_worker=args.scrapes)
+            seconds += [s for _, s, _ in samples]
+            size += samples[-1][2]
+            shard_p99.append(percentile([s for _, s, _ in samples], 99) * 1000)
+        results[f"scrape_{kind}_p50_ms"] = percentile(seconds, 50) * 1000
+        results[f"scrape_{kind}_p99_ms"] = percentile(seconds, 99) * 1000
+        results[f"exposition_{kind}_mib"] = size / 2**20
+        if compressed:
+            results["scrape_gzip_p99_shards_ms"] = shard_p99
+        log(f"{kind}: p50 {results[f'scrape_{kind}_p50_ms']:.0f} ms, p99 {results[f'scrape_{kind}_p99_ms']:.0f} ms")
+    results["scrape_p99_ms"] = results["scrape_gzip_p99_ms"]
+    return results
+
+
+def exporter_peaks(exporters: list[Proc]) -> dict[str, Any]:
+    """Peak RSS of every process of every shard, each shard's sum, and the sum of all."""
+    per_shard = [exporter.peak_rss_processes_mib() for exporter in exporters]
+    return {
+        "peak_rss_processes_mib": [peak for shard in per_shard for peak in shard],
+        "peak_rss_shards_mib": [sum(shard) for shard in per_shard],
+        "peak_rss_mib": sum(sum(shard) for shard in per_shard),
+    }
+
+
+def collector_split(exporters: list[Proc]) -> dict[str, Any]:
+    counts = add_counts([series_by_collector(exporter.url + "/metrics") for exporter in exporters])
+    return {
+        "series_by_collector": counts,
+        "series_exposition": sum(counts.values()),
+        "halving_collectors": halving_collectors(counts),
+    }
+
+
+def prometheus_side(exporters: list[Proc], workdir: Path, args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    figures = measure_prometheus(
+        [exporter.url + "/metrics" for exporter in exporters],
+        workdir,
+        parse_duration(args.prometheus_interval),
+        args.prometheus_scrapes,
+        log,
+    )
+    return {key.replace("prometheus_", prefix, 1): value for key, value in figures.items()}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "terminals": args.terminals,
+        "accounts": args.accounts,
+        "layout": args.layout,
+        "shards": args.shards,
+    }
     workdir = Path(tempfile.mkdtemp(prefix="leo-bench-"))
     log(f"logs in {workdir}")
     sim = Proc(["simulator", "--accounts", str(args.accounts), "--terminals", str(args.terminals)], workdir / "sim.log")
-    exporter: Proc | None = None
+    exporters: list[Proc] = []
     try:
         wait_until(lambda: httpx.get(sim.url + "/", timeout=5).status_code == 200, 120, "simulator", sim)
         config = yaml.safe_load(httpx.get(sim.url + "/exporter-config.yml", timeout=30).text)
@@ -307,45 +453,43 @@ def run(args: argparse.Namespace) -> dict[str, float]:
         sim_state = httpx.get(sim.url + "/starlink/_sim/state", timeout=30).json()
 
         started = time.monotonic()
-        env = {SINGLE_PROCESS_ENV: "1"} if args.layout == "single" else {}
-        exporter = Proc(["--config.file", str(config_path), "--web.enable-admin-api"], workdir / "exporter.log", env)
-        metrics = exporter.url + "/metrics"
-
-        def all_exported() -> bool:
-            if "first runs: all rendered" not in httpx.get(exporter.url + "/readyz?verbose", timeout=10).text:
-                return False
-            text = httpx.get(metrics, timeout=120).text
-            return text.count("\nleo_terminal_info{") >= args.terminals and "leo_service_line_usage_bytes{" in text
-
-        wait_until(all_exported, args.timeout, "every terminal exported", exporter)
+        exporters = start_exporters(config_path, workdir, args)
         results["time_to_exported_s"] = time.monotonic() - started
         log(f"all {args.terminals} terminals exported after {results['time_to_exported_s']:.0f} s")
 
-        for gzip in (False, True):
-            kind = "gzip" if gzip else "plain"
-            samples = scrapers(metrics, gzip, 4, threading.Event(), per_worker=args.scrapes)
-            seconds = [s for _, s, _ in samples]
-            results[f"scrape_{kind}_p50_ms"] = percentile(seconds, 50) * 1000
-            results[f"scrape_{kind}_p99_ms"] = percentile(seconds, 99) * 1000
-            results[f"exposition_{kind}_mib"] = samples[-1][2] / 2**20
-            log(f"{kind}: p50 {results[f'scrape_{kind}_p50_ms']:.0f} ms, p99 {results[f'scrape_{kind}_p99_ms']:.0f} ms")
-        results["scrape_p99_ms"] = results["scrape_gzip_p99_ms"]
-
-        results.update(freshness(metrics, args.freshness_seconds))
-        results.update(ingest_under_load(exporter, sim, sim_state, args))
-        peaks = exporter.peak_rss_processes_mib()
-        results["peak_rss_processes_mib"] = peaks
-        results["peak_rss_mib"] = sum(peaks)
+        results.update(idle_scrapes(exporters, args))
+        results.update(collector_split(exporters))
+        results.update(freshness([exporter.url + "/metrics" for exporter in exporters], args.freshness_seconds))
+        results.update(ingest_under_load(exporters, sim, sim_state, args))
+        if args.prometheus:
+            results.update(prometheus_side(exporters, workdir, args, "prometheus_"))
+        results.update(exporter_peaks(exporters))
         results["load_average"] = list(os.getloadavg())
+        if args.prometheus and args.prometheus_without:
+            for exporter in exporters:
+                exporter.stop()
+            off = (
+                tuple(results["halving_collectors"])
+                if args.prometheus_without == "auto"
+                else tuple(g.strip() for g in args.prometheus_without.split(",") if g.strip())
+            )
+            if not off:
+                raise SystemExit("--prometheus-without: no collector group to switch off")
+            log(f"again with {', '.join(f'--no-collector.{g}' for g in off)}")
+            exporters = start_exporters(config_path, workdir, args, off)
+            results["prometheus_without"] = list(off)
+            results["prometheus_without_series"] = collector_split(exporters)["series_exposition"]
+            results.update(prometheus_side(exporters, workdir, args, "prometheus_without_"))
+            results["prometheus_without_exporter_rss_mib"] = exporter_peaks(exporters)["peak_rss_mib"]
     finally:
-        if exporter is not None:
+        for exporter in exporters:
             exporter.stop()
         sim.stop()
 
     log("measuring decode + apply of one 65,000-row batch in process")
     results.update(measure_ingest(min(args.terminals, 40_000)))
     log("measuring full render against the stock registry in process")
-    results.update(measure_render(args.accounts, args.terminals, args.skip_stock))
+    results.update(measure_render(args.accounts, args.terminals, args.skip_stock, args.shards))
     return results
 
 
@@ -369,11 +513,12 @@ def _metric_lines(url: str, family: bytes) -> tuple[float, list[bytes]]:
     return started, bytes(text[first + 1 : end if end >= 0 else len(text)]).splitlines()
 
 
-def freshness(url: str, seconds: float) -> dict[str, float]:
+def freshness(urls: list[str], seconds: float) -> dict[str, float]:
     """Scrape every ~0.5 s and note, per account, when its newest `last_seen` (the device time of
     its newest row: the tick at which the simulator made the row readable) first appears in
     /metrics; freshness is that scrape's start minus the row's time (an upper bound: the previous
-    scrape, one resolution earlier, did not have it yet)."""
+    scrape, one resolution earlier, did not have it yet). With shards, each round scrapes every
+    shard in turn (an account is in one shard only), so the resolution is one round."""
     log(f"measuring freshness for {seconds:.0f} s")
     family = b"leo_terminal_last_seen_timestamp_seconds"
     newest: dict[bytes, float] = {}
@@ -382,19 +527,21 @@ def freshness(url: str, seconds: float) -> dict[str, float]:
     deadline = time.monotonic() + seconds
     previous = None
     while time.monotonic() < deadline:
-        started, lines = _metric_lines(url, family)
-        if previous is not None:
-            gaps.append(started - previous)
-        previous = started
-        per_account: dict[bytes, float] = {}
-        for line in lines:
-            labels, _, value = line.rpartition(b" ")
-            account = labels[labels.find(b"account=") : labels.find(b",", labels.find(b"account="))]
-            per_account[account] = max(per_account.get(account, 0.0), float(value))
-        for account, stamp in per_account.items():
-            if account in newest and stamp > newest[account]:
-                samples.append(started - stamp)
-            newest[account] = max(stamp, newest.get(account, 0.0))
+        for index, url in enumerate(urls):
+            started, lines = _metric_lines(url, family)
+            if index == 0 and previous is not None:
+                gaps.append(started - previous)
+            if index == 0:
+                previous = started
+            per_account: dict[bytes, float] = {}
+            for line in lines:
+                labels, _, value = line.rpartition(b" ")
+                account = labels[labels.find(b"account=") : labels.find(b",", labels.find(b"account="))]
+                per_account[account] = max(per_account.get(account, 0.0), float(value))
+            for account, stamp in per_account.items():
+                if account in newest and stamp > newest[account]:
+                    samples.append(started - stamp)
+                newest[account] = max(stamp, newest.get(account, 0.0))
         time.sleep(0.5)
     log(f"freshness: {len(samples)} samples, p99 {percentile(samples, 99):.2f} s")
     return {
@@ -406,21 +553,32 @@ def freshness(url: str, seconds: float) -> dict[str, float]:
     }
 
 
-def ingest_under_load(exporter: Proc, sim: Proc, sim_state: dict, args: argparse.Namespace) -> dict[str, float]:
+def ingest_under_load(exporters: list[Proc], sim: Proc, sim_state: dict, args: argparse.Namespace) -> dict[str, Any]:
     """Stop one account's telemetry job, rewind its stream so the next call brings a full
     65,000-row batch, run the job now and wait until its rows are rendered (the admin API's
-    `poll?wait`), scraping (gzip, 4 scrapers) all the while; repeated `rounds` times."""
+    `poll?wait`), scraping (gzip, 4 scrapers) all the while; repeated `rounds` times. With shards,
+    the shard that polls the account is the one ingesting and scraped; its own idle p99 (measured
+    again here, 4 scrapers) is the ratio's denominator."""
     account = max(sim_state["accounts"], key=lambda a: a["terminals"])
     rows_per_tick = account["terminals"] + account["routers"]
     ticks = math.ceil(BATCH / max(1, rows_per_tick)) + 1
     # the `account` label is the config name; leo_account_info maps the provider's number to it
-    info = re.search(
+    pattern = (
         r'leo_account_info\{provider="starlink",account="([^"]+)",provider_account="'
         + re.escape(account["accountNumber"])
-        + '"',
-        httpx.get(exporter.url + "/metrics", timeout=120).text,
+        + '"'
     )
-    label = info.group(1)  # type: ignore[union-attr]
+    for exporter in exporters:
+        info = re.search(pattern, httpx.get(exporter.url + "/metrics", timeout=120).text)
+        if info is not None:
+            break
+    else:
+        raise SystemExit(f"no shard exports account {account['accountNumber']}")
+    label = info.group(1)
+    idle: list[float] = []
+    if len(exporters) > 1:
+        samples = scrapers(exporter.url + "/metrics", True, 4, threading.Event(), per_worker=args.scrapes)
+        idle = [s for _, s, _ in samples]
     job = f"{exporter.url}/api/jobs/starlink/{label}/telemetry"
     httpx.post(f"{job}/disable", timeout=30).raise_for_status()
     time.sleep(LINGER_S + 1)  # its last long-poll ends
@@ -454,6 +612,7 @@ def ingest_under_load(exporter: Proc, sim: Proc, sim_state: dict, args: argparse
     finally:
         httpx.post(f"{job}/enable", timeout=30)
     return {
+        **({"ingest_idle_p99_ms": percentile(idle, 99) * 1000} if idle else {}),
         "ingest_scrape_p50_ms": percentile(during, 50) * 1000,
         "ingest_scrape_p99_ms": percentile(during, 99) * 1000,
         "ingest_scrapes": len(during),
@@ -461,8 +620,14 @@ def ingest_under_load(exporter: Proc, sim: Proc, sim_state: dict, args: argparse
     }
 
 
+def _ingest_idle_p99_ms(results: dict[str, Any]) -> float:
+    """The idle p99 an ingest's scrapes compare with: the ingesting shard's when sharded."""
+    key = "ingest_idle_p99_ms" if results.get("shards", 1) > 1 else "scrape_gzip_p99_ms"
+    return float(results.get(key, math.nan))
+
+
 def _targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    idle = results.get("scrape_gzip_p99_ms", math.nan)
+    idle = _ingest_idle_p99_ms(results)
     results["ingest_p99_ratio"] = results.get("ingest_scrape_p99_ms", math.nan) / idle if idle else math.nan
     out = {}
     for key, (figure, target, met) in TARGETS.items():
@@ -479,17 +644,24 @@ def targets_table(results: dict[str, Any]) -> str:
     measured = {
         "ingest_p99_ratio": lambda: (
             f"{r['ingest_p99_ratio']:.2f}x ({r['ingest_scrape_p99_ms']:.0f} / "
-            f"{r['scrape_gzip_p99_ms']:.0f} ms, {r['ingest_scrapes']} scrapes)"
+            f"{_ingest_idle_p99_ms(r):.0f} ms, {r['ingest_scrapes']} scrapes)"
         ),
         "scrape_gzip_p99_ms": lambda: f"{r['scrape_gzip_p99_ms']:.0f} ms",
         "peak_rss_mib": lambda: (
-            f"{r['peak_rss_mib']:.0f} MiB (" + " + ".join(f"{m:.0f}" for m in r["peak_rss_processes_mib"]) + ")"
+            f"{r['peak_rss_mib']:.0f} MiB ("
+            + " + ".join(f"{m:.0f}" for m in r["peak_rss_processes_mib"])
+            + ")"
+            + (" in " + str(r["shards"]) + " shards" if r.get("shards", 1) > 1 else "")
         ),
         "render_ratio": lambda: f"{r['render_ratio']:.1f}x",
         "freshness_p99_s": lambda: (
             f"{r['freshness_p99_s']:.2f} s ({r['freshness_samples']} rows, ±{r['freshness_resolution_s']:.1f} s)"
         ),
-        "prometheus_scrape_duration_s": lambda: f"{r['prometheus_scrape_duration_s']:.2f} s",
+        "prometheus_scrape_duration_s": lambda: (
+            f"{r['prometheus_scrape_duration_s']:.2f} s longest, {r['prometheus_scrape_duration_last_s']:.2f} s last "
+            f"({r['prometheus_scrapes']} scrapes every {r['prometheus_interval_s']:g} s, "
+            f"{r['prometheus_samples_scraped']:,} samples)"
+        ),
     }
     stock = {
         "render_ratio": f"stock + gzip {r.get('stock_gzip_s', math.nan):.2f} s, ours {r['render_s']:.2f} s",
@@ -528,6 +700,43 @@ def table(results: dict[str, Any]) -> str:
         ("exposition size, plain / gzip", f"{results['exposition_plain_mib']:.1f} / {results['exposition_gzip_mib']:.1f} MiB"),
         ("load average (1, 5, 15 min) at the end", " ".join(f"{v:.2f}" for v in results["load_average"])),
     ]  # fmt: skip
+    if results.get("shards", 1) > 1:
+        rows += [
+            ("shards: peak RSS of each (all its processes)", " + ".join(f"{m:.0f}" for m in results["peak_rss_shards_mib"]) + " MiB"),
+            ("shards: gzip scrape p99 of each", " / ".join(f"{m:.0f}" for m in results["scrape_gzip_p99_shards_ms"]) + " ms"),
+            ("shards: full render with gzip of each (in process)", " / ".join(f"{s:.2f}" for s in results["render_shards_s"]) + " s"),
+            ("shards: idle gzip p99 of the ingesting shard", f"{results['ingest_idle_p99_ms']:.0f} ms"),
+        ]  # fmt: skip
+    total = results.get("series_exposition") or 1
+    rows += [
+        (f"series of collector group {group}", f"{count:,} ({100 * count / total:.0f} %)")
+        for group, count in results.get("series_by_collector", {}).items()
+    ]
+    if results.get("halving_collectors"):
+        rows.append(
+            (
+                "fewest collectors to switch off for half the series",
+                ", ".join(f"--no-collector.{g}" for g in results["halving_collectors"]),
+            )
+        )
+    for prefix, what in (
+        ("prometheus_", "Prometheus"),
+        ("prometheus_without_", "Prometheus, without " + ", ".join(results.get("prometheus_without", []))),
+    ):
+        if f"{prefix}scrape_duration_s" not in results:
+            continue
+        rows += [
+            (f"{what}: scrape_duration_seconds longest / last", f"{results[prefix + 'scrape_duration_s']:.2f} / {results[prefix + 'scrape_duration_last_s']:.2f} s ({results[prefix + 'scrapes']} scrapes every {results[prefix + 'interval_s']:g} s, all up: {results[prefix + 'all_up']})"),
+            (f"{what}: scrape_samples_scraped", f"{results[prefix + 'samples_scraped']:,}"),
+            (f"{what}: its peak RSS (VmHWM) / process_resident_memory_bytes", f"{results[prefix + 'peak_rss_mib']:.0f} / {results[prefix + 'rss_mib']:.0f} MiB"),
+        ]  # fmt: skip
+    if "prometheus_without_exporter_rss_mib" in results:
+        rows.append(
+            (
+                "exporter's peak RSS with those collectors off",
+                f"{results['prometheus_without_exporter_rss_mib']:.0f} MiB",
+            )
+        )
     width = max(len(r[0]) for r in rows)
     lines = [f"| {'figure'.ljust(width)} | measured |", f"|{'-' * (width + 2)}|---|"]
     lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
@@ -551,18 +760,26 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="few scrapes and one ingest (the CI smoke run)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the results (keys: JSON_KEYS)")
+    parser.add_argument("--shards", type=int, default=1, help="exporter processes splitting the accounts (--shard.*)")
     parser.add_argument(
-        "--prometheus-json",
-        type=Path,
-        default=None,
-        help="a JSON file with prometheus_scrape_duration_s (and more) to merge in: Prometheus' side",
+        "--prometheus", action="store_true", help="also measure a real Prometheus scraping the exporter"
+    )
+    parser.add_argument("--prometheus-interval", default="60s", help="its scrape interval (default 60s)")
+    parser.add_argument("--prometheus-scrapes", type=int, default=3, help="scrapes of each target to wait for")
+    parser.add_argument(
+        "--prometheus-without",
+        default="",
+        metavar="GROUP[,GROUP]|auto",
+        help="with --prometheus: a second pass against an exporter with these collectors off "
+        "(auto: the fewest groups holding half the series)",
     )
     args = parser.parse_args()
     if args.quick:
         args.scrapes, args.rounds, args.freshness_seconds = 3, 1, 20
+    if args.shards < 1:
+        parser.error("--shards must be at least 1")
+    parse_duration(args.prometheus_interval)
     results = run(args)
-    if args.prometheus_json is not None and args.prometheus_json.exists():
-        results.update(json.loads(args.prometheus_json.read_text()))
     results["targets"] = _targets(results)
     print(targets_table(results))
     print()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_tool
 from tests.processes import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +34,34 @@ def test_fleet_benchmark_smoke(tmp_path: Path) -> None:
     assert figures["ingest_scrapes"] > 0
     assert 0 < figures["peak_rss_mib"] < 1024
     assert figures["scrape_gzip_p99_ms"] > 0
+
+
+@pytest.mark.timeout(300)
+def test_fleet_benchmark_measures_prometheus_side_of_two_shards(tmp_path: Path) -> None:
+    """A real Prometheus scrapes both shards: it reads every series of their expositions, each
+    scrape takes time and succeeds, and its own memory is reported; the series split by collector
+    adds up, and each shard's memory is reported beside the total."""
+    require_tool("prometheus")
+    out = tmp_path / "fleet.json"
+    result = subprocess.run(
+        [sys.executable, "bench/fleet.py", "--terminals", "500", "--quick", "--skip-stock", "--shards", "2",
+         "--prometheus", "--prometheus-interval", "2s", "--prometheus-scrapes", "2", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=280,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    series = figures["series_exposition"]
+    assert sum(figures["series_by_collector"].values()) == series > 500 * 10
+    assert abs(figures["prometheus_samples_scraped"] - series) / series < 0.02  # the exporter's own figures move
+    assert figures["prometheus_scrapes"] >= 2 and figures["prometheus_all_up"] is True
+    assert 0 < figures["prometheus_scrape_duration_last_s"] <= figures["prometheus_scrape_duration_s"] < 2
+    assert figures["prometheus_peak_rss_mib"] >= figures["prometheus_rss_mib"] > 10
+    assert len(figures["prometheus_scrape_durations_s"]) == 2
+    assert figures["targets"]["prometheus_scrape_duration_s"]["met"] is True
+    [row] = [line for line in result.stdout.splitlines() if "Prometheus' scrape_duration_seconds" in line]
+    assert f"{figures['prometheus_samples_scraped']:,} samples" in row
+    assert len(figures["peak_rss_shards_mib"]) == 2 and len(figures["peak_rss_processes_mib"]) == 4  # front + worker
+    assert sum(figures["peak_rss_shards_mib"]) == pytest.approx(figures["peak_rss_mib"])
 
 
 @pytest.mark.timeout(420)

@@ -1,0 +1,189 @@
+"""Prometheus' side of a fleet: what scraping the exporter costs the server that reads it.
+
+`bench/fleet.py --prometheus` calls `measure_prometheus` with the exporter's /metrics URLs (one per
+shard): Debian's real Prometheus (`/usr/bin/prometheus`) is started on loopback with a config of
+our own (not the shipped one: no rules, no other jobs, so its memory is the exporter's series and
+nothing else), scrapes every target at the production interval (60 s by default, timeout just
+under it, no sample limit) a few times, and is then asked through its API for its own figures:
+`scrape_duration_seconds` (longest and last), `scrape_samples_scraped`, whether every scrape
+succeeded, and its own memory (VmHWM of its pid, `process_resident_memory_bytes`).
+
+`series_by_collector` splits an exposition into the exporter's collector groups (`--no-collector.
+<group>`), which answers "which collectors to switch off to halve that": `halving_collectors`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import shutil
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from exporter.catalog import BY_NAME, COLLECTORS, collector_of
+from tests.conftest import free_port
+from tests.promstack import ProcessGroup, PromAPI, wait_http
+
+JOB = "leo-exporter"
+# Groups a fleet is monitored for; never offered for switching off.
+ESSENTIAL = frozenset({"account", "terminal", "exporter"})
+_TYPE_LINE = re.compile(rb"# TYPE (\S+) ")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of a Prometheus-style duration as the flags take it: `60s`, `2s`, `1m`, `500ms`."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text.strip())
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (e.g. 60s, 1m, 500ms)")
+    return float(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def _group_of_family(name: str) -> str:
+    spec = BY_NAME.get(name)
+    if spec is not None:
+        return collector_of(spec)
+    return "exporter" if name.startswith(("leo_exporter_", "process_", "python_")) else "other"
+
+
+def series_by_collector(url: str) -> dict[str, int]:
+    """Series of one /metrics answer per collector group: the gzip body inflated as it streams,
+    every sample line counted under the family of the `# TYPE` line before it."""
+    counts: dict[str, int] = {}
+    group, carry = "other", b""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    with httpx.stream("GET", url, headers={"Accept-Encoding": "gzip"}, timeout=300) as response:
+        response.raise_for_status()
+        for raw in response.iter_raw(1 << 20):
+            text = carry + inflate.decompress(raw)
+            body, _, carry = text.rpartition(b"\n")
+            for line in body.split(b"\n"):
+                if line.startswith(b"#"):
+                    match = _TYPE_LINE.match(line)
+                    if match is not None:
+                        group = _group_of_family(match.group(1).decode())
+                elif line:
+                    counts[group] = counts.get(group, 0) + 1
+    if carry.strip() and not carry.startswith(b"#"):
+        counts[group] = counts.get(group, 0) + 1
+    return counts
+
+
+def add_counts(parts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        for group, count in part.items():
+            total[group] = total.get(group, 0) + count
+    return dict(sorted(total.items(), key=lambda item: -item[1]))
+
+
+def halving_collectors(counts: dict[str, int]) -> list[str]:
+    """The fewest collector groups (never the essential ones) whose series are at least half of
+    all; among equally few, the one that removes least. Empty if no such set exists."""
+    total = sum(counts.values())
+    optional = [g for g in counts if g in COLLECTORS and g not in ESSENTIAL]
+    for size in range(1, len(optional) + 1):
+        enough = [c for c in itertools.combinations(optional, size) if 2 * sum(counts[g] for g in c) >= total]
+        if enough:
+            return sorted(min(enough, key=lambda c: sum(counts[g] for g in c)))
+    return []
+
+
+def prometheus_config(targets: list[str], interval_s: float) -> dict[str, Any]:
+    """One job scraping `targets` (host:port) as production would: the interval, a timeout just
+    under it, no sample limit."""
+    timeout_s = max(interval_s - max(1.0, 0.05 * interval_s), 0.5 * interval_s)
+    return {
+        "global": {"scrape_interval": f"{interval_s:g}s", "evaluation_interval": f"{interval_s:g}s"},
+        "scrape_configs": [
+            {
+                "job_name": JOB,
+                "scrape_interval": f"{interval_s:g}s",
+                "scrape_timeout": f"{timeout_s:g}s",
+                "sample_limit": 0,
+                "static_configs": [{"targets": targets}],
+            }
+        ],
+    }
+
+
+def _vmhwm_mib(pid: int) -> float:
+    match = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(match.group(1)) / 1024 if match else math.nan
+
+
+def _per_instance(prom: PromAPI, expr: str) -> dict[str, float]:
+    return {r["metric"].get("instance", ""): float(r["value"][1]) for r in prom.query(expr)}
+
+
+def measure_prometheus(
+    metrics_urls: list[str], workdir: Path, interval_s: float, scrapes: int, log: Any = print
+) -> dict[str, Any]:
+    """Start Prometheus on loopback scraping `metrics_urls`, wait for `scrapes` scrapes of each, and
+    return its figures (keys `prometheus_*`; durations summed over targets are not meaningful, so
+    the longest target's is reported)."""
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        raise SystemExit("prometheus is not installed (scripts/install-test-tools.sh installs Debian's)")
+    targets = [url.removeprefix("http://").split("/", 1)[0] for url in metrics_urls]
+    if any(not url.endswith("/metrics") for url in metrics_urls):
+        raise ValueError("Prometheus scrapes /metrics, the default path")
+    data = workdir / "prometheus-data"
+    config = workdir / "prometheus.yml"
+    config.write_text(yaml.safe_dump(prometheus_config(targets, interval_s)))
+    port = free_port()
+    procs = ProcessGroup()
+    expr_job = f'{{job="{JOB}"}}'
+    try:
+        proc = procs.start(
+            "prometheus",
+            [
+                prometheus,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            workdir / "prometheus.log",
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/-/ready", proc, timeout=60)
+        prom = PromAPI(url)
+        log(f"Prometheus scraping {len(targets)} target(s) every {interval_s:g} s until each has {scrapes} scrapes")
+        deadline = time.monotonic() + (scrapes + 2) * interval_s + 120
+        while True:
+            done = _per_instance(prom, f"count_over_time(scrape_duration_seconds{expr_job}[1d])")
+            if len(done) == len(targets) and min(done.values()) >= scrapes:
+                break
+            if time.monotonic() > deadline or not proc.alive():
+                raise SystemExit(f"Prometheus did not scrape {scrapes} times in time ({done}); see {proc.log_path}")
+            time.sleep(min(5.0, interval_s / 4))
+        longest = _per_instance(prom, f"max_over_time(scrape_duration_seconds{expr_job}[1d])")
+        last = _per_instance(prom, f"scrape_duration_seconds{expr_job}")
+        samples = _per_instance(prom, f"scrape_samples_scraped{expr_job}")
+        up = _per_instance(prom, f"min_over_time(up{expr_job}[1d])")
+        own = httpx.get(f"{url}/metrics", timeout=30).text
+        rss = re.search(r"^process_resident_memory_bytes (\S+)$", own, flags=re.MULTILINE)
+        result = {
+            "prometheus_interval_s": interval_s,
+            "prometheus_scrapes": int(min(done.values())),
+            "prometheus_scrape_duration_s": max(longest.values()),
+            "prometheus_scrape_duration_last_s": max(last.values()),
+            "prometheus_scrape_durations_s": [longest[t] for t in targets],
+            "prometheus_samples_scraped": int(sum(samples.values())),
+            "prometheus_all_up": min(up.values()) == 1.0,
+            "prometheus_peak_rss_mib": _vmhwm_mib(proc.popen.pid),
+            "prometheus_rss_mib": float(rss.group(1)) / 2**20 if rss else math.nan,
+        }
+        log(
+            f"Prometheus: scrape_duration max {result['prometheus_scrape_duration_s']:.2f} s, "
+            f"{result['prometheus_samples_scraped']:,} samples, peak RSS {result['prometheus_peak_rss_mib']:.0f} MiB"
+        )
+        return result
+    finally:
+        procs.stop_all()
+        shutil.rmtree(data, ignore_errors=True)
