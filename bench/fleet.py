@@ -106,7 +106,7 @@ JSON_KEYS = (
     "ingest_scrape_p50_ms", "ingest_scrape_p99_ms", "ingest_scrapes", "ingest_job_s", "ingest_p99_ratio",
     "ingest_s", "ingest_rows", "ingest_devices",
     "freshness_p50_s", "freshness_p99_s", "freshness_max_s", "freshness_samples", "freshness_resolution_s",
-    "peak_rss_mib", "peak_rss_processes_mib", "load_average", "targets",
+    "peak_rss_mib", "peak_rss_processes_mib", "load_average", "load_average_start", "targets",
     # sharded runs (`--shards N`; 1 otherwise): per-shard figures beside the totals above
     "shards", "peak_rss_shards_mib", "scrape_gzip_p99_shards_ms", "render_shards_s", "ingest_idle_p99_ms",
     # series per collector group (`--no-collector.<group>`), and the fewest groups whose series are half
@@ -457,6 +457,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["time_to_exported_s"] = time.monotonic() - started
         log(f"all {args.terminals} terminals exported after {results['time_to_exported_s']:.0f} s")
 
+        results["load_average_start"] = list(os.getloadavg())
         results.update(idle_scrapes(exporters, args))
         results.update(collector_split(exporters))
         results.update(freshness([exporter.url + "/metrics" for exporter in exporters], args.freshness_seconds))
@@ -698,7 +699,7 @@ def table(results: dict[str, Any]) -> str:
         ("telemetry job with a 65,000-row batch (exporter)", f"{results['ingest_job_s']:.2f} s"),
         ("peak RSS, each exporter process", " + ".join(f"{m:.0f}" for m in results["peak_rss_processes_mib"]) + " MiB"),
         ("exposition size, plain / gzip", f"{results['exposition_plain_mib']:.1f} / {results['exposition_gzip_mib']:.1f} MiB"),
-        ("load average (1, 5, 15 min) at the end", " ".join(f"{v:.2f}" for v in results["load_average"])),
+        ("load average (1, 5, 15 min) at the start / at the end", " ".join(f"{v:.2f}" for v in results["load_average_start"]) + " / " + " ".join(f"{v:.2f}" for v in results["load_average"])),
     ]  # fmt: skip
     if results.get("shards", 1) > 1:
         rows += [

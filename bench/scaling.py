@@ -43,7 +43,8 @@ def parse_shards(text: str) -> dict[int, int]:
 
 
 def run_size(terminals: int, shards: int, out: Path, fleet_args: list[str]) -> None:
-    """One bench/fleet.py run; its wall time is added to its JSON (`bench_wall_s`)."""
+    """One bench/fleet.py run; its wall time and command are added to its JSON (`bench_wall_s`,
+    `bench_command`)."""
     command = [sys.executable, str(ROOT / "bench" / "fleet.py"), "--terminals", str(terminals), "--json", str(out)]
     if shards > 1:
         command += ["--shards", str(shards)]
@@ -53,6 +54,9 @@ def run_size(terminals: int, shards: int, out: Path, fleet_args: list[str]) -> N
     subprocess.run(command, cwd=ROOT, check=True)
     results = json.loads(out.read_text())
     results["bench_wall_s"] = round(time.monotonic() - started)
+    results["bench_command"] = " ".join(
+        ["python", *(str(Path(c).relative_to(ROOT)) if c.startswith(str(ROOT)) else c for c in command[1:])]
+    )
     out.write_text(json.dumps(results, indent=2, sort_keys=True))
     log(f"{terminals:,} terminals: {results['bench_wall_s']} s")
 
@@ -96,8 +100,7 @@ def main() -> int:
     missing = [path for path in paths if not path.exists()]
     if missing:
         raise SystemExit(f"no result for {', '.join(map(str, missing))}")
-    command = "python bench/scaling.py " + " ".join(sys.argv[1:])
-    analysis = write_report(load_runs(paths), args.published, args.plot, command.strip())
+    analysis = write_report(load_runs(paths), args.published, args.plot)
     for key, entry in analysis.items():
         if entry["exponent"] is not None:
             log(f"{key}: ∝ N^{entry['exponent']:.2f} ({entry['growth']})")

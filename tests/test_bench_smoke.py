@@ -52,7 +52,8 @@ def test_fleet_benchmark_measures_prometheus_side_of_two_shards(tmp_path: Path) 
     figures = json.loads(out.read_text())
     series = figures["series_exposition"]
     assert sum(figures["series_by_collector"].values()) == series > 500 * 10
-    assert abs(figures["prometheus_samples_scraped"] - series) / series < 0.02  # the exporter's own figures move
+    # the fleet gains a few series while it runs (new alerts, IP allocations): near, not equal
+    assert abs(figures["prometheus_samples_scraped"] - series) / series < 0.05
     assert figures["prometheus_scrapes"] >= 2 and figures["prometheus_all_up"] is True
     assert 0 < figures["prometheus_scrape_duration_last_s"] <= figures["prometheus_scrape_duration_s"] < 2
     assert figures["prometheus_peak_rss_mib"] >= figures["prometheus_rss_mib"] > 10
