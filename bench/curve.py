@@ -240,8 +240,9 @@ def markdown(runs: list[dict[str, Any]], analysis: dict[str, Any]) -> str:
         "two largest sizes' slope (fixed costs make the smallest fleets' slope too flat):", "",
         *limit_lines(analysis, largest), "",
         verdict, "",
-        "Two points make a slope, not a curve, and on a shared machine a p99 moves by 2x between runs: "
-        "read the verdict with the load averages above.", "",
+        "A fit through few points on a shared machine, where a p99 moves by 2x between runs: read "
+        "the verdict with the load averages above. Shards of one sharded point share this machine's "
+        "two vCPUs and the simulator, unlike pods on their own nodes: its latencies are an upper bound.", "",
     ])  # fmt: skip
 
 
