@@ -9,12 +9,26 @@ still concatenate into one gzip member that any client (Go's, zlib, httpx) infla
 
 from __future__ import annotations
 
+import struct
+
 from isal import isal_zlib
 
 LEVEL = 1  # ISA-L's levels are 0-3; 1 is its default, the fastest that still finds matches
 RAW = -15  # window bits of raw deflate: no header or trailer, the gzip framing is ours
 GZIP = 16 + 15  # window bits of a whole gzip member
 crc32 = isal_zlib.crc32
+# The gzip member around the exposition's chunks: a fixed header (deflate, no name, mtime 0, OS
+# unknown), the chunks, an empty final block closing the concatenated stream, then the trailer.
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+DEFLATE_END = b"\x03\x00"
+TRAILER_SIZE = 8
+_TRAILER = struct.Struct("<II")
+
+
+def gzip_end(crc: int, length: int) -> bytes:
+    """What closes a gzip member whose text has CRC-32 `crc` and `length` bytes: the empty final
+    block and the trailer (CRC, length mod 2**32)."""
+    return DEFLATE_END + _TRAILER.pack(crc, length & 0xFFFFFFFF)
 
 
 def deflate_chunk(data: bytes) -> bytes:

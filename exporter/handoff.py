@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 _MAGIC = b"LEO1"
 _FRAME = struct.Struct("<4sIQ")
 ACK = b"\x06"
-_DEFLATE_END = b"\x03\x00"  # the empty final block our renderer closes its deflate stream with
-_TRAILER = struct.Struct("<II")  # gzip trailer: CRC-32 and length (mod 2**32) of the text
 
 
 class HandoffError(Exception):
@@ -52,15 +50,15 @@ def send(sock: socket.socket, exposition: _Exposition, complete: bool) -> None:
     `complete`: rendered after every job's first run."""
     pieces = exposition.gzip_pieces()  # about 1 MiB each: the body is never joined whole here
     last = pieces[-1]
-    if last[-10:-8] != _DEFLATE_END:
+    end = len(deflate.DEFLATE_END) + deflate.TRAILER_SIZE
+    if last[-end : -deflate.TRAILER_SIZE] != deflate.DEFLATE_END:
         raise HandoffError("the exposition does not end as the renderer ends it")
     fields = {"length": exposition.length, "series": exposition.series, "rendered_at": exposition.rendered_at}
     header = json.dumps({**fields, "crc": exposition.crc, "complete": complete}).encode()
-    size = sum(len(piece) for piece in pieces) - 10
-    sock.sendall(_FRAME.pack(_MAGIC, len(header), size) + header)
+    sock.sendall(_FRAME.pack(_MAGIC, len(header), exposition.gzip_size - end) + header)
     for piece in pieces[:-1]:
         sock.sendall(piece)
-    sock.sendall(memoryview(last)[:-10])
+    sock.sendall(memoryview(last)[:-end])
     if sock.recv(1) != ACK:
         raise HandoffError("the front closed the handoff socket")
 
@@ -100,8 +98,7 @@ def tail(body: Body, text: bytes) -> bytes:
     """What follows `body.prefix` to append `text` inside the same gzip member: its deflate, the
     empty final block, the CRC continued and the length. One member, so every client reads it
     whole (httpx stops after a first member); the body is neither copied nor recompressed."""
-    trailer = _TRAILER.pack(deflate.crc32(text, body.crc), (body.length + len(text)) & 0xFFFFFFFF)
-    return deflate.deflate_chunk(text) + _DEFLATE_END + trailer
+    return deflate.deflate_chunk(text) + deflate.gzip_end(deflate.crc32(text, body.crc), body.length + len(text))
 
 
 class Publisher:

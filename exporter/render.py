@@ -22,7 +22,6 @@ Output looks like this (families in catalogue order, families without samples le
 from __future__ import annotations
 
 import math
-import struct
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,8 +37,6 @@ from exporter.samples import Samples
 from exporter.state import AccountState, EntityTable, FleetState, JobStatus, escape_label
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, mtime 0, OS unknown
-_DEFLATE_END = b"\x03\x00"  # an empty final block closes the concatenated deflate stream
 
 
 _ZEROS = memoryview(bytes(1 << 20))
@@ -99,17 +96,18 @@ class Exposition:
     @property
     def trailer(self) -> bytes:
         """The end of the deflate stream and the gzip trailer (CRC and length of the text)."""
-        return _DEFLATE_END + struct.pack("<II", self.crc, self.length & 0xFFFFFFFF)
+        return deflate.gzip_end(self.crc, self.length)
 
     @property
     def gzip_size(self) -> int:
-        return len(_GZIP_HEADER) + sum(len(c.deflated) for c in self.chunks) + len(_DEFLATE_END) + 8
+        body = sum(len(c.deflated) for c in self.chunks)
+        return len(deflate.GZIP_HEADER) + body + len(deflate.DEFLATE_END) + deflate.TRAILER_SIZE
 
     def gzip_pieces(self, piece_bytes: int = 1 << 20) -> list[bytes]:
         """The gzip body in pieces of about `piece_bytes` (small chunks joined, large ones as they are)."""
         pieces: list[bytes] = []
-        group: list[bytes] = [_GZIP_HEADER]
-        size = len(_GZIP_HEADER)
+        group: list[bytes] = [deflate.GZIP_HEADER]
+        size = len(deflate.GZIP_HEADER)
         for chunk in self.chunks:
             if size + len(chunk.deflated) > piece_bytes and group:
                 pieces.append(b"".join(group))
@@ -123,7 +121,7 @@ class Exposition:
     @property
     def gzipped(self) -> bytes:
         """The whole gzip body as one bytes object (joined on each call: tests and tools)."""
-        return b"".join([_GZIP_HEADER, *(c.deflated for c in self.chunks), self.trailer])
+        return b"".join([deflate.GZIP_HEADER, *(c.deflated for c in self.chunks), self.trailer])
 
     @property
     def plain(self) -> bytes:
