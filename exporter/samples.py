@@ -58,18 +58,18 @@ class Samples(Mapping[str, float]):
     def __len__(self) -> int:
         return len(self.fragments)
 
+    def as_dict(self) -> dict[str, float]:
+        """label text -> value, in order (one pass; `items()` would search the tuple per key)."""
+        return dict(zip(self.fragments, self.numbers, strict=True))
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Samples):
-            return dict(self.items()) == dict(other.items())
+            return self.as_dict() == other.as_dict()
         if isinstance(other, Mapping):
-            return dict(self.items()) == dict(other)
+            return self.as_dict() == dict(other)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
 
-    def pairs(self) -> zip[tuple[str, float]]:
-        """(label text, value) in order: what the renderer iterates."""
-        return zip(self.fragments, self.numbers, strict=True)
-
     def __repr__(self) -> str:
-        return f"Samples({dict(self.pairs())!r})"
+        return f"Samples({self.as_dict()!r})"

@@ -359,7 +359,7 @@ class EntityTable(Generic[E]):
         fragments = None if name is None else self._fragments(family, samples)
         if name is not None and fragments is not None:
             held = self.labelled.get(name, {}).get(entity_id)
-            self._store_labelled(name, entity_id, {**(held or {}), **fragments})
+            self._store_labelled(name, entity_id, {**(held.as_dict() if held else {}), **fragments})
 
     def get_labelled(self, family: MetricSpec[E, L], entity_id: str, labels: L | Mapping[str, str]) -> float | None:
         """The value of one sample held for one entity, if any."""
