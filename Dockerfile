@@ -37,7 +37,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     SETUPTOOLS_SCM_PRETEND_METADATA_FOR_LEO_EXPORTER="{node=\"g${REVISION}\"}"
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY exporter/ exporter/
+COPY leo_exporter/ leo_exporter/
 # The wheel, installed with its dependencies into a virtual environment that is copied whole
 # into the runtime stage; pip itself is not needed there. Bytecode is compiled once, unchecked
 # against source timestamps, so the read-only image never recompiles.

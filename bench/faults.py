@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fleet import Proc, log, percentile, wait_until  # noqa: E402
-from exporter.simulator.faults import max_in_window  # noqa: E402
+from leo_exporter.simulator.faults import max_in_window  # noqa: E402
 
 FAULTS: list[tuple[str, dict[str, Any]]] = [
     ("rate_limit", {"retry_after": 5}),

@@ -6,7 +6,7 @@
     python bench/fleet.py --terminals 50000 --prometheus --prometheus-without auto   # Prometheus' side
     python bench/fleet.py --terminals 100000 --shards 2 # two exporters splitting the accounts
 
-The exporter runs as users run it (`python -m exporter`: the front process serving /metrics and
+The exporter runs as users run it (`python -m leo_exporter`: the front process serving /metrics and
 its worker process). Prints the issue-19 targets table (figure, measured, target, met?) with the
 stock prometheus_client comparison beside it, then the detailed table, and writes JSON (default
 bench/results/fleet-<terminals>.json; `--json PATH`, the keys are listed in `JSON_KEYS`):
@@ -70,15 +70,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench.promside import add_counts, halving_collectors, measure_prometheus, parse_duration, series_by_collector  # noqa: E402
 from bench.stock import parse, render_stock, stock_registry  # noqa: E402
-from exporter import catalog  # noqa: E402
-from exporter.app import Exporter  # noqa: E402
-from exporter.catalog import CATALOG  # noqa: E402
-from exporter.cli import SINGLE_PROCESS_ENV  # noqa: E402
-from exporter.providers.starlink.simulator.server import StarlinkSimulator  # noqa: E402
-from exporter.providers.starlink.telemetry import StreamDecoder  # noqa: E402
-from exporter.render import Exposition, Renderer, _table_text  # noqa: E402
-from exporter.sharding import account_key, owner  # noqa: E402
-from exporter.state import AccountState, FleetState  # noqa: E402
+from leo_exporter import catalog  # noqa: E402
+from leo_exporter.app import Exporter  # noqa: E402
+from leo_exporter.catalog import CATALOG  # noqa: E402
+from leo_exporter.cli import SINGLE_PROCESS_ENV  # noqa: E402
+from leo_exporter.providers.starlink.simulator.server import StarlinkSimulator  # noqa: E402
+from leo_exporter.providers.starlink.telemetry import StreamDecoder  # noqa: E402
+from leo_exporter.render import Exposition, Renderer, _table_text  # noqa: E402
+from leo_exporter.sharding import account_key, owner  # noqa: E402
+from leo_exporter.state import AccountState, FleetState  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 BATCH = 65_000
@@ -143,7 +143,7 @@ class Proc:
         self.url = f"http://127.0.0.1:{self.port}"
         with log_path.open("wb") as out:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "exporter", *args, "--web.listen-address", f"127.0.0.1:{self.port}"],
+                [sys.executable, "-m", "leo_exporter", *args, "--web.listen-address", f"127.0.0.1:{self.port}"],
                 cwd=ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -7,7 +7,7 @@ For each stage (inventory, telemetry, usage, a full render, the decode + apply o
 bytes: each EntityTable's parts (measured object by object after the stages, every object counted once, by
 the first holder in TABLE_PARTS' order), the renderer's chunk cache and the exposition's gzip body.
 The decode stage adds tracemalloc's peak of the parse + decode (the transients). `--front`
-starts `python -X importtime -c "import exporter.cli"` (what the front process, `python -m
+starts `python -X importtime -c "import leo_exporter.cli"` (what the front process, `python -m
 exporter`, imports) and reports its modules, import times and RSS. Figures move with the machine; give the load average with any you quote.
 """
 
@@ -34,12 +34,12 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fleet import best_full_render, starlink_fleet
-from exporter import catalog
-from exporter.app import Exporter
-from exporter.providers.starlink.simulator.server import StarlinkSimulator
-from exporter.providers.starlink.telemetry import StreamDecoder
-from exporter.render import Exposition, Renderer
-from exporter.state import AccountState
+from leo_exporter import catalog
+from leo_exporter.app import Exporter
+from leo_exporter.providers.starlink.simulator.server import StarlinkSimulator
+from leo_exporter.providers.starlink.telemetry import StreamDecoder
+from leo_exporter.render import Exposition, Renderer
+from leo_exporter.state import AccountState
 
 MIB = 1 << 20
 BATCH = 65_000
@@ -173,9 +173,9 @@ def decode_stage(terminals: int) -> dict[str, float]:
     }
 
 
-def front_figures(module: str = "exporter.cli") -> dict[str, Any]:
+def front_figures(module: str = "leo_exporter.cli") -> dict[str, Any]:
     """What the front process imports: modules, import time, RSS (a fresh interpreter). It runs as
-    `python -m exporter`, so the command line's imports count, not only exporter.front's."""
+    `python -m leo_exporter`, so the command line's imports count, not only leo_exporter.front's."""
     code = (
         f"import re, sys, pathlib; import {module}; "
         "t = pathlib.Path('/proc/self/status').read_text(); "

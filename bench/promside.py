@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import yaml
 
-from exporter.catalog import BY_NAME, COLLECTORS, collector_of
+from leo_exporter.catalog import BY_NAME, COLLECTORS, collector_of
 from tests.conftest import free_port
 from tests.promstack import ProcessGroup, PromAPI, wait_http
 

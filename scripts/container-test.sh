@@ -50,7 +50,7 @@ log "image $TAG built in ${build_seconds%.*} s: $((size / 1000000)) MB"
 
 # the simulator on the host, and the exporter config it hands out
 sim_port=$(free_port)
-"$PYTHON" -m exporter simulator --web.listen-address "127.0.0.1:$sim_port" >"$work/simulator.log" 2>&1 &
+"$PYTHON" -m leo_exporter simulator --web.listen-address "127.0.0.1:$sim_port" >"$work/simulator.log" 2>&1 &
 sim_pid=$!
 for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:$sim_port/exporter-config.yml" -o "$work/config.yml" 2>/dev/null && break

@@ -14,14 +14,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exporter.simulator.calendar import ENV_VAR  # noqa: E402
+from leo_exporter.simulator.calendar import ENV_VAR  # noqa: E402
 
 os.environ.setdefault(ENV_VAR, "2027-03-01T00:30:00Z")  # tests/conftest.py's date: same world
 
 import anyio  # noqa: E402
 
-from exporter.catalog import COLLECTORS  # noqa: E402
-from exporter.metric_schema import build, dumps, observe, series_per_terminal  # noqa: E402
+from leo_exporter.catalog import COLLECTORS  # noqa: E402
+from leo_exporter.metric_schema import build, dumps, observe, series_per_terminal  # noqa: E402
 from tests.inprocess import poll_all, simulated_exporter  # noqa: E402
 
 OUT = ROOT / "docs" / "metrics-schema.json"

@@ -9,9 +9,9 @@ import socket
 
 import pytest
 
-from exporter.render import Exposition, Renderer
-from exporter.simulator.calendar import ENV_VAR, parse_instant
-from exporter.state import STRICT_ENV, FleetState
+from leo_exporter.render import Exposition, Renderer
+from leo_exporter.simulator.calendar import ENV_VAR, parse_instant
+from leo_exporter.state import STRICT_ENV, FleetState
 
 # The simulated world's date in tests: the first half hour of a month, the hardest ordinary day
 # for usage. Every simulator a test starts (in-process or as a process, which reads the

@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 from starlette.applications import Starlette
 
-from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.simulator.app import build_app, demo_config
+from leo_exporter.app import Exporter
+from leo_exporter.config import parse_config
+from leo_exporter.simulator.app import build_app, demo_config
 from tests.conftest import SIMULATED_NOW
 
 SIM_URL = "http://simulator"

@@ -45,11 +45,11 @@ class Process:
 
 @contextmanager
 def run_module(args: Sequence[str], log_path: Path, *, env: dict[str, str] | None = None) -> Iterator[Process]:
-    """`python -m exporter ARGS` on a free loopback port (appended as --web.listen-address)."""
+    """`python -m leo_exporter ARGS` on a free loopback port (appended as --web.listen-address)."""
     port = free_port()
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
-            [sys.executable, "-m", "exporter", *args, "--web.listen-address", f"127.0.0.1:{port}"],
+            [sys.executable, "-m", "leo_exporter", *args, "--web.listen-address", f"127.0.0.1:{port}"],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from exporter.providers.kognitive.simulator.fleet import Line, StarlinkAccount
+from leo_exporter.providers.kognitive.simulator.fleet import Line, StarlinkAccount
 from tests.inprocess import poll_all, simulated_exporter
 from tests.processes import ROOT, run_module, scrape, wait_for
 from tests.test_actions_starlink import Env, Stdin
@@ -273,7 +273,7 @@ def test_actions_end_to_end_and_the_exporter_sees_the_change(tmp_path: Path) -> 
 
         def cli(*argv: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                [sys.executable, "-m", "exporter", *argv, "--config.file", str(path), "--audit-log", str(audit)],
+                [sys.executable, "-m", "leo_exporter", *argv, "--config.file", str(path), "--audit-log", str(audit)],
                 cwd=ROOT,
                 capture_output=True,
                 text=True,

@@ -14,11 +14,11 @@ import pytest
 import yaml
 from starlette.applications import Starlette
 
-from exporter.actions import commands
-from exporter.actions.base import Console
-from exporter.cli import build_parser
-from exporter.providers.starlink.simulator.fleet import ServiceLine
-from exporter.simulator.app import build_app, demo_config
+from leo_exporter.actions import commands
+from leo_exporter.actions.base import Console
+from leo_exporter.cli import build_parser
+from leo_exporter.providers.starlink.simulator.fleet import ServiceLine
+from leo_exporter.simulator.app import build_app, demo_config
 from tests.conftest import SIMULATED_NOW
 from tests.inprocess import SIM_URL, poll_all, simulated_exporter
 

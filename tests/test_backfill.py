@@ -19,13 +19,13 @@ import pytest
 import respx
 import yaml
 
-from exporter.backfill import run
-from exporter.simulator.calendar import parse_instant
+from leo_exporter.backfill import run
+from leo_exporter.simulator.calendar import parse_instant
 from tests.conftest import free_port, require_tool
 from tests.processes import run_module, wait_for
 from tests.promstack import ProcessGroup, PromAPI, wait_http
 
-BACKFILL = (sys.executable, "-m", "exporter", "backfill-usage")
+BACKFILL = (sys.executable, "-m", "leo_exporter", "backfill-usage")
 SIM_DATE = "2026-03-15T12:00:00Z"
 DAY = "2026-02-10"  # a day of the month before
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from exporter.simulator.app import build_app
-from exporter.simulator.calendar import SimCalendar, cycle_bounds, parse_instant
+from leo_exporter.simulator.app import build_app
+from leo_exporter.simulator.calendar import SimCalendar, cycle_bounds, parse_instant
 from tests.inprocess import poll_all, simulated_exporter
 from tests.processes import samples_by_name
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.simulator.calendar import parse_instant
+from leo_exporter.simulator.calendar import parse_instant
 from tests.conftest import free_port
 from tests.promstack import (
     REPO,
@@ -58,7 +58,7 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Dated
                 [
                     sys.executable,
                     "-m",
-                    "exporter",
+                    "leo_exporter",
                     "--web.listen-address",
                     f"127.0.0.1:{port}",
                     "--simulator.now",

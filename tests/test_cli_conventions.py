@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from exporter.cli import build_parser
-from exporter.logs import setup_logging
+from leo_exporter.cli import build_parser
+from leo_exporter.logs import setup_logging
 from tests.processes import run_module, wait_for
 
 

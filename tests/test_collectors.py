@@ -6,10 +6,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import Exporter
-from exporter.catalog import BY_NAME, CATALOG, COLLECTORS, collector_of
-from exporter.cli import _with_collectors, build_parser
-from exporter.config import ConfigError, parse_config
+from leo_exporter.app import Exporter
+from leo_exporter.catalog import BY_NAME, CATALOG, COLLECTORS, collector_of
+from leo_exporter.cli import _with_collectors, build_parser
+from leo_exporter.config import ConfigError, parse_config
 from tests.inprocess import poll_all, simulated_exporter
 
 pytestmark = pytest.mark.anyio

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.config import ConfigError, load_config, parse_config
-from exporter.simulator.app import build_app, demo_config
+from leo_exporter.config import ConfigError, load_config, parse_config
+from leo_exporter.simulator.app import build_app, demo_config
 
 CONFIGS = Path(__file__).parent / "configs"
 ROOT = Path(__file__).parent.parent
@@ -94,7 +94,7 @@ def test_missing_file() -> None:
 
 def check_config(path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "exporter", "check-config", "--config.file", str(path)],
+        [sys.executable, "-m", "leo_exporter", "check-config", "--config.file", str(path)],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", **(env or {})},

@@ -14,9 +14,9 @@ import httpx
 import pytest
 import yaml
 
-from exporter import catalog
-from exporter.records import TelemetryColumns, TerminalRecord
-from exporter.status import csvexport
+from leo_exporter import catalog
+from leo_exporter.records import TelemetryColumns, TerminalRecord
+from leo_exporter.status import csvexport
 from tests.processes import ROOT, run_module, wait_for
 from tests.test_status_page import NOW, client, synthetic_exporter
 
@@ -120,7 +120,7 @@ def test_export_csv_command_matches_the_running_exporters_csv(tmp_path: Path) ->
         path.write_text(yaml.safe_dump(config))
         out = tmp_path / "tickets.csv"
         done = subprocess.run(
-            [sys.executable, "-m", "exporter", "export-csv", "--config.file", str(path), "--output", str(out)],
+            [sys.executable, "-m", "leo_exporter", "export-csv", "--config.file", str(path), "--output", str(out)],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -133,7 +133,7 @@ def test_export_csv_command_matches_the_running_exporters_csv(tmp_path: Path) ->
             wait_for(f"{exporter.url}/readyz", exporter)
             served = parse(httpx.get(f"{exporter.url}/terminals.csv", timeout=10).text)
         to_stdout = subprocess.run(
-            [sys.executable, "-m", "exporter", "export-csv", "--config.file", str(path)],
+            [sys.executable, "-m", "leo_exporter", "export-csv", "--config.file", str(path)],
             cwd=ROOT,
             capture_output=True,
             timeout=120,
@@ -156,7 +156,7 @@ def test_export_csv_reports_a_bad_config(tmp_path: Path) -> None:
     path = tmp_path / "bad.yml"
     path.write_text("accounts:\n  - provider: starlink\n")
     done = subprocess.run(
-        [sys.executable, "-m", "exporter", "export-csv", "--config.file", str(path)],
+        [sys.executable, "-m", "leo_exporter", "export-csv", "--config.file", str(path)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.catalog import BY_NAME
+from leo_exporter.catalog import BY_NAME
 from tests.promstack import (
     DASHBOARDS_DIR,
     GRAFANA_DIR,
@@ -125,7 +125,7 @@ def test_expressions_use_catalogued_metrics_and_recording_rules(name: str) -> No
     ]
     for title, expr in exprs:
         unknown = metric_names(expr) - known
-        assert not unknown, f"{name} / {title}: {sorted(unknown)} neither in exporter.catalog nor recorded"
+        assert not unknown, f"{name} / {title}: {sorted(unknown)} neither in leo_exporter.catalog nor recorded"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

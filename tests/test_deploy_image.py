@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exporter.cli import DEFAULT_LISTEN
+from leo_exporter.cli import DEFAULT_LISTEN
 from tests.conftest import require_tool
 from tests.processes import ROOT
 

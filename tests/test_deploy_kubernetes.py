@@ -22,8 +22,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from exporter.config import parse_config
-from exporter.sharding import ordinal, resolve
+from leo_exporter.config import parse_config
+from leo_exporter.sharding import ordinal, resolve
 from tests.conftest import require_tool
 from tests.processes import ROOT
 from tests.test_deploy_image import read_dockerfile

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.catalog import BY_NAME, CATALOG, IDENTITY_LABEL, PROCESS_CATALOG
+from leo_exporter.catalog import BY_NAME, CATALOG, IDENTITY_LABEL, PROCESS_CATALOG
 from tests.inprocess import poll_all, simulated_exporter
 
 DOC = Path(__file__).parent.parent / "docs" / "metrics.md"

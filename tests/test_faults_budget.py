@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from exporter.providers.budget import SLACK, WINDOW, RateBudget
+from leo_exporter.providers.budget import SLACK, WINDOW, RateBudget
 
 
 def _fake_time(monkeypatch: pytest.MonkeyPatch) -> list[float]:
@@ -15,7 +15,7 @@ def _fake_time(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(seconds: float) -> None:
         now[0] += max(seconds, 1e-6)  # a real clock always moves on
 
-    monkeypatch.setattr("exporter.providers.budget.anyio.sleep", fake_sleep)
+    monkeypatch.setattr("leo_exporter.providers.budget.anyio.sleep", fake_sleep)
     return now
 
 

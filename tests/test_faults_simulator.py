@@ -16,19 +16,19 @@ import orjson
 import pytest
 import yaml
 
-from exporter.providers.budget import RateBudget
-from exporter.providers.errors import (
+from leo_exporter.providers.budget import RateBudget
+from leo_exporter.providers.errors import (
     AuthenticationFailed,
     BadResponse,
     RateLimited,
     ServerError,
     TransportFailed,
 )
-from exporter.providers.http import ApiClient, decode_json
-from exporter.providers.starlink.client import unwrap
-from exporter.providers.starlink.simulator.server import StarlinkSimulator
-from exporter.simulator.faults import FaultBook, FaultError, max_in_window, parse_spec, reshape
-from exporter.state import AccountState
+from leo_exporter.providers.http import ApiClient, decode_json
+from leo_exporter.providers.starlink.client import unwrap
+from leo_exporter.providers.starlink.simulator.server import StarlinkSimulator
+from leo_exporter.simulator.faults import FaultBook, FaultError, max_in_window, parse_spec, reshape
+from leo_exporter.state import AccountState
 from tests.processes import ROOT, Process, run_module, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -239,7 +239,7 @@ def test_behind_makes_the_next_stream_calls_come_back_full(sim: Process, config:
 )
 def test_a_bad_fault_flag_exits_2(spec: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "exporter", "simulator", "--web.listen-address", "127.0.0.1:0", "--fault", spec],
+        [sys.executable, "-m", "leo_exporter", "simulator", "--web.listen-address", "127.0.0.1:0", "--fault", spec],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -22,10 +22,10 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from exporter.handoff import Body, acknowledge, receive, send, tail
-from exporter.render import Exposition, Renderer
-from exporter.state import FleetState
-from exporter.webconfig import FrontTokenGate
+from leo_exporter.handoff import Body, acknowledge, receive, send, tail
+from leo_exporter.render import Exposition, Renderer
+from leo_exporter.state import FleetState
+from leo_exporter.webconfig import FrontTokenGate
 from tests.processes import Process, run_module, samples_by_name, wait_for
 
 

@@ -11,14 +11,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter import catalog
-from exporter.providers.errors import ProviderError
-from exporter.providers.kognitive import parse as kparse
-from exporter.providers.kognitive.client import _items, unwrap
-from exporter.providers.starlink import management
-from exporter.providers.starlink.client import unwrap as starlink_unwrap
-from exporter.providers.starlink.telemetry import StreamDecoder
-from exporter.state import AccountState
+from leo_exporter import catalog
+from leo_exporter.providers.errors import ProviderError
+from leo_exporter.providers.kognitive import parse as kparse
+from leo_exporter.providers.kognitive.client import _items, unwrap
+from leo_exporter.providers.starlink import management
+from leo_exporter.providers.starlink.client import unwrap as starlink_unwrap
+from leo_exporter.providers.starlink.telemetry import StreamDecoder
+from leo_exporter.state import AccountState
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import anyio
 import httpx
 
-from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.simulator.app import build_app, demo_config
+from leo_exporter.app import Exporter
+from leo_exporter.config import parse_config
+from leo_exporter.simulator.app import build_app, demo_config
 from tests.conftest import SIMULATED_NOW, FakeClock
 
 GOLDEN = Path(__file__).parent / "golden" / "exposition.prom"

@@ -13,9 +13,9 @@ import pytest
 import respx
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import Exporter
-from exporter.config import ConfigError, parse_config
-from exporter.scheduler import Job
+from leo_exporter.app import Exporter
+from leo_exporter.config import ConfigError, parse_config
+from leo_exporter.scheduler import Job
 from tests import kognitive_samples as S
 
 pytestmark = pytest.mark.anyio
@@ -690,7 +690,7 @@ async def test_an_unknown_data_unit_fails_that_block_only(api: respx.MockRouter)
 
 
 def test_config_rejects_a_bad_header_name_and_keeps_the_key_secret(tmp_path) -> None:
-    from exporter.config import ConfigError
+    from leo_exporter.config import ConfigError
 
     with pytest.raises(ConfigError) as err:
         parse_config(

@@ -13,10 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.providers.kognitive.simulator.server import KognitiveSimulator
-from exporter.simulator.calendar import cycle_bounds
+from leo_exporter.app import Exporter
+from leo_exporter.config import parse_config
+from leo_exporter.providers.kognitive.simulator.server import KognitiveSimulator
+from leo_exporter.simulator.calendar import cycle_bounds
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -481,6 +481,6 @@ async def test_service_lines_carry_an_assumed_address_field_only_when_asked_for(
 
 
 def test_the_simulator_command_refuses_an_unknown_assumption() -> None:
-    from exporter.cli import main
+    from leo_exporter.cli import main
 
     assert main(["simulator", "--assume", "kognitive.nope", "--web.listen-address", "127.0.0.1:0"]) == 2

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import catalog
-from exporter.records import TelemetryColumns
-from exporter.state import STRICT_ENV, AccountState, FleetState, InvalidMeasurement
+from leo_exporter import catalog
+from leo_exporter.records import TelemetryColumns
+from leo_exporter.state import STRICT_ENV, AccountState, FleetState, InvalidMeasurement
 from tests.conftest import render
 
-PROVIDERS = Path(__file__).parent.parent / "exporter" / "providers"
+PROVIDERS = Path(__file__).parent.parent / "leo_exporter" / "providers"
 METRIC_NAME = re.compile(r"^leo_[a-z0-9_]*$")  # a family name, or the start of one built in an f-string
 LABEL_TEXT = re.compile(r'[a-zA-Z_][a-zA-Z0-9_]*="')  # `name="`: a hand-built label fragment
 ESCAPING = re.compile(r"\b(escape_label|label_fragment|checked_fragment)\b")
@@ -111,7 +111,7 @@ def test_in_production_a_bad_measurement_is_dropped_counted_and_logged_once_per_
     monkeypatch.delenv(STRICT_ENV)
     state, account = fleet()
     assert samples(state, "leo_exporter_invalid_measurements_total") == {}  # absent while all is well
-    caplog.set_level(logging.ERROR, logger="exporter.state")
+    caplog.set_level(logging.ERROR, logger="leo_exporter.state")
     for _ in range(3):
         account.terminals.set(misspelt(), "T1", -3.5)
     account.terminals.set(catalog.ROUTER_UPTIME_SECONDS, "T1", 10.0)
@@ -164,7 +164,7 @@ def test_no_provider_module_holds_a_metric_name_or_builds_label_text() -> None:
         where = path.relative_to(PROVIDERS.parent.parent)
         for lineno, text in _strings(ast.parse(source)):
             if METRIC_NAME.match(text):
-                found.append(f"{where}:{lineno}: metric name {text!r} (use the handle in exporter.catalog)")
+                found.append(f"{where}:{lineno}: metric name {text!r} (use the handle in leo_exporter.catalog)")
             if LABEL_TEXT.search(text):
                 found.append(f"{where}:{lineno}: label text {text!r} (hand label values to the state)")
         for lineno, line in enumerate(source.splitlines(), 1):
@@ -183,7 +183,7 @@ z = "leo_terminal_online"
     texts = [text for _, text in _strings(ast.parse(source))]
     assert sum(bool(METRIC_NAME.match(t)) for t in texts) == 2
     assert sum(bool(LABEL_TEXT.search(t)) for t in texts) == 1
-    assert ESCAPING.search("from exporter.state import escape_label")
+    assert ESCAPING.search("from leo_exporter.state import escape_label")
     assert not METRIC_NAME.match("leo_exporter.providers")  # the entry-point group is not a family
 
 
@@ -194,9 +194,9 @@ def test_providers_use_only_the_states_public_classes() -> None:
     imported: dict[str, set[str]] = {}
     for path in sorted(PROVIDERS.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module == "exporter.state":
+            if isinstance(node, ast.ImportFrom) and node.module == "leo_exporter.state":
                 imported.setdefault(str(path.relative_to(PROVIDERS)), set()).update(a.name for a in node.names)
-            if isinstance(node, ast.Import) and any(a.name == "exporter.state" for a in node.names):
+            if isinstance(node, ast.Import) and any(a.name == "leo_exporter.state" for a in node.names):
                 imported.setdefault(str(path.relative_to(PROVIDERS)), set()).add("*module*")
     assert imported, "the providers should type their state handles"
     assert {where: names - public for where, names in imported.items() if names - public} == {}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.catalog import CATALOG, PROCESS_CATALOG
-from exporter.metric_schema import build, disagreements, dumps, observe
+from leo_exporter.catalog import CATALOG, PROCESS_CATALOG
+from leo_exporter.metric_schema import build, disagreements, dumps, observe
 from tests.inprocess import poll_all, simulated_exporter
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import Exporter
-from exporter.config import ConfigError, parse_config
-from exporter.providers.errors import BadResponse
-from exporter.providers.oneweb.parse import (
+from leo_exporter.app import Exporter
+from leo_exporter.config import ConfigError, parse_config
+from leo_exporter.providers.errors import BadResponse
+from leo_exporter.providers.oneweb.parse import (
     parse_organization,
     parse_product,
     parse_product_report,
@@ -28,8 +28,8 @@ from exporter.providers.oneweb.parse import (
     parse_user_terminal,
     shapes_from,
 )
-from exporter.providers.oneweb.schema import SHAPES, compile_path, get_path, set_path
-from exporter.providers.oneweb.units import UNLIMITED, quantity
+from leo_exporter.providers.oneweb.schema import SHAPES, compile_path, get_path, set_path
+from leo_exporter.providers.oneweb.units import UNLIMITED, quantity
 
 pytestmark = pytest.mark.anyio
 
@@ -84,7 +84,7 @@ def basic(client_id: str, secret: str) -> str:
 
 @respx.mock
 async def test_basic_auth_on_every_request_and_hello_once(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="exporter.oneweb")
+    caplog.set_level(logging.INFO, logger="leo_exporter.oneweb")
     hello = respx.get(HELLO).respond(200, json={"message": "Hello OneWeb"})
     uts = respx.get(UT).respond(200, json=[terminal("359235170000011")])
     sites = respx.get(SITES).respond(200, json=[{"id": "SITE-1", "name": "Base"}])

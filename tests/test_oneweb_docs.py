@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.providers.oneweb.doc import BEGIN, END, tables
+from leo_exporter.providers.oneweb.doc import BEGIN, END, tables
 
 DOC = Path(__file__).parent.parent / "docs" / "providers" / "oneweb.md"
 
@@ -12,11 +12,11 @@ DOC = Path(__file__).parent.parent / "docs" / "providers" / "oneweb.md"
 def test_the_documented_shapes_are_the_ones_in_schema_py() -> None:
     text = DOC.read_text()
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    assert text[start:end] == tables(), "run `python -m exporter.providers.oneweb.doc` and paste its output"
+    assert text[start:end] == tables(), "run `python -m leo_exporter.providers.oneweb.doc` and paste its output"
 
 
 def test_every_job_and_config_key_is_documented() -> None:
-    from exporter.providers.oneweb.config import OneWebAccount
+    from leo_exporter.providers.oneweb.config import OneWebAccount
 
     text = DOC.read_text()
     for job in OneWebAccount.JOB_DEFAULTS:

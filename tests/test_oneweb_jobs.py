@@ -13,16 +13,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.providers.oneweb.simulator.server import (
+from leo_exporter.app import Exporter
+from leo_exporter.config import parse_config
+from leo_exporter.providers.oneweb.simulator.server import (
     PERIOD,
     SIGNAL_DELAY,
     THROUGHPUT_DELAY,
     TRAFFIC_DELAY,
     OneWebSimulator,
 )
-from exporter.simulator.calendar import cycle_bounds
+from leo_exporter.simulator.calendar import cycle_bounds
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -231,7 +231,7 @@ async def test_an_older_report_is_ignored_and_a_report_is_counted_once(
         assert again[name] == first[name], name
 
     sim.report_shift = 3 * 3600.0  # the API now serves reports from three hours ago
-    caplog.set_level("DEBUG", logger="exporter.oneweb")
+    caplog.set_level("DEBUG", logger="leo_exporter.oneweb")
     older = await run(exporter, perf[2:])
     for name in names:
         assert older[name] == first[name], name

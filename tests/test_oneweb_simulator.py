@@ -12,9 +12,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from exporter.providers.oneweb.schema import ENDPOINTS
-from exporter.providers.oneweb.simulator.server import PERIOD, SIGNAL_DELAY, OneWebSimulator
-from exporter.simulator.app import build_app, demo_config
+from leo_exporter.providers.oneweb.schema import ENDPOINTS
+from leo_exporter.providers.oneweb.simulator.server import PERIOD, SIGNAL_DELAY, OneWebSimulator
+from leo_exporter.simulator.app import build_app, demo_config
 from tests.conftest import SIMULATED_NOW, FakeClock
 
 pytestmark = pytest.mark.anyio

@@ -118,7 +118,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             [
                 sys.executable,
                 "-m",
-                "exporter",
+                "leo_exporter",
                 "--web.listen-address",
                 f"127.0.0.1:{exporter_port}",
                 "--simulator.now",

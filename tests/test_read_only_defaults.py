@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from exporter.cli import build_parser
+from leo_exporter.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ("--web.enable-lifecycle", "--web.enable-admin-api")

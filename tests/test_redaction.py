@@ -12,10 +12,10 @@ import httpx
 import pytest
 import respx
 
-from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.logs import REDACTED, JsonFormatter, LogfmtFormatter, Redactor
-from exporter.status import views
+from leo_exporter.app import Exporter
+from leo_exporter.config import parse_config
+from leo_exporter.logs import REDACTED, JsonFormatter, LogfmtFormatter, Redactor
+from leo_exporter.status import views
 
 SECRET = 'p@ss/w0rd+ "quoted" \\ é&x=1'
 FORMS = {

@@ -7,8 +7,8 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from exporter.providers import GROUP, providers
-from exporter.simulator.app import build_app, load_factory
+from leo_exporter.providers import GROUP, providers
+from leo_exporter.simulator.app import build_app, load_factory
 from tests.conftest import SIMULATED_NOW
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_built_in_providers_register_through_the_entry_point_group() -> None:
     points = {point.name: point.value for point in entry_points(group=GROUP)}
     assert {"starlink", "kognitive", "oneweb"} <= set(points)
-    assert points["starlink"] == "exporter.providers.starlink:PROVIDER"
+    assert points["starlink"] == "leo_exporter.providers.starlink:PROVIDER"
     registry = providers()
     assert set(registry) == set(points)
     for name, provider in registry.items():
@@ -29,13 +29,13 @@ def test_importing_the_providers_and_the_exporter_imports_no_simulator() -> None
     command line may import the generic pieces (calendar, fault book), never a provider's simulator."""
     code = (
         "import sys\n"
-        "from exporter.providers import providers\n"
-        "from exporter.app import Exporter\n"
+        "from leo_exporter.providers import providers\n"
+        "from leo_exporter.app import Exporter\n"
         "registry = providers()\n"
         "print(sorted(m for m in sys.modules if '.simulator' in m))\n"
-        "from exporter.cli import build_parser\n"
+        "from leo_exporter.cli import build_parser\n"
         "build_parser()\n"
-        "print(sorted(m for m in sys.modules if m.startswith('exporter.providers.') and '.simulator' in m))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('leo_exporter.providers.') and '.simulator' in m))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -49,4 +49,4 @@ def test_every_simulator_the_registry_names_can_be_built() -> None:
     for name in simulated:
         spec = providers()[name].simulator
         assert spec is not None
-        assert load_factory(spec).__module__.startswith(f"exporter.providers.{name}.simulator")
+        assert load_factory(spec).__module__.startswith(f"leo_exporter.providers.{name}.simulator")

@@ -55,7 +55,7 @@ def test_release_of_a_tagged_clone_builds_three_artefacts_of_that_version(tmp_pa
     # one version inside each artefact, and the tagged commit as the revision
     with zipfile.ZipFile(wheel) as whl:
         assert "Version: 9.8.7\n" in whl.read("leo_exporter-9.8.7.dist-info/METADATA").decode()
-        built = whl.read("exporter/_version.py").decode()
+        built = whl.read("leo_exporter/_version.py").decode()
         assert "version = '9.8.7'" in built and f"revision = 'g{revision}" in built
         assert "leo_exporter-9.8.7.dist-info/licenses/LICENSE" in whl.namelist()
     with tarfile.open(sdist) as tar:

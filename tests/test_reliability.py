@@ -8,15 +8,15 @@ import anyio
 import httpx
 import pytest
 
-from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.providers.budget import RateBudget
-from exporter.providers.errors import AuthenticationFailed, RateLimited, ServerError
-from exporter.providers.http import retry_after_seconds
-from exporter.scheduler import Job, Scheduler
-from exporter.simulator.app import build_app, demo_config
-from exporter.state import AccountState, JobStatus
-from exporter.web import build_app as build_web
+from leo_exporter.app import Exporter
+from leo_exporter.config import parse_config
+from leo_exporter.providers.budget import RateBudget
+from leo_exporter.providers.errors import AuthenticationFailed, RateLimited, ServerError
+from leo_exporter.providers.http import retry_after_seconds
+from leo_exporter.scheduler import Job, Scheduler
+from leo_exporter.simulator.app import build_app, demo_config
+from leo_exporter.state import AccountState, JobStatus
+from leo_exporter.web import build_app as build_web
 from tests.conftest import FakeClock
 
 YEAR = 365 * 86400.0
@@ -45,7 +45,7 @@ async def test_a_job_failing_100000_times_keeps_a_bounded_polite_pace(caplog: py
     job = Job(job_status(interval=15.0), run, backoff_base=5.0, backoff_max=300.0)
     scheduler.add(job)
     delays = []
-    caplog.set_level(logging.WARNING, "exporter.scheduler")
+    caplog.set_level(logging.WARNING, "leo_exporter.scheduler")
     for _ in range(100_000):
         ok, retry_after = await scheduler.run_once(job)
         assert not ok

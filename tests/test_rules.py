@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import yaml
 
-from exporter.catalog import BY_NAME
-from exporter.providers import account_config_models
+from leo_exporter.catalog import BY_NAME
+from leo_exporter.providers import account_config_models
 from tests.conftest import require_tool
 from tests.promstack import (
     ALERTMANAGER_CONFIG,

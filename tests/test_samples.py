@@ -1,4 +1,4 @@
-"""Labelled samples held compactly (exporter/samples.py): what a scrape shows must not change.
+"""Labelled samples held compactly (leo_exporter/samples.py): what a scrape shows must not change.
 
 Lines of a family with extra labels come entity by entity in the order the entities' samples
 were first stored (an entity whose samples were removed and stored again comes last), and within
@@ -6,10 +6,10 @@ an entity in the order the samples were given."""
 
 from __future__ import annotations
 
-from exporter import catalog
-from exporter.render import Renderer
-from exporter.samples import SHARED_SETS, FragmentSets, Samples
-from exporter.state import AccountState, FleetState
+from leo_exporter import catalog
+from leo_exporter.render import Renderer
+from leo_exporter.samples import SHARED_SETS, FragmentSets, Samples
+from leo_exporter.state import AccountState, FleetState
 
 NOW = 1_763_700_000.0
 

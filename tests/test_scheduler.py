@@ -7,10 +7,10 @@ import time
 import anyio
 import pytest
 
-from exporter.providers.budget import RateBudget
-from exporter.providers.errors import RateLimited, ServerError
-from exporter.scheduler import Job, Scheduler
-from exporter.state import AccountState, JobStatus
+from leo_exporter.providers.budget import RateBudget
+from leo_exporter.providers.errors import RateLimited, ServerError
+from leo_exporter.scheduler import Job, Scheduler
+from leo_exporter.state import AccountState, JobStatus
 
 
 def status(call: str = "telemetry", interval: float = 0.2, timeout: float = 1.0, enabled: bool = True) -> JobStatus:

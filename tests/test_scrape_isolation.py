@@ -1,6 +1,6 @@
 """A scrape during a 65,000-row ingest is not slower than 1.5x an idle one (2,000 terminals).
 
-A loose guard against regressions of the front process (exporter/front.py): ingest work (decode,
+A loose guard against regressions of the front process (leo_exporter/front.py): ingest work (decode,
 apply, render) must not reach the process that answers scrapes. The figures at 50,000
 terminals are bench/fleet.py's, not a test's. Against noise on a shared machine it compares
 medians and 99th percentiles of hundreds of scrapes, idle and during, each idle set taken just before

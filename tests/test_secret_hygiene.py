@@ -95,7 +95,7 @@ def test_no_secret_in_logs_metrics_pages_or_errors(tmp_path: Path) -> None:
         outputs["log"] = exporter.log()
 
     check = subprocess.run(
-        [sys.executable, "-m", "exporter", "check-config", "--config.file", str(path)],
+        [sys.executable, "-m", "leo_exporter", "check-config", "--config.file", str(path)],
         cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **env},
     )  # fmt: skip
     outputs["check-config"] = check.stdout + check.stderr

@@ -11,10 +11,10 @@ import httpx
 import pytest
 import yaml
 
-from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.sharding import ShardError, account_key, ordinal, owned, owner, resolve
-from exporter.simulator.app import build_app, demo_config
+from leo_exporter.app import Exporter
+from leo_exporter.config import parse_config
+from leo_exporter.sharding import ShardError, account_key, ordinal, owned, owner, resolve
+from leo_exporter.simulator.app import build_app, demo_config
 from tests.conftest import SIMULATED_NOW, render
 from tests.inprocess import SIM_URL, poll_all
 from tests.processes import ROOT, run_module, scrape, wait_for
@@ -58,7 +58,7 @@ def test_removing_a_shard_moves_only_that_shards_accounts() -> None:
 def test_the_hash_does_not_depend_on_the_process() -> None:
     """Python's own hash() is salted per process; every replica and restart must agree."""
     expected = [owner(k, 4) for k in KEYS[:40]]
-    code = f"from exporter.sharding import owner\nprint([owner(k, 4) for k in {KEYS[:40]!r}])"
+    code = f"from leo_exporter.sharding import owner\nprint([owner(k, 4) for k in {KEYS[:40]!r}])"
     for seed in ("0", "1", "12345"):
         out = subprocess.run(
             [sys.executable, "-c", code],
@@ -190,7 +190,7 @@ async def test_a_shard_without_accounts_still_serves_its_own_metrics_and_is_read
 
 
 def test_unsharded_exporter_says_0_of_1(tmp_path) -> None:
-    from exporter.state import FleetState
+    from leo_exporter.state import FleetState
 
     text = render(FleetState()).plain.decode()
     assert 'leo_exporter_shard_info{index="0",total="1"} 1.0\n' in text

@@ -13,10 +13,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from exporter.providers.starlink.simulator.server import SimAccount, StarlinkSimulator
-from exporter.simulator.app import build_app, demo_config
-from exporter.simulator.calendar import cycle_bounds
-from exporter.simulator.responses import iso
+from leo_exporter.providers.starlink.simulator.server import SimAccount, StarlinkSimulator
+from leo_exporter.simulator.app import build_app, demo_config
+from leo_exporter.simulator.calendar import cycle_bounds
+from leo_exporter.simulator.responses import iso
 from tests.conftest import SIMULATED_NOW
 
 pytestmark = pytest.mark.anyio

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from exporter.simulator.app import build_app
-from exporter.simulator.calendar import parse_instant
+from leo_exporter.simulator.app import build_app
+from leo_exporter.simulator.calendar import parse_instant
 from tests import starlink_shapes as shapes
 from tests.inprocess import poll_all, simulated_exporter
 from tests.processes import samples_by_name

@@ -9,10 +9,10 @@ import pytest
 import respx
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config import parse_config
-from exporter.providers.base import AccountContext, UnknownNames
-from exporter.providers.budget import RateBudget
-from exporter.providers.errors import (
+from leo_exporter.config import parse_config
+from leo_exporter.providers.base import AccountContext, UnknownNames
+from leo_exporter.providers.budget import RateBudget
+from leo_exporter.providers.errors import (
     AuthenticationFailed,
     BadResponse,
     PermissionDenied,
@@ -21,8 +21,8 @@ from exporter.providers.errors import (
     ServerError,
     TransportFailed,
 )
-from exporter.providers.starlink.jobs import StarlinkDriver
-from exporter.state import AccountState, FleetState, StateWorker
+from leo_exporter.providers.starlink.jobs import StarlinkDriver
+from leo_exporter.state import AccountState, FleetState, StateWorker
 from tests.conftest import render
 
 API = "https://sl.test/api/public/v2"

@@ -15,10 +15,10 @@ import pytest
 import respx
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.providers.starlink import telemetry as tm
-from exporter.providers.starlink.jobs import StarlinkDriver
-from exporter.records import TerminalRecord
-from exporter.state import FleetState
+from leo_exporter.providers.starlink import telemetry as tm
+from leo_exporter.providers.starlink.jobs import StarlinkDriver
+from leo_exporter.records import TerminalRecord
+from leo_exporter.state import FleetState
 from tests.conftest import render
 from tests.test_starlink_client import API, make_driver, page, token_route
 
@@ -366,14 +366,14 @@ async def test_a_page_whose_results_are_null_is_an_empty_page() -> None:
 
 @pytest.mark.parametrize("body", [{"data": {"results": None}}, {"data": {"results": None, "totalCount": 0}}])
 def test_kognitive_nested_results_null_is_an_empty_page(body: dict[str, Any]) -> None:
-    from exporter.providers.kognitive.client import _items
+    from leo_exporter.providers.kognitive.client import _items
 
     assert _items(body, "GET /x")[0] == []
 
 
 def test_oneweb_list_null_is_an_empty_page_but_an_object_without_a_list_is_still_an_error() -> None:
-    from exporter.providers.errors import BadResponse
-    from exporter.providers.oneweb.client import as_list
+    from leo_exporter.providers.errors import BadResponse
+    from leo_exporter.providers.oneweb.client import as_list
 
     assert as_list({"results": None}, "GET /x") == []
     with pytest.raises(BadResponse, match="expected a JSON array"):
@@ -401,7 +401,7 @@ def test_oneweb_list_null_is_an_empty_page_but_an_object_without_a_list_is_still
 def test_alert_enum_blocks_are_read_tolerantly(
     enums: dict[str, Any], router_codes: dict[str, str] | None, problems: list[tuple[str, str]]
 ) -> None:
-    from exporter.providers.starlink.alerts import read_alert_enums
+    from leo_exporter.providers.starlink.alerts import read_alert_enums
 
     seen: list[tuple[str, str]] = []
     result, found = read_alert_enums(enums, lambda kind, name, where: seen.append((kind, name)))

@@ -8,12 +8,12 @@ import subprocess
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.stock import parse, render_stock, stock_registry
-from exporter import catalog
-from exporter import version as build
-from exporter.catalog import BY_NAME
-from exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord, UsageRecord
-from exporter.render import Renderer
-from exporter.state import AccountState, FleetState, JobStatus
+from leo_exporter import catalog
+from leo_exporter import version as build
+from leo_exporter.catalog import BY_NAME
+from leo_exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord, UsageRecord
+from leo_exporter.render import Renderer
+from leo_exporter.state import AccountState, FleetState, JobStatus
 from tests.conftest import render, require_tool
 
 NOW = 1_763_700_000.0
@@ -282,7 +282,7 @@ def test_build_info_and_the_standard_process_families_are_in_the_exposition() ->
     state, _ = fleet(Clock())
     families = {f.name: f for f in text_string_to_metric_families(Renderer(state).render().plain.decode())}
     (info,) = families["leo_exporter_build_info"].samples
-    # what the build recorded (exporter/version.py: git tags and commit, or the image's build arguments)
+    # what the build recorded (leo_exporter/version.py: git tags and commit, or the image's build arguments)
     assert info.labels == {"version": build.version, "revision": build.revision, "python_version": build.python_version}
     assert info.labels["python_version"] == platform.python_version() and info.labels["revision"]
     assert families["process_resident_memory_bytes"].samples[0].value > 0

@@ -18,15 +18,15 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import catalog
-from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.logs import REDACT
-from exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord
-from exporter.scheduler import Job
-from exporter.state import AccountState, JobStatus
-from exporter.status.page import relative, when
-from exporter.web import build_app
+from leo_exporter import catalog
+from leo_exporter.app import Exporter
+from leo_exporter.config import parse_config
+from leo_exporter.logs import REDACT
+from leo_exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord
+from leo_exporter.scheduler import Job
+from leo_exporter.state import AccountState, JobStatus
+from leo_exporter.status.page import relative, when
+from leo_exporter.web import build_app
 
 pytestmark = pytest.mark.anyio
 NOW = 1_763_700_000.0
@@ -417,7 +417,7 @@ async def test_terminals_link_to_their_grafana_dashboard_when_grafana_url_is_set
 
 
 def test_without_controls_the_polling_manager_shows_state_and_no_forms() -> None:
-    from exporter.status.page import jobs_section
+    from leo_exporter.status.page import jobs_section
 
     job = {"job": "starlink/ACC-0/telemetry", "provider": "starlink", "account_name": "fleet-0", "call": "telemetry",
            "enabled": True, "interval_seconds": 15.0, "up": False, "last_run": NOW - 5, "last_success": NOW - 600,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import h3
 import pytest
 
-from exporter import catalog
-from exporter.providers.errors import BadResponse
-from exporter.providers.starlink.telemetry import StreamDecoder
+from leo_exporter import catalog
+from leo_exporter.providers.errors import BadResponse
+from leo_exporter.providers.starlink.telemetry import StreamDecoder
 
 U_COLUMNS = [
     "DeviceType",

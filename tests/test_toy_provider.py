@@ -2,7 +2,7 @@
 in tests, is installed the way a third-party package installs one (a `*.dist-info` with an entry
 point in the `leo_exporter.providers` group, on sys.path) and then shows up everywhere a built-in
 one does: `check-config`, the simulator and its fault book, `/metrics` and `/api/jobs`, with no
-file under exporter/ naming it.
+file under leo_exporter/ naming it.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import httpx
 import pytest
 import yaml
 
-from exporter.actions.commands import actions
-from exporter.app import Exporter
-from exporter.cli import build_parser
-from exporter.config import parse_config
-from exporter.providers import GROUP, providers
-from exporter.simulator.app import build_app, demo_config
-from exporter.web import build_app as build_web_app
+from leo_exporter.actions.commands import actions
+from leo_exporter.app import Exporter
+from leo_exporter.cli import build_parser
+from leo_exporter.config import parse_config
+from leo_exporter.providers import GROUP, providers
+from leo_exporter.simulator.app import build_app, demo_config
+from leo_exporter.web import build_app as build_web_app
 from tests.conftest import SIMULATED_NOW
 from tests.inprocess import SIM_URL, poll_all
 from tests.processes import run_module, wait_for
@@ -68,7 +68,7 @@ def child_env(site: Path) -> dict[str, str]:
 def test_no_file_under_exporter_names_the_toy_provider() -> None:
     named = [
         str(path.relative_to(ROOT))
-        for path in (ROOT / "exporter").rglob("*")
+        for path in (ROOT / "leo_exporter").rglob("*")
         if path.is_file() and "__pycache__" not in path.parts and NAME in path.read_bytes().decode(errors="replace")
     ]
     assert named == []
@@ -151,7 +151,7 @@ def test_check_config_knows_it_in_a_fresh_process(site: Path, tmp_path: Path) ->
     bad.write_text(
         "accounts:\n- {provider: lunarlink, name: moon, token: lunar-secret, api_url: 'https://x', dish: 1}\n"
     )
-    command = [sys.executable, "-m", "exporter", "check-config", "--config.file"]
+    command = [sys.executable, "-m", "leo_exporter", "check-config", "--config.file"]
     env = {**os.environ, **child_env(site)}
     ok = subprocess.run([*command, str(good)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert ok.returncode == 0, ok.stderr

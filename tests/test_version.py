@@ -10,13 +10,13 @@ import sys
 
 import pytest
 
-from exporter import version as build
+from leo_exporter import version as build
 from tests.processes import ROOT
 
 
 def test_version_prints_exporter_toolkit_layout_with_the_installed_version() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "exporter", "--version"],
+        [sys.executable, "-m", "leo_exporter", "--version"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -12,10 +12,10 @@ import bcrypt
 import pytest
 import yaml
 
-from exporter.app import Exporter
-from exporter.config import parse_config
-from exporter.web import build_app
-from exporter.webconfig import FAILURES_ALLOWED, BasicAuthMiddleware, WebSecurity
+from leo_exporter.app import Exporter
+from leo_exporter.config import parse_config
+from leo_exporter.web import build_app
+from leo_exporter.webconfig import FAILURES_ALLOWED, BasicAuthMiddleware, WebSecurity
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -143,7 +143,7 @@ async def test_a_web_config_edited_to_a_non_utf8_byte_is_logged_and_the_old_user
     web.check_every = 0.0
     path = tmp_path / "web.yml"
     path.write_bytes(path.read_bytes() + b"# caf\xe9\n")
-    caplog.set_level(logging.ERROR, "exporter.web")
+    caplog.set_level(logging.ERROR, "leo_exporter.web")
     web.refresh()
     assert any("not UTF-8 text: byte 0xe9 at line 3, column 6" in r.getMessage() for r in caplog.records)
     app = BasicAuthMiddleware(ok_app, web)

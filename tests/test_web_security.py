@@ -138,7 +138,7 @@ def test_mutual_tls_required(tmp_path: Path, pki: dict[str, Path]) -> None:
 def test_bad_web_config_is_a_clear_error_and_exit_2(tmp_path: Path, web: dict, message: str) -> None:
     path = write(tmp_path / "web.yml", web)
     result = subprocess.run(
-        [sys.executable, "-m", "exporter", "--web.config.file", str(path), "--web.listen-address", "127.0.0.1:0"],
+        [sys.executable, "-m", "leo_exporter", "--web.config.file", str(path), "--web.listen-address", "127.0.0.1:0"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """LunarLink, a toy provider that exists only in tests: the proof that a provider plugs in through
 the registry alone (tests/test_toy_provider.py registers it through the `leo_exporter.providers`
-entry-point group; no file under exporter/ names it).
+entry-point group; no file under leo_exporter/ names it).
 
 It has what docs/adding-a-provider.md asks of a provider, each piece as small as it can be: a
 config model with one secret and one job, a driver whose job reads the dish list over the
@@ -17,16 +17,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from exporter import catalog
-from exporter.config import AccountConfig, JobDefaults
-from exporter.providers.base import AccountContext, JobFunction, ProviderDefinition
-from exporter.providers.errors import BadResponse
-from exporter.providers.http import ApiClient
-from exporter.providers.spec import SimulatorFlag, SimulatorSpec
-from exporter.records import TerminalRecord
+from leo_exporter import catalog
+from leo_exporter.config import AccountConfig, JobDefaults
+from leo_exporter.providers.base import AccountContext, JobFunction, ProviderDefinition
+from leo_exporter.providers.errors import BadResponse
+from leo_exporter.providers.http import ApiClient
+from leo_exporter.providers.spec import SimulatorFlag, SimulatorSpec
+from leo_exporter.records import TerminalRecord
 
 if TYPE_CHECKING:  # as for the built-in providers, importing the provider does not import a simulator
-    from exporter.simulator.plugin import SimulatorContext
+    from leo_exporter.simulator.plugin import SimulatorContext
 
 NAME = "lunarlink"
 

@@ -9,7 +9,7 @@ and links are the SDK's models, so the JSON follows Grafana's dashboard schema. 
     python deploy/grafana/generate_dashboards.py --check  # exit 1 if the JSON is out of date
 
 Every panel queries the data source chosen by the `datasource` variable (no data source UIDs),
-and every metric is either in exporter/catalog.py or a recording rule of
+and every metric is either in leo_exporter/catalog.py or a recording rule of
 deploy/prometheus/rules/leo-exporter.rules.yml (tests/test_dashboards.py holds both).
 Panels whose series only OneWeb exposes say "OneWeb only" in their description; the demo simulates
 Starlink, Kognitive and OneWeb, and tests/test_prometheus_e2e.py requires every query to return data.

@@ -1,5 +1,0 @@
-"""leo-exporter: Prometheus exporter for LEO satellite terminal fleets."""
-
-from exporter.version import version as __version__
-
-__all__ = ["__version__"]

@@ -1,0 +1,3 @@
+from leo_exporter.cli import main
+
+raise SystemExit(main())

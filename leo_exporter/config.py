@@ -1,0 +1,338 @@
+"""YAML config -> validated, typed config.
+
+Every problem is reported with its key path (`accounts[1].client_secret`), all at once, and
+never with the offending value: values may be secrets. `${VAR}` is replaced from the
+environment and `*_file` keys are read from disk before validation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, get_args
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from leo_exporter.durations import parse_duration
+from leo_exporter.logs import basic_credentials
+from leo_exporter.yamlfile import ConfigError, decode_strictly, load_yaml_file
+
+__all__ = ["Config", "ConfigError", "load_config", "parse_config"]
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+MIN_TIMEOUT = 0.1  # below 100 ms no provider answers: a timeout that small only makes failures
+MIN_BACKOFF = 0.1  # a 0 s backoff retries a failing call (or the token endpoint) in a tight loop
+
+
+def at_least(value: float, minimum: float) -> float:
+    if value < minimum:
+        raise ValueError(f"must be at least {round(minimum * 1000)}ms")
+    return value
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JobConfig(Strict):
+    enabled: bool = True
+    interval: Duration | None = None
+    timeout: Duration | None = None
+
+    @field_validator("interval")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float | None) -> float | None:
+        return value if value is None else at_least(value, MIN_TIMEOUT)
+
+
+@dataclass(frozen=True, slots=True)
+class JobDefaults:
+    """What a provider's job does when the config says nothing about it."""
+
+    interval: float
+    timeout: float
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedJob:
+    name: str
+    enabled: bool
+    interval: float
+    timeout: float
+
+
+class AccountConfig(Strict):
+    """Keys every provider account has. Providers subclass it with their own keys."""
+
+    provider: str
+    name: str = Field(min_length=1)
+    api_url: str
+    jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    request_budget_per_minute: int = Field(default=100, ge=1, le=10000)
+    timeout: Duration = 30.0
+    backoff_base: Duration = 5.0
+    backoff_max: Duration = 300.0
+    offline_after: Duration | None = None
+    management_actions: bool = False
+
+    JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {}
+    # job -> the collector groups its data feeds; a job whose groups are all switched off is not
+    # run (no requests). A job missing here feeds something always on and always runs.
+    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {}
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        return at_least(value, MIN_TIMEOUT)
+
+    @field_validator("backoff_base", "backoff_max")
+    @classmethod
+    def _backoff(cls, value: float) -> float:
+        return at_least(value, MIN_BACKOFF)
+
+    @field_validator("offline_after")
+    @classmethod
+    def _offline_after(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> AccountConfig:
+        if self.backoff_max < self.backoff_base:
+            raise ValueError("backoff_max must not be below backoff_base")
+        return self
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _known_jobs(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            unknown = sorted(str(k) for k in set(value) - set(cls.JOB_DEFAULTS))
+            if unknown:
+                known = ", ".join(cls.JOB_DEFAULTS)
+                raise ValueError(f"unknown job {', '.join(unknown)}; this provider has: {known}")
+        return value
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        """Fields that hold secrets: each may instead be read from `<field>_file`."""
+        return [name for name, f in cls.model_fields.items() if SecretStr in (f.annotation, *get_args(f.annotation))]
+
+    def resolved_jobs(self) -> list[ResolvedJob]:
+        """Every job of the account with defaults filled in, in the provider's order."""
+        out = []
+        for name, default in self.JOB_DEFAULTS.items():
+            cfg = self.jobs.get(name, JobConfig())
+            interval = cfg.interval or default.interval
+            timeout = cfg.timeout or max(default.timeout, self.timeout)
+            enabled = cfg.enabled if name in self.jobs else default.enabled
+            out.append(ResolvedJob(name, enabled, interval, timeout))
+        return out
+
+    def secrets(self) -> list[str]:
+        """Secret values, so that logs and pages can redact them wherever they turn up (with a
+        `client_id`, also the Base64 `client_id:secret` of an HTTP Basic header)."""
+        values = []
+        client_id = getattr(self, "client_id", None)
+        for field_name in type(self).model_fields:
+            value = getattr(self, field_name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+                if isinstance(client_id, str) and client_id:
+                    values.append(basic_credentials(client_id, value.get_secret_value()))
+        return values
+
+
+class ShardConfig(Strict):
+    index: int = Field(default=0, ge=0)
+    total: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _index_in_range(self) -> ShardConfig:
+        if self.index >= self.total:
+            raise ValueError(f"index must be below total ({self.total})")
+        return self
+
+
+class Config(Strict):
+    # Validated per provider by parse_config (each account with its own provider's model).
+    accounts: list[AccountConfig] = Field(default_factory=list)
+    shard: ShardConfig = ShardConfig()
+    offline_after: Duration = 180.0
+    render_interval: Duration = Field(default=10.0, description="re-render at least this often")
+    collectors: dict[str, bool] = Field(
+        default_factory=dict, description="metric groups to switch on or off (all on by default)"
+    )
+
+    @field_validator("collectors")
+    @classmethod
+    def _known_collectors(cls, value: dict[str, bool]) -> dict[str, bool]:
+        from leo_exporter.catalog import COLLECTORS
+
+        unknown = sorted(set(value) - set(COLLECTORS))
+        if unknown:
+            raise ValueError(f"unknown collector {', '.join(unknown)}; there are: {', '.join(COLLECTORS)}")
+        return value
+
+    @property
+    def disabled_collectors(self) -> frozenset[str]:
+        return frozenset(name for name, on in self.collectors.items() if not on)
+
+    @field_validator("offline_after", "render_interval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0s")
+        return value
+
+
+def _secrets_from_files(raw: dict[str, Any], model: type[AccountConfig], where: str, problems: list[str]) -> None:
+    """Fold each `<secret>_file` key into `<secret>` (file content, stripped)."""
+    for key in model.secret_fields():
+        file_key = f"{key}_file"
+        if file_key not in raw:
+            continue
+        path = Path(str(raw.pop(file_key)))
+        if raw.get(key) not in (None, ""):
+            problems.append(f"{where}.{file_key}: give either {key} or {file_key}, not both")
+            continue
+        try:
+            raw[key] = decode_strictly(path.read_bytes(), f"{where}.{file_key}").strip()
+        except OSError as exc:
+            problems.append(f"{where}.{file_key}: cannot read {path}: {exc.strerror}")
+        except ConfigError as err:
+            problems.extend(err.problems)
+
+
+def _expand_env(node: Any, path: str, env: Mapping[str, str], problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, _join(path, str(k)), env, problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, f"{path}[{i}]", env, problems) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def lookup(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                problems.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return env[name]
+
+        return _ENV_REF.sub(lookup, node)
+    return node
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _loc_to_path(loc: tuple[Any, ...], tags: set[str]) -> str:
+    path = ""
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif index == 0 and part in tags:
+            continue  # pydantic names the union member chosen by `provider`; users never wrote it
+        else:
+            path = _join(path, str(part))
+    return path
+
+
+def _format_errors(err: ValidationError, prefix: str, tags: set[str]) -> list[str]:
+    """One line per problem: `<key path>: <message>`; never the offending value."""
+    problems = []
+    for item in err.errors(include_input=False, include_url=False):
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        path = _loc_to_path(tuple(item["loc"]), tags)
+        where = f"{prefix}.{path}" if prefix and path else (prefix or path or "(top level)")
+        problems.append(f"{where}: {message}")
+    return problems
+
+
+def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
+    """Validate a parsed YAML document; raises ConfigError listing every problem."""
+    from leo_exporter.providers import account_config_models  # providers import config: load late
+
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(["(top level): expected a mapping of keys (accounts, shard, ...)"])
+    problems: list[str] = []
+    data = _expand_env(data, "", os.environ if env is None else env, problems)
+    models = account_config_models()
+    tags = set(models)
+    config: Config | None = None
+    listed = isinstance(data.get("accounts"), list)
+    raw_accounts: list[Any] = data["accounts"] if listed else []
+    try:  # a list of accounts is checked below, each item against its provider's model
+        config = Config.model_validate({**data, "accounts": []} if listed else data)
+    except ValidationError as err:
+        problems.extend(_format_errors(err, "", tags))
+
+    accounts: list[AccountConfig] = []
+    for index, raw in enumerate(raw_accounts):
+        where = f"accounts[{index}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected a mapping")
+            continue
+        provider = raw.get("provider")
+        model = models.get(provider) if isinstance(provider, str) else None
+        if model is None:
+            known = " | ".join(sorted(models))
+            problems.append(f"{where}.provider: must be one of {known}")
+            continue
+        raw = dict(raw)
+        raw.setdefault("name", f"{provider}-{index + 1}")
+        _secrets_from_files(raw, model, where, problems)
+        try:
+            accounts.append(TypeAdapter(model).validate_python(raw))
+        except ValidationError as err:
+            problems.extend(_format_errors(err, where, tags))
+    names = [a.name for a in accounts]
+    problems.extend(
+        f"accounts: name {dup!r} is used more than once; names must be unique"
+        for dup in sorted({n for n in names if names.count(n) > 1})
+    )
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config.model_copy(update={"accounts": accounts})
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read (as bytes, decoded strictly), parse (no duplicate keys) and validate a config file."""
+    return parse_config(load_yaml_file(path, "config file"), env)

@@ -1,0 +1,118 @@
+"""The worker hands each finished exposition to the front process over a Unix socket pair.
+
+One frame per rendering: a fixed header (magic, header length, body length), a small JSON header
+(plain length, series, when rendered) and the complete gzip body. The front answers one byte once
+it serves the new body, so whatever the worker reports as rendered (`/readyz?verbose`) is what
+a scrape gets. A pipe or socket needs no file: the image runs with a read-only root.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+
+from leo_exporter import deflate
+
+if TYPE_CHECKING:
+    from leo_exporter.render import Exposition as _Exposition
+
+_MAGIC = b"LEO1"
+_FRAME = struct.Struct("<4sIQ")
+ACK = b"\x06"
+
+
+class HandoffError(Exception):
+    """The other side closed the socket or sent something that is no frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A worker's gzip exposition as received: all of it but the deflate end and the trailer, so
+    the front appends its own families without copying it (a scrape sends `prefix`, then a tail)."""
+
+    prefix: bytes  # gzip header and the sync-flushed deflate chunks; a bytes object, never copied
+    crc: int  # CRC-32 of the plain text
+    length: int  # bytes of plain text
+    series: int
+    rendered_at: float
+    complete: bool  # rendered after every job's first run
+
+
+def send(sock: socket.socket, exposition: _Exposition, complete: bool) -> None:
+    """Send one exposition and wait until the front has it (blocking: run it on a thread).
+    `complete`: rendered after every job's first run."""
+    pieces = exposition.gzip_pieces()  # about 1 MiB each: the body is never joined whole here
+    last = pieces[-1]
+    end = len(deflate.DEFLATE_END) + deflate.TRAILER_SIZE
+    if last[-end : -deflate.TRAILER_SIZE] != deflate.DEFLATE_END:
+        raise HandoffError("the exposition does not end as the renderer ends it")
+    fields = {"length": exposition.length, "series": exposition.series, "rendered_at": exposition.rendered_at}
+    header = json.dumps({**fields, "crc": exposition.crc, "complete": complete}).encode()
+    sock.sendall(_FRAME.pack(_MAGIC, len(header), exposition.gzip_size - end) + header)
+    for piece in pieces[:-1]:
+        sock.sendall(piece)
+    sock.sendall(memoryview(last)[:-end])
+    if sock.recv(1) != ACK:
+        raise HandoffError("the front closed the handoff socket")
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    """`size` bytes as one bytes object: one allocation, filled by the kernel (MSG_WAITALL)."""
+    data = sock.recv(size, socket.MSG_WAITALL) if size else b""
+    if len(data) == size:
+        return data
+    parts = [data]  # a signal cut the wait short, or the worker went away
+    got = len(data)
+    while got < size:
+        more = sock.recv(min(size - got, 1 << 22))
+        if not more:
+            raise HandoffError("the worker closed the handoff socket")
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def receive(sock: socket.socket) -> Body:
+    """Read one frame (blocking); the caller swaps it in, then calls `acknowledge`."""
+    magic, header_size, body_size = _FRAME.unpack(_read_exactly(sock, _FRAME.size))
+    if magic != _MAGIC:
+        raise HandoffError("the handoff socket sent something that is no exposition frame")
+    header = json.loads(_read_exactly(sock, header_size))
+    prefix = _read_exactly(sock, body_size)
+    fields = (int(header["crc"]), int(header["length"]), int(header["series"]), float(header["rendered_at"]))
+    return Body(prefix, *fields, complete=bool(header["complete"]))
+
+
+def acknowledge(sock: socket.socket) -> None:
+    sock.sendall(ACK)
+
+
+def tail(body: Body, text: bytes) -> bytes:
+    """What follows `body.prefix` to append `text` inside the same gzip member: its deflate, the
+    empty final block, the CRC continued and the length. One member, so every client reads it
+    whole (httpx stops after a first member); the body is neither copied nor recompressed."""
+    return deflate.deflate_chunk(text) + deflate.gzip_end(deflate.crc32(text, body.crc), body.length + len(text))
+
+
+class Publisher:
+    """The worker's end: one exposition on the socket at a time, never an older one after a newer."""
+
+    def __init__(self, sock: socket.socket, complete: Callable[[_Exposition], bool]):
+        self.sock = sock
+        self.complete = complete
+        self.lock = anyio.Lock()
+        self.last = -1.0
+
+    async def __call__(self, exposition: _Exposition) -> None:
+        async with self.lock:
+            if exposition.rendered_at < self.last:
+                return
+            self.last = exposition.rendered_at
+            await anyio.to_thread.run_sync(send, self.sock, exposition, self.complete(exposition))

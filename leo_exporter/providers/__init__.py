@@ -1,0 +1,43 @@
+"""The registry of providers: the `leo_exporter.providers` entry-point group.
+
+The built-in providers register there in pyproject.toml, the same way a third-party package
+would (`[project.entry-points."leo_exporter.providers"] name = "package.module:PROVIDER"`), so the
+rest of the exporter knows providers only through this registry. Read once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib.metadata import entry_points
+
+from leo_exporter.config import AccountConfig
+from leo_exporter.providers.base import Provider
+from leo_exporter.providers.spec import SimulatorSpec
+
+GROUP = "leo_exporter.providers"
+
+
+@functools.cache
+def providers() -> dict[str, Provider]:
+    """Every registered provider by name; an entry point whose name disagrees with its provider's
+    is a packaging mistake, said at once rather than as an unknown provider later."""
+    found: dict[str, Provider] = {}
+    for point in entry_points(group=GROUP):
+        provider = point.load()
+        if provider.name != point.name:
+            raise RuntimeError(f"entry point {point.name!r} in {GROUP} loads provider {provider.name!r}")
+        found[point.name] = provider
+    if not found:
+        raise RuntimeError(f"no provider registered in the {GROUP} entry-point group: is leo-exporter installed?")
+    return found
+
+
+def account_config_models() -> dict[str, type[AccountConfig]]:
+    return {name: p.config_model for name, p in providers().items()}
+
+
+def simulated() -> dict[str, SimulatorSpec]:
+    """Every registered provider that has a simulator, by name, in the demo's order
+    (`SimulatorSpec.demo_position`, then the name)."""
+    found = {name: p.simulator for name, p in providers().items() if p.simulator is not None}
+    return dict(sorted(found.items(), key=lambda item: (item[1].demo_position, item[0])))

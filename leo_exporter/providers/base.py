@@ -1,0 +1,131 @@
+"""What a provider plugs into: everything of it the rest of the exporter knows.
+
+A provider is one object of the `Provider` shape, registered in the `leo_exporter.providers`
+entry-point group (`leo_exporter/providers/__init__.py`): its config model, a driver that runs its
+jobs for one account (reaching the rest of the exporter only through `AccountContext`), its
+simulator (named lazily, see `spec.py`), its management actions, and the jobs a one-off CSV export
+skips. `ProviderDefinition` is the ready-made such object the built-in providers use.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import httpx
+
+from leo_exporter import catalog
+from leo_exporter.config import AccountConfig
+from leo_exporter.providers.budget import RateBudget
+from leo_exporter.providers.spec import SimulatorSpec
+from leo_exporter.records import LineHistory
+from leo_exporter.state import AccountState, StateWorker
+
+if TYPE_CHECKING:  # the actions' plumbing imports this package's clients: no import cycle at run time
+    from leo_exporter.actions.base import ActionSpec
+
+JobFunction = Callable[[], Awaitable[None]]
+
+
+class UnknownNames:
+    """Names the exporter does not know yet (columns, alerts, device types) and values it cannot
+    read (an H3 cell that is no cell): logged once, counted every time."""
+
+    def __init__(self, account: AccountState, log: logging.LoggerAdapter):
+        self.account = account
+        self.log = log
+        self.seen: set[tuple[str, str]] = set()
+
+    def note(self, kind: str, name: str, where: str = "") -> bool:
+        """Record a sighting; True the first time this (kind, name) is seen."""
+        if (kind, name) in self.seen:
+            return False
+        self.seen.add((kind, name))
+        self.account.count(catalog.EXPORTER_UNKNOWN_FIELDS_TOTAL, (kind,))
+        self.log.warning(
+            "new %s %r in provider data%s; it is not exported yet", kind, name, f" ({where})" if where else ""
+        )
+        return True
+
+    def invalid(self, field: str, problem: str, count: int = 1) -> None:
+        """Count values that could not be read; log once per (field, problem), never the value."""
+        self.account.count(catalog.EXPORTER_INVALID_VALUES_TOTAL, (field,), count)
+        if ("invalid", f"{field}\0{problem}") in self.seen:
+            return
+        self.seen.add(("invalid", f"{field}\0{problem}"))
+        self.log.warning("unreadable %s in provider data: %s; such values are left out", field, problem)
+
+
+@dataclass
+class AccountContext:
+    """Everything one account's driver may use."""
+
+    config: AccountConfig
+    state: AccountState
+    worker: StateWorker
+    budget: RateBudget
+    log: logging.LoggerAdapter
+    unknown: UnknownNames
+    transport: httpx.AsyncBaseTransport | None = None
+    clock: Callable[[], float] = field(default=time.time)
+
+
+class AccountDriver(Protocol):
+    """The jobs of one account. `identify_job` runs first; the others wait for its first success."""
+
+    @property
+    def identify_job(self) -> str | None: ...  # read-only: a driver's class attribute will do
+
+    def jobs(self) -> dict[str, JobFunction]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class UsageHistorySource(Protocol):
+    """A driver whose provider keeps past billing cycles (`leo-exporter backfill-usage`)."""
+
+    async def usage_history(self, since: float) -> list[LineHistory]: ...
+
+
+class Provider(Protocol):
+    """Everything of one provider, as the registry hands it out (read-only to the rest)."""
+
+    @property
+    def name(self) -> str: ...  # the config's `provider:` value and the entry point's name
+
+    @property
+    def config_model(self) -> type[AccountConfig]: ...  # its accounts' pydantic model
+
+    @property
+    def online_from_telemetry(self) -> bool: ...  # online flags age with telemetry (else reported)
+
+    @property
+    def simulator(self) -> SimulatorSpec | None: ...  # its simulated API; None: it has none
+
+    @property
+    def actions(self) -> Sequence[ActionSpec]: ...  # its management actions (CLI sub-commands)
+
+    @property
+    def export_skips(self) -> frozenset[str]: ...  # jobs `export-csv` does not run (no column needs them)
+
+    def create(self, ctx: AccountContext) -> AccountDriver: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderDefinition:
+    """A `Provider` made of its parts; `driver` builds the account driver `create` returns."""
+
+    name: str
+    config_model: type[AccountConfig]
+    driver: Callable[[AccountContext], AccountDriver]
+    online_from_telemetry: bool = False
+    simulator: SimulatorSpec | None = None
+    actions: Sequence[ActionSpec] = ()
+    export_skips: frozenset[str] = frozenset()
+
+    def create(self, ctx: AccountContext) -> AccountDriver:
+        return self.driver(ctx)

@@ -1,0 +1,55 @@
+"""Plumbing every provider's parsers and jobs share: dates, item lists, and how a job reports the
+items it had to skip. One copy, so that a date or a skipped item reads the same for each provider."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from leo_exporter.providers.errors import BadResponse
+
+T = TypeVar("T")
+
+
+def timestamp(value: Any, what: str, *, numbers: bool = False) -> float | None:
+    """ISO 8601 date ("2025-11-01") or date-time, UTC when no zone is given, as Unix seconds.
+
+    With `numbers`, Unix seconds or milliseconds are taken too (a value above 1e11 is in ms)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise BadResponse(f"{what}: expected a date, got true/false")
+    if numbers and isinstance(value, int | float):
+        return float(value) / 1000.0 if value > 1e11 else float(value)
+    if not isinstance(value, str):
+        raise BadResponse(f"{what}: expected an ISO 8601 date, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadResponse(f"{what}: {value[:40]!r} is not an ISO 8601 date") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise BadResponse(f"{what}: {value[:40]!r} is out of range") from None
+
+
+def parse_items(items: Iterable[Any], parse: Callable[[Any], T], skipped: list[str]) -> list[T]:
+    """Parse every item; a bad one is skipped and its problem recorded, the rest survive."""
+    out = []
+    for item in items:
+        try:
+            out.append(parse(item))
+        except BadResponse as exc:
+            skipped.append(str(exc))
+    return out
+
+
+def raise_if_skipped(skipped: Iterable[str], what: str) -> None:
+    """Fail the job (after its good items were applied) when some items could not be read."""
+    skipped = list(skipped)
+    if skipped:
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        raise BadResponse(f"{len(skipped)} {what} could not be read and were kept as before: {skipped[0]}{more}")

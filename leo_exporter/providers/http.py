@@ -1,0 +1,224 @@
+"""HTTP to providers: one client per account, counted, budgeted and turned into typed errors.
+
+Every request waits for the account's budget, is counted in
+`leo_exporter_api_requests_total{endpoint,code}`, and a non-2xx answer becomes a
+ProviderError whose message names the endpoint and what the provider said, never a secret.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import httpx
+import orjson
+from anyio.lowlevel import RunVar
+
+from leo_exporter import catalog
+from leo_exporter.durations import format_duration
+from leo_exporter.providers.budget import RateBudget
+from leo_exporter.providers.errors import (
+    AuthenticationFailed,
+    BadResponse,
+    NotFound,
+    PermissionDenied,
+    ProviderError,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+    TransportFailed,
+)
+from leo_exporter.state import AccountState
+
+_THREAD_DECODE_BYTES = 256 * 1024
+log = logging.getLogger("leo_exporter.http")
+T = TypeVar("T")
+# Large bodies are parsed one at a time in the process: a 65,000-row telemetry page parses into
+# millions of objects (about 200 MiB), and twenty accounts polled at once would hold twenty of them
+# (pymalloc keeps such a peak as resident memory). Parsing is Python under the GIL anyway, so
+# taking turns costs no throughput.
+_LARGE_DECODES: RunVar[anyio.CapacityLimiter] = RunVar("large_decodes")
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds, from either of its two forms (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():  # delta-seconds: ASCII digits only (RFC 9110)
+        return float(value) if len(value) <= 11 else 1e11
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return min(max(0.0, when.timestamp() - (time.time() if now is None else now)), 1e11)
+
+
+def provider_message(response: httpx.Response) -> str:
+    """The provider's own explanation of a failed request, short and single-line."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    texts: list[str] = []
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list):
+            texts += [str(e.get("errorMessage")) for e in errors if isinstance(e, dict) and e.get("errorMessage")]
+        for key in ("message", "error_description", "error", "detail", "title"):
+            if isinstance(body.get(key), str) and body[key]:
+                texts.append(body[key])
+                break
+    if not texts:
+        text = " ".join(response.text.split())
+        texts.append(text[:200] if text else response.reason_phrase or "no body")
+    return "; ".join(texts)[:300]
+
+
+def decode_json_bytes(content: bytes, what: str) -> Any:
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise BadResponse(f"{what}: response is not valid JSON ({exc.msg} at byte {exc.pos})") from None
+
+
+def large_decodes() -> anyio.CapacityLimiter:
+    """The event loop's limiter of large decodes (one at a time)."""
+    try:
+        return _LARGE_DECODES.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(1)
+        _LARGE_DECODES.set(limiter)
+        return limiter
+
+
+async def decode_json(content: bytes, what: str) -> Any:
+    """Decode JSON, off the event loop (and one at a time) when the body is large."""
+    if len(content) < _THREAD_DECODE_BYTES:
+        return decode_json_bytes(content, what)
+    return await anyio.to_thread.run_sync(decode_json_bytes, content, what, limiter=large_decodes())
+
+
+async def decode_json_into(content: bytes, what: str, convert: Callable[[Any], T]) -> T:
+    """Decode JSON and `convert` it on a worker thread, one large body at a time: the parsed tree
+    lives only inside that call, so its peak is never held for several bodies at once."""
+
+    def work() -> T:
+        return convert(decode_json_bytes(content, what))
+
+    limiter = large_decodes() if len(content) >= _THREAD_DECODE_BYTES else None
+    return await anyio.to_thread.run_sync(work, limiter=limiter)
+
+
+class ApiClient:
+    """The HTTP client of one provider account."""
+
+    def __init__(
+        self,
+        *,
+        account: AccountState,
+        budget: RateBudget,
+        base_url: str,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.account = account
+        self.budget = budget
+        self.http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            timeout=httpx.Timeout(timeout),
+            headers=headers,
+            auth=auth,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def _count(self, endpoint: str, code: str) -> None:
+        self.account.count(catalog.EXPORTER_API_REQUESTS_TOTAL, (endpoint, code))
+
+    def authenticated(self, ok: bool) -> None:
+        """Whether the provider took the account's credentials (`leo_exporter_account_authenticated`)."""
+        self.account.set_value(catalog.EXPORTER_ACCOUNT_AUTHENTICATED, 1.0 if ok else 0.0)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        permission: str | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one request within the budget; return the 2xx response or raise a ProviderError."""
+        await self.budget.acquire()  # every request, token requests included
+        url = path if path.startswith(("http://", "https://")) else path.lstrip("/")
+        try:
+            response = await self.http.request(method, url, **kwargs)
+        except httpx.TimeoutException:
+            self._count(endpoint, "error")
+            raise TransportFailed(f"{method} {endpoint}: no response within the timeout") from None
+        except httpx.HTTPError as exc:
+            self._count(endpoint, "error")
+            raise TransportFailed(f"{method} {endpoint}: {type(exc).__name__}: {_short(exc)}") from None
+        self._count(endpoint, str(response.status_code))
+        if response.status_code != 429:
+            self.budget.answered()
+        if response.is_success:
+            return response
+        raise self.error_for(method, endpoint, response, permission)
+
+    def error_for(self, method: str, endpoint: str, response: httpx.Response, permission: str | None) -> ProviderError:
+        status = response.status_code
+        said = provider_message(response)
+        where = f"{method} {endpoint} -> HTTP {status}"
+        if status == 401:
+            return AuthenticationFailed(f"{where}: credentials or token refused ({said})")
+        if status == 403:
+            need = f"; the credential needs the permission '{permission}'" if permission else ""
+            return PermissionDenied(f"{where}: permission denied{need} ({said})")
+        if status == 404:
+            return NotFound(f"{where}: not found ({said})")
+        if status == 429:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            self.account.count(catalog.EXPORTER_RATE_LIMITED_TOTAL, ())
+            paused = self.budget.pause(wait)  # without Retry-After: a backoff, doubling per 429 in a row
+            if wait is not None and paused < wait and not self.budget.cut_logged:
+                self.budget.cut_logged = True
+                log.warning(
+                    "%s asked to wait %s; the account pauses %s instead (the larger of backoff_max and "
+                    "its most frequent job's interval)",
+                    where,
+                    format_duration(wait),
+                    format_duration(paused),
+                    extra={"provider": self.account.provider, "account_name": self.account.name},
+                )
+            if wait is None:
+                hint = f"no Retry-After; pausing {paused:g}s"
+            elif paused < wait:
+                hint = f"Retry-After {wait:g}s, cut to {paused:g}s"
+            else:
+                hint = f"Retry-After {wait:g}s"
+            return RateLimited(f"{where}: rate limited ({hint})", retry_after=paused)
+        if status >= 500:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            return ServerError(f"{where}: provider error ({said})", retry_after=wait)
+        return RequestRejected(f"{where}: request rejected ({said})")
+
+    async def get_json(self, path: str, *, endpoint: str, permission: str | None = None, **kwargs: Any) -> Any:
+        response = await self.request("GET", path, endpoint=endpoint, permission=permission, **kwargs)
+        return await decode_json(response.content, f"GET {endpoint}")
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or "connection failed"
+    return text.split("\n", 1)[0][:200]

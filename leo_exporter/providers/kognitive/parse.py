@@ -1,0 +1,391 @@
+"""Parsers of Kognitive responses into records.
+
+Each parser takes one decoded JSON item and returns what it read, or raises BadResponse naming
+the item and the field. Grouped responses (terminals, products and addresses come grouped by
+Starlink account) keep the good entries of a group and record a problem for each bad one.
+Field names come from `fields`; numbers may arrive as strings ("0.00") and are read either way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from leo_exporter.providers.common import timestamp
+from leo_exporter.providers.errors import BadResponse
+from leo_exporter.providers.kognitive import fields as F
+from leo_exporter.records import ProductRecord, UsageRecord
+
+GB = 1e9  # decimal gigabytes, as Starlink reports them (ASSUMED for Kognitive too)
+
+
+# --- field readers
+
+
+def obj(item: Any, what: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise BadResponse(f"{what}: expected an object, got {type(item).__name__}")
+    return item
+
+
+def text(item: dict[str, Any], key: str, what: str, *, required: bool = False) -> str:
+    value = item.get(key)
+    if value is None or (required and value == ""):
+        if required:
+            raise BadResponse(f"{what}: '{key}' is missing")
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # an id sent as a number is still the id
+    if not isinstance(value, str):
+        raise BadResponse(f"{what}: '{key}' should be a string, got {type(value).__name__}")
+    return value.strip()
+
+
+def first_text(item: dict[str, Any], keys: tuple[str, ...], what: str) -> str:
+    for key in keys:
+        if item.get(key) is not None:
+            return text(item, key, what)
+    return ""
+
+
+def number(item: dict[str, Any], key: str, what: str) -> float | None:
+    """A number sent as a JSON number or a numeric string; None when absent or null."""
+    value = item.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise BadResponse(f"{what}: '{key}' should be a number, got a boolean")
+    if isinstance(value, int | float):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            raise BadResponse(f"{what}: '{key}' is not a number: {value[:40]!r}") from None
+    else:
+        raise BadResponse(f"{what}: '{key}' should be a number, got {type(value).__name__}")
+    if not math.isfinite(result):
+        raise BadResponse(f"{what}: '{key}' is not a finite number: {value!r}")
+    return result
+
+
+def flag(item: dict[str, Any], key: str, what: str, *, required: bool = False) -> bool | None:
+    """true/false, also as the strings "true"/"false" (the API sends other scalars as strings)."""
+    value = item.get(key)
+    if value is None:
+        if required:
+            raise BadResponse(f"{what}: '{key}' is missing")
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise BadResponse(f"{what}: '{key}' should be true or false, got {str(value)[:40]!r}")
+
+
+def terminal_id(value: str) -> str:
+    """The bare Starlink user terminal id, as the Starlink provider exports it (no `ut` prefix)."""
+    return value[2:] if value.startswith("ut") else value
+
+
+def bool_text(value: bool | None) -> str:
+    return "" if value is None else ("true" if value else "false")
+
+
+# --- service lines
+
+
+class StatusMap:
+    """subscription_status -> active flag; None for a word nobody taught us."""
+
+    def __init__(self, active: Iterable[str] = (), inactive: Iterable[str] = ()):
+        self.active = F.ACTIVE_STATUSES | {s.strip().lower() for s in active}
+        self.inactive = (F.INACTIVE_STATUSES | {s.strip().lower() for s in inactive}) - self.active
+
+    def classify(self, status: str) -> bool | None:
+        word = status.strip().lower()
+        if word in self.active:
+            return True
+        if word in self.inactive:
+            return False
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    number: str
+    nickname: str
+    account: str
+    account_name: str
+    status: str
+    active: bool | None  # None: missing or unknown status
+    product: str
+    address: str
+    terminals: tuple[tuple[str, str], ...]  # (terminal id, kit serial)
+
+
+def parse_service_line(item: Any, statuses: StatusMap) -> Line:
+    item = obj(item, "service line")
+    num = text(item, F.SL_NUMBER, "service line", required=True)
+    what = f"service line {num}"
+    status = text(item, F.SL_STATUS, what)
+    raw_terminals = item.get(F.SL_TERMINALS)
+    if raw_terminals is not None and not isinstance(raw_terminals, list):
+        raise BadResponse(f"{what}: '{F.SL_TERMINALS}' should be a list")
+    terminals = []
+    for raw in raw_terminals or []:
+        entry = obj(raw, f"{what} terminal")
+        tid = text(entry, F.SL_TERMINAL_ID, f"{what} terminal", required=True)
+        terminals.append((terminal_id(tid), text(entry, F.SL_TERMINAL_KIT, f"{what} terminal {tid}")))
+    return Line(
+        number=num,
+        nickname=text(item, F.SL_NICKNAME, what),
+        account=text(item, F.SL_ACCOUNT, what),
+        account_name=text(item, F.SL_ACCOUNT_NAME, what),
+        status=status,
+        active=statuses.classify(status) if status else None,
+        product=first_text(item, F.SL_PRODUCT, what),
+        address=first_text(item, F.SL_ADDRESS, what),
+        terminals=tuple(terminals),
+    )
+
+
+# --- terminal status
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalState:
+    terminal_id: str
+    kit_serial: str
+    service_line: str  # "" for <NOT_CONFIGURED>
+    account: str
+    online: bool
+    status: bool | None
+
+
+def parse_terminal_group(item: Any, problems: list[str]) -> list[TerminalState]:
+    """One account's terminals; a bad terminal is recorded in `problems`, the others are kept."""
+    group = obj(item, "terminal status account")
+    account = text(group, F.TS_ACCOUNT, "terminal status account")
+    what = f"terminal status of account {account or '?'}"
+    terminals = group.get(F.TS_TERMINALS)
+    if not isinstance(terminals, list):
+        raise BadResponse(f"{what}: '{F.TS_TERMINALS}' is missing or not a list")
+    out = []
+    for raw in terminals:
+        try:
+            entry = obj(raw, f"{what}: terminal")
+            tid = text(entry, F.TS_ID, f"{what}: terminal", required=True)
+            where = f"terminal {tid}"
+            line = text(entry, F.TS_SERVICE_LINE, where)
+            out.append(
+                TerminalState(
+                    terminal_id=terminal_id(tid),
+                    kit_serial=text(entry, F.TS_KIT, where),
+                    service_line="" if line == F.NOT_CONFIGURED else line,
+                    account=account,
+                    online=bool(flag(entry, F.TS_ONLINE, where, required=True)),
+                    status=flag(entry, F.TS_STATUS, where),
+                )
+            )
+        except BadResponse as exc:
+            problems.append(str(exc))
+    return out
+
+
+# --- billing usage
+
+
+@dataclass(frozen=True, slots=True)
+class LineUsage:
+    account: str
+    record: UsageRecord
+
+
+def _gigabytes(item: dict[str, Any], key: str, what: str) -> float | None:
+    value = number(item, key, what)
+    if value is not None and value < 0:
+        raise BadResponse(f"{what}: '{key}' is negative: {item.get(key)!r}")
+    return None if value is None else value * GB
+
+
+def parse_usage(item: Any) -> LineUsage:
+    """One service line's current cycle: totals by class and the newest day's usage."""
+    item = obj(item, "billing usage")
+    num = text(item, F.BU_SERVICE_LINE, "billing usage", required=True)
+    what = f"billing usage of {num}"
+    cycles = item.get(F.BU_CYCLES)
+    if not isinstance(cycles, list) or not cycles:
+        raise BadResponse(f"{what}: '{F.BU_CYCLES}' is missing or empty")
+    current = obj(cycles[-1], f"{what}, current billing cycle")
+    by_class: dict[str, float] = {}
+    for cls, (total_key, _) in F.USAGE_CLASSES.items():
+        value = _gigabytes(current, total_key, what)
+        if value is not None:
+            by_class[cls] = value
+    if not by_class:
+        raise BadResponse(f"{what}: the current billing cycle has no usage totals")
+    daily, daily_date = None, None
+    days = current.get(F.BU_DAILY)
+    if days is not None and not isinstance(days, list):
+        raise BadResponse(f"{what}: '{F.BU_DAILY}' should be a list")
+    dated = []
+    for day in days or []:
+        entry = obj(day, f"{what}, daily usage")
+        when = timestamp(entry.get(F.BU_DATE), f"{what}, daily usage date")
+        if when is not None:
+            dated.append((when, entry))
+    if dated:
+        daily_date, newest = max(dated, key=lambda pair: pair[0])
+        daily = {}
+        for cls, (_, day_key) in F.USAGE_CLASSES.items():
+            value = _gigabytes(newest, day_key, f"{what}, daily usage")
+            if value is not None:
+                daily[cls] = value
+    # The cycle's own dates when it has them (ASSUMED), else the item's (as in the sample).
+    start = current.get(F.BU_START) or item.get(F.BU_START)
+    end = current.get(F.BU_END) or item.get(F.BU_END)
+    record = UsageRecord(
+        service_line=num,
+        by_class=by_class,
+        cycle_start=timestamp(start, f"{what}, {F.BU_START}"),
+        cycle_end=timestamp(end, f"{what}, {F.BU_END}"),
+        updated=timestamp(item.get(F.BU_UPDATED), f"{what}, {F.BU_UPDATED}"),
+        daily_by_class=daily,
+        daily_date=daily_date,
+    )
+    return LineUsage(text(item, F.BU_ACCOUNT, what), record)
+
+
+# --- products
+
+
+def parse_product_group(item: Any, problems: list[str]) -> list[ProductRecord]:
+    """One account's products and their data blocks, as product records (`kind` tells them apart)."""
+    group = obj(item, "products account")
+    account = text(group, F.PR_ACCOUNT, "products account")
+    what = f"products of account {account or '?'}"
+    products = group.get(F.PR_PRODUCTS)
+    if not isinstance(products, list):
+        raise BadResponse(f"{what}: '{F.PR_PRODUCTS}' is missing or not a list")
+    out: list[ProductRecord] = []
+    for raw in products:
+        try:
+            product = obj(raw, f"{what}: product")
+            pid = text(product, F.PR_ID, f"{what}: product", required=True)
+            where = f"product {pid}"
+            limit = number(product, F.PR_LIMIT_GB, where)
+            out.append(
+                ProductRecord(
+                    product=pid,
+                    name=text(product, F.PR_NAME, where),
+                    price=number(product, F.PR_PRICE, where),
+                    currency=text(product, F.PR_CURRENCY, where),
+                    data_bytes=limit * GB if limit is not None else None,
+                    attributes=_clean(
+                        {
+                            "kind": "product",
+                            "alias": text(product, F.PR_ALIAS, where),
+                            "active": bool_text(flag(product, F.PR_ACTIVE, where)),
+                            "provider_account": account,
+                        }
+                    ),
+                )
+            )
+            blocks = product.get(F.PR_BLOCKS)
+            if blocks is not None and not isinstance(blocks, list):
+                raise BadResponse(f"{where}: '{F.PR_BLOCKS}' should be a list")
+            for block in blocks or []:
+                try:
+                    out.append(_data_block(block, pid, account))
+                except BadResponse as exc:
+                    problems.append(str(exc))
+        except BadResponse as exc:
+            problems.append(str(exc))
+    return out
+
+
+def plan_limit(group: Any, records: list[ProductRecord]) -> float | None:
+    """The data limit of every service line of one account, where getAvailableProducts alone says it.
+
+    The service line listing names no product (the seed's sample has none), so a line's plan is
+    only known when its account offers exactly one active plan; that plan's `usage_limit_gb` is
+    then every line's limit. A pooled account (`is_pooled`) shares its data: no line has a limit
+    of its own. Anything else: unknown (no series, never 0)."""
+    if not isinstance(group, dict) or flag(group, F.PR_POOLED, "products account"):
+        return None
+    plans = [r for r in records if r.attributes.get("kind") == "product" and r.attributes.get("active") != "false"]
+    if len(plans) != 1:
+        return None
+    return plans[0].data_bytes
+
+
+def _data_block(raw: Any, parent: str, account: str) -> ProductRecord:
+    block = obj(raw, f"data block of product {parent}")
+    bid = text(block, F.DB_ID, f"data block of product {parent}", required=True)
+    where = f"data block {bid}"
+    amount = number(block, F.DB_AMOUNT, where)
+    unit = text(block, F.DB_UNIT, where).upper() or "GB"
+    if amount is not None and unit not in F.DATA_UNITS:
+        raise BadResponse(f"{where}: unknown '{F.DB_UNIT}' {unit[:20]!r} (known: {', '.join(F.DATA_UNITS)})")
+    amount_text = f"{amount:g} {unit}" if amount is not None else ""
+    return ProductRecord(
+        product=bid,
+        name=f"{amount_text} data block" if amount_text else "data block",
+        price=number(block, F.PR_PRICE, where),
+        currency=text(block, F.PR_CURRENCY, where),
+        data_bytes=amount * F.DATA_UNITS[unit] if amount is not None else None,
+        attributes=_clean(
+            {
+                "kind": "data_block",
+                "parent_product": text(block, F.DB_PARENT, where) or parent,
+                "active": bool_text(flag(block, F.PR_ACTIVE, where)),
+                "provider_account": text(block, F.PR_ACCOUNT, where) or account,
+            }
+        ),
+    )
+
+
+def _clean(attrs: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in attrs.items() if v}
+
+
+# --- addresses
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    reference: str
+    account: str
+    formatted: str
+    latitude: float | None
+    longitude: float | None
+
+
+def parse_address_group(item: Any, problems: list[str]) -> list[Address]:
+    group = obj(item, "address account")
+    account = text(group, F.AD_ACCOUNT, "address account")
+    what = f"addresses of account {account or '?'}"
+    addresses = group.get(F.AD_ADDRESSES)
+    if not isinstance(addresses, list):
+        raise BadResponse(f"{what}: '{F.AD_ADDRESSES}' is missing or not a list")
+    out = []
+    for raw in addresses:
+        try:
+            entry = obj(raw, f"{what}: address")
+            ref = text(entry, F.AD_ID, f"{what}: address", required=True)
+            where = f"address {ref}"
+            lat, lon = number(entry, F.AD_LATITUDE, where), number(entry, F.AD_LONGITUDE, where)
+            if lat is not None and lon is not None:
+                if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                    raise BadResponse(f"{where}: coordinates out of range ({lat}, {lon})")
+                if lat == 0 and lon == 0:  # the sample's placeholder: no position, not Null Island
+                    lat = lon = None
+            else:
+                lat = lon = None
+            out.append(Address(ref, account, text(entry, F.AD_FORMATTED, where), lat, lon))
+        except BadResponse as exc:
+            problems.append(str(exc))
+    return out

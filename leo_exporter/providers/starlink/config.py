@@ -1,0 +1,68 @@
+"""Config keys of a `provider: starlink` account (Starlink Public API V2)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from leo_exporter.config import AccountConfig, Duration, JobDefaults, Strict
+
+DEFAULT_API_URL = "https://starlink.com/api/public/v2"
+DEFAULT_AUTH_URL = "https://starlink.com/api/auth/connect/token"
+
+
+class TelemetryOptions(Strict):
+    """Stream request body: rows per response and how long the server may hold the request."""
+
+    batch_size: int = Field(default=1000, ge=1, le=65000)
+    max_linger: Duration = 15.0
+    max_calls_per_run: int = Field(default=50, ge=1, le=10000)
+
+    @field_validator("max_linger")
+    @classmethod
+    def _linger_range(cls, value: float) -> float:
+        if not 0 <= value <= 65:
+            raise ValueError("must be between 0s and 65s (the API's maxLingerMs limit)")
+        return value
+
+
+class StarlinkAccount(AccountConfig):
+    provider: Literal["starlink"]
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    api_url: str = DEFAULT_API_URL
+    auth_url: str = DEFAULT_AUTH_URL
+    telemetry: TelemetryOptions = TelemetryOptions()
+    obstruction_scale: Literal["percent", "ratio"] = Field(
+        default="percent",
+        description="ObstructionPercentTime: documented as percent (0-100); 'ratio' if your data says 0-1",
+    )
+    # one past cycle: on a cycle's first day the newest complete day is the previous cycle's last
+    previous_billing_cycles: int = Field(default=1, ge=0, le=12)
+
+    JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {
+        "account": JobDefaults(interval=3600.0, timeout=30.0),
+        "telemetry": JobDefaults(interval=15.0, timeout=300.0),
+        "user_terminals": JobDefaults(interval=300.0, timeout=300.0),
+        "service_lines": JobDefaults(interval=300.0, timeout=300.0),
+        "data_usage": JobDefaults(interval=3600.0, timeout=300.0),
+        "data_pools": JobDefaults(interval=3600.0, timeout=300.0),  # pre-release at the provider
+        "balance": JobDefaults(interval=3600.0, timeout=30.0),
+    }
+    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {
+        "account": frozenset({"account", "terminal", "router", "service_line"}),  # their provider_account
+        "telemetry": frozenset({"terminal", "router", "ip"}),
+        "user_terminals": frozenset({"terminal", "router"}),
+        "service_lines": frozenset({"service_line"}),
+        "data_usage": frozenset({"usage"}),
+        "data_pools": frozenset({"pool"}),
+        "balance": frozenset({"account"}),
+    }
+
+    @field_validator("auth_url")
+    @classmethod
+    def _auth_http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value

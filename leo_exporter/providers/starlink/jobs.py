@@ -1,0 +1,268 @@
+"""The jobs of one Starlink V2 account: account, telemetry, user_terminals, service_lines, data_usage,
+data_pools, balance."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from leo_exporter import catalog
+from leo_exporter.providers.base import AccountContext, JobFunction
+from leo_exporter.providers.common import parse_items, raise_if_skipped
+from leo_exporter.providers.errors import NotFound, PermissionDenied
+from leo_exporter.providers.http import ApiClient, decode_json_into
+from leo_exporter.providers.starlink.auth import TokenSource
+from leo_exporter.providers.starlink.client import StarlinkClient
+from leo_exporter.providers.starlink.config import StarlinkAccount
+from leo_exporter.providers.starlink.management import (
+    parse_account,
+    parse_balance,
+    parse_data_usage,
+    parse_history,
+    parse_pool,
+    parse_pool_usage,
+    parse_service_line,
+    parse_user_terminal,
+)
+from leo_exporter.providers.starlink.telemetry import StreamDecoder, TelemetryBatch
+from leo_exporter.records import LineHistory, PoolRecord, RouterRecord, TerminalRecord, UsageRecord
+
+PERMISSION = {
+    "account": "Account information, View",
+    "telemetry": "Device telemetry, View",
+    "user_terminals": "Device management, View",
+    "service_lines": "Service plan, View",
+    "data_usage": "Service plan, View",
+    "data_pools": "Service plan, View",
+    "balance": "Financial, View",
+}
+USAGE_PAGE_LIMIT = 250  # the API's maximum, to spend as few requests of the budget as possible
+POOLS_USAGE_PAGE_LIMIT = 100  # GET /data-pools/usage: the maximum
+UNAVAILABLE_RETRY = 86400.0  # a call the account cannot make (403/404) is tried again a day later
+log = logging.getLogger(__name__)
+U = TypeVar("U", UsageRecord, LineHistory)
+
+
+class StarlinkDriver:
+    # The `account` label is the config name, known before any call: telemetry need not wait for
+    # `GET /account` (which needs a permission of its own) to know which account it belongs to.
+    identify_job = None
+
+    def __init__(self, ctx: AccountContext):
+        assert isinstance(ctx.config, StarlinkAccount)
+        self.ctx = ctx
+        self.config: StarlinkAccount = ctx.config
+        self.api = ApiClient(
+            account=ctx.state,
+            budget=ctx.budget,
+            base_url=self.config.api_url,
+            timeout=self.config.timeout,
+            transport=ctx.transport,
+        )
+        secret = self.config.client_secret.get_secret_value()
+        self.tokens = TokenSource(self.api, self.config.auth_url, self.config.client_id, secret)
+        self.client = StarlinkClient(self.api, self.tokens)
+        self.decoder = StreamDecoder(ctx.unknown.note, self.config.obstruction_scale)
+        self.unavailable: dict[str, float] = {}  # call -> when it answered 403/404 (monotonic)
+
+    def jobs(self) -> dict[str, JobFunction]:
+        return {
+            "account": self.poll_account,
+            "telemetry": self.poll_telemetry,
+            "user_terminals": self.poll_user_terminals,
+            "service_lines": self.poll_service_lines,
+            "data_usage": self.poll_data_usage,
+            "data_pools": self.poll_data_pools,
+            "balance": self.poll_balance,
+        }
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    async def poll_account(self) -> None:
+        content = await self.client.content("GET", "account", endpoint="/account", permission=PERMISSION["account"])
+        record = parse_account(content)
+        await self.ctx.worker.apply(lambda: self.ctx.state.apply_account(record))
+
+    async def poll_telemetry(self) -> None:
+        """Drain the stream: a full batch means we are behind, so ask again at once."""
+        options = self.config.telemetry
+        body = {"batchSize": options.batch_size, "maxLingerMs": int(options.max_linger * 1000)}
+        for _ in range(options.max_calls_per_run):
+            response = await self.client.call(
+                "POST",
+                "telemetry/stream",
+                endpoint="/telemetry/stream",
+                permission=PERMISSION["telemetry"],
+                json=body,
+                timeout=options.max_linger + self.config.timeout,
+            )
+            batch = await decode_json_into(response.content, "POST /telemetry/stream", self.decoder.decode)
+            del response  # its body (megabytes) is not needed while the batch is applied
+            await self.ctx.worker.apply(functools.partial(self._apply_telemetry, batch))
+            if batch.invalid_rows:
+                self.ctx.log.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
+            for (column, problem), count in batch.invalid_values.items():
+                self.ctx.unknown.invalid(column, problem, count)
+            if batch.total_rows < options.batch_size:
+                return
+
+    def _apply_telemetry(self, batch: TelemetryBatch) -> None:
+        state = self.ctx.state
+        state.terminals.apply_columns(batch.terminals, catalog.TERMINAL_ALERT)
+        state.routers.apply_columns(batch.routers, catalog.ROUTER_ALERT)
+        for terminal_id, (stamp, allocations) in batch.ips.items():
+            state.terminals.set_labelled_at(catalog.TERMINAL_IP_INFO, terminal_id, stamp, allocations)
+        for device_type, count in batch.rows.items():
+            state.count(catalog.EXPORTER_TELEMETRY_ROWS_TOTAL, (device_type,), count)
+        if batch.invalid_rows:
+            state.count(catalog.EXPORTER_TELEMETRY_ROWS_TOTAL, ("invalid",), batch.invalid_rows)
+
+    async def poll_user_terminals(self) -> None:
+        terminals: dict[str, TerminalRecord] = {}
+        routers: dict[str, RouterRecord] = {}
+        skipped: list[str] = []
+        async for parsed in self.client.pages(
+            "GET",
+            "user-terminals",
+            endpoint="/user-terminals",
+            permission=PERMISSION["user_terminals"],
+            parse=parse_user_terminal,
+            skipped=skipped,
+        ):
+            for terminal, its_routers in parsed:
+                terminals[terminal.terminal_id] = terminal  # pages may repeat an item: reconcile by id
+                routers.update((r.router_id, r) for r in its_routers)
+        state = self.ctx.state
+
+        def apply() -> None:
+            if skipped:  # an unreadable item may be a terminal we hold: add, but remove nobody
+                for rec in terminals.values():
+                    state.terminals.update_attrs(rec.terminal_id, rec.labels())
+                return
+            state.replace_terminals(terminals.values())
+            state.replace_routers(routers.values())
+
+        await self.ctx.worker.apply(apply)
+        raise_if_skipped(skipped, "user terminals")
+
+    async def poll_service_lines(self) -> None:
+        lines = {}
+        skipped: list[str] = []
+        async for parsed in self.client.pages(
+            "GET",
+            "service-lines",
+            endpoint="/service-lines",
+            permission=PERMISSION["service_lines"],
+            parse=parse_service_line,
+            skipped=skipped,
+        ):
+            for record in parsed:
+                lines[record.service_line] = record
+        state = self.ctx.state
+        if not skipped:
+            await self.ctx.worker.apply(lambda: state.replace_service_lines(lines.values()))
+        raise_if_skipped(skipped, "service lines")
+
+    async def poll_data_usage(self) -> None:
+        # every line, deactivated ones too: a line deactivated mid-cycle is still billed for it
+        body = {"previousBillingCycles": self.config.previous_billing_cycles, "activeServiceLinesOnly": False}
+        skipped: list[str] = []
+        usage = await self._usage_query(body, parse_data_usage, skipped)
+        await self.ctx.worker.apply(lambda: self.ctx.state.apply_usage(usage.values()))
+        raise_if_skipped(skipped, "data usage entries")
+
+    async def usage_history(self, since: float) -> list[LineHistory]:
+        """Every cycle the provider keeps from the one containing `since` on, of every line
+        (deactivated ones too): `queryStartDate` overrides the first cycle's start."""
+        start = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        skipped: list[str] = []
+        history = await self._usage_query(
+            {"queryStartDate": start, "activeServiceLinesOnly": False}, parse_history, skipped
+        )
+        raise_if_skipped(skipped, "data usage entries")
+        return list(history.values())
+
+    async def _usage_query(
+        self, body: Mapping[str, object], parse: Callable[[Any], U], skipped: list[str]
+    ) -> dict[str, U]:
+        """`POST /data-usage/query`, every page, each item parsed and keyed by its service line."""
+        found: dict[str, U] = {}
+        async for parsed in self.client.pages(
+            "POST",
+            "data-usage/query",
+            endpoint="/data-usage/query",
+            permission=PERMISSION["data_usage"],
+            params={"limit": USAGE_PAGE_LIMIT},
+            json=body,
+            parse=parse,
+            skipped=skipped,
+        ):
+            for record in parsed:
+                found[record.service_line] = record
+        return found
+
+    def _available(self, call: str) -> bool:
+        """False while a call the account may not make (403/404) waits for its daily retry."""
+        since = self.unavailable.get(call)
+        return since is None or time.monotonic() - since >= UNAVAILABLE_RETRY
+
+    def _mark_unavailable(self, call: str, exc: Exception) -> None:
+        """One log line, then no calls (and no failing job) until the daily retry: data pools are
+        pre-release ("select audiences only") and the balance needs a permission many service
+        accounts lack; neither is a fault to alert on."""
+        self.unavailable[call] = time.monotonic()
+        log.warning(
+            "%s is not available to this account (%s); not asking again for a day",
+            call,
+            exc,
+            extra={"provider": "starlink", "account": self.ctx.state.name, "job": call},
+        )
+
+    async def poll_data_pools(self) -> None:
+        if not self._available("data_pools"):
+            return
+        pools: dict[str, PoolRecord] = {}
+        skipped: list[str] = []
+        try:
+            async for results in self.client.pages(
+                "GET", "data-pools", endpoint="/data-pools", permission=PERMISSION["data_pools"]
+            ):
+                for record in parse_items(results, parse_pool, skipped):
+                    pools[record.pool] = record
+            async for results in self.client.pages(
+                "GET",
+                "data-pools/usage",
+                endpoint="/data-pools/usage",
+                permission=PERMISSION["data_pools"],
+                params={"limit": POOLS_USAGE_PAGE_LIMIT},
+            ):
+                for usage in parse_items(results, parse_pool_usage, skipped):
+                    info = pools.get(usage.pool, PoolRecord(usage.pool))
+                    pools[usage.pool] = replace(usage, name=info.name, product=info.product, kind=info.kind)
+        except (PermissionDenied, NotFound) as exc:
+            self._mark_unavailable("data_pools", exc)
+            return
+        self.unavailable.pop("data_pools", None)
+        if not skipped:
+            await self.ctx.worker.apply(lambda: self.ctx.state.replace_pools(pools.values()))
+        raise_if_skipped(skipped, "data pools")
+
+    async def poll_balance(self) -> None:
+        if not self._available("balance"):
+            return
+        try:
+            content = await self.client.content(
+                "GET", "billing/balance", endpoint="/billing/balance", permission=PERMISSION["balance"]
+            )
+        except (PermissionDenied, NotFound) as exc:
+            self._mark_unavailable("balance", exc)
+            return
+        self.unavailable.pop("balance", None)
+        due = parse_balance(content)
+        await self.ctx.worker.apply(lambda: self.ctx.state.set_balance(due))

@@ -1,0 +1,306 @@
+"""Parsers of Starlink V2 management responses into records.
+
+Each parser takes one decoded JSON item and returns a record, or raises BadResponse naming the
+field that is missing or of the wrong type. List parsers skip bad items and say which.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from leo_exporter.providers.common import timestamp
+from leo_exporter.providers.errors import BadResponse
+from leo_exporter.records import (
+    AccountRecord,
+    CycleUsage,
+    LineHistory,
+    OverageRecord,
+    PoolRecord,
+    RouterRecord,
+    ServiceLineRecord,
+    TerminalRecord,
+    UsageRecord,
+)
+
+GB = 1e9  # Starlink reports decimal gigabytes
+T = TypeVar("T")
+
+
+def _text(item: dict[str, Any], key: str, what: str, *, required: bool = False) -> str:
+    value = item.get(key)
+    if value is None:
+        if required:
+            raise BadResponse(f"{what}: '{key}' is missing")
+        return ""
+    if not isinstance(value, str):
+        raise BadResponse(f"{what}: '{key}' should be a string, got {type(value).__name__}")
+    return value
+
+
+def _number(item: dict[str, Any], key: str, what: str) -> float | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadResponse(f"{what}: '{key}' should be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _object(item: Any, what: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise BadResponse(f"{what}: expected an object, got {type(item).__name__}")
+    return item
+
+
+def parse_account(content: Any) -> AccountRecord:
+    item = _object(content, "account")
+    number = _text(item, "accountNumber", "account", required=True)
+    suspensions = item.get("activeSuspensions")
+    region = _text(item, "regionCode", "account")
+    return AccountRecord(
+        provider_account=number,
+        name=_text(item, "accountName", "account"),
+        attributes={"region": region} if region else {},
+        active_suspensions=len(suspensions) if isinstance(suspensions, list) else None,
+    )
+
+
+def parse_service_line(item: Any) -> ServiceLineRecord:
+    item = _object(item, "service line")
+    number = _text(item, "serviceLineNumber", "service line", required=True)
+    what = f"service line {number}"
+    active = item.get("active")
+    if active is not None and not isinstance(active, bool):
+        raise BadResponse(f"{what}: 'active' should be true or false")
+    return ServiceLineRecord(
+        service_line=number,
+        name=_text(item, "nickname", what),
+        product=_text(item, "productReferenceId", what),
+        active=active,
+    )
+
+
+def parse_user_terminal(item: Any) -> tuple[TerminalRecord, list[RouterRecord]]:
+    item = _object(item, "user terminal")
+    terminal_id = _text(item, "userTerminalId", "user terminal", required=True)
+    what = f"user terminal {terminal_id}"
+    terminal = TerminalRecord(
+        terminal_id=terminal_id,
+        service_line=_text(item, "serviceLineNumber", what),
+        name=_text(item, "nickname", what),
+        kit_serial=_text(item, "kitSerialNumber", what),
+        serial=_text(item, "dishSerialNumber", what),
+    )
+    routers = []
+    for raw in item.get("routers") or []:
+        router = _object(raw, f"{what} router")
+        router_id = _text(router, "routerId", f"{what} router", required=True)
+        routers.append(
+            RouterRecord(router_id=router_id, terminal_id=terminal_id, name=_text(router, "nickname", router_id))
+        )
+    return terminal, routers
+
+
+CLASS_TOTALS = {
+    "priority": "totalPriorityGB",
+    "standard": "totalStandardGB",
+    "opt_in_priority": "totalOptInPriorityGB",
+    "non_billable": "totalNonBillableGB",
+}
+CLASS_DAILY = {
+    "priority": "priorityGB",
+    "standard": "standardGB",
+    "opt_in_priority": "optInPriorityGB",
+    "non_billable": "nonBillableGB",
+}
+
+
+def newest_day(cycles: list[Any], what: str) -> tuple[dict[str, float] | None, float | None]:
+    """The newest day reported in any of the cycles, by class, and its date.
+
+    On the first day of a cycle the current one has no days yet and the newest complete day is
+    the previous cycle's last (when it was asked for); with no day anywhere there is no figure."""
+    days = [
+        day
+        for cycle in cycles
+        if isinstance(cycle, dict) and isinstance(cycle.get("dailyDataUsage"), list)
+        for day in cycle["dailyDataUsage"]
+        if isinstance(day, dict)
+    ]
+    dated = [(ts, day) for day in days if (ts := timestamp(day.get("date"), f"{what} daily usage")) is not None]
+    if not dated:
+        return None, None
+    date, newest = max(dated, key=lambda pair: pair[0])
+    daily = {}
+    for cls, key in CLASS_DAILY.items():
+        value = _number(newest, key, what)
+        if value is not None:
+            daily[cls] = value * GB
+    return daily, date
+
+
+def _class_totals(cycle: dict[str, Any], what: str) -> dict[str, float]:
+    by_class = {}
+    for cls, key in CLASS_TOTALS.items():
+        value = _number(cycle, key, what)
+        if value is not None:
+            by_class[cls] = value * GB
+    return by_class
+
+
+def _overage(cycle: dict[str, Any], currency: str, what: str) -> tuple[OverageRecord, ...]:
+    """The cycle's `overageLines`, summed per overage product (a mid-cycle plan change gives
+    several lines for one product)."""
+    lines = cycle.get("overageLines")
+    if lines is None:
+        return ()
+    if not isinstance(lines, list):
+        raise BadResponse(f"{what}: 'overageLines' should be a list, got {type(lines).__name__}")
+    totals: dict[str, list[float | None]] = {}
+    for raw in lines:
+        line = _object(raw, f"{what} overage line")
+        product = _text(line, "productId", f"{what} overage line")
+        amount = _number(line, "overageAmountGB", f"{what} overage line")
+        price = _number(line, "overagePrice", f"{what} overage line")
+        limit = _number(line, "usageLimitGB", f"{what} overage line")
+        if amount is None:
+            continue
+        total = totals.setdefault(product, [0.0, None, None])
+        total[0] = (total[0] or 0.0) + amount * GB
+        if price is not None:
+            total[1] = (total[1] or 0.0) + price
+        if limit is not None:
+            total[2] = max(total[2] or 0.0, limit * GB)
+    return tuple(
+        OverageRecord(product, used or 0.0, cost, currency if cost is not None else "", limit)
+        for product, (used, cost, limit) in totals.items()
+    )
+
+
+def parse_data_usage(item: Any) -> UsageRecord:
+    """One service line's usage; the current billing cycle is the last in `billingCycles`, the one
+    before it (when asked for with `previousBillingCycles`) the one before that."""
+    item = _object(item, "data usage")
+    number = _text(item, "serviceLineNumber", "data usage", required=True)
+    what = f"data usage of {number}"
+    cycles = item.get("billingCycles")
+    if not isinstance(cycles, list) or not cycles:
+        raise BadResponse(f"{what}: 'billingCycles' is missing or empty")
+    current = _object(cycles[-1], f"{what} current billing cycle")
+    previous = None
+    if len(cycles) >= 2:
+        last = _object(cycles[-2], f"{what} previous billing cycle")
+        previous = CycleUsage(
+            timestamp(last.get("startDate"), f"{what} previous startDate"),
+            timestamp(last.get("endDate"), f"{what} previous endDate"),
+            _class_totals(last, what),
+        )
+    daily, daily_date = newest_day(cycles, what)
+    plan = item.get("servicePlan") if isinstance(item.get("servicePlan"), dict) else {}
+    mobile = plan.get("isMobilePlan")
+    # A Priority data plan's usageLimitGB is its pool's capacity, not a limit of the line's own.
+    pooled = bool(plan.get("dataPoolUsage") or current.get("dataPoolUsage"))
+    limit = None if pooled else _number(plan, "usageLimitGB", what)
+    return UsageRecord(
+        service_line=number,
+        by_class=_class_totals(current, what),
+        limit_bytes=limit * GB if limit is not None else None,
+        cycle_start=timestamp(current.get("startDate"), f"{what} startDate"),
+        cycle_end=timestamp(current.get("endDate"), f"{what} endDate"),
+        updated=timestamp(item.get("lastUpdated"), f"{what} lastUpdated"),
+        daily_by_class=daily,
+        daily_date=daily_date,
+        previous=previous,
+        overage=_overage(current, _text(plan, "isoCurrencyCode", what), what),
+        mobile=mobile if isinstance(mobile, bool) else None,
+    )
+
+
+def parse_history(item: Any) -> LineHistory:
+    """Every day and cycle of one `ServiceLineDataUsageForBillingCycles` (for backfilling)."""
+    item = _object(item, "data usage")
+    number = _text(item, "serviceLineNumber", "data usage", required=True)
+    what = f"data usage of {number}"
+    raw_cycles = item.get("billingCycles") or []
+    if not isinstance(raw_cycles, list):
+        raise BadResponse(f"{what}: 'billingCycles' should be a list, got {type(raw_cycles).__name__}")
+    days: dict[float, dict[str, float]] = {}
+    cycles = []
+    for raw in raw_cycles:
+        cycle = _object(raw, f"{what} billing cycle")
+        cycles.append(
+            CycleUsage(
+                timestamp(cycle.get("startDate"), f"{what} startDate"),
+                timestamp(cycle.get("endDate"), f"{what} endDate"),
+                _class_totals(cycle, what),
+            )
+        )
+        for raw_day in cycle.get("dailyDataUsage") or []:
+            day = _object(raw_day, f"{what} daily usage")
+            when = timestamp(day.get("date"), f"{what} daily usage")
+            if when is None:
+                continue
+            days[when] = {
+                cls: value * GB for cls, key in CLASS_DAILY.items() if (value := _number(day, key, what)) is not None
+            }
+    return LineHistory(number, tuple(sorted(days.items())), tuple(cycles))
+
+
+def parse_pool(item: Any) -> PoolRecord:
+    """A `DataPoolResponseV2`: the pool's name and product (capacity and use come from its usage)."""
+    item = _object(item, "data pool")
+    pool = _text(item, "dataPoolId", "data pool", required=True)
+    what = f"data pool {pool}"
+    return PoolRecord(
+        pool=pool,
+        name=_text(item, "nickname", what),
+        product=_text(item, "productId", what),
+        kind=_text(item, "dataProductType", what),
+    )
+
+
+def parse_pool_usage(item: Any) -> PoolRecord:
+    """A `DataPoolUsageResponseV2`: capacity and use summed over the pool's data blocks, and each
+    service line's share of the use."""
+    item = _object(item, "data pool usage")
+    pool = _text(item, "dataPoolId", "data pool usage", required=True)
+    what = f"usage of data pool {pool}"
+    blocks = item.get("dataBlocks") or []
+    if not isinstance(blocks, list):
+        raise BadResponse(f"{what}: 'dataBlocks' should be a list, got {type(blocks).__name__}")
+    capacity = used = 0.0
+    ends: list[float] = []
+    by_line: dict[str, float] = {}
+    for raw in blocks:
+        block = _object(raw, f"{what} data block")
+        if (end := timestamp(block.get("endDate"), f"{what} data block endDate")) is not None:
+            ends.append(end)
+        capacity += (_number(block, "totalAmountGB", what) or 0.0) * GB
+        used += (_number(block, "consumedAmountGB", what) or 0.0) * GB
+        for raw_line in block.get("serviceLineUsage") or []:
+            share = _object(raw_line, f"{what} service line usage")
+            sln = _text(share, "serviceLineNumber", f"{what} service line usage", required=True)
+            by_line[sln] = by_line.get(sln, 0.0) + (_number(share, "consumedAmountGB", what) or 0.0) * GB
+    return PoolRecord(
+        pool=pool,
+        capacity_bytes=capacity,
+        usage_bytes=used,
+        period_end=max(ends) if ends else None,
+        by_service_line=by_line,
+    )
+
+
+def parse_balance(content: Any) -> dict[str, float]:
+    """An `AccountBalanceResponse`: the amount due per currency."""
+    content = _object(content, "account balance")
+    balances = content.get("balances") or []
+    if not isinstance(balances, list):
+        raise BadResponse(f"account balance: 'balances' should be a list, got {type(balances).__name__}")
+    due: dict[str, float] = {}
+    for raw in balances:
+        entry = _object(raw, "account balance entry")
+        currency = _text(entry, "currency", "account balance entry", required=True)
+        amount = _number(entry, "dueAmount", "account balance entry")
+        if amount is not None:
+            due[currency] = due.get(currency, 0.0) + amount
+    return due
