@@ -20,6 +20,7 @@ import httpx
 import uvicorn
 
 from leo_exporter.config import AccountConfig, Config, ConfigError, load_config
+from leo_exporter.jobstatus import JobStatus
 from leo_exporter.logs import REDACT
 from leo_exporter.providers import providers
 from leo_exporter.providers.base import AccountContext, AccountDriver, UnknownNames
@@ -28,7 +29,7 @@ from leo_exporter.render import Exposition, Renderer
 from leo_exporter.scheduler import Job, Scheduler
 from leo_exporter.server import QuietServer
 from leo_exporter.sharding import owned
-from leo_exporter.state import AccountState, FleetState, JobStatus, StateWorker
+from leo_exporter.state import AccountState, FleetState, StateWorker
 from leo_exporter.webconfig import BasicAuthMiddleware, FrontTokenGate, WebSecurity
 
 log = logging.getLogger("leo_exporter")

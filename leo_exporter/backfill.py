@@ -36,10 +36,10 @@ import httpx
 from leo_exporter import catalog
 from leo_exporter.atomic import write_atomically
 from leo_exporter.config import Config, ConfigError, ShardConfig, load_config
+from leo_exporter.labeltext import escape_label
 from leo_exporter.providers.base import UsageHistorySource
 from leo_exporter.providers.errors import ProviderError
 from leo_exporter.records import LineHistory
-from leo_exporter.state import escape_label
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DAY = 86400.0

@@ -15,7 +15,7 @@ Each family is declared once, as a module constant that is its typed handle (`TE
 for `leo_terminal_uptime_seconds`): `MetricSpec[entity kind, extra label values]`. Providers hand
 the state measurements through these handles, never through names, so mypy rejects a router
 family given for a terminal or a labelled family set without labels, and a typo is a NameError at
-import; the state checks all of it again at run time (leo_exporter/state.py).
+import; the state checks all of it again at run time (leo_exporter/state/checks.py).
 """
 
 from __future__ import annotations

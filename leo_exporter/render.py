@@ -33,8 +33,10 @@ from prometheus_client.process_collector import ProcessCollector
 from leo_exporter import deflate
 from leo_exporter import version as build
 from leo_exporter.catalog import CATALOG, MetricSpec, collector_of
+from leo_exporter.jobstatus import JobStatus
+from leo_exporter.labeltext import escape_label
 from leo_exporter.samples import Samples
-from leo_exporter.state import AccountState, EntityTable, FleetState, JobStatus, escape_label
+from leo_exporter.state import AccountState, EntityTable, FleetState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -20,10 +20,10 @@ from collections.abc import Callable
 import anyio
 
 from leo_exporter.durations import format_duration
+from leo_exporter.jobstatus import JobStatus
 from leo_exporter.logs import REDACT
 from leo_exporter.providers.base import JobFunction
 from leo_exporter.providers.errors import ProviderError
-from leo_exporter.state import JobStatus
 
 log = logging.getLogger("leo_exporter.scheduler")
 MAX_EXPONENT = 30  # 2**30 times any backoff_base is far beyond every cap; beyond it float math overflows

@@ -10,12 +10,13 @@ import pytest
 
 from leo_exporter.app import Exporter
 from leo_exporter.config import parse_config
+from leo_exporter.jobstatus import JobStatus
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.providers.errors import AuthenticationFailed, RateLimited, ServerError
 from leo_exporter.providers.http import retry_after_seconds
 from leo_exporter.scheduler import Job, Scheduler
 from leo_exporter.simulator.app import build_app, demo_config
-from leo_exporter.state import AccountState, JobStatus
+from leo_exporter.state import AccountState
 from leo_exporter.web import build_app as build_web
 from tests.conftest import FakeClock
 

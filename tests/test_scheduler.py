@@ -7,10 +7,11 @@ import time
 import anyio
 import pytest
 
+from leo_exporter.jobstatus import JobStatus
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.providers.errors import RateLimited, ServerError
 from leo_exporter.scheduler import Job, Scheduler
-from leo_exporter.state import AccountState, JobStatus
+from leo_exporter.state import AccountState
 
 
 def status(call: str = "telemetry", interval: float = 0.2, timeout: float = 1.0, enabled: bool = True) -> JobStatus:

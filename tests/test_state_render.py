@@ -11,9 +11,10 @@ from bench.stock import parse, render_stock, stock_registry
 from leo_exporter import catalog
 from leo_exporter import version as build
 from leo_exporter.catalog import BY_NAME
+from leo_exporter.jobstatus import JobStatus
 from leo_exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord, UsageRecord
 from leo_exporter.render import Renderer
-from leo_exporter.state import AccountState, FleetState, JobStatus
+from leo_exporter.state import AccountState, FleetState
 from tests.conftest import render, require_tool
 
 NOW = 1_763_700_000.0

@@ -17,7 +17,8 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from leo_exporter import catalog
-from leo_exporter.state import AccountState, EntityTable, FleetState, JobStatus
+from leo_exporter.jobstatus import JobStatus
+from leo_exporter.state import AccountState, EntityTable, FleetState
 
 # the state's tables these pages read, by family name
 ONLINE = catalog.TERMINAL_ONLINE.name

@@ -1,0 +1,46 @@
+"""What the scheduler knows about one job (last run, success, error, interval); the renderer
+and the status page read it. One job is one (account, API call).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class JobAccount(Protocol):
+    """The account a job polls, as its status needs it: names for the key, the label text for series."""
+
+    provider: str
+    name: str
+    base: str
+
+
+@dataclass(slots=True)
+class JobStatus:
+    """What the scheduler knows about one job; read by the renderer and the status page."""
+
+    account: JobAccount
+    call: str
+    interval: float
+    timeout: float
+    enabled: bool = True
+    up: float | None = None
+    last_run: float | None = None
+    last_success: float | None = None
+    duration: float | None = None
+    next_run: float | None = None
+    last_error: str = ""
+    runs: dict[str, float] = field(default_factory=lambda: {"success": 0.0, "error": 0.0})
+    # What the config file says; `enabled` and `interval` may differ after a change at run time
+    # (the admin API), and the rules compare with these so such a change cannot hide a dead job.
+    configured_interval: float = 0.0
+    configured_enabled: bool = True
+
+    def __post_init__(self) -> None:
+        self.configured_interval = self.configured_interval or self.interval
+        self.configured_enabled = self.enabled
+
+    @property
+    def key(self) -> str:
+        return f"{self.account.provider}/{self.account.name}/{self.call}"

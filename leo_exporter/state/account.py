@@ -1,0 +1,233 @@
+"""Everything known about one configured account: its entity tables, counters and values.
+
+The `account` label is the config account's name, fixed before any API call: the provider's own
+account ids are attributes (`provider_account`) on info series, never identity. Usage, pools,
+products and the balance go through leo_exporter/state/billing.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from leo_exporter import catalog
+from leo_exporter.catalog import L, MetricSpec, NoLabels
+from leo_exporter.labeltext import label_fragment
+from leo_exporter.records import (
+    AccountRecord,
+    PoolRecord,
+    ProductRecord,
+    RouterRecord,
+    ServiceLineRecord,
+    TerminalRecord,
+    UsageRecord,
+)
+from leo_exporter.state import billing
+from leo_exporter.state.checks import (
+    InvalidMeasurement,
+    checked_fragment,
+    checked_name,
+    family_name,
+    strict_measurements,
+)
+from leo_exporter.state.tables import EntityTable
+
+log = logging.getLogger("leo_exporter.state")
+
+
+# Series that exist only while the entity is online (they stop when it goes offline).
+TERMINAL_LIVE: tuple[MetricSpec[Literal["terminal"], Any], ...] = (
+    catalog.TERMINAL_UPTIME_SECONDS,
+    catalog.TERMINAL_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND,
+    catalog.TERMINAL_UPLINK_THROUGHPUT_BYTES_PER_SECOND,
+    catalog.TERMINAL_POP_PING_LATENCY_SECONDS,
+    catalog.TERMINAL_POP_PING_DROP_RATIO,
+    catalog.TERMINAL_OBSTRUCTION_RATIO,
+    catalog.TERMINAL_SIGNAL_QUALITY_RATIO,
+    catalog.TERMINAL_SOFTWARE_UPDATE_REBOOT_DELAY_SECONDS,
+    catalog.TERMINAL_IN_TERRITORIAL_WATERS,
+    catalog.TERMINAL_LATITUDE_DEGREES,
+    catalog.TERMINAL_LONGITUDE_DEGREES,
+)
+# Labelled terminal families that describe the terminal, not a live reading: Starlink sends IP
+# allocations at least every 5 minutes and on change, so they stay while the terminal is known
+# (online or not) until new ones arrive or it leaves the inventory.
+TERMINAL_KEPT: tuple[MetricSpec[Literal["terminal"], Any], ...] = (catalog.TERMINAL_IP_INFO,)
+ROUTER_LIVE: tuple[MetricSpec[Literal["router"], Any], ...] = (
+    catalog.ROUTER_UPTIME_SECONDS,
+    catalog.ROUTER_MESH_HOPS,
+    catalog.ROUTER_WIFI_REPEATER,
+    catalog.ROUTER_WIFI_BYPASSED,
+)
+
+
+class AccountState:
+    """Everything known about one configured account."""
+
+    def __init__(self, provider: str, name: str, *, offline_after: float, online_from_telemetry: bool):
+        self.provider = provider
+        self.name = name
+        self.offline_after = offline_after
+        self.online_from_telemetry = online_from_telemetry
+        # provider-side account id -> its attributes (provider_account_name, region, ...): one
+        # `leo_account_info` series each; a Kognitive key may cover several Starlink accounts
+        self.provider_accounts: dict[str, dict[str, str]] = {}
+        self.values: dict[str, float] = {}
+        self.counters: dict[str, dict[str, float]] = {}
+        self.invalid_logged: set[str] = set()  # families whose invalid measurements were logged
+        self.terminals = EntityTable("terminal", "leo_terminal_", "terminal_id", TERMINAL_LIVE, TERMINAL_KEPT)
+        self.routers = EntityTable("router", "leo_router_", "router_id", ROUTER_LIVE)
+        self.service_lines = EntityTable("service_line", "leo_service_line_", "service_line")
+        self.products = EntityTable("product", "leo_product_", "product")
+        self.organizations = EntityTable("organization", "leo_organization_", "organization")
+        self.sites = EntityTable("site", "leo_site_", "site")
+        self.pools = EntityTable("pool", "leo_data_pool_", "pool")
+        self.base = ""
+        for table in self.tables.values():
+            table.report = self.invalid_measurement
+        self._rebase()
+
+    @property
+    def tables(self) -> dict[str, EntityTable[Any]]:
+        return {
+            "terminal": self.terminals,
+            "router": self.routers,
+            "service_line": self.service_lines,
+            "product": self.products,
+            "organization": self.organizations,
+            "site": self.sites,
+            "pool": self.pools,
+        }
+
+    def _rebase(self) -> None:
+        self.base = label_fragment((("provider", self.provider), ("account", self.name)))
+        for table in self.tables.values():
+            table.rebase(self.base)
+
+    @property
+    def identified(self) -> bool:
+        """True once the provider named at least one of its own accounts behind this config account."""
+        return bool(self.provider_accounts)
+
+    def info_labels(self) -> list[str]:
+        """Label strings of `leo_account_info`: one per provider-side account, or one bare series
+        while none is known (so every configured account has its info series from the start)."""
+        if not self.provider_accounts:
+            return [self.base]
+        return [
+            f"{self.base},{label_fragment({'provider_account': pid, **attrs}.items())}"
+            for pid, attrs in self.provider_accounts.items()
+        ]
+
+    def invalid_measurement(self, family: object, problem: InvalidMeasurement) -> None:
+        """A measurement that fits no family of the catalogue: raised in tests, else dropped,
+        counted and logged once per family (it is a bug in the exporter, and will repeat)."""
+        if strict_measurements():
+            raise problem
+        name = family_name(family)
+        self._add(catalog.EXPORTER_INVALID_MEASUREMENTS_TOTAL.name, label_fragment([("family", name)]), 1.0)
+        if name not in self.invalid_logged:
+            self.invalid_logged.add(name)
+            log.error(
+                "invalid measurement dropped (a bug in the exporter; further ones of this family are only "
+                "counted in leo_exporter_invalid_measurements_total): %s",
+                problem,
+                extra={"provider": self.provider, "account_name": self.name},
+            )
+
+    # --- called from the event loop (small, atomic dict updates)
+    def count(
+        self, family: MetricSpec[Literal["account"], L], labels: L | Mapping[str, str], amount: float = 1.0
+    ) -> None:
+        """Add to an account's counter (labels: the family's extra label values, `()` if none)."""
+        try:
+            name = checked_name(family, "account", labelled=bool(getattr(family, "extra", ())))
+            fragment = checked_fragment(family, labels)
+        except InvalidMeasurement as problem:
+            self.invalid_measurement(family, problem)
+            return
+        self._add(name, fragment, amount)
+
+    def _add(self, family: str, fragment: str, amount: float) -> None:
+        table = self.counters.setdefault(family, {})
+        table[fragment] = table.get(fragment, 0.0) + amount
+
+    def set_value(self, family: MetricSpec[Literal["account"], NoLabels], value: float | None) -> None:
+        """An account-wide value without extra labels; None removes it."""
+        try:
+            name = checked_name(family, "account", labelled=False)
+        except InvalidMeasurement as problem:
+            self.invalid_measurement(family, problem)
+            return
+        if value is None:
+            self.values.pop(name, None)
+        else:
+            self.values[name] = float(value)
+
+    # --- called in the state worker
+    def apply_account(self, record: AccountRecord) -> None:
+        """The one provider-side account behind this config account (Starlink `GET /account`):
+        its id goes on `leo_account_info` and on every terminal, router and service line info."""
+        self.set_provider_accounts([record])
+        common = {"provider_account": record.provider_account}
+        for table in (self.terminals, self.routers, self.service_lines):
+            table.set_common(common)
+        self.set_value(catalog.ACCOUNT_ACTIVE_SUSPENSIONS, record.active_suspensions)
+
+    def set_provider_accounts(self, records: Iterable[AccountRecord]) -> None:
+        """Every provider-side account seen under this config account (Kognitive: each Starlink
+        account the key's data names)."""
+        self.provider_accounts = {
+            rec.provider_account: {k: v for k, v in {"provider_account_name": rec.name, **rec.attributes}.items() if v}
+            for rec in records
+            if rec.provider_account
+        }
+
+    def replace_terminals(self, records: Iterable[TerminalRecord]) -> None:
+        self.terminals.replace_inventory({rec.terminal_id: rec.labels() for rec in records})
+
+    def replace_routers(self, records: Iterable[RouterRecord]) -> None:
+        inventory = {
+            rec.router_id: {"terminal_id": rec.terminal_id, "name": rec.name, **rec.attributes} for rec in records
+        }
+        self.routers.replace_inventory(inventory)
+
+    def replace_service_lines(self, records: Iterable[ServiceLineRecord]) -> None:
+        inventory: dict[str, dict[str, str]] = {}
+        active: dict[str, float] = {}
+        for rec in records:
+            inventory[rec.service_line] = {"name": rec.name, "product": rec.product, **rec.attributes}
+            if rec.active is not None:
+                active[rec.service_line] = 1.0 if rec.active else 0.0
+        table = self.service_lines
+        table.replace_inventory(inventory)
+        table.replace_family(catalog.SERVICE_LINE_ACTIVE, active)
+
+    def set_terminal_online(self, flags: dict[str, bool]) -> None:
+        """Providers that report online state themselves (Kognitive, OneWeb) set it here."""
+        table = self.terminals
+        for terminal_id in flags:
+            table.ensure(terminal_id)
+        table.replace_family(catalog.TERMINAL_ONLINE, {tid: 1.0 if on else 0.0 for tid, on in flags.items()})
+
+    def apply_usage(self, records: Iterable[UsageRecord]) -> None:
+        billing.apply_usage(self.service_lines, records)
+
+    def replace_pools(self, records: Iterable[PoolRecord]) -> None:
+        """The account's data pools: info, capacity and use this period, and each line's share."""
+        billing.replace_pools(self.pools, records)
+
+    def set_balance(self, due: dict[str, float]) -> None:
+        """The amount the account owes, per currency."""
+        self.counters[catalog.ACCOUNT_BALANCE_DUE.name] = billing.balance(due)
+
+    def replace_products(self, records: Iterable[ProductRecord]) -> None:
+        billing.replace_products(self.products, records)
+
+    def expire(self, now: float) -> None:
+        if self.online_from_telemetry:
+            self.terminals.expire(now, self.offline_after, catalog.TERMINAL_ONLINE)
+            self.routers.expire(now, self.offline_after, catalog.ROUTER_ONLINE)
+        self.terminals.count_alerts(catalog.TERMINAL_ACTIVE_ALERTS)
+        self.routers.count_alerts(catalog.ROUTER_ACTIVE_ALERTS)
