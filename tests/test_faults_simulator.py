@@ -28,7 +28,6 @@ from leo_exporter.providers.http import ApiClient, decode_json
 from leo_exporter.providers.starlink.client import unwrap
 from leo_exporter.providers.starlink.simulator.server import StarlinkSimulator
 from leo_exporter.simulator.faults import FaultBook, FaultError, max_in_window, parse_spec, reshape
-from leo_exporter.state import AccountState
 from tests.processes import ROOT, Process, run_module, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -68,8 +67,7 @@ def _set(sim: Process, **fault: Any) -> dict[str, Any]:
 
 
 def _client(base_url: str, **kwargs: Any) -> ApiClient:
-    account = AccountState("test", "test", offline_after=60, online_from_telemetry=False)
-    return ApiClient(account=account, budget=RateBudget(6000), base_url=base_url, timeout=1.0, **kwargs)
+    return ApiClient(budget=RateBudget(6000), base_url=base_url, timeout=1.0, **kwargs)
 
 
 async def _read_user_terminals(api: ApiClient) -> Any:

@@ -50,7 +50,7 @@ class LunarLinkDriver:
         assert isinstance(ctx.config, LunarLinkAccount)
         self.ctx = ctx
         self.api = ApiClient(
-            account=ctx.state,
+            counting=ctx.counting,
             budget=ctx.budget,
             base_url=ctx.config.api_url,
             timeout=ctx.config.timeout,

@@ -28,7 +28,6 @@ from leo_exporter.durations import parse_duration
 from leo_exporter.logs import REDACT
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.providers.http import ApiClient
-from leo_exporter.state import AccountState
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -104,9 +103,7 @@ class Action:
 
     def api(self, headers: dict[str, str] | None = None) -> ApiClient:
         """An HTTP client for the account, like the exporter's (budget, timeouts, typed errors)."""
-        state = AccountState(self.account.provider, self.account.name, offline_after=0.0, online_from_telemetry=False)
         return ApiClient(
-            account=state,
             budget=RateBudget(self.account.request_budget_per_minute),
             base_url=self.account.api_url,
             timeout=self.account.timeout,

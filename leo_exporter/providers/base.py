@@ -20,6 +20,7 @@ import httpx
 from leo_exporter import catalog
 from leo_exporter.config import AccountConfig
 from leo_exporter.providers.budget import RateBudget
+from leo_exporter.providers.http import Counting
 from leo_exporter.providers.spec import SimulatorSpec
 from leo_exporter.records import LineHistory
 from leo_exporter.state import AccountState, StateWorker
@@ -71,6 +72,13 @@ class AccountContext:
     unknown: UnknownNames
     transport: httpx.AsyncBaseTransport | None = None
     clock: Callable[[], float] = field(default=time.time)
+
+    @property
+    def counting(self) -> Counting:
+        """What the account's HTTP client counts (requests, 429s, authentication), into its state."""
+        state = self.state
+        names = {"provider": state.provider, "account_name": state.name}
+        return Counting(state.count_request, state.set_authenticated, names)
 
 
 class AccountDriver(Protocol):

@@ -1,7 +1,7 @@
 """HTTP to providers: one client per account, counted, budgeted and turned into typed errors.
 
-Every request waits for the account's budget, is counted in
-`leo_exporter_api_requests_total{endpoint,code}`, and a non-2xx answer becomes a
+Every request waits for the account's budget, is counted through the client's `Counting` callbacks
+(the exporter's: `leo_exporter_api_requests_total{endpoint,code}`), and a non-2xx answer becomes a
 ProviderError whose message names the endpoint and what the provider said, never a secret.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
@@ -19,7 +20,6 @@ import httpx
 import orjson
 from anyio.lowlevel import RunVar
 
-from leo_exporter import catalog
 from leo_exporter.durations import format_duration
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.providers.errors import (
@@ -33,7 +33,6 @@ from leo_exporter.providers.errors import (
     ServerError,
     TransportFailed,
 )
-from leo_exporter.state import AccountState
 
 _THREAD_DECODE_BYTES = 256 * 1024
 log = logging.getLogger("leo_exporter.http")
@@ -115,21 +114,37 @@ async def decode_json_into(content: bytes, what: str, convert: Callable[[Any], T
     return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
+def _uncounted(*_: object) -> None:
+    """What a client nobody counts for does with its figures (a one-shot management action)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Counting:
+    """Where a client reports what happened, through callbacks: each answer (`request(endpoint, code)`,
+    code "error" when no response came) and whether the provider took the credentials. The exporter
+    counts them in the account's state (`AccountContext.counting`); by default nothing is counted.
+    `log_extra`: the provider and account names its log lines carry."""
+
+    request: Callable[[str, str], None] = _uncounted
+    authenticated: Callable[[bool], None] = _uncounted
+    log_extra: Mapping[str, str] = field(default_factory=dict)
+
+
 class ApiClient:
     """The HTTP client of one provider account."""
 
     def __init__(
         self,
         *,
-        account: AccountState,
         budget: RateBudget,
         base_url: str,
         timeout: float,
         headers: dict[str, str] | None = None,
         auth: httpx.Auth | tuple[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        counting: Counting = Counting(),
     ):
-        self.account = account
+        self.counting = counting
         self.budget = budget
         self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
@@ -144,11 +159,11 @@ class ApiClient:
         await self.http.aclose()
 
     def _count(self, endpoint: str, code: str) -> None:
-        self.account.count(catalog.EXPORTER_API_REQUESTS_TOTAL, (endpoint, code))
+        self.counting.request(endpoint, code)
 
     def authenticated(self, ok: bool) -> None:
         """Whether the provider took the account's credentials (`leo_exporter_account_authenticated`)."""
-        self.account.set_value(catalog.EXPORTER_ACCOUNT_AUTHENTICATED, 1.0 if ok else 0.0)
+        self.counting.authenticated(ok)
 
     async def request(
         self,
@@ -190,7 +205,6 @@ class ApiClient:
             return NotFound(f"{where}: not found ({said})")
         if status == 429:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
-            self.account.count(catalog.EXPORTER_RATE_LIMITED_TOTAL, ())
             paused = self.budget.pause(wait)  # without Retry-After: a backoff, doubling per 429 in a row
             if wait is not None and paused < wait and not self.budget.cut_logged:
                 self.budget.cut_logged = True
@@ -200,7 +214,7 @@ class ApiClient:
                     where,
                     format_duration(wait),
                     format_duration(paused),
-                    extra={"provider": self.account.provider, "account_name": self.account.name},
+                    extra=dict(self.counting.log_extra),
                 )
             if wait is None:
                 hint = f"no Retry-After; pausing {paused:g}s"

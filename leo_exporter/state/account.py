@@ -153,6 +153,17 @@ class AccountState:
         table = self.counters.setdefault(family, {})
         table[fragment] = table.get(fragment, 0.0) + amount
 
+    def count_request(self, endpoint: str, code: str) -> None:
+        """One answer of the provider (the HTTP client's counting callback); a 429 is also counted
+        as rate limited."""
+        self.count(catalog.EXPORTER_API_REQUESTS_TOTAL, (endpoint, code))
+        if code == "429":
+            self.count(catalog.EXPORTER_RATE_LIMITED_TOTAL, ())
+
+    def set_authenticated(self, ok: bool) -> None:
+        """Whether the provider took the account's credentials (the HTTP client's callback)."""
+        self.set_value(catalog.EXPORTER_ACCOUNT_AUTHENTICATED, 1.0 if ok else 0.0)
+
     def set_value(self, family: MetricSpec[Literal["account"], NoLabels], value: float | None) -> None:
         """An account-wide value without extra labels; None removes it."""
         try:

@@ -78,7 +78,7 @@ class KognitiveDriver:
         self.config: KognitiveAccount = ctx.config
         key = self.config.auth_key.get_secret_value()
         self.api = ApiClient(
-            account=ctx.state,
+            counting=ctx.counting,
             budget=ctx.budget,
             base_url=self.config.api_url,
             timeout=self.config.timeout,

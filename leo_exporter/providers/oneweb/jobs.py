@@ -79,7 +79,7 @@ class OneWebDriver:
         self.ctx = ctx
         self.config: OneWebAccount = ctx.config
         self.api = ApiClient(
-            account=ctx.state,
+            counting=ctx.counting,
             budget=ctx.budget,
             base_url=self.config.api_url,
             timeout=self.config.timeout,

@@ -58,7 +58,7 @@ class StarlinkDriver:
         self.ctx = ctx
         self.config: StarlinkAccount = ctx.config
         self.api = ApiClient(
-            account=ctx.state,
+            counting=ctx.counting,
             budget=ctx.budget,
             base_url=self.config.api_url,
             timeout=self.config.timeout,
