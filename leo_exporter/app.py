@@ -19,10 +19,10 @@ import anyio
 import httpx
 import uvicorn
 
-from leo_exporter.config import AccountConfig, Config, ConfigError, load_config
+from leo_exporter.config import AccountConfig, Config, ConfigError
 from leo_exporter.jobstatus import JobStatus
 from leo_exporter.logs import REDACT
-from leo_exporter.providers import providers
+from leo_exporter.providers import load_config, providers
 from leo_exporter.providers.base import AccountContext, AccountDriver, UnknownNames
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.render import Exposition, Renderer

@@ -35,8 +35,9 @@ import httpx
 
 from leo_exporter import catalog
 from leo_exporter.atomic import write_atomically
-from leo_exporter.config import Config, ConfigError, ShardConfig, load_config
+from leo_exporter.config import Config, ConfigError, ShardConfig
 from leo_exporter.labeltext import escape_label
+from leo_exporter.providers import load_config
 from leo_exporter.providers.base import UsageHistorySource
 from leo_exporter.providers.errors import ProviderError
 from leo_exporter.records import LineHistory

@@ -25,11 +25,11 @@ from leo_exporter import version as build
 from leo_exporter.actions.commands import add_commands as add_action_commands
 from leo_exporter.backfill import add_command as add_backfill
 from leo_exporter.catalog import COLLECTORS
-from leo_exporter.config import Config, ConfigError, ShardConfig, load_config, parse_config
+from leo_exporter.config import Config, ConfigError, ShardConfig
 from leo_exporter.durations import format_duration
 from leo_exporter.front import WorkerEnd
 from leo_exporter.logs import setup_logging
-from leo_exporter.providers import providers, simulated
+from leo_exporter.providers import load_config, parse_config, providers, simulated
 from leo_exporter.providers.spec import SimulatorFlag
 from leo_exporter.sharding import ShardError, account_key, owner
 from leo_exporter.sharding import resolve as resolve_shard

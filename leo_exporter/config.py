@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, get_args
@@ -195,16 +195,6 @@ class Config(Strict):
         default_factory=dict, description="metric groups to switch on or off (all on by default)"
     )
 
-    @field_validator("collectors")
-    @classmethod
-    def _known_collectors(cls, value: dict[str, bool]) -> dict[str, bool]:
-        from leo_exporter.catalog import COLLECTORS
-
-        unknown = sorted(set(value) - set(COLLECTORS))
-        if unknown:
-            raise ValueError(f"unknown collector {', '.join(unknown)}; there are: {', '.join(COLLECTORS)}")
-        return value
-
     @property
     def disabled_collectors(self) -> frozenset[str]:
         return frozenset(name for name, on in self.collectors.items() if not on)
@@ -284,17 +274,24 @@ def _format_errors(err: ValidationError, prefix: str, tags: set[str]) -> list[st
     return problems
 
 
-def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
-    """Validate a parsed YAML document; raises ConfigError listing every problem."""
-    from leo_exporter.providers import account_config_models  # providers import config: load late
+def parse_config(
+    data: Any,
+    models: Mapping[str, type[AccountConfig]],
+    env: Mapping[str, str] | None = None,
+    *,
+    collectors: Sequence[str] = (),
+) -> Config:
+    """Validate a parsed YAML document; raises ConfigError listing every problem.
 
+    `models`: each provider's account model by provider name, `collectors`: the collector groups
+    there are. The caller hands them in (`leo_exporter.providers.parse_config` passes the registry's
+    and the catalogue's), so this module imports no provider and no other part of the exporter."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(["(top level): expected a mapping of keys (accounts, shard, ...)"])
     problems: list[str] = []
     data = _expand_env(data, "", os.environ if env is None else env, problems)
-    models = account_config_models()
     tags = set(models)
     config: Config | None = None
     listed = isinstance(data.get("accounts"), list)
@@ -303,6 +300,8 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
         config = Config.model_validate({**data, "accounts": []} if listed else data)
     except ValidationError as err:
         problems.extend(_format_errors(err, "", tags))
+    if config is not None and collectors:
+        problems.extend(_unknown_collectors(config.collectors, collectors))
 
     accounts: list[AccountConfig] = []
     for index, raw in enumerate(raw_accounts):
@@ -333,6 +332,19 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
     return config.model_copy(update={"accounts": accounts})
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+def _unknown_collectors(given: Mapping[str, bool], collectors: Sequence[str]) -> list[str]:
+    unknown = sorted(set(given) - set(collectors))
+    if not unknown:
+        return []
+    return [f"collectors: unknown collector {', '.join(unknown)}; there are: {', '.join(collectors)}"]
+
+
+def load_config(
+    path: str | Path,
+    models: Mapping[str, type[AccountConfig]],
+    env: Mapping[str, str] | None = None,
+    *,
+    collectors: Sequence[str] = (),
+) -> Config:
     """Read (as bytes, decoded strictly), parse (no duplicate keys) and validate a config file."""
-    return parse_config(load_yaml_file(path, "config file"), env)
+    return parse_config(load_yaml_file(path, "config file"), models, env, collectors=collectors)

@@ -9,7 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from leo_exporter.app import Exporter
 from leo_exporter.catalog import BY_NAME, CATALOG, COLLECTORS, collector_of
 from leo_exporter.cli import _with_collectors, build_parser
-from leo_exporter.config import ConfigError, parse_config
+from leo_exporter.config import ConfigError
+from leo_exporter.providers import parse_config
 from tests.inprocess import poll_all, simulated_exporter
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leo_exporter.config import ConfigError, load_config, parse_config
+from leo_exporter.config import ConfigError
+from leo_exporter.providers import load_config, parse_config
 from leo_exporter.simulator.app import build_app, demo_config
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -202,3 +203,27 @@ def test_offline_after_stays_a_starlink_key() -> None:
         }
     )
     assert config.accounts[0].offline_after == 300.0
+
+
+def test_the_config_module_parses_with_the_models_it_is_handed_and_loads_no_provider() -> None:
+    """config.py knows no provider: the caller hands in the account models (the registry's, normally)."""
+    probe = (
+        "import sys\n"
+        "from leo_exporter import config\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('leo_exporter') and m != 'leo_exporter._version')\n"
+        "from leo_exporter.providers.starlink.config import StarlinkAccount\n"
+        "try:\n"
+        "    config.parse_config({'accounts': [{'provider': 'oneweb'}]}, {'starlink': StarlinkAccount})\n"
+        "except config.ConfigError as err:\n"
+        "    print(err.problems)\n"
+        "done = config.parse_config({'collectors': {'router': False}}, {'starlink': StarlinkAccount})\n"
+        "print(done.disabled_collectors)\n"
+        "print(loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    lines = out.stdout.splitlines()
+    assert lines[0] == "['accounts[0].provider: must be one of starlink']"
+    assert lines[1] == "frozenset({'router'})"  # no collector list handed in: none checked
+    # what importing config loads: its own helpers, never the registry, a provider or the wiring
+    own = ("config", "durations", "logs", "version", "yamlfile")
+    assert lines[2] == str(["leo_exporter", *(f"leo_exporter.{name}" for name in own)])

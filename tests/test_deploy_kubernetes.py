@@ -22,7 +22,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from leo_exporter.config import parse_config
+from leo_exporter.providers import parse_config
 from leo_exporter.sharding import ordinal, resolve
 from tests.conftest import require_tool
 from tests.processes import ROOT

@@ -23,7 +23,7 @@ import anyio
 import httpx
 
 from leo_exporter.app import Exporter
-from leo_exporter.config import parse_config
+from leo_exporter.providers import parse_config
 from leo_exporter.simulator.app import build_app, demo_config
 from tests.conftest import SIMULATED_NOW, FakeClock
 

@@ -14,7 +14,8 @@ import respx
 from prometheus_client.parser import text_string_to_metric_families
 
 from leo_exporter.app import Exporter
-from leo_exporter.config import ConfigError, parse_config
+from leo_exporter.config import ConfigError
+from leo_exporter.providers import parse_config
 from leo_exporter.scheduler import Job
 from tests import kognitive_samples as S
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from leo_exporter.app import Exporter
-from leo_exporter.config import ConfigError, parse_config
+from leo_exporter.config import ConfigError
+from leo_exporter.providers import parse_config
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.oneweb.parse import (
     parse_organization,

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from leo_exporter.app import Exporter
-from leo_exporter.config import parse_config
+from leo_exporter.providers import parse_config
 from leo_exporter.providers.oneweb.simulator.server import (
     PERIOD,
     SIGNAL_DELAY,

@@ -13,8 +13,8 @@ import pytest
 import respx
 
 from leo_exporter.app import Exporter
-from leo_exporter.config import parse_config
 from leo_exporter.logs import REDACTED, JsonFormatter, LogfmtFormatter, Redactor
+from leo_exporter.providers import parse_config
 from leo_exporter.status import views
 
 SECRET = 'p@ss/w0rd+ "quoted" \\ é&x=1'

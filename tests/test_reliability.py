@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from leo_exporter.app import Exporter
-from leo_exporter.config import parse_config
 from leo_exporter.jobstatus import JobStatus
+from leo_exporter.providers import parse_config
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.providers.errors import AuthenticationFailed, RateLimited, ServerError
 from leo_exporter.providers.http import retry_after_seconds

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from leo_exporter.app import Exporter
-from leo_exporter.config import parse_config
+from leo_exporter.providers import parse_config
 from leo_exporter.sharding import ShardError, account_key, ordinal, owned, owner, resolve
 from leo_exporter.simulator.app import build_app, demo_config
 from tests.conftest import SIMULATED_NOW, render

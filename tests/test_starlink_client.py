@@ -9,7 +9,7 @@ import pytest
 import respx
 from prometheus_client.parser import text_string_to_metric_families
 
-from leo_exporter.config import parse_config
+from leo_exporter.providers import parse_config
 from leo_exporter.providers.base import AccountContext, UnknownNames
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.providers.errors import (

@@ -20,9 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from leo_exporter import catalog
 from leo_exporter.app import Exporter
-from leo_exporter.config import parse_config
 from leo_exporter.jobstatus import JobStatus
 from leo_exporter.logs import REDACT
+from leo_exporter.providers import parse_config
 from leo_exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord
 from leo_exporter.scheduler import Job
 from leo_exporter.state import AccountState

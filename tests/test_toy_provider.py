@@ -21,8 +21,7 @@ import yaml
 from leo_exporter.actions.commands import actions
 from leo_exporter.app import Exporter
 from leo_exporter.cli import build_parser
-from leo_exporter.config import parse_config
-from leo_exporter.providers import GROUP, providers
+from leo_exporter.providers import GROUP, parse_config, providers
 from leo_exporter.simulator.app import build_app, demo_config
 from leo_exporter.web import build_app as build_web_app
 from tests.conftest import SIMULATED_NOW

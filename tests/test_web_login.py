@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from leo_exporter.app import Exporter
-from leo_exporter.config import parse_config
+from leo_exporter.providers import parse_config
 from leo_exporter.web import build_app
 from leo_exporter.webconfig import FAILURES_ALLOWED, BasicAuthMiddleware, WebSecurity
 from tests.conftest import FakeClock

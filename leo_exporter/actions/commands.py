@@ -20,9 +20,9 @@ import httpx
 
 from leo_exporter.actions.audit import AuditLog
 from leo_exporter.actions.base import EXIT_FAILED, EXIT_REFUSED, Action, ActionSpec, Console, Declined, Refused
-from leo_exporter.config import AccountConfig, ConfigError, load_config
+from leo_exporter.config import AccountConfig, ConfigError
 from leo_exporter.logs import REDACT
-from leo_exporter.providers import providers
+from leo_exporter.providers import load_config, providers
 from leo_exporter.providers.errors import ProviderError
 
 

@@ -8,9 +8,13 @@ rest of the exporter knows providers only through this registry. Read once per p
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
 
-from leo_exporter.config import AccountConfig
+from leo_exporter import catalog, config
+from leo_exporter.config import AccountConfig, Config
 from leo_exporter.providers.base import Provider
 from leo_exporter.providers.spec import SimulatorSpec
 
@@ -34,6 +38,17 @@ def providers() -> dict[str, Provider]:
 
 def account_config_models() -> dict[str, type[AccountConfig]]:
     return {name: p.config_model for name, p in providers().items()}
+
+
+def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
+    """`leo_exporter.config.parse_config` with every registered provider's model and the catalogue's
+    collector groups: what the command line, a reload and the tests parse with."""
+    return config.parse_config(data, account_config_models(), env, collectors=catalog.COLLECTORS)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """`leo_exporter.config.load_config` with the registry's models and the catalogue's collectors."""
+    return config.load_config(path, account_config_models(), env, collectors=catalog.COLLECTORS)
 
 
 def simulated() -> dict[str, SimulatorSpec]:

@@ -26,8 +26,8 @@ import anyio
 import httpx
 
 from leo_exporter.atomic import write_atomically
-from leo_exporter.config import Config, ConfigError, ShardConfig, load_config
-from leo_exporter.providers import providers
+from leo_exporter.config import Config, ConfigError, ShardConfig
+from leo_exporter.providers import load_config, providers
 from leo_exporter.status import csvexport
 
 log = logging.getLogger("leo_exporter.export")
