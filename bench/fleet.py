@@ -2,7 +2,7 @@
 
     python bench/fleet.py --terminals 50000            # the full-size run (several minutes)
     python bench/fleet.py --terminals 500 --quick      # the smoke run CI does
-    python bench/fleet.py --layout single ...          # the exporter as one process (the comparison)
+    python bench/fleet.py --layout single ...          # front app and exporter in one process (the comparison)
     python bench/fleet.py --terminals 50000 --prometheus --prometheus-without auto   # Prometheus' side
     python bench/fleet.py --terminals 100000 --shards 2 # two exporters splitting the accounts
 
@@ -778,7 +778,7 @@ def main() -> int:
         "--layout",
         choices=["front", "single"],
         default="front",
-        help="front: as shipped (front process + worker); single: one process serving everything (comparison)",
+        help="front: as shipped (front process + worker); single: the front's app and the exporter in one process",
     )
     parser.add_argument("--quick", action="store_true", help="few scrapes and one ingest (the CI smoke run)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the results (keys: JSON_KEYS)")

@@ -1,7 +1,8 @@
-"""Wiring: config -> accounts, drivers and jobs -> state -> render loop -> HTTP server.
+"""Wiring: config -> accounts, drivers and jobs -> state -> render loop -> `publish` (the handoff).
 
 Data flows one way. Jobs fetch on their own timers and change the state on the state worker;
-the render loop turns a changed state into cached bytes; the HTTP server hands those out.
+the render loop turns a changed state into cached bytes and hands them to the front, which serves
+them. The wiring knows no HTTP: leo_exporter/serving.py puts it behind the worker's routes.
 """
 
 from __future__ import annotations
@@ -9,15 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import socket
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
 import httpx
-import uvicorn
 
 from leo_exporter.config import AccountConfig, Config, ConfigError
 from leo_exporter.jobstatus import JobStatus
@@ -27,10 +25,8 @@ from leo_exporter.providers.base import AccountContext, AccountDriver, UnknownNa
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.render import Exposition, Renderer
 from leo_exporter.scheduler import Job, Scheduler
-from leo_exporter.server import QuietServer
 from leo_exporter.sharding import owned
 from leo_exporter.state import AccountState, FleetState, StateWorker
-from leo_exporter.webconfig import BasicAuthMiddleware, FrontTokenGate, WebSecurity
 
 log = logging.getLogger("leo_exporter")
 # Pause after each rendering while changes keep coming. Only the changed (family, account) chunks
@@ -70,7 +66,6 @@ class Exporter:
         self.config_path: str | None = None  # what SIGHUP and POST /-/reload re-read
         self.lifecycle = False  # --web.enable-lifecycle: POST /-/reload
         self.admin_api = False  # --web.enable-admin-api: job control (poll now, enable, disable, interval)
-        self.telemetry_path = "/metrics"  # --web.telemetry-path
         self.grafana_url = ""  # --web.grafana-url: the status page links terminals to their dashboard
         self.shard_override: Callable[[Config], Config] | None = None  # flags/env that win over the file
         self._reload_lock: anyio.Lock | None = None
@@ -289,48 +284,14 @@ class Exporter:
             with contextlib.suppress(Exception):
                 await account.driver.aclose()
 
-    async def serve(
-        self,
-        sock: socket.socket,
-        stop: anyio.Event,
-        *,
-        security: WebSecurity | None = None,
-        started: Callable[[], None] | None = None,
-        front_token: str | None = None,
-    ) -> None:
-        """Run jobs, the render loop and the HTTP server until `stop` is set. Under the front process
-        (`front_token`), the server answers only the front, which does TLS and basic auth."""
-        from leo_exporter.web import build_app
-
-        security = security or WebSecurity(None)
-        context = security.context
-
-        def tls_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-            assert context is not None  # only handed to the server when TLS is configured
-            return context
-
-        app = BasicAuthMiddleware(build_app(self), security)
-        server = QuietServer(
-            uvicorn.Config(
-                FrontTokenGate(app, front_token) if front_token else app,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=2,
-                ssl_context_factory=tls_context if context is not None else None,
-            )
-        )
+    async def run(self) -> None:
+        """The exporter's own work until cancelled: jobs on their timers, the render loop and reloads
+        on SIGHUP. Serving is the caller's (leo_exporter/serving.py): the wiring knows no HTTP."""
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self.scheduler.run)
                 tg.start_soon(self.render_loop)
                 tg.start_soon(self._reload_on_sighup)
-                tg.start_soon(server.serve, [sock])
-                if started is not None:
-                    started()
-                await stop.wait()
-                await server.stop()
-                tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await self.aclose()

@@ -41,7 +41,8 @@ from leo_exporter.webconfig import WebSecurity
 log = logging.getLogger("leo_exporter")
 DEFAULT_LISTEN = ":9819"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
-# One process serving everything, as before the front existed: only for bench/fleet.py's comparison.
+# The front's app and the exporter in one process (no worker process): only for bench/fleet.py's
+# comparison with the two-process layout; /metrics is served by the same app either way.
 SINGLE_PROCESS_ENV = "LEO_BENCH_SINGLE_PROCESS"
 
 
@@ -438,11 +439,12 @@ async def _run_front(args: argparse.Namespace, worker_argv: list[str]) -> int:
 async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int:
     """The worker: config, jobs, state and rendering; its HTTP server (status page, API, CSV, job
     control, reload) answers only the front, which serves /metrics from the renderings it hands over.
-    Without a front (`link` None: bench/fleet.py's --layout single, SINGLE_PROCESS_ENV) it serves
-    everything itself, as the exporter did before the front existed."""
+    Without a front process (`link` None: bench/fleet.py's --layout single, SINGLE_PROCESS_ENV) the
+    front's app runs in this process too (leo_exporter/serving.py): the same /metrics server."""
     from leo_exporter.app import Exporter
     from leo_exporter.handoff import Publisher
     from leo_exporter.server import wait_for_signal
+    from leo_exporter.serving import serve_alone, serve_worker
 
     public: tuple[socket.socket, WebSecurity] | None = None
     if link is None:
@@ -477,7 +479,6 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
             exporter.publish = Publisher(link.control, exporter.shows_first_runs)
         exporter.config_path = config_file
         exporter.lifecycle, exporter.admin_api = args.lifecycle, args.admin_api
-        exporter.telemetry_path = args.telemetry_path
         exporter.grafana_url = args.grafana_url
         exporter.shard_override = lambda new: _with_flags(new, args)
         exporter.state.exporter_values["leo_exporter_config_last_reload_successful"] = 1.0
@@ -500,10 +501,10 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
             "on" if args.admin_api else "off (read-only)",
         )
         if public is not None:
-            await exporter.serve(public[0], stop, security=public[1])
+            await serve_alone(exporter, public[0], public[1], args.telemetry_path, stop)
         else:
             assert link is not None
-            await exporter.serve(link.listen, stop, front_token=link.token)
+            await serve_worker(exporter, link.listen, link.token, stop)
         tg.cancel_scope.cancel()
     return EXIT_OK
 

@@ -127,17 +127,22 @@ def _family(spec: MetricSpec[Any, NoLabels], value: float) -> bytes:
 class Front:
     """The supervisor and the server's state: the served body, the worker's process and figures."""
 
-    def __init__(self, argv: Sequence[str], telemetry_path: str):
-        self.argv = list(argv)
+    def __init__(self, argv: Sequence[str] | None, telemetry_path: str):
+        """`argv`: the worker's command line; None when the exporter runs in this same process
+        (`connect_in_process`: the single-process layout and in-process tests), with no socket."""
+        self.argv = list(argv or ())
         self.telemetry_path = telemetry_path
         self.token = secrets.token_urlsafe(24)
-        self.internal = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # the worker's HTTP server
-        self.internal.bind(("127.0.0.1", 0))
-        self.internal.listen(256)
-        self.internal_url = f"http://127.0.0.1:{self.internal.getsockname()[1]}"
+        self.internal: socket.socket | None = None
+        self.internal_url = "http://worker"
+        if argv is not None:
+            self.internal = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # the worker's HTTP server
+            self.internal.bind(("127.0.0.1", 0))
+            self.internal.listen(256)
+            self.internal_url = f"http://127.0.0.1:{self.internal.getsockname()[1]}"
         self.served: Served | None = None
         self.worker_up = False
-        self.worker_running = False  # not Popen.poll(): it answers None while another thread waits
+        self.worker_running = argv is None  # not Popen.poll(): it answers None while another thread waits
         self.restarts = 0
         self.popen: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None  # set when the worker cannot start at all (bad config)
@@ -182,7 +187,16 @@ class Front:
                 log.error("handoff from the worker failed: %s", exc)
 
     # --- the worker
+    def connect_in_process(self) -> socket.socket:
+        """The handoff of an exporter running in this process: the worker's end of a new socket
+        pair, read by the same thread as a worker process's (close it to end the thread)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        threading.Thread(target=self._receive, args=(ours, threading.Event()), name="handoff", daemon=True).start()
+        self.worker_up = True  # it runs: this process
+        return theirs
+
     def _start_worker(self) -> tuple[subprocess.Popen[bytes], socket.socket, threading.Event]:
+        assert self.internal is not None  # a front with a worker process has the socket for its server
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = {
             **os.environ,
@@ -291,9 +305,13 @@ async def _answer(send: Send, status: int, body: bytes, headers: Sequence[tuple[
 class FrontApp:
     """ASGI: /metrics, /healthz and /readyz from the front's own state; the rest to the worker."""
 
-    def __init__(self, front: Front):
+    def __init__(self, front: Front, upstream: httpx.AsyncBaseTransport | None = None):
+        """`upstream`: how to reach the worker's routes; by default its loopback server, in process
+        the worker's ASGI app (`httpx.ASGITransport`)."""
         self.front = front
-        self.client = httpx.AsyncClient(base_url=front.internal_url, timeout=httpx.Timeout(120.0, connect=5.0))
+        self.client = httpx.AsyncClient(
+            base_url=front.internal_url, timeout=httpx.Timeout(120.0, connect=5.0), transport=upstream
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -419,22 +437,7 @@ async def run_front(argv: Sequence[str], sock: socket.socket, security: WebSecur
     """Serve on `sock` and supervise the worker until SIGTERM or SIGINT; the exit code."""
     front = Front(argv, telemetry_path)
     app = FrontApp(front)
-    context = security.context
-
-    def tls_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-        assert context is not None  # only handed to the server when TLS is configured
-        return context
-
-    server = QuietServer(
-        uvicorn.Config(
-            BasicAuthMiddleware(app, security),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-            ssl_context_factory=tls_context if context is not None else None,
-        )
-    )
+    server = public_server(app, security)
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
         tg.start_soon(wait_for_signal, stop)
@@ -447,5 +450,26 @@ async def run_front(argv: Sequence[str], sock: socket.socket, security: WebSecur
             await server.stop(grace=1.0)
             await app.client.aclose()
         tg.cancel_scope.cancel()
-    front.internal.close()
+    if front.internal is not None:
+        front.internal.close()
     return front.exit_code or 0
+
+
+def public_server(app: FrontApp, security: WebSecurity) -> QuietServer:
+    """The public socket's server: the front's app behind basic auth, with TLS when configured."""
+    context = security.context
+
+    def tls_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        assert context is not None  # only handed to the server when TLS is configured
+        return context
+
+    return QuietServer(
+        uvicorn.Config(
+            BasicAuthMiddleware(app, security),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            ssl_context_factory=tls_context if context is not None else None,
+        )
+    )

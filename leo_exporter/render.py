@@ -129,21 +129,6 @@ class Exposition:
     def plain(self) -> bytes:
         return b"".join(chunk.plain() for chunk in self.chunks)
 
-    def plain_batches(self, batch_bytes: int = 4 << 20) -> list[tuple[Chunk, ...]]:
-        """The chunks in groups of about `batch_bytes` of text, to inflate one group at a time."""
-        batches: list[tuple[Chunk, ...]] = []
-        group: list[Chunk] = []
-        size = 0
-        for chunk in self.chunks:
-            group.append(chunk)
-            size += chunk.length
-            if size >= batch_bytes:
-                batches.append(tuple(group))
-                group, size = [], 0
-        if group:
-            batches.append(tuple(group))
-        return batches
-
 
 def format_value(value: float) -> str:
     """Go-compatible float text, as Prometheus parses it."""

@@ -1,8 +1,9 @@
-"""HTTP endpoints: /metrics from the cached exposition, /healthz, /readyz, and the operator tools
-(status page, JSON API, CSV: `leo_exporter.status`).
+"""The worker's HTTP endpoints: /healthz, /readyz (with the jobs' progress), POST /-/reload and the
+operator tools (status page, JSON API, CSV, job control: `leo_exporter.status`).
 
-Scrapes never render: they hand out the bytes the render loop produced last, gzipped ahead
-of time when the client accepts gzip.
+/metrics is not here: the front process (leo_exporter/front.py) is the only server of it, in
+production and in the single-process layout and in-process tests alike (leo_exporter/serving.py).
+The routes see the exporter through `leo_exporter.port.ExporterPort`, never the wiring itself.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
@@ -18,59 +18,14 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from leo_exporter.render import CONTENT_TYPE, Chunk, Exposition
 from leo_exporter.status.routes import change_refused
 from leo_exporter.status.routes import routes as status_routes
 from leo_exporter.webheaders import SecurityHeadersMiddleware
 
 if TYPE_CHECKING:
-    from leo_exporter.app import Exporter
+    from leo_exporter.port import ExporterPort
 
 log = logging.getLogger("leo_exporter.web")
-
-
-class PlainExpositionResponse(Response):
-    """Plain text for clients that do not take gzip: the cached chunks inflated group by group on a
-    worker thread (ISA-L releases the GIL), sent as they come; flow control bounds the memory."""
-
-    media_type = CONTENT_TYPE
-
-    def __init__(self, exposition: Exposition):
-        super().__init__(None, headers={"Vary": "Accept-Encoding"}, media_type=CONTENT_TYPE)
-        self.headers["content-length"] = str(exposition.length)
-        self.exposition = exposition
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        if scope.get("method") != "HEAD":
-            for batch in self.exposition.plain_batches():
-                body = await anyio.to_thread.run_sync(_inflate, batch)
-                await send({"type": "http.response.body", "body": body, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-class GzipExpositionResponse(Response):
-    """The gzip body sent in pieces of about 1 MiB, joined from the cached chunks as it goes: the
-    exposition keeps no whole copy of its body, and flow control bounds what a slow client holds."""
-
-    media_type = CONTENT_TYPE
-
-    def __init__(self, exposition: Exposition):
-        headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
-        super().__init__(None, headers=headers, media_type=CONTENT_TYPE)
-        self.headers["content-length"] = str(exposition.gzip_size)
-        self.exposition = exposition
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        if scope.get("method") != "HEAD":
-            for piece in self.exposition.gzip_pieces():
-                await send({"type": "http.response.body", "body": piece, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _inflate(chunks: tuple[Chunk, ...]) -> bytes:
-    return b"".join(chunk.plain() for chunk in chunks)
 
 
 class QuietDisconnects:
@@ -87,18 +42,8 @@ class QuietDisconnects:
             log.debug("client disconnected before the request was complete", extra={"path": scope.get("path", "")})
 
 
-def _accepts_gzip(request: Request) -> bool:
-    return "gzip" in request.headers.get("accept-encoding", "").lower()
-
-
-def build_app(exporter: Exporter) -> Starlette:
-    async def metrics(request: Request) -> Response:
-        exposition = exporter.exposition
-        if exposition is None:
-            return PlainTextResponse("no data rendered yet\n", status_code=503)
-        if _accepts_gzip(request):
-            return GzipExpositionResponse(exposition)
-        return PlainExpositionResponse(exposition)
+def build_app(exporter: ExporterPort) -> Starlette:
+    """The worker's routes (the front serves /metrics itself and sends everything else here)."""
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -131,7 +76,6 @@ def build_app(exporter: Exporter) -> Starlette:
 
     routes = [
         Route("/-/reload", reload, methods=["POST", "PUT"]),
-        Route(exporter.telemetry_path, metrics),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *status_routes(exporter),  # the status page at /, /api/..., /terminals.csv

@@ -3,11 +3,15 @@ simulator's ASGI app through httpx's ASGI transport, so no port or thread is inv
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import httpx
 from starlette.applications import Starlette
 
 from leo_exporter.app import Exporter
 from leo_exporter.providers import parse_config
+from leo_exporter.serving import in_process
 from leo_exporter.simulator.app import build_app, demo_config
 from tests.conftest import SIMULATED_NOW
 
@@ -32,3 +36,14 @@ async def poll_all(exporter: Exporter) -> None:
         if job.status.enabled:
             await exporter.scheduler.run_once(job)
     await exporter.render_now()
+
+
+@contextlib.asynccontextmanager
+async def front_client(exporter: Exporter) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of what users reach: the front's app (/metrics, /healthz, /readyz) in front of the
+    exporter's routes, all in this process; a rendering is in /metrics once `render_now` returns."""
+    async with (
+        in_process(exporter) as app,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://exporter") as http,
+    ):
+        yield http

@@ -14,7 +14,6 @@ import time
 from urllib.parse import quote
 
 import anyio
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -27,7 +26,7 @@ from leo_exporter.records import AccountRecord, ServiceLineRecord, TelemetryColu
 from leo_exporter.scheduler import Job
 from leo_exporter.state import AccountState
 from leo_exporter.status.page import relative, when
-from leo_exporter.web import build_app
+from tests.inprocess import front_client
 
 pytestmark = pytest.mark.anyio
 NOW = 1_763_700_000.0
@@ -86,8 +85,7 @@ def add_job(exporter: Exporter, account_name: str = "fleet-0", call: str = "inve
     return job, calls
 
 
-def client(exporter: Exporter) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(exporter)), base_url="http://exporter")
+client = front_client  # the front's app before the exporter's routes, in this process (tests/inprocess.py)
 
 
 def rows(page: str, table: str) -> list[str]:
@@ -351,6 +349,7 @@ async def test_read_only_by_default_job_control_is_403_and_the_page_has_no_butto
 
 async def test_every_page_sends_the_security_headers() -> None:
     exporter = synthetic_exporter(per_account=4)
+    await exporter.render_now()
     async with client(exporter) as http:
         for url in ("/", "/metrics", "/api/jobs", "/terminals.csv", "/healthz", "/readyz", "/no-such-page"):
             headers = (await http.get(url)).headers

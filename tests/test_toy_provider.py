@@ -23,9 +23,8 @@ from leo_exporter.app import Exporter
 from leo_exporter.cli import build_parser
 from leo_exporter.providers import GROUP, parse_config, providers
 from leo_exporter.simulator.app import build_app, demo_config
-from leo_exporter.web import build_app as build_web_app
 from tests.conftest import SIMULATED_NOW
-from tests.inprocess import SIM_URL, poll_all
+from tests.inprocess import SIM_URL, front_client, poll_all
 from tests.processes import run_module, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,8 +99,7 @@ async def test_it_is_simulated_polled_and_served_like_a_built_in_provider(site: 
     try:
         await poll_all(exporter)
         text = (await exporter.render_now()).plain.decode()
-        web = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_web_app(exporter)), base_url="http://exporter")
-        async with web:
+        async with front_client(exporter) as web:  # the front's app, as users reach it (tests/inprocess.py)
             jobs = (await web.get("/api/jobs")).json()["jobs"]
             scraped = (await web.get("/metrics")).text
     finally:

@@ -38,7 +38,7 @@ from leo_exporter.durations import format_duration, parse_duration
 from leo_exporter.status import csvexport, page, views
 
 if TYPE_CHECKING:
-    from leo_exporter.app import Exporter
+    from leo_exporter.port import ExporterPort
     from leo_exporter.scheduler import Job
 
 MIN_INTERVAL, MAX_INTERVAL = 1.0, 7 * 86400.0
@@ -130,7 +130,7 @@ def _to_page(request: Request, back: str, anchor: str, **notice: str) -> Redirec
 
 
 class StatusRoutes:
-    def __init__(self, exporter: Exporter):
+    def __init__(self, exporter: ExporterPort):
         self.exporter = exporter
 
     def routes(self) -> list[Route]:
@@ -350,5 +350,5 @@ def _json(data: Any, status: int = 200) -> Response:
     )
 
 
-def routes(exporter: Exporter) -> list[Route]:
+def routes(exporter: ExporterPort) -> list[Route]:
     return StatusRoutes(exporter).routes()
