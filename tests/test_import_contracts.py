@@ -1,11 +1,13 @@
 """The import contracts hold a circle however it is written: scripts/import_cycles.py's
-`acyclic_modules` contract against a throwaway package, and the project's own graph without one."""
+`acyclic_modules` contract against a throwaway package, the project's own graph without one, and
+docs/architecture.md held to the contracts and the modules."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,20 @@ def test_the_exporter_has_no_circle() -> None:
         timeout=60,
     )
     assert run.stdout.strip() == "no circles", run.stdout + run.stderr
+
+
+def test_the_architecture_page_states_the_layers_lint_imports_holds() -> None:
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    [layers] = [c["layers"] for c in contracts if c["type"] == "layers"]
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    block = page.split("*The layers*", 1)[1].split("```", 2)[1]
+    assert [line.strip() for line in block.strip().splitlines()] == layers
+
+
+def test_the_architecture_page_names_every_module_of_the_exporter() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    rooms = page.split("## The rooms", 1)[1].split("## ", 1)[0]
+    package = ROOT / "leo_exporter"
+    named = {f"`{p.name}`" for p in package.glob("*.py") if p.stem not in ("__init__", "__main__", "_version")}
+    named |= {f"`{p.name}/`" for p in package.iterdir() if (p / "__init__.py").exists()}
+    assert {name for name in named if name not in rooms} == set()
