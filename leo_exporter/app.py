@@ -96,6 +96,7 @@ class Exporter:
             {"provider": provider.name, "account_name": account_config.name},
         )
         resolved = {job.name: job for job in account_config.resolved_jobs()}
+        specs = {job.name: job for job in provider.jobs}
         # The account's pause (Retry-After) holds up every job: bounded like the busiest job's own
         # retry, by the larger of its interval and backoff_max.
         shortest = min((job.interval for job in resolved.values() if job.enabled), default=0.0)
@@ -123,7 +124,7 @@ class Exporter:
         statuses = []
         for name, function in driver.jobs().items():
             spec = resolved[name]
-            feeds = account_config.JOB_COLLECTORS.get(name)
+            feeds = specs[name].collectors
             needed = not feeds or not feeds <= self.config.disabled_collectors  # else no consumer: no calls
             status = JobStatus(state, name, spec.interval, spec.timeout, enabled=spec.enabled and needed)
             statuses.append(status)

@@ -551,10 +551,14 @@ def _with_shard(config: Config, args: argparse.Namespace) -> Config:
 
 def simulation_config(data: dict[str, Any]) -> Config:
     """The simulator's accounts, with intervals short enough that a demo fills up in seconds: each
-    provider's `SimulatorSpec.demo_overrides` over its accounts (a mapping updates a mapping)."""
+    job's `JobSpec.demo_interval`, then the provider's `SimulatorSpec.demo_overrides` over its
+    accounts (a mapping updates a mapping)."""
     registry = providers()
     for account in data["accounts"]:
         provider = registry.get(account.get("provider", ""))
+        for job in provider.jobs if provider else ():
+            if job.demo_interval is not None:
+                account.setdefault("jobs", {}).setdefault(job.name, {}).setdefault("interval", job.demo_interval)
         overrides = provider.simulator.demo_overrides if provider and provider.simulator else {}
         for key, value in overrides.items():
             if isinstance(value, Mapping) and isinstance(account.get(key), dict):

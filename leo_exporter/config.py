@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from leo_exporter.durations import parse_duration
+from leo_exporter.jobspec import JobSpec
 from leo_exporter.logs import basic_credentials
 from leo_exporter.yamlfile import ConfigError, decode_strictly, load_yaml_file
 
@@ -69,15 +70,6 @@ class JobConfig(Strict):
 
 
 @dataclass(frozen=True, slots=True)
-class JobDefaults:
-    """What a provider's job does when the config says nothing about it."""
-
-    interval: float
-    timeout: float
-    enabled: bool = True
-
-
-@dataclass(frozen=True, slots=True)
 class ResolvedJob:
     name: str
     enabled: bool
@@ -99,10 +91,9 @@ class AccountConfig(Strict):
     offline_after: Duration | None = None
     management_actions: bool = False
 
-    JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {}
-    # job -> the collector groups its data feeds; a job whose groups are all switched off is not
-    # run (no requests). A job missing here feeds something always on and always runs.
-    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {}
+    # the provider's jobs, in order (its JobSpecs, declared once in its folder): the `jobs:` keys
+    # this model accepts and the defaults `resolved_jobs` fills in
+    JOBS: ClassVar[tuple[JobSpec, ...]] = ()
 
     @field_validator("timeout")
     @classmethod
@@ -138,9 +129,10 @@ class AccountConfig(Strict):
     @classmethod
     def _known_jobs(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            unknown = sorted(str(k) for k in set(value) - set(cls.JOB_DEFAULTS))
+            names = [job.name for job in cls.JOBS]
+            unknown = sorted(str(k) for k in set(value) - set(names))
             if unknown:
-                known = ", ".join(cls.JOB_DEFAULTS)
+                known = ", ".join(names)
                 raise ValueError(f"unknown job {', '.join(unknown)}; this provider has: {known}")
         return value
 
@@ -152,12 +144,12 @@ class AccountConfig(Strict):
     def resolved_jobs(self) -> list[ResolvedJob]:
         """Every job of the account with defaults filled in, in the provider's order."""
         out = []
-        for name, default in self.JOB_DEFAULTS.items():
-            cfg = self.jobs.get(name, JobConfig())
+        for default in self.JOBS:
+            cfg = self.jobs.get(default.name, JobConfig())
             interval = cfg.interval or default.interval
             timeout = cfg.timeout or max(default.timeout, self.timeout)
-            enabled = cfg.enabled if name in self.jobs else default.enabled
-            out.append(ResolvedJob(name, enabled, interval, timeout))
+            enabled = cfg.enabled if default.name in self.jobs else default.enabled
+            out.append(ResolvedJob(default.name, enabled, interval, timeout))
         return out
 
     def secrets(self) -> list[str]:

@@ -19,8 +19,8 @@ def test_every_job_and_config_key_is_documented() -> None:
     from leo_exporter.providers.oneweb.config import OneWebAccount
 
     text = DOC.read_text()
-    for job in OneWebAccount.JOB_DEFAULTS:
-        assert f"| `{job}` |" in text, job
+    for job in OneWebAccount.JOBS:
+        assert f"| `{job.name}` |" in text, job.name
     for key in OneWebAccount.model_fields:
         if key not in (
             "provider",

@@ -173,4 +173,4 @@ def test_the_demo_exporter_simulates_polls_and_serves_it(site: Path, tmp_path: P
     assert 'leo_terminal_online{provider="lunarlink",account="lunar-1",terminal_id="LL-1-3"} 1' in text
     (dishes,) = [job for job in jobs if job["provider"] == NAME]
     assert dishes["call"] == "dishes" and dishes["up"] is True
-    assert dishes["interval_seconds"] == 5.0  # SimulatorSpec.demo_overrides
+    assert dishes["interval_seconds"] == 5.0  # JobSpec.demo_interval

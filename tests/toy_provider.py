@@ -18,7 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from leo_exporter import catalog
-from leo_exporter.config import AccountConfig, JobDefaults
+from leo_exporter.config import AccountConfig
+from leo_exporter.jobspec import JobSpec
 from leo_exporter.providers.base import AccountContext, JobFunction, ProviderDefinition
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.http import ApiClient
@@ -30,6 +31,15 @@ if TYPE_CHECKING:  # as for the built-in providers, importing the provider does 
 
 NAME = "lunarlink"
 
+DISHES = JobSpec(
+    name="dishes",
+    interval=300.0,
+    timeout=30.0,
+    collectors=frozenset({"terminal"}),
+    terminal_state=True,
+    demo_interval="5s",
+)
+
 
 class LunarLinkAccount(AccountConfig):
     """`provider: lunarlink`: a bearer token and the API's root."""
@@ -37,8 +47,7 @@ class LunarLinkAccount(AccountConfig):
     provider: Literal["lunarlink"]
     token: SecretStr
 
-    JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {"dishes": JobDefaults(interval=300.0, timeout=30.0)}
-    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {"dishes": frozenset({"terminal"})}
+    JOBS: ClassVar[tuple[JobSpec, ...]] = (DISHES,)
 
 
 class LunarLinkDriver:
@@ -59,7 +68,7 @@ class LunarLinkDriver:
         )
 
     def jobs(self) -> dict[str, JobFunction]:
-        return {"dishes": self.poll_dishes}
+        return {DISHES.name: self.poll_dishes}
 
     async def aclose(self) -> None:
         await self.api.aclose()
@@ -129,6 +138,5 @@ PROVIDER = ProviderDefinition(
         factory="tests.toy_provider:LunarLinkSimulator",
         flags=(SimulatorFlag("--lunarlink-dishes", "lunarlink_dishes", int, 3, "dishes per LunarLink account"),),
         missing_faults={"behind": "LunarLink has no stream"},
-        demo_overrides={"jobs": {"dishes": {"interval": "5s"}}},
     ),
 )

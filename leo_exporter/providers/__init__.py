@@ -15,6 +15,7 @@ from typing import Any
 
 from leo_exporter import catalog, config
 from leo_exporter.config import AccountConfig, Config
+from leo_exporter.jobspec import JobSpec
 from leo_exporter.providers.base import Provider
 from leo_exporter.providers.spec import SimulatorSpec
 
@@ -56,3 +57,9 @@ def simulated() -> dict[str, SimulatorSpec]:
     (`SimulatorSpec.demo_position`, then the name)."""
     found = {name: p.simulator for name, p in providers().items() if p.simulator is not None}
     return dict(sorted(found.items(), key=lambda item: (item[1].demo_position, item[0])))
+
+
+def job_spec(provider: str, call: str) -> JobSpec | None:
+    """The spec of one registered provider's job (None: no such provider or job)."""
+    found = providers().get(provider)
+    return next((job for job in found.jobs if job.name == call), None) if found else None

@@ -3,8 +3,8 @@
 A provider is one object of the `Provider` shape, registered in the `leo_exporter.providers`
 entry-point group (`leo_exporter/providers/__init__.py`): its config model, a driver that runs its
 jobs for one account (reaching the rest of the exporter only through `AccountContext`), its
-simulator (named lazily, see `spec.py`), its management actions, and the jobs a one-off CSV export
-skips. `ProviderDefinition` is the ready-made such object the built-in providers use.
+simulator (named lazily, see `spec.py`), its management actions and its jobs (`JobSpec`s, which
+its config model holds). `ProviderDefinition` is the ready-made such object the built-in providers use.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import httpx
 
 from leo_exporter import catalog
 from leo_exporter.config import AccountConfig
+from leo_exporter.jobspec import JobSpec
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.providers.http import Counting
 from leo_exporter.providers.spec import SimulatorSpec
@@ -118,7 +119,7 @@ class Provider(Protocol):
     def actions(self) -> Sequence[ActionSpec]: ...  # its management actions (CLI sub-commands)
 
     @property
-    def export_skips(self) -> frozenset[str]: ...  # jobs `export-csv` does not run (no column needs them)
+    def jobs(self) -> Sequence[JobSpec]: ...  # its jobs, in order (the config model's JOBS)
 
     def create(self, ctx: AccountContext) -> AccountDriver: ...
 
@@ -133,7 +134,10 @@ class ProviderDefinition:
     online_from_telemetry: bool = False
     simulator: SimulatorSpec | None = None
     actions: Sequence[ActionSpec] = ()
-    export_skips: frozenset[str] = frozenset()
+
+    @property
+    def jobs(self) -> Sequence[JobSpec]:
+        return self.config_model.JOBS
 
     def create(self, ctx: AccountContext) -> AccountDriver:
         return self.driver(ctx)

@@ -1,7 +1,7 @@
 """`leo-exporter export-csv --config.file F [--output FILE]`: poll once, write the ticketing CSV, exit.
 
 Runs every enabled job of every account in the config once (identifying jobs first; the jobs
-no column needs, which each provider names in `Provider.export_skips`, are skipped), then writes
+no column needs, those whose `JobSpec.for_csv` is False, are skipped), then writes
 the CSV of `leo_exporter.status.csvexport` to FILE (atomically: a temporary file renamed into place)
 or to stdout. It is a one-off, not a replica: it polls all accounts whatever the config's shard
 says.
@@ -51,6 +51,7 @@ async def poll_once(config: Config, transport: httpx.AsyncBaseTransport | None =
 
     exporter = Exporter(config.model_copy(update={"shard": ShardConfig()}), transport=transport)
     failures: list[str] = []
+    csv_skips = {name: {job.name for job in p.jobs if not job.for_csv} for name, p in providers().items()}
     try:
         by_account: dict[str, list] = {}
         for job in exporter.scheduler.jobs.values():
@@ -59,7 +60,7 @@ async def poll_once(config: Config, transport: httpx.AsyncBaseTransport | None =
         async def run_account(jobs: list) -> None:
             for job in sorted(jobs, key=lambda j: j.gate is not None):  # the identifying job first
                 status = job.status
-                if not status.enabled or status.call in providers()[status.account.provider].export_skips:
+                if not status.enabled or status.call in csv_skips[status.account.provider]:
                     continue
                 if job.gate is not None and not job.gate.is_set():
                     failures.append(f"{status.key}: not run, the account could not be identified")

@@ -161,7 +161,7 @@ def _job_rows(jobs: list[dict[str, Any]], now: float, hidden: str, controls: boo
             )
         rows.append(
             f"<tr data-job='{e(j['job'])}'{' class=has-err' if error else ''}>"
-            f"<td><strong title='{e(j['job'])}'>{e(j['call'])}</strong></td>"
+            f"<td><strong title='{e(_job_title(j))}'>{e(j['call'])}</strong></td>"
             f"<td class='{state_class}'>{state}<br>{_flag(j['enabled'], 'enabled', 'disabled')}</td>"
             f"<td class='iv'>{interval}</td>"
             f"<td class='last-run' data-ts='{j['last_run'] or ''}'>{when(j['last_run'], now, short=True)}</td>"
@@ -174,6 +174,18 @@ def _job_rows(jobs: list[dict[str, Any]], now: float, hidden: str, controls: boo
         if error:
             rows.append(f"<tr class='err-row'><td></td><td colspan='8' class='err'>{e(error)}</td></tr>")
     return rows
+
+
+def _job_title(job: dict[str, Any]) -> str:
+    """The job's key, and from its JobSpec what it feeds and needs."""
+    parts = [job["job"]]
+    if job.get("collectors"):
+        parts.append(f"feeds {', '.join(job['collectors'])}")
+    if job.get("terminal_state"):
+        parts.append("terminal state: its failure silences the account's terminal alerts")
+    if job.get("permission"):
+        parts.append(f"needs the permission '{job['permission']}'")
+    return "; ".join(parts)
 
 
 def jobs_section(jobs: list[dict[str, Any]], now: float, back: str, open_job: str = "", controls: bool = False) -> str:

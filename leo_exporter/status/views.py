@@ -18,6 +18,7 @@ from weakref import WeakKeyDictionary
 
 from leo_exporter import catalog
 from leo_exporter.jobstatus import JobStatus
+from leo_exporter.providers import job_spec
 from leo_exporter.state import AccountState, EntityTable, FleetState
 
 # the state's tables these pages read, by family name
@@ -148,6 +149,7 @@ def totals(accounts: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def job_view(status: JobStatus) -> dict[str, Any]:
+    spec = job_spec(status.account.provider, status.call)
     return {
         "job": status.key,
         "provider": status.account.provider,
@@ -164,6 +166,10 @@ def job_view(status: JobStatus) -> dict[str, Any]:
         "next_run": status.next_run,
         "last_error": status.last_error,  # the scheduler redacts secrets before storing it
         "runs": {k: int(v) for k, v in status.runs.items()},
+        # from the provider's JobSpec: what the job feeds and needs
+        "collectors": sorted(spec.collectors) if spec else [],
+        "terminal_state": spec.terminal_state if spec else None,
+        "permission": spec.permission if spec else None,
     }
 
 

@@ -37,5 +37,4 @@ PROVIDER: Provider = ProviderDefinition(  # checked against the protocol by mypy
     online_from_telemetry=False,
     simulator=SIMULATOR,
     actions=ACTIONS,
-    export_skips=frozenset({"billing_usage"}),  # usage: no column of the CSV needs it
 )

@@ -10,8 +10,10 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from leo_exporter.config import AccountConfig, JobDefaults, Strict
+from leo_exporter.config import AccountConfig, Strict
+from leo_exporter.jobspec import JobSpec
 from leo_exporter.providers.kognitive.fields import DEFAULT_API_URL, DEFAULT_AUTH_HEADER
+from leo_exporter.providers.kognitive.jobspecs import JOBS
 from leo_exporter.providers.removed import OFFLINE_AFTER_IGNORED, REMOVED_KEYS, rejecting
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
@@ -44,24 +46,7 @@ class KognitiveAccount(AccountConfig):
         description="export each terminal's service address coordinates as its latitude/longitude",
     )
 
-    JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {
-        # Kognitive mirrors Starlink with a lag ("up to 30 minutes" for account changes) and
-        # usage lags a day, so nothing here needs polling faster than every few minutes.
-        # Timeouts leave room to page through a large fleet within the request budget.
-        "terminal_status": JobDefaults(interval=120.0, timeout=300.0),
-        "service_lines": JobDefaults(interval=600.0, timeout=300.0),
-        "billing_usage": JobDefaults(interval=3600.0, timeout=600.0),
-        "products": JobDefaults(interval=21600.0, timeout=60.0),
-        "addresses": JobDefaults(interval=21600.0, timeout=300.0),
-    }
-    # service lines name the terminals too, and products give the lines' usage limits
-    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {
-        "terminal_status": frozenset({"terminal", "account"}),
-        "service_lines": frozenset({"service_line", "terminal", "account"}),
-        "billing_usage": frozenset({"usage"}),
-        "products": frozenset({"product", "usage"}),
-        "addresses": frozenset({"service_line", "terminal"}),
-    }
+    JOBS: ClassVar[tuple[JobSpec, ...]] = JOBS
 
     _removed = model_validator(mode="before")(
         rejecting({**REMOVED_KEYS, "offline_after": OFFLINE_AFTER_IGNORED.format(provider="Kognitive")})

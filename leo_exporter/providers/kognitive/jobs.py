@@ -26,6 +26,7 @@ from leo_exporter.providers.http import ApiClient
 from leo_exporter.providers.kognitive import fields as F
 from leo_exporter.providers.kognitive.client import KognitiveClient, Listing
 from leo_exporter.providers.kognitive.config import KognitiveAccount
+from leo_exporter.providers.kognitive.jobspecs import ADDRESSES, BILLING_USAGE, PRODUCTS, SERVICE_LINES, TERMINAL_STATUS
 from leo_exporter.providers.kognitive.parse import (
     Address,
     Line,
@@ -96,11 +97,11 @@ class KognitiveDriver:
 
     def jobs(self) -> dict[str, JobFunction]:
         return {
-            "terminal_status": self.poll_terminal_status,
-            "service_lines": self.poll_service_lines,
-            "billing_usage": self.poll_billing_usage,
-            "products": self.poll_products,
-            "addresses": self.poll_addresses,
+            TERMINAL_STATUS.name: self.poll_terminal_status,
+            SERVICE_LINES.name: self.poll_service_lines,
+            BILLING_USAGE.name: self.poll_billing_usage,
+            PRODUCTS.name: self.poll_products,
+            ADDRESSES.name: self.poll_addresses,
         }
 
     async def aclose(self) -> None:

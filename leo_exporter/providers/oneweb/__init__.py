@@ -37,5 +37,4 @@ PROVIDER: Provider = ProviderDefinition(  # checked against the protocol by mypy
     driver=OneWebDriver,
     online_from_telemetry=False,  # resourceState says it
     simulator=SIMULATOR,
-    export_skips=frozenset({"usage_consumption", "product_performance"}),  # usage and reports: no column needs them
 )

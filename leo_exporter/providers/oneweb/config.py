@@ -24,7 +24,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from leo_exporter.config import AccountConfig, JobDefaults, Strict
+from leo_exporter.config import AccountConfig, Strict
+from leo_exporter.jobspec import JobSpec
+from leo_exporter.providers.oneweb.jobspecs import JOBS
 from leo_exporter.providers.oneweb.schema import (
     DEFAULT_API_URL,
     ENDPOINTS,
@@ -81,25 +83,7 @@ class OneWebAccount(AccountConfig):
     traffic_counters: Literal["per_report", "cumulative"] = "per_report"
     firmware_component: str = Field(default="UT", description="component type whose version is software_version")
 
-    JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {
-        "user_terminals": JobDefaults(interval=300.0, timeout=120.0),
-        "products": JobDefaults(interval=900.0, timeout=120.0),
-        "organizations": JobDefaults(interval=3600.0, timeout=120.0),
-        "sites": JobDefaults(interval=3600.0, timeout=120.0),
-        "terminal_performance": JobDefaults(interval=300.0, timeout=120.0),
-        "product_performance": JobDefaults(interval=300.0, timeout=120.0),
-        "usage_consumption": JobDefaults(interval=1800.0, timeout=120.0),
-    }
-    # products are OneWeb's service lines and link terminals to them
-    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {
-        "user_terminals": frozenset({"terminal"}),
-        "products": frozenset({"service_line", "terminal", "usage"}),
-        "organizations": frozenset({"organization", "account", "terminal", "service_line"}),
-        "sites": frozenset({"organization"}),
-        "terminal_performance": frozenset({"terminal"}),
-        "product_performance": frozenset({"service_line"}),
-        "usage_consumption": frozenset({"usage"}),
-    }
+    JOBS: ClassVar[tuple[JobSpec, ...]] = JOBS
 
     _removed = model_validator(mode="before")(
         rejecting({**REMOVED_KEYS, "offline_after": OFFLINE_AFTER_IGNORED.format(provider="OneWeb")})

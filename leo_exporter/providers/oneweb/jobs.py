@@ -25,6 +25,15 @@ from leo_exporter.providers.common import parse_items, raise_if_skipped
 from leo_exporter.providers.http import ApiClient
 from leo_exporter.providers.oneweb.client import OneWebClient
 from leo_exporter.providers.oneweb.config import OneWebAccount
+from leo_exporter.providers.oneweb.jobspecs import (
+    ORGANIZATIONS,
+    PRODUCT_PERFORMANCE,
+    PRODUCTS,
+    SITES,
+    TERMINAL_PERFORMANCE,
+    USAGE_CONSUMPTION,
+    USER_TERMINALS,
+)
 from leo_exporter.providers.oneweb.parse import (
     Organization,
     Product,
@@ -91,7 +100,7 @@ class OneWebDriver:
         self.shapes = shapes_from(self.config.field_paths())
         jobs = {job.name: job for job in self.config.resolved_jobs()}
         # Online flags: the inventory's resourceState is current; the performance report's lags.
-        self.online_from_reports = not jobs["user_terminals"].enabled
+        self.online_from_reports = not jobs[USER_TERMINALS.name].enabled
         # Links and report bookkeeping; changed only inside the state worker.
         self.terminal_products: dict[str, str] = {}  # IMEI -> product the terminal names itself
         self.product_of_imei: dict[str, str] = {}  # IMEI -> product whose inventory names the IMEI
@@ -100,13 +109,13 @@ class OneWebDriver:
 
     def jobs(self) -> dict[str, JobFunction]:
         return {
-            "user_terminals": self.poll_user_terminals,
-            "products": self.poll_products,
-            "organizations": self.poll_organizations,
-            "sites": self.poll_sites,
-            "terminal_performance": self.poll_terminal_performance,
-            "product_performance": self.poll_product_performance,
-            "usage_consumption": self.poll_usage_consumption,
+            USER_TERMINALS.name: self.poll_user_terminals,
+            PRODUCTS.name: self.poll_products,
+            ORGANIZATIONS.name: self.poll_organizations,
+            SITES.name: self.poll_sites,
+            TERMINAL_PERFORMANCE.name: self.poll_terminal_performance,
+            PRODUCT_PERFORMANCE.name: self.poll_product_performance,
+            USAGE_CONSUMPTION.name: self.poll_usage_consumption,
         }
 
     async def aclose(self) -> None:

@@ -35,12 +35,6 @@ SIMULATOR = SimulatorSpec(
     ),
     own_faults=frozenset({"expired_token", "behind"}),
     demo_overrides={
-        "jobs": {
-            "telemetry": {"interval": "5s"},
-            "user_terminals": {"interval": "1m"},
-            "service_lines": {"interval": "1m"},
-            "data_usage": {"interval": "5m"},
-        },
         "telemetry": {"max_linger": "2s", "batch_size": 65000},
         "backoff_base": "1s",
     },
@@ -54,5 +48,4 @@ PROVIDER: Provider = ProviderDefinition(  # checked against the protocol by mypy
     online_from_telemetry=True,
     simulator=SIMULATOR,
     actions=ACTIONS,
-    export_skips=frozenset({"data_usage"}),  # usage: no column of the CSV needs it
 )

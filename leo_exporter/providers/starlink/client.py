@@ -36,7 +36,9 @@ class StarlinkClient:
         self.api = api
         self.tokens = tokens
 
-    async def call(self, method: str, path: str, *, endpoint: str, permission: str, **kwargs: Any) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, *, endpoint: str, permission: str | None, **kwargs: Any
+    ) -> httpx.Response:
         """One authenticated request; on 401 the token is renewed and the request sent once more."""
         for attempt in (1, 2):
             token = await self.tokens.token()
@@ -52,11 +54,11 @@ class StarlinkClient:
                     raise
         raise AssertionError("unreachable")
 
-    async def json(self, method: str, path: str, *, endpoint: str, permission: str, **kwargs: Any) -> Any:
+    async def json(self, method: str, path: str, *, endpoint: str, permission: str | None, **kwargs: Any) -> Any:
         response = await self.call(method, path, endpoint=endpoint, permission=permission, **kwargs)
         return await decode_json(response.content, f"{method} {endpoint}")
 
-    async def content(self, method: str, path: str, *, endpoint: str, permission: str, **kwargs: Any) -> Any:
+    async def content(self, method: str, path: str, *, endpoint: str, permission: str | None, **kwargs: Any) -> Any:
         body = await self.json(method, path, endpoint=endpoint, permission=permission, **kwargs)
         return unwrap(body, f"{method} {endpoint}")
 
@@ -66,7 +68,7 @@ class StarlinkClient:
         path: str,
         *,
         endpoint: str,
-        permission: str,
+        permission: str | None,
         params: dict[str, Any] | None = None,
         parse: Callable[[Any], T] | None = None,
         skipped: list[str] | None = None,

@@ -6,7 +6,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from leo_exporter.config import AccountConfig, Duration, JobDefaults, Strict
+from leo_exporter.config import AccountConfig, Duration, Strict
+from leo_exporter.jobspec import JobSpec
+from leo_exporter.providers.starlink.jobspecs import JOBS
 
 DEFAULT_API_URL = "https://starlink.com/api/public/v2"
 DEFAULT_AUTH_URL = "https://starlink.com/api/auth/connect/token"
@@ -41,24 +43,7 @@ class StarlinkAccount(AccountConfig):
     # one past cycle: on a cycle's first day the newest complete day is the previous cycle's last
     previous_billing_cycles: int = Field(default=1, ge=0, le=12)
 
-    JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {
-        "account": JobDefaults(interval=3600.0, timeout=30.0),
-        "telemetry": JobDefaults(interval=15.0, timeout=300.0),
-        "user_terminals": JobDefaults(interval=300.0, timeout=300.0),
-        "service_lines": JobDefaults(interval=300.0, timeout=300.0),
-        "data_usage": JobDefaults(interval=3600.0, timeout=300.0),
-        "data_pools": JobDefaults(interval=3600.0, timeout=300.0),  # pre-release at the provider
-        "balance": JobDefaults(interval=3600.0, timeout=30.0),
-    }
-    JOB_COLLECTORS: ClassVar[dict[str, frozenset[str]]] = {
-        "account": frozenset({"account", "terminal", "router", "service_line"}),  # their provider_account
-        "telemetry": frozenset({"terminal", "router", "ip"}),
-        "user_terminals": frozenset({"terminal", "router"}),
-        "service_lines": frozenset({"service_line"}),
-        "data_usage": frozenset({"usage"}),
-        "data_pools": frozenset({"pool"}),
-        "balance": frozenset({"account"}),
-    }
+    JOBS: ClassVar[tuple[JobSpec, ...]] = JOBS
 
     @field_validator("auth_url")
     @classmethod

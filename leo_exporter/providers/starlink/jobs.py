@@ -19,6 +19,15 @@ from leo_exporter.providers.http import ApiClient, decode_json_into
 from leo_exporter.providers.starlink.auth import TokenSource
 from leo_exporter.providers.starlink.client import StarlinkClient
 from leo_exporter.providers.starlink.config import StarlinkAccount
+from leo_exporter.providers.starlink.jobspecs import (
+    ACCOUNT,
+    BALANCE,
+    DATA_POOLS,
+    DATA_USAGE,
+    SERVICE_LINES,
+    TELEMETRY,
+    USER_TERMINALS,
+)
 from leo_exporter.providers.starlink.management import (
     parse_account,
     parse_balance,
@@ -32,15 +41,6 @@ from leo_exporter.providers.starlink.management import (
 from leo_exporter.providers.starlink.telemetry import StreamDecoder, TelemetryBatch
 from leo_exporter.records import LineHistory, PoolRecord, RouterRecord, TerminalRecord, UsageRecord
 
-PERMISSION = {
-    "account": "Account information, View",
-    "telemetry": "Device telemetry, View",
-    "user_terminals": "Device management, View",
-    "service_lines": "Service plan, View",
-    "data_usage": "Service plan, View",
-    "data_pools": "Service plan, View",
-    "balance": "Financial, View",
-}
 USAGE_PAGE_LIMIT = 250  # the API's maximum, to spend as few requests of the budget as possible
 POOLS_USAGE_PAGE_LIMIT = 100  # GET /data-pools/usage: the maximum
 UNAVAILABLE_RETRY = 86400.0  # a call the account cannot make (403/404) is tried again a day later
@@ -72,20 +72,20 @@ class StarlinkDriver:
 
     def jobs(self) -> dict[str, JobFunction]:
         return {
-            "account": self.poll_account,
-            "telemetry": self.poll_telemetry,
-            "user_terminals": self.poll_user_terminals,
-            "service_lines": self.poll_service_lines,
-            "data_usage": self.poll_data_usage,
-            "data_pools": self.poll_data_pools,
-            "balance": self.poll_balance,
+            ACCOUNT.name: self.poll_account,
+            TELEMETRY.name: self.poll_telemetry,
+            USER_TERMINALS.name: self.poll_user_terminals,
+            SERVICE_LINES.name: self.poll_service_lines,
+            DATA_USAGE.name: self.poll_data_usage,
+            DATA_POOLS.name: self.poll_data_pools,
+            BALANCE.name: self.poll_balance,
         }
 
     async def aclose(self) -> None:
         await self.api.aclose()
 
     async def poll_account(self) -> None:
-        content = await self.client.content("GET", "account", endpoint="/account", permission=PERMISSION["account"])
+        content = await self.client.content("GET", "account", endpoint="/account", permission=ACCOUNT.permission)
         record = parse_account(content)
         await self.ctx.worker.apply(lambda: self.ctx.state.apply_account(record))
 
@@ -98,7 +98,7 @@ class StarlinkDriver:
                 "POST",
                 "telemetry/stream",
                 endpoint="/telemetry/stream",
-                permission=PERMISSION["telemetry"],
+                permission=TELEMETRY.permission,
                 json=body,
                 timeout=options.max_linger + self.config.timeout,
             )
@@ -131,7 +131,7 @@ class StarlinkDriver:
             "GET",
             "user-terminals",
             endpoint="/user-terminals",
-            permission=PERMISSION["user_terminals"],
+            permission=USER_TERMINALS.permission,
             parse=parse_user_terminal,
             skipped=skipped,
         ):
@@ -158,7 +158,7 @@ class StarlinkDriver:
             "GET",
             "service-lines",
             endpoint="/service-lines",
-            permission=PERMISSION["service_lines"],
+            permission=SERVICE_LINES.permission,
             parse=parse_service_line,
             skipped=skipped,
         ):
@@ -197,7 +197,7 @@ class StarlinkDriver:
             "POST",
             "data-usage/query",
             endpoint="/data-usage/query",
-            permission=PERMISSION["data_usage"],
+            permission=DATA_USAGE.permission,
             params={"limit": USAGE_PAGE_LIMIT},
             json=body,
             parse=parse,
@@ -225,13 +225,13 @@ class StarlinkDriver:
         )
 
     async def poll_data_pools(self) -> None:
-        if not self._available("data_pools"):
+        if not self._available(DATA_POOLS.name):
             return
         pools: dict[str, PoolRecord] = {}
         skipped: list[str] = []
         try:
             async for results in self.client.pages(
-                "GET", "data-pools", endpoint="/data-pools", permission=PERMISSION["data_pools"]
+                "GET", "data-pools", endpoint="/data-pools", permission=DATA_POOLS.permission
             ):
                 for record in parse_items(results, parse_pool, skipped):
                     pools[record.pool] = record
@@ -239,30 +239,30 @@ class StarlinkDriver:
                 "GET",
                 "data-pools/usage",
                 endpoint="/data-pools/usage",
-                permission=PERMISSION["data_pools"],
+                permission=DATA_POOLS.permission,
                 params={"limit": POOLS_USAGE_PAGE_LIMIT},
             ):
                 for usage in parse_items(results, parse_pool_usage, skipped):
                     info = pools.get(usage.pool, PoolRecord(usage.pool))
                     pools[usage.pool] = replace(usage, name=info.name, product=info.product, kind=info.kind)
         except (PermissionDenied, NotFound) as exc:
-            self._mark_unavailable("data_pools", exc)
+            self._mark_unavailable(DATA_POOLS.name, exc)
             return
-        self.unavailable.pop("data_pools", None)
+        self.unavailable.pop(DATA_POOLS.name, None)
         if not skipped:
             await self.ctx.worker.apply(lambda: self.ctx.state.replace_pools(pools.values()))
         raise_if_skipped(skipped, "data pools")
 
     async def poll_balance(self) -> None:
-        if not self._available("balance"):
+        if not self._available(BALANCE.name):
             return
         try:
             content = await self.client.content(
-                "GET", "billing/balance", endpoint="/billing/balance", permission=PERMISSION["balance"]
+                "GET", "billing/balance", endpoint="/billing/balance", permission=BALANCE.permission
             )
         except (PermissionDenied, NotFound) as exc:
-            self._mark_unavailable("balance", exc)
+            self._mark_unavailable(BALANCE.name, exc)
             return
-        self.unavailable.pop("balance", None)
+        self.unavailable.pop(BALANCE.name, None)
         due = parse_balance(content)
         await self.ctx.worker.apply(lambda: self.ctx.state.set_balance(due))
