@@ -22,6 +22,7 @@ import anyio  # noqa: E402
 
 from leo_exporter.catalog import COLLECTORS  # noqa: E402
 from leo_exporter.metric_schema import build, dumps, observe, series_per_terminal  # noqa: E402
+from leo_exporter.providers import built_in  # noqa: E402
 from tests.inprocess import poll_all, simulated_exporter  # noqa: E402
 
 OUT = ROOT / "docs" / "metrics-schema.json"
@@ -43,7 +44,7 @@ def main() -> int:
     print(f"wrote {OUT.relative_to(ROOT)}")
     if "--series" in sys.argv:  # the table of docs/metrics.md's "Collectors" section
         table = series_per_terminal(text)
-        providers = ("starlink", "kognitive", "oneweb")
+        providers = tuple(built_in())
         print("| collector | " + " | ".join(providers) + " |")
         print("|---|" + "---:|" * len(providers))
         for name in COLLECTORS:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from leo_exporter.catalog import BY_NAME
-from leo_exporter.providers import account_config_models
+from leo_exporter.providers import built_in
 from tests.conftest import require_tool
 from tests.promstack import (
     ALERTMANAGER_CONFIG,
@@ -27,14 +27,12 @@ from tests.promstack import (
 
 SEVERITIES = {"critical", "warning", "info"}
 
-# Per provider, the polling jobs whose data is terminal state (online flags, inventory, service
-# line activity, performance reports). Their failure or staleness pages (LeoExporterDataStale
-# critical) and silences the account's terminal alerts; every other job must not. A provider or a
-# job added to the exporter fails test_terminal_state_jobs_... until it is classified here.
+# Per built-in provider, the polling jobs whose data is terminal state (online flags, inventory,
+# service line activity, performance reports), as their JobSpecs say. Their failure or staleness
+# pages (LeoExporterDataStale critical) and silences the account's terminal alerts; every other
+# job must not (scripts/gen-jobs.py writes the regexes; tests/test_job_specs.py holds them).
 TERMINAL_STATE_JOBS = {
-    "starlink": {"telemetry", "user_terminals", "service_lines"},
-    "kognitive": {"terminal_status", "service_lines"},
-    "oneweb": {"user_terminals", "terminal_performance"},
+    name: {job.name for job in provider.jobs if job.terminal_state} for name, provider in built_in().items()
 }
 # Alerts that must work for every provider, each with a firing promtool case per provider.
 EVERY_PROVIDER_ALERTS = {
@@ -281,12 +279,9 @@ def test_terminal_state_jobs_are_the_same_for_staleness_and_inhibition() -> None
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     sources = [m for rule in config["inhibit_rules"] for m in rule["source_matchers"] if m.startswith("call")]
     assert sources == [f'call=~"{rule_regex}"']
-    models = account_config_models()
-    assert set(models) == set(TERMINAL_STATE_JOBS), "classify the jobs of every provider in TERMINAL_STATE_JOBS"
-    for provider, model in models.items():
-        jobs = set(model.JOB_DEFAULTS)
-        assert TERMINAL_STATE_JOBS[provider] <= jobs, f"{provider} has no jobs {TERMINAL_STATE_JOBS[provider] - jobs}"
-        for job in sorted(jobs):
+    for provider, definition in built_in().items():
+        assert TERMINAL_STATE_JOBS[provider], f"{provider}: no job feeds terminal state"
+        for job in sorted(job.name for job in definition.jobs):
             # the `call` label is the bare call name, shared across providers: a call named the same
             # on two providers must be terminal state on both or on neither
             expected = job in TERMINAL_STATE_JOBS[provider]

@@ -37,6 +37,23 @@ def providers() -> dict[str, Provider]:
     return found
 
 
+def ordered() -> dict[str, Provider]:
+    """Every registered provider in the demo's order (`SimulatorSpec.demo_position`, 100 without a
+    simulator, then the name): the order of generated rules, docs tables and families."""
+
+    def key(item: tuple[str, Provider]) -> tuple[int, str]:
+        spec = item[1].simulator
+        return (spec.demo_position if spec is not None else 100, item[0])
+
+    return dict(sorted(providers().items(), key=key))
+
+
+def built_in() -> dict[str, Provider]:
+    """The providers that ship in this package (not a plug-in installed beside it), in `ordered()`
+    order: what the committed rules, docs and golden files are generated from."""
+    return {name: p for name, p in ordered().items() if p.config_model.__module__.startswith(f"{__name__}.")}
+
+
 def account_config_models() -> dict[str, type[AccountConfig]]:
     return {name: p.config_model for name, p in providers().items()}
 
