@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import yaml
 
-from leo_exporter.catalog import BY_NAME, COLLECTORS, collector_of
+from leo_exporter.catalog import BY_NAME, COLLECTORS
 from tests.conftest import free_port
 from tests.promstack import ProcessGroup, PromAPI, wait_http
 
@@ -47,7 +47,7 @@ def parse_duration(text: str) -> float:
 def _group_of_family(name: str) -> str:
     spec = BY_NAME.get(name)
     if spec is not None:
-        return collector_of(spec)
+        return spec.collector
     return "exporter" if name.startswith(("leo_exporter_", "process_", "python_")) else "other"
 
 

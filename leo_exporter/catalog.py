@@ -1,7 +1,10 @@
 """Every metric family leo-exporter exposes: name, type, help and where its labels come from.
 
-This is the one place metric names live. The renderer walks it in order, `docs/metrics.md`
-is held to it by a test, and the dashboards and rules are written against it.
+The central families (those the state sets, or more than one provider) are declared here; a
+family only one provider sets is declared in that provider's folder and listed in its
+`Provider.families`, which the registry installs into this catalogue when it loads. The renderer
+walks the catalogue in order, `docs/metrics.md` is held to it by a test, and the dashboards and
+rules are written against it.
 
 Entity kinds say which identity label a family carries besides `provider` and `account`:
 `terminal` -> `terminal_id`, `router` -> `router_id`, `service_line` -> `service_line`,
@@ -20,6 +23,7 @@ import; the state checks all of it again at run time (leo_exporter/state/checks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -35,6 +39,22 @@ L_co = TypeVar("L_co", bound=tuple[str, ...], covariant=True)
 NoLabels = tuple[()]  # a family with identity labels only
 
 
+# The collector group a family belongs to unless its declaration names another (`collector=`).
+ENTITY_COLLECTOR: dict[str, str] = {
+    "account": "account",
+    "terminal": "terminal",
+    "router": "router",
+    "service_line": "service_line",
+    "pool": "pool",
+    "product": "product",
+    "organization": "organization",
+    "site": "organization",
+    "job": "exporter",
+    "exporter": "exporter",
+    "process": "exporter",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class MetricSpec(Generic[E_co, L_co]):
     """One family, and the handle providers measure through: `MetricSpec[E, L]` takes values of
@@ -45,6 +65,15 @@ class MetricSpec(Generic[E_co, L_co]):
     entity: E_co
     help: str
     extra: L_co
+    # its collector group (COLLECTORS, or "exporter": always on); empty: the entity kind's group
+    collector: str = ""
+    # a provider's family: the central family it follows in the exposition; None: it comes after
+    # every central data family (before the exporter's own), in the registry's order
+    follows: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.collector:
+            object.__setattr__(self, "collector", ENTITY_COLLECTOR[self.entity])
 
     @property
     def exposition_type(self) -> str:
@@ -65,24 +94,77 @@ def _declare(spec: MetricSpec[E, L]) -> MetricSpec[E, L]:
     return spec
 
 
+# Constructors of a family handle. A provider declares its own families with them in its folder
+# and lists them in `Provider.families`; the registry installs them here (`install`).
 @overload
-def _g(name: str, entity: E, help: str) -> MetricSpec[E, NoLabels]: ...
+def gauge(
+    name: str, entity: E, help: str, *, collector: str = "", follows: str | None = None
+) -> MetricSpec[E, NoLabels]: ...
 @overload
-def _g(name: str, entity: E, help: str, extra: L) -> MetricSpec[E, L]: ...
-def _g(name: str, entity: EntityKind, help: str, extra: tuple[str, ...] = ()) -> MetricSpec[Any, Any]:
-    return _declare(MetricSpec(name, "gauge", entity, help, extra))
+def gauge(
+    name: str, entity: E, help: str, extra: L, *, collector: str = "", follows: str | None = None
+) -> MetricSpec[E, L]: ...
+def gauge(
+    name: str,
+    entity: EntityKind,
+    help: str,
+    extra: tuple[str, ...] = (),
+    *,
+    collector: str = "",
+    follows: str | None = None,
+) -> MetricSpec[Any, Any]:
+    return MetricSpec(name, "gauge", entity, help, extra, collector, follows)
 
 
 @overload
-def _c(name: str, entity: E, help: str) -> MetricSpec[E, NoLabels]: ...
+def counter(
+    name: str, entity: E, help: str, *, collector: str = "", follows: str | None = None
+) -> MetricSpec[E, NoLabels]: ...
 @overload
-def _c(name: str, entity: E, help: str, extra: L) -> MetricSpec[E, L]: ...
-def _c(name: str, entity: EntityKind, help: str, extra: tuple[str, ...] = ()) -> MetricSpec[Any, Any]:
-    return _declare(MetricSpec(name, "counter", entity, help, extra))
+def counter(
+    name: str, entity: E, help: str, extra: L, *, collector: str = "", follows: str | None = None
+) -> MetricSpec[E, L]: ...
+def counter(
+    name: str,
+    entity: EntityKind,
+    help: str,
+    extra: tuple[str, ...] = (),
+    *,
+    collector: str = "",
+    follows: str | None = None,
+) -> MetricSpec[Any, Any]:
+    return MetricSpec(name, "counter", entity, help, extra, collector, follows)
+
+
+def info(
+    name: str, entity: E, help: str, *, collector: str = "", follows: str | None = None
+) -> MetricSpec[E, NoLabels]:
+    return MetricSpec(name, "info", entity, help, (), collector, follows)
+
+
+# The central families: those every provider may set, declared here in exposition order.
+@overload
+def _g(name: str, entity: E, help: str, *, collector: str = "") -> MetricSpec[E, NoLabels]: ...
+@overload
+def _g(name: str, entity: E, help: str, extra: L, *, collector: str = "") -> MetricSpec[E, L]: ...
+def _g(
+    name: str, entity: EntityKind, help: str, extra: tuple[str, ...] = (), *, collector: str = ""
+) -> MetricSpec[Any, Any]:
+    return _declare(gauge(name, entity, help, extra, collector=collector))
+
+
+@overload
+def _c(name: str, entity: E, help: str, *, collector: str = "") -> MetricSpec[E, NoLabels]: ...
+@overload
+def _c(name: str, entity: E, help: str, extra: L, *, collector: str = "") -> MetricSpec[E, L]: ...
+def _c(
+    name: str, entity: EntityKind, help: str, extra: tuple[str, ...] = (), *, collector: str = ""
+) -> MetricSpec[Any, Any]:
+    return _declare(counter(name, entity, help, extra, collector=collector))
 
 
 def _i(name: str, entity: E, help: str) -> MetricSpec[E, NoLabels]:
-    return _declare(MetricSpec(name, "info", entity, help, ()))
+    return _declare(info(name, entity, help))
 
 
 # --- accounts
@@ -160,33 +242,9 @@ TERMINAL_IP_INFO = _g(
     "terminal",
     "Public address or prefix allocated to the terminal (value 1); kind is ipv4, ipv6_ue or ipv6_cpe.",
     ("kind", "address"),
+    collector="ip",
 )
-# --- OneWeb terminal signal and traffic (assumed report shapes, see docs/metrics.md)
-TERMINAL_LINK_AVAILABILITY_RATIO = _g(
-    "leo_terminal_link_availability_ratio", "terminal", "Link availability over the report period (0-1)."
-)
-TERMINAL_RSRP_DBM = _g("leo_terminal_rsrp_dbm", "terminal", "Reference signal received power.")
-TERMINAL_RSSI_DBM = _g("leo_terminal_rssi_dbm", "terminal", "Received signal strength indicator.")
-TERMINAL_SINR_DECIBELS = _g("leo_terminal_sinr_decibels", "terminal", "Signal to interference plus noise ratio.")
-TERMINAL_REPORT_TIMESTAMP_SECONDS = _g(
-    "leo_terminal_report_timestamp_seconds",
-    "terminal",
-    "Time the provider's newest performance report of each kind refers to (never the scrape time; "
-    "OneWeb report: link_availability, signal_quality, traffic).",
-    ("report",),
-)
-TERMINAL_RECEIVE_BYTES_TOTAL = _c(
-    "leo_terminal_receive_bytes_total",
-    "terminal",
-    "Bytes received by the terminal per traffic type, as reported by the provider.",
-    ("traffic",),
-)
-TERMINAL_TRANSMIT_BYTES_TOTAL = _c(
-    "leo_terminal_transmit_bytes_total",
-    "terminal",
-    "Bytes transmitted by the terminal per traffic type, as reported by the provider.",
-    ("traffic",),
-)
+# (OneWeb's terminal signal and traffic families follow here: leo_exporter/providers/oneweb/families.py)
 # --- routers (Starlink)
 ROUTER_INFO = _i("leo_router_info", "router", "Known router (value 1) with its descriptive attributes.")
 ROUTER_ONLINE = _g("leo_router_online", "router", "1 if the router sent telemetry within offline_after, else 0.")
@@ -255,67 +313,84 @@ SERVICE_LINE_USAGE_BYTES = _g(
     "Data used in the current billing cycle by class (priority includes opt_in_priority). "
     "Providers refresh usage with a lag of up to a day.",
     ("class",),
+    collector="usage",
 )
 SERVICE_LINE_DAILY_USAGE_BYTES = _g(
     "leo_service_line_daily_usage_bytes",
     "service_line",
     "Data used on the newest day the provider has reported, by class.",
     ("class",),
+    collector="usage",
 )
 SERVICE_LINE_DAILY_USAGE_DATE_TIMESTAMP_SECONDS = _g(
     "leo_service_line_daily_usage_date_timestamp_seconds",
     "service_line",
     "Start (UTC midnight) of the day leo_service_line_daily_usage_bytes refers to.",
+    collector="usage",
 )
 SERVICE_LINE_USAGE_LIMIT_BYTES = _g(
-    "leo_service_line_usage_limit_bytes", "service_line", "Data limit of the plan, where the plan has one."
+    "leo_service_line_usage_limit_bytes",
+    "service_line",
+    "Data limit of the plan, where the plan has one.",
+    collector="usage",
 )
 SERVICE_LINE_BILLING_CYCLE_START_TIMESTAMP_SECONDS = _g(
     "leo_service_line_billing_cycle_start_timestamp_seconds",
     "service_line",
     "Start of the current billing cycle.",
+    collector="usage",
 )
 SERVICE_LINE_BILLING_CYCLE_END_TIMESTAMP_SECONDS = _g(
-    "leo_service_line_billing_cycle_end_timestamp_seconds", "service_line", "End of the current billing cycle."
+    "leo_service_line_billing_cycle_end_timestamp_seconds",
+    "service_line",
+    "End of the current billing cycle.",
+    collector="usage",
 )
 SERVICE_LINE_USAGE_UPDATED_TIMESTAMP_SECONDS = _g(
     "leo_service_line_usage_updated_timestamp_seconds",
     "service_line",
     "When the provider last refreshed the usage figures.",
+    collector="usage",
 )
 SERVICE_LINE_PREVIOUS_CYCLE_USAGE_BYTES = _g(
     "leo_service_line_previous_cycle_usage_bytes",
     "service_line",
     "Data used in the billing cycle before the current one, by class, so that the first day of a cycle is not blank.",
     ("class",),
+    collector="usage",
 )
 SERVICE_LINE_PREVIOUS_CYCLE_START_TIMESTAMP_SECONDS = _g(
     "leo_service_line_previous_cycle_start_timestamp_seconds",
     "service_line",
     "Start of the billing cycle before the current one.",
+    collector="usage",
 )
 SERVICE_LINE_PREVIOUS_CYCLE_END_TIMESTAMP_SECONDS = _g(
     "leo_service_line_previous_cycle_end_timestamp_seconds",
     "service_line",
     "End of the billing cycle before the current one.",
+    collector="usage",
 )
 SERVICE_LINE_OVERAGE_BYTES = _g(
     "leo_service_line_overage_bytes",
     "service_line",
     "Priority data used beyond the plan's limit this cycle while opted into overage, by overage product.",
     ("product",),
+    collector="usage",
 )
 SERVICE_LINE_OVERAGE_LIMIT_BYTES = _g(
     "leo_service_line_overage_limit_bytes",
     "service_line",
     "The plan's included priority data before overage charges apply, by overage product.",
     ("product",),
+    collector="usage",
 )
 SERVICE_LINE_OVERAGE_COST = _g(
     "leo_service_line_overage_cost",
     "service_line",
     "What this cycle's overage costs so far before taxes and fees, in units of `currency`.",
     ("product", "currency"),
+    collector="usage",
 )
 # --- shared data pools (Starlink, pre-release at the provider)
 DATA_POOL_INFO = _i(
@@ -338,107 +413,11 @@ DATA_POOL_SERVICE_LINE_USAGE_BYTES = _g(
     "Data each service line drew from the pool in its blocks' current period.",
     ("service_line",),
 )
-# --- kognitive: service address of a service line (getAddress, joined where the data allows)
-SERVICE_LINE_LATITUDE_DEGREES = _g(
-    "leo_service_line_latitude_degrees",
-    "service_line",
-    "Latitude of the service line's registered service address (Kognitive getAddress); not the terminal's position.",
-)
-SERVICE_LINE_LONGITUDE_DEGREES = _g(
-    "leo_service_line_longitude_degrees",
-    "service_line",
-    "Longitude of the service line's registered service address (Kognitive getAddress); not the terminal's position.",
-)
+# (Kognitive's service address families follow here: leo_exporter/providers/kognitive/families.py)
 # --- products (Kognitive; OneWeb's products are its service lines)
 PRODUCT_INFO = _i("leo_product_info", "product", "Product or data block available to the account (value 1).")
 PRODUCT_PRICE = _g("leo_product_price", "product", "Price of the product in its currency (see leo_product_info).")
 PRODUCT_DATA_BYTES = _g("leo_product_data_bytes", "product", "Data amount included in the product or data block.")
-# --- oneweb (assumed report shapes marked in docs/metrics.md and docs/providers/oneweb.md)
-TERMINAL_FIRST_SEEN_TIMESTAMP_SECONDS = _g(
-    "leo_terminal_first_seen_timestamp_seconds",
-    "terminal",
-    "When the provider first saw the terminal on its network (Unix seconds).",
-)
-TERMINAL_ELEVATION_METERS = _g(
-    "leo_terminal_elevation_meters", "terminal", "Terminal elevation as reported with its location."
-)
-TERMINAL_COMPONENT_INFO = _g(
-    "leo_terminal_component_info",
-    "terminal",
-    "Hardware or software component of the terminal and its version (value 1).",
-    ("component", "partition", "version"),
-)
-SERVICE_LINE_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND = _g(
-    "leo_service_line_downlink_throughput_bytes_per_second",
-    "service_line",
-    "Downlink throughput of the product instance by DiffServ traffic class over the provider's report period.",
-    ("traffic_class",),
-)
-SERVICE_LINE_UPLINK_THROUGHPUT_BYTES_PER_SECOND = _g(
-    "leo_service_line_uplink_throughput_bytes_per_second",
-    "service_line",
-    "Uplink throughput of the product instance by DiffServ traffic class over the provider's report period.",
-    ("traffic_class",),
-)
-SERVICE_LINE_REPORT_TIMESTAMP_SECONDS = _g(
-    "leo_service_line_report_timestamp_seconds",
-    "service_line",
-    "Time the provider's newest report of each kind for the service line refers to (never the scrape time).",
-    ("report",),
-)
-SERVICE_LINE_MAX_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND = _g(
-    "leo_service_line_max_downlink_throughput_bytes_per_second",
-    "service_line",
-    "Maximum downlink bandwidth of the plan.",
-)
-SERVICE_LINE_MAX_UPLINK_THROUGHPUT_BYTES_PER_SECOND = _g(
-    "leo_service_line_max_uplink_throughput_bytes_per_second",
-    "service_line",
-    "Maximum uplink bandwidth of the plan.",
-)
-SERVICE_LINE_OVERAGE_INCREMENT_BYTES = _g(
-    "leo_service_line_overage_increment_bytes",
-    "service_line",
-    "Size of one overage block added when the allowance is used up.",
-)
-SERVICE_LINE_USAGE_ENTITLEMENT_BYTES = _g(
-    "leo_service_line_usage_entitlement_bytes",
-    "service_line",
-    "Data the usage bucket grants per billing cycle (the monthly entitlement).",
-    ("class",),
-)
-SERVICE_LINE_USAGE_REMAINING_BYTES = _g(
-    "leo_service_line_usage_remaining_bytes",
-    "service_line",
-    "Allowance left in the usage bucket this billing cycle (a shared sub-pool's: the pool's).",
-    ("class",),
-)
-SERVICE_LINE_USAGE_BALANCE_BYTES = _g(
-    "leo_service_line_usage_balance_bytes",
-    "service_line",
-    "Current balance of the usage bucket as the provider reports it.",
-    ("class",),
-)
-SERVICE_LINE_USAGE_OVERAGE_BLOCKS = _g(
-    "leo_service_line_usage_overage_blocks",
-    "service_line",
-    "Overage blocks consumed in the current billing cycle.",
-    ("class",),
-)
-SERVICE_LINE_USAGE_BUCKET_INFO = _g(
-    "leo_service_line_usage_bucket_info",
-    "service_line",
-    "Usage bucket of the service line (value 1): its id, name, type and sub-pool.",
-    ("class", "bucket", "bucket_name", "bucket_type", "usage_type", "sub_pool", "shared"),
-)
-ORGANIZATION_INFO = _i(
-    "leo_organization_info",
-    "organization",
-    "Organization known to the account (value 1): distribution partner or customer, with its parent.",
-)
-SITE_INFO = _i(
-    "leo_site_info", "site", "Site (physical location products are deployed at) known to the account (value 1)."
-)
 # --- exporter self-monitoring
 EXPORTER_JOB_UP = _g("leo_exporter_job_up", "job", "1 if the job's last run succeeded, 0 if it failed.")
 EXPORTER_JOB_ENABLED = _g(
@@ -478,23 +457,27 @@ EXPORTER_ACCOUNT_AUTHENTICATED = _g(
     "leo_exporter_account_authenticated",
     "account",
     "1 if the last authentication with the provider succeeded, 0 if it failed.",
+    collector="exporter",
 )
 EXPORTER_API_REQUESTS_TOTAL = _c(
     "leo_exporter_api_requests_total",
     "account",
     "HTTP requests to the provider by endpoint and status code (code is 'error' when no response came).",
     ("endpoint", "code"),
+    collector="exporter",
 )
 EXPORTER_RATE_LIMITED_TOTAL = _c(
     "leo_exporter_rate_limited_total",
     "account",
     "Responses with HTTP 429 from the provider.",
+    collector="exporter",
 )
 EXPORTER_UNKNOWN_FIELDS_TOTAL = _c(
     "leo_exporter_unknown_fields_total",
     "account",
     "New column, alert or device type names seen in provider data (each is logged once).",
     ("kind",),
+    collector="exporter",
 )
 EXPORTER_INVALID_VALUES_TOTAL = _c(
     "leo_exporter_invalid_values_total",
@@ -502,6 +485,7 @@ EXPORTER_INVALID_VALUES_TOTAL = _c(
     "Values in provider data that could not be read and were left out (an H3 cell that is no cell, "
     "a timestamp that is no time), by field; each field and kind of problem is logged once.",
     ("field",),
+    collector="exporter",
 )
 EXPORTER_INVALID_MEASUREMENTS_TOTAL = _c(
     "leo_exporter_invalid_measurements_total",
@@ -510,12 +494,14 @@ EXPORTER_INVALID_MEASUREMENTS_TOTAL = _c(
     "that is not in it, of another entity kind, or with missing or extra labels) and were dropped, by family; "
     "each family is logged once. Anything but absent is a bug in the exporter.",
     ("family",),
+    collector="exporter",
 )
 EXPORTER_TELEMETRY_ROWS_TOTAL = _c(
     "leo_exporter_telemetry_rows_total",
     "account",
     "Telemetry rows received from the provider's stream, by device type.",
     ("device_type",),
+    collector="exporter",
 )
 EXPORTER_BUILD_INFO = _i(
     "leo_exporter_build_info",
@@ -558,7 +544,7 @@ EXPORTER_WORKER_RESTARTS_TOTAL = _c(
     "Times the front process restarted the worker process after it exited.",
 )
 
-CATALOG: tuple[MetricSpec[Any, Any], ...] = tuple(_declared)
+CENTRAL: tuple[MetricSpec[Any, Any], ...] = tuple(_declared)
 
 # The standard process families, from prometheus_client's ProcessCollector, rendered at the end
 # of the cached exposition (always on, like every exporter's; empty where /proc is missing).
@@ -575,8 +561,6 @@ PROCESS_CATALOG: tuple[MetricSpec[Literal["process"], NoLabels], ...] = (
     MetricSpec("process_max_fds", "gauge", "process", "Maximum number of open file descriptors.", ()),
 )
 
-BY_NAME: dict[str, MetricSpec[Any, Any]] = {spec.name: spec for spec in (*CATALOG, *PROCESS_CATALOG)}
-
 # --- collectors: families in named groups, switched with --[no-]collector.<name> or `collectors:`
 # in the config. The exporter's own figures (`exporter`) are always on.
 COLLECTORS: tuple[str, ...] = (
@@ -591,33 +575,42 @@ COLLECTORS: tuple[str, ...] = (
     "organization",
 )
 ALWAYS_ON = "exporter"
-# Entity -> collector group; families of an entity that belong elsewhere are listed by name.
-_ENTITY_COLLECTOR = {
-    "account": "account",
-    "terminal": "terminal",
-    "router": "router",
-    "service_line": "service_line",
-    "pool": "pool",
-    "product": "product",
-    "organization": "organization",
-    "site": "organization",
-    "job": "exporter",
-    "exporter": "exporter",
-    "process": "exporter",
-}
-_USAGE_PARTS = ("usage", "billing_cycle", "previous_cycle", "overage")
+
+# --- the catalogue: the central families and those of the registered providers, in exposition
+# order. Both are filled in place when the provider registry loads (`install`), so a module that
+# imported them sees the providers' families; before that they hold the central families only.
+CATALOG: list[MetricSpec[Any, Any]] = list(CENTRAL)
+BY_NAME: dict[str, MetricSpec[Any, Any]] = {spec.name: spec for spec in (*CATALOG, *PROCESS_CATALOG)}
 
 
-def collector_of(spec: MetricSpec) -> str:
-    """The collector group a family belongs to (the exporter's own figures: `exporter`)."""
-    name = spec.name
-    if name.startswith("leo_exporter_"):
-        return "exporter"
-    if name == "leo_terminal_ip_info":
-        return "ip"
-    if spec.entity == "service_line" and any(part in name for part in _USAGE_PARTS):
-        return "usage"
-    return _ENTITY_COLLECTOR[spec.entity]
+def install(provided: Sequence[MetricSpec[Any, Any]]) -> None:
+    """Make the catalogue the central families plus `provided` (every registered provider's, in the
+    registry's order), replacing what an earlier call installed. A provider's family comes right
+    after the central family it `follows`, else after the central data families, so that the
+    exporter's own figures stay last. Raises ValueError for a family that cannot be served."""
+    central = {spec.name for spec in (*CENTRAL, *PROCESS_CATALOG)}
+    data = [spec for spec in CENTRAL if spec.collector != ALWAYS_ON]
+    anchors = {spec.name for spec in data}
+    seen: set[str] = set()
+    for spec in provided:
+        if not spec.name.startswith("leo_") or spec.name.startswith("leo_exporter_"):
+            raise ValueError(f"{spec.name}: a provider's family is named leo_<entity>_…, never leo_exporter_…")
+        if spec.name in central or spec.name in seen:
+            raise ValueError(f"{spec.name} is declared twice (centrally or by two providers)")
+        if spec.collector not in COLLECTORS:
+            raise ValueError(f"{spec.name}: unknown collector {spec.collector!r}; there are: {', '.join(COLLECTORS)}")
+        if spec.follows is not None and spec.follows not in anchors:
+            raise ValueError(f"{spec.name} follows {spec.follows!r}, which is no central data family")
+        seen.add(spec.name)
+    ordered: list[MetricSpec[Any, Any]] = []
+    for spec in data:
+        ordered.append(spec)
+        ordered.extend(p for p in provided if p.follows == spec.name)
+    ordered.extend(p for p in provided if p.follows is None)
+    ordered.extend(spec for spec in CENTRAL if spec.collector == ALWAYS_ON)
+    CATALOG[:] = ordered
+    BY_NAME.clear()
+    BY_NAME.update((spec.name, spec) for spec in (*CATALOG, *PROCESS_CATALOG))
 
 
 IDENTITY_LABEL: dict[str, str | None] = {

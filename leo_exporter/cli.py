@@ -252,7 +252,11 @@ def _fault_modes() -> str:
     """The fault modes for `--fault`'s help: the fault book's own, then those only some simulators have."""
     from leo_exporter.simulator.faults import SERVED
 
-    extra = [f"{' and '.join(sorted(s.own_faults))} ({name})" for name, s in simulated().items() if s.own_faults]
+    extra = [
+        f"{' and '.join(sorted(m.name for m in s.fault_modes))} ({name})"
+        for name, s in simulated().items()
+        if s.fault_modes
+    ]
     return ", ".join([*SERVED, *extra])
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from leo_exporter.catalog import BY_NAME, CATALOG, IDENTITY_LABEL, PROCESS_CATALOG, MetricSpec, collector_of
+from leo_exporter.catalog import BY_NAME, CATALOG, IDENTITY_LABEL, PROCESS_CATALOG, MetricSpec
 
 SCHEMA_VERSION = 1
 
@@ -71,7 +71,7 @@ def build(observed: dict[str, dict[str, set[str]]]) -> dict[str, Any]:
             "type": spec.type,
             "unit": unit_of(spec.name),
             "labels": sorted(labels),
-            "collector": collector_of(spec),
+            "collector": spec.collector,
             "providers": sorted(p for p in by_provider if p),
         }
     return {"version": SCHEMA_VERSION, "families": families}
@@ -114,11 +114,11 @@ def series_per_terminal(exposition: str) -> dict[str, dict[str, float]]:
     for family in text_string_to_metric_families(exposition):
         name = family.name + "_total" if family.type == "counter" else family.name
         spec = BY_NAME.get(name)
-        if spec is None or collector_of(spec) == "exporter":
+        if spec is None or spec.collector == "exporter":
             continue
         for sample in family.samples:
             provider = sample.labels.get("provider", "")
-            key = (collector_of(spec), provider)
+            key = (spec.collector, provider)
             samples[key] = samples.get(key, 0) + 1
             if name == "leo_terminal_info":
                 terminals[provider] = terminals.get(provider, 0) + 1

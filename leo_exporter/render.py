@@ -32,7 +32,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from leo_exporter import deflate
 from leo_exporter import version as build
-from leo_exporter.catalog import CATALOG, MetricSpec, collector_of
+from leo_exporter.catalog import CATALOG, MetricSpec
 from leo_exporter.jobstatus import JobStatus
 from leo_exporter.labeltext import escape_label
 from leo_exporter.samples import Samples
@@ -247,11 +247,14 @@ class Renderer:
             del self._cache[key]  # departed accounts
         pending: list[Chunk | Future[Chunk]] = []
         for spec in CATALOG:
-            if self.disabled and collector_of(spec) in self.disabled:
+            if self.disabled and spec.collector in self.disabled:
                 continue
             samples = self._family(spec, accounts)
             if samples:
-                pending.append(self._headers[spec.name])
+                header = self._headers.get(spec.name)
+                if header is None:  # a family the registry installed after this renderer was made
+                    header = self._headers[spec.name] = Chunk.of(spec.header, 0)
+                pending.append(header)
                 pending.extend(samples)
         process = self._process_chunk()
         if process is not None:

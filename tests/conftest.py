@@ -9,9 +9,12 @@ import socket
 
 import pytest
 
+from leo_exporter.providers import providers
 from leo_exporter.render import Exposition, Renderer
 from leo_exporter.simulator.calendar import ENV_VAR, parse_instant
 from leo_exporter.state import STRICT_ENV, FleetState
+
+providers()  # the registry installs the providers' own families into the catalogue, as every exporter process does
 
 # The simulated world's date in tests: the first half hour of a month, the hardest ordinary day
 # for usage. Every simulator a test starts (in-process or as a process, which reads the

@@ -7,7 +7,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from leo_exporter.app import Exporter
-from leo_exporter.catalog import BY_NAME, CATALOG, COLLECTORS, collector_of
+from leo_exporter.catalog import BY_NAME, CATALOG, COLLECTORS
 from leo_exporter.cli import _with_collectors, build_parser
 from leo_exporter.config import ConfigError
 from leo_exporter.providers import parse_config
@@ -54,7 +54,7 @@ async def test_no_router_collector_removes_every_router_family_and_keeps_the_res
 
 async def test_no_usage_collector_makes_no_usage_calls() -> None:
     served, enabled, requests = await scrape_with({"usage": False})
-    assert not [n for n in served if n in BY_NAME and collector_of(BY_NAME[n]) == "usage"]
+    assert not [n for n in served if n in BY_NAME and BY_NAME[n].collector == "usage"]
     for provider, call in (("starlink", "data_usage"), ("kognitive", "billing_usage"), ("oneweb", "usage_consumption")):
         assert enabled[(provider, call)] is False, call
     assert requests == 0
@@ -62,9 +62,9 @@ async def test_no_usage_collector_makes_no_usage_calls() -> None:
 
 
 def test_every_family_belongs_to_a_collector_and_the_exporters_own_are_always_on() -> None:
-    groups = {collector_of(spec) for spec in CATALOG}
+    groups = {spec.collector for spec in CATALOG}
     assert groups <= {*COLLECTORS, "exporter"}
-    assert {collector_of(BY_NAME[n]) for n in ("leo_exporter_job_up", "process_cpu_seconds_total")} == {"exporter"}
+    assert {BY_NAME[n].collector for n in ("leo_exporter_job_up", "process_cpu_seconds_total")} == {"exporter"}
     assert "exporter" not in COLLECTORS  # no switch for the self-metrics
 
 

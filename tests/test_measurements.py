@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from leo_exporter import catalog
+from leo_exporter.providers.oneweb import families
 from leo_exporter.records import TelemetryColumns
 from leo_exporter.state import STRICT_ENV, AccountState, FleetState, InvalidMeasurement
 from tests.conftest import render
@@ -44,7 +45,7 @@ def samples(state: FleetState, name: str) -> dict[tuple[tuple[str, str], ...], f
 
 def misspelt() -> Any:
     """A handle that looks right but is not the catalogue's (as a copy-pasted spec with a typo would be)."""
-    return dataclasses.replace(catalog.TERMINAL_SINR_DECIBELS, name="leo_terminal_sinr_db")
+    return dataclasses.replace(families.TERMINAL_SINR_DECIBELS, name="leo_terminal_sinr_db")
 
 
 def bad_measurements(account: AccountState) -> list[tuple[str, Any]]:
@@ -156,8 +157,13 @@ def _strings(tree: ast.AST) -> list[tuple[int, str]]:
 def test_no_provider_module_holds_a_metric_name_or_builds_label_text() -> None:
     found = []
     # a provider's simulator/ plays the provider's API (HTTP headers like `Bearer error="…"`), it never
-    # writes to the state; everything else under providers/ is held to the rule
-    files = sorted(p for p in PROVIDERS.rglob("*.py") if "simulator" not in p.relative_to(PROVIDERS).parts)
+    # writes to the state; its families.py declares the families only it sets (Provider.families), the
+    # one module that names them; everything else under providers/ is held to the rule
+    files = sorted(
+        p
+        for p in PROVIDERS.rglob("*.py")
+        if "simulator" not in p.relative_to(PROVIDERS).parts and p.name != "families.py"
+    )
     assert len(files) > 20
     for path in files:
         source = path.read_text()

@@ -2,7 +2,8 @@
 in tests, is installed the way a third-party package installs one (a `*.dist-info` with an entry
 point in the `leo_exporter.providers` group, on sys.path) and then shows up everywhere a built-in
 one does: `check-config`, the simulator and its fault book, `/metrics` and `/api/jobs`, with no
-file under leo_exporter/ naming it.
+file under leo_exporter/ naming it. What it brings of its own (a job, a metric family, a fault
+mode) works end to end, and uninstalling it leaves the catalogue as the built-in providers make it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from leo_exporter import catalog
 from leo_exporter.actions.commands import actions
 from leo_exporter.app import Exporter
 from leo_exporter.cli import build_parser
@@ -53,9 +55,11 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """LunarLink installed in this process, and uninstalled afterwards."""
     monkeypatch.syspath_prepend(str(install(tmp_path / "site")))
     forget_registry()
+    providers()  # read with it, as a process that starts with it installed does
     yield tmp_path / "site"
     monkeypatch.undo()
     forget_registry()
+    providers()  # read again without it: the catalogue loses its family
 
 
 def child_env(site: Path) -> dict[str, str]:
@@ -77,6 +81,31 @@ def test_the_registry_finds_it_through_the_entry_point_group(site: Path) -> None
     assert NAME in registry and {"starlink", "kognitive", "oneweb"} <= set(registry)
     assert registry[NAME].config_model.__module__ == "tests.toy_provider"
     assert "tests.toy_provider" in sys.modules
+
+
+def test_its_family_joins_the_catalogue_while_it_is_installed(site: Path) -> None:
+    from tests.toy_provider import TERMINAL_DUST_COVER_RATIO
+
+    assert catalog.BY_NAME["leo_terminal_dust_cover_ratio"] is TERMINAL_DUST_COVER_RATIO
+    assert TERMINAL_DUST_COVER_RATIO.collector == "terminal"
+    # after the built-in providers' families, before the exporter's own figures
+    names = [spec.name for spec in catalog.CATALOG]
+    assert (
+        names.index("leo_site_info") < names.index("leo_terminal_dust_cover_ratio") < names.index("leo_exporter_job_up")
+    )
+
+
+def test_uninstalled_it_leaves_the_catalogue_as_the_built_in_providers_make_it(tmp_path: Path) -> None:
+    before = list(catalog.CATALOG)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(install(tmp_path / "site")))
+        forget_registry()
+        providers()
+        assert "leo_terminal_dust_cover_ratio" in catalog.BY_NAME
+    forget_registry()
+    providers()
+    assert before == catalog.CATALOG
+    assert "leo_terminal_dust_cover_ratio" not in catalog.BY_NAME
 
 
 def test_the_simulator_command_takes_its_option(site: Path) -> None:
@@ -102,19 +131,36 @@ async def test_it_is_simulated_polled_and_served_like_a_built_in_provider(site: 
         async with front_client(exporter) as web:  # the front's app, as users reach it (tests/inprocess.py)
             jobs = (await web.get("/api/jobs")).json()["jobs"]
             scraped = (await web.get("/metrics")).text
+        # its own fault mode, set at the simulator's control, acted on by its simulator
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SIM_URL) as sim:
+            set_ = await sim.post("/_sim/faults", json={"provider": NAME, "account": "1", "mode": "eclipse"})
+            assert set_.status_code == 200, set_.text
+        await poll_all(exporter)
+        eclipsed = (await exporter.render_now()).plain.decode()
     finally:
         await exporter.aclose()
+    assert 'leo_terminal_online{provider="lunarlink",account="lunar-1",terminal_id="LL-1-1"} 0' in eclipsed
+    assert 'leo_terminal_online{provider="lunarlink",account="lunar-2",terminal_id="LL-2-1"} 1' in eclipsed
     for text_ in (text, scraped):
         assert 'leo_terminal_online{provider="lunarlink",account="lunar-1",terminal_id="LL-1-1"} 1' in text_
         assert 'leo_terminal_online{provider="lunarlink",account="lunar-2",terminal_id="LL-2-4"} 0' in text_
         assert 'leo_terminal_info{provider="lunarlink",account="lunar-2",terminal_id="LL-2-3",name="dish 3"} 1' in text_
         assert 'leo_exporter_job_up{provider="lunarlink",account="lunar-1",call="dishes"} 1.0' in text_
+        # its own family, with the HELP it declares
+        assert 'leo_terminal_dust_cover_ratio{provider="lunarlink",account="lunar-2",terminal_id="LL-2-3"} 0.3' in text_
+        assert "# HELP leo_terminal_dust_cover_ratio Fraction of the dish's surface covered" in text_
     ours = [job for job in jobs if job["provider"] == NAME]
     assert [(j["account"], j["call"], j["up"]) for j in ours] == [
         ("lunar-1", "dishes", True),
         ("lunar-2", "dishes", True),
     ]
     assert ours[0]["interval_seconds"] == 300.0  # its own default (the demo intervals are the CLI's)
+    # what its JobSpec says, in the status API
+    assert (ours[0]["collectors"], ours[0]["terminal_state"], ours[0]["permission"]) == (
+        ["terminal"],
+        True,
+        "dishes:read",
+    )
 
 
 async def test_its_faults_come_from_the_shared_fault_book(site: Path) -> None:
@@ -125,6 +171,13 @@ async def test_its_faults_come_from_the_shared_fault_book(site: Path) -> None:
         assert refused.json()["error"] == "mode 'behind' does not exist for lunarlink: LunarLink has no stream"
         refused = await sim.post("/_sim/faults", json={"provider": NAME, "account": "1", "mode": "expired_token"})
         assert "does not exist for lunarlink: its simulator does not act on it" in refused.json()["error"]
+        # its own mode: listed, taken for it, refused for a provider that does not have it
+        listed = (await sim.get("/_sim/faults")).json()["modes"]
+        assert listed["eclipse"].startswith("LunarLink: every dish")
+        refused = await sim.post("/_sim/faults", json={"provider": "starlink", "account": "1", "mode": "eclipse"})
+        assert refused.json()["error"] == "mode 'eclipse' does not exist for starlink: its simulator does not act on it"
+        refused = await sim.post("/_sim/faults", json={"provider": NAME, "account": "1", "mode": "eclipse", "ttl": 1})
+        assert refused.json()["error"].startswith("unknown parameter(s) ttl")
         set_ = await sim.post(
             "/_sim/faults", json={"provider": NAME, "account": "1", "mode": "server_error", "count": 1}
         )

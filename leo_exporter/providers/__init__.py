@@ -34,18 +34,20 @@ def providers() -> dict[str, Provider]:
         found[point.name] = provider
     if not found:
         raise RuntimeError(f"no provider registered in the {GROUP} entry-point group: is leo-exporter installed?")
+    # the providers' own families join the catalogue, in the demo's order (see `ordered`)
+    catalog.install([spec for _, p in sorted(found.items(), key=_order) for spec in p.families])
     return found
+
+
+def _order(item: tuple[str, Provider]) -> tuple[int, str]:
+    spec = item[1].simulator
+    return (spec.demo_position if spec is not None else 100, item[0])
 
 
 def ordered() -> dict[str, Provider]:
     """Every registered provider in the demo's order (`SimulatorSpec.demo_position`, 100 without a
     simulator, then the name): the order of generated rules, docs tables and families."""
-
-    def key(item: tuple[str, Provider]) -> tuple[int, str]:
-        spec = item[1].simulator
-        return (spec.demo_position if spec is not None else 100, item[0])
-
-    return dict(sorted(providers().items(), key=key))
+    return dict(sorted(providers().items(), key=_order))
 
 
 def built_in() -> dict[str, Provider]:

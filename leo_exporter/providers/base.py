@@ -3,8 +3,9 @@
 A provider is one object of the `Provider` shape, registered in the `leo_exporter.providers`
 entry-point group (`leo_exporter/providers/__init__.py`): its config model, a driver that runs its
 jobs for one account (reaching the rest of the exporter only through `AccountContext`), its
-simulator (named lazily, see `spec.py`), its management actions and its jobs (`JobSpec`s, which
-its config model holds). `ProviderDefinition` is the ready-made such object the built-in providers use.
+simulator (named lazily, see `spec.py`), its management actions, its jobs (`JobSpec`s, which its
+config model holds) and the metric families only it sets. `ProviderDefinition` is the ready-made
+such object the built-in providers use.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
 from leo_exporter import catalog
+from leo_exporter.catalog import MetricSpec
 from leo_exporter.config import AccountConfig
 from leo_exporter.jobspec import JobSpec
 from leo_exporter.providers.budget import RateBudget
@@ -121,6 +123,9 @@ class Provider(Protocol):
     @property
     def jobs(self) -> Sequence[JobSpec]: ...  # its jobs, in order (the config model's JOBS)
 
+    @property
+    def families(self) -> Sequence[MetricSpec[Any, Any]]: ...  # the families only it sets (catalog.install)
+
     def create(self, ctx: AccountContext) -> AccountDriver: ...
 
 
@@ -134,6 +139,7 @@ class ProviderDefinition:
     online_from_telemetry: bool = False
     simulator: SimulatorSpec | None = None
     actions: Sequence[ActionSpec] = ()
+    families: Sequence[MetricSpec[Any, Any]] = ()
 
     @property
     def jobs(self) -> Sequence[JobSpec]:

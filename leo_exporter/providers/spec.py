@@ -27,6 +27,20 @@ class SimulatorFlag:
 
 
 @dataclass(frozen=True, slots=True)
+class FaultMode:
+    """A fault mode only this provider's simulator has, and acts on itself (Starlink: `behind`, its
+    stream falling behind). The shared fault book (`leo_exporter/simulator/faults.py`) learns it from
+    here: it takes, lists and counts it for this provider and refuses it for the others."""
+
+    name: str  # the `mode` of `POST /_sim/faults` and of `--fault`
+    help: str  # one line, shown at `GET /_sim/faults` and in `leo-exporter simulator --help`
+    # its own parameters and their defaults; a value given must be of the default's type (an int
+    # for an int, a number for a float, a string for a string), and a number at least `minimum`
+    params: Mapping[str, Any] = field(default_factory=dict)
+    minimum: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class SimulatorSpec:
     """A provider's simulated API: where it is mounted, how it is built, what it can do."""
 
@@ -36,7 +50,7 @@ class SimulatorSpec:
     flags: tuple[SimulatorFlag, ...] = ()
     # fault modes beyond the transport-level ones every simulator gets from the fault book, which
     # this simulator acts on itself (Starlink: expired_token, behind)
-    own_faults: frozenset[str] = frozenset()
+    fault_modes: tuple[FaultMode, ...] = ()
     # why a mode it does not act on does not exist here (the 400 answer says it)
     missing_faults: Mapping[str, str] = field(default_factory=dict)
     # fields no document or real payload shows, served only with `--assume <provider>.<name>`

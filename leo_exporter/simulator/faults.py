@@ -16,16 +16,13 @@ of those keys (or `*`) changes the answer:
 - `wrong_shape`: valid JSON of the wrong structure (`shape`: `top` swaps the top level, an
   object becomes a one-item array and an array `{"count": n}`; `deep` replaces every array
   inside by `{"count": n}`);
-- `expired_token`: Starlink: tokens die `ttl` seconds (default 2) after they are minted although
-  `expires_in` says 15 minutes; the API answers 401 "expired";
-- `revoked`: the credentials are refused everywhere: 401 (Starlink: the token endpoint too);
-- `behind`: Starlink: the account's stream readers fall `ticks` (default 40) ticks behind, so the
-  next calls come back full (done at once; nothing stays set).
+- `revoked`: the credentials are refused everywhere: 401 (Starlink: the token endpoint too).
 
-Every provider's simulator has the modes the book serves itself; `expired_token` and `behind`
-exist only where the provider's `SimulatorSpec.own_faults` says its simulator acts on them
-(Starlink). Kognitive and OneWeb have no tokens (the key or the Basic credentials go with every
-request), nor a stream: asking for those is a 400 with the reason their `missing_faults` give.
+Every provider's simulator has these modes, which the book serves itself. A provider's simulator
+may have modes of its own, which it acts on itself: its `SimulatorSpec.fault_modes` teaches them to
+the book (Starlink: `expired_token`, tokens dying early; `behind`, its stream falling behind), which
+then takes them for that provider, with their parameters, and refuses them for the others with a
+400 (and the reason their `missing_faults` give, where they give one).
 
 A fault lasts `count` answers, or `seconds`, or until it is cleared. It applies to every endpoint
 of the account, or only to those whose name contains `endpoint`; only `revoked` (and a fault
@@ -63,14 +60,11 @@ MODES: dict[str, str] = {
     "truncated": "the JSON body cut in the middle",
     "malformed": "200 with a body that is not JSON",
     "wrong_shape": "valid JSON of the wrong structure (shape: top | deep)",
-    "expired_token": "Starlink: tokens refused with 401 `ttl` seconds after minting (default 2)",
     "revoked": "credentials refused everywhere with 401",
-    "behind": "Starlink: the telemetry stream falls `ticks` behind (full batches)",
 }
-SERVED = tuple(m for m in MODES if m not in ("expired_token", "behind"))  # those two act in the simulator
-# every provider's simulator has the SERVED modes; the others only where its SimulatorSpec.own_faults says
-DEFAULTS: dict[str, Any] = {"retry_after": 5.0, "status": 503, "delay": 60.0, "ttl": 2.0, "ticks": 40, "shape": "top"}
-PARAMS = {"retry_after", "status", "delay", "ttl", "ticks", "shape"}
+SERVED = tuple(MODES)  # every provider's simulator has these; the others are its SimulatorSpec.fault_modes
+DEFAULTS: dict[str, Any] = {"retry_after": 5.0, "status": 503, "delay": 60.0, "shape": "top"}
+PARAMS = set(DEFAULTS)
 MAX_LOG = 50_000  # requests remembered per account (for rates); totals are kept for ever
 MALFORMED_BODY = b"<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>\n"
 
@@ -94,9 +88,8 @@ class Fault:
     retry_after: float = DEFAULTS["retry_after"]
     status: int = DEFAULTS["status"]
     delay: float = DEFAULTS["delay"]
-    ttl: float = DEFAULTS["ttl"]
-    ticks: int = DEFAULTS["ticks"]
     shape: str = DEFAULTS["shape"]
+    options: dict[str, Any] = field(default_factory=dict)  # the parameters of a provider's own mode
     created: float = 0.0
     hits: int = 0
 
@@ -128,12 +121,10 @@ class Fault:
             "rate_limit": ("retry_after",),
             "server_error": ("status",),
             "slow": ("delay",),
-            "expired_token": ("ttl",),
-            "behind": ("ticks",),
             "wrong_shape": ("shape",),
         }.get(self.mode, ()):
             out[name] = getattr(self, name)
-        return out
+        return {**out, **self.options}
 
 
 @dataclass(slots=True)
@@ -168,6 +159,10 @@ class FaultBook:
         self.requests: dict[tuple[str, str], _Requests] = {}
         self._ids = itertools.count(1)
         self._activate: dict[tuple[str, str], Activate] = {}
+        # every mode: the served ones, then each simulated provider's own (SimulatorSpec.fault_modes)
+        self.modes: dict[str, str] = dict(MODES)
+        for spec in self.providers.values():
+            self.modes.update((own.name, own.help) for own in spec.fault_modes if own.name not in self.modes)
 
     # ---- setting and clearing -----------------------------------------------------------------------
 
@@ -190,9 +185,10 @@ class FaultBook:
         spec = self.providers.get(provider)
         if spec is None:
             raise FaultError(f"unknown provider {provider!r}; known: {', '.join(sorted(self.providers))}")
-        if mode not in MODES:
-            raise FaultError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
-        if mode not in SERVED and mode not in spec.own_faults:
+        own = next((m for m in spec.fault_modes if m.name == mode), None)
+        if mode not in self.modes and mode not in spec.missing_faults:
+            raise FaultError(f"unknown mode {mode!r}; known: {', '.join(self.modes)}")
+        if mode not in MODES and own is None:
             why = spec.missing_faults.get(mode, "its simulator does not act on it")
             raise FaultError(f"mode {mode!r} does not exist for {provider}: {why}")
         if not isinstance(account, str) or not account:
@@ -203,11 +199,17 @@ class FaultBook:
             raise FaultError("seconds must be a positive number")
         if endpoint is not None and (not isinstance(endpoint, str) or not endpoint):
             raise FaultError("endpoint must be a non-empty string (a part of the endpoint's name)")
-        unknown = sorted(set(params) - PARAMS)
+        own_params = dict(own.params) if own is not None else {}
+        known = PARAMS | set(own_params)
+        unknown = sorted(set(params) - known)
         if unknown:
-            raise FaultError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(PARAMS))}")
-        values = {**DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
+            raise FaultError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        given = {k: v for k, v in params.items() if v is not None}
+        values = {**DEFAULTS, **{k: v for k, v in given.items() if k in PARAMS}}
         _check_params(values)
+        options = {**own_params, **{k: v for k, v in given.items() if k in own_params}}
+        if own is not None:
+            _check_own(own.minimum, own_params, options)
         now = self.clock()
         fault = Fault(
             id=next(self._ids),
@@ -220,9 +222,8 @@ class FaultBook:
             retry_after=float(values["retry_after"]),
             status=int(values["status"]),
             delay=float(values["delay"]),
-            ttl=float(values["ttl"]),
-            ticks=int(values["ticks"]),
             shape=str(values["shape"]),
+            options=options,
             created=now,
         )
         applied: dict[str, Any] = {}
@@ -397,7 +398,7 @@ class FaultBook:
         summary = self.request_summary()
         return {
             "now": now,
-            "modes": MODES,
+            "modes": self.modes,
             "faults": [f.public(now) for f in self.active() if provider is None or f.provider == provider],
             "requests": summary if provider is None else {provider: summary.get(provider, {})},
         }
@@ -509,12 +510,24 @@ def _check_params(values: dict[str, Any]) -> None:
         raise FaultError("status must be a 5xx status code")
     if not _number(values["delay"]) or values["delay"] <= 0 or values["delay"] > 600:
         raise FaultError("delay must be a number of seconds in (0, 600]")
-    if not _number(values["ttl"]) or values["ttl"] < 0:
-        raise FaultError("ttl must be a number of seconds >= 0")
-    if type(values["ticks"]) is not int or values["ticks"] < 1:
-        raise FaultError("ticks must be a positive integer")
     if values["shape"] not in ("top", "deep"):
         raise FaultError("shape must be 'top' or 'deep'")
+
+
+def _check_own(minimum: Mapping[str, float], defaults: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+    """A provider's own mode's parameters: each of its default's type, numbers at least their minimum."""
+    for name, value in values.items():
+        default = defaults[name]
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                raise FaultError(f"{name} must be a string")
+            continue
+        if type(default) is int and type(value) is not int:
+            raise FaultError(f"{name} must be an integer")
+        if not _number(value):
+            raise FaultError(f"{name} must be a number")
+        if name in minimum and value < minimum[name]:
+            raise FaultError(f"{name} must be at least {minimum[name]:g}")
 
 
 def _number(value: Any) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from leo_exporter.providers.base import Provider, ProviderDefinition
 from leo_exporter.providers.kognitive.actions import ACTIONS
 from leo_exporter.providers.kognitive.config import KognitiveAccount
+from leo_exporter.providers.kognitive.families import FAMILIES
 from leo_exporter.providers.kognitive.jobs import KognitiveDriver
 from leo_exporter.providers.spec import SimulatorSpec
 
@@ -36,5 +37,6 @@ PROVIDER: Provider = ProviderDefinition(  # checked against the protocol by mypy
     driver=KognitiveDriver,
     online_from_telemetry=False,
     simulator=SIMULATOR,
+    families=FAMILIES,
     actions=ACTIONS,
 )

@@ -23,6 +23,7 @@ from leo_exporter.providers.base import AccountContext, JobFunction
 from leo_exporter.providers.common import raise_if_skipped
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.http import ApiClient
+from leo_exporter.providers.kognitive import families
 from leo_exporter.providers.kognitive import fields as F
 from leo_exporter.providers.kognitive.client import KognitiveClient, Listing
 from leo_exporter.providers.kognitive.config import KognitiveAccount
@@ -320,8 +321,8 @@ class KognitiveDriver:
         state.replace_service_lines(records)
         table = state.service_lines
         for number, address in line_address.items():
-            table.set(catalog.SERVICE_LINE_LATITUDE_DEGREES, number, address.latitude if address else None)
-            table.set(catalog.SERVICE_LINE_LONGITUDE_DEGREES, number, address.longitude if address else None)
+            table.set(families.SERVICE_LINE_LATITUDE_DEGREES, number, address.latitude if address else None)
+            table.set(families.SERVICE_LINE_LONGITUDE_DEGREES, number, address.longitude if address else None)
             table.set(catalog.SERVICE_LINE_USAGE_LIMIT_BYTES, number, self.limits.get(lines[number].account))
 
         terminals = _terminals(lines, status)

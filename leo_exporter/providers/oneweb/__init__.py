@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from leo_exporter.providers.base import Provider, ProviderDefinition
 from leo_exporter.providers.oneweb.config import OneWebAccount
+from leo_exporter.providers.oneweb.families import FAMILIES
 from leo_exporter.providers.oneweb.jobs import OneWebDriver
 from leo_exporter.providers.spec import SimulatorFlag, SimulatorSpec
 
@@ -37,4 +38,5 @@ PROVIDER: Provider = ProviderDefinition(  # checked against the protocol by mypy
     driver=OneWebDriver,
     online_from_telemetry=False,  # resourceState says it
     simulator=SIMULATOR,
+    families=FAMILIES,
 )

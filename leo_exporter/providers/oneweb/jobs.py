@@ -23,6 +23,7 @@ from leo_exporter.catalog import MetricSpec
 from leo_exporter.providers.base import AccountContext, JobFunction
 from leo_exporter.providers.common import parse_items, raise_if_skipped
 from leo_exporter.providers.http import ApiClient
+from leo_exporter.providers.oneweb import families
 from leo_exporter.providers.oneweb.client import OneWebClient
 from leo_exporter.providers.oneweb.config import OneWebAccount
 from leo_exporter.providers.oneweb.jobspecs import (
@@ -61,22 +62,25 @@ K = TypeVar("K", Literal["terminal"], Literal["service_line"])
 
 # TerminalReport.signal key -> its family
 SIGNAL_FAMILIES = {
-    "rsrp_dbm": catalog.TERMINAL_RSRP_DBM,
-    "rssi_dbm": catalog.TERMINAL_RSSI_DBM,
-    "sinr_decibels": catalog.TERMINAL_SINR_DECIBELS,
+    "rsrp_dbm": families.TERMINAL_RSRP_DBM,
+    "rssi_dbm": families.TERMINAL_RSSI_DBM,
+    "sinr_decibels": families.TERMINAL_SINR_DECIBELS,
 }
 # UsageBucket attribute -> its family (by usage class)
 USAGE_FAMILIES: dict[str, MetricSpec[Literal["service_line"], tuple[str]]] = {
     "used": catalog.SERVICE_LINE_USAGE_BYTES,
-    "remaining": catalog.SERVICE_LINE_USAGE_REMAINING_BYTES,
-    "entitlement": catalog.SERVICE_LINE_USAGE_ENTITLEMENT_BYTES,
-    "balance": catalog.SERVICE_LINE_USAGE_BALANCE_BYTES,
-    "overage_blocks": catalog.SERVICE_LINE_USAGE_OVERAGE_BLOCKS,
+    "remaining": families.SERVICE_LINE_USAGE_REMAINING_BYTES,
+    "entitlement": families.SERVICE_LINE_USAGE_ENTITLEMENT_BYTES,
+    "balance": families.SERVICE_LINE_USAGE_BALANCE_BYTES,
+    "overage_blocks": families.SERVICE_LINE_USAGE_OVERAGE_BLOCKS,
 }
-TRAFFIC_FAMILIES = {"transmit": catalog.TERMINAL_TRANSMIT_BYTES_TOTAL, "receive": catalog.TERMINAL_RECEIVE_BYTES_TOTAL}
+TRAFFIC_FAMILIES = {
+    "transmit": families.TERMINAL_TRANSMIT_BYTES_TOTAL,
+    "receive": families.TERMINAL_RECEIVE_BYTES_TOTAL,
+}
 THROUGHPUT_FAMILIES = {
-    "downlink": catalog.SERVICE_LINE_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND,
-    "uplink": catalog.SERVICE_LINE_UPLINK_THROUGHPUT_BYTES_PER_SECOND,
+    "downlink": families.SERVICE_LINE_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND,
+    "uplink": families.SERVICE_LINE_UPLINK_THROUGHPUT_BYTES_PER_SECOND,
 }
 
 
@@ -213,13 +217,13 @@ class OneWebDriver:
                 table.set(catalog.TERMINAL_ONLINE, imei, 1.0 if r.online else 0.0)
             table.set(catalog.TERMINAL_LATITUDE_DEGREES, imei, r.latitude)
             table.set(catalog.TERMINAL_LONGITUDE_DEGREES, imei, r.longitude)
-            table.set(catalog.TERMINAL_ELEVATION_METERS, imei, r.elevation)
-            table.set(catalog.TERMINAL_FIRST_SEEN_TIMESTAMP_SECONDS, imei, r.first_seen)
+            table.set(families.TERMINAL_ELEVATION_METERS, imei, r.elevation)
+            table.set(families.TERMINAL_FIRST_SEEN_TIMESTAMP_SECONDS, imei, r.first_seen)
             held = table.get(last_seen, imei)
             if r.last_seen is not None and (held is None or r.last_seen > held):
                 table.set(last_seen, imei, r.last_seen)  # never backwards
             table.set_labelled(
-                catalog.TERMINAL_COMPONENT_INFO, imei, {(c.type, c.partition, c.version): 1.0 for c in r.components}
+                families.TERMINAL_COMPONENT_INFO, imei, {(c.type, c.partition, c.version): 1.0 for c in r.components}
             )
 
     # ---- products ----------------------------------------------------------------------------------
@@ -245,9 +249,9 @@ class OneWebDriver:
         for pid, p in by_id.items():
             table.set(catalog.SERVICE_LINE_ACTIVE, pid, 1.0 if p.active else 0.0)
             table.set(catalog.SERVICE_LINE_USAGE_LIMIT_BYTES, pid, p.allowance_bytes)
-            table.set(catalog.SERVICE_LINE_OVERAGE_INCREMENT_BYTES, pid, p.overage_increment_bytes)
-            table.set(catalog.SERVICE_LINE_MAX_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND, pid, p.max_downlink)
-            table.set(catalog.SERVICE_LINE_MAX_UPLINK_THROUGHPUT_BYTES_PER_SECOND, pid, p.max_uplink)
+            table.set(families.SERVICE_LINE_OVERAGE_INCREMENT_BYTES, pid, p.overage_increment_bytes)
+            table.set(families.SERVICE_LINE_MAX_DOWNLINK_THROUGHPUT_BYTES_PER_SECOND, pid, p.max_downlink)
+            table.set(families.SERVICE_LINE_MAX_UPLINK_THROUGHPUT_BYTES_PER_SECOND, pid, p.max_uplink)
         # IMEI -> product (ERD: Products.IMEI); an active product wins over an inactive one.
         links: dict[str, str] = {} if complete else dict(self.product_of_imei)
         for p in sorted(by_id.values(), key=lambda p: p.active):
@@ -325,7 +329,7 @@ class OneWebDriver:
             if report.link_availability is not None and self._fresh(
                 "terminal", imei, "link_availability", report.link_availability_time
             ):
-                table.set(catalog.TERMINAL_LINK_AVAILABILITY_RATIO, imei, report.link_availability)
+                table.set(families.TERMINAL_LINK_AVAILABILITY_RATIO, imei, report.link_availability)
             if report.signal and self._fresh("terminal", imei, "signal_quality", report.signal_time):
                 for measure, family in SIGNAL_FAMILIES.items():
                     table.set(family, imei, report.signal.get(measure))
@@ -333,7 +337,7 @@ class OneWebDriver:
                 self._apply_traffic(table, report)
             if report.state and self.online_from_reports:
                 table.set(catalog.TERMINAL_ONLINE, imei, 1.0 if report.state.lower() in ONLINE_STATES else 0.0)
-            self._report_times(table, catalog.TERMINAL_REPORT_TIMESTAMP_SECONDS, "terminal", imei)
+            self._report_times(table, families.TERMINAL_REPORT_TIMESTAMP_SECONDS, "terminal", imei)
         if unknown:
             self.ctx.log.debug("skipped performance reports of %d terminals not in the inventory", unknown)
 
@@ -382,7 +386,7 @@ class OneWebDriver:
                 table.set_labelled(
                     family, pid, {(cls,): value for (way, cls), value in report.throughput.items() if way == direction}
                 )
-            self._report_times(table, catalog.SERVICE_LINE_REPORT_TIMESTAMP_SECONDS, "service_line", pid)
+            self._report_times(table, families.SERVICE_LINE_REPORT_TIMESTAMP_SECONDS, "service_line", pid)
 
     # ---- usage consumption -------------------------------------------------------------------------
 
@@ -425,7 +429,7 @@ class OneWebDriver:
                 info.append(({"class": cls, **bucket.attrs}, 1.0))
             for attr, family in USAGE_FAMILIES.items():
                 table.set_labelled(family, pid, values[attr])
-            table.set_labelled(catalog.SERVICE_LINE_USAGE_BUCKET_INFO, pid, info)
+            table.set_labelled(families.SERVICE_LINE_USAGE_BUCKET_INFO, pid, info)
             starts = [b.cycle_start for b in buckets if b.cycle_start is not None]
             ends = [b.cycle_end for b in buckets if b.cycle_end is not None]
             table.set(catalog.SERVICE_LINE_BILLING_CYCLE_START_TIMESTAMP_SECONDS, pid, min(starts) if starts else None)

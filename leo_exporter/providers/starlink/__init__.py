@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leo_exporter.providers.base import Provider, ProviderDefinition
-from leo_exporter.providers.spec import SimulatorFlag, SimulatorSpec
+from leo_exporter.providers.spec import FaultMode, SimulatorFlag, SimulatorSpec
 from leo_exporter.providers.starlink.actions import ACTIONS
 from leo_exporter.providers.starlink.config import StarlinkAccount
 from leo_exporter.providers.starlink.jobs import StarlinkDriver
@@ -33,7 +33,20 @@ SIMULATOR = SimulatorSpec(
             "SECONDS",
         ),
     ),
-    own_faults=frozenset({"expired_token", "behind"}),
+    fault_modes=(
+        FaultMode(
+            "expired_token",
+            "Starlink: tokens refused with 401 `ttl` seconds after minting (default 2)",
+            params={"ttl": 2.0},
+            minimum={"ttl": 0.0},
+        ),
+        FaultMode(
+            "behind",
+            "Starlink: the telemetry stream falls `ticks` behind (full batches)",
+            params={"ticks": 40},
+            minimum={"ticks": 1},
+        ),
+    ),
     demo_overrides={
         "telemetry": {"max_linger": "2s", "batch_size": 65000},
         "backoff_base": "1s",

@@ -398,7 +398,7 @@ class StarlinkSimulator:
             return False
         token = request.headers.get("authorization", "").partition(" ")[2].strip()
         found = self._tokens.get(token)
-        if found is None or self._clock() - found.issued < fault.ttl:
+        if found is None or self._clock() - found.issued < fault.options["ttl"]:
             return False
         del self._tokens[token]
         self.faults.hit(fault)
@@ -409,10 +409,10 @@ class StarlinkSimulator:
         moved = 0
         for client in {c.account: c for c in self._clients.values()}.values():
             if fault.account == "*" or fault.account in self._keys(client):
-                moved += self.rewind(client.creds.account_number, fault.ticks)
+                moved += self.rewind(client.creds.account_number, fault.options["ticks"])
         if not moved:
             raise FaultError(f"no Starlink account is called {fault.account!r} (account number, client id or index)")
-        return {"clients": moved, "ticks": fault.ticks}
+        return {"clients": moved, "ticks": fault.options["ticks"]}
 
     # ---- auth ---------------------------------------------------------------------------------------
 
