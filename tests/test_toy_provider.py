@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -227,3 +228,36 @@ def test_the_demo_exporter_simulates_polls_and_serves_it(site: Path, tmp_path: P
     (dishes,) = [job for job in jobs if job["provider"] == NAME]
     assert dishes["call"] == "dishes" and dishes["up"] is True
     assert dishes["interval_seconds"] == 5.0  # JobSpec.demo_interval
+
+
+def test_adding_it_touched_its_own_files_only() -> None:
+    """The measure of docs/adding-a-provider.md: a provider with a job, a family and a fault mode of
+    its own is its code, its test and its docs page (and one entry-point line, which `install`
+    writes here); no other tracked file names it, its family or its fault mode."""
+    tracked = subprocess.run(["git", "ls-files"], capture_output=True, text=True, cwd=ROOT, timeout=30, check=True)
+    names = (NAME, "leo_terminal_dust_cover_ratio", "eclipse")
+    touched = {
+        path
+        for path in tracked.stdout.splitlines()
+        if (ROOT / path).is_file() and any(n in (ROOT / path).read_bytes().decode(errors="replace") for n in names)
+    }
+    assert touched == {"tests/toy_provider.py", "tests/test_toy_provider.py", "docs/adding-a-provider.md"}
+
+
+def code_blocks(text: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def test_the_code_docs_adding_a_provider_quotes_is_the_toy_providers(tmp_path: Path) -> None:
+    """Every Python block of the page is a run of whole lines of tests/toy_provider.py, and its
+    entry-point block registers what `install` does: the page cannot go stale."""
+    page = (ROOT / "docs" / "adding-a-provider.md").read_text()
+    source = (ROOT / "tests" / "toy_provider.py").read_text()
+    blocks = code_blocks(page, "python")
+    assert len(blocks) >= 7
+    for block in blocks:
+        assert f"\n{block}" in f"\n{source}", f"not in tests/toy_provider.py:\n{block}"
+    (toml,) = code_blocks(page, "toml")
+    assert toml == f'[project.entry-points."{GROUP}"]\n{NAME} = "tests.toy_provider:PROVIDER"\n'
+    written = (install(tmp_path / "site") / "leo_lunarlink-1.0.dist-info" / "entry_points.txt").read_text()
+    assert written == toml.replace('"', "").replace("project.entry-points.", "")
