@@ -11,13 +11,18 @@ from types import ModuleType
 
 import pytest
 
+from leo_exporter.app import Exporter
 from leo_exporter.catalog import COLLECTORS
 from leo_exporter.config import ConfigError, parse_config
 from leo_exporter.durations import format_duration
 from leo_exporter.jobspec import JobSpec, by_name
 from leo_exporter.providers import built_in
+from leo_exporter.simulator.app import build_app, demo_config
+from tests.conftest import SIMULATED_NOW
+from tests.inprocess import SIM_URL, simulated_exporter
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.anyio
 
 
 def generator() -> ModuleType:
@@ -105,3 +110,30 @@ def test_a_provider_page_job_table_is_its_specs(provider: str, interval_column: 
     rows = table_rows((ROOT / "docs" / "providers" / f"{provider}.md").read_text(), "## Jobs")
     expected = [[f"`{job.name}`", format_duration(job.interval)] for job in built_in()[provider].jobs]
     assert [[row[0], row[interval_column]] for row in rows] == expected
+
+
+async def test_every_driver_runs_exactly_its_providers_jobs_in_order() -> None:
+    exporter, _ = simulated_exporter(accounts=1, terminals=2)
+    try:
+        calls: dict[str, list[str]] = {}
+        for job in exporter.scheduler.jobs.values():
+            calls.setdefault(job.status.account.provider, []).append(job.status.call)
+        assert calls == {name: [job.name for job in p.jobs] for name, p in built_in().items()}
+    finally:
+        await exporter.aclose()
+
+
+async def test_a_job_whose_groups_are_all_off_is_not_run() -> None:
+    """`JobSpec.collectors`: switching off `usage` disables exactly the jobs that only feed usage."""
+    app = build_app(accounts=1, terminals=2, now=SIMULATED_NOW)
+    data = demo_config(SIM_URL, app)
+    exporter = Exporter(parse_config({**data, "collectors": {"usage": False}}))
+    try:
+        off = {
+            (j.status.account.provider, j.status.call) for j in exporter.scheduler.jobs.values() if not j.status.enabled
+        }
+        expected = {(n, job.name) for n, p in built_in().items() for job in p.jobs if job.collectors == {"usage"}}
+        assert off == expected
+        assert ("starlink", "data_usage") in off
+    finally:
+        await exporter.aclose()

@@ -7,6 +7,9 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import pytest
+
+from leo_exporter import catalog
 from leo_exporter.providers import GROUP, providers
 from leo_exporter.simulator.app import build_app, load_factory
 from tests.conftest import SIMULATED_NOW
@@ -50,3 +53,33 @@ def test_every_simulator_the_registry_names_can_be_built() -> None:
         spec = providers()[name].simulator
         assert spec is not None
         assert load_factory(spec).__module__.startswith(f"leo_exporter.providers.{name}.simulator")
+
+
+def test_the_providers_families_join_the_catalogue_in_place_and_in_order() -> None:
+    """Provider-only families are declared in the provider's folder (Provider.families) and the
+    registry installs them: the catalogue a module imported holds them, where they `follow`."""
+    from leo_exporter.providers.kognitive.families import SERVICE_LINE_LATITUDE_DEGREES
+    from leo_exporter.providers.oneweb.families import SITE_INFO, TERMINAL_RSRP_DBM
+
+    names = [spec.name for spec in catalog.CATALOG]
+    assert catalog.BY_NAME["leo_terminal_rsrp_dbm"] is TERMINAL_RSRP_DBM
+    assert names.index("leo_terminal_ip_info") < names.index("leo_terminal_rsrp_dbm") < names.index("leo_router_info")
+    assert names.index("leo_data_pool_service_line_usage_bytes") + 1 == names.index(SERVICE_LINE_LATITUDE_DEGREES.name)
+    assert names.index(SITE_INFO.name) + 1 == names.index("leo_exporter_job_up")  # the exporter's own stay last
+    for name, provider in providers().items():
+        for spec in provider.families:
+            assert spec.name not in {s.name for s in catalog.CENTRAL}, f"{name}: {spec.name} is also central"
+
+
+def test_a_family_the_catalogue_cannot_serve_is_refused_and_changes_nothing() -> None:
+    before = list(catalog.CATALOG)
+    bad = [
+        (catalog.gauge("leo_terminal_online", "terminal", "again"), "declared twice"),
+        (catalog.gauge("leo_exporter_x", "terminal", "x"), "never leo_exporter_"),
+        (catalog.gauge("leo_terminal_x", "terminal", "x", collector="nope"), "unknown collector 'nope'"),
+        (catalog.gauge("leo_terminal_x", "terminal", "x", follows="leo_nothing"), "no central data family"),
+    ]
+    for spec, message in bad:
+        with pytest.raises(ValueError, match=message):
+            catalog.install([spec])
+        assert before == catalog.CATALOG
