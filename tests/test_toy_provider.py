@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -255,8 +256,14 @@ def test_the_code_docs_adding_a_provider_quotes_is_the_toy_providers(tmp_path: P
     source = (ROOT / "tests" / "toy_provider.py").read_text()
     blocks = code_blocks(page, "python")
     assert len(blocks) >= 7
+    lines = [line for line in source.splitlines() if line.strip()]
     for block in blocks:
-        assert f"\n{block}" in f"\n{source}", f"not in tests/toy_provider.py:\n{block}"
+        # whole lines in a row, blank lines aside and dedented as a whole (ruff formats the page's
+        # blocks as modules of their own)
+        wanted = [line for line in textwrap.dedent(block).splitlines() if line.strip()]
+        runs = (lines[i : i + len(wanted)] for i in range(len(lines) - len(wanted) + 1))
+        quoted = any(textwrap.dedent("\n".join(run)).splitlines() == wanted for run in runs)
+        assert quoted, f"not in tests/toy_provider.py:\n{block}"
     (toml,) = code_blocks(page, "toml")
     assert toml == f'[project.entry-points."{GROUP}"]\n{NAME} = "tests.toy_provider:PROVIDER"\n'
     written = (install(tmp_path / "site") / "leo_lunarlink-1.0.dist-info" / "entry_points.txt").read_text()
