@@ -18,7 +18,7 @@ bench/results/fleet-<terminals>.json; `--json PATH`, the keys are listed in `JSO
 - freshness: from a telemetry row's arrival in the stream (its tick) to its value in /metrics;
 - time to decode and apply one 65,000-row batch (in process, and the exporter's job duration);
 - peak resident memory of every exporter process (front and worker), the exposition size;
-- series per collector group (from the exposition, by `collector_of`) and the fewest groups whose
+- series per collector group (from the exposition, by each family's `MetricSpec.collector`) and the fewest groups whose
   `--no-collector.<group>` would halve them;
 - with `--prometheus`: Debian's Prometheus scraping the exporter at `--prometheus-interval` (60 s)
   until `--prometheus-scrapes` (3) scrapes of each target, then its `scrape_duration_seconds`,
