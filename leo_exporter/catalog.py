@@ -245,7 +245,7 @@ TERMINAL_IP_INFO = _g(
     collector="ip",
 )
 # (OneWeb's terminal signal and traffic families follow here: leo_exporter/providers/oneweb/families.py)
-# --- routers (Starlink)
+# --- routers (Starlink; its stream's ping, WAN and Wi-Fi client figures: leo_exporter/providers/starlink/families.py)
 ROUTER_INFO = _i("leo_router_info", "router", "Known router (value 1) with its descriptive attributes.")
 ROUTER_ONLINE = _g("leo_router_online", "router", "1 if the router sent telemetry within offline_after, else 0.")
 ROUTER_LAST_SEEN_TIMESTAMP_SECONDS = _g(
@@ -253,25 +253,7 @@ ROUTER_LAST_SEEN_TIMESTAMP_SECONDS = _g(
 )
 ROUTER_UPTIME_SECONDS = _g("leo_router_uptime_seconds", "router", "Wi-Fi router uptime.")
 ROUTER_CLIENTS = _g("leo_router_clients", "router", "Connected clients by band (all, 2ghz, 5ghz, ethernet).", ("band",))
-ROUTER_PING_LATENCY_SECONDS = _g(
-    "leo_router_ping_latency_seconds",
-    "router",
-    "Ping latency from the router by target (internet, pop, dish).",
-    ("target",),
-)
-ROUTER_PING_DROP_RATIO = _g(
-    "leo_router_ping_drop_ratio",
-    "router",
-    "Fraction of pings dropped from the router by target (internet, pop, dish).",
-    ("target",),
-)
 ROUTER_MESH_HOPS = _g("leo_router_mesh_hops", "router", "Mesh hops from the controller (0: connected to the terminal).")
-ROUTER_WAN_RECEIVE_BYTES_TOTAL = _c(
-    "leo_router_wan_receive_bytes_total", "router", "Bytes received on the router WAN port."
-)
-ROUTER_WAN_TRANSMIT_BYTES_TOTAL = _c(
-    "leo_router_wan_transmit_bytes_total", "router", "Bytes transmitted on the router WAN port."
-)
 ROUTER_ALERT = _g(
     "leo_router_alert", "router", "1 while the named alert is active on the router; absent otherwise.", ("alert",)
 )
@@ -283,24 +265,6 @@ ROUTER_WIFI_BYPASSED = _g(
     "leo_router_wifi_bypassed",
     "router",
     "1 if the router's Wi-Fi is bypassed (the terminal used without it), 0 if not.",
-)
-ROUTER_WIFI_CLIENT_RECEIVE_RATE_BYTES_PER_SECOND = _g(
-    "leo_router_wifi_client_receive_rate_bytes_per_second",
-    "router",
-    "Receive link rate of the router's Wi-Fi clients by band (2ghz, 5ghz) and stat (min, avg, max).",
-    ("band", "stat"),
-)
-ROUTER_WIFI_CLIENT_TRANSMIT_RATE_BYTES_PER_SECOND = _g(
-    "leo_router_wifi_client_transmit_rate_bytes_per_second",
-    "router",
-    "Transmit link rate of the router's Wi-Fi clients by band (2ghz, 5ghz) and stat (min, avg, max).",
-    ("band", "stat"),
-)
-ROUTER_WIFI_CLIENT_SIGNAL_STRENGTH_DBM = _g(
-    "leo_router_wifi_client_signal_strength_dbm",
-    "router",
-    "Signal strength of the router's Wi-Fi clients by band (2ghz, 5ghz) and stat (min, avg, max).",
-    ("band", "stat"),
 )
 # --- service lines
 SERVICE_LINE_INFO = _i(

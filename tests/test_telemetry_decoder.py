@@ -7,6 +7,7 @@ import pytest
 
 from leo_exporter import catalog
 from leo_exporter.providers.errors import BadResponse
+from leo_exporter.providers.starlink import families
 from leo_exporter.providers.starlink.telemetry import StreamDecoder
 
 U_COLUMNS = [
@@ -218,8 +219,8 @@ def test_routers_link_to_their_dish_and_keep_band_and_target_labels(decoder: Str
     assert cols.ids == ["Router-01000000000000000004CEB4"]
     assert cols.parents == ["01000000-00000000-0009a6b5"]
     assert cols.labelled[catalog.ROUTER_CLIENTS] == {("all",): [3], ("2ghz",): [None]}
-    assert cols.labelled[catalog.ROUTER_PING_LATENCY_SECONDS][("internet",)] == [pytest.approx(0.032153)]
-    assert cols.measures[catalog.ROUTER_WAN_RECEIVE_BYTES_TOTAL] == [63131298780]
+    assert cols.labelled[families.ROUTER_PING_LATENCY_SECONDS][("internet",)] == [pytest.approx(0.032153)]
+    assert cols.measures[families.ROUTER_WAN_RECEIVE_BYTES_TOTAL] == [63131298780]
     assert cols.alerts == [("sandbox_disabled",)]
 
 

@@ -6,6 +6,7 @@ from leo_exporter.providers.base import Provider, ProviderDefinition
 from leo_exporter.providers.spec import FaultMode, SimulatorFlag, SimulatorSpec
 from leo_exporter.providers.starlink.actions import ACTIONS
 from leo_exporter.providers.starlink.config import StarlinkAccount
+from leo_exporter.providers.starlink.families import FAMILIES
 from leo_exporter.providers.starlink.jobs import StarlinkDriver
 
 SIMULATOR = SimulatorSpec(
@@ -60,5 +61,6 @@ PROVIDER: Provider = ProviderDefinition(  # checked against the protocol by mypy
     driver=StarlinkDriver,
     online_from_telemetry=True,
     simulator=SIMULATOR,
+    families=FAMILIES,
     actions=ACTIONS,
 )

@@ -19,6 +19,7 @@ import h3
 from leo_exporter import catalog
 from leo_exporter.catalog import MetricSpec, NoLabels
 from leo_exporter.providers.errors import BadResponse
+from leo_exporter.providers.starlink import families
 from leo_exporter.providers.starlink.alerts import KNOWN_ROUTER_ALERTS, KNOWN_TERMINAL_ALERTS, read_alert_enums
 from leo_exporter.records import TelemetryColumns
 
@@ -53,8 +54,8 @@ SENTINEL_NEGATIVE = frozenset({"SecondsUntilSwupdateRebootPossible"})
 ROUTER_MEASURES: dict[str, tuple[Router, float | None]] = {
     "WifiUptimeS": (catalog.ROUTER_UPTIME_SECONDS, 1.0),
     "WifiHopsFromController": (catalog.ROUTER_MESH_HOPS, 1.0),
-    "WanRxBytes": (catalog.ROUTER_WAN_RECEIVE_BYTES_TOTAL, 1.0),
-    "WanTxBytes": (catalog.ROUTER_WAN_TRANSMIT_BYTES_TOTAL, 1.0),
+    "WanRxBytes": (families.ROUTER_WAN_RECEIVE_BYTES_TOTAL, 1.0),
+    "WanTxBytes": (families.ROUTER_WAN_TRANSMIT_BYTES_TOTAL, 1.0),
     "WifiIsRepeater": (catalog.ROUTER_WIFI_REPEATER, None),
     "WifiIsBypassed": (catalog.ROUTER_WIFI_BYPASSED, None),
 }
@@ -64,18 +65,18 @@ ROUTER_LABELLED: dict[str, tuple[RouterLabelled, tuple[str, ...], float]] = {
     "Clients2Ghz": (catalog.ROUTER_CLIENTS, ("2ghz",), 1.0),
     "Clients5Ghz": (catalog.ROUTER_CLIENTS, ("5ghz",), 1.0),
     "ClientsEth": (catalog.ROUTER_CLIENTS, ("ethernet",), 1.0),
-    "InternetPingDropRate": (catalog.ROUTER_PING_DROP_RATIO, ("internet",), 1.0),
-    "WifiPopPingDropRate": (catalog.ROUTER_PING_DROP_RATIO, ("pop",), 1.0),
-    "DishPingDropRate": (catalog.ROUTER_PING_DROP_RATIO, ("dish",), 1.0),
-    "InternetPingLatencyMs": (catalog.ROUTER_PING_LATENCY_SECONDS, ("internet",), 0.001),
-    "WifiPopPingLatencyMs": (catalog.ROUTER_PING_LATENCY_SECONDS, ("pop",), 0.001),
-    "DishPingLatencyMs": (catalog.ROUTER_PING_LATENCY_SECONDS, ("dish",), 0.001),
+    "InternetPingDropRate": (families.ROUTER_PING_DROP_RATIO, ("internet",), 1.0),
+    "WifiPopPingDropRate": (families.ROUTER_PING_DROP_RATIO, ("pop",), 1.0),
+    "DishPingDropRate": (families.ROUTER_PING_DROP_RATIO, ("dish",), 1.0),
+    "InternetPingLatencyMs": (families.ROUTER_PING_LATENCY_SECONDS, ("internet",), 0.001),
+    "WifiPopPingLatencyMs": (families.ROUTER_PING_LATENCY_SECONDS, ("pop",), 0.001),
+    "DishPingLatencyMs": (families.ROUTER_PING_LATENCY_SECONDS, ("dish",), 0.001),
 }
 # Per-band Wi-Fi client figures: Clients{2Ghz,5Ghz}{RxRateMbps,TxRateMbps,SignalStrength}{Min,Max,Avg}
 _WIFI_FIGURES: dict[str, tuple[RouterLabelled, float]] = {
-    "RxRateMbps": (catalog.ROUTER_WIFI_CLIENT_RECEIVE_RATE_BYTES_PER_SECOND, MBPS),
-    "TxRateMbps": (catalog.ROUTER_WIFI_CLIENT_TRANSMIT_RATE_BYTES_PER_SECOND, MBPS),
-    "SignalStrength": (catalog.ROUTER_WIFI_CLIENT_SIGNAL_STRENGTH_DBM, 1.0),
+    "RxRateMbps": (families.ROUTER_WIFI_CLIENT_RECEIVE_RATE_BYTES_PER_SECOND, MBPS),
+    "TxRateMbps": (families.ROUTER_WIFI_CLIENT_TRANSMIT_RATE_BYTES_PER_SECOND, MBPS),
+    "SignalStrength": (families.ROUTER_WIFI_CLIENT_SIGNAL_STRENGTH_DBM, 1.0),
 }
 for _band in ("2Ghz", "5Ghz"):
     for _figure, (_family, _scale) in _WIFI_FIGURES.items():
