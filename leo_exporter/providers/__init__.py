@@ -15,7 +15,7 @@ from typing import Any
 
 from leo_exporter import catalog, config
 from leo_exporter.config import AccountConfig, Config
-from leo_exporter.jobspec import JobSpec
+from leo_exporter.jobspec import JobSpec, by_name
 from leo_exporter.providers.base import Provider
 from leo_exporter.providers.spec import SimulatorSpec
 
@@ -31,12 +31,31 @@ def providers() -> dict[str, Provider]:
         provider = point.load()
         if provider.name != point.name:
             raise RuntimeError(f"entry point {point.name!r} in {GROUP} loads provider {provider.name!r}")
+        _check_jobs(provider)
         found[point.name] = provider
     if not found:
         raise RuntimeError(f"no provider registered in the {GROUP} entry-point group: is leo-exporter installed?")
     # the providers' own families join the catalogue, in the demo's order (see `ordered`)
-    catalog.install([spec for _, p in sorted(found.items(), key=_order) for spec in p.families])
+    try:
+        catalog.install([spec for _, p in sorted(found.items(), key=_order) for spec in p.families])
+    except ValueError as exc:
+        raise RuntimeError(f"a provider's families cannot join the catalogue: {exc}") from exc
     return found
+
+
+def _check_jobs(provider: Provider) -> None:
+    """A provider's JobSpecs: each name once, each collector group one the exporter has."""
+    try:
+        by_name(provider.jobs)
+    except ValueError as exc:
+        raise RuntimeError(f"provider {provider.name}: {exc}") from exc
+    for job in provider.jobs:
+        unknown = sorted(job.collectors - set(catalog.COLLECTORS))
+        if unknown:
+            raise RuntimeError(
+                f"provider {provider.name}, job {job.name}: unknown collector {', '.join(unknown)}; "
+                f"there are: {', '.join(catalog.COLLECTORS)}"
+            )
 
 
 def _order(item: tuple[str, Provider]) -> tuple[int, str]:
