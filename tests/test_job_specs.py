@@ -13,10 +13,10 @@ import pytest
 
 from leo_exporter.app import Exporter
 from leo_exporter.catalog import COLLECTORS
-from leo_exporter.config import ConfigError, parse_config
+from leo_exporter.config import ConfigError
 from leo_exporter.durations import format_duration
 from leo_exporter.jobspec import JobSpec, by_name
-from leo_exporter.providers import built_in
+from leo_exporter.providers import built_in, parse_config
 from leo_exporter.simulator.app import build_app, demo_config
 from tests.conftest import SIMULATED_NOW
 from tests.inprocess import SIM_URL, simulated_exporter

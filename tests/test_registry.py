@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -84,44 +83,3 @@ def test_a_family_the_catalogue_cannot_serve_is_refused_and_changes_nothing() ->
         with pytest.raises(ValueError, match=message):
             catalog.install([spec])
         assert before == catalog.CATALOG
-
-
-def test_a_provider_whose_jobs_or_families_cannot_work_is_refused_when_the_registry_loads(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A typo in a plug-in's JobSpec or family is said at start, naming the provider and job."""
-    import dataclasses
-
-    from leo_exporter.jobspec import JobSpec
-    from leo_exporter.providers.base import ProviderDefinition
-    from tests import toy_provider
-
-    site = tmp_path / "site"
-    dist = site / "leo_broken-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: leo-broken\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[{GROUP}]\nlunarlink = tests.toy_provider:PROVIDER\n")
-    monkeypatch.syspath_prepend(str(site))
-    bad_job = JobSpec(name="dishes", interval=1.0, timeout=1.0, collectors=frozenset({"dish"}), terminal_state=True)
-    account = type("Broken", (toy_provider.LunarLinkAccount,), {"JOBS": (bad_job,)})
-    cases = [
-        (dataclasses.replace(toy_provider.PROVIDER, config_model=account), "job dishes: unknown collector dish"),
-        (
-            dataclasses.replace(toy_provider.PROVIDER, families=(catalog.TERMINAL_ONLINE,)),
-            "leo_terminal_online is declared twice",
-        ),
-    ]
-    try:
-        for broken, message in cases:
-            monkeypatch.setattr(toy_provider, "PROVIDER", broken)
-            importlib.invalidate_caches()
-            providers.cache_clear()
-            with pytest.raises(RuntimeError, match=message):
-                providers()
-    finally:
-        monkeypatch.undo()
-        importlib.invalidate_caches()
-        providers.cache_clear()
-        providers()
-    assert "lunarlink" not in providers()
-    assert isinstance(toy_provider.PROVIDER, ProviderDefinition)

@@ -110,6 +110,40 @@ def test_uninstalled_it_leaves_the_catalogue_as_the_built_in_providers_make_it(t
     assert "leo_terminal_dust_cover_ratio" not in catalog.BY_NAME
 
 
+def test_a_provider_whose_jobs_or_families_cannot_work_is_refused_when_the_registry_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in a plug-in's JobSpec or family is said at start, naming the provider and job."""
+    import dataclasses
+
+    from leo_exporter.jobspec import JobSpec
+    from tests import toy_provider
+
+    monkeypatch.syspath_prepend(str(install(tmp_path / "site")))
+    bad_job = JobSpec(name="dishes", interval=1.0, timeout=1.0, collectors=frozenset({"dish"}), terminal_state=True)
+    account = type("Broken", (toy_provider.LunarLinkAccount,), {"JOBS": (bad_job,)})
+    cases = [
+        (dataclasses.replace(toy_provider.PROVIDER, config_model=account), "job dishes: unknown collector dish"),
+        (
+            dataclasses.replace(toy_provider.PROVIDER, families=(catalog.TERMINAL_ONLINE,)),
+            "leo_terminal_online is declared twice",
+        ),
+    ]
+    try:
+        for broken, message in cases:
+            monkeypatch.setattr(toy_provider, "PROVIDER", broken)
+            importlib.invalidate_caches()
+            providers.cache_clear()
+            with pytest.raises(RuntimeError, match=message):
+                providers()
+    finally:
+        monkeypatch.undo()
+        importlib.invalidate_caches()
+        providers.cache_clear()
+        providers()
+    assert NAME not in providers()
+
+
 def test_the_simulator_command_takes_its_option(site: Path) -> None:
     args = build_parser().parse_args(["simulator", "--lunarlink-dishes", "5"])
     assert args.lunarlink_dishes == 5
