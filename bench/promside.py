@@ -27,6 +27,7 @@ import httpx
 import yaml
 
 from leo_exporter.catalog import BY_NAME, COLLECTORS
+from leo_exporter.providers import providers
 from tests.conftest import free_port
 from tests.promstack import ProcessGroup, PromAPI, wait_http
 
@@ -45,6 +46,7 @@ def parse_duration(text: str) -> float:
 
 
 def _group_of_family(name: str) -> str:
+    providers()  # the providers' own families join the catalogue when the registry loads (once)
     spec = BY_NAME.get(name)
     if spec is not None:
         return spec.collector
