@@ -9,7 +9,7 @@ simulator again and fails when the exposition disagrees, so the schema changes o
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -61,10 +61,13 @@ def observe(exposition: str) -> dict[str, dict[str, set[str]]]:
     return seen
 
 
-def build(observed: dict[str, dict[str, set[str]]]) -> dict[str, Any]:
-    """The schema document: every catalogued family, in catalogue order."""
+def build(
+    observed: dict[str, dict[str, set[str]]], catalogue: Sequence[MetricSpec[Any, Any]] | None = None
+) -> dict[str, Any]:
+    """The schema document: every catalogued family (of `catalogue`, by default all of it), in
+    catalogue order."""
     families: dict[str, Any] = {}
-    for spec in (*CATALOG, *PROCESS_CATALOG):
+    for spec in (*(CATALOG if catalogue is None else catalogue), *PROCESS_CATALOG):
         by_provider = observed.get(spec.name, {})
         labels = set(base_labels(spec)).union(*by_provider.values()) if by_provider else base_labels(spec)
         families[spec.name] = {

@@ -22,7 +22,7 @@ import anyio  # noqa: E402
 
 from leo_exporter.catalog import COLLECTORS  # noqa: E402
 from leo_exporter.metric_schema import build, dumps, observe, series_per_terminal  # noqa: E402
-from leo_exporter.providers import built_in  # noqa: E402
+from leo_exporter.providers import built_in, built_in_catalog  # noqa: E402
 from tests.inprocess import poll_all, simulated_exporter  # noqa: E402
 
 OUT = ROOT / "docs" / "metrics-schema.json"
@@ -40,7 +40,7 @@ async def exposition() -> str:
 
 def main() -> int:
     text = anyio.run(exposition)
-    OUT.write_text(dumps(build(observe(text))))
+    OUT.write_text(dumps(build(observe(text), built_in_catalog())))
     print(f"wrote {OUT.relative_to(ROOT)}")
     if "--series" in sys.argv:  # the table of docs/metrics.md's "Collectors" section
         table = series_per_terminal(text)

@@ -10,7 +10,7 @@ import httpx
 from starlette.applications import Starlette
 
 from leo_exporter.app import Exporter
-from leo_exporter.providers import parse_config
+from leo_exporter.providers import built_in, parse_config
 from leo_exporter.serving import in_process
 from leo_exporter.simulator.app import build_app, demo_config
 from tests.conftest import SIMULATED_NOW
@@ -19,8 +19,9 @@ SIM_URL = "http://simulator"
 
 
 def simulated_exporter(app: Starlette | None = None, **sim: int) -> tuple[Exporter, Starlette]:
-    """The demo config's exporter on the simulator `app` (by default one at the tests' fixed date)."""
-    app = app or build_app(now=SIMULATED_NOW, **sim)
+    """The demo config's exporter on the simulator `app` (by default one of the built-in providers,
+    whatever plug-ins are installed, at the tests' fixed date)."""
+    app = app or build_app(now=SIMULATED_NOW, only=built_in(), **sim)
     data = demo_config(SIM_URL, app)
     for account in data["accounts"]:
         if account["provider"] == "starlink":

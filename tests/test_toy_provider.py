@@ -25,7 +25,7 @@ from leo_exporter import catalog
 from leo_exporter.actions.commands import actions
 from leo_exporter.app import Exporter
 from leo_exporter.cli import build_parser
-from leo_exporter.providers import GROUP, parse_config, providers
+from leo_exporter.providers import GROUP, built_in_catalog, parse_config, providers
 from leo_exporter.simulator.app import build_app, demo_config
 from tests.conftest import SIMULATED_NOW
 from tests.inprocess import SIM_URL, front_client, poll_all
@@ -142,6 +142,28 @@ def test_a_provider_whose_jobs_or_families_cannot_work_is_refused_when_the_regis
         providers.cache_clear()
         providers()
     assert NAME not in providers()
+
+
+async def test_installed_it_changes_no_test_of_ours(site: Path) -> None:
+    """The golden exposition, docs/metrics.md and the schema are pinned to the built-in providers:
+    with LunarLink installed (and its family in the catalogue) they hold as committed."""
+    from leo_exporter.metric_schema import build, dumps, observe
+    from tests import test_docs_metrics, test_golden_exposition
+    from tests.inprocess import simulated_exporter
+
+    assert "leo_terminal_dust_cover_ratio" in catalog.BY_NAME
+    assert await test_golden_exposition.exposition() == test_golden_exposition.GOLDEN.read_text()
+    test_docs_metrics.test_every_catalogued_metric_is_documented_with_its_type_and_labels()
+    exporter, app = simulated_exporter(accounts=2, terminals=30)
+    assert NAME not in app.state.simulators
+    try:
+        await poll_all(exporter)
+        assert exporter.exposition is not None
+        observed = observe(exporter.exposition.plain.decode())
+    finally:
+        await exporter.aclose()
+    schema = (ROOT / "docs" / "metrics-schema.json").read_text()
+    assert dumps(build(observed, built_in_catalog())) == schema
 
 
 def test_the_simulator_command_takes_its_option(site: Path) -> None:

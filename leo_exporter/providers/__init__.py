@@ -75,6 +75,13 @@ def built_in() -> dict[str, Provider]:
     return {name: p for name, p in ordered().items() if p.config_model.__module__.startswith(f"{__name__}.")}
 
 
+def built_in_catalog() -> list[catalog.MetricSpec[Any, Any]]:
+    """The catalogue as the built-in providers make it, whatever plug-ins are installed: what the
+    committed docs, schema and golden exposition are held to."""
+    plugged = {id(spec) for name, p in providers().items() if name not in built_in() for spec in p.families}
+    return [spec for spec in catalog.CATALOG if id(spec) not in plugged]
+
+
 def account_config_models() -> dict[str, type[AccountConfig]]:
     return {name: p.config_model for name, p in providers().items()}
 

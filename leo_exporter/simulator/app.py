@@ -59,6 +59,7 @@ def build_app(
     now: float | None = None,
     assume: Collection[str] = (),
     clock: Callable[[], float] | None = None,
+    only: Collection[str] | None = None,
     **options: Any,
 ) -> Starlette:
     """The simulator app. `options` are the providers' own simulator options by `SimulatorFlag.dest`
@@ -69,8 +70,9 @@ def build_app(
     tests), `app.state.faults` is the fault book they all share (`faults.py`), and
     `app.state.calendar` the simulated calendar, which starts at `now` (Unix seconds) when given.
     `clock` stands for both the machine's clock and the calendar: a world that moves only when the
-    test says so (the golden exposition)."""
-    specs = simulated()
+    test says so (the golden exposition). `only`: the providers to simulate (default: every registered
+    one with a simulator), e.g. the built-in ones for a world no plug-in changes."""
+    specs = {name: spec for name, spec in simulated().items() if only is None or name in only}
     defaults = {flag.dest: flag.default for spec in specs.values() for flag in spec.flags}
     unknown = sorted(set(options) - set(defaults))
     if unknown:
