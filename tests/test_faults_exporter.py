@@ -28,7 +28,7 @@ import yaml
 
 from tests.processes import Process, run_module, scrape, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.e2e, pytest.mark.serial, pytest.mark.timeout(180)]  # recovery within 3 s: quiet
 
 TELEMETRY_INTERVAL, JOB_INTERVAL = 1.0, 1.0
 FAULTED_TIMEOUT, TIMEOUT = 1.0, 5.0  # HTTP timeouts: the faulted accounts' `slow` must exceed theirs
