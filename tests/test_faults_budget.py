@@ -11,7 +11,6 @@ import pytest
 from leo_exporter.providers.budget import SLACK, WINDOW, RateBudget
 from leo_exporter.providers.errors import RateLimited
 from leo_exporter.providers.http import ApiClient
-from leo_exporter.state import AccountState
 
 
 def _fake_time(monkeypatch: pytest.MonkeyPatch) -> list[float]:
@@ -145,9 +144,7 @@ async def test_a_bare_429_pauses_every_job_of_the_account_and_the_storm_is_probe
             in_flight -= 1
 
     budget = RateBudget(per_minute=6000, pause_base=0.01, pause_max=0.04)
-    account = AccountState("test", "test", offline_after=60, online_from_telemetry=False)
     api = ApiClient(
-        account=account,
         budget=budget,
         base_url="http://127.0.0.1:9/",
         timeout=5.0,
