@@ -1,9 +1,14 @@
-# The two commands of the quick start: `make run` and `make test`.
+# The two commands of the quick start: `make run` and `make test`; `make check` is the fast lane.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Independent tests on every core (pytest-xdist), a file's tests on one worker (module fixtures
+# start once); then the tests marked `serial` (they time things), alone, from the files that have
+# any (collecting only those files saves the second pass most of its start).
+PARALLEL := -n auto --dist loadfile
+SERIAL   := -p no:xdist $(shell grep -l 'pytest.mark.serial' tests/test_*.py)
 
-.PHONY: run test lint install tools bench clean release image
+.PHONY: run test check lint install tools bench clean release image
 
 $(BIN)/leo-exporter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +22,21 @@ install: $(BIN)/leo-exporter
 run: install
 	$(BIN)/leo-exporter --web.listen-address 127.0.0.1:9819
 
-## Install what the tests need (Debian packages when root) and run every test.
-test: install tools
+## Install what the tests need (Debian packages when root) and run every test (what CI runs).
+test: install tools lint
+	$(BIN)/pytest $(PARALLEL) -m "not serial"
+	$(BIN)/pytest $(SERIAL) -m serial
+
+## The fast lane (about a minute): lint, types, import contracts, every test not marked e2e.
+check: install lint
+	$(BIN)/pytest $(PARALLEL) -m "not e2e and not serial"
+	$(BIN)/pytest $(SERIAL) -m "serial and not e2e"
+
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest
 
 tools:
 	@bash scripts/install-test-tools.sh

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import require_tool
 from tests.processes import ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]  # benchmarks: the machine quiet
 
 
 def test_fleet_benchmark_smoke(tmp_path: Path) -> None:

@@ -104,6 +104,7 @@ def check_config(path: Path, env: dict[str, str] | None = None) -> subprocess.Co
     )
 
 
+@pytest.mark.e2e
 def test_check_config_command_exit_codes_and_summary() -> None:
     good = check_config(CONFIGS / "valid.yml", {"STARLINK_SECRET": "cli-secret-value"})
     assert good.returncode == 0, good.stderr
@@ -118,6 +119,7 @@ def test_check_config_command_exit_codes_and_summary() -> None:
     assert "hunter2" not in bad.stdout + bad.stderr
 
 
+@pytest.mark.e2e
 def test_example_configs_are_valid() -> None:
     assert check_config(ROOT / "examples" / "config.yml", {"STARLINK_SECRET": "x-secret"}).returncode == 0
     result = check_config(ROOT / "examples" / "simulator.yml")
@@ -133,6 +135,7 @@ def test_a_non_utf8_byte_is_one_message_with_line_and_column() -> None:
     assert problems("not_utf8.yml") == [f"{CONFIGS / 'not_utf8.yml'}: not UTF-8 text: byte 0xe9 at line 3, column 14"]
 
 
+@pytest.mark.e2e
 def test_check_config_on_a_non_utf8_file_exits_2_without_a_traceback() -> None:
     result = check_config(CONFIGS / "not_utf8.yml")
     assert result.returncode == 2

@@ -18,6 +18,7 @@ from tests.processes import ROOT
 
 
 @pytest.mark.e2e
+@pytest.mark.serial  # podman: one image build at a time (they share its base image and storage)
 @pytest.mark.timeout(900)
 def test_the_image_serves_the_fleet_read_only_as_its_own_user_and_stops_on_sigterm() -> None:
     if os.geteuid() != 0 and not os.environ.get("CI"):

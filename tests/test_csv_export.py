@@ -152,6 +152,7 @@ def test_export_csv_command_matches_the_running_exporters_csv(tmp_path: Path) ->
     assert all(r["last_seen"].endswith("Z") for r in starlink_rows if r["online"] == "true")
 
 
+@pytest.mark.e2e
 def test_export_csv_reports_a_bad_config(tmp_path: Path) -> None:
     path = tmp_path / "bad.yml"
     path.write_text("accounts:\n  - provider: starlink\n")

@@ -57,6 +57,7 @@ def test_the_four_dashboards_exist_as_valid_json() -> None:
         json.loads(path.read_text())
 
 
+@pytest.mark.e2e
 def test_generated_json_is_up_to_date() -> None:
     proc = subprocess.run(
         [sys.executable, str(GRAFANA_DIR / "generate_dashboards.py"), "--check"],

@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from leo_exporter.cli import DEFAULT_LISTEN
 from tests.conftest import require_tool
 from tests.processes import ROOT
@@ -124,6 +126,7 @@ def test_the_build_context_is_an_allow_list_covering_every_copy() -> None:
                 assert (ROOT / source).exists(), source
 
 
+@pytest.mark.e2e
 def test_hadolint_is_clean() -> None:
     """hadolint with .hadolint.yaml: every finding fails, and the OCI labels are required."""
     bindir = Path(sys.executable).parent

@@ -28,6 +28,8 @@ from tests.conftest import require_tool
 from tests.processes import ROOT
 from tests.test_deploy_image import read_dockerfile
 
+pytestmark = pytest.mark.e2e  # kubectl kustomize (an external tool) builds the overlays
+
 K8S = ROOT / "deploy" / "kubernetes"
 OVERLAYS = ("base", "operator", "sharded")
 # The oldest Kubernetes release we support, and a current one.

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import itertools
 
+import anyio
+import httpx
 import pytest
 
 from leo_exporter.providers.budget import SLACK, WINDOW, RateBudget
+from leo_exporter.providers.errors import RateLimited
+from leo_exporter.providers.http import ApiClient
 
 
 def _fake_time(monkeypatch: pytest.MonkeyPatch) -> list[float]:
@@ -80,7 +84,92 @@ async def test_after_a_429_the_account_resumes_at_its_pace_without_a_burst(monke
     budget.pause(30.0)  # Retry-After: 30
     sent = []
     for _ in range(3):
-        await budget.acquire()
+        ticket = await budget.acquire()
         sent.append(now[0] - paused_at)
+        budget.answered(ticket)  # the first, the storm's probe, is answered: the others may follow
     slot = (WINDOW + SLACK) / 60
     assert sent == pytest.approx([30.0 + slot, 30.0 + 2 * slot, 30.0 + 3 * slot])
+
+
+@pytest.mark.anyio
+async def test_a_429_in_flight_when_the_account_paused_is_the_same_storm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two jobs' requests left together and both came back 429: one pause, not two steps of it."""
+    now = _fake_time(monkeypatch)
+    budget = RateBudget(per_minute=600, clock=lambda: now[0], pause_base=0.5, pause_max=4.0)
+    first, second = await budget.acquire(), await budget.acquire()
+    assert budget.pause(None, first) == 0.5
+    until = budget.paused_until
+    assert budget.pause(None, second) <= 0.5  # the echo: what is left of the same pause
+    assert (budget.paused_until, budget.unexplained) == (until, 1)
+    late = await budget.acquire()  # after the pause: the storm's probe
+    assert late.probe and now[0] >= until
+    budget.answered(second)  # a request older than the pause answering does not end the storm
+    assert budget.storm
+    budget.pause(None, late)  # the probe refused too: the next step
+    assert budget.unexplained == 2 and budget.paused_until >= now[0] + 1.0 - 1e-9
+    budget.answered(await budget.acquire())  # a probe answered: the storm is over
+    assert not budget.storm and budget.unexplained == 0
+    assert not (await budget.acquire()).probe
+
+
+@pytest.mark.anyio
+async def test_a_bare_429_pauses_every_job_of_the_account_and_the_storm_is_probed_one_request_at_a_time() -> None:
+    """The limit is the account's (Starlink: 250 a minute shared by every integration), so a 429 to
+    one job holds all of them, and until an answer other than 429 the account has one request out.
+    The case of #24: two jobs in flight when the storm began, refused 1.8 ms apart."""
+    refusals = [2, 2]  # phase 1: both in-flight requests; phase 2: the next two, then answers
+    held: list[anyio.Event] = []
+    arrived = anyio.Event()
+    in_flight = most_in_storm = 0
+
+    async def provider(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most_in_storm
+        in_flight += 1
+        try:
+            if refusals[0]:  # phase 1: hold both until both are in flight, then refuse both
+                refusals[0] -= 1
+                gate = anyio.Event()
+                held.append(gate)
+                if len(held) == 2:
+                    arrived.set()
+                await gate.wait()
+                return httpx.Response(429)
+            storming = refusals[1] > 0
+            if storming:
+                most_in_storm = max(most_in_storm, in_flight)
+                refusals[1] -= 1
+                return httpx.Response(429)
+            return httpx.Response(200, json={})
+        finally:
+            in_flight -= 1
+
+    budget = RateBudget(per_minute=6000, pause_base=0.01, pause_max=0.04)
+    api = ApiClient(
+        budget=budget,
+        base_url="http://127.0.0.1:9/",
+        timeout=5.0,
+        transport=httpx.MockTransport(provider),
+    )
+    outcomes: list[str] = []
+
+    async def job() -> None:
+        try:
+            await api.request("GET", "x", endpoint="/x")
+            outcomes.append("ok")
+        except RateLimited:
+            outcomes.append("429")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(job)
+        tg.start_soon(job)
+        await arrived.wait()
+        for gate in held:
+            gate.set()
+    assert outcomes == ["429", "429"] and budget.unexplained == 1  # one storm: one step of the backoff
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(job)
+    assert outcomes[2:] == ["429", "429", "ok", "ok"]
+    assert most_in_storm == 1  # the probes went one at a time
+    assert budget.unexplained == 0 and not budget.storm
+    await api.aclose()

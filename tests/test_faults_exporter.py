@@ -16,7 +16,6 @@ requests it received (`/_sim/requests`):
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ import yaml
 
 from tests.processes import Process, run_module, scrape, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.e2e, pytest.mark.serial, pytest.mark.timeout(180)]  # recovery within 3 s: quiet
 
 TELEMETRY_INTERVAL, JOB_INTERVAL = 1.0, 1.0
 FAULTED_TIMEOUT, TIMEOUT = 1.0, 5.0  # HTTP timeouts: the faulted accounts' `slow` must exceed theirs
@@ -337,17 +336,25 @@ def test_a_429_without_retry_after_backs_off_and_recovers(stack: Stack) -> None:
     account, seconds = stack.faulted["starlink"], 5.0
     start = stack.sim_now()
     stack.set_faults({"provider": "starlink", "account": "1", "mode": "rate_limit_bare", "seconds": seconds})
-    stack.watch(
+    seen, _ = stack.watch(
         lambda f: 0.0 in job_values(f, "leo_exporter_job_up")[("starlink", account)].values(),
         5,
         "the bare 429 seen",
     )
+    jobs = len(job_values(seen, "leo_exporter_job_up")[("starlink", account)])
     time.sleep(max(0.0, start + seconds - stack.sim_now()))
     refused = sorted(r["t"] for r in stack.requests("starlink", account, since=start) if r["status"] == "429")
-    # Backoff 0.2, 0.4, 0.8, 1.6, 2 s ...: a 5 s storm costs a handful of probes, not a request a second per job.
-    assert 2 <= len(refused) <= 10, refused
-    gaps = [b - a for a, b in itertools.pairwise(refused)]
-    assert all(g >= BACKOFF_BASE * 0.9 for g in gaps), gaps
+    # A 429 pauses every job of the account (docs/reliability.md), which then sends one probe per
+    # pause (backoff 0.2, 0.4, 0.8, 1.6, 2 s ...): a 5 s storm costs a handful of probes, not a
+    # request a second per job. The requests already in flight when the storm began (at most one
+    # per job, and a token request) come back refused too, whenever they arrive (a busy event loop
+    # may send one late); leaving those out, the refusals are at least a pause apart.
+    probes: list[float] = []
+    for t in refused:
+        if not probes or t - probes[-1] >= BACKOFF_BASE * 0.9:
+            probes.append(t)
+    assert len(refused) - len(probes) <= jobs + 1, refused
+    assert 1 <= len(probes) <= 10, refused
     assert "no Retry-After; pausing" in stack.exporter.log()
     stack.watch(
         lambda f: all(v == 1.0 for v in job_values(f, "leo_exporter_job_up")[("starlink", account)].values()),

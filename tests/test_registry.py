@@ -27,6 +27,7 @@ def test_the_built_in_providers_register_through_the_entry_point_group() -> None
         assert provider.name == name and provider.config_model.model_fields["provider"]
 
 
+@pytest.mark.e2e
 def test_importing_the_providers_and_the_exporter_imports_no_simulator() -> None:
     """The registry names each simulator by a string: only the simulator app imports it. The
     command line may import the generic pieces (calendar, fault book), never a provider's simulator."""

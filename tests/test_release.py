@@ -22,6 +22,7 @@ def _git(*args: str, cwd: Path) -> str:
 
 
 @pytest.mark.e2e
+@pytest.mark.serial  # podman: one image build at a time (they share its base image and storage)
 @pytest.mark.timeout(900)
 def test_release_of_a_tagged_clone_builds_three_artefacts_of_that_version(tmp_path: Path) -> None:
     if os.geteuid() != 0 and not os.environ.get("CI"):

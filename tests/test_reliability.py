@@ -105,6 +105,8 @@ def test_retry_after_takes_ascii_delta_seconds_or_a_date_and_nothing_else(header
     assert retry_after_seconds(header, now=2_000_000_000.0) == seconds
 
 
+@pytest.mark.e2e
+@pytest.mark.serial
 @pytest.mark.anyio
 async def test_a_revoked_account_for_a_minute_sends_no_more_than_its_budget() -> None:
     """Every request the provider received, token requests included, fits the account's budget."""

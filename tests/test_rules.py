@@ -52,12 +52,14 @@ def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
 # --------------------------------------------------------------------------- the real tools
 
 
+@pytest.mark.e2e
 def test_promtool_check_rules() -> None:
     promtool = require_tool("promtool")
     out = run([promtool, "check", "rules", *map(str, rule_files())]).stdout
     assert out.count("SUCCESS") == len(rule_files())
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(180)
 def test_promtool_test_rules() -> None:
     promtool = require_tool("promtool")
@@ -65,11 +67,13 @@ def test_promtool_test_rules() -> None:
     run([promtool, "test", "rules", *map(str, rule_test_files())])
 
 
+@pytest.mark.e2e
 def test_promtool_check_config() -> None:
     promtool = require_tool("promtool")
     run([promtool, "check", "config", str(PROMETHEUS_DIR / "prometheus.yml")])
 
 
+@pytest.mark.e2e
 def test_amtool_check_config() -> None:
     amtool = require_tool("amtool")
     run([amtool, "check-config", str(ALERTMANAGER_CONFIG)])
@@ -84,6 +88,7 @@ def test_amtool_check_config() -> None:
         (["alertname=SomethingElse"], "leo-warning"),
     ],
 )
+@pytest.mark.e2e
 def test_alertmanager_routes_by_severity(labels: list[str], receiver: str) -> None:
     amtool = require_tool("amtool")
     out = run(

@@ -110,6 +110,7 @@ def test_the_script_adds_the_missing_runbook_url_once(text: str) -> None:
     assert _script().add_urls(new) == (new, [])
 
 
+@pytest.mark.e2e
 def test_the_script_finds_nothing_missing_in_the_repository() -> None:
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "add-runbook-urls.py"), "--check"],

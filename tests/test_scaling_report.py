@@ -14,6 +14,8 @@ import pytest
 from bench.curve import pod_memory_limit_mib
 from tests.processes import ROOT
 
+pytestmark = pytest.mark.e2e  # runs bench/scaling.py as a process
+
 
 def result(terminals: int, *, shards: int = 1, rss: float, render: float) -> dict[str, Any]:
     """A bench/fleet.py result with the keys the report reads: series and sizes exactly linear."""

@@ -167,6 +167,7 @@ async def test_other_jobs_wait_for_the_identifying_job() -> None:
     assert order == ["account", "account", "telemetry"]
 
 
+@pytest.mark.serial
 @pytest.mark.anyio
 async def test_budget_spaces_requests_and_pauses_on_429() -> None:
     budget = RateBudget(per_minute=600)  # 10 a second, burst of 150

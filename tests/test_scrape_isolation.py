@@ -21,7 +21,7 @@ import yaml
 
 from tests.processes import run_module, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]  # it measures scrape latencies: the machine quiet
 
 TERMINALS = 2_000
 BATCH = 65_000

@@ -204,6 +204,7 @@ async def test_retention_skips_rows_older_than_eight_hours(
     assert min(r["UtcTimestampNs"] for r in rows) >= (clock() - 8 * 3600 - 2) * 1e9
 
 
+@pytest.mark.serial
 async def test_long_poll_waits_at_most_max_linger(client: httpx.AsyncClient, sim: StarlinkSimulator) -> None:
     headers = await bearer(client, sim.credentials()[0])
     await stream(client, headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import subprocess
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.stock import parse, render_stock, stock_registry
@@ -260,6 +261,7 @@ def test_output_equals_what_prometheus_client_renders_for_the_same_families() ->
     assert len(canonical(ours)) >= 14
 
 
+@pytest.mark.e2e
 def test_promtool_accepts_the_exposition(tmp_path) -> None:
     promtool = require_tool("promtool")
     clock = Clock()

@@ -207,6 +207,7 @@ async def test_poll_now_enable_disable_and_interval_over_json() -> None:
         tg.cancel_scope.cancel()
 
 
+@pytest.mark.serial  # times the form's 5 s wait
 async def test_forms_redirect_back_to_the_page_with_filters_and_a_notice() -> None:
     exporter = synthetic_exporter(per_account=4)
     job, _ = add_job(exporter)
@@ -293,6 +294,7 @@ async def test_job_keys_with_unusual_account_names_round_trip() -> None:
     assert response.status_code == 200 and job.status.enabled is False
 
 
+@pytest.mark.serial
 @pytest.mark.timeout(300)
 async def test_page_api_and_csv_stay_fast_at_50000_terminals(capsys: pytest.CaptureFixture[str]) -> None:
     started = time.perf_counter()

@@ -247,6 +247,7 @@ async def test_its_faults_come_from_the_shared_fault_book(site: Path) -> None:
         assert counted["byStatus"] == {"503": 1, "200": 1}
 
 
+@pytest.mark.e2e
 def test_check_config_knows_it_in_a_fresh_process(site: Path, tmp_path: Path) -> None:
     good = tmp_path / "good.yml"
     good.write_text(

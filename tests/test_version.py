@@ -14,6 +14,7 @@ from leo_exporter import version as build
 from tests.processes import ROOT
 
 
+@pytest.mark.e2e
 def test_version_prints_exporter_toolkit_layout_with_the_installed_version() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "leo_exporter", "--version"],
@@ -34,6 +35,7 @@ def test_version_prints_exporter_toolkit_layout_with_the_installed_version() -> 
     assert fields["platform"].strip().startswith("linux/")
 
 
+@pytest.mark.e2e
 def test_version_comes_from_git_not_a_hard_coded_string() -> None:
     # the install recorded the commit checked out when it was made: one of this repository's
     commit = build.revision.removesuffix("-modified")

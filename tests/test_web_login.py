@@ -64,6 +64,7 @@ async def test_malformed_authorization_headers_are_401_not_500(tmp_path: Path) -
     assert (await call(app, basic(b"prometheus", b"right-password")))[0] == 200
 
 
+@pytest.mark.serial
 async def test_an_unknown_user_takes_as_long_as_a_wrong_password(tmp_path: Path) -> None:
     app = BasicAuthMiddleware(ok_app, security(tmp_path, rounds=10))
 

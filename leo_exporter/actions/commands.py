@@ -15,15 +15,14 @@ import argparse
 import functools
 from collections.abc import Awaitable, Callable
 
-import anyio
 import httpx
 
 from leo_exporter.actions.audit import AuditLog
-from leo_exporter.actions.base import EXIT_FAILED, EXIT_REFUSED, Action, ActionSpec, Console, Declined, Refused
+from leo_exporter.actions.base import EXIT_REFUSED, Action, ActionSpec, Console, Refused
+from leo_exporter.actions.runner import run_action
 from leo_exporter.config import AccountConfig, ConfigError
 from leo_exporter.logs import REDACT
 from leo_exporter.providers import load_config, providers
-from leo_exporter.providers.errors import ProviderError
 
 
 @functools.cache
@@ -114,40 +113,6 @@ def run(
             return exc.code
         REDACT.add(*account.secrets())
         act = Action(args.command, account, audit, console, args.dry_run, args.yes, transport, sleep=sleep)
-        try:
-            return anyio.run(_perform, act, spec, args)
-        except KeyboardInterrupt:
-            outcome = "unknown" if act.sent else "declined"
-            detail = "interrupted after the request was sent: check the result" if act.sent else "interrupted"
-            act.record(outcome, detail)
-            console.note(detail)
-            return 130
+        return run_action(act, spec, args)
     finally:
         audit.close()
-
-
-async def _perform(act: Action, spec: ActionSpec, args: argparse.Namespace) -> int:
-    console = act.console
-    try:
-        result = await spec.run(act, args)
-    except Refused as exc:
-        act.record("refused", str(exc))
-        console.note(f"refused: {exc}")
-        return exc.code
-    except Declined as exc:
-        act.record("declined", str(exc))
-        console.note(str(exc))
-        return EXIT_FAILED
-    except ProviderError as exc:  # a read before the change failed, so nothing was changed
-        outcome = "unknown" if act.sent else "failed"
-        act.record(outcome, str(exc))
-        console.note(f"{outcome}: {exc}")
-        return EXIT_FAILED
-    except Exception as exc:  # a bug of ours: still one audit line, and say whether the change left
-        outcome = "unknown" if act.sent else "failed"
-        act.record(outcome, f"internal error: {type(exc).__name__}: {exc}")
-        raise
-    act.record(result.outcome, result.detail)
-    if result.code:
-        console.note(f"{result.outcome}: {result.detail}")
-    return result.code

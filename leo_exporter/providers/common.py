@@ -1,15 +1,22 @@
-"""Plumbing every provider's parsers and jobs share: dates, item lists, and how a job reports the
-items it had to skip. One copy, so that a date or a skipped item reads the same for each provider."""
+"""Plumbing every provider's parsers and jobs share: dates, objects, item lists, and how a job
+applies what it read and reports the items it had to skip. One copy, so that a date or a skipped
+item reads the same for each provider."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from leo_exporter.providers.errors import BadResponse
 
 T = TypeVar("T")
+
+
+class Worker(Protocol):
+    """Where a job's reading is applied to the state (the account's `StateWorker`)."""
+
+    async def apply(self, change: Callable[[], T]) -> T: ...
 
 
 def timestamp(value: Any, what: str, *, numbers: bool = False) -> float | None:
@@ -36,6 +43,13 @@ def timestamp(value: Any, what: str, *, numbers: bool = False) -> float | None:
         raise BadResponse(f"{what}: {value[:40]!r} is out of range") from None
 
 
+def json_object(item: Any, what: str) -> dict[str, Any]:
+    """The item as a JSON object, or BadResponse naming what it should have been."""
+    if not isinstance(item, dict):
+        raise BadResponse(f"{what}: expected an object, got {type(item).__name__}")
+    return item
+
+
 def parse_items(items: Iterable[Any], parse: Callable[[Any], T], skipped: list[str]) -> list[T]:
     """Parse every item; a bad one is skipped and its problem recorded, the rest survive."""
     out = []
@@ -53,3 +67,11 @@ def raise_if_skipped(skipped: Iterable[str], what: str) -> None:
     if skipped:
         more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
         raise BadResponse(f"{len(skipped)} {what} could not be read and were kept as before: {skipped[0]}{more}")
+
+
+async def apply_read(worker: Worker, apply: Callable[[], object], skipped: Sequence[str], what: str) -> None:
+    """The end of every job: apply what it read on the state worker, then fail the job when some
+    items could not be read. `apply` decides what a partial read may change (it adds and updates,
+    it removes nobody); the unreadable items keep their last good data."""
+    await worker.apply(apply)
+    raise_if_skipped(skipped, what)

@@ -21,7 +21,7 @@ import orjson
 from anyio.lowlevel import RunVar
 
 from leo_exporter.durations import format_duration
-from leo_exporter.providers.budget import RateBudget
+from leo_exporter.providers.budget import RateBudget, Ticket
 from leo_exporter.providers.errors import (
     AuthenticationFailed,
     BadResponse,
@@ -175,7 +175,15 @@ class ApiClient:
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one request within the budget; return the 2xx response or raise a ProviderError."""
-        await self.budget.acquire()  # every request, token requests included
+        ticket = await self.budget.acquire()  # every request, token requests included
+        try:
+            return await self._send(ticket, method, path, endpoint, permission, kwargs)
+        finally:
+            self.budget.release(ticket)  # a 429 storm's probe that failed or was cancelled frees the next
+
+    async def _send(
+        self, ticket: Ticket, method: str, path: str, endpoint: str, permission: str | None, kwargs: dict[str, Any]
+    ) -> httpx.Response:
         url = path if path.startswith(("http://", "https://")) else path.lstrip("/")
         try:
             response = await self.http.request(method, url, **kwargs)
@@ -187,12 +195,14 @@ class ApiClient:
             raise TransportFailed(f"{method} {endpoint}: {type(exc).__name__}: {_short(exc)}") from None
         self._count(endpoint, str(response.status_code))
         if response.status_code != 429:
-            self.budget.answered()
+            self.budget.answered(ticket)
         if response.is_success:
             return response
-        raise self.error_for(method, endpoint, response, permission)
+        raise self.error_for(method, endpoint, response, permission, ticket)
 
-    def error_for(self, method: str, endpoint: str, response: httpx.Response, permission: str | None) -> ProviderError:
+    def error_for(
+        self, method: str, endpoint: str, response: httpx.Response, permission: str | None, ticket: Ticket | None = None
+    ) -> ProviderError:
         status = response.status_code
         said = provider_message(response)
         where = f"{method} {endpoint} -> HTTP {status}"
@@ -205,7 +215,7 @@ class ApiClient:
             return NotFound(f"{where}: not found ({said})")
         if status == 429:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
-            paused = self.budget.pause(wait)  # without Retry-After: a backoff, doubling per 429 in a row
+            paused = self.budget.pause(wait, ticket)  # without Retry-After: a backoff, doubling per 429 in a row
             if wait is not None and paused < wait and not self.budget.cut_logged:
                 self.budget.cut_logged = True
                 log.warning(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -40,7 +41,8 @@ from leo_exporter.actions.base import (
     duration_argument,
     money,
 )
-from leo_exporter.providers.errors import BadResponse, ProviderError, RequestRejected, ServerError, TransportFailed
+from leo_exporter.actions.runner import Change, send_once
+from leo_exporter.providers.errors import BadResponse, ProviderError, RequestRejected
 from leo_exporter.providers.http import ApiClient, decode_json_bytes
 from leo_exporter.providers.kognitive import fields as F
 from leo_exporter.providers.kognitive.client import KognitiveClient, Listing
@@ -49,6 +51,7 @@ from leo_exporter.providers.kognitive.parse import Line, StatusMap, parse_produc
 from leo_exporter.records import ProductRecord
 
 BAR_WIDTH = 30
+Answer = dict[str, Any]  # a POST's decoded answer
 
 
 class Session:
@@ -113,17 +116,22 @@ class Session:
     def shown_headers(self) -> dict[str, str]:
         return {self.config.auth_header: "<redacted>", "Content-Type": "application/json"}
 
-    async def send(self, path: str, body: dict[str, Any]) -> tuple[Result | None, dict[str, Any]]:
-        """The state-changing call, once. (None, answer) on success, else (the result to report, {})."""
-        self.act.sent = True
-        try:
-            answer = await self.post(path, body)
-        except (TransportFailed, ServerError) as exc:
-            detail = f"{exc}. It may or may not have been done: check the service line before trying again"
-            return Result("unknown", detail, EXIT_FAILED), {}
-        except ProviderError as exc:
-            return Result("failed", f"the provider refused it: {exc}", EXIT_FAILED), {}
-        return None, answer
+    def change(
+        self, path: str, body: dict[str, Any], *, question: str, would: str, done: Callable[[Answer], Awaitable[Result]]
+    ) -> Change[Answer]:
+        """The state-changing POST, for the action runner (sent once, never retried)."""
+        return Change(
+            method="POST",
+            url=self.url(path),
+            headers=self.shown_headers(),
+            body=body,
+            question=question,
+            would=would,
+            refused="it",
+            unknown="It may or may not have been done: check the service line before trying again",
+            send=lambda: self.post(path, body),
+            done=done,
+        )
 
     async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST a JSON body; the answer's `success: false` becomes RequestRejected with its message."""
@@ -185,16 +193,14 @@ async def pause(act: Action, number: str, end_now: bool, reject_reason: str | No
         when = "now" if end_now else "at the end of the current billing period"
         act.console.say(f"Will pause {_line_text(line)}, {when}.")
         act.console.say("Its terminals lose service until the line is resumed (kognitive-resume).")
-        if act.dry_run:
-            act.show_request("POST", session.url(F.POST_PAUSE), session.shown_headers(), body)
-            return Result("dry-run", f"would pause {number} {when}", EXIT_OK)
-        act.console.confirm(f"Pause {number} {when}?", act.yes)
-        failed, answer = await session.send(F.POST_PAUSE, body)
-        if failed:
-            return failed
-        said = _message(answer)
-        act.console.say(f"Done: {said or 'the provider accepted the pause'}.")
-        return Result("success", said or f"paused {when}", EXIT_OK)
+
+        async def done(answer: Answer) -> Result:
+            said = _message(answer)
+            act.console.say(f"Done: {said or 'the provider accepted the pause'}.")
+            return Result("success", said or f"paused {when}", EXIT_OK)
+
+        question, would = f"Pause {number} {when}?", f"would pause {number} {when}"
+        return await send_once(act, session.change(F.POST_PAUSE, body, question=question, would=would, done=done))
     finally:
         await session.aclose()
 
@@ -232,16 +238,14 @@ async def resume(
         if line.active:
             act.console.say("The line is not paused: the provider cancels a scheduled pause, or refuses.")
         act.console.say("Resuming restarts billing for the line.")
-        if act.dry_run:
-            act.show_request("POST", session.url(F.POST_RESUME), session.shown_headers(), body)
-            return Result("dry-run", f"would resume {number}", EXIT_OK)
-        act.console.confirm(f"Resume {number}?", act.yes)
-        failed, answer = await session.send(F.POST_RESUME, body)
-        if failed:
-            return failed
-        said = _message(answer)
-        act.console.say(f"Done: {said or 'the provider accepted the resume'}.")
-        return Result("success", said or "resumed", EXIT_OK)
+
+        async def done(answer: Answer) -> Result:
+            said = _message(answer)
+            act.console.say(f"Done: {said or 'the provider accepted the resume'}.")
+            return Result("success", said or "resumed", EXIT_OK)
+
+        question, would = f"Resume {number}?", f"would resume {number}"
+        return await send_once(act, session.change(F.POST_RESUME, body, question=question, would=would, done=done))
     finally:
         await session.aclose()
 
@@ -290,24 +294,23 @@ async def new_service_line(
         act.console.say(f"Custom plan: {custom_plan}")
         act.console.say(f"Terminals: {', '.join(terminals) or 'none'}; address: {address or 'none'}")
         act.console.say("Creating a line starts billing for it; it takes the provider a minute or two.")
-        if act.dry_run:
-            act.show_request("POST", session.url(F.POST_NEW_SERVICE_LINE), session.shown_headers(), body)
-            return Result("dry-run", f"would create {name!r}", EXIT_OK)
-        act.console.confirm(f"Create service line {name!r}?", act.yes)
-        failed, answer = await session.send(F.POST_NEW_SERVICE_LINE, body)
-        if failed:
-            return failed
-        data = answer.get(F.DATA)
-        tracking = data.get(F.W_TRACKING_ID) if isinstance(data, dict) else None
-        if not isinstance(tracking, str) or not tracking:
-            return Result(
-                "unknown",
-                f"accepted ({_message(answer) or 'no message'}) but no trackingId came back: check the portal",
-                EXIT_FAILED,
-            )
-        act.request = {**act.request, F.W_TRACKING_ID: tracking}
-        act.console.say(f"Accepted, tracking id {tracking}. Following its progress (up to {follow_for:g}s):")
-        return await follow(act, session, tracking, follow_for, interval)
+
+        async def done(answer: Answer) -> Result:
+            data = answer.get(F.DATA)
+            tracking = data.get(F.W_TRACKING_ID) if isinstance(data, dict) else None
+            if not isinstance(tracking, str) or not tracking:
+                return Result(
+                    "unknown",
+                    f"accepted ({_message(answer) or 'no message'}) but no trackingId came back: check the portal",
+                    EXIT_FAILED,
+                )
+            act.request = {**(act.request or {}), F.W_TRACKING_ID: tracking}
+            act.console.say(f"Accepted, tracking id {tracking}. Following its progress (up to {follow_for:g}s):")
+            return await follow(act, session, tracking, follow_for, interval)
+
+        question, would = f"Create service line {name!r}?", f"would create {name!r}"
+        change = session.change(F.POST_NEW_SERVICE_LINE, body, question=question, would=would, done=done)
+        return await send_once(act, change)
     finally:
         await session.aclose()
 

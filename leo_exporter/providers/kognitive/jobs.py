@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from leo_exporter import catalog
 from leo_exporter.providers.base import AccountContext, JobFunction
-from leo_exporter.providers.common import raise_if_skipped
+from leo_exporter.providers.common import apply_read, parse_items
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.http import ApiClient
 from leo_exporter.providers.kognitive import families
@@ -127,12 +127,7 @@ class KognitiveDriver:
         found: dict[str, T] = {}
         seen: set[str] = set()
         async for page in self.client.pages(path, style, self.config.page_limit, listing, params):
-            for group in page:
-                try:
-                    entries = parse(group, problems)
-                except BadResponse as exc:
-                    problems.append(str(exc))
-                    continue
+            for entries in parse_items(page, lambda group: parse(group, problems), problems):
                 for entry in entries:
                     seen.add(key(entry))
                     if self._wanted(account(entry)):
@@ -168,8 +163,9 @@ class KognitiveDriver:
             lambda t: t.account,
             problems,
         )
-        await self.ctx.worker.apply(lambda: self._take(self.status, found, complete))
-        raise_if_skipped(problems, "terminal status entries")
+        await apply_read(
+            self.ctx.worker, lambda: self._take(self.status, found, complete), problems, "terminal status entries"
+        )
 
     async def poll_service_lines(self) -> None:
         listing = Listing("/" + F.GET_SERVICE_LINES)
@@ -178,12 +174,7 @@ class KognitiveDriver:
         problems: list[str] = []
         unknown: list[str] = []
         async for page in self.client.pages(F.GET_SERVICE_LINES, F.PAGE_LIMIT, self.config.page_limit, listing):
-            for item in page:
-                try:
-                    line = parse_service_line(item, self.statuses)
-                except BadResponse as exc:
-                    problems.append(str(exc))
-                    continue
+            for line in parse_items(page, lambda item: parse_service_line(item, self.statuses), problems):
                 seen.add(line.number)
                 if not self._wanted(line.account):
                     continue
@@ -191,8 +182,9 @@ class KognitiveDriver:
                     line = self._unknown_status(line, unknown)
                 found[line.number] = line
         complete = self._complete(listing, len(seen), problems)
-        await self.ctx.worker.apply(lambda: self._take(self.lines, found, complete))
-        raise_if_skipped(problems + unknown, "service lines")
+        await apply_read(
+            self.ctx.worker, lambda: self._take(self.lines, found, complete), problems + unknown, "service lines"
+        )
 
     def _unknown_status(self, line: Line, unknown: list[str]) -> Line:
         """Keep the line's last known active flag, and say which word we did not know."""
@@ -214,12 +206,7 @@ class KognitiveDriver:
         usage: dict[str, UsageRecord] = {}
         problems: list[str] = []
         async for page in self.client.pages(F.GET_BILLING_USAGE, F.PAGE_LIMIT, self.config.page_limit, listing):
-            for item in page:
-                try:
-                    parsed = parse_usage(item)
-                except BadResponse as exc:
-                    problems.append(str(exc))
-                    continue
+            for parsed in parse_items(page, parse_usage, problems):
                 if self._wanted(parsed.account):
                     usage[parsed.record.service_line] = parsed.record
         state = self.ctx.state
@@ -228,8 +215,7 @@ class KognitiveDriver:
             state.apply_usage(usage.values())  # lines that could not be read keep their last figures
             self._publish()
 
-        await self.ctx.worker.apply(apply)
-        raise_if_skipped(problems, "billing usage entries")
+        await apply_read(self.ctx.worker, apply, problems, "billing usage entries")
 
     async def poll_products(self) -> None:
         body = await self.client.get(F.GET_PRODUCTS)
@@ -239,15 +225,15 @@ class KognitiveDriver:
         problems: list[str] = []
         found: dict[str, ProductRecord] = {}
         limits: dict[str, float] = {}
-        for group in groups:
-            try:
-                records = parse_product_group(group, problems)
-                account = records[0].attributes.get("provider_account", "") if records else ""
-                if (limit := plan_limit(group, records)) is not None and account:
-                    limits[account] = limit
-            except BadResponse as exc:
-                problems.append(str(exc))
-                continue
+
+        def read_group(group: Any) -> list[ProductRecord]:
+            records = parse_product_group(group, problems)
+            account = records[0].attributes.get("provider_account", "") if records else ""
+            if (limit := plan_limit(group, records)) is not None and account:
+                limits[account] = limit
+            return records
+
+        for records in parse_items(groups, read_group, problems):
             for record in records:
                 if self._wanted(record.attributes.get("provider_account", "")):
                     found[record.product] = _merge_product(found.get(record.product), record)
@@ -256,8 +242,7 @@ class KognitiveDriver:
             self.limits = limits
             self._take(self.products, found, not problems)
 
-        await self.ctx.worker.apply(apply)
-        raise_if_skipped(problems, "products or data blocks")
+        await apply_read(self.ctx.worker, apply, problems, "products or data blocks")
 
     async def poll_addresses(self) -> None:
         problems: list[str] = []
@@ -271,8 +256,7 @@ class KognitiveDriver:
             lambda a: a.account,
             problems,
         )
-        await self.ctx.worker.apply(lambda: self._take(self.addresses, found, complete))
-        raise_if_skipped(problems, "addresses")
+        await apply_read(self.ctx.worker, lambda: self._take(self.addresses, found, complete), problems, "addresses")
 
     # --- state (runs in the state worker)
 

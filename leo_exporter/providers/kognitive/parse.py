@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from leo_exporter.providers.common import timestamp
+from leo_exporter.providers.common import json_object, parse_items, timestamp
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.kognitive import fields as F
 from leo_exporter.records import ProductRecord, UsageRecord
@@ -22,12 +22,6 @@ GB = 1e9  # decimal gigabytes, as Starlink reports them (ASSUMED for Kognitive t
 
 
 # --- field readers
-
-
-def obj(item: Any, what: str) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise BadResponse(f"{what}: expected an object, got {type(item).__name__}")
-    return item
 
 
 def text(item: dict[str, Any], key: str, what: str, *, required: bool = False) -> str:
@@ -94,6 +88,17 @@ def bool_text(value: bool | None) -> str:
     return "" if value is None else ("true" if value else "false")
 
 
+def _group(item: Any, kind: str, account_key: str, list_key: str, noun: str) -> tuple[str, str, list[Any]]:
+    """One Starlink account's entry of a grouped listing: (its account, how to name it, its items)."""
+    group = json_object(item, f"{kind} account")
+    account = text(group, account_key, f"{kind} account")
+    what = f"{noun} of account {account or '?'}"
+    items = group.get(list_key)
+    if not isinstance(items, list):
+        raise BadResponse(f"{what}: '{list_key}' is missing or not a list")
+    return account, what, items
+
+
 # --- service lines
 
 
@@ -127,7 +132,7 @@ class Line:
 
 
 def parse_service_line(item: Any, statuses: StatusMap) -> Line:
-    item = obj(item, "service line")
+    item = json_object(item, "service line")
     num = text(item, F.SL_NUMBER, "service line", required=True)
     what = f"service line {num}"
     status = text(item, F.SL_STATUS, what)
@@ -136,7 +141,7 @@ def parse_service_line(item: Any, statuses: StatusMap) -> Line:
         raise BadResponse(f"{what}: '{F.SL_TERMINALS}' should be a list")
     terminals = []
     for raw in raw_terminals or []:
-        entry = obj(raw, f"{what} terminal")
+        entry = json_object(raw, f"{what} terminal")
         tid = text(entry, F.SL_TERMINAL_ID, f"{what} terminal", required=True)
         terminals.append((terminal_id(tid), text(entry, F.SL_TERMINAL_KIT, f"{what} terminal {tid}")))
     return Line(
@@ -167,32 +172,23 @@ class TerminalState:
 
 def parse_terminal_group(item: Any, problems: list[str]) -> list[TerminalState]:
     """One account's terminals; a bad terminal is recorded in `problems`, the others are kept."""
-    group = obj(item, "terminal status account")
-    account = text(group, F.TS_ACCOUNT, "terminal status account")
-    what = f"terminal status of account {account or '?'}"
-    terminals = group.get(F.TS_TERMINALS)
-    if not isinstance(terminals, list):
-        raise BadResponse(f"{what}: '{F.TS_TERMINALS}' is missing or not a list")
-    out = []
-    for raw in terminals:
-        try:
-            entry = obj(raw, f"{what}: terminal")
-            tid = text(entry, F.TS_ID, f"{what}: terminal", required=True)
-            where = f"terminal {tid}"
-            line = text(entry, F.TS_SERVICE_LINE, where)
-            out.append(
-                TerminalState(
-                    terminal_id=terminal_id(tid),
-                    kit_serial=text(entry, F.TS_KIT, where),
-                    service_line="" if line == F.NOT_CONFIGURED else line,
-                    account=account,
-                    online=bool(flag(entry, F.TS_ONLINE, where, required=True)),
-                    status=flag(entry, F.TS_STATUS, where),
-                )
-            )
-        except BadResponse as exc:
-            problems.append(str(exc))
-    return out
+    account, what, terminals = _group(item, "terminal status", F.TS_ACCOUNT, F.TS_TERMINALS, "terminal status")
+
+    def entry(raw: Any) -> TerminalState:
+        item = json_object(raw, f"{what}: terminal")
+        tid = text(item, F.TS_ID, f"{what}: terminal", required=True)
+        where = f"terminal {tid}"
+        line = text(item, F.TS_SERVICE_LINE, where)
+        return TerminalState(
+            terminal_id=terminal_id(tid),
+            kit_serial=text(item, F.TS_KIT, where),
+            service_line="" if line == F.NOT_CONFIGURED else line,
+            account=account,
+            online=bool(flag(item, F.TS_ONLINE, where, required=True)),
+            status=flag(item, F.TS_STATUS, where),
+        )
+
+    return parse_items(terminals, entry, problems)
 
 
 # --- billing usage
@@ -213,13 +209,13 @@ def _gigabytes(item: dict[str, Any], key: str, what: str) -> float | None:
 
 def parse_usage(item: Any) -> LineUsage:
     """One service line's current cycle: totals by class and the newest day's usage."""
-    item = obj(item, "billing usage")
+    item = json_object(item, "billing usage")
     num = text(item, F.BU_SERVICE_LINE, "billing usage", required=True)
     what = f"billing usage of {num}"
     cycles = item.get(F.BU_CYCLES)
     if not isinstance(cycles, list) or not cycles:
         raise BadResponse(f"{what}: '{F.BU_CYCLES}' is missing or empty")
-    current = obj(cycles[-1], f"{what}, current billing cycle")
+    current = json_object(cycles[-1], f"{what}, current billing cycle")
     by_class: dict[str, float] = {}
     for cls, (total_key, _) in F.USAGE_CLASSES.items():
         value = _gigabytes(current, total_key, what)
@@ -233,7 +229,7 @@ def parse_usage(item: Any) -> LineUsage:
         raise BadResponse(f"{what}: '{F.BU_DAILY}' should be a list")
     dated = []
     for day in days or []:
-        entry = obj(day, f"{what}, daily usage")
+        entry = json_object(day, f"{what}, daily usage")
         when = timestamp(entry.get(F.BU_DATE), f"{what}, daily usage date")
         if when is not None:
             dated.append((when, entry))
@@ -264,47 +260,35 @@ def parse_usage(item: Any) -> LineUsage:
 
 def parse_product_group(item: Any, problems: list[str]) -> list[ProductRecord]:
     """One account's products and their data blocks, as product records (`kind` tells them apart)."""
-    group = obj(item, "products account")
-    account = text(group, F.PR_ACCOUNT, "products account")
-    what = f"products of account {account or '?'}"
-    products = group.get(F.PR_PRODUCTS)
-    if not isinstance(products, list):
-        raise BadResponse(f"{what}: '{F.PR_PRODUCTS}' is missing or not a list")
-    out: list[ProductRecord] = []
-    for raw in products:
-        try:
-            product = obj(raw, f"{what}: product")
-            pid = text(product, F.PR_ID, f"{what}: product", required=True)
-            where = f"product {pid}"
-            limit = number(product, F.PR_LIMIT_GB, where)
-            out.append(
-                ProductRecord(
-                    product=pid,
-                    name=text(product, F.PR_NAME, where),
-                    price=number(product, F.PR_PRICE, where),
-                    currency=text(product, F.PR_CURRENCY, where),
-                    data_bytes=limit * GB if limit is not None else None,
-                    attributes=_clean(
-                        {
-                            "kind": "product",
-                            "alias": text(product, F.PR_ALIAS, where),
-                            "active": bool_text(flag(product, F.PR_ACTIVE, where)),
-                            "provider_account": account,
-                        }
-                    ),
-                )
-            )
-            blocks = product.get(F.PR_BLOCKS)
-            if blocks is not None and not isinstance(blocks, list):
-                raise BadResponse(f"{where}: '{F.PR_BLOCKS}' should be a list")
-            for block in blocks or []:
-                try:
-                    out.append(_data_block(block, pid, account))
-                except BadResponse as exc:
-                    problems.append(str(exc))
-        except BadResponse as exc:
-            problems.append(str(exc))
-    return out
+    account, what, products = _group(item, "products", F.PR_ACCOUNT, F.PR_PRODUCTS, "products")
+
+    def product_and_blocks(raw: Any) -> list[ProductRecord]:
+        product = json_object(raw, f"{what}: product")
+        pid = text(product, F.PR_ID, f"{what}: product", required=True)
+        where = f"product {pid}"
+        limit = number(product, F.PR_LIMIT_GB, where)
+        record = ProductRecord(
+            product=pid,
+            name=text(product, F.PR_NAME, where),
+            price=number(product, F.PR_PRICE, where),
+            currency=text(product, F.PR_CURRENCY, where),
+            data_bytes=limit * GB if limit is not None else None,
+            attributes=_clean(
+                {
+                    "kind": "product",
+                    "alias": text(product, F.PR_ALIAS, where),
+                    "active": bool_text(flag(product, F.PR_ACTIVE, where)),
+                    "provider_account": account,
+                }
+            ),
+        )
+        blocks = product.get(F.PR_BLOCKS)
+        if blocks is not None and not isinstance(blocks, list):  # the product stands; its blocks cannot be read
+            problems.append(f"{where}: '{F.PR_BLOCKS}' should be a list")
+            blocks = None
+        return [record, *parse_items(blocks or [], lambda block: _data_block(block, pid, account), problems)]
+
+    return [record for records in parse_items(products, product_and_blocks, problems) for record in records]
 
 
 def plan_limit(group: Any, records: list[ProductRecord]) -> float | None:
@@ -323,7 +307,7 @@ def plan_limit(group: Any, records: list[ProductRecord]) -> float | None:
 
 
 def _data_block(raw: Any, parent: str, account: str) -> ProductRecord:
-    block = obj(raw, f"data block of product {parent}")
+    block = json_object(raw, f"data block of product {parent}")
     bid = text(block, F.DB_ID, f"data block of product {parent}", required=True)
     where = f"data block {bid}"
     amount = number(block, F.DB_AMOUNT, where)
@@ -365,27 +349,20 @@ class Address:
 
 
 def parse_address_group(item: Any, problems: list[str]) -> list[Address]:
-    group = obj(item, "address account")
-    account = text(group, F.AD_ACCOUNT, "address account")
-    what = f"addresses of account {account or '?'}"
-    addresses = group.get(F.AD_ADDRESSES)
-    if not isinstance(addresses, list):
-        raise BadResponse(f"{what}: '{F.AD_ADDRESSES}' is missing or not a list")
-    out = []
-    for raw in addresses:
-        try:
-            entry = obj(raw, f"{what}: address")
-            ref = text(entry, F.AD_ID, f"{what}: address", required=True)
-            where = f"address {ref}"
-            lat, lon = number(entry, F.AD_LATITUDE, where), number(entry, F.AD_LONGITUDE, where)
-            if lat is not None and lon is not None:
-                if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-                    raise BadResponse(f"{where}: coordinates out of range ({lat}, {lon})")
-                if lat == 0 and lon == 0:  # the sample's placeholder: no position, not Null Island
-                    lat = lon = None
-            else:
+    account, what, addresses = _group(item, "address", F.AD_ACCOUNT, F.AD_ADDRESSES, "addresses")
+
+    def address(raw: Any) -> Address:
+        entry = json_object(raw, f"{what}: address")
+        ref = text(entry, F.AD_ID, f"{what}: address", required=True)
+        where = f"address {ref}"
+        lat, lon = number(entry, F.AD_LATITUDE, where), number(entry, F.AD_LONGITUDE, where)
+        if lat is not None and lon is not None:
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise BadResponse(f"{where}: coordinates out of range ({lat}, {lon})")
+            if lat == 0 and lon == 0:  # the sample's placeholder: no position, not Null Island
                 lat = lon = None
-            out.append(Address(ref, account, text(entry, F.AD_FORMATTED, where), lat, lon))
-        except BadResponse as exc:
-            problems.append(str(exc))
-    return out
+        else:
+            lat = lon = None
+        return Address(ref, account, text(entry, F.AD_FORMATTED, where), lat, lon)
+
+    return parse_items(addresses, address, problems)

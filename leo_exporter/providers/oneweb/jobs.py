@@ -21,7 +21,7 @@ import httpx
 from leo_exporter import catalog
 from leo_exporter.catalog import MetricSpec
 from leo_exporter.providers.base import AccountContext, JobFunction
-from leo_exporter.providers.common import parse_items, raise_if_skipped
+from leo_exporter.providers.common import apply_read, parse_items
 from leo_exporter.providers.http import ApiClient
 from leo_exporter.providers.oneweb import families
 from leo_exporter.providers.oneweb.client import OneWebClient
@@ -192,8 +192,9 @@ class OneWebDriver:
                 self.ctx.unknown.note("resource_state", record.state, f"user terminal {record.imei}")
             if record.location_problem:
                 self._warn_once("location", "%s (further location problems are not logged)", record.location_problem)
-        await self.ctx.worker.apply(lambda: self._apply_terminals(records, complete=not skipped))
-        raise_if_skipped(skipped, "user terminals")
+        await apply_read(
+            self.ctx.worker, lambda: self._apply_terminals(records, complete=not skipped), skipped, "user terminals"
+        )
 
     def _apply_terminals(self, records: list[UserTerminal], complete: bool) -> None:
         state = self.ctx.state
@@ -232,8 +233,9 @@ class OneWebDriver:
         records, skipped = await self._fetch(
             "products", self.config.paths.products, lambda item: parse_product(item, self.shapes)
         )
-        await self.ctx.worker.apply(lambda: self._apply_products(records, complete=not skipped))
-        raise_if_skipped(skipped, "products")
+        await apply_read(
+            self.ctx.worker, lambda: self._apply_products(records, complete=not skipped), skipped, "products"
+        )
 
     def _apply_products(self, records: list[Product], complete: bool) -> None:
         state = self.ctx.state
@@ -271,8 +273,9 @@ class OneWebDriver:
         records, skipped = await self._fetch(
             "organizations", self.config.paths.organizations, lambda item: parse_organization(item, self.shapes)
         )
-        await self.ctx.worker.apply(lambda: self._apply_organizations(records, complete=not skipped))
-        raise_if_skipped(skipped, "organizations")
+        await apply_read(
+            self.ctx.worker, lambda: self._apply_organizations(records, complete=not skipped), skipped, "organizations"
+        )
 
     def _apply_organizations(self, records: list[Organization], complete: bool) -> None:
         state = self.ctx.state
@@ -293,8 +296,7 @@ class OneWebDriver:
         records, skipped = await self._fetch(
             "sites", self.config.paths.sites, lambda item: parse_site(item, self.shapes)
         )
-        await self.ctx.worker.apply(lambda: self._apply_sites(records, complete=not skipped))
-        raise_if_skipped(skipped, "sites")
+        await apply_read(self.ctx.worker, lambda: self._apply_sites(records, complete=not skipped), skipped, "sites")
 
     def _apply_sites(self, records: list[Site], complete: bool) -> None:
         table = self.ctx.state.sites
@@ -314,8 +316,9 @@ class OneWebDriver:
             self.config.paths.terminal_performance,
             lambda item: parse_terminal_report(item, self.shapes, availability_scale=scale),
         )
-        await self.ctx.worker.apply(lambda: self._apply_terminal_reports(records))
-        raise_if_skipped(skipped, "user terminal performance reports")
+        await apply_read(
+            self.ctx.worker, lambda: self._apply_terminal_reports(records), skipped, "user terminal performance reports"
+        )
 
     def _apply_terminal_reports(self, reports: list[TerminalReport]) -> None:
         table = self.ctx.state.terminals
@@ -370,8 +373,9 @@ class OneWebDriver:
             self.config.paths.product_performance,
             lambda item: parse_product_report(item, self.shapes),
         )
-        await self.ctx.worker.apply(lambda: self._apply_product_reports(records))
-        raise_if_skipped(skipped, "product performance reports")
+        await apply_read(
+            self.ctx.worker, lambda: self._apply_product_reports(records), skipped, "product performance reports"
+        )
 
     def _apply_product_reports(self, reports: list[ProductReport]) -> None:
         table = self.ctx.state.service_lines
@@ -401,8 +405,7 @@ class OneWebDriver:
         for buckets in reports:
             for bucket in buckets:
                 by_product[bucket.product_id].append(bucket)
-        await self.ctx.worker.apply(lambda: self._apply_usage(by_product))
-        raise_if_skipped(skipped, "usage consumption reports")
+        await apply_read(self.ctx.worker, lambda: self._apply_usage(by_product), skipped, "usage consumption reports")
 
     def _apply_usage(self, by_product: dict[str, list[UsageBucket]]) -> None:
         table = self.ctx.state.service_lines

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from leo_exporter.providers.common import json_object
 from leo_exporter.providers.common import timestamp as _timestamp
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.oneweb.schema import (
@@ -123,12 +124,6 @@ def label_value(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def _object(item: Any, what: str) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise BadResponse(f"{what}: expected an object, got {type(item).__name__}")
-    return item
-
-
 def _finite(value: float | None) -> float | None:
     return None if value is None or value == UNLIMITED else value
 
@@ -163,13 +158,13 @@ def parse_user_terminal(
     item: Any, shapes: dict[str, Shape], *, location_order: str, firmware_component: str
 ) -> UserTerminal:
     ut, comp = shapes["user_terminal"], shapes["component"]
-    item = _object(item, "user terminal")
+    item = json_object(item, "user terminal")
     imei = ut.text(item, "imei", "user terminal") or ut.text(item, "id", "user terminal", required=True)
     what = f"user terminal {imei}"
     state = ut.text(item, "state", what)
     components = []
     for raw in ut.items(item, "components", what):
-        raw = _object(raw, f"{what} component")
+        raw = json_object(raw, f"{what} component")
         kind = comp.text(raw, "type", f"{what} component")
         if not kind:  # the id reads <IMEI>/<partition>/<TYPE>
             kind = comp.text(raw, "id", f"{what} component").rsplit("/", 1)[-1]
@@ -249,7 +244,7 @@ class Product:
 
 def parse_product(item: Any, shapes: dict[str, Shape]) -> Product:
     pr = shapes["product"]
-    item = _object(item, "product")
+    item = json_object(item, "product")
     pid = pr.text(item, "id", "product", required=True)
     what = f"product {pid}"
     status = pr.text(item, "status", what)
@@ -293,7 +288,7 @@ class Organization:
 
 def parse_organization(item: Any, shapes: dict[str, Shape]) -> Organization:
     org = shapes["organization"]
-    item = _object(item, "organization")
+    item = json_object(item, "organization")
     oid = org.text(item, "id", "organization", required=True)
     what = f"organization {oid}"
     parent = org.text(item, "parent", what)
@@ -310,7 +305,7 @@ class Site:
 
 def parse_site(item: Any, shapes: dict[str, Shape]) -> Site:
     site = shapes["site"]
-    item = _object(item, "site")
+    item = json_object(item, "site")
     sid = site.text(item, "id", "site", required=True)
     what = f"site {sid}"
     return Site(sid, site.text(item, "name", what), site.text(item, "party", what))
@@ -335,7 +330,7 @@ class TerminalReport:
 
 def parse_terminal_report(item: Any, shapes: dict[str, Shape], *, availability_scale: str) -> TerminalReport:
     tp = shapes["terminal_performance"]
-    item = _object(item, "user terminal performance")
+    item = json_object(item, "user terminal performance")
     imei = tp.text(item, "terminal", "user terminal performance", required=True)
     what = f"performance of user terminal {imei}"
     report = TerminalReport(imei=imei, state=tp.text(item, "state", what))
@@ -369,7 +364,7 @@ class ProductReport:
 
 def parse_product_report(item: Any, shapes: dict[str, Shape]) -> ProductReport:
     pp = shapes["product_performance"]
-    item = _object(item, "product performance")
+    item = json_object(item, "product performance")
     pid = pp.text(item, "product", "product performance", required=True)
     what = f"performance of product {pid}"
     throughput = {}
@@ -408,14 +403,14 @@ def parse_usage_report(item: Any, shapes: dict[str, Shape], note: Note = _ignore
     and the bucket's remaining/entitlement/balance (the pool's) repeats on each of them.
     """
     rep, bk, bal, ctr = (shapes[k] for k in ("usage_report", "usage_bucket", "usage_balance", "usage_counter"))
-    item = _object(item, "usage report")
+    item = json_object(item, "usage report")
     rid = rep.text(item, "id", "usage report")
     what = f"usage report {rid}" if rid else "usage report"
     when = rep.time(item, "time", what)
     report_product = rep.text(item, "product", what)
     out: list[UsageBucket] = []
     for raw in rep.items(item, "buckets", what):
-        bucket = _object(raw, f"{what} bucket")
+        bucket = json_object(raw, f"{what} bucket")
         bid = bk.text(bucket, "id", f"{what} bucket")
         bwhat = f"{what} bucket {bid or '?'}"
         name = bk.text(bucket, "name", bwhat)
@@ -425,7 +420,7 @@ def parse_usage_report(item: Any, shapes: dict[str, Shape], note: Note = _ignore
         starts: list[float] = []
         ends: list[float] = []
         for raw_balance in bk.items(bucket, "balances", bwhat):
-            balance = _object(raw_balance, f"{bwhat} balance")
+            balance = json_object(raw_balance, f"{bwhat} balance")
             value = _finite(bal.amount(balance, "remaining", bwhat))
             if value is not None:
                 remaining = (remaining or 0.0) + value
@@ -444,7 +439,7 @@ def parse_usage_report(item: Any, shapes: dict[str, Shape], note: Note = _ignore
         used: dict[str, float] = {}
         overage: dict[str, float] = {}
         for raw_counter in bk.items(bucket, "counters", bwhat):
-            counter = _object(raw_counter, f"{bwhat} counter")
+            counter = json_object(raw_counter, f"{bwhat} counter")
             kind = ctr.text(counter, "type", bwhat).lower() or "usage"
             product = ctr.text(counter, "product", bwhat) or bucket_product
             if not product:

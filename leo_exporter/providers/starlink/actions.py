@@ -28,7 +28,9 @@ from leo_exporter.actions.base import (
     money,
     positive_argument,
 )
-from leo_exporter.providers.errors import BadResponse, ProviderError, RequestRejected, ServerError, TransportFailed
+from leo_exporter.actions.runner import Change, send_once
+from leo_exporter.providers.common import json_object
+from leo_exporter.providers.errors import ProviderError
 from leo_exporter.providers.http import decode_json_bytes
 from leo_exporter.providers.starlink.auth import TokenSource
 from leo_exporter.providers.starlink.client import StarlinkClient, unwrap
@@ -37,12 +39,6 @@ from leo_exporter.providers.starlink.config import StarlinkAccount
 VIEW, EDIT = "Service plan, View", "Service plan, Edit"
 LINE_ENDPOINT = "/service-lines/{serviceLineNumber}"
 TOP_UP_ENDPOINT = "/service-lines/{serviceLineNumber}/data/top-up"
-
-
-def _dict(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadResponse(f"{what}: expected an object")
-    return value
 
 
 async def top_up(act: Action, service_line: str, count: int, product: str | None) -> Result:
@@ -55,12 +51,12 @@ async def top_up(act: Action, service_line: str, count: int, product: str | None
     client = StarlinkClient(api, tokens)
     path = f"service-lines/{quote(service_line, safe='')}"
     try:
-        account = _dict(
+        account = json_object(
             await client.content("GET", "account", endpoint="/account", permission="Account information, View"),
             "GET /account",
         )
         act.account_id = str(account.get("accountNumber") or "")
-        line = _dict(await client.content("GET", path, endpoint=LINE_ENDPOINT, permission=VIEW), "service line")
+        line = json_object(await client.content("GET", path, endpoint=LINE_ENDPOINT, permission=VIEW), "service line")
         if line.get("active") is False:
             raise Refused(f"service line {service_line} is not active: it cannot be topped up", EXIT_FAILED)
         plan_id = line.get("productReferenceId") or ""
@@ -105,15 +101,9 @@ async def top_up(act: Action, service_line: str, count: int, product: str | None
         say(f"Cost:      {count} x {money(price, currency)} = {money(total, currency)}, charged immediately")
         say("A top-up is not idempotent: every successful run buys again. It is never retried automatically.")
         summary = f"{count} x {top_id} = {data} for {money(total, currency)}"
-        if act.dry_run:
-            headers = {"Authorization": "Bearer <redacted>", "Content-Type": "application/json"}
-            act.show_request("POST", f"{config.api_url}/{path}/data/top-up", headers, act.request)
-            return Result("dry-run", f"would buy {summary}", EXIT_OK)
-        act.console.confirm(f"Buy {data} for {money(total, currency)} on {service_line}?", act.yes)
-        token = await tokens.token()  # a token problem shows here, before anything is bought
 
-        act.sent = True
-        try:
+        async def send() -> None:
+            token = await tokens.token()  # minted by `before`, before anything was sent: reused here
             response = await api.request(
                 "POST",
                 f"{path}/data/top-up",
@@ -122,29 +112,30 @@ async def top_up(act: Action, service_line: str, count: int, product: str | None
                 headers={"Authorization": f"Bearer {token}"},
                 json=act.request,
             )
-        except (TransportFailed, ServerError) as exc:
-            return Result(
-                "unknown",
-                f"{exc}. The top-up may or may not have been bought: look at the service line's one-time "
-                "top-up blocks before running this again",
-                EXIT_FAILED,
-            )
-        except ProviderError as exc:
-            return Result("failed", f"the provider refused the top-up: {exc}", EXIT_FAILED)
-        try:
             unwrap(decode_json_bytes(response.content, "POST top-up"), "POST top-up")
-        except RequestRejected as exc:
-            return Result("failed", f"the provider refused the top-up: {exc}", EXIT_FAILED)
-        except BadResponse as exc:
-            return Result(
-                "unknown",
-                f"HTTP {response.status_code} with an unreadable body ({exc}): look at the service line's "
-                "one-time top-up blocks to see whether it was bought",
-                EXIT_FAILED,
-            )
-        say(f"Done: bought {summary}.")
-        await _show_blocks(act, client, path)
-        return Result("success", f"bought {summary}", EXIT_OK)
+
+        async def done(_: None) -> Result:
+            say(f"Done: bought {summary}.")
+            await _show_blocks(act, client, path)
+            return Result("success", f"bought {summary}", EXIT_OK)
+
+        return await send_once(
+            act,
+            Change(
+                method="POST",
+                url=f"{config.api_url}/{path}/data/top-up",
+                headers={"Authorization": "Bearer <redacted>", "Content-Type": "application/json"},
+                body=act.request,
+                question=f"Buy {data} for {money(total, currency)} on {service_line}?",
+                would=f"would buy {summary}",
+                refused="the top-up",
+                unknown="The top-up may or may not have been bought: look at the service line's one-time top-up "
+                "blocks before running this again",
+                send=send,
+                done=done,
+                before=tokens.token,  # a token problem shows here, before anything is bought
+            ),
+        )
     finally:
         await api.aclose()
 

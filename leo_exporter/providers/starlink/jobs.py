@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from leo_exporter import catalog
 from leo_exporter.providers.base import AccountContext, JobFunction
-from leo_exporter.providers.common import parse_items, raise_if_skipped
+from leo_exporter.providers.common import apply_read, parse_items, raise_if_skipped
 from leo_exporter.providers.errors import NotFound, PermissionDenied
 from leo_exporter.providers.http import ApiClient, decode_json_into
 from leo_exporter.providers.starlink.auth import TokenSource
@@ -148,8 +148,7 @@ class StarlinkDriver:
             state.replace_terminals(terminals.values())
             state.replace_routers(routers.values())
 
-        await self.ctx.worker.apply(apply)
-        raise_if_skipped(skipped, "user terminals")
+        await apply_read(self.ctx.worker, apply, skipped, "user terminals")
 
     async def poll_service_lines(self) -> None:
         lines = {}
@@ -165,17 +164,21 @@ class StarlinkDriver:
             for record in parsed:
                 lines[record.service_line] = record
         state = self.ctx.state
-        if not skipped:
-            await self.ctx.worker.apply(lambda: state.replace_service_lines(lines.values()))
-        raise_if_skipped(skipped, "service lines")
+
+        def apply() -> None:
+            if not skipped:  # an unreadable item may be a line we hold: replace nothing
+                state.replace_service_lines(lines.values())
+
+        await apply_read(self.ctx.worker, apply, skipped, "service lines")
 
     async def poll_data_usage(self) -> None:
         # every line, deactivated ones too: a line deactivated mid-cycle is still billed for it
         body = {"previousBillingCycles": self.config.previous_billing_cycles, "activeServiceLinesOnly": False}
         skipped: list[str] = []
         usage = await self._usage_query(body, parse_data_usage, skipped)
-        await self.ctx.worker.apply(lambda: self.ctx.state.apply_usage(usage.values()))
-        raise_if_skipped(skipped, "data usage entries")
+        await apply_read(
+            self.ctx.worker, lambda: self.ctx.state.apply_usage(usage.values()), skipped, "data usage entries"
+        )
 
     async def usage_history(self, since: float) -> list[LineHistory]:
         """Every cycle the provider keeps from the one containing `since` on, of every line
@@ -249,9 +252,12 @@ class StarlinkDriver:
             self._mark_unavailable(DATA_POOLS.name, exc)
             return
         self.unavailable.pop(DATA_POOLS.name, None)
-        if not skipped:
-            await self.ctx.worker.apply(lambda: self.ctx.state.replace_pools(pools.values()))
-        raise_if_skipped(skipped, "data pools")
+
+        def apply() -> None:
+            if not skipped:  # an unreadable item may be a pool we hold: replace nothing
+                self.ctx.state.replace_pools(pools.values())
+
+        await apply_read(self.ctx.worker, apply, skipped, "data pools")
 
     async def poll_balance(self) -> None:
         if not self._available(BALANCE.name):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from leo_exporter.providers.common import timestamp
+from leo_exporter.providers.common import json_object, timestamp
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.records import (
     AccountRecord,
@@ -46,14 +46,8 @@ def _number(item: dict[str, Any], key: str, what: str) -> float | None:
     return float(value)
 
 
-def _object(item: Any, what: str) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise BadResponse(f"{what}: expected an object, got {type(item).__name__}")
-    return item
-
-
 def parse_account(content: Any) -> AccountRecord:
-    item = _object(content, "account")
+    item = json_object(content, "account")
     number = _text(item, "accountNumber", "account", required=True)
     suspensions = item.get("activeSuspensions")
     region = _text(item, "regionCode", "account")
@@ -66,7 +60,7 @@ def parse_account(content: Any) -> AccountRecord:
 
 
 def parse_service_line(item: Any) -> ServiceLineRecord:
-    item = _object(item, "service line")
+    item = json_object(item, "service line")
     number = _text(item, "serviceLineNumber", "service line", required=True)
     what = f"service line {number}"
     active = item.get("active")
@@ -81,7 +75,7 @@ def parse_service_line(item: Any) -> ServiceLineRecord:
 
 
 def parse_user_terminal(item: Any) -> tuple[TerminalRecord, list[RouterRecord]]:
-    item = _object(item, "user terminal")
+    item = json_object(item, "user terminal")
     terminal_id = _text(item, "userTerminalId", "user terminal", required=True)
     what = f"user terminal {terminal_id}"
     terminal = TerminalRecord(
@@ -93,7 +87,7 @@ def parse_user_terminal(item: Any) -> tuple[TerminalRecord, list[RouterRecord]]:
     )
     routers = []
     for raw in item.get("routers") or []:
-        router = _object(raw, f"{what} router")
+        router = json_object(raw, f"{what} router")
         router_id = _text(router, "routerId", f"{what} router", required=True)
         routers.append(
             RouterRecord(router_id=router_id, terminal_id=terminal_id, name=_text(router, "nickname", router_id))
@@ -158,7 +152,7 @@ def _overage(cycle: dict[str, Any], currency: str, what: str) -> tuple[OverageRe
         raise BadResponse(f"{what}: 'overageLines' should be a list, got {type(lines).__name__}")
     totals: dict[str, list[float | None]] = {}
     for raw in lines:
-        line = _object(raw, f"{what} overage line")
+        line = json_object(raw, f"{what} overage line")
         product = _text(line, "productId", f"{what} overage line")
         amount = _number(line, "overageAmountGB", f"{what} overage line")
         price = _number(line, "overagePrice", f"{what} overage line")
@@ -180,16 +174,16 @@ def _overage(cycle: dict[str, Any], currency: str, what: str) -> tuple[OverageRe
 def parse_data_usage(item: Any) -> UsageRecord:
     """One service line's usage; the current billing cycle is the last in `billingCycles`, the one
     before it (when asked for with `previousBillingCycles`) the one before that."""
-    item = _object(item, "data usage")
+    item = json_object(item, "data usage")
     number = _text(item, "serviceLineNumber", "data usage", required=True)
     what = f"data usage of {number}"
     cycles = item.get("billingCycles")
     if not isinstance(cycles, list) or not cycles:
         raise BadResponse(f"{what}: 'billingCycles' is missing or empty")
-    current = _object(cycles[-1], f"{what} current billing cycle")
+    current = json_object(cycles[-1], f"{what} current billing cycle")
     previous = None
     if len(cycles) >= 2:
-        last = _object(cycles[-2], f"{what} previous billing cycle")
+        last = json_object(cycles[-2], f"{what} previous billing cycle")
         previous = CycleUsage(
             timestamp(last.get("startDate"), f"{what} previous startDate"),
             timestamp(last.get("endDate"), f"{what} previous endDate"),
@@ -218,7 +212,7 @@ def parse_data_usage(item: Any) -> UsageRecord:
 
 def parse_history(item: Any) -> LineHistory:
     """Every day and cycle of one `ServiceLineDataUsageForBillingCycles` (for backfilling)."""
-    item = _object(item, "data usage")
+    item = json_object(item, "data usage")
     number = _text(item, "serviceLineNumber", "data usage", required=True)
     what = f"data usage of {number}"
     raw_cycles = item.get("billingCycles") or []
@@ -227,7 +221,7 @@ def parse_history(item: Any) -> LineHistory:
     days: dict[float, dict[str, float]] = {}
     cycles = []
     for raw in raw_cycles:
-        cycle = _object(raw, f"{what} billing cycle")
+        cycle = json_object(raw, f"{what} billing cycle")
         cycles.append(
             CycleUsage(
                 timestamp(cycle.get("startDate"), f"{what} startDate"),
@@ -236,7 +230,7 @@ def parse_history(item: Any) -> LineHistory:
             )
         )
         for raw_day in cycle.get("dailyDataUsage") or []:
-            day = _object(raw_day, f"{what} daily usage")
+            day = json_object(raw_day, f"{what} daily usage")
             when = timestamp(day.get("date"), f"{what} daily usage")
             if when is None:
                 continue
@@ -248,7 +242,7 @@ def parse_history(item: Any) -> LineHistory:
 
 def parse_pool(item: Any) -> PoolRecord:
     """A `DataPoolResponseV2`: the pool's name and product (capacity and use come from its usage)."""
-    item = _object(item, "data pool")
+    item = json_object(item, "data pool")
     pool = _text(item, "dataPoolId", "data pool", required=True)
     what = f"data pool {pool}"
     return PoolRecord(
@@ -262,7 +256,7 @@ def parse_pool(item: Any) -> PoolRecord:
 def parse_pool_usage(item: Any) -> PoolRecord:
     """A `DataPoolUsageResponseV2`: capacity and use summed over the pool's data blocks, and each
     service line's share of the use."""
-    item = _object(item, "data pool usage")
+    item = json_object(item, "data pool usage")
     pool = _text(item, "dataPoolId", "data pool usage", required=True)
     what = f"usage of data pool {pool}"
     blocks = item.get("dataBlocks") or []
@@ -272,13 +266,13 @@ def parse_pool_usage(item: Any) -> PoolRecord:
     ends: list[float] = []
     by_line: dict[str, float] = {}
     for raw in blocks:
-        block = _object(raw, f"{what} data block")
+        block = json_object(raw, f"{what} data block")
         if (end := timestamp(block.get("endDate"), f"{what} data block endDate")) is not None:
             ends.append(end)
         capacity += (_number(block, "totalAmountGB", what) or 0.0) * GB
         used += (_number(block, "consumedAmountGB", what) or 0.0) * GB
         for raw_line in block.get("serviceLineUsage") or []:
-            share = _object(raw_line, f"{what} service line usage")
+            share = json_object(raw_line, f"{what} service line usage")
             sln = _text(share, "serviceLineNumber", f"{what} service line usage", required=True)
             by_line[sln] = by_line.get(sln, 0.0) + (_number(share, "consumedAmountGB", what) or 0.0) * GB
     return PoolRecord(
@@ -292,13 +286,13 @@ def parse_pool_usage(item: Any) -> PoolRecord:
 
 def parse_balance(content: Any) -> dict[str, float]:
     """An `AccountBalanceResponse`: the amount due per currency."""
-    content = _object(content, "account balance")
+    content = json_object(content, "account balance")
     balances = content.get("balances") or []
     if not isinstance(balances, list):
         raise BadResponse(f"account balance: 'balances' should be a list, got {type(balances).__name__}")
     due: dict[str, float] = {}
     for raw in balances:
-        entry = _object(raw, "account balance entry")
+        entry = json_object(raw, "account balance entry")
         currency = _text(entry, "currency", "account balance entry", required=True)
         amount = _number(entry, "dueAmount", "account balance entry")
         if amount is not None:
