@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, get_args
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -35,6 +36,9 @@ __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 MIN_TIMEOUT = 0.1  # below 100 ms no provider answers: a timeout that small only makes failures
 MIN_BACKOFF = 0.1  # a 0 s backoff retries a failing call (or the token endpoint) in a tight loop
+# a response body larger than this once decoded is refused (a 65,000-row telemetry page: ~30 MiB)
+DEFAULT_MAX_RESPONSE_SIZE = 128 * 1024 * 1024
+MIN_RESPONSE_SIZE = 64 * 1024
 
 
 def at_least(value: float, minimum: float) -> float:
@@ -98,6 +102,9 @@ class AccountConfig(Strict):
     backoff_max: Duration = 300.0
     offline_after: Duration | None = None
     management_actions: bool = False
+    # the most a response body may be once decoded (`128MiB`, `1GiB` or bytes): a gzip bomb or an
+    # endless body fails that call with a clear error instead of taking the memory
+    max_response_size: ByteSize = ByteSize(DEFAULT_MAX_RESPONSE_SIZE)
 
     JOB_DEFAULTS: ClassVar[dict[str, JobDefaults]] = {}
     # job -> the collector groups its data feeds; a job whose groups are all switched off is not
@@ -108,6 +115,13 @@ class AccountConfig(Strict):
     @classmethod
     def _timeout(cls, value: float) -> float:
         return at_least(value, MIN_TIMEOUT)
+
+    @field_validator("max_response_size")
+    @classmethod
+    def _response_size(cls, value: ByteSize) -> ByteSize:
+        if value < MIN_RESPONSE_SIZE:
+            raise ValueError("must be at least 64KiB")
+        return value
 
     @field_validator("backoff_base", "backoff_max")
     @classmethod

@@ -62,6 +62,7 @@ class StarlinkDriver:
             budget=ctx.budget,
             base_url=self.config.api_url,
             timeout=self.config.timeout,
+            max_response_bytes=self.config.max_response_size,
             transport=ctx.transport,
         )
         secret = self.config.client_secret.get_secret_value()
