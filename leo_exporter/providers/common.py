@@ -10,6 +10,17 @@ from typing import Any, TypeVar
 from leo_exporter.providers.errors import BadResponse
 
 T = TypeVar("T")
+# What reading one item of provider data may raise: our BadResponse, or a parser meeting a shape it
+# never expected (a list where a code should be is unhashable: TypeError). Either costs that item
+# only, never the page or the batch.
+ITEM_ERRORS = (BadResponse, TypeError, ValueError, LookupError, AttributeError, ArithmeticError, RecursionError)
+
+
+def item_problem(exc: Exception) -> str:
+    """What was wrong with one skipped item, in one line."""
+    if isinstance(exc, BadResponse):
+        return str(exc)
+    return f"an item of a shape not understood ({type(exc).__name__}: {str(exc)[:100]})"
 
 
 def timestamp(value: Any, what: str, *, numbers: bool = False) -> float | None:
@@ -42,8 +53,8 @@ def parse_items(items: Iterable[Any], parse: Callable[[Any], T], skipped: list[s
     for item in items:
         try:
             out.append(parse(item))
-        except BadResponse as exc:
-            skipped.append(str(exc))
+        except ITEM_ERRORS as exc:
+            skipped.append(item_problem(exc))
     return out
 
 

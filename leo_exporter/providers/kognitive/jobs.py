@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from leo_exporter import catalog
 from leo_exporter.providers.base import AccountContext, JobFunction
-from leo_exporter.providers.common import raise_if_skipped
+from leo_exporter.providers.common import ITEM_ERRORS, item_problem, raise_if_skipped
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.http import ApiClient
 from leo_exporter.providers.kognitive import fields as F
@@ -129,8 +129,8 @@ class KognitiveDriver:
             for group in page:
                 try:
                     entries = parse(group, problems)
-                except BadResponse as exc:
-                    problems.append(str(exc))
+                except ITEM_ERRORS as exc:
+                    problems.append(item_problem(exc))
                     continue
                 for entry in entries:
                     seen.add(key(entry))
@@ -180,8 +180,8 @@ class KognitiveDriver:
             for item in page:
                 try:
                     line = parse_service_line(item, self.statuses)
-                except BadResponse as exc:
-                    problems.append(str(exc))
+                except ITEM_ERRORS as exc:
+                    problems.append(item_problem(exc))
                     continue
                 seen.add(line.number)
                 if not self._wanted(line.account):
@@ -216,8 +216,8 @@ class KognitiveDriver:
             for item in page:
                 try:
                     parsed = parse_usage(item)
-                except BadResponse as exc:
-                    problems.append(str(exc))
+                except ITEM_ERRORS as exc:
+                    problems.append(item_problem(exc))
                     continue
                 if self._wanted(parsed.account):
                     usage[parsed.record.service_line] = parsed.record
@@ -244,8 +244,8 @@ class KognitiveDriver:
                 account = records[0].attributes.get("provider_account", "") if records else ""
                 if (limit := plan_limit(group, records)) is not None and account:
                     limits[account] = limit
-            except BadResponse as exc:
-                problems.append(str(exc))
+            except ITEM_ERRORS as exc:
+                problems.append(item_problem(exc))
                 continue
             for record in records:
                 if self._wanted(record.attributes.get("provider_account", "")):

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from leo_exporter.providers.common import timestamp
+from leo_exporter.providers.common import ITEM_ERRORS, item_problem, timestamp
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.kognitive import fields as F
 from leo_exporter.records import ProductRecord, UsageRecord
@@ -190,8 +190,8 @@ def parse_terminal_group(item: Any, problems: list[str]) -> list[TerminalState]:
                     status=flag(entry, F.TS_STATUS, where),
                 )
             )
-        except BadResponse as exc:
-            problems.append(str(exc))
+        except ITEM_ERRORS as exc:
+            problems.append(item_problem(exc))
     return out
 
 
@@ -300,10 +300,10 @@ def parse_product_group(item: Any, problems: list[str]) -> list[ProductRecord]:
             for block in blocks or []:
                 try:
                     out.append(_data_block(block, pid, account))
-                except BadResponse as exc:
-                    problems.append(str(exc))
-        except BadResponse as exc:
-            problems.append(str(exc))
+                except ITEM_ERRORS as exc:
+                    problems.append(item_problem(exc))
+        except ITEM_ERRORS as exc:
+            problems.append(item_problem(exc))
     return out
 
 
@@ -386,6 +386,6 @@ def parse_address_group(item: Any, problems: list[str]) -> list[Address]:
             else:
                 lat = lon = None
             out.append(Address(ref, account, text(entry, F.AD_FORMATTED, where), lat, lon))
-        except BadResponse as exc:
-            problems.append(str(exc))
+        except ITEM_ERRORS as exc:
+            problems.append(item_problem(exc))
     return out

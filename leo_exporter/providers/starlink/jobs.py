@@ -68,7 +68,7 @@ class StarlinkDriver:
         secret = self.config.client_secret.get_secret_value()
         self.tokens = TokenSource(self.api, self.config.auth_url, self.config.client_id, secret)
         self.client = StarlinkClient(self.api, self.tokens)
-        self.decoder = StreamDecoder(ctx.unknown.note, self.config.obstruction_scale)
+        self.decoder = StreamDecoder(ctx.unknown.note, self.config.obstruction_scale, ctx.clock)
         self.unavailable: dict[str, float] = {}  # call -> when it answered 403/404 (monotonic)
 
     def jobs(self) -> dict[str, JobFunction]:
