@@ -20,7 +20,13 @@ of those keys (or `*`) changes the answer:
   `expires_in` says 15 minutes; the API answers 401 "expired";
 - `revoked`: the credentials are refused everywhere: 401 (Starlink: the token endpoint too);
 - `behind`: Starlink: the account's stream readers fall `ticks` (default 40) ticks behind, so the
-  next calls come back full (done at once; nothing stays set).
+  next calls come back full (done at once; nothing stays set);
+- hostile answers (issue #25): `gzip_bomb`, 200 with a gzip body of `size` MiB (default 1024) of
+  zeros, about a thousandth of that on the wire; `huge_error`, HTTP 500 with a `size` MiB text
+  body (default 200), streamed; and, on Starlink's telemetry stream only, `name_flood` (`size`
+  new `metadata.enums` keys and as many new column names in every answer, default 2000),
+  `future_rows` (one row per answer stamped ten years ahead) and `bad_alerts` (one row's
+  `ActiveAlerts` is `[[1]]`).
 
 Every provider's simulator has the modes the book serves itself; `expired_token` and `behind`
 exist only where the provider's `SimulatorSpec.own_faults` says its simulator acts on them
@@ -53,6 +59,7 @@ from starlette.types import Receive, Scope, Send
 
 from leo_exporter.providers import simulated
 from leo_exporter.providers.spec import SimulatorSpec
+from leo_exporter.simulator.hostile import HOSTILE, STREAM_HOSTILE, hostile_answer
 
 MODES: dict[str, str] = {
     "rate_limit": "429 with Retry-After (retry_after, default 5 s)",
@@ -66,11 +73,22 @@ MODES: dict[str, str] = {
     "expired_token": "Starlink: tokens refused with 401 `ttl` seconds after minting (default 2)",
     "revoked": "credentials refused everywhere with 401",
     "behind": "Starlink: the telemetry stream falls `ticks` behind (full batches)",
+    **{mode: about for mode, (about, _) in HOSTILE.items()},
 }
-SERVED = tuple(m for m in MODES if m not in ("expired_token", "behind"))  # those two act in the simulator
+# the modes simulators act on themselves (their SimulatorSpec.own_faults); the book serves the rest
+ACTED = ("expired_token", "behind", *STREAM_HOSTILE)
+SERVED = tuple(m for m in MODES if m not in ACTED)
 # every provider's simulator has the SERVED modes; the others only where its SimulatorSpec.own_faults says
-DEFAULTS: dict[str, Any] = {"retry_after": 5.0, "status": 503, "delay": 60.0, "ttl": 2.0, "ticks": 40, "shape": "top"}
-PARAMS = {"retry_after", "status", "delay", "ttl", "ticks", "shape"}
+DEFAULTS: dict[str, Any] = {
+    "retry_after": 5.0,
+    "status": 503,
+    "delay": 60.0,
+    "ttl": 2.0,
+    "ticks": 40,
+    "shape": "top",
+    "size": None,  # each hostile mode's own default (HOSTILE)
+}
+PARAMS = {"retry_after", "status", "delay", "ttl", "ticks", "shape", "size"}
 MAX_LOG = 50_000  # requests remembered per account (for rates); totals are kept for ever
 MALFORMED_BODY = b"<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>\n"
 
@@ -97,6 +115,7 @@ class Fault:
     ttl: float = DEFAULTS["ttl"]
     ticks: int = DEFAULTS["ticks"]
     shape: str = DEFAULTS["shape"]
+    size: int | None = None  # hostile modes: MiB, or names per answer
     created: float = 0.0
     hits: int = 0
 
@@ -131,6 +150,7 @@ class Fault:
             "expired_token": ("ttl",),
             "behind": ("ticks",),
             "wrong_shape": ("shape",),
+            **dict.fromkeys(HOSTILE, ("size",)),
         }.get(self.mode, ()):
             out[name] = getattr(self, name)
         return out
@@ -223,6 +243,7 @@ class FaultBook:
             ttl=float(values["ttl"]),
             ticks=int(values["ticks"]),
             shape=str(values["shape"]),
+            size=int(values["size"]) if values["size"] is not None else HOSTILE.get(mode, ("", None))[1],
             created=now,
         )
         applied: dict[str, Any] = {}
@@ -350,6 +371,8 @@ class FaultBook:
             return error(401, "The credentials have been revoked (simulated)", {})
         if mode == "malformed":
             return Response(MALFORMED_BODY, 200, media_type="text/html")
+        if mode in HOSTILE:
+            return await hostile_answer(mode, fault.size or 1)
         if mode == "slow":
             if await _sleep_unless_gone(request, fault.delay):
                 return Dropped(b"", 200, gone=True)  # nobody is listening any more: do not run the call
@@ -515,6 +538,8 @@ def _check_params(values: dict[str, Any]) -> None:
         raise FaultError("ticks must be a positive integer")
     if values["shape"] not in ("top", "deep"):
         raise FaultError("shape must be 'top' or 'deep'")
+    if values["size"] is not None and (type(values["size"]) is not int or not 1 <= values["size"] <= 100_000):
+        raise FaultError("size must be an integer from 1 to 100000")
 
 
 def _number(value: Any) -> bool:

@@ -33,7 +33,7 @@ SIMULATOR = SimulatorSpec(
             "SECONDS",
         ),
     ),
-    own_faults=frozenset({"expired_token", "behind"}),
+    own_faults=frozenset({"expired_token", "behind", "name_flood", "future_rows", "bad_alerts"}),
     demo_overrides={
         "jobs": {
             "telemetry": {"interval": "5s"},
