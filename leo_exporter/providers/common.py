@@ -10,6 +10,9 @@ from typing import Any, TypeVar
 from leo_exporter.providers.errors import BadResponse
 
 T = TypeVar("T")
+# How far ahead of our clock a provider's time stamp may be (device and report clocks drift). Data
+# stamped later is rejected: kept, it would make every later report look older until a restart.
+FUTURE_TOLERANCE = 600.0
 # What reading one item of provider data may raise: our BadResponse, or a parser meeting a shape it
 # never expected (a list where a code should be is unhashable: TypeError). Either costs that item
 # only, never the page or the batch.

@@ -21,7 +21,7 @@ import httpx
 from leo_exporter import catalog
 from leo_exporter.catalog import MetricSpec
 from leo_exporter.providers.base import AccountContext, JobFunction
-from leo_exporter.providers.common import parse_items, raise_if_skipped
+from leo_exporter.providers.common import FUTURE_TOLERANCE, parse_items, raise_if_skipped
 from leo_exporter.providers.http import ApiClient
 from leo_exporter.providers.oneweb.client import OneWebClient
 from leo_exporter.providers.oneweb.config import OneWebAccount
@@ -133,6 +133,9 @@ class OneWebDriver:
         """True if a report of this time is newer than the one applied before (and remember it)."""
         if when is None:
             return True
+        if when > self.ctx.clock() + FUTURE_TOLERANCE:  # kept, it would hold back every later report
+            self.ctx.unknown.invalid(f"{report}_time", f"more than {FUTURE_TOLERANCE:g}s in the future")
+            return False
         times = self.report_times.setdefault((entity, entity_id), {})
         last = times.get(report)
         if last is not None and when <= last:

@@ -24,6 +24,7 @@ import h3
 
 from leo_exporter import catalog
 from leo_exporter.catalog import MetricSpec, NoLabels
+from leo_exporter.providers.common import FUTURE_TOLERANCE
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.names import LabelBound
 from leo_exporter.providers.starlink.alerts import KNOWN_ROUTER_ALERTS, KNOWN_TERMINAL_ALERTS, read_alert_enums
@@ -35,7 +36,6 @@ NUMBER = (int, float)
 Note = Callable[[str, str, str], Any]
 Problems = Counter[tuple[str, str]]  # (field, what is wrong) -> values that could not be read
 NOT_A_NUMBER = "not a number"
-FUTURE_TOLERANCE = 600.0  # seconds a row may be stamped ahead of our clock (device clocks drift)
 MAX_ALERT_NAMES = 200  # alert names per account beyond the known ones; later new ones are `other`
 
 Terminal = MetricSpec[Literal["terminal"], NoLabels]
