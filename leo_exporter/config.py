@@ -39,6 +39,7 @@ MIN_BACKOFF = 0.1  # a 0 s backoff retries a failing call (or the token endpoint
 # a response body larger than this once decoded is refused (a 65,000-row telemetry page: ~30 MiB)
 DEFAULT_MAX_RESPONSE_SIZE = 128 * 1024 * 1024
 MIN_RESPONSE_SIZE = 64 * 1024
+MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
 def at_least(value: float, minimum: float) -> float:
@@ -232,7 +233,12 @@ def _secrets_from_files(raw: dict[str, Any], model: type[AccountConfig], where: 
             problems.append(f"{where}.{file_key}: give either {key} or {file_key}, not both")
             continue
         try:
-            raw[key] = decode_strictly(path.read_bytes(), f"{where}.{file_key}").strip()
+            with path.open("rb") as file:  # at most a little more than a secret: not /dev/zero for ever
+                content = file.read(MAX_SECRET_FILE_BYTES + 1)
+            if len(content) > MAX_SECRET_FILE_BYTES:
+                problems.append(f"{where}.{file_key}: {path} is larger than 64 KiB, which no secret is")
+                continue
+            raw[key] = decode_strictly(content, f"{where}.{file_key}").strip()
         except OSError as exc:
             problems.append(f"{where}.{file_key}: cannot read {path}: {exc.strerror}")
         except ConfigError as err:

@@ -64,3 +64,21 @@ def test_anchors_and_merge_keys_still_work(tmp_path: Path) -> None:
     )
     config = load_config(path)
     assert [(a.name, a.api_url) for a in config.accounts] == [("one", "https://o.test"), ("two", "https://o.test")]
+
+
+def test_a_secret_file_is_read_only_as_far_as_a_secret_goes(tmp_path: Path) -> None:
+    """`client_secret_file: /dev/zero` read for ever (the sibling of a config of any size)."""
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "accounts:\n"
+        "  - provider: oneweb\n"
+        "    client_id: c\n"
+        "    client_secret_file: /dev/zero\n"
+        "    api_url: https://o.test\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (
+        caught.value.problems[0]
+        == "accounts[0].client_secret_file: /dev/zero is larger than 64 KiB, which no secret is"
+    )
