@@ -107,7 +107,8 @@ class StarlinkDriver:
             del response  # its body (megabytes) is not needed while the batch is applied
             await self.ctx.worker.apply(functools.partial(self._apply_telemetry, batch))
             if batch.invalid_rows:
-                self.ctx.log.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
+                # within the account's rate of warnings about provider data: a drain is up to 50 answers
+                self.ctx.unknown.gate.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
             for (column, problem), count in batch.invalid_values.items():
                 self.ctx.unknown.invalid(column, problem, count)
             if batch.total_rows < options.batch_size:
