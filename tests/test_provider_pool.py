@@ -1,5 +1,6 @@
-"""Accounts of one provider host share one connection pool and one SSL context (issue #25: 3,000
-accounts each with their own client took 2.9 GB and 114 s to be ready; bench/accounts.py measures it)."""
+"""Accounts of one provider host share connection pools, every pool one SSL context (issue #25:
+3,000 accounts each with their own client took 2.9 GB and 114 s to be ready; bench/accounts.py
+measures it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.providers.http import ApiClient, Counting
-from leo_exporter.providers.pool import SharedTransport, ssl_context
+from leo_exporter.providers.pool import ACCOUNTS_PER_POOL, SharedTransport, ssl_context
 from leo_exporter.state import AccountState
 
 
@@ -39,3 +40,15 @@ async def test_accounts_of_one_host_share_a_pool_and_every_pool_one_ssl_context(
     again = client("four", "https://api.provider.test/v2")  # the last one closed it: a new pool now
     assert pool_of(again) is not shared
     await again.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_pool_serves_a_bounded_number_of_accounts() -> None:
+    """httpcore scans a pool's queue and connections on every change: thousands of accounts in one
+    pool would make that scan the bottleneck."""
+    clients = [client(f"a{i}", "https://api.provider.test") for i in range(2 * ACCOUNTS_PER_POOL + 1)]
+    pools = [pool_of(c) for c in clients]
+    assert len({id(p) for p in pools}) == 3
+    assert pools[0] is pools[ACCOUNTS_PER_POOL - 1] is not pools[ACCOUNTS_PER_POOL]
+    for c in clients:
+        await c.aclose()

@@ -11,6 +11,7 @@ error body only up to `ERROR_BODY_BYTES` (the rest is never read; the connection
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 
 import httpx
 
@@ -22,6 +23,7 @@ ERROR_BODY_BYTES = 4096  # an error answer's explanation fits in far less
 ACCEPT_ENCODING = "gzip, deflate"  # asked for explicitly: the only encodings read here
 _GZIP_OR_ZLIB = 47  # zlib.MAX_WBITS | 32: a gzip or a zlib header, detected
 _RAW_DEFLATE = -15
+PIECE = 1024 * 1024  # the most one inflate step produces
 
 
 class ResponseTooLarge(BadResponse):
@@ -50,14 +52,16 @@ class _Inflater:
         self.zlib = None if self.plain else zlib.decompressobj(self.wbits)
         self.started = False
 
-    def feed(self, data: bytes, room: int) -> bytes:
-        """Up to `room + 1` decoded bytes of `data` (more than `room` means the limit is passed)."""
+    def feed(self, data: bytes, room: int) -> Iterator[bytes]:
+        """The decoded bytes of `data` in pieces of at most PIECE bytes, stopping once more than
+        `room` came out (which means the limit is passed)."""
         if self.zlib is None:
-            return data[: room + 1]
-        out = bytearray()
-        while data and len(out) <= room:
+            yield data
+            return
+        out = 0
+        while data and out <= room:
             try:
-                piece = self.zlib.decompress(data, room + 1 - len(out))
+                piece = self.zlib.decompress(data, min(room + 1 - out, PIECE))
             except zlib.error:
                 if self.encoding == "deflate" and not self.started and self.wbits != _RAW_DEFLATE:
                     self.wbits = _RAW_DEFLATE  # servers that send raw deflate, without the zlib header
@@ -65,15 +69,15 @@ class _Inflater:
                     continue
                 raise BadResponse(f"{self.what}: the body is not valid {self.encoding} data") from None
             self.started = True
-            out += piece
+            out += len(piece)
+            yield piece
             if self.zlib.unconsumed_tail:
-                data = self.zlib.unconsumed_tail  # the limit is reached: the loop ends on len(out)
+                data = self.zlib.unconsumed_tail  # more to come from this input
             elif self.zlib.eof and self.zlib.unused_data:
                 data = self.zlib.unused_data  # a second gzip member follows
                 self.zlib = zlib.decompressobj(self.wbits)
             else:
                 data = b""
-        return bytes(out)
 
 
 async def read_body(response: httpx.Response, limit: int, what: str, *, truncate: bool = False) -> bytes:
@@ -90,16 +94,18 @@ async def read_body(response: httpx.Response, limit: int, what: str, *, truncate
     declared = response.headers.get("content-length", "")
     if inflater.plain and not truncate and declared.isdigit() and int(declared) > limit:
         raise too_large(what, limit)
-    body = bytearray()
-    raw = 0
+    pieces: list[bytes] = []  # joined once at the end: a growing buffer would copy itself as it grows
+    size = raw = 0
     async for chunk in response.aiter_raw():
         raw += len(chunk)
-        body += inflater.feed(chunk, limit - len(body))
-        if len(body) > limit or raw > limit:
+        for piece in inflater.feed(chunk, limit - size):
+            pieces.append(piece)
+            size += len(piece)
+        if size > limit or raw > limit:
             if truncate:
-                return bytes(body[:limit])
+                return b"".join(pieces)[:limit]
             raise too_large(what, limit)
-    return bytes(body)
+    return b"".join(pieces)
 
 
 def too_large(what: str, limit: int) -> ResponseTooLarge:

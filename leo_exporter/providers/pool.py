@@ -1,10 +1,13 @@
-"""One connection pool per provider host, shared by every account that talks to it.
+"""Connection pools shared by the accounts of one provider host, and one SSL context for all.
 
 An httpx client with its own transport builds its own SSL context (loading the CA bundle:
-about 1 MB and 30 ms each): 3,000 accounts took 2.9 GB and 114 s before the first poll. The
-accounts of one host share one transport here (and every transport one SSL context); each
-client holds a lease that closes the transport when the last account of that host lets go.
-Transports are kept per event loop: a pool's connections belong to the loop that opened them.
+about 1 MB and 30 ms each): 3,000 accounts took 2.9 GB and 114 s before the first poll. Here
+every transport uses the process's one SSL context, and the accounts of one host share pools,
+ACCOUNTS_PER_POOL accounts to a pool: httpcore looks through its queued requests and its
+connections whenever one changes, so one pool for thousands of accounts (tens of thousands of
+requests at start) would cost time that grows with the square of them. Each client holds a lease
+that closes its pool when the last account of it lets go. Pools are kept per event loop: a
+pool's connections belong to the loop that opened them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from anyio.lowlevel import RunVar
 
 # No cap on connections: accounts' long polls (the telemetry stream lingers up to 65 s) must
 # never queue behind another account's; idle ones kept are bounded.
-LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=30.0)
+LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100, keepalive_expiry=30.0)
+ACCOUNTS_PER_POOL = 32
 
 
 @cache
@@ -32,14 +36,15 @@ class _Shared:
         self.leases = 0
 
 
-_POOLS: RunVar[dict[str, _Shared]] = RunVar("provider_pools")
+_POOLS: RunVar[dict[str, list[_Shared]]] = RunVar("provider_pools")
 
 
-def _pools() -> dict[str, _Shared]:
+def _pools() -> dict[str, list[_Shared]]:
+    """host -> its pools, on this event loop."""
     try:
         return _POOLS.get()
     except LookupError:
-        pools: dict[str, _Shared] = {}
+        pools: dict[str, list[_Shared]] = {}
         _POOLS.set(pools)
         return pools
 
@@ -55,10 +60,11 @@ class SharedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, url: str):
         self.key = host_key(url)
-        pools = _pools()
-        shared = pools.get(self.key)
+        pools = _pools().setdefault(self.key, [])
+        shared = next((pool for pool in pools if pool.leases < ACCOUNTS_PER_POOL), None)
         if shared is None:
-            shared = pools[self.key] = _Shared()
+            shared = _Shared()
+            pools.append(shared)
         shared.leases += 1
         self.shared: _Shared | None = shared
 
@@ -73,7 +79,7 @@ class SharedTransport(httpx.AsyncBaseTransport):
             return
         shared.leases -= 1
         if shared.leases <= 0:
-            pools = _pools()
-            if pools.get(self.key) is shared:
-                del pools[self.key]
+            pools = _pools().get(self.key, [])
+            if shared in pools:
+                pools.remove(shared)
             await shared.transport.aclose()
