@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from leo_exporter.config import ConfigError, load_config
+from leo_exporter.config import ConfigError
+from leo_exporter.providers import load_config
 from leo_exporter.yamlfile import MAX_FILE_BYTES, MAX_VALUES
 from tests.test_config import check_config
 

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from leo_exporter.app import Exporter
-from leo_exporter.config import parse_config
+from leo_exporter.providers import parse_config
 from leo_exporter.simulator.app import build_app, demo_config
 from leo_exporter.simulator.faults import FaultError
 from tests.conftest import SIMULATED_NOW, render
