@@ -7,8 +7,11 @@ scrapers run, then recovery once the faults stop.
 The simulator (2 Starlink accounts, 2 Kognitive partners, 2 OneWeb partners) and the exporter run
 as processes on loopback. Every `--fault-every` seconds a random account gets a random fault for
 5-40 s: 429 with a short Retry-After, 429 with `Retry-After: 31536000` (a year), 429 without
-Retry-After, 5xx, truncated JSON, connections reset mid-body, malformed bodies, and revoked
-credentials that are restored when the fault ends. `--scrapers` threads scrape /metrics (gzip)
+Retry-After, 5xx, truncated JSON, connections reset mid-body, malformed bodies, revoked
+credentials that are restored when the fault ends, and hostile answers (issue #25): a gzip bomb
+(1 GiB of zeros in 1 MiB), an HTTP 500 with a 200 MB body, and on Starlink's telemetry stream
+2,000 new enum keys and column names per answer, rows stamped ten years ahead and `[[1]]` alert
+lists (`--no-hostile` leaves those out). `--scrapers` threads scrape /metrics (gzip)
 the whole time. After `--minutes` the faults are cleared and the benchmark waits until every job
 has succeeded again.
 
@@ -16,12 +19,17 @@ Reports (and writes as JSON, default bench/results/faults-<minutes>m.json): requ
 sent, token requests included, and the most in any 60 s against its budget (from the simulator's
 own request log); crashes (the exporter process gone) and tracebacks in its log; whether each
 account's last good data stayed exported through the faults (its terminal count never fell);
-scrape errors; and the recovery time after the faults stopped.
+scrape errors; the peak resident memory of the front and of the worker (VmHWM, sampled every
+10 s, over every worker the front started); the longest time the exposition stood still (its
+bytes unchanged while telemetry flows every 5 s; more than 30 s counts as frozen); and the
+recovery time after the faults stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import os
 import random
@@ -54,19 +62,30 @@ FAULTS: list[tuple[str, dict[str, Any]]] = [
     ("malformed", {}),
     ("revoked", {}),  # credentials restored when the fault ends
 ]
+# hostile answers: the transport-level ones for every provider, the stream ones for Starlink only
+HOSTILE: list[tuple[str, dict[str, Any]]] = [
+    ("gzip_bomb", {"size": 1024}),
+    ("huge_error", {"size": 200}),
+    ("name_flood", {"size": 2000}),
+    ("future_rows", {}),
+    ("bad_alerts", {}),
+]
+STARLINK_ONLY = {"name_flood", "future_rows", "bad_alerts"}
+FROZEN_AFTER = 30.0  # seconds without a change in the exposition that count as frozen
 PROVIDERS = {"starlink": 2, "kognitive": 2, "oneweb": 2}
 
 
-def terminal_counts(url: str) -> dict[str, int]:
-    """(provider/account) -> terminals exported, from one gzip scrape."""
+def terminal_counts(url: str) -> tuple[dict[str, int], str]:
+    """(provider/account) -> terminals exported, and a digest of the exposition, from one gzip scrape."""
     text = httpx.get(url + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=60).text
+    digest = hashlib.sha256(text.encode()).hexdigest()
     lines = "\n".join(line for line in text.splitlines() if line.startswith(("leo_terminal_info", "# ")))
     counts: Counter[str] = Counter()
     for family in text_string_to_metric_families(lines):
         if family.name == "leo_terminal_info":
             for sample in family.samples:
                 counts[f"{sample.labels['provider']}/{sample.labels['account']}"] += 1
-    return dict(counts)
+    return dict(counts), digest
 
 
 def scrapers(url: str, count: int, every: float, stop: threading.Event) -> dict[str, Any]:
@@ -133,7 +152,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "first runs",
             exporter,
         )
-        baseline = terminal_counts(exporter.url)
+        baseline, digest = terminal_counts(exporter.url)
+        changed_at, longest_still = time.monotonic(), 0.0
+        peaks: dict[str, float] = {"front": 0.0, "worker": 0.0}
         results["accounts"] = sorted(baseline)
         log(f"exporter ready: {sum(baseline.values())} terminals in {len(baseline)} accounts")
         lowest = dict(baseline)
@@ -147,15 +168,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         while time.monotonic() < end:
             provider = rng.choice(sorted(PROVIDERS))
             account = str(rng.randint(1, PROVIDERS[provider]))
-            mode, params = rng.choice(FAULTS)
+            mode, params = rng.choice(FAULTS + (HOSTILE if args.hostile else []))
+            if mode in STARLINK_ONLY:
+                provider = "starlink"
             fault = {"provider": provider, "account": account, "mode": mode, "seconds": rng.uniform(5, 40), **params}
             answer = httpx.post(sim.url + "/_sim/faults", json=fault, timeout=10)
             if answer.status_code == 200:
                 label = mode + ("_huge" if params.get("retry_after", 0) > 86400 else "")
                 injected[label] += 1
-            if time.monotonic() >= next_check:  # the last good data stays exported
-                counts = terminal_counts(exporter.url)
+            else:
+                log(f"fault refused: {fault}: {answer.text}")
+            if time.monotonic() >= next_check:  # the last good data stays exported, and keeps moving
+                counts, now_digest = terminal_counts(exporter.url)
                 lowest = {k: min(v, counts.get(k, 0)) for k, v in lowest.items()}
+                if now_digest != digest:
+                    digest, changed_at = now_digest, time.monotonic()
+                longest_still = max(longest_still, time.monotonic() - changed_at)
+                with contextlib.suppress(OSError, ValueError):  # a worker restarting meanwhile
+                    front, *workers = exporter.peak_rss_processes_mib()
+                    peaks = {"front": max(peaks["front"], front), "worker": max([peaks["worker"], *workers])}
                 next_check = time.monotonic() + 10
             if exporter.popen.poll() is not None:
                 break
@@ -205,6 +236,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "terminals_lowest": lowest,
                 "last_good_data_kept": all(lowest[k] >= baseline[k] for k in baseline),
                 "recovery_seconds": None if recovered is None else round(recovered, 1),
+                "front_peak_rss_mib": round(peaks["front"], 1),
+                "worker_peak_rss_mib": round(peaks["worker"], 1),
+                "longest_exposition_unchanged_seconds": round(longest_still, 1),
+                "frozen_exposition": longest_still > FROZEN_AFTER,
                 "scrapes": len(seconds),
                 "scrape_errors": dict(scraping["errors"]),
                 "scrape_p50_ms": round(percentile(seconds, 50) * 1000, 1),
@@ -235,6 +270,12 @@ def table(r: dict[str, Any]) -> str:
     rows += [
         ("crashes / tracebacks", f"{r['crashes']} / {r['tracebacks']}", "0 / 0"),
         ("last good data kept (terminals never fell)", str(r["last_good_data_kept"]), "True"),
+        ("peak RSS front / worker", f"{r['front_peak_rss_mib']} / {r['worker_peak_rss_mib']} MiB", ""),
+        (
+            "longest the exposition stood still",
+            f"{r['longest_exposition_unchanged_seconds']} s",
+            f"<= {FROZEN_AFTER:g} s (not frozen)",
+        ),
         ("recovery after the faults stopped", f"{r['recovery_seconds']} s", ""),
         ("scrapes, errors", f"{r['scrapes']}, {sum(r['scrape_errors'].values())}", "0 errors"),
         ("scrape p50 / p99", f"{r['scrape_p50_ms']} / {r['scrape_p99_ms']} ms", ""),
@@ -255,6 +296,12 @@ def main() -> int:
     parser.add_argument("--budget", type=int, default=60, help="request_budget_per_minute of every account")
     parser.add_argument("--recovery-timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--hostile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="mix in the hostile answers (gzip bomb, huge error body, name floods, future rows, bad alerts)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
     args = parser.parse_args()
     results = run(args)
@@ -268,6 +315,7 @@ def main() -> int:
         or results["tracebacks"]
         or results["over_budget_accounts"]
         or not results["last_good_data_kept"]
+        or results["frozen_exposition"]
         or results["recovery_seconds"] is None
     )
     return 1 if failed else 0

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
+import anyio.to_thread
 import httpx
 
 from leo_exporter.config import AccountConfig, Config, ConfigError
@@ -201,7 +202,8 @@ class Exporter:
         if self.config_path is None:
             return ["no --config.file to reload (simulation mode)"]
         try:
-            config = load_config(self.config_path)
+            # off the event loop: polls, renders and the handoff go on while a large file is read
+            config = await anyio.to_thread.run_sync(load_config, self.config_path)
             if self.shard_override is not None:
                 config = self.shard_override(config)
         except Exception as exc:  # ConfigError, or anything else: the running config stays either way

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 
 from leo_exporter import version as build
 from leo_exporter.actions.commands import add_commands as add_action_commands
@@ -461,8 +462,8 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
         tg.start_soon(wait_for_signal, stop)
         config_file = _config_file(args)
         if config_file:
-            try:
-                config = load_config(config_file)
+            try:  # off the event loop, like a reload: the signal handlers keep answering meanwhile
+                config = await anyio.to_thread.run_sync(load_config, config_file)
             except ConfigError as err:
                 for problem in err.problems:
                     log.error("config: %s", problem)

@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, get_args
 from pydantic import (
     BaseModel,
     BeforeValidator,
+    ByteSize,
     ConfigDict,
     Field,
     SecretStr,
@@ -36,6 +37,10 @@ __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 MIN_TIMEOUT = 0.1  # below 100 ms no provider answers: a timeout that small only makes failures
 MIN_BACKOFF = 0.1  # a 0 s backoff retries a failing call (or the token endpoint) in a tight loop
+# a response body larger than this once decoded is refused (a 65,000-row telemetry page: ~30 MiB)
+DEFAULT_MAX_RESPONSE_SIZE = 128 * 1024 * 1024
+MIN_RESPONSE_SIZE = 64 * 1024
+MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
 def at_least(value: float, minimum: float) -> float:
@@ -90,6 +95,9 @@ class AccountConfig(Strict):
     backoff_max: Duration = 300.0
     offline_after: Duration | None = None
     management_actions: bool = False
+    # the most a response body may be once decoded (`128MiB`, `1GiB` or bytes): a gzip bomb or an
+    # endless body fails that call with a clear error instead of taking the memory
+    max_response_size: ByteSize = ByteSize(DEFAULT_MAX_RESPONSE_SIZE)
 
     # the provider's jobs, in order (its JobSpecs, declared once in its folder): the `jobs:` keys
     # this model accepts and the defaults `resolved_jobs` fills in
@@ -99,6 +107,13 @@ class AccountConfig(Strict):
     @classmethod
     def _timeout(cls, value: float) -> float:
         return at_least(value, MIN_TIMEOUT)
+
+    @field_validator("max_response_size")
+    @classmethod
+    def _response_size(cls, value: ByteSize) -> ByteSize:
+        if value < MIN_RESPONSE_SIZE:
+            raise ValueError("must be at least 64KiB")
+        return value
 
     @field_validator("backoff_base", "backoff_max")
     @classmethod
@@ -210,7 +225,12 @@ def _secrets_from_files(raw: dict[str, Any], model: type[AccountConfig], where: 
             problems.append(f"{where}.{file_key}: give either {key} or {file_key}, not both")
             continue
         try:
-            raw[key] = decode_strictly(path.read_bytes(), f"{where}.{file_key}").strip()
+            with path.open("rb") as file:  # at most a little more than a secret: not /dev/zero for ever
+                content = file.read(MAX_SECRET_FILE_BYTES + 1)
+            if len(content) > MAX_SECRET_FILE_BYTES:
+                problems.append(f"{where}.{file_key}: {path} is larger than 64 KiB, which no secret is")
+                continue
+            raw[key] = decode_strictly(content, f"{where}.{file_key}").strip()
         except OSError as exc:
             problems.append(f"{where}.{file_key}: cannot read {path}: {exc.strerror}")
         except ConfigError as err:

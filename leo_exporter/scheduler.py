@@ -1,13 +1,15 @@
 """Jobs on their own timers: one job per (account, API call).
 
-A job runs at a fixed rate (start to start), with a little jitter so that jobs of many accounts
-do not fire together. A failure is retried sooner, not later: after `backoff_base`, doubling,
-but never later than the job's own interval (so it recovers within one interval after a fault
-clears), and never before the provider's Retry-After. Every wait is bounded: the doubling stops at
-MAX_EXPONENT (a job failing for weeks computes the same capped delay, never an overflow), and a
-Retry-After beyond the job's interval or `backoff_max`, whichever is larger, is clamped to that
-(and logged once), so no answer of a provider can park a job for a year. Other jobs of an account wait until the
-account's identifying job has succeeded once, so every series carries the provider's own id.
+A job runs at a fixed rate (start to start), with a little jitter so that jobs of many accounts do
+not fire together; first runs are spread over `first_run_spread` (thousands of accounts starting at
+once kept the worker too busy to answer for minutes). A failure is retried sooner, not later: after
+`backoff_base`, doubling, but never later than the job's own interval (so it recovers within one
+interval after a fault clears), and never before the provider's Retry-After. Every wait is bounded:
+the doubling stops at MAX_EXPONENT (a job failing for weeks computes the same capped delay, never an
+overflow), and a Retry-After beyond the job's interval or `backoff_max`, whichever is larger, is
+clamped to that (and logged once), so no answer of a provider can park a job for a year. Other jobs
+of an account wait until the account's identifying job has succeeded once, so every series carries
+the provider's own id.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from leo_exporter.providers.base import JobFunction
 from leo_exporter.providers.errors import ProviderError
 
 log = logging.getLogger("leo_exporter.scheduler")
+FIRST_RUNS_PER_SECOND = 100.0  # first runs are spread so that about this many start each second
 MAX_EXPONENT = 30  # 2**30 times any backoff_base is far beyond every cap; beyond it float math overflows
 
 
@@ -139,7 +142,7 @@ class Scheduler:
         status = job.status
         if job.gate is not None:
             await job.gate.wait()
-        await anyio.sleep(random.uniform(0, min(1.0, status.interval * job.jitter)))
+        await anyio.sleep(random.uniform(0, self.first_run_spread(job)))
         while True:
             if not status.enabled and not job.forced:
                 status.next_run = None
@@ -151,6 +154,13 @@ class Scheduler:
             delay = self.next_delay(job, ok, retry_after, time.monotonic() - started)
             status.next_run = self.clock() + delay if status.enabled else None
             await self._sleep(job, delay)
+
+    def first_run_spread(self, job: Job) -> float:
+        """The window a job's first run falls in: a second at most for a few accounts' jobs; with
+        thousands, long enough that about FIRST_RUNS_PER_SECOND start each second, but never past
+        the job's own interval (a 15 s job still runs within 15 s)."""
+        herd = len(self.jobs) / FIRST_RUNS_PER_SECOND
+        return min(job.status.interval, max(min(1.0, job.status.interval * job.jitter), herd))
 
     @staticmethod
     def next_delay(job: Job, ok: bool, retry_after: float | None, took: float) -> float:

@@ -2,6 +2,11 @@
 
 A stray byte or a key given twice (where the last `client_secret` would silently win) is a
 ConfigError naming the file, the line and the column, never a traceback.
+
+A file is at most MAX_FILE_BYTES, and what it expands to at most MAX_VALUES values MAX_DEPTH
+deep: YAML aliases share one node wherever they are used, so a 385-byte file of nested aliases
+(anchors and merge keys stay allowed) unfolds into billions of values when the config is walked
+(the `${VAR}` pass, validation). Such a file is refused before any walk starts.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode
+
+MAX_FILE_BYTES = 16 * 1024 * 1024  # a config of 10,000 accounts is about 3 MB
+MAX_VALUES = 500_000  # scalars, lists and mappings, counted with every alias unfolded
+MAX_DEPTH = 64
 
 
 class ConfigError(Exception):
@@ -69,22 +78,49 @@ def decode_strictly(raw: bytes, name: str) -> str:
 
 
 def read_text(path: str | Path, what: str) -> str:
-    """A file's text, strictly decoded; a ConfigError when it cannot be read or is not UTF-8."""
+    """A file's text, strictly decoded; a ConfigError when it cannot be read, is larger than
+    MAX_FILE_BYTES or is not UTF-8."""
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read {what}: {exc.strerror}"]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError([f"{path}: {what} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"])
     return decode_strictly(raw, str(path))
+
+
+def check_size(data: Any, name: str) -> None:
+    """Refuse a document that unfolds into more than MAX_VALUES values or nests deeper than
+    MAX_DEPTH (aliases unfolded, as every later walk will see it); costs at most MAX_VALUES steps."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(
+                [f"{name}: expands to more than {MAX_VALUES:,} values (YAML aliases that repeat each other?)"]
+            )
+        if depth > MAX_DEPTH:
+            raise ConfigError([f"{name}: nested more than {MAX_DEPTH} levels deep (a YAML alias inside itself?)"])
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+            count += len(node)  # the keys
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def load_yaml(text: str, name: str) -> Any:
     """Parse YAML with unique keys; errors carry the line and column."""
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError([f"{name}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"]) from None
+    check_size(data, name)
+    return data
 
 
 def load_yaml_file(path: str | Path, what: str) -> Any:

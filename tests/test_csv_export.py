@@ -94,6 +94,25 @@ def test_rows_quoting_utf8_and_formula_guard() -> None:
     assert (offline["online"], offline["last_seen"], offline["latitude"]) == ("false", "", "")
 
 
+def test_alert_names_from_provider_data_cannot_start_a_formula() -> None:
+    """An alert is the provider's name (a new one is exported as it comes): `=cmd|...` first in
+    `active_alerts` was a formula in every spreadsheet that opened the export."""
+    exporter = synthetic_exporter(per_account=4, accounts=1)
+    terminals = exporter.state.accounts["fleet-0"].terminals
+    hostile = ('=HYPERLINK("http://x")',), ("+1+cmd", "zz"), ("@SUM(A1)",), ("-2", "\tx")
+    terminals.apply_columns(
+        TelemetryColumns(ids=[f"T0-00000{i}" for i in range(4)], timestamps=[NOW - 10] * 4, alerts=list(hostile)),
+        catalog.TERMINAL_ALERT,
+    )
+    exporter.state.tick()
+    rows = parse(b"".join(csvexport.chunks(csvexport.snapshot(exporter.state))).decode("utf-8"))
+    alerts = {r["terminal_id"]: r["active_alerts"] for r in rows}
+    assert alerts["T0-000000"] == '\'=HYPERLINK("http://x")'
+    assert alerts["T0-000001"] == "'+1+cmd;zz"
+    assert alerts["T0-000002"] == "'@SUM(A1)"
+    assert alerts["T0-000003"] == "'\tx;-2"  # a tab sorts first, and starts a formula too
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_http_csv_streams_every_row_in_chunks(anyio_backend: str) -> None:

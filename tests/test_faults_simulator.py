@@ -113,7 +113,7 @@ async def test_every_mode_reaches_the_exporters_http_client_as_the_right_error(
         "rate_limit": (RateLimited, "Retry-After 2s"),
         "rate_limit_bare": (RateLimited, "no Retry-After"),
         "server_error": (ServerError, "HTTP 503"),
-        "slow": (TransportFailed, "no response within the timeout"),
+        "slow": (TransportFailed, "no complete response within the timeout"),
         "reset": (TransportFailed, "RemoteProtocolError"),  # a broken connection, not an HTTP answer
         "revoked": (AuthenticationFailed, "HTTP 401"),
         "truncated": (BadResponse, "not valid JSON"),

@@ -251,6 +251,26 @@ async def test_an_older_report_is_ignored_and_a_report_is_counted_once(
     assert rx_new["wan"] == rx_old["wan"] + wan
 
 
+async def test_a_report_stamped_years_ahead_is_rejected_and_later_reports_still_apply(
+    sim: OneWebSimulator, clock: FakeClock
+) -> None:
+    """Sibling of the Starlink row from the future (issue #25): a report ten years ahead was kept
+    and made every later report look older, freezing the terminal's figures until a restart."""
+    exporter = make_exporter(sim)
+    perf = ("user_terminals", "products", "terminal_performance")
+    sim.report_shift = -10 * 365 * 86400.0  # reports stamped ten years ahead
+    future = await run(exporter, perf)
+    term = sim.accounts[0].terminals[0].imei
+    assert by(future.get("leo_terminal_report_timestamp_seconds", []), "report", terminal_id=term) == {}
+    invalid = by(future["leo_exporter_invalid_values_total"], "field")
+    assert set(invalid) == {"link_availability_time", "signal_quality_time", "traffic_time"}
+    sim.report_shift = 0.0
+    now = await run(exporter, perf[2:])
+    times = by(now["leo_terminal_report_timestamp_seconds"], "report", terminal_id=term)
+    assert times["link_availability"] == sim.period_end(sim.report_period(SIGNAL_DELAY))
+    assert times["link_availability"] <= clock.now
+
+
 async def test_performance_drifts_and_usage_grows_through_the_month(sim: OneWebSimulator, clock: FakeClock) -> None:
     exporter = make_exporter(sim)
     jobs = ("user_terminals", "products", "terminal_performance", "usage_consumption")

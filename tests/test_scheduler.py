@@ -36,6 +36,18 @@ def test_backoff_max_caps_long_intervals() -> None:
     assert job.retry_delay(None) == 300
 
 
+def test_first_runs_of_thousands_of_jobs_are_spread_within_their_interval() -> None:
+    """19,000 first runs within one second (3,000 accounts) kept the worker too busy to answer."""
+    scheduler = Scheduler()
+    few = Job(status(interval=15), lambda: None)  # type: ignore[arg-type,return-value]
+    scheduler.jobs = {"one": few}
+    assert scheduler.first_run_spread(few) == 1.0  # as before: within a second
+    hourly = Job(status(interval=3600), lambda: None)  # type: ignore[arg-type,return-value]
+    scheduler.jobs = {str(i): hourly for i in range(19_000)}
+    assert scheduler.first_run_spread(hourly) == 190.0  # 100 first runs a second
+    assert scheduler.first_run_spread(few) == 15.0  # never past the job's own interval
+
+
 @pytest.mark.anyio
 async def test_job_runs_at_its_interval_and_records_success() -> None:
     runs: list[float] = []

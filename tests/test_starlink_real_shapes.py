@@ -273,9 +273,9 @@ def _enums(body: dict[str, Any]) -> dict[str, Any]:
     ("change", "field", "router_alert"),
     [
         # the nested codes contradict the documented block: the documented one is used
-        (lambda e: e["AlertsByDeviceType"].update(r={"52": "geo_fenced"}), "metadata.enums.r", "geo_fenced"),
+        (lambda e: e["AlertsByDeviceType"].update(r={"52": "geo_fenced"}), "metadata.enums", "geo_fenced"),
         # a nesting that could mean two things is not guessed at
-        (lambda e: e["r"].update(u={"52": "pop_change"}), "metadata.enums.r", "unknown_52"),
+        (lambda e: e["r"].update(u={"52": "pop_change"}), "metadata.enums", "unknown_52"),
         # loose codes that repeat no device type's codes: whose are they?
         (
             lambda e: e["AlertsByDeviceType"].update({"52": "sandbox_disabled"}),

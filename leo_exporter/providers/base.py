@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
-from leo_exporter import catalog
 from leo_exporter.catalog import MetricSpec
 from leo_exporter.config import AccountConfig
 from leo_exporter.jobspec import JobSpec
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.providers.http import Counting
+from leo_exporter.providers.names import UnknownNames
 from leo_exporter.providers.spec import SimulatorSpec
 from leo_exporter.records import LineHistory
 from leo_exporter.state import AccountState, StateWorker
@@ -31,36 +31,9 @@ from leo_exporter.state import AccountState, StateWorker
 if TYPE_CHECKING:  # the actions' plumbing imports this package's clients: no import cycle at run time
     from leo_exporter.actions.base import ActionSpec
 
+__all__ = ["AccountContext", "AccountDriver", "JobFunction", "Provider", "ProviderDefinition", "UnknownNames"]
+
 JobFunction = Callable[[], Awaitable[None]]
-
-
-class UnknownNames:
-    """Names the exporter does not know yet (columns, alerts, device types) and values it cannot
-    read (an H3 cell that is no cell): logged once, counted every time."""
-
-    def __init__(self, account: AccountState, log: logging.LoggerAdapter):
-        self.account = account
-        self.log = log
-        self.seen: set[tuple[str, str]] = set()
-
-    def note(self, kind: str, name: str, where: str = "") -> bool:
-        """Record a sighting; True the first time this (kind, name) is seen."""
-        if (kind, name) in self.seen:
-            return False
-        self.seen.add((kind, name))
-        self.account.count(catalog.EXPORTER_UNKNOWN_FIELDS_TOTAL, (kind,))
-        self.log.warning(
-            "new %s %r in provider data%s; it is not exported yet", kind, name, f" ({where})" if where else ""
-        )
-        return True
-
-    def invalid(self, field: str, problem: str, count: int = 1) -> None:
-        """Count values that could not be read; log once per (field, problem), never the value."""
-        self.account.count(catalog.EXPORTER_INVALID_VALUES_TOTAL, (field,), count)
-        if ("invalid", f"{field}\0{problem}") in self.seen:
-            return
-        self.seen.add(("invalid", f"{field}\0{problem}"))
-        self.log.warning("unreadable %s in provider data: %s; such values are left out", field, problem)
 
 
 @dataclass

@@ -11,6 +11,20 @@ from typing import Any, Protocol, TypeVar
 from leo_exporter.providers.errors import BadResponse
 
 T = TypeVar("T")
+# How far ahead of our clock a provider's time stamp may be (device and report clocks drift). Data
+# stamped later is rejected: kept, it would make every later report look older until a restart.
+FUTURE_TOLERANCE = 600.0
+# What reading one item of provider data may raise: our BadResponse, or a parser meeting a shape it
+# never expected (a list where a code should be is unhashable: TypeError). Either costs that item
+# only, never the page or the batch.
+ITEM_ERRORS = (BadResponse, TypeError, ValueError, LookupError, AttributeError, ArithmeticError, RecursionError)
+
+
+def item_problem(exc: Exception) -> str:
+    """What was wrong with one skipped item, in one line."""
+    if isinstance(exc, BadResponse):
+        return str(exc)
+    return f"an item of a shape not understood ({type(exc).__name__}: {str(exc)[:100]})"
 
 
 class Worker(Protocol):
@@ -56,8 +70,8 @@ def parse_items(items: Iterable[Any], parse: Callable[[Any], T], skipped: list[s
     for item in items:
         try:
             out.append(parse(item))
-        except BadResponse as exc:
-            skipped.append(str(exc))
+        except ITEM_ERRORS as exc:
+            skipped.append(item_problem(exc))
     return out
 
 

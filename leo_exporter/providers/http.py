@@ -33,6 +33,15 @@ from leo_exporter.providers.errors import (
     ServerError,
     TransportFailed,
 )
+from leo_exporter.providers.limits import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    ERROR_BODY_BYTES,
+    ResponseTooLarge,
+    read_body,
+    rebuilt,
+)
+from leo_exporter.providers.pool import SharedTransport
 
 _THREAD_DECODE_BYTES = 256 * 1024
 log = logging.getLogger("leo_exporter.http")
@@ -143,15 +152,18 @@ class ApiClient:
         auth: httpx.Auth | tuple[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         counting: Counting = Counting(),
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ):
         self.counting = counting
         self.budget = budget
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             timeout=httpx.Timeout(timeout),
-            headers=headers,
+            headers={"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})},
             auth=auth,
-            transport=transport,
+            transport=transport if transport is not None else SharedTransport(base_url),
             follow_redirects=False,
         )
 
@@ -174,7 +186,10 @@ class ApiClient:
         permission: str | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send one request within the budget; return the 2xx response or raise a ProviderError."""
+        """Send one request within the budget; return the 2xx response or raise a ProviderError.
+
+        The timeout (the account's, or the call's `timeout=`) bounds the whole exchange, body
+        included: a provider sending a byte a second cannot hold a request open past it."""
         ticket = await self.budget.acquire()  # every request, token requests included
         try:
             return await self._send(ticket, method, path, endpoint, permission, kwargs)
@@ -185,11 +200,19 @@ class ApiClient:
         self, ticket: Ticket, method: str, path: str, endpoint: str, permission: str | None, kwargs: dict[str, Any]
     ) -> httpx.Response:
         url = path if path.startswith(("http://", "https://")) else path.lstrip("/")
+        deadline = kwargs.get("timeout")
+        deadline = float(deadline) if isinstance(deadline, int | float) else self.timeout
         try:
-            response = await self.http.request(method, url, **kwargs)
-        except httpx.TimeoutException:
+            with anyio.fail_after(deadline):
+                response = await self._exchange(method, url, endpoint, kwargs)
+        except (TimeoutError, httpx.TimeoutException):
             self._count(endpoint, "error")
-            raise TransportFailed(f"{method} {endpoint}: no response within the timeout") from None
+            raise TransportFailed(
+                f"{method} {endpoint}: no complete response within the timeout ({format_duration(deadline)})"
+            ) from None
+        except ResponseTooLarge:
+            self._count(endpoint, "too_large")
+            raise
         except httpx.HTTPError as exc:
             self._count(endpoint, "error")
             raise TransportFailed(f"{method} {endpoint}: {type(exc).__name__}: {_short(exc)}") from None
@@ -199,6 +222,21 @@ class ApiClient:
         if response.is_success:
             return response
         raise self.error_for(method, endpoint, response, permission, ticket)
+
+    async def _exchange(self, method: str, url: str, endpoint: str, kwargs: dict[str, Any]) -> httpx.Response:
+        """Send and read the body within its limit (`limits.py`): a success body up to
+        `max_response_bytes` decoded, an error body only its first few KiB."""
+        streamed = await self.http.send(self.http.build_request(method, url, **kwargs), stream=True)
+        try:
+            account = self.counting.log_extra.get("account_name")
+            what = f"{method} {endpoint}" + (f" (account {account!r})" if account else "")
+            if streamed.is_success:
+                body = await read_body(streamed, self.max_response_bytes, what)
+            else:
+                body = await read_body(streamed, ERROR_BODY_BYTES, what, truncate=True)
+        finally:
+            await streamed.aclose()
+        return rebuilt(streamed, body)
 
     def error_for(
         self, method: str, endpoint: str, response: httpx.Response, permission: str | None, ticket: Ticket | None = None

@@ -16,7 +16,13 @@ of those keys (or `*`) changes the answer:
 - `wrong_shape`: valid JSON of the wrong structure (`shape`: `top` swaps the top level, an
   object becomes a one-item array and an array `{"count": n}`; `deep` replaces every array
   inside by `{"count": n}`);
-- `revoked`: the credentials are refused everywhere: 401 (Starlink: the token endpoint too).
+- `revoked`: the credentials are refused everywhere: 401 (Starlink: the token endpoint too);
+- hostile answers (issue #25): `gzip_bomb`, 200 with a gzip body of `size` MiB (default 1024) of
+  zeros, about a thousandth of that on the wire; `huge_error`, HTTP 500 with a `size` MiB text
+  body (default 200), streamed. Starlink's simulator adds, on its telemetry stream only,
+  `name_flood` (`size` new `metadata.enums` keys and as many new column names in every answer,
+  default 2000), `future_rows` (one row per answer stamped ten years ahead) and `bad_alerts` (one
+  row's `ActiveAlerts` is `[[1]]`), as modes of its own.
 
 Every provider's simulator has these modes, which the book serves itself. A provider's simulator
 may have modes of its own, which it acts on itself: its `SimulatorSpec.fault_modes` teaches them to
@@ -50,6 +56,7 @@ from starlette.types import Receive, Scope, Send
 
 from leo_exporter.providers import simulated
 from leo_exporter.providers.spec import SimulatorSpec
+from leo_exporter.simulator.hostile import HOSTILE, STREAM_HOSTILE, hostile_answer
 
 MODES: dict[str, str] = {
     "rate_limit": "429 with Retry-After (retry_after, default 5 s)",
@@ -61,9 +68,16 @@ MODES: dict[str, str] = {
     "malformed": "200 with a body that is not JSON",
     "wrong_shape": "valid JSON of the wrong structure (shape: top | deep)",
     "revoked": "credentials refused everywhere with 401",
+    **{mode: about for mode, (about, _) in HOSTILE.items() if mode not in STREAM_HOSTILE},
 }
 SERVED = tuple(MODES)  # every provider's simulator has these; the others are its SimulatorSpec.fault_modes
-DEFAULTS: dict[str, Any] = {"retry_after": 5.0, "status": 503, "delay": 60.0, "shape": "top"}
+DEFAULTS: dict[str, Any] = {
+    "retry_after": 5.0,
+    "status": 503,
+    "delay": 60.0,
+    "shape": "top",
+    "size": None,  # each hostile mode's own default (HOSTILE)
+}
 PARAMS = set(DEFAULTS)
 MAX_LOG = 50_000  # requests remembered per account (for rates); totals are kept for ever
 MALFORMED_BODY = b"<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>\n"
@@ -90,6 +104,7 @@ class Fault:
     delay: float = DEFAULTS["delay"]
     shape: str = DEFAULTS["shape"]
     options: dict[str, Any] = field(default_factory=dict)  # the parameters of a provider's own mode
+    size: int | None = None  # hostile modes: MiB, or names per answer
     created: float = 0.0
     hits: int = 0
 
@@ -122,6 +137,7 @@ class Fault:
             "server_error": ("status",),
             "slow": ("delay",),
             "wrong_shape": ("shape",),
+            **dict.fromkeys(HOSTILE, ("size",)),
         }.get(self.mode, ()):
             out[name] = getattr(self, name)
         return {**out, **self.options}
@@ -224,6 +240,7 @@ class FaultBook:
             delay=float(values["delay"]),
             shape=str(values["shape"]),
             options=options,
+            size=int(values["size"]) if values["size"] is not None else HOSTILE.get(mode, ("", None))[1],
             created=now,
         )
         applied: dict[str, Any] = {}
@@ -351,6 +368,8 @@ class FaultBook:
             return error(401, "The credentials have been revoked (simulated)", {})
         if mode == "malformed":
             return Response(MALFORMED_BODY, 200, media_type="text/html")
+        if mode in HOSTILE:
+            return await hostile_answer(mode, fault.size or 1)
         if mode == "slow":
             if await _sleep_unless_gone(request, fault.delay):
                 return Dropped(b"", 200, gone=True)  # nobody is listening any more: do not run the call
@@ -512,6 +531,8 @@ def _check_params(values: dict[str, Any]) -> None:
         raise FaultError("delay must be a number of seconds in (0, 600]")
     if values["shape"] not in ("top", "deep"):
         raise FaultError("shape must be 'top' or 'deep'")
+    if values["size"] is not None and (type(values["size"]) is not int or not 1 <= values["size"] <= 100_000):
+        raise FaultError("size must be an integer from 1 to 100000")
 
 
 def _check_own(minimum: Mapping[str, float], defaults: Mapping[str, Any], values: Mapping[str, Any]) -> None:

@@ -35,6 +35,11 @@ from leo_exporter.state.tables import EntityTable
 
 log = logging.getLogger("leo_exporter.state")
 
+# Label sets one account's counter family may have: beyond them, new ones are counted under
+# "other" in every label (a provider, or a provider plugin, handing over names from its data
+# cannot grow the exposition without end; providers/names.py bounds them closer to the source).
+MAX_COUNTER_SERIES = 1000
+
 
 # Series that exist only while the entity is online (they stop when it goes offline).
 TERMINAL_LIVE: tuple[MetricSpec[Literal["terminal"], Any], ...] = (
@@ -147,6 +152,9 @@ class AccountState:
         except InvalidMeasurement as problem:
             self.invalid_measurement(family, problem)
             return
+        table = self.counters.get(name)
+        if table is not None and fragment not in table and len(table) >= MAX_COUNTER_SERIES:
+            fragment = checked_fragment(family, tuple("other" for _ in family.extra))  # a backstop: see the constant
         self._add(name, fragment, amount)
 
     def _add(self, family: str, fragment: str, amount: float) -> None:

@@ -15,8 +15,8 @@ Columns (the README documents them; keep the two in step):
 - `online` is `true`, `false`, or empty when the provider has not said yet;
 - `last_seen` is ISO 8601 UTC (`2026-01-02T03:04:05Z`), empty when never seen;
 - `active_alerts` are the terminal's active alert names joined with `;`;
-- a free-text cell (names) that starts with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`,
-  so a spreadsheet opening the file does not run it as a formula.
+- a cell of provider text (names, ids, the alert list) that starts with `=`, `+`, `-`, `@`, tab
+  or CR gets a leading `'`, so a spreadsheet opening the file does not run it as a formula.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def format_row(row: RawRow) -> list[str]:
         iso(seen),
         _number(lat),
         _number(lon),
-        ";".join(alerts),
+        _text(";".join(alerts)),  # alert names are the provider's: a new one is exported as it comes
     ]
 
 

@@ -84,6 +84,7 @@ class KognitiveDriver:
             budget=ctx.budget,
             base_url=self.config.api_url,
             timeout=self.config.timeout,
+            max_response_bytes=self.config.max_response_size,
             headers={self.config.auth_header: key, "Content-Type": "application/json", "Accept": "application/json"},
             transport=ctx.transport,
         )

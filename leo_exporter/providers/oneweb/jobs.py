@@ -21,7 +21,7 @@ import httpx
 from leo_exporter import catalog
 from leo_exporter.catalog import MetricSpec
 from leo_exporter.providers.base import AccountContext, JobFunction
-from leo_exporter.providers.common import apply_read, parse_items
+from leo_exporter.providers.common import FUTURE_TOLERANCE, apply_read, parse_items
 from leo_exporter.providers.http import ApiClient
 from leo_exporter.providers.oneweb import families
 from leo_exporter.providers.oneweb.client import OneWebClient
@@ -96,6 +96,7 @@ class OneWebDriver:
             budget=ctx.budget,
             base_url=self.config.api_url,
             timeout=self.config.timeout,
+            max_response_bytes=self.config.max_response_size,
             headers={"Accept": "application/json"},
             auth=httpx.BasicAuth(self.config.client_id, self.config.client_secret.get_secret_value()),
             transport=ctx.transport,
@@ -141,10 +142,20 @@ class OneWebDriver:
             self._warned.add(key)
             self.ctx.log.warning(message, *args)
 
-    def _fresh(self, entity: str, entity_id: str, report: str, when: float | None) -> bool:
-        """True if a report of this time is newer than the one applied before (and remember it)."""
+    def _fresh(self, entity: str, entity_id: str, report: str, when: float | None, *, ahead_ok: bool = False) -> bool:
+        """True if a report of this time is newer than the one applied before (and remember it).
+
+        A time more than FUTURE_TOLERANCE ahead of our clock is never remembered: it would make
+        every later report look older until a restart. Such a performance report is rejected and
+        counted; with `ahead_ok` (usage, dated by the provider's billing calendar, which a
+        simulated world may run ahead of the machine's clock) it is applied, and holds nothing back."""
         if when is None:
             return True
+        if when > self.ctx.clock() + FUTURE_TOLERANCE:
+            if ahead_ok:
+                return True
+            self.ctx.unknown.invalid(f"{report}_time", f"more than {FUTURE_TOLERANCE:g}s in the future")
+            return False
         times = self.report_times.setdefault((entity, entity_id), {})
         last = times.get(report)
         if last is not None and when <= last:
@@ -415,7 +426,7 @@ class OneWebDriver:
                 continue
             times = [b.time for b in buckets if b.time is not None]
             when = max(times) if times else None
-            if not self._fresh("service_line", pid, "usage", when):
+            if not self._fresh("service_line", pid, "usage", when, ahead_ok=True):
                 continue
             values: dict[str, dict[tuple[str], float]] = {attr: {} for attr in USAGE_FAMILIES}
             info: list[tuple[dict[str, str], float]] = []

@@ -47,6 +47,12 @@ SIMULATOR = SimulatorSpec(
             params={"ticks": 40},
             minimum={"ticks": 1},
         ),
+        # hostile stream answers (issue #25); `size` is the fault book's own parameter
+        FaultMode(
+            "name_flood", "Starlink stream: `size` new metadata.enums keys and column names per answer (default 2000)"
+        ),
+        FaultMode("future_rows", "Starlink stream: one row per answer stamped ten years ahead"),
+        FaultMode("bad_alerts", "Starlink stream: one row per answer with ActiveAlerts [[1]]"),
     ),
     demo_overrides={
         "telemetry": {"max_linger": "2s", "batch_size": 65000},

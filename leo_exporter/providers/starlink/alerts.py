@@ -108,13 +108,13 @@ def read_alert_enums(
             continue
         codes = _nested_codes(key, value)
         where = f"metadata.enums.{key}"
-        if codes is None:
-            problems.append((where, "alert codes nested in a shape that is not understood"))
+        if codes is None:  # the field is the block, not the key: keys are the provider's to multiply
+            problems.append(("metadata.enums", "alert codes nested in a shape that is not understood"))
             continue
         documented = result.get(key)
         if documented is None or all(documented.get(c, n) == n for c, n in codes.items()):
             note_unknown("enum_nesting", where, f"read as the alert codes of device type {key!r}")
             result[key] = {**codes, **(documented or {})}
         else:
-            problems.append((where, f"alert codes contradict AlertsByDeviceType.{key}"))
+            problems.append(("metadata.enums", "alert codes contradict AlertsByDeviceType"))
     return result, problems

@@ -62,12 +62,13 @@ class StarlinkDriver:
             budget=ctx.budget,
             base_url=self.config.api_url,
             timeout=self.config.timeout,
+            max_response_bytes=self.config.max_response_size,
             transport=ctx.transport,
         )
         secret = self.config.client_secret.get_secret_value()
         self.tokens = TokenSource(self.api, self.config.auth_url, self.config.client_id, secret)
         self.client = StarlinkClient(self.api, self.tokens)
-        self.decoder = StreamDecoder(ctx.unknown.note, self.config.obstruction_scale)
+        self.decoder = StreamDecoder(ctx.unknown.note, self.config.obstruction_scale, ctx.clock)
         self.unavailable: dict[str, float] = {}  # call -> when it answered 403/404 (monotonic)
 
     def jobs(self) -> dict[str, JobFunction]:
@@ -106,7 +107,8 @@ class StarlinkDriver:
             del response  # its body (megabytes) is not needed while the batch is applied
             await self.ctx.worker.apply(functools.partial(self._apply_telemetry, batch))
             if batch.invalid_rows:
-                self.ctx.log.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
+                # within the account's rate of warnings about provider data: a drain is up to 50 answers
+                self.ctx.unknown.gate.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
             for (column, problem), count in batch.invalid_values.items():
                 self.ctx.unknown.invalid(column, problem, count)
             if batch.total_rows < options.batch_size:

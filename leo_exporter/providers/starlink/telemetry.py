@@ -5,10 +5,16 @@ Column order is not stable and columns get added, so every response is read thro
 rows are read by index, never turned into dicts. Only the newest row per device (by
 `UtcTimestampNs`, not list position) is kept. Alert codes are resolved only through the same
 response's `metadata.enums`, because Starlink re-points codes.
+
+A malformed value costs that value and a malformed row that row, never the batch; a row stamped
+more than FUTURE_TOLERANCE ahead of our clock is rejected (kept, it would hide every later row of
+its device until a restart); alert names beyond MAX_ALERT_NAMES per account are folded into
+`alert="other"` (`names.py`).
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +24,9 @@ import h3
 
 from leo_exporter import catalog
 from leo_exporter.catalog import MetricSpec, NoLabels
+from leo_exporter.providers.common import FUTURE_TOLERANCE
 from leo_exporter.providers.errors import BadResponse
+from leo_exporter.providers.names import LabelBound
 from leo_exporter.providers.starlink import families
 from leo_exporter.providers.starlink.alerts import KNOWN_ROUTER_ALERTS, KNOWN_TERMINAL_ALERTS, read_alert_enums
 from leo_exporter.records import TelemetryColumns
@@ -29,6 +37,7 @@ NUMBER = (int, float)
 Note = Callable[[str, str, str], Any]
 Problems = Counter[tuple[str, str]]  # (field, what is wrong) -> values that could not be read
 NOT_A_NUMBER = "not a number"
+MAX_ALERT_NAMES = 200  # alert names per account beyond the known ones; later new ones are `other`
 
 Terminal = MetricSpec[Literal["terminal"], NoLabels]
 Router = MetricSpec[Literal["router"], NoLabels]
@@ -199,9 +208,11 @@ def _strings(rows: list[list[Any]], index: int, problems: Problems, name: str) -
 class StreamDecoder:
     """Decodes stream responses of one account; remembers which unknown names it has reported."""
 
-    def __init__(self, note_unknown: Note, obstruction_scale: str = "percent"):
+    def __init__(self, note_unknown: Note, obstruction_scale: str = "percent", clock: Callable[[], float] = time.time):
         self.note_unknown = note_unknown
         self.obstruction_factor = 0.01 if obstruction_scale == "percent" else 1.0
+        self.clock = clock
+        self.alert_names = LabelBound(MAX_ALERT_NAMES, KNOWN_TERMINAL_ALERTS | KNOWN_ROUTER_ALERTS)
 
     def decode(self, body: Any) -> TelemetryBatch:
         data, columns, enum_block = self._envelope(body)
@@ -264,12 +275,13 @@ class StreamDecoder:
         }
         rows_seen: Counter[str] = Counter()
         invalid = 0
+        latest_ns = (self.clock() + FUTURE_TOLERANCE) * 1e9
         for row in values:
             if type(row) is not list or not row:
                 invalid += 1
                 continue
             dt = row[0]
-            pos = positions.get(dt)
+            pos = positions.get(dt) if type(dt) is str else None  # a list there is no key (unhashable)
             if pos is None:
                 if isinstance(dt, str):
                     self.note_unknown("device_type", dt, "rows skipped")
@@ -286,6 +298,10 @@ class StreamDecoder:
                 continue
             if type(ts) not in NUMBER or not 0 <= ts < MAX_TIMESTAMP_NS:
                 problems[("UtcTimestampNs", "not a timestamp")] += 1
+                invalid += 1
+                continue
+            if ts > latest_ns:
+                problems[("UtcTimestampNs", f"more than {FUTURE_TOLERANCE:g}s in the future")] += 1
                 invalid += 1
                 continue
             rows_seen[dt] += 1
@@ -312,8 +328,8 @@ class StreamDecoder:
             if codes is None:
                 out.append(())
                 continue
-            if type(codes) is not list:
-                problems[(column, "not a list of alert codes")] += 1
+            if type(codes) is not list or not all(type(c) is int or type(c) is str for c in codes):
+                problems[(column, "not a list of alert codes")] += 1  # this row's alerts only
                 out.append(None)
                 continue
             key = tuple(codes)
@@ -327,7 +343,7 @@ class StreamDecoder:
                         name = f"unknown_{code}"
                     elif name not in known:
                         self.note_unknown("alert", name, f"device type {dt!r}")
-                    resolved.append(name)
+                    resolved.append(self.alert_names(name))
                 names = cache[key] = tuple(sorted(set(resolved)))
             out.append(names)
         return out

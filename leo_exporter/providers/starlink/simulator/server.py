@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from leo_exporter.providers.starlink.simulator.fleet import Account, ServiceLine, Terminal, build_fleet, split
+from leo_exporter.providers.starlink.simulator.hostile import mangle
 from leo_exporter.providers.starlink.simulator.pools import balance_json, pool_json, pool_usage_json
 from leo_exporter.providers.starlink.simulator.products import (
     MAX_COUNT,
@@ -51,6 +52,7 @@ from leo_exporter.providers.starlink.simulator.usage import line_usage
 from leo_exporter.simulator.churn import Churn, spares
 from leo_exporter.simulator.faults import Fault, FaultBook, FaultError
 from leo_exporter.simulator.hashing import key
+from leo_exporter.simulator.hostile import STREAM_HOSTILE
 from leo_exporter.simulator.plugin import SimulatorContext
 from leo_exporter.simulator.responses import envelope, envelope_error, iso, json_response, paginate
 
@@ -465,6 +467,10 @@ class StarlinkSimulator:
             if wait > 0:
                 await anyio.sleep(wait)
             body = self._read(client, batch, allow_empty=True)
+        fault = self.faults.find("starlink", self._keys(client), "/telemetry/stream", STREAM_HOSTILE)
+        if fault is not None and body is not None:  # name floods, rows from the future, bad alert lists
+            self.faults.hit(fault)
+            body = mangle(body, fault.mode, fault.size or 1, fault.hits)
         return Response(body, media_type="application/json")
 
     def _read(self, client: _Client, batch: int, allow_empty: bool = False) -> bytes | None:
