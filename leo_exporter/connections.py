@@ -11,7 +11,9 @@ client that never reads. Here, per connection (limits.FrontLimits):
 - the whole head must arrive within `idle_timeout` of the connection opening or of its previous
   answer (a connection that sends nothing, or a byte now and then, is closed);
 - a client whose unread answer fills the send buffer and then reads nothing for `write_timeout`
-  is cut off;
+  is cut off, and sooner when `max_requests` are in progress and a new request needs the room: a
+  stalled answer (nothing read for STALLED seconds) makes way, the longest-stalled first, so
+  clients that read nothing cannot hold every request slot and starve the scrapers;
 - beyond `max_connections` a new connection closes the oldest idle one (no request in progress),
   or, when every one is busy, is closed itself;
 - at shutdown, answers still in progress are cut shortly before uvicorn would cancel them, so a
@@ -25,8 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
+import anyio
 import httptools
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -39,6 +43,8 @@ log = logging.getLogger("leo_exporter.front")
 HEAD_SLACK = 1024  # the request line and separators, beyond the target and the header fields
 WARN_EVERY = 60.0  # seconds between two log lines about refused connections or requests
 SHUTDOWN_CUT = 0.8  # of uvicorn's graceful-shutdown time: then answers in progress are cut
+STALLED = 2.0  # seconds a client has read nothing of its answer before it may make way for another
+QUEUE_WAIT = 3.0  # seconds a request waits for room (an answer ending or stalling) before its 503
 
 
 class _Refused(Exception):
@@ -84,6 +90,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
+        self._stalled_since: float | None = None  # when the client's unread answer filled the buffer
 
     # --- connections
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -199,13 +206,30 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def pause_writing(self) -> None:
         super().pause_writing()
         if self._write_timer is None:
+            self._stalled_since = time.monotonic()
             self._write_timer = self.loop.call_later(self.limits.write_timeout, self._write_timeout)
 
     def resume_writing(self) -> None:
         super().resume_writing()
+        self._stalled_since = None
         if self._write_timer is not None:
             self._write_timer.cancel()
             self._write_timer = None
+
+    @classmethod
+    def make_room(cls) -> bool:
+        """Cut off the answer whose client has read nothing for longest, if for STALLED seconds."""
+        now = time.monotonic()
+        stalled = [c for c in cls.opened if c._stalled_since is not None and now - c._stalled_since >= STALLED]
+        if not stalled:
+            return False
+        oldest = min(stalled, key=lambda c: c._stalled_since or now)
+        log.debug(
+            "a client read nothing for %.0f s; cut off to make room for a new request",
+            now - (oldest._stalled_since or now),
+        )
+        oldest._drop()
+        return True
 
     def _write_timeout(self) -> None:
         self._write_timer = None
@@ -235,22 +259,32 @@ def protocol_class(limits: FrontLimits) -> type[GuardedHttpProtocol]:
 
 class RequestCap:
     """ASGI: at most `limit` requests in progress (the outermost layer, so waiting logins count);
-    beyond it a 503 with Retry-After. /healthz is always answered: a liveness probe refused
+    beyond it, a stalled answer makes way (`make_room`), else the new request gets 503 with
+    Retry-After. /healthz is always answered: a liveness probe refused
     under load would have the pod restarted. A request cancelled at shutdown ends quietly (its
     connection was cut just before: GuardedHttpProtocol.shutdown)."""
 
-    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str] = frozenset({"/healthz"})):
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        make_room: Callable[[], bool] = lambda: False,
+        exempt: frozenset[str] = frozenset({"/healthz"}),
+    ):
         self.app = app
         self.limit = limit
+        self.make_room = make_room  # cuts off a stalled answer; True when it did
         self.exempt = exempt
         self.in_progress = 0
+        self.waiting = 0
+        self._ended = anyio.Event()  # set (and replaced) each time a request ends
         self.refused = RateLimitedLog(f"{limit} requests in progress (--web.max-requests): new ones answered 503")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         counted = scope["path"] not in self.exempt
-        if counted and self.in_progress >= self.limit:
+        if counted and not await self._room():
             self.refused()
             await send(
                 {
@@ -273,6 +307,27 @@ class RequestCap:
             log.debug("a request in progress at shutdown was cut off", extra={"path": scope["path"]})
         finally:
             self.in_progress -= counted
+            self._ended.set()
+            self._ended = anyio.Event()
+
+    async def _room(self) -> bool:
+        """Room for one more request: at once, or within QUEUE_WAIT as answers end or stall (a wave
+        of clients that read nothing takes every slot for the STALLED seconds before they may be
+        cut off; a scrape then waits instead of failing). At most `limit` requests wait."""
+        if self.in_progress < self.limit or self.make_room():
+            return True
+        if self.waiting >= self.limit:
+            return False
+        self.waiting += 1
+        try:
+            for _ in range(max(1, round(QUEUE_WAIT / 0.25))):
+                with anyio.move_on_after(0.25):  # a stall is noticed by looking again
+                    await self._ended.wait()
+                if self.in_progress < self.limit or self.make_room():
+                    return True
+            return False
+        finally:
+            self.waiting -= 1
 
 
 _BUSY = b"too many requests in progress; try again shortly\n"

@@ -69,12 +69,15 @@ WORKER_NICE = 10
 # read yet, and the server waits for it to drain before the next piece, so a slow scraper costs
 # one piece instead of a copy of the 30 MiB body (Python 3.11's transport buffer is a bytearray).
 SEND_STEP = 1 << 18
-# Plain text is inflated at most this much at a time: a client that reads nothing holds one piece
-# (it held about 6.7 MB when a piece was whatever 256 KiB of gzip inflated to).
-PLAIN_STEP = 1 << 18
+# Plain text is inflated from INFLATE_STEP bytes of gzip at a time, at most PLAIN_STEP bytes of text
+# at a time: a client that reads nothing holds one piece and what is left of its input (it held
+# about 6.7 MB when a piece was whatever 256 KiB of gzip inflated to).
+INFLATE_STEP = 1 << 15
+PLAIN_STEP = 1 << 16
 STARTUP_GRACE = 30.0  # seconds a starting worker may take to its first heartbeat (imports, a busy host)
 FIRST_WAIT = 10.0  # seconds a scrape at start waits for the first exposition before a 503
 RESTART_HOLD = 120.0  # seconds a restarted worker's first polls may take before its renderings are served
+MAX_BODY = 1 << 20  # bytes of a request body passed on to the worker (its JSON and forms are tiny)
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade", b"proxy-connection"}
 _FROM_UPSTREAM_DROP = {"connection", "keep-alive", "transfer-encoding", "date", "server"}
 
@@ -471,14 +474,23 @@ class FrontApp:
         url = scope.get("raw_path") or scope["path"].encode()
         if query:
             url += b"?" + query
-        request = self.client.build_request(
-            scope["method"], url.decode("latin-1"), headers=headers, content=_request_body(receive)
-        )
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), b"0")
+        if not declared.isdigit() or int(declared) > MAX_BODY:
+            await _answer(send, 413, b"request body too large\n", [(b"connection", b"close")])
+            return
+        body = _request_body(receive, self.front.limits.idle_timeout)
+        request = self.client.build_request(scope["method"], url.decode("latin-1"), headers=headers, content=body)
         try:
             response = await self.client.send(request, stream=True)
         except ClientDisconnect:
             return
-        except httpx.HTTPError:
+        except BodyRefused as refused:  # too slow or too large: the worker gets a broken request, ignored
+            await _answer(send, refused.status, refused.reason, [(b"connection", b"close")])
+            return
+        except httpx.HTTPError as exc:
+            if isinstance(exc.__context__, BodyRefused):
+                await _answer(send, exc.__context__.status, exc.__context__.reason, [(b"connection", b"close")])
+                return
             await _answer(send, 503, b"the exporter's worker process is restarting; try again shortly\n")
             return
         try:
@@ -503,8 +515,8 @@ async def _plain_pieces(parts: Sequence[bytes]) -> AsyncIterator[bytes]:
     inflate = deflate.gzip_inflater()
     for part in parts:
         view = memoryview(part)
-        for offset in range(0, len(view), SEND_STEP):
-            data: bytes | memoryview = view[offset : offset + SEND_STEP]
+        for offset in range(0, len(view), INFLATE_STEP):
+            data: bytes | memoryview = view[offset : offset + INFLATE_STEP]
             while data:
                 text = await anyio.to_thread.run_sync(inflate.decompress, data, PLAIN_STEP)
                 data = inflate.unconsumed_tail
@@ -512,12 +524,31 @@ async def _plain_pieces(parts: Sequence[bytes]) -> AsyncIterator[bytes]:
                     yield text
 
 
-async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+class BodyRefused(Exception):
+    """A request body that is too large, or does not come in time: answered, never passed on."""
+
+    def __init__(self, status: int, reason: bytes):
+        super().__init__(reason.decode())
+        self.status = status
+        self.reason = reason
+
+
+async def _request_body(receive: Receive, within: float) -> AsyncIterator[bytes]:
+    """The request body as it comes, each piece within `within` seconds (a client that sends its
+    head and then a byte a minute holds no request slot for ever), MAX_BODY bytes at most."""
+    size = 0
     while True:
-        message: Message = await receive()
+        with anyio.move_on_after(within) as waited:
+            message: Message = await receive()
+        if waited.cancelled_caught:
+            raise BodyRefused(408, b"request body not received in time\n")
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
-        yield message.get("body", b"")
+        piece = message.get("body", b"")
+        size += len(piece)
+        if size > MAX_BODY:
+            raise BodyRefused(413, b"request body too large\n")
+        yield piece
         if not message.get("more_body", False):
             return
 
@@ -561,10 +592,11 @@ def public_server(app: FrontApp, security: WebSecurity) -> QuietServer:
         assert context is not None  # only handed to the server when TLS is configured
         return context
 
+    protocol = protocol_class(limits)
     return QuietServer(
         uvicorn.Config(
-            RequestCap(BasicAuthMiddleware(app, security), limits.max_requests),
-            http=protocol_class(limits),
+            RequestCap(BasicAuthMiddleware(app, security), limits.max_requests, protocol.make_room),
+            http=protocol,
             ws="none",
             log_config=None,
             access_log=False,

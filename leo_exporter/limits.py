@@ -34,7 +34,7 @@ class FrontLimits:
     idle_timeout: float = 30.0  # a connection must send a whole request head within this
     write_timeout: float = 60.0  # a client that reads nothing of its answer for this long is cut off
     max_connections: int = 512  # open connections; the oldest idle one makes room, else the new one goes
-    max_requests: int = 128  # requests in progress (/healthz aside); beyond: 503 with Retry-After
+    max_requests: int = 64  # requests in progress (/healthz aside); beyond: 503 with Retry-After
     heartbeat_timeout: float = 10.0  # a worker silent this long is taken for hung and restarted
 
     def within_fd_limit(self, soft: int) -> FrontLimits:

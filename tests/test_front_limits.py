@@ -23,11 +23,16 @@ import anyio.abc
 import bcrypt
 import httpx
 import pytest
+import uvicorn
 import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
-from leo_exporter import deflate
+from leo_exporter import connections, deflate
 from leo_exporter.connections import RequestCap
-from leo_exporter.front import PLAIN_STEP, Front, FrontApp, public_server
+from leo_exporter.front import MAX_BODY, PLAIN_STEP, Front, FrontApp, public_server
 from leo_exporter.handoff import Body
 from leo_exporter.limits import FrontLimits
 from leo_exporter.server import QuietServer, bind_socket
@@ -67,6 +72,13 @@ class Serving:
         return len(self.server.server_state.connections)
 
     @property
+    def stalled(self) -> int:
+        """Connections whose client has left its answer unread with the send buffer full."""
+        protocol = self.server.config.http
+        assert isinstance(protocol, type) and issubclass(protocol, connections.GuardedHttpProtocol)
+        return sum(c._stalled_since is not None for c in protocol.opened)
+
+    @property
     def requests(self) -> int:
         cap = self.server.config.app
         assert isinstance(cap, RequestCap)
@@ -88,6 +100,7 @@ async def serving(limits: FrontLimits = SMALL, security: WebSecurity | None = No
     app = FrontApp(front)
     server = public_server(app, security or WebSecurity(None))
     sock = bind_socket("127.0.0.1:0")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)  # accepted sockets inherit it: no autotuning
     port = sock.getsockname()[1]
     try:
         async with anyio.create_task_group() as tg:
@@ -107,6 +120,16 @@ async def connect(port: int) -> anyio.abc.SocketStream:
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     raw.connect(("127.0.0.1", port))  # loopback: at once
     return await anyio.abc.SocketStream.from_socket(raw)
+
+
+def reader_that_reads_nothing(port: int) -> socket.socket:
+    """A plain-text scrape whose client never reads (a bare socket: an anyio stream would read
+    into its own buffer)."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", port))
+    raw.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    return raw
 
 
 async def read_until_closed(stream: anyio.abc.SocketStream, within: float = 20.0) -> bytes:
@@ -195,11 +218,10 @@ async def test_beyond_max_connections_a_new_connection_closes_the_oldest_idle_on
 async def test_a_client_that_reads_nothing_is_cut_off_after_the_write_timeout() -> None:
     """Was: 200 clients that never read held 6.7 MB each, for ever (1.4 GB)."""
     async with serving() as s:
-        stream = await connect(s.port)
-        await stream.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")  # plain text, 8 MB, never read
+        stream = reader_that_reads_nothing(s.port)  # plain text, 8 MB
         await until(lambda: s.requests == 1)  # the answer under way
         await until(lambda: s.connections == 0)  # the reader that reads nothing, cut off
-        await stream.aclose()
+        stream.close()
 
 
 async def test_plain_metrics_go_out_in_bounded_pieces() -> None:
@@ -218,19 +240,36 @@ async def test_plain_metrics_go_out_in_bounded_pieces() -> None:
     assert b"".join(pieces).startswith(TEXT) and max(map(len, pieces)) <= PLAIN_STEP
 
 
-async def test_beyond_max_requests_a_request_gets_503_and_healthz_still_answers() -> None:
+async def test_beyond_max_requests_a_request_gets_503_and_healthz_still_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connections, "STALLED", 3600.0)  # the readers below never count as stalled
+    monkeypatch.setattr(connections, "QUEUE_WAIT", 0.0)  # and a request waits for no room
     limits = replace(SMALL, idle_timeout=5.0, write_timeout=60.0)
     async with serving(limits) as s:
-        readers = [await connect(s.port) for _ in range(limits.max_requests)]
-        for reader in readers:
-            await reader.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")  # held: never read
+        readers = [reader_that_reads_nothing(s.port) for _ in range(limits.max_requests)]
         await until(lambda: s.requests == limits.max_requests)
         async with httpx.AsyncClient(base_url=s.url) as client:
             busy = await client.get("/metrics")
             assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
             assert (await client.get("/healthz")).status_code == 200
         for reader in readers:
-            await reader.aclose()
+            reader.close()
+
+
+async def test_clients_that_read_nothing_make_way_for_a_new_scrape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was (with the cap alone): 200 clients that never read held every slot; every scrape got 503."""
+    monkeypatch.setattr(connections, "STALLED", 0.0)
+    limits = replace(SMALL, idle_timeout=5.0, write_timeout=60.0)
+    async with serving(limits) as s:
+        readers = [reader_that_reads_nothing(s.port) for _ in range(limits.max_requests)]
+        await until(lambda: s.stalled == limits.max_requests)
+        async with httpx.AsyncClient(base_url=s.url, timeout=30) as client:
+            scrape = await client.get("/metrics")
+        assert scrape.status_code == 200 and scrape.content.startswith(TEXT)
+        assert s.stalled < limits.max_requests  # one of them was cut off
+        for reader in readers:
+            reader.close()
 
 
 async def test_a_websocket_upgrade_without_credentials_is_refused_cleanly(
@@ -256,8 +295,34 @@ async def test_a_scrape_in_progress_at_shutdown_ends_without_an_error(caplog: py
     limits = replace(SMALL, write_timeout=60.0)
     caplog.set_level(logging.INFO)
     async with serving(limits) as s:
-        stream = await connect(s.port)
-        await stream.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")  # plain text, never read
+        stream = reader_that_reads_nothing(s.port)
         await until(lambda: s.requests == 1)  # the scrape under way
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
-    await stream.aclose()
+    stream.close()
+
+
+async def test_a_proxied_request_body_must_come_in_time_and_stay_small() -> None:
+    """A sibling of the idle timeout: a client that sends its head and then its body a byte a
+    minute held a request slot (and the worker's) for ever; a body of any size was passed on."""
+
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"{len(await request.body())} bytes\n")
+
+    worker = QuietServer(
+        uvicorn.Config(Starlette(routes=[Route("/api/echo", echo, methods=["POST"])]), log_config=None)
+    )
+    async with serving() as s, anyio.create_task_group() as tg:
+        tg.start_soon(worker.serve, [s.app.front.internal])
+        await until(lambda: worker.started)
+        async with httpx.AsyncClient(base_url=s.url) as client:
+            answer = await client.post("/api/echo", content=b"x" * 1000)
+            assert answer.status_code == 200 and answer.text == "1000 bytes\n"  # passed on as before
+        stream = await connect(s.port)
+        await stream.send(b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1))
+        assert (await read_until_closed(stream)).startswith(b"HTTP/1.1 413")
+        stream = await connect(s.port)
+        await stream.send(b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nxx")  # and no more
+        answer_bytes = await read_until_closed(stream)
+        assert answer_bytes.startswith(b"HTTP/1.1 408"), answer_bytes[:200]
+        await worker.stop()
+        tg.cancel_scope.cancel()
