@@ -55,10 +55,10 @@ IDLE = 1100
 STOP_EVERY = 40.0
 
 
-class Exporter:
+class Exporter(Proc):
     """The exporter as a process started with a soft open-file limit of 1,024 (hard unchanged)."""
 
-    def __init__(self, args: list[str], log_path: Path):
+    def __init__(self, args: list[str], log_path: Path):  # Proc's, with the limit set in the child
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -77,18 +77,8 @@ class Exporter:
             )
 
     def worker(self) -> int | None:
-        children = [
-            int(c) for t in Path(f"/proc/{self.popen.pid}/task").glob("*/children") for c in t.read_text().split()
-        ]
-        return children[0] if children else None
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
+        pids = self.pids()  # the front first, then its worker
+        return pids[1] if len(pids) > 1 else None
 
 
 def status_kib(pid: int, field: str) -> float:
