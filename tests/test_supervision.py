@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from leo_exporter.app import Exporter
-from leo_exporter.config import parse_config
 from leo_exporter.front import Front
 from leo_exporter.handoff import Channel, Publisher, acknowledge, receive
+from leo_exporter.providers import parse_config
 from leo_exporter.render import Renderer
 from leo_exporter.simulator.app import build_app, demo_config
 from leo_exporter.state import FleetState
