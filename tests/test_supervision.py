@@ -158,7 +158,7 @@ def test_sighup_from_the_first_instant_kills_neither_the_front_nor_the_worker(tm
     with run_module(["--simulator.terminals", "10"], tmp_path / "exporter.log") as exporter:
         pid = exporter.popen.pid
         deadline = time.monotonic() + 10
-        while not ignores_sighup(pid):  # the interpreter's own start-up (tens of ms) comes first
+        while not ignores_sighup(pid):  # the interpreter's own start-up (~0.1 s) comes first
             assert exporter.popen.poll() is None and time.monotonic() < deadline, exporter.log()[-2000:]
             time.sleep(0.001)
         deadline = time.monotonic() + 6
