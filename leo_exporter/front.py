@@ -598,6 +598,7 @@ def public_server(app: FrontApp, security: WebSecurity) -> QuietServer:
             RequestCap(BasicAuthMiddleware(app, security), limits.max_requests, protocol.make_room),
             http=protocol,
             ws="none",
+            proxy_headers=False,  # the login throttle keys on the peer: X-Forwarded-For is anyone's to write
             log_config=None,
             access_log=False,
             lifespan="off",

@@ -36,7 +36,7 @@ from leo_exporter.front import MAX_BODY, PLAIN_STEP, Front, FrontApp, public_ser
 from leo_exporter.handoff import Body
 from leo_exporter.limits import FrontLimits
 from leo_exporter.server import QuietServer, bind_socket
-from leo_exporter.webconfig import WebSecurity
+from leo_exporter.webconfig import FAILURES_ALLOWED, WebSecurity
 
 pytestmark = pytest.mark.anyio
 
@@ -326,3 +326,18 @@ async def test_a_proxied_request_body_must_come_in_time_and_stay_small() -> None
         assert answer_bytes.startswith(b"HTTP/1.1 408"), answer_bytes[:200]
         await worker.stop()
         tg.cancel_scope.cancel()
+
+
+async def test_the_login_throttle_keys_on_the_peer_not_on_x_forwarded_for(tmp_path: Path) -> None:
+    """Was: uvicorn took X-Forwarded-For from loopback peers, so a local client named a new
+    address with each guess and was never throttled."""
+    path = tmp_path / "web.yml"
+    path.write_text(yaml.safe_dump({"basic_auth_users": {"u": bcrypt.hashpw(b"p", bcrypt.gensalt(4)).decode()}}))
+    async with serving(security=WebSecurity(path)) as s, httpx.AsyncClient(base_url=s.url) as client:
+        statuses = [
+            (
+                await client.get("/readyz", auth=("u", "guess"), headers={"x-forwarded-for": f"203.0.113.{i}"})
+            ).status_code
+            for i in range(FAILURES_ALLOWED + 1)
+        ]
+    assert statuses == [401] * FAILURES_ALLOWED + [429]
