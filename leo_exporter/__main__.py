@@ -1,3 +1,3 @@
-from leo_exporter.cli import main
+from leo_exporter.launch import main
 
 raise SystemExit(main())

@@ -19,6 +19,7 @@ import anyio.to_thread
 import httpx
 
 from leo_exporter.config import AccountConfig, Config, ConfigError
+from leo_exporter.hangup import ignore_sighup
 from leo_exporter.jobstatus import JobStatus
 from leo_exporter.logs import REDACT
 from leo_exporter.providers import load_config, providers
@@ -73,7 +74,7 @@ class Exporter:
         # Under the front process (leo_exporter/front.py): hands each rendering over before it counts
         # as rendered, so what /readyz?verbose reports is what a scrape gets.
         self.publish: Callable[[Exposition], Awaitable[None]] | None = None
-        self._all_ran_at: float | None = None
+        self._complete_from: int | None = None  # the first rendering begun after every job's first run
         self._build(transport)
 
     def _build(self, transport: httpx.AsyncBaseTransport | None) -> None:
@@ -184,7 +185,7 @@ class Exporter:
         self.renderer.disabled = config.disabled_collectors
         for account_config in wanted.values():
             self._add_account(account_config)
-        self._all_ran_at = None
+        self._complete_from = None
         self.state.mark_changed()
         return kept, len(wanted), removed
 
@@ -244,12 +245,9 @@ class Exporter:
 
     def shows_first_runs(self, exposition: Exposition) -> bool:
         """Whether `exposition` was rendered after every enabled job had run once (the front keeps
-        a restarted worker's earlier renderings back: they would drop every series for seconds)."""
-        if any(j.enabled and j.last_run is None for j in self.state.jobs):
-            return False
-        if self._all_ran_at is None:
-            self._all_ran_at = max((j.last_run or 0.0 for j in self.state.jobs if j.enabled), default=0.0)
-        return exposition.rendered_at >= self._all_ran_at
+        a restarted worker's earlier renderings back: they would drop every series for seconds).
+        Judged by the order of renderings, not the wall clock, which may step either way."""
+        return self._complete_from is not None and exposition.sequence >= self._complete_from
 
     # --- rendering
     async def render_now(self) -> Exposition:
@@ -261,6 +259,8 @@ class Exporter:
         return exposition
 
     def _tick_and_render(self) -> Exposition:
+        if self._complete_from is None and not any(j.enabled and j.last_run is None for j in self.state.jobs):
+            self._complete_from = self.renderer.sequence + 1  # this rendering: begun after every first run
         self.state.tick()
         exposition = self.renderer.render()
         self.state.note_render(exposition.duration, exposition.length)
@@ -313,3 +313,5 @@ class Exporter:
                         log.error("config reload failed: %s", REDACT(f"{type(exc).__name__}: {exc}"), exc_info=True)
         except (ValueError, NotImplementedError):  # not the main thread (tests): no signal to wait for
             await anyio.sleep_forever()
+        finally:
+            ignore_sighup()  # removing the handler restored the default action, which ends the process

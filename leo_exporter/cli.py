@@ -29,6 +29,7 @@ from leo_exporter.catalog import COLLECTORS
 from leo_exporter.config import Config, ConfigError, ShardConfig
 from leo_exporter.durations import format_duration
 from leo_exporter.front import WorkerEnd
+from leo_exporter.limits import add_flags as add_limit_flags
 from leo_exporter.logs import setup_logging
 from leo_exporter.providers import load_config, parse_config, providers, simulated
 from leo_exporter.providers.spec import SimulatorFlag
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="TLS and basic auth settings (exporter-toolkit format)",
     )
+    add_limit_flags(parser)  # --web.max-header-bytes, --web.idle-timeout, ... (leo_exporter/limits.py)
     parser.add_argument(
         "--web.enable-lifecycle",
         dest="lifecycle",
@@ -434,11 +436,13 @@ def _public_socket(args: argparse.Namespace) -> tuple[socket.socket, WebSecurity
 async def _run_front(args: argparse.Namespace, worker_argv: list[str]) -> int:
     """The front process (leo_exporter/front.py); the worker, this same command line, checks the config."""
     from leo_exporter.front import run_front
+    from leo_exporter.limits import from_args, raise_fd_limit
 
     public = _public_socket(args)
     if isinstance(public, int):
         return public
-    return await run_front(worker_argv, *public, args.telemetry_path)
+    limits = from_args(args).within_fd_limit(raise_fd_limit())  # the worker inherits the raised limit
+    return await run_front(worker_argv, *public, args.telemetry_path, limits)
 
 
 async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int:

@@ -14,7 +14,11 @@ delay a scrape (docs/performance.md has the figures of the alternatives).
 - Its own figures, `leo_exporter_worker_up` and `leo_exporter_worker_restarts_total`, are spliced
   into the gzip body's single member (no recompression of the rest).
 - A worker that exits is logged, shown (`/readyz` 503, worker_up 0) and restarted with backoff
-  while the last exposition is still served. SIGHUP goes on to the worker; SIGTERM stops both.
+  while the last exposition is still served. So is a worker that sends no heartbeat for
+  `--worker.heartbeat-timeout` (stopped or hung): it is killed first. A worker that cannot be
+  started (no descriptor left, say) is retried with the same backoff; the front lives on.
+  SIGHUP goes on to the worker; SIGTERM stops both.
+- Every connection and request is bounded (leo_exporter/limits.py, connections.py).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +48,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from leo_exporter import catalog, deflate, handoff
 from leo_exporter.catalog import MetricSpec, NoLabels
+from leo_exporter.connections import RequestCap, protocol_class
+from leo_exporter.hangup import ignore_sighup
+from leo_exporter.limits import FrontLimits
 from leo_exporter.server import QuietServer, wait_for_signal
 from leo_exporter.webconfig import BasicAuthMiddleware, FrontTokenGate, WebSecurity
 from leo_exporter.webheaders import SECURITY_HEADERS
@@ -61,9 +68,16 @@ WORKER_NICE = 10
 # The body goes out in views of this size: the transport buffers (copies) what a client has not
 # read yet, and the server waits for it to drain before the next piece, so a slow scraper costs
 # one piece instead of a copy of the 30 MiB body (Python 3.11's transport buffer is a bytearray).
-SEND_STEP = 1 << 20
+SEND_STEP = 1 << 18
+# Plain text is inflated from INFLATE_STEP bytes of gzip at a time, at most PLAIN_STEP bytes of text
+# at a time: a client that reads nothing holds one piece and what is left of its input (it held
+# about 6.7 MB when a piece was whatever 256 KiB of gzip inflated to).
+INFLATE_STEP = 1 << 15
+PLAIN_STEP = 1 << 16
+STARTUP_GRACE = 30.0  # seconds a starting worker may take to its first heartbeat (imports, a busy host)
 FIRST_WAIT = 10.0  # seconds a scrape at start waits for the first exposition before a 503
 RESTART_HOLD = 120.0  # seconds a restarted worker's first polls may take before its renderings are served
+MAX_BODY = 1 << 20  # bytes of a request body passed on to the worker (its JSON and forms are tiny)
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade", b"proxy-connection"}
 _FROM_UPSTREAM_DROP = {"connection", "keep-alive", "transfer-encoding", "date", "server"}
 
@@ -91,7 +105,7 @@ class Served:
 class WorkerEnd:
     """What a worker process inherits from the front (file descriptors and the token)."""
 
-    control: socket.socket
+    control: handoff.Channel
     listen: socket.socket
     token: str
 
@@ -100,7 +114,8 @@ def worker_end() -> WorkerEnd | None:
     """The handoff socket, the internal listening socket and the token, when started by a front."""
     if ENV_CONTROL not in os.environ:
         return None
-    control = socket.socket(fileno=int(os.environ.pop(ENV_CONTROL)))
+    control = handoff.Channel(socket.socket(fileno=int(os.environ.pop(ENV_CONTROL))))
+    control.start_heartbeat()  # before anything slow (a config of thousands of accounts)
     listen = socket.socket(fileno=int(os.environ.pop(ENV_LISTEN)))
     listen.setblocking(False)
     _die_with_parent(int(os.environ.pop(ENV_FRONT_PID, "0")))
@@ -127,11 +142,12 @@ def _family(spec: MetricSpec[Any, NoLabels], value: float) -> bytes:
 class Front:
     """The supervisor and the server's state: the served body, the worker's process and figures."""
 
-    def __init__(self, argv: Sequence[str] | None, telemetry_path: str):
+    def __init__(self, argv: Sequence[str] | None, telemetry_path: str, limits: FrontLimits | None = None):
         """`argv`: the worker's command line; None when the exporter runs in this same process
         (`connect_in_process`: the single-process layout and in-process tests), with no socket."""
         self.argv = list(argv or ())
         self.telemetry_path = telemetry_path
+        self.limits = limits or FrontLimits()
         self.token = secrets.token_urlsafe(24)
         self.internal: socket.socket | None = None
         self.internal_url = "http://worker"
@@ -148,6 +164,7 @@ class Front:
         self.exit_code: int | None = None  # set when the worker cannot start at all (bad config)
         self._swap = threading.Lock()
         self.first = threading.Event()  # set once there is an exposition to serve
+        self._stopped: anyio.Event | None = None  # set once the worker is stopped (SIGTERM, then SIGKILL)
 
     # --- the exposition
     def _front_text(self) -> bytes:
@@ -165,15 +182,24 @@ class Front:
             self.served = Served(body, handoff.tail(body, text), body.length + len(text))
         self.first.set()
 
-    def _receive(self, sock: socket.socket, delivered: threading.Event) -> None:
+    def _receive(
+        self, sock: socket.socket, delivered: threading.Event, popen: subprocess.Popen[bytes] | None = None
+    ) -> None:
         """Reader thread: every frame the worker sends is swapped in, then acknowledged. A restarted
         worker's renderings before its first polls are kept back while the front holds a fuller one
-        (for at most RESTART_HOLD): a restart must not drop every series from a scrape."""
+        (for at most RESTART_HOLD): a restart must not drop every series from a scrape. A worker
+        silent for the heartbeat timeout is killed (the supervisor restarts it); an exporter in
+        this same process (`popen` None) sends no heartbeat and needs none."""
         started = time.monotonic()
         held = self.served is not None
+        beat = self.limits.heartbeat_timeout if popen is not None else None
+        sock.settimeout(max(STARTUP_GRACE, beat) if beat is not None else None)
         try:
             while True:
                 body = handoff.receive(sock)
+                sock.settimeout(beat)
+                if body is None:  # a heartbeat
+                    continue
                 self.worker_up = True
                 if body.complete or not held or time.monotonic() - started > RESTART_HOLD:
                     held = False
@@ -182,9 +208,24 @@ class Front:
                     self.swap()  # the last exposition, with worker_up 1 now
                 delivered.set()
                 handoff.acknowledge(sock)
+        except TimeoutError:
+            if popen is not None and self.worker_running and popen.poll() is None:
+                self._hung(popen)
         except (handoff.HandoffError, OSError, ValueError) as exc:
             if self.worker_running and not isinstance(exc, handoff.HandoffError):
                 log.error("handoff from the worker failed: %s", exc)
+
+    def _hung(self, popen: subprocess.Popen[bytes]) -> None:
+        """The worker sent nothing for the heartbeat timeout: stopped (SIGSTOP) or hung. Not up;
+        killed (a stopped process ignores SIGTERM until continued), so the supervisor restarts it."""
+        log.error(
+            "the worker sent no heartbeat for %.0f s (stopped or hung); killing it (--worker.heartbeat-timeout)",
+            self.limits.heartbeat_timeout,
+        )
+        self.worker_up = False
+        self.swap()
+        with contextlib.suppress(OSError):
+            popen.kill()
 
     # --- the worker
     def connect_in_process(self) -> socket.socket:
@@ -205,14 +246,20 @@ class Front:
             ENV_TOKEN: self.token,
             ENV_FRONT_PID: str(os.getpid()),
         }
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "leo_exporter", *self.argv],
-            pass_fds=(theirs.fileno(), self.internal.fileno()),
-            env=env,
-        )
-        theirs.close()
+        try:
+            with _sighup_ignored_by_children():
+                popen = subprocess.Popen(
+                    [sys.executable, "-m", "leo_exporter", *self.argv],
+                    pass_fds=(theirs.fileno(), self.internal.fileno()),
+                    env=env,
+                )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
         delivered = threading.Event()
-        threading.Thread(target=self._receive, args=(ours, delivered), name="handoff", daemon=True).start()
+        threading.Thread(target=self._receive, args=(ours, delivered, popen), name="handoff", daemon=True).start()
         return popen, ours, delivered
 
     async def supervise(self, stop: anyio.Event) -> None:
@@ -221,7 +268,14 @@ class Front:
         ever_delivered = False
         while not stop.is_set():
             started = time.monotonic()
-            self.popen, sock, delivered = self._start_worker()
+            try:
+                self.popen, sock, delivered = self._start_worker()
+            except OSError as exc:  # EMFILE, ENOMEM, EAGAIN: keep serving, try again later
+                log.error("cannot start the worker process: %s; trying again in %.0f s", exc, backoff)
+                with anyio.move_on_after(backoff):
+                    await stop.wait()
+                backoff = min(BACKOFF_MAX, backoff * 2)
+                continue
             self.worker_running = True
             try:
                 await _exit_or_stop(self.popen, stop)
@@ -259,24 +313,53 @@ class Front:
             backoff = min(BACKOFF_MAX, backoff * 2)
 
     async def _stop_worker(self) -> None:
-        popen = self.popen
-        if popen is None or popen.returncode is not None:
+        """SIGTERM, then SIGKILL after STOP_GRACE; once, however many callers ask at the same time."""
+        if self._stopped is not None:
+            await self._stopped.wait()
             return
-        with contextlib.suppress(ProcessLookupError):
-            popen.send_signal(signal.SIGTERM)
-        with anyio.move_on_after(STOP_GRACE):
-            await anyio.to_thread.run_sync(popen.wait, abandon_on_cancel=True)
-        if popen.returncode is None:
-            log.warning("the worker did not stop within %.0f s; killing it", STOP_GRACE)
-            popen.kill()
-            await anyio.to_thread.run_sync(popen.wait)
+        self._stopped = anyio.Event()
+        try:
+            popen = self.popen
+            if popen is None or popen.returncode is not None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                popen.send_signal(signal.SIGTERM)
+            with anyio.move_on_after(STOP_GRACE):
+                await anyio.to_thread.run_sync(popen.wait, abandon_on_cancel=True)
+            if popen.returncode is None:
+                log.warning("the worker did not stop within %.0f s; killing it", STOP_GRACE)
+                popen.kill()
+                await anyio.to_thread.run_sync(popen.wait)
+        finally:
+            self._stopped.set()
 
     async def forward_sighup(self) -> None:
-        with contextlib.suppress(ValueError, NotImplementedError), anyio.open_signal_receiver(signal.SIGHUP) as signals:
-            async for _ in signals:
-                if self.popen is not None and self.worker_running:
-                    log.info("received SIGHUP, passing it to the worker")
-                    self.popen.send_signal(signal.SIGHUP)
+        try:
+            with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+                async for _ in signals:
+                    if self.popen is not None and self.worker_running:
+                        log.info("received SIGHUP, passing it to the worker")
+                        self.popen.send_signal(signal.SIGHUP)
+        except (ValueError, NotImplementedError):  # not the main thread: no signals to receive
+            return
+        finally:
+            ignore_sighup()  # removing the handler restored the default, which ends the process
+
+
+@contextlib.contextmanager
+def _sighup_ignored_by_children() -> Iterator[None]:
+    """SIGHUP ignored while a worker is started: a caught signal is reset to its default (the
+    end of the process) across exec, an ignored one stays ignored, so the worker ignores it until
+    its handler is ready. A SIGHUP to the front in these microseconds is lost, and moot: the new
+    worker reads the config as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 async def _exit_or_stop(popen: subprocess.Popen[bytes], stop: anyio.Event) -> None:
@@ -353,14 +436,8 @@ class FrontApp:
         headers.append((b"content-length", str(served.length).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if not head_only:
-            inflate = deflate.gzip_inflater()
-            step = 1 << 18  # about 3 MiB of text per piece; ISA-L releases the GIL on a thread
-            for piece in served.parts:
-                view = memoryview(piece)
-                for offset in range(0, len(view), step):
-                    text = await anyio.to_thread.run_sync(inflate.decompress, view[offset : offset + step])
-                    if text:
-                        await send({"type": "http.response.body", "body": text, "more_body": True})
+            async for text in _plain_pieces(served.parts):  # ISA-L releases the GIL on its thread
+                await send({"type": "http.response.body", "body": text, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -397,14 +474,23 @@ class FrontApp:
         url = scope.get("raw_path") or scope["path"].encode()
         if query:
             url += b"?" + query
-        request = self.client.build_request(
-            scope["method"], url.decode("latin-1"), headers=headers, content=_request_body(receive)
-        )
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), b"0")
+        if not declared.isdigit() or int(declared) > MAX_BODY:
+            await _answer(send, 413, b"request body too large\n", [(b"connection", b"close")])
+            return
+        body = _request_body(receive, self.front.limits.idle_timeout)
+        request = self.client.build_request(scope["method"], url.decode("latin-1"), headers=headers, content=body)
         try:
             response = await self.client.send(request, stream=True)
         except ClientDisconnect:
             return
-        except httpx.HTTPError:
+        except BodyRefused as refused:  # too slow or too large: the worker gets a broken request, ignored
+            await _answer(send, refused.status, refused.reason, [(b"connection", b"close")])
+            return
+        except httpx.HTTPError as exc:
+            if isinstance(exc.__context__, BodyRefused):
+                await _answer(send, exc.__context__.status, exc.__context__.reason, [(b"connection", b"close")])
+                return
             await _answer(send, 503, b"the exporter's worker process is restarting; try again shortly\n")
             return
         try:
@@ -423,19 +509,59 @@ class FrontApp:
             await response.aclose()
 
 
-async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+async def _plain_pieces(parts: Sequence[bytes]) -> AsyncIterator[bytes]:
+    """The plain text of a gzip body, at most PLAIN_STEP bytes at a time, each inflated on a
+    thread when the client has taken the one before: what it has not read is one piece."""
+    inflate = deflate.gzip_inflater()
+    for part in parts:
+        view = memoryview(part)
+        for offset in range(0, len(view), INFLATE_STEP):
+            data: bytes | memoryview = view[offset : offset + INFLATE_STEP]
+            while data:
+                text = await anyio.to_thread.run_sync(inflate.decompress, data, PLAIN_STEP)
+                data = inflate.unconsumed_tail
+                if text:
+                    yield text
+
+
+class BodyRefused(Exception):
+    """A request body that is too large, or does not come in time: answered, never passed on."""
+
+    def __init__(self, status: int, reason: bytes):
+        super().__init__(reason.decode())
+        self.status = status
+        self.reason = reason
+
+
+async def _request_body(receive: Receive, within: float) -> AsyncIterator[bytes]:
+    """The request body as it comes, each piece within `within` seconds (a client that sends its
+    head and then a byte a minute holds no request slot for ever), MAX_BODY bytes at most."""
+    size = 0
     while True:
-        message: Message = await receive()
+        with anyio.move_on_after(within) as waited:
+            message: Message = await receive()
+        if waited.cancelled_caught:
+            raise BodyRefused(408, b"request body not received in time\n")
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
-        yield message.get("body", b"")
+        piece = message.get("body", b"")
+        size += len(piece)
+        if size > MAX_BODY:
+            raise BodyRefused(413, b"request body too large\n")
+        yield piece
         if not message.get("more_body", False):
             return
 
 
-async def run_front(argv: Sequence[str], sock: socket.socket, security: WebSecurity, telemetry_path: str) -> int:
+async def run_front(
+    argv: Sequence[str],
+    sock: socket.socket,
+    security: WebSecurity,
+    telemetry_path: str,
+    limits: FrontLimits | None = None,
+) -> int:
     """Serve on `sock` and supervise the worker until SIGTERM or SIGINT; the exit code."""
-    front = Front(argv, telemetry_path)
+    front = Front(argv, telemetry_path, limits)
     app = FrontApp(front)
     server = public_server(app, security)
     stop = anyio.Event()
@@ -456,16 +582,23 @@ async def run_front(argv: Sequence[str], sock: socket.socket, security: WebSecur
 
 
 def public_server(app: FrontApp, security: WebSecurity) -> QuietServer:
-    """The public socket's server: the front's app behind basic auth, with TLS when configured."""
+    """The public socket's server: the front's app behind basic auth inside the request cap, with
+    TLS when configured; connections bounded by the protocol (connections.py); no WebSocket (an
+    upgrade is answered as plain HTTP)."""
     context = security.context
+    limits = app.front.limits
 
     def tls_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
         assert context is not None  # only handed to the server when TLS is configured
         return context
 
+    protocol = protocol_class(limits)
     return QuietServer(
         uvicorn.Config(
-            BasicAuthMiddleware(app, security),
+            RequestCap(BasicAuthMiddleware(app, security), limits.max_requests, protocol.make_room),
+            http=protocol,
+            ws="none",
+            proxy_headers=False,  # the login throttle keys on the peer: X-Forwarded-For is anyone's to write
             log_config=None,
             access_log=False,
             lifespan="off",

@@ -4,6 +4,12 @@ One frame per rendering: a fixed header (magic, header length, body length), a s
 (plain length, series, when rendered) and the complete gzip body. The front answers one byte once
 it serves the new body, so whatever the worker reports as rendered (`/readyz?verbose`) is what
 a scrape gets. A pipe or socket needs no file: the image runs with a read-only root.
+
+Between renderings the worker sends a heartbeat (an empty frame, not acknowledged) every
+HEARTBEAT_EVERY seconds from a thread of its own, from its first second on: a worker that is
+stopped (SIGSTOP) or hung sends none, and the front restarts it (front.py). Renderings go out in
+the order they were made (`Exposition.sequence`), never by their wall-clock time: a clock stepped
+back must not hold every newer rendering back.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,6 +34,8 @@ if TYPE_CHECKING:
 _MAGIC = b"LEO1"
 _FRAME = struct.Struct("<4sIQ")
 ACK = b"\x06"
+HEARTBEAT = _FRAME.pack(_MAGIC, 0, 0)  # a frame with no header and no body
+HEARTBEAT_EVERY = 1.0  # seconds between two heartbeats of the worker
 
 
 class HandoffError(Exception):
@@ -45,9 +55,38 @@ class Body:
     complete: bool  # rendered after every job's first run
 
 
-def send(sock: socket.socket, exposition: _Exposition, complete: bool) -> None:
+class Channel:
+    """The worker's end of the socket: whole frames only (renderings and heartbeats come from
+    different threads), and the heartbeat thread."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.writing = threading.Lock()
+
+    def sendall(self, *parts: bytes | memoryview) -> None:
+        with self.writing:
+            for part in parts:
+                self.sock.sendall(part)
+
+    def start_heartbeat(self, every: float = HEARTBEAT_EVERY) -> None:
+        """Send a heartbeat every `every` seconds until the front goes (a daemon thread)."""
+
+        def beat() -> None:
+            try:
+                while True:
+                    self.sendall(HEARTBEAT)
+                    time.sleep(every)
+            except OSError:  # the front is gone; PR_SET_PDEATHSIG ends this process
+                return
+
+        threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+
+
+def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bool) -> None:
     """Send one exposition and wait until the front has it (blocking: run it on a thread).
     `complete`: rendered after every job's first run."""
+    if isinstance(channel, socket.socket):
+        channel = Channel(channel)
     pieces = exposition.gzip_pieces()  # about 1 MiB each: the body is never joined whole here
     last = pieces[-1]
     end = len(deflate.DEFLATE_END) + deflate.TRAILER_SIZE
@@ -55,11 +94,9 @@ def send(sock: socket.socket, exposition: _Exposition, complete: bool) -> None:
         raise HandoffError("the exposition does not end as the renderer ends it")
     fields = {"length": exposition.length, "series": exposition.series, "rendered_at": exposition.rendered_at}
     header = json.dumps({**fields, "crc": exposition.crc, "complete": complete}).encode()
-    sock.sendall(_FRAME.pack(_MAGIC, len(header), exposition.gzip_size - end) + header)
-    for piece in pieces[:-1]:
-        sock.sendall(piece)
-    sock.sendall(memoryview(last)[:-end])
-    if sock.recv(1) != ACK:
+    start = _FRAME.pack(_MAGIC, len(header), exposition.gzip_size - end) + header
+    channel.sendall(start, *pieces[:-1], memoryview(last)[:-end])
+    if channel.sock.recv(1) != ACK:
         raise HandoffError("the front closed the handoff socket")
 
 
@@ -79,11 +116,14 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
     return b"".join(parts)
 
 
-def receive(sock: socket.socket) -> Body:
-    """Read one frame (blocking); the caller swaps it in, then calls `acknowledge`."""
+def receive(sock: socket.socket) -> Body | None:
+    """Read one frame (blocking): a rendering, which the caller swaps in, then calls
+    `acknowledge`, or None for a heartbeat (not acknowledged)."""
     magic, header_size, body_size = _FRAME.unpack(_read_exactly(sock, _FRAME.size))
     if magic != _MAGIC:
         raise HandoffError("the handoff socket sent something that is no exposition frame")
+    if header_size == 0:
+        return None
     header = json.loads(_read_exactly(sock, header_size))
     prefix = _read_exactly(sock, body_size)
     fields = (int(header["crc"]), int(header["length"]), int(header["series"]), float(header["rendered_at"]))
@@ -102,17 +142,18 @@ def tail(body: Body, text: bytes) -> bytes:
 
 
 class Publisher:
-    """The worker's end: one exposition on the socket at a time, never an older one after a newer."""
+    """The worker's end: one exposition on the socket at a time, never an older one after a newer
+    (older by the order of rendering: the wall clock may step either way)."""
 
-    def __init__(self, sock: socket.socket, complete: Callable[[_Exposition], bool]):
-        self.sock = sock
+    def __init__(self, channel: Channel, complete: Callable[[_Exposition], bool]):
+        self.channel = channel
         self.complete = complete
         self.lock = anyio.Lock()
-        self.last = -1.0
+        self.last = -1
 
     async def __call__(self, exposition: _Exposition) -> None:
         async with self.lock:
-            if exposition.rendered_at < self.last:
+            if exposition.sequence < self.last:
                 return
-            self.last = exposition.rendered_at
-            await anyio.to_thread.run_sync(send, self.sock, exposition, self.complete(exposition))
+            self.last = exposition.sequence
+            await anyio.to_thread.run_sync(send, self.channel, exposition, self.complete(exposition))

@@ -92,8 +92,9 @@ class Exposition:
     crc: int  # CRC-32 of the plain text
     length: int
     series: int
-    rendered_at: float
+    rendered_at: float  # the state's (wall) clock: for display only, it may step either way
     duration: float = 0.0  # seconds the rendering took
+    sequence: int = 0  # the order of renderings (Renderer.sequence): what the handoff orders by
 
     @property
     def trailer(self) -> bytes:
@@ -232,6 +233,7 @@ class Renderer:
         self._build_info = build_info_labels()
         # read /proc at every render (at least every render_interval): no second registry to scrape
         self._process = ProcessCollector(registry=None)
+        self.sequence = 0  # renderings begun: each one's number, whatever the wall clock does
 
     def invalidate(self) -> None:
         """Forget every cached chunk: the next render is a full one (benchmarks time that)."""
@@ -240,6 +242,8 @@ class Renderer:
     def render(self) -> Exposition:
         """The exposition of the state as it is: reads only (the caller ticks the state first)."""
         started = time.perf_counter()
+        self.sequence += 1
+        sequence = self.sequence
         now = self.state.clock()
         accounts = list(self.state.accounts.values())
         live = {(spec.name, a.name) for spec in CATALOG for a in accounts}
@@ -270,6 +274,7 @@ class Renderer:
             series=sum(c.series for c in parts),
             rendered_at=now,
             duration=time.perf_counter() - started,
+            sequence=sequence,
         )
 
     def _family(self, spec: MetricSpec, accounts: list[AccountState]) -> list[Chunk | Future[Chunk]]:

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp
 
 from leo_exporter.app import Exporter
 from leo_exporter.front import Front, FrontApp, public_server
-from leo_exporter.handoff import Publisher
+from leo_exporter.handoff import Channel, Publisher
 from leo_exporter.server import QuietServer
 from leo_exporter.web import build_app
 from leo_exporter.webconfig import FrontTokenGate, WebSecurity
@@ -52,7 +52,7 @@ class InProcess:
         self.exporter = exporter
         self.front = Front(None, telemetry_path)
         self.handoff = self.front.connect_in_process()
-        exporter.publish = Publisher(self.handoff, exporter.shows_first_runs)
+        exporter.publish = Publisher(Channel(self.handoff), exporter.shows_first_runs)
         worker = FrontTokenGate(build_app(exporter), self.front.token)
         self.app = FrontApp(self.front, upstream=httpx.ASGITransport(app=worker))
 

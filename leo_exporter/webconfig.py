@@ -19,7 +19,11 @@ A login tells nothing: an unknown user is checked against a dummy bcrypt hash of
 (as exporter-toolkit does), so the answer takes as long as for a known user with a wrong
 password; a header that is no valid Basic credential is a plain 401. Failed logins are throttled
 per client address (`LoginThrottle`): past FAILURES_ALLOWED within FAILURE_WINDOW seconds the
-address gets 429 without a password check until the window has room again.
+address gets 429 without a password check until the window has room again. An attempt counts
+when its check begins (and is taken back when it succeeds), so concurrent guesses cannot all be
+checked before the first failure is counted; at most CONCURRENT_CHECKS bcrypt checks run at once
+and MAX_WAITING_CHECKS wait, beyond which a login is answered 503 (known good credentials never
+wait: they are remembered).
 """
 
 from __future__ import annotations
@@ -63,6 +67,12 @@ UNPROTECTED_PATHS = frozenset({"/healthz"})
 FAILURES_ALLOWED = 10  # failed logins per client address ...
 FAILURE_WINDOW = 60.0  # ... within this many seconds; beyond: 429 until the oldest one ages out
 MAX_TRACKED_ADDRESSES = 10_000  # the oldest are forgotten first: an address flood cannot grow memory
+CONCURRENT_CHECKS = min(4, os.cpu_count() or 1)  # bcrypt checks at once: each holds a core ~70 ms
+MAX_WAITING_CHECKS = 32  # logins waiting for a check; beyond: 503 (an address flood costs no queue)
+
+
+class LoginsBusy(Exception):
+    """Too many password checks running and waiting: answer 503, check nothing."""
 
 
 class TLSServerConfig(Strict):
@@ -147,7 +157,14 @@ class LoginThrottle:
             return None
         return max(1.0, times[0] + self.window - self.clock())
 
+    def succeeded(self, address: str) -> None:
+        """Take back the attempt counted when a check that succeeded began."""
+        times = self.failures.get(address)
+        if times:
+            times.pop()
+
     def failed(self, address: str) -> None:
+        """Count an attempt: a failed login, or a check that begins (`succeeded` takes it back)."""
         times = self._recent(address) or deque(maxlen=self.allowed)
         times.append(self.clock())
         self.failures[address] = times
@@ -174,6 +191,8 @@ class WebSecurity:
         self._lock = threading.Lock()
         self._dummy = _dummy_hash(self.config)
         self.throttle = LoginThrottle()
+        self._checks: anyio.Semaphore | None = None  # made in the event loop that runs the checks
+        self._waiting = 0
 
     @property
     def tls(self) -> bool:
@@ -245,13 +264,22 @@ class WebSecurity:
             return False, None
         user, password = credentials
         hashed = users.get(user)
-        # bcrypt is slow by design (~70 ms at cost 10): check off the loop and remember what verified.
-        # An unknown user costs a check of the dummy hash: as long as a known user's wrong password.
-        ok = await anyio.to_thread.run_sync(_checkpw, password, hashed if hashed is not None else self._dummy)
+        if self._waiting >= CONCURRENT_CHECKS + MAX_WAITING_CHECKS:
+            raise LoginsBusy()
+        self.throttle.failed(address)  # counted now: a concurrent attempt already sees it
+        self._checks = self._checks or anyio.Semaphore(CONCURRENT_CHECKS)
+        self._waiting += 1
+        try:
+            async with self._checks:
+                # bcrypt is slow by design (~70 ms at cost 10): off the loop, and what verified is
+                # remembered. An unknown user costs a check of the dummy hash, as long as a wrong password.
+                ok = await anyio.to_thread.run_sync(_checkpw, password, hashed if hashed is not None else self._dummy)
+        finally:
+            self._waiting -= 1
         if ok and hashed is not None:
+            self.throttle.succeeded(address)
             self._verified.add(key)
             return True, None
-        self.throttle.failed(address)
         return False, None
 
 
@@ -300,7 +328,12 @@ class BasicAuthMiddleware:
             if name == b"authorization":
                 header = value.decode("latin-1")
                 break
-        allowed, wait = await self.security.login(header, address)
+        try:
+            allowed, wait = await self.security.login(header, address)
+        except LoginsBusy:
+            busy = b"Too many logins being checked; try again shortly\n"
+            await _answer(send, 503, busy, [(b"retry-after", b"1")])
+            return
         if allowed:
             await self.app(scope, receive, send)
         elif wait is not None:

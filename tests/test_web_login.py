@@ -4,10 +4,12 @@ wrong password, failed logins are throttled per client address; a dropped reques
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import bcrypt
 import pytest
 import yaml
@@ -15,8 +17,15 @@ import yaml
 from leo_exporter.app import Exporter
 from leo_exporter.providers import parse_config
 from leo_exporter.web import build_app
-from leo_exporter.webconfig import FAILURES_ALLOWED, BasicAuthMiddleware, WebSecurity
+from leo_exporter.webconfig import (
+    CONCURRENT_CHECKS,
+    FAILURES_ALLOWED,
+    MAX_WAITING_CHECKS,
+    BasicAuthMiddleware,
+    WebSecurity,
+)
 from tests.conftest import FakeClock
+from tests.test_front_limits import until
 
 pytestmark = pytest.mark.anyio
 
@@ -149,3 +158,55 @@ async def test_a_web_config_edited_to_a_non_utf8_byte_is_logged_and_the_old_user
     assert any("not UTF-8 text: byte 0xe9 at line 3, column 6" in r.getMessage() for r in caplog.records)
     app = BasicAuthMiddleware(ok_app, web)
     assert (await call(app, basic(b"prometheus", b"right-password")))[0] == 200
+
+
+async def test_concurrent_wrong_logins_from_one_address_are_throttled_as_they_start(tmp_path: Path) -> None:
+    """Was: 200 concurrent wrong logins all got 401 (52 s of CPU): each counted when bcrypt ended."""
+    app = BasicAuthMiddleware(ok_app, security(tmp_path))
+    statuses = [0] * 200
+
+    async def attempt(i: int) -> None:
+        statuses[i] = (await call(app, basic(b"prometheus", b"guess-%d" % i), client="192.0.2.7"))[0]
+
+    async with anyio.create_task_group() as tg:
+        for i in range(len(statuses)):
+            tg.start_soon(attempt, i)
+    assert statuses.count(401) == FAILURES_ALLOWED
+    assert statuses.count(429) == len(statuses) - FAILURES_ALLOWED
+
+
+async def test_password_checks_run_a_few_at_a_time_and_a_flood_of_addresses_gets_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guesses from many addresses, each within its own allowance, cannot queue bcrypt without bound."""
+    release = threading.Event()
+    running, most = [0], [0]
+    lock = threading.Lock()
+    checkpw = bcrypt.checkpw
+
+    def held_checkpw(password: bytes, hashed: bytes) -> bool:  # bcrypt itself, held until released
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(30)
+        with lock:
+            running[0] -= 1
+        return checkpw(password, hashed)
+
+    web = security(tmp_path)
+    monkeypatch.setattr(bcrypt, "checkpw", held_checkpw)
+    app = BasicAuthMiddleware(ok_app, web)
+    statuses: list[int] = []
+    attempts = CONCURRENT_CHECKS + MAX_WAITING_CHECKS + 40
+
+    async def attempt(i: int) -> None:
+        statuses.append((await call(app, basic(b"prometheus", b"guess"), client=f"198.51.100.{i}"))[0])
+
+    async with anyio.create_task_group() as tg:
+        for i in range(attempts):
+            tg.start_soon(attempt, i)
+        await until(lambda: len(statuses) >= 40)  # the ones beyond the queue are answered at once
+        assert statuses == [503] * 40
+        release.set()
+    assert most[0] <= CONCURRENT_CHECKS
+    assert statuses.count(401) == CONCURRENT_CHECKS + MAX_WAITING_CHECKS
