@@ -24,6 +24,7 @@ import httpx
 
 from leo_exporter import version as build
 from leo_exporter.actions.commands import add_commands as add_action_commands
+from leo_exporter.availability import add_command as add_availability_rules
 from leo_exporter.backfill import add_command as add_backfill
 from leo_exporter.catalog import COLLECTORS
 from leo_exporter.config import Config, ConfigError, ShardConfig
@@ -243,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_csv(sub, _common)  # export-csv
     add_backfill(sub, _common)  # backfill-usage
+    add_availability_rules(sub, _common)  # availability-rules
     add_action_commands(sub, _common)  # every provider's management actions (Provider.actions)
     return parser
 
