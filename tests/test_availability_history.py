@@ -33,7 +33,7 @@ import yaml
 
 from leo_exporter.simulator.calendar import parse_instant
 from tests.conftest import free_port, require_tool
-from tests.promstack import RULES_DIR, ProcessGroup, PromAPI, wait_http
+from tests.promstack import RULES_DIR, ProcessGroup, PromAPI, dashboards, panels, substitute, wait_http
 
 START = int(parse_instant("2026-03-01T00:00:00Z"))
 DAY = 86400
@@ -42,6 +42,7 @@ END = START + 30 * DAY  # 2026-03-31T00:00:00Z: where the month's figures are re
 DOWN = (START + 4 * DAY + 6 * HOUR, START + 4 * DAY + 9 * HOUR)
 ONLINE_STEP, SLOW_STEP, OFFSET = 120, 300, 30
 OBSERVED = 30 * 720 - 90  # every online sample of the month but the exporter's downtime
+JOIN = "terminal:leo_terminal_info:max"
 
 
 @dataclass
@@ -226,6 +227,13 @@ class Month:
             for series in data["result"]:
                 text = ",".join(f'{k}="{v}"' for k, v in sorted(series["metric"].items()))
                 lines.extend((name, f"{name}{{{text}}} {v} {int(t)}\n", int(t)) for t, v in series["values"])
+        # the dashboards' name join (leo-exporter.rules.yml, evaluated every minute): its last hour
+        info = yaml.safe_load((RULES_DIR / "leo-exporter.rules.yml").read_text())
+        (join,) = [r["expr"] for g in info["groups"] for r in g["rules"] if r.get("record") == JOIN]
+        data = self.api._get("/api/v1/query_range", query=join, start=END - HOUR, end=END, step=60)
+        for series in data["result"]:
+            text = ",".join(f'{k}="{v}"' for k, v in sorted(series["metric"].items()))
+            lines.extend((JOIN, f"{JOIN}{{{text}}} {v} {int(t)}\n", int(t)) for t, v in series["values"])
         self.procs.stop_all()
         self.load(lines, "recorded")
         self.start()
@@ -349,3 +357,51 @@ def test_the_slo_alert_expressions_pick_the_groups_below_objective(month: Month)
     }
     flapping = month.value(alerts["LeoTerminalFlapping"], "terminal_id", "name", when=at(16, 0))
     assert flapping == {("359000000000004", "Aurora UT1"): 6}
+
+
+def dashboard_query(title: str, index: int = 0) -> str:
+    """The query of a panel of the shipped Availability dashboard."""
+    board = dashboards()["leo-availability.json"]
+    (panel,) = [p for p in panels(board) if p["title"] == title]
+    return panel["targets"][index]["expr"]
+
+
+def shown(title: str, values: dict[str, str], *by: str, index: int = 0, month: Month) -> dict[tuple[str, ...], float]:
+    """What the panel shows over March (Grafana's $__range for 30 days) with these variables."""
+    expr = substitute(dashboard_query(title, index), values, rng="30d", interval="1d")
+    return month.value(expr, *by)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_the_availability_dashboard_shows_the_month(month: Month) -> None:
+    blue = {"group_key": "tag_customer", "group_value": "Blue Line"}
+    every = {"group_key": "tag_customer", "group_value": ".*"}
+    total = (5 * OBSERVED - 75 - 30 - 12 - OBSERVED + 15120) / (4 * OBSERVED + 15120)
+    assert shown("Fleet availability", every, month=month) == pytest.approx({(): total}, abs=1e-12)
+    blue_ratio = (3 * OBSERVED - 105 + 15120 - OBSERVED) / (2 * OBSERVED + 15120)
+    assert shown("Availability of the selected groups", blue, month=month) == pytest.approx({(): blue_ratio}, abs=1e-12)
+    assert shown("Outages in the selected groups", blue, month=month) == {(): 3}
+    by_group = shown("Availability by group", every, "group_value", month=month)
+    assert by_group == pytest.approx(
+        {("Blue Line",): blue_ratio, ("Zephyr",): (2 * OBSERVED - 12) / (2 * OBSERVED)}, abs=1e-12
+    )
+    worst = shown("The 20 worst terminals", blue, "terminal_id", "name", "group", month=month)
+    assert worst == pytest.approx(
+        {
+            ("T1", "MV Borealis", "Blue Line"): (OBSERVED - 75) / OBSERVED,
+            ("T2", "MV Cygnus", "Blue Line"): (OBSERVED - 30) / OBSERVED,
+            ("T3", "Depot", "Blue Line"): 1.0,
+        },
+        abs=1e-12,
+    )
+    outages = shown("The 20 worst terminals", blue, "terminal_id", index=1, month=month)
+    assert outages == {("T1",): 2, ("T2",): 1, ("T3",): 0}
+    # outages per day, per customer: the bar of 15 March (the day up to 16 March 00:00)
+    daily = substitute(dashboard_query("Outages per day"), every, interval="1d")
+    assert month.value(daily, "group_value", when=at(16, 0)) == {("Blue Line",): 0, ("Zephyr",): 6}
+    # a provider-native group: the provider account
+    native = {"group_key": "provider_account", "group_value": "DP-S"}
+    assert shown("Availability of the selected groups", native, month=month) == pytest.approx(
+        {(): (2 * OBSERVED - 12) / (2 * OBSERVED)}, abs=1e-12
+    )
