@@ -274,7 +274,10 @@ class _Index:
         self.by_line_id: dict[str, list[TerminalView]] = {}
         self.lines_by_id: dict[str, list[LineView]] = {}
         self.line_of: dict[Key, LineView] = {}
+        self.by_account: dict[str, list[TerminalView]] = {}
+        self.lines_by_account: dict[str, list[LineView]] = {}
         for t in self.terminals:
+            self.by_account.setdefault(t.account, []).append(t)
             self.by_terminal.setdefault(t.terminal_id, []).append(t)
             if t.kit_serial:
                 self.by_kit.setdefault(t.kit_serial, []).append(t)
@@ -282,6 +285,7 @@ class _Index:
                 self.by_line_id.setdefault(t.service_line, []).append(t)
         for line in self.lines:
             self.lines_by_id.setdefault(line.service_line, []).append(line)
+            self.lines_by_account.setdefault(line.account, []).append(line)
             self.line_of[(line.account, line.service_line)] = line
 
     def line_view(self, t: TerminalView) -> LineView | None:
@@ -322,6 +326,8 @@ def _candidates(m: TagMatch, index: _Index) -> Iterable[TerminalView]:
         return [t for ident in m.kit_serial for t in index.by_kit.get(ident, ())]
     if m.service_line:
         return [t for ident in m.service_line for t in index.by_line_id.get(ident, ())]
+    if m.account:
+        return [t for ident in m.account for t in index.by_account.get(ident, ())]
     return index.terminals
 
 
@@ -374,7 +380,12 @@ def _rule_targets(m: TagMatch, index: _Index) -> tuple[list[TerminalView], list[
         followed = {id(v): v for t in terminals if (v := index.line_view(t)) is not None}
         return terminals, list(followed.values())
     # a rule on service lines (or a whole account): the lines, and every terminal on them
-    pool = [v for ident in m.service_line for v in index.lines_by_id.get(ident, ())] if m.service_line else index.lines
+    if m.service_line:
+        pool = [v for ident in m.service_line for v in index.lines_by_id.get(ident, ())]
+    elif m.account:
+        pool = [v for ident in m.account for v in index.lines_by_account.get(ident, ())]
+    else:
+        pool = index.lines
     lines = [v for v in pool if _line_matches(m, v)]
     return [t for t in _candidates(m, index) if _terminal_matches(m, t, index)], lines
 
