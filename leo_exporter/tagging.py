@@ -30,7 +30,7 @@ from leo_exporter.tags import (
 
 log = logging.getLogger("leo_exporter.tags")
 
-__all__ = ["Tagging", "fleet_views"]
+__all__ = ["Tagging", "describe", "fleet_views", "views_from_exposition"]
 
 
 def fleet_views(accounts: list[AccountState]) -> tuple[list[TerminalView], list[LineView]]:
@@ -38,19 +38,9 @@ def fleet_views(accounts: list[AccountState]) -> tuple[list[TerminalView], list[
     terminals: list[TerminalView] = []
     lines: list[LineView] = []
     for account in accounts:
-        for tid, attrs in account.terminals.attrs.items():
-            terminals.append(
-                TerminalView(
-                    account.provider,
-                    account.name,
-                    tid,
-                    kit_serial=attrs.get("kit_serial", ""),
-                    service_line=attrs.get("service_line", ""),
-                    name=attrs.get("name", ""),
-                )
-            )
-        for sln, attrs in account.service_lines.attrs.items():
-            lines.append(LineView(account.provider, account.name, sln, name=attrs.get("name", "")))
+        provider, name = account.provider, account.name
+        terminals.extend(TerminalView.of(provider, name, tid, a) for tid, a in account.terminals.attrs.items())
+        lines.extend(LineView.of(provider, name, sln, a) for sln, a in account.service_lines.attrs.items())
     return terminals, lines
 
 
@@ -161,26 +151,11 @@ def views_from_exposition(text: str) -> tuple[list[TerminalView], list[LineView]
             continue
         for sample in family.samples:
             labels = sample.labels
+            provider, account = labels.get("provider", ""), labels.get("account", "")
             if family.name == catalog.TERMINAL_INFO.name:
-                terminals.append(
-                    TerminalView(
-                        labels.get("provider", ""),
-                        labels.get("account", ""),
-                        labels.get("terminal_id", ""),
-                        kit_serial=labels.get("kit_serial", ""),
-                        service_line=labels.get("service_line", ""),
-                        name=labels.get("name", ""),
-                    )
-                )
+                terminals.append(TerminalView.of(provider, account, labels.get("terminal_id", ""), labels))
             else:
-                lines.append(
-                    LineView(
-                        labels.get("provider", ""),
-                        labels.get("account", ""),
-                        labels.get("service_line", ""),
-                        name=labels.get("name", ""),
-                    )
-                )
+                lines.append(LineView.of(provider, account, labels.get("service_line", ""), labels))
     return terminals, lines
 
 

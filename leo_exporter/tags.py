@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -241,6 +241,12 @@ class TerminalView:
     service_line: str = ""
     name: str = ""
 
+    @classmethod
+    def of(cls, provider: str, account: str, terminal_id: str, attrs: Mapping[str, str]) -> TerminalView:
+        """From a terminal's attributes (the state's, or the labels of its info series)."""
+        get = attrs.get
+        return cls(provider, account, terminal_id, get("kit_serial", ""), get("service_line", ""), get("name", ""))
+
 
 @dataclass(frozen=True, slots=True)
 class LineView:
@@ -248,6 +254,10 @@ class LineView:
     account: str
     service_line: str
     name: str = ""
+
+    @classmethod
+    def of(cls, provider: str, account: str, service_line: str, attrs: Mapping[str, str]) -> LineView:
+        return cls(provider, account, service_line, attrs.get("name", ""))
 
 
 Key = tuple[str, str]  # (account, id): ids are the provider's, unique within a config account
