@@ -162,10 +162,11 @@ and on ({ID})
     board = "/d/leo-availability/leo-availability?var-group_key="
     alerts = f"""\
       - alert: LeoGroupAvailabilityBelowObjective
+        # Accounts have their own alert (LeoAccountAvailabilityBelowObjective, routed by account).
         expr: |
           (
-            sum_over_time(group:leo_terminal_online:sum1h[{win}])
-            / (sum_over_time(group:leo_terminal_online:count1h[{win}]) > 0)
+            sum_over_time(group:leo_terminal_online:sum1h{{group_key!="account"}}[{win}])
+            / (sum_over_time(group:leo_terminal_online:count1h{{group_key!="account"}}[{win}]) > 0)
           ) < {objective}
         labels:
           severity: warning
