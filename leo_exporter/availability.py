@@ -23,8 +23,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from leo_exporter.config import ConfigError, load_config
+from leo_exporter.config import ConfigError
 from leo_exporter.durations import parse_duration
+from leo_exporter.providers import load_config
 from leo_exporter.tags import tag_label
 
 __all__ = ["add_command", "generate"]

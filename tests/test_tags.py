@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from leo_exporter.config import ConfigError, load_config
+from leo_exporter.config import ConfigError
+from leo_exporter.providers import load_config
 from leo_exporter.tags import LineView, TagRule, TagsFileError, TerminalView, read_tags_file, resolve
 from tests.inprocess import poll_all, simulated_exporter
 
