@@ -143,8 +143,9 @@ def substitute(
 
 
 def rewrite_for_durations(text: str, duration: str) -> str:
-    """A rule file with every `for:` shortened, for end-to-end runs (never the shipped rules)."""
-    return re.sub(r"(?m)^(\s+for:\s*)\S+", rf"\g<1>{duration}", text)
+    """A rule file with every `for:` and every group `interval:` (the hourly availability group)
+    shortened, for end-to-end runs (never the shipped rules): the stacks run for seconds."""
+    return re.sub(r"(?m)^(\s+(?:for|interval):\s*)\S+", rf"\g<1>{duration}", text)
 
 
 # --------------------------------------------------------------------------- processes
