@@ -29,6 +29,7 @@ from leo_exporter.render import Exposition, Renderer
 from leo_exporter.scheduler import Job, Scheduler
 from leo_exporter.sharding import owned
 from leo_exporter.state import AccountState, FleetState, StateWorker
+from leo_exporter.tagging import Tagging
 
 log = logging.getLogger("leo_exporter")
 # Pause after each rendering while changes keep coming. Only the changed (family, account) chunks
@@ -63,6 +64,7 @@ class Exporter:
             self.state, shard=(config.shard.index, config.shard.total), disabled=config.disabled_collectors
         )
         self.scheduler = Scheduler(clock)
+        self.tagging = Tagging(config.tags, config.tags_file, values=self.state.exporter_values, clock=clock)
         self.exposition: Exposition | None = None
         self.accounts: list[AccountRuntime] = []
         self.config_path: str | None = None  # what SIGHUP and POST /-/reload re-read
@@ -181,6 +183,13 @@ class Exporter:
                 await self._remove_account(runtime)
                 removed += 1
         self.config = config
+        self.tagging = Tagging(
+            config.tags,
+            config.tags_file,
+            values=self.state.exporter_values,
+            clock=self.state.clock,
+            previous=self.tagging,
+        )
         self.renderer.shard = (config.shard.index, config.shard.total)
         self.renderer.disabled = config.disabled_collectors
         for account_config in wanted.values():
@@ -262,6 +271,8 @@ class Exporter:
         if self._complete_from is None and not any(j.enabled and j.last_run is None for j in self.state.jobs):
             self._complete_from = self.renderer.sequence + 1  # this rendering: begun after every first run
         self.state.tick()
+        self.tagging.refresh()  # the tags file, when its modification time changed
+        self.tagging.apply(self.state)
         exposition = self.renderer.render()
         self.state.note_render(exposition.duration, exposition.length)
         return exposition

@@ -180,6 +180,11 @@ ACCOUNT_BALANCE_DUE = _g(
 )
 # --- terminals
 TERMINAL_INFO = _i("leo_terminal_info", "terminal", "Known user terminal (value 1) with its descriptive attributes.")
+TERMINAL_TAGS = _i(
+    "leo_terminal_tags",
+    "terminal",
+    "The operator's tags of the terminal (value 1), one label tag_<key> per tag set (config tags: and tags_file:).",
+)
 TERMINAL_ONLINE = _g(
     "leo_terminal_online",
     "terminal",
@@ -269,6 +274,11 @@ ROUTER_WIFI_BYPASSED = _g(
 # --- service lines
 SERVICE_LINE_INFO = _i(
     "leo_service_line_info", "service_line", "Known service line (value 1) with its descriptive attributes."
+)
+SERVICE_LINE_TAGS = _i(
+    "leo_service_line_tags",
+    "service_line",
+    "The operator's tags of the service line (value 1), one label tag_<key> per tag set (config tags: and tags_file:).",
 )
 SERVICE_LINE_ACTIVE = _g("leo_service_line_active", "service_line", "1 if the service line is active, 0 if not.")
 SERVICE_LINE_USAGE_BYTES = _g(
@@ -491,6 +501,16 @@ EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS = _g(
     "exporter",
     "When the config was last loaded successfully (start, SIGHUP or POST /-/reload).",
 )
+EXPORTER_TAGS_FILE_LAST_LOAD_SUCCESSFUL = _g(
+    "leo_exporter_tags_file_last_load_successful",
+    "exporter",
+    "1 if the tags file (tags_file:) was last read without error, 0 if not (the previous tags stay).",
+)
+EXPORTER_TAGS_FILE_LAST_LOAD_SUCCESS_TIMESTAMP_SECONDS = _g(
+    "leo_exporter_tags_file_last_load_success_timestamp_seconds",
+    "exporter",
+    "When the tags file was last read successfully (start, reload, or a change of its modification time).",
+)
 EXPORTER_EXPOSITION_BYTES = _g(
     "leo_exporter_exposition_bytes", "exporter", "Size of the last rendered exposition, uncompressed."
 )
@@ -509,6 +529,9 @@ EXPORTER_WORKER_RESTARTS_TOTAL = _c(
 )
 
 CENTRAL: tuple[MetricSpec[Any, Any], ...] = tuple(_declared)
+# Info families whose labels are the user's tags, not the entity's attributes (the renderer reads
+# EntityTable.tags for them): tags live on these series only, never on a data series.
+TAG_FAMILIES: frozenset[MetricSpec[Any, Any]] = frozenset({TERMINAL_TAGS, SERVICE_LINE_TAGS})
 
 # The standard process families, from prometheus_client's ProcessCollector, rendered at the end
 # of the cached exposition (always on, like every exporter's; empty where /proc is missing).

@@ -21,9 +21,11 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import httpx
 
 from leo_exporter import version as build
 from leo_exporter.actions.commands import add_commands as add_action_commands
+from leo_exporter.availability import add_command as add_availability_rules
 from leo_exporter.backfill import add_command as add_backfill
 from leo_exporter.catalog import COLLECTORS
 from leo_exporter.config import Config, ConfigError, ShardConfig
@@ -38,6 +40,7 @@ from leo_exporter.sharding import resolve as resolve_shard
 from leo_exporter.simulator.calendar import ENV_VAR as SIM_NOW_ENV
 from leo_exporter.simulator.calendar import parse_instant
 from leo_exporter.status.export import add_command as add_export_csv
+from leo_exporter.tagging import describe
 from leo_exporter.webconfig import WebSecurity
 
 log = logging.getLogger("leo_exporter")
@@ -202,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="show which shard index polls each account when split into this many shards",
     )
+    check.add_argument(
+        "--tags.metrics",
+        dest="tags_metrics",
+        default=None,
+        metavar="URL_OR_FILE",
+        help="count the terminals each tag rule matches in this exposition (a running exporter's /metrics)",
+    )
     _common(check)
 
     sim = sub.add_parser("simulator", help="serve simulated provider APIs (for tests and demos)")
@@ -237,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_csv(sub, _common)  # export-csv
     add_backfill(sub, _common)  # backfill-usage
+    add_availability_rules(sub, _common)  # availability-rules
     add_action_commands(sub, _common)  # every provider's management actions (Provider.actions)
     return parser
 
@@ -296,19 +307,39 @@ def summarize(config: Config) -> str:
     return "\n".join(lines)
 
 
-def check_config(path: str, shard_total: int | None = None) -> int:
+def check_config(path: str, shard_total: int | None = None, tags_metrics: str | None = None) -> int:
     try:
         config = load_config(path)
     except ConfigError as err:
         err.report(path)
+        return EXIT_CONFIG
+    exposition = None
+    if tags_metrics and config.tags.keys:
+        try:
+            exposition = read_exposition(tags_metrics)
+        except (OSError, httpx.HTTPError) as exc:
+            print(f"--tags.metrics: cannot read {tags_metrics}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+    tag_lines, tag_problems = describe(config.tags, config.tags_file, exposition)
+    if tag_problems:
+        ConfigError(tag_problems).report(path)
         return EXIT_CONFIG
     if shard_total is not None:
         if shard_total < 1:
             print("--shard.total must be at least 1", file=sys.stderr)
             return EXIT_CONFIG
         config = config.model_copy(update={"shard": ShardConfig(index=0, total=shard_total)})
-    print(summarize(config))
+    print("\n".join([summarize(config), *tag_lines]))
     return EXIT_OK
+
+
+def read_exposition(where: str) -> str:
+    """A Prometheus text exposition from a URL (http/https) or a file."""
+    if where.startswith(("http://", "https://")):
+        response = httpx.get(where, timeout=30)
+        response.raise_for_status()
+        return response.text
+    return Path(where).read_text()
 
 
 def _loop_options() -> dict[str, Any]:
@@ -388,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler: Callable[[argparse.Namespace], int] = args.handler
             return handler(args)
         if args.command == "check-config":
-            return check_config(args.config_file, args.shard_total)
+            return check_config(args.config_file, args.shard_total, args.tags_metrics)
         if args.command == "simulator":
             return anyio.run(_run_simulator, args, backend_options=_loop_options())
         from leo_exporter.front import worker_end

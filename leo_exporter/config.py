@@ -30,6 +30,7 @@ from pydantic import (
 from leo_exporter.durations import parse_duration
 from leo_exporter.jobspec import JobSpec
 from leo_exporter.logs import basic_credentials
+from leo_exporter.tags import TagsConfig
 from leo_exporter.yamlfile import ConfigError, decode_strictly, load_yaml_file
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
@@ -201,6 +202,8 @@ class Config(Strict):
     collectors: dict[str, bool] = Field(
         default_factory=dict, description="metric groups to switch on or off (all on by default)"
     )
+    tags: TagsConfig = Field(default_factory=TagsConfig, description="tag keys and rules (leo_exporter/tags.py)")
+    tags_file: str | None = Field(default=None, description="CSV of tags: an identifier column, then tag keys")
 
     @property
     def disabled_collectors(self) -> frozenset[str]:

@@ -32,7 +32,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from leo_exporter import deflate
 from leo_exporter import version as build
-from leo_exporter.catalog import CATALOG, MetricSpec
+from leo_exporter.catalog import CATALOG, TAG_FAMILIES, MetricSpec
 from leo_exporter.jobstatus import JobStatus
 from leo_exporter.labeltext import escape_label
 from leo_exporter.samples import Samples
@@ -162,7 +162,7 @@ def _table_text(spec: MetricSpec, table: EntityTable) -> tuple[str, int] | None:
     """The samples of one family for one account's table, and how many there are."""
     name = spec.name
     if spec.type == "info":
-        infos, labels = table.info_extra, table.labels
+        infos, labels = (table.tags if spec in TAG_FAMILIES else table.info_extra), table.labels
         if not infos:
             return None
         return "".join([f"{name}{{{labels[eid]}{extra}}} 1.0\n" for eid, extra in infos.items()]), len(infos)

@@ -228,5 +228,5 @@ def test_the_config_module_parses_with_the_models_it_is_handed_and_loads_no_prov
     assert lines[0] == "['accounts[0].provider: must be one of starlink']"
     assert lines[1] == "frozenset({'router'})"  # no collector list handed in: none checked
     # what importing config loads: its own helpers, never the registry, a provider or the wiring
-    own = ("config", "durations", "jobspec", "logs", "version", "yamlfile")
+    own = ("config", "durations", "jobspec", "logs", "tags", "version", "yamlfile")
     assert lines[2] == str(["leo_exporter", *(f"leo_exporter.{name}" for name in own)])

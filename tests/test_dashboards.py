@@ -31,6 +31,7 @@ EXPECTED = {
     "leo-terminal-detail.json",
     "leo-data-usage.json",
     "leo-exporter-health.json",
+    "leo-availability.json",
 }
 
 DASHBOARDS = dashboards()
@@ -51,7 +52,7 @@ def variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {v["name"]: v for v in dashboard["templating"]["list"]}
 
 
-def test_the_four_dashboards_exist_as_valid_json() -> None:
+def test_the_five_dashboards_exist_as_valid_json() -> None:
     assert set(DASHBOARDS) == EXPECTED
     for path in DASHBOARDS_DIR.glob("*.json"):
         json.loads(path.read_text())

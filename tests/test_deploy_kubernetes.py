@@ -363,7 +363,7 @@ def test_the_documented_custom_overlay_builds_with_kubectl(tmp_path: Path) -> No
     assert all(o["metadata"]["namespace"] == "leo-exporter" for o in objects.values())
     assert container(workload(objects))["image"] == "registry.example.com/leo-exporter:0.1.0"
     crds = [o for o in objects.values() if o["apiVersion"] == CRD_GROUP]
-    assert len(crds) == 3 and all(o["metadata"]["labels"]["release"] == "my-prometheus-release" for o in crds)
+    assert len(crds) == 4 and all(o["metadata"]["labels"]["release"] == "my-prometheus-release" for o in crds)
     for obj in objects.values():
         if obj["apiVersion"] != CRD_GROUP:
             kubernetes_validate.validate(obj, KUBERNETES_VERSIONS[0], strict=True)

@@ -142,10 +142,17 @@ def _expected_template_labels(name: str) -> set[str]:
         return {"service_line", "account", "provider"}
     if name.startswith("LeoUsagePool"):
         return {"sub_pool", "account", "provider"}
-    if name in ("LeoExporterDown", "LeoExporterWorkerDown", "LeoExporterWorkerRestarting"):
+    if name in (
+        "LeoExporterDown",
+        "LeoExporterWorkerDown",
+        "LeoExporterWorkerRestarting",
+        "LeoExporterTagsFileInvalid",
+    ):
         return {"instance"}  # the exporter process as a whole: its scrape target
     if name == "LeoExporterAbsent":
         return {"job"}  # absent() keeps the selector's labels: the scrape job with no target
+    if name == "LeoGroupAvailabilityBelowObjective":
+        return {"group_key", "group_value"}  # a group spans accounts and providers
     return {"account", "provider"}
 
 

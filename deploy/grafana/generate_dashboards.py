@@ -635,6 +635,30 @@ def terminal_map(title: str, targets: list[Target], *, description: str) -> geom
 
 PA = 'provider=~"$provider",account=~"$account"'
 JOIN_NAME = "* on (provider, account, terminal_id) group_left (name, service_line) terminal:leo_terminal_info:max"
+# Groups (docs/dashboards.md, "Groups"): `group_key` is a label of the terminals' info or tags series
+# (account, provider_account, organization, or tag_<key> from the config's tags) and `group_value`
+# its chosen values; "All" keeps every terminal, tagged or not.
+GROUP_SERIES = '{__name__=~"leo_terminal_info|leo_terminal_tags",$group_key=~"$group_value"}'
+IN_GROUP = f"and on (provider, account, terminal_id) {GROUP_SERIES}"
+LINE_IN_GROUP = (
+    'and on (provider, account, service_line) {__name__=~"leo_service_line_info|leo_service_line_tags",'
+    '$group_key=~"$group_value"}'
+)
+JOIN_NAME_IN_GROUP = f"{JOIN_NAME} {IN_GROUP}"
+
+
+def group_variables() -> list[dashboard_builder.QueryVariable]:
+    """`group_key` (one label) and `group_value` (its values), on every fleet dashboard."""
+    return [
+        variable(
+            "group_key",
+            "Group by",
+            "label_names()",
+            multi=False,
+            regex="/^(account|provider_account|organization|tag_.+)$/",
+        ),
+        variable("group_value", "Group", 'label_values({__name__=~"leo_terminal_info|leo_terminal_tags"}, $group_key)'),
+    ]
 
 
 # --------------------------------------------------------------------------- fleet overview
@@ -656,7 +680,7 @@ def fleet_overview() -> dm.Dashboard:
     lay.add(
         stat(
             "Terminals",
-            f"sum(provider_account:leo_terminals:count{{{PA}}})",
+            f"count(max by (provider, account, terminal_id) (leo_terminal_online{{{PA}}}) {IN_GROUP}) or vector(0)",
             description="Terminals known from the providers' inventories.",
         ),
         4,
@@ -665,7 +689,7 @@ def fleet_overview() -> dm.Dashboard:
     lay.add(
         stat(
             "Online",
-            f"sum(provider_account:leo_terminals_online:sum{{{PA}}})",
+            f"sum(max by (provider, account, terminal_id) (leo_terminal_online{{{PA}}}) {IN_GROUP}) or vector(0)",
             description="Starlink: telemetry within the last 3 minutes; Kognitive and OneWeb: as the provider reports.",
         ),
         4,
@@ -674,7 +698,8 @@ def fleet_overview() -> dm.Dashboard:
     lay.add(
         stat(
             "Offline",
-            f"sum(provider_account:leo_terminals_offline:sum{{{PA}}})",
+            f"count(max by (provider, account, terminal_id) (leo_terminal_online{{{PA}}}) == 0 {IN_GROUP}) "
+            "or vector(0)",
             steps=thresholds((None, "green"), (1, "yellow")),
         ),
         4,
@@ -683,7 +708,8 @@ def fleet_overview() -> dm.Dashboard:
     lay.add(
         stat(
             "Offline, service line active",
-            f"sum(provider_account:leo_terminals_offline_active_service_line:sum{{{PA}}})",
+            f"count(terminal:leo_terminal_online:state{{{PA}}} == 0 and on (provider, account, terminal_id) "
+            f"terminal:leo_service_line_active:max == 1 {IN_GROUP}) or vector(0)",
             description="Offline although their service line is active: the ones that need attention.",
             steps=thresholds((None, "green"), (1, "red")),
         ),
@@ -693,7 +719,7 @@ def fleet_overview() -> dm.Dashboard:
     lay.add(
         stat(
             "With device alerts",
-            f"sum(provider_account:leo_terminals_alerting:sum{{{PA}}})",
+            f"count(terminal:leo_terminal_online:state{{{PA}}} == 2 {IN_GROUP}) or vector(0)",
             steps=thresholds((None, "green"), (1, "orange")),
         ),
         4,
@@ -858,9 +884,9 @@ def fleet_overview() -> dm.Dashboard:
         terminal_map(
             "Terminals by state",
             [
-                target(f"terminal:leo_terminal_online:state{{{PA}}} {JOIN_NAME}", instant=True, table=True),
-                target(position("latitude"), instant=True, table=True),
-                target(position("longitude"), instant=True, table=True),
+                target(f"terminal:leo_terminal_online:state{{{PA}}} {JOIN_NAME_IN_GROUP}", instant=True, table=True),
+                target(f"({position('latitude')}) {IN_GROUP}", instant=True, table=True),
+                target(f"({position('longitude')}) {IN_GROUP}", instant=True, table=True),
             ],
             description="Last known position within a day (offline terminals keep theirs). Green online, "
             "orange online with a device alert, red offline. Starlink positions are the centre of "
@@ -877,7 +903,8 @@ def fleet_overview() -> dm.Dashboard:
             [
                 target(
                     f"(max by (provider, account, terminal_id) (leo_terminal_online{{{PA}}}) == 0 "
-                    f"and on (provider, account, terminal_id) terminal:leo_service_line_active:max == 1) {JOIN_NAME}",
+                    "and on (provider, account, terminal_id) terminal:leo_service_line_active:max == 1) "
+                    f"{JOIN_NAME_IN_GROUP}",
                     instant=True,
                     table=True,
                 )
@@ -902,7 +929,7 @@ def fleet_overview() -> dm.Dashboard:
                 [
                     target(
                         f"topk(10, max by (provider, account, terminal_id) "
-                        f"(avg_over_time({metric}{{{PA}}}[$__range])) {JOIN_NAME})",
+                        f"(avg_over_time({metric}{{{PA}}}[$__range])) {JOIN_NAME_IN_GROUP})",
                         instant=True,
                         table=True,
                     )
@@ -927,7 +954,7 @@ def fleet_overview() -> dm.Dashboard:
             [
                 target(
                     f"bottomk(10, max by (provider, account, terminal_id) "
-                    f"(avg_over_time(leo_terminal_link_availability_ratio{{{PA}}}[$__range])) {JOIN_NAME})",
+                    f"(avg_over_time(leo_terminal_link_availability_ratio{{{PA}}}[$__range])) {JOIN_NAME_IN_GROUP})",
                     instant=True,
                     table=True,
                 )
@@ -994,7 +1021,7 @@ def fleet_overview() -> dm.Dashboard:
     lay.add(
         table(
             "Device alerts active on terminals",
-            [target(f"leo_terminal_alert{{{PA}}} {JOIN_NAME}", instant=True, table=True)],
+            [target(f"leo_terminal_alert{{{PA}}} {JOIN_NAME_IN_GROUP}", instant=True, table=True)],
             description="Alerts the terminals report themselves (Starlink alert names; Kognitive and OneWeb "
             "report none). software_update_reboot_pending is reported falsely by firmware 2025.06.05 "
             "and later.",
@@ -1023,6 +1050,7 @@ def fleet_overview() -> dm.Dashboard:
         [
             variable("provider", "Provider", "label_values(leo_terminal_info, provider)"),
             variable("account", "Account", 'label_values(leo_terminal_info{provider=~"$provider"}, account)'),
+            *group_variables(),
         ],
         lay,
     )
@@ -2222,11 +2250,14 @@ def data_usage() -> dm.Dashboard:
         [
             variable("provider", "Provider", "label_values(leo_service_line_info, provider)"),
             variable("account", "Account", 'label_values(leo_service_line_info{provider=~"$provider"}, account)'),
+            *group_variables(),
             variable(
                 "service_line",
                 "Service line",
-                'label_values(leo_service_line_info{provider=~"$provider",account=~"$account"}, service_line)',
-            ),
+                "query_result(max by (service_line) "
+                f'(leo_service_line_info{{provider=~"$provider",account=~"$account"}} {LINE_IN_GROUP}))',
+                regex='/service_line="(?<value>[^"]+)"/',
+            ).all_value(""),  # "All" is the group's lines, not every line
         ],
         lay,
         time_from="now-30d",
@@ -2646,11 +2677,229 @@ def exporter_health() -> dm.Dashboard:
     )
 
 
+# --------------------------------------------------------------------------- availability
+
+# Panels reading the hourly availability rules (deploy/prometheus/rules/leo-exporter.availability.yml,
+# generated by `leo-exporter availability-rules`): they fill after the rules' first evaluations.
+NEEDS_HISTORY = "Needs hours of history"
+HOURLY = (
+    f"{NEEDS_HISTORY}: from the hourly availability rules (leo-exporter.availability.yml), which count "
+    "online and observed samples while a terminal's service line is active; exporter downtime counts "
+    'neither way (docs/alerting.md, "Availability and outages").'
+)
+GROUP_SEL = 'group_key="$group_key",group_value=~"$group_value"'
+
+
+def ratio(level: str, selector: str = "", window: str = "$__range", by: str = "") -> str:
+    """Online samples over observed samples of a level's hourly sums over `window`."""
+    agg = f"sum by ({by}) " if by else "sum "
+    return (
+        f"{agg}(sum_over_time({level}:leo_terminal_online:sum1h{{{selector}}}[{window}]))"
+        f" / {agg}(sum_over_time({level}:leo_terminal_online:count1h{{{selector}}}[{window}]))"
+    )
+
+
+TERMINAL_RATIO = (
+    "sum_over_time(terminal:leo_terminal_online:sum1h[$__range]) "
+    "/ sum_over_time(terminal:leo_terminal_online:count1h[$__range])"
+)
+# the group's label as a fixed column `group`, and the terminal's name
+GROUP_LABEL = (
+    "* on (provider, account, terminal_id) group_left (group) label_replace(max by (provider, account, "
+    f'terminal_id, $group_key) ({GROUP_SERIES[:-1]},$group_key!=""}}), "group", "$1", "$group_key", "(.*)")'
+)
+PERCENT_CELLS = {"custom.cellOptions": {"type": "color-background", "mode": "gradient"}}
+AVAILABILITY_STEPS = thresholds((None, "red"), (0.99, "orange"), (0.999, "green"))
+
+
+def availability() -> dm.Dashboard:
+    lay = Layout()
+    lay.add(
+        stat(
+            "Fleet availability",
+            ratio("provider"),
+            unit="percentunit",
+            description=HOURLY,
+            steps=AVAILABILITY_STEPS,
+        ),
+        6,
+        4,
+    )
+    lay.add(
+        stat(
+            "Availability of the selected groups",
+            ratio("group", GROUP_SEL),
+            unit="percentunit",
+            description=HOURLY,
+            steps=AVAILABILITY_STEPS,
+        ),
+        6,
+        4,
+    )
+    lay.add(
+        stat(
+            "Outages in the selected groups",
+            f"sum(sum_over_time(group:leo_terminal_outages:count1h{{{GROUP_SEL}}}[$__range]))",
+            description="Outages that started in the time range. " + HOURLY,
+            steps=thresholds((None, "green"), (1, "orange")),
+        ),
+        6,
+        4,
+    )
+    lay.add(
+        stat(
+            "Terminals offline now in the selected groups",
+            f"count(terminal:leo_terminal_outage_start:timestamp_seconds {IN_GROUP}) or vector(0)",
+            description="Terminals of an active service line in an outage now.",
+            steps=thresholds((None, "green"), (1, "red")),
+        ),
+        6,
+        4,
+    )
+    lay.add(
+        bar_gauge(
+            "Availability by group",
+            [target(f"sort({ratio('group', GROUP_SEL, by='group_value')})", "{{group_value}}", instant=True)],
+            unit="percentunit",
+            description="Each value of the chosen group (a tag such as tag_customer, or provider_account, "
+            "organization, account) over the time range. " + HOURLY,
+            steps=AVAILABILITY_STEPS,
+            maximum=1,
+        ),
+        12,
+        9,
+    )
+    lay.add(
+        timeseries(
+            "Availability per day",
+            [target(ratio("group", GROUP_SEL, window="1d", by="group_value"), "{{group_value}}")],
+            unit="percentunit",
+            description="Each day's availability (the 24 hourly steps up to each point). " + HOURLY,
+            interval="1d",
+            maximum=1,
+        ),
+        12,
+        9,
+    )
+    lay.add(
+        table(
+            "The 20 worst terminals",
+            [
+                target(
+                    f"bottomk(20, ({TERMINAL_RATIO}) {IN_GROUP}) {JOIN_NAME} {GROUP_LABEL}",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    "sum_over_time(terminal:leo_terminal_outages:count1h[$__range]) "
+                    f"and on (provider, account, terminal_id) bottomk(20, ({TERMINAL_RATIO}) {IN_GROUP})",
+                    instant=True,
+                    table=True,
+                ),
+            ],
+            description="Lowest availability over the time range, with the outages that started in it. " + HOURLY,
+            rename={"Value #A": "Availability", "Value #B": "Outages"},
+            order=["name", "terminal_id", "group", "Availability", "Outages", "service_line", "provider", "account"],
+            overrides=[by_name("Availability", unit="percentunit", **PERCENT_CELLS)],
+            sort_by="Availability",
+            ascending=True,
+        ),
+        12,
+        10,
+    )
+    lay.add(
+        timeseries(
+            "Outages per day",
+            [
+                target(
+                    f"sum by (group_value) (sum_over_time(group:leo_terminal_outages:count1h{{{GROUP_SEL}}}[1d]))",
+                    "{{group_value}}",
+                )
+            ],
+            description="Outages that started each day (the 24 hourly steps up to each bar). " + HOURLY,
+            bars=True,
+            stack=True,
+            interval="1d",
+        ),
+        12,
+        10,
+    )
+    lay.add(
+        outage_table(),
+        24,
+        10,
+    )
+    return dashboard(
+        "leo-availability",
+        "LEO availability",
+        "Availability and outages of the fleet and of groups of terminals (tags, provider accounts, "
+        "organizations, accounts): the worst terminals, every outage with its duration, outages per day.",
+        group_variables(),
+        lay,
+        time_from="now-30d",
+        refresh="5m",
+    )
+
+
+def outage_table() -> table_builder.Panel:
+    """Every outage in the time range: one row per (terminal, start), its end the last time the
+    outage-start series was seen (to the query step), its duration the difference."""
+    expr = f"last_over_time(terminal:leo_terminal_outage_start:timestamp_seconds[$__interval]) {JOIN_NAME_IN_GROUP}"
+    p = table(
+        "Outages",
+        [target(f"{expr} {GROUP_LABEL}", table=True)],
+        description="Terminals of an active service line, from their first offline sample to the last step "
+        "they were still offline (the end is precise to the query step: narrow the time range for minutes). "
+        "Empty while no terminal had an outage. " + NEEDS_HISTORY + " for long ranges.",
+        order=["name", "terminal_id", "group", "Start", "End", "Duration", "service_line", "provider", "account"],
+        overrides=[
+            by_name("Start", unit="dateTimeAsIso"),
+            by_name("End", unit="dateTimeAsIso"),
+            by_name("Duration", unit="ms", **PERCENT_CELLS),
+        ],
+        sort_by="Start",
+    )
+    keys = ["provider", "account", "terminal_id", "name", "service_line", "group", "Value"]
+    grouped = {
+        "fields": {
+            **{key: {"aggregations": [], "operation": "groupby"} for key in keys},
+            "Time": {"aggregations": ["max"], "operation": "aggregate"},
+        }
+    }
+    start = {
+        "alias": "Start",
+        "mode": "binary",
+        "binary": {"left": "Value", "operator": "*", "right": "1000"},
+        "replaceFields": False,
+    }
+    duration = {
+        "alias": "Duration",
+        "mode": "binary",
+        "binary": {"left": "Time (max)", "operator": "-", "right": "Start"},
+        "replaceFields": False,
+    }
+    organize = {
+        "excludeByName": {"Value": True},
+        "renameByName": {"Time (max)": "End"},
+        "indexByName": {},
+    }
+    p.transformations(
+        [
+            dm.DataTransformerConfig(id_val="groupBy", options=grouped),
+            dm.DataTransformerConfig(id_val="calculateField", options=start),
+            dm.DataTransformerConfig(id_val="calculateField", options=duration),
+            dm.DataTransformerConfig(id_val="organize", options=organize),
+        ]
+    )
+    return p
+
+
 DASHBOARDS = {
     "leo-fleet-overview.json": fleet_overview,
     "leo-terminal-detail.json": terminal_detail,
     "leo-data-usage.json": data_usage,
     "leo-exporter-health.json": exporter_health,
+    "leo-availability.json": availability,
 }
 
 

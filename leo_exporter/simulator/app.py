@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 from leo_exporter.providers import simulated
 from leo_exporter.providers.spec import SimulatorSpec
 from leo_exporter.simulator.calendar import SimCalendar
+from leo_exporter.simulator.demo_tags import demo_tags
 from leo_exporter.simulator.faults import FaultBook
 from leo_exporter.simulator.plugin import SimulatedProvider, SimulatorContext, SimulatorFactory
 from leo_exporter.simulator.responses import iso
@@ -139,8 +140,9 @@ def build_app(
 
 def demo_config(base_url: str, app: Starlette) -> dict[str, Any]:
     """An exporter config (the YAML structure of DESIGN.md) with one account for every simulated
-    account of every provider, in the providers' `demo_position` order."""
+    account of every provider, in the providers' `demo_position` order, and the demo's tags."""
     base = base_url.rstrip("/")
     simulators: dict[str, SimulatedProvider] = app.state.simulators
     prefixes: dict[str, str] = app.state.prefixes
-    return {"accounts": [a for name, sim in simulators.items() for a in sim.demo_accounts(base + prefixes[name])]}
+    accounts = [a for name, sim in simulators.items() for a in sim.demo_accounts(base + prefixes[name])]
+    return {"accounts": accounts, "tags": demo_tags(accounts)}

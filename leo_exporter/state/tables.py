@@ -9,7 +9,7 @@ concatenates. The public methods take the catalogue's typed handles and check th
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic
 
 from leo_exporter.catalog import E, L, MetricSpec, NoLabels
@@ -95,6 +95,10 @@ class EntityTable(Generic[E]):
         self.kept_families = frozenset(spec.name for spec in kept)
         self.stamps: dict[str, dict[str, float]] = {}  # family -> id -> device time of its values
         self.version = 0  # bumped by every change, so the renderer re-renders only changed tables
+        # the `<prefix>tags` series: entity id -> `,tag_customer="x",...` (tagged entities only),
+        # set by leo_exporter/tagging.py, which re-reads attributes when attrs_version moves
+        self.tags: dict[str, str] = {}
+        self.attrs_version = 0
         self._alerts_counted = -1
         # where an invalid measurement goes: the account's counter (AccountState sets it)
         self.report: Callable[[object, InvalidMeasurement], None] = _unowned
@@ -162,6 +166,7 @@ class EntityTable(Generic[E]):
             self.version += 1
 
     def _rebuild_info(self, entity_id: str) -> None:
+        self.attrs_version += 1
         attrs = self.attrs.get(entity_id, {})
         if self.common:  # an entity's own value wins (a OneWeb line names its partner itself)
             attrs = {**attrs, **{k: v for k, v in self.common.items() if not attrs.get(k)}}
@@ -186,6 +191,14 @@ class EntityTable(Generic[E]):
                 changed = True
         if changed:
             self._rebuild_info(entity_id)
+            self.version += 1
+
+    def set_tags(self, tags: Mapping[str, Iterable[tuple[str, str]]]) -> None:
+        """The user tags of each known entity (label name, value), replacing all; a no-op when unchanged."""
+        texts = {eid: f",{label_fragment(pairs)}" for eid, pairs in tags.items() if eid in self.labels}
+        texts = {eid: text for eid, text in texts.items() if text != ","}
+        if texts != self.tags:
+            self.tags = texts
             self.version += 1
 
     # --- values, through the catalogue's handles
@@ -288,7 +301,8 @@ class EntityTable(Generic[E]):
             table.pop(entity_id, None)
         for labelled in self.labelled.values():
             labelled.pop(entity_id, None)
-        for mapping in (self.labels, self.attrs, self.info_extra, self.alerts, self.last_seen):
+        self.attrs_version += 1
+        for mapping in (self.labels, self.attrs, self.info_extra, self.alerts, self.last_seen, self.tags):
             mapping.pop(entity_id, None)
         for stamps in self.stamps.values():
             stamps.pop(entity_id, None)
