@@ -30,6 +30,7 @@ def test_every_job_and_config_key_is_documented() -> None:
             "backoff_max",
             "offline_after",
             "request_budget_per_minute",
+            "max_response_size",  # common to every account: docs/reliability.md
             "management_actions",
         ):
             assert f"{key}:" in text, key
