@@ -1,4 +1,6 @@
-"""Starlink one-time data top-up: `POST /service-lines/{serviceLineNumber}/data/top-up`.
+"""Starlink's management actions: the one-time data top-up here, the reboots in `reboot.py`.
+
+Top-up: `POST /service-lines/{serviceLineNumber}/data/top-up`.
 
 A top-up is charged at once and is not idempotent: every successful call buys again. So:
 
@@ -32,6 +34,7 @@ from leo_exporter.actions.runner import Change, send_once
 from leo_exporter.providers.common import json_object
 from leo_exporter.providers.errors import ProviderError
 from leo_exporter.providers.http import decode_json_bytes
+from leo_exporter.providers.starlink import reboot
 from leo_exporter.providers.starlink.auth import TokenSource
 from leo_exporter.providers.starlink.client import StarlinkClient, unwrap
 from leo_exporter.providers.starlink.config import StarlinkAccount
@@ -179,5 +182,21 @@ ACTIONS = (
         _run_top_up,
         lambda a: a.service_line,
         _top_up_arguments,
+    ),
+    # leo-exporter starlink-reboot-terminal --config.file F --account NAME --terminal ID|KIT|DISH-SERIAL
+    ActionSpec(
+        "starlink-reboot-terminal",
+        "reboot a Starlink user terminal (its link drops for a few minutes; no charge)",
+        reboot.run_terminal,
+        lambda a: a.terminal,
+        reboot.terminal_arguments,
+    ),
+    # leo-exporter starlink-reboot-router --config.file F --account NAME --router ID
+    ActionSpec(
+        "starlink-reboot-router",
+        "reboot a Starlink router (its clients lose the network for a minute or two; no charge)",
+        reboot.run_router,
+        lambda a: a.router,
+        reboot.router_arguments,
     ),
 )

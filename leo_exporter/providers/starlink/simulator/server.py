@@ -64,6 +64,9 @@ USAGE_LIMIT_DEFAULT, USAGE_LIMIT_MAX = 50, 250
 POOLS_PAGE_SIZE = 100  # GET /data-pools: "Page size is 100"
 POOLS_USAGE_LIMIT_DEFAULT, POOLS_USAGE_LIMIT_MAX = 50, 100  # GET /data-pools/usage
 MAX_PREVIOUS_CYCLES = 24
+# A rebooted dish is gone from the stream this long: more than the exporter's default offline_after
+# (3m), so the metrics show it offline, then back with a small uptime.
+REBOOT_DOWN_S = 240.0
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -157,6 +160,7 @@ class StarlinkSimulator:
         self._forced_online: list[dict[int, bool]] = [{} for _ in self.accounts]
         self.top_ups: dict[str, list[TopUpBlock]] = {}  # service line -> one-time top-ups bought
         self.top_up_refusals: dict[int, str] = {}  # account position -> the reason the next top-up fails
+        self.reboots: list[tuple[str, str]] = []  # ("user-terminal" | "router", id) in the order asked
 
     # ---- fleet inspection (tests and the CLI use these) ---------------------------------------------
 
@@ -272,6 +276,7 @@ class StarlinkSimulator:
                     "offline": sorted(self.offline_terminal_ids(acc.number)),
                     "criticalTerminal": self.critical_terminal_id(acc.number),
                     "forcedAlerts": {acc.terminals[i].terminal_id: list(c) for i, c in stream.forced_alerts.items()},
+                    "rebooted": {acc.terminals[i].terminal_id: back for i, back in stream.reboots.items()},
                 }
             )
         return {"tick": self.current_tick(), "rowInterval": self.row_interval, "accounts": out}
@@ -351,6 +356,8 @@ class StarlinkSimulator:
             Route(API + "/service-lines/{sln}/data/top-up", self._api(self._top_up), methods=["POST"]),
             Route(f"{API}/products", self._api(self._products), methods=["GET"]),
             Route(f"{API}/user-terminals", self._api(self._user_terminals), methods=["GET"]),
+            Route(API + "/user-terminals/{device}/reboot", self._api(self._reboot_terminal), methods=["POST"]),
+            Route(API + "/routers/{router}/reboot", self._api(self._reboot_router), methods=["POST"]),
             Route(f"{API}/data-usage/query", self._api(self._data_usage), methods=["POST"]),
             Route(f"{API}/data-pools", self._api(self._data_pools), methods=["GET"]),
             Route(f"{API}/data-pools/usage", self._api(self._data_pools_usage), methods=["GET"]),
@@ -576,6 +583,48 @@ class StarlinkSimulator:
         self.top_ups.setdefault(line.number, []).append(new_block(product, count, line.cycle_day, self._calendar()))
         return envelope(None)
 
+    def reboot_terminal(self, pos: int, device: str) -> Terminal:
+        """Reboot a dish of account `pos` (by id, kit or dish serial): gone from the stream for
+        REBOOT_DOWN_S from the next tick, then back with a small uptime. An offline dish cannot be
+        reached (422, as the API's "Failed to reboot user terminal")."""
+        bare = device.removeprefix("ut")
+        term = next((t for t in self._present(pos) if bare in (t.terminal_id, t.kit_serial, t.dish_serial)), None)
+        if term is None:
+            raise _BadRequest(f"User terminal {device} was not found.", 404)
+        offline = self._offline_set(pos)
+        stream = self.streams[pos]
+        tick = self.current_tick()
+        if term.index in offline or (term.index in stream.reboots and tick < stream.reboots[term.index]):
+            raise _BadRequest(f"Failed to reboot user terminal {term.terminal_id}: it is not connected.", 422)
+        back = tick + 1 + max(1, int(-(-REBOOT_DOWN_S // self.row_interval)))
+        stream.set_offline(offline | {term.index}, tick + 1)
+        stream.set_offline(offline, back)
+        stream.reboots[term.index] = back
+        self.reboots.append(("user-terminal", term.terminal_id))
+        return term
+
+    def reboot_router(self, pos: int, router_id: str) -> None:
+        """Reboot a router of account `pos`: its uptime starts again from the next tick."""
+        routers = self.accounts[pos].routers
+        here = {t.index for t in self._present(pos)}
+        j = next((j for j, (ti, r) in enumerate(routers) if r.router_id == router_id and ti in here), None)
+        if j is None:
+            raise _BadRequest(f"Router {router_id} was not found.", 404)
+        if routers[j][0] in self._offline_set(pos):
+            raise _BadRequest(f"Failed to reboot router {router_id}: it is not connected.", 422)
+        self.streams[pos].router_reboots[j] = self.current_tick() + 1
+        self.reboots.append(("router", router_id))
+
+    async def _reboot_terminal(self, request: Request, client: _Client) -> Response:
+        """`POST /user-terminals/{deviceId}/reboot`: a ServiceResponse without content."""
+        self.reboot_terminal(client.account, request.path_params["device"])
+        return _service_response()
+
+    async def _reboot_router(self, request: Request, client: _Client) -> Response:
+        """`POST /routers/{routerId}/reboot`: a ServiceResponse without content."""
+        self.reboot_router(client.account, request.path_params["router"])
+        return _service_response()
+
     async def _user_terminals(self, request: Request, client: _Client) -> Response:
         terminals = self._present(client.account)
         chunk, meta = paginate(terminals, _int_query(request, "page", 0, minimum=0), PAGE_SIZE)
@@ -713,6 +762,11 @@ def simulate(ctx: SimulatorContext) -> StarlinkSimulator:
         clock=ctx.clock,
         calendar=ctx.calendar,
     )
+
+
+def _service_response() -> Response:
+    """The OpenAPI's `ServiceResponse`: errors, warnings, information, isValid (no content)."""
+    return json_response({"errors": [], "warnings": [], "information": [], "isValid": True})
 
 
 def _token_refused() -> Response:

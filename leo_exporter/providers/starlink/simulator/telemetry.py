@@ -83,6 +83,9 @@ _NULL6: tuple[float | None, ...] = (None,) * 6
 _NULL3: tuple[float | None, ...] = (None,) * 3
 
 
+BOOT_S = 20  # seconds a device has been up in its first row after a reboot
+
+
 @dataclass(slots=True)
 class Cursor:
     """A client's read position: the next row is `offset` into tick `tick`'s layout."""
@@ -117,6 +120,9 @@ class AccountStream:
         self.ip_period = max(1, round(IP_PERIOD_S / row_interval))
         self.retention_ticks = max(1, math.ceil(RETENTION_S / row_interval))
         self.forced_alerts: dict[int, tuple[int, ...]] = {}
+        # Reboots (POST .../reboot): device index -> the tick it is back, its uptime counted from there.
+        self.reboots: dict[int, int] = {}
+        self.router_reboots: dict[int, int] = {}
         # History of offline sets: (first tick it applies to, set); rows of a tick use the set then.
         self._epochs: list[tuple[int, frozenset[int]]] = [(0, account.base_offline)]
         self._layouts: dict[tuple[int, int, int], Layout] = {}
@@ -267,6 +273,8 @@ class AccountStream:
         salt = (tick * GOLDEN) & MASK64
         drift = tick * 0.013
         forced = self.forced_alerts
+        reboots = self.reboots
+        interval = self.interval
         sin = math.sin
         statics = self._u
         rows: list[Row] = []
@@ -306,6 +314,8 @@ class AccountStream:
                 "u", tick_ns - off, dev, dl, ul, drop, lat, int(obst0 * (0.7 + 0.6 * r3) * 1e3) / 1e3,
                 int(up0 + tick_s), sq, cell, swr, ver, cc, terr, alerts,
             )  # fmt: skip
+            if reboots and idx in reboots and tick >= reboots[idx]:  # back from a reboot: a small uptime
+                row = (*row[:8], BOOT_S + int((tick - reboots[idx]) * interval), *row[9:])
             append((*row, int(r2 * 1e4) / 100) if future else row)
         return rows
 
@@ -314,6 +324,7 @@ class AccountStream:
         tick_s = tick * self.interval
         salt = (tick * GOLDEN) & MASK64
         drift = tick * 0.021
+        reboots = self.router_reboots
         sin = math.sin
         statics = self._r
         rows: list[Row] = []
@@ -348,8 +359,11 @@ class AccountStream:
                 s5 = (int(ss * 100 - 900 * r1) / 100, int(ss * 100 + 500 * r1) / 100, ss)
             drop = int(100 * r2 * r2) / 1e4
             lat = int(2800 + 1000 * s + 1200 * r1) / 100
+            uptime = int(up0 + tick_s)
+            if reboots and n in reboots and tick >= reboots[n]:
+                uptime = BOOT_S + int((tick - reboots[n]) * self.interval)
             append((
-                "r", tick_ns - off, rid, int(up0 + tick_s), swv, hwv, False, 0, bypass,
+                "r", tick_ns - off, rid, uptime, swv, hwv, False, 0, bypass,
                 drop, int(lat * 100 + 310) / 100, drop, lat, int(10 * r1) / 1e4, int(300 + 1500 * r2) / 1e3,
                 c2 + c5 + ce, c2, c5, ce, int(rx0 + rxr * tick_s), int(tx0 + txr * tick_s),
                 *g24, *g5, *s24, *s5, dish, alerts,
