@@ -44,6 +44,7 @@ class AccountRuntime:
     state: AccountState
     driver: AccountDriver
     config: AccountConfig
+    budget: RateBudget
     jobs: list[Job] = field(default_factory=list)
 
 
@@ -71,6 +72,7 @@ class Exporter:
         self.lifecycle = False  # --web.enable-lifecycle: POST /-/reload
         self.admin_api = False  # --web.enable-admin-api: job control (poll now, enable, disable, interval)
         self.grafana_url = ""  # --web.grafana-url: the status page links terminals to their dashboard
+        self.basic_auth = False  # --web.config.file has basic_auth_users (the status page warns when not)
         self.shard_override: Callable[[Config], Config] | None = None  # flags/env that win over the file
         self._reload_lock: anyio.Lock | None = None
         # Under the front process (leo_exporter/front.py): hands each rendering over before it counts
@@ -120,7 +122,7 @@ class Exporter:
             clock=self.state.clock,
         )
         driver = provider.create(ctx)
-        runtime = AccountRuntime(state, driver, account_config)
+        runtime = AccountRuntime(state, driver, account_config, ctx.budget)
         identify = driver.identify_job if resolved.get(driver.identify_job or "") else None
         if identify and not resolved[identify].enabled:
             identify = None
@@ -162,6 +164,16 @@ class Exporter:
         await self.worker.apply(forget)
         with contextlib.suppress(Exception):
             await runtime.driver.aclose()
+
+    # --- management actions from the status page
+    def account_budget(self, name: str) -> RateBudget | None:
+        """The running account's request budget (its polls and the page's actions share it)."""
+        return next((a.budget for a in self.accounts if a.config.name == name), None)
+
+    @property
+    def provider_transport(self) -> httpx.AsyncBaseTransport | None:
+        """How the accounts reach their providers (None: the network; tests: the simulator)."""
+        return self._transport
 
     # --- reload
     async def reload(self, config: Config) -> tuple[int, int, int]:

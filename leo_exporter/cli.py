@@ -41,7 +41,7 @@ from leo_exporter.simulator.calendar import ENV_VAR as SIM_NOW_ENV
 from leo_exporter.simulator.calendar import parse_instant
 from leo_exporter.status.export import add_command as add_export_csv
 from leo_exporter.tagging import describe
-from leo_exporter.webconfig import WebSecurity
+from leo_exporter.webconfig import WebSecurity, load_web_config
 
 log = logging.getLogger("leo_exporter")
 DEFAULT_LISTEN = ":9819"
@@ -520,6 +520,7 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
         exporter.config_path = config_file
         exporter.lifecycle, exporter.admin_api = args.lifecycle, args.admin_api
         exporter.grafana_url = args.grafana_url
+        exporter.basic_auth = _basic_auth_configured(args.web_config)
         exporter.shard_override = lambda new: _with_flags(new, args)
         exporter.state.exporter_values["leo_exporter_config_last_reload_successful"] = 1.0
         exporter.state.exporter_values["leo_exporter_config_last_reload_success_timestamp_seconds"] = time.time()
@@ -547,6 +548,16 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
             await serve_worker(exporter, link.listen, link.token, stop)
         tg.cancel_scope.cancel()
     return EXIT_OK
+
+
+def _basic_auth_configured(path: str | None) -> bool:
+    """Whether the web config asks for basic auth (the front has checked the file already)."""
+    if not path:
+        return False
+    try:
+        return bool(load_web_config(path).basic_auth_users)
+    except ConfigError:
+        return False
 
 
 def _config_file(args: argparse.Namespace) -> str | None:

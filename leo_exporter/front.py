@@ -78,6 +78,7 @@ STARTUP_GRACE = 30.0  # seconds a starting worker may take to its first heartbea
 FIRST_WAIT = 10.0  # seconds a scrape at start waits for the first exposition before a 503
 RESTART_HOLD = 120.0  # seconds a restarted worker's first polls may take before its renderings are served
 MAX_BODY = 1 << 20  # bytes of a request body passed on to the worker (its JSON and forms are tiny)
+CLIENT_ADDRESS_HEADER = b"x-leo-client-address"
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade", b"proxy-connection"}
 _FROM_UPSTREAM_DROP = {"connection", "keep-alive", "transfer-encoding", "date", "server"}
 
@@ -467,9 +468,11 @@ class FrontApp:
         headers = [
             (name, value)
             for name, value in scope["headers"]
-            if name not in _HOP_BY_HOP and name != FrontTokenGate.HEADER
+            if name not in _HOP_BY_HOP and name not in (FrontTokenGate.HEADER, CLIENT_ADDRESS_HEADER)
         ]
         headers.append((FrontTokenGate.HEADER, self.front.token.encode()))
+        # who asked, for the audit line of an action taken on the status page (never the client's own say)
+        headers.append((CLIENT_ADDRESS_HEADER, str((scope.get("client") or ("unknown",))[0]).encode()))
         query = scope.get("query_string", b"")
         url = scope.get("raw_path") or scope["path"].encode()
         if query:

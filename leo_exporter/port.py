@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import httpx
+
 from leo_exporter.config import Config
+from leo_exporter.providers.budget import RateBudget
 from leo_exporter.scheduler import Job
 from leo_exporter.state import FleetState, StateWorker
 
@@ -40,6 +43,14 @@ class ExporterPort(Protocol):
     def lifecycle(self) -> bool: ...
     @property
     def grafana_url(self) -> str: ...
+    @property
+    def basic_auth(self) -> bool: ...
+    @property
+    def provider_transport(self) -> httpx.AsyncBaseTransport | None: ...
+
+    def account_budget(self, name: str) -> RateBudget | None:
+        """The request budget of a running account (None: not polled by this replica)."""
+        ...
 
     def not_ready(self) -> list[str]:
         """What /readyz waits for (empty: ready)."""

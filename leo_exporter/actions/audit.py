@@ -7,9 +7,10 @@
 `outcome` is one of `success`, `failed` (the provider said no, or the call failed before it was
 sent), `unknown` (no answer: the action may or may not have happened), `refused` (the config or
 the checks before sending refused it), `declined` (the operator said no) and `dry-run`.
-Lines go to stderr, or are appended to `--audit-log FILE` (opened before anything is sent, so
-an action that cannot be audited is not performed). No secret goes in: bodies carry ids only,
-and the line passes through the same redaction as the logs.
+An action run from the status page adds `"who"` (the basic auth user, or `anonymous`) and
+`"address"` (the client's address). Lines go to stderr, or are appended to `--audit-log FILE`
+(opened before anything is sent, so an action that cannot be audited is not performed). No
+secret goes in: bodies carry ids only, and the line passes through the same redaction as the logs.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class AuditLog:
         account_id: str = "",
         detail: str = "",
         request: dict[str, Any] | None = None,
+        who: str | None = None,
+        address: str | None = None,
     ) -> str:
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
@@ -68,6 +71,9 @@ class AuditLog:
         }
         if request is not None:
             entry["request"] = request
+        if who is not None:  # from the status page: who asked, from which address
+            entry["who"] = who
+            entry["address"] = address or ""
         line = REDACT(json.dumps(entry, ensure_ascii=False, sort_keys=False)) + "\n"
         if self.fd is not None:
             os.write(self.fd, line.encode("utf-8"))

@@ -100,11 +100,16 @@ class Action:
     request: dict[str, Any] | None = None  # ids and amounts only: goes into the audit line
     sent: bool = False  # the state-changing request has left (its outcome is no longer "nothing happened")
     sleep: Callable[[float], Any] | None = None  # tests shorten waits
+    budget: RateBudget | None = None  # the status page: the account's running budget, shared with its polls
+    who: str | None = None  # the status page: the operator (basic auth user, or "anonymous")
+    address: str | None = None  # the status page: the operator's address
+    outcome: str = ""  # the audit line's outcome and detail, once written
+    detail: str = ""
 
     def api(self, headers: dict[str, str] | None = None) -> ApiClient:
         """An HTTP client for the account, like the exporter's (budget, timeouts, typed errors)."""
         return ApiClient(
-            budget=RateBudget(self.account.request_budget_per_minute),
+            budget=self.budget or RateBudget(self.account.request_budget_per_minute),
             base_url=self.account.api_url,
             timeout=self.account.timeout,
             headers=headers,
@@ -120,6 +125,7 @@ class Action:
         self.console.say("Nothing was sent.")
 
     def record(self, outcome: str, detail: str) -> None:
+        self.outcome, self.detail = outcome, detail
         self.audit.write(
             action=self.name,
             provider=self.account.provider,
@@ -130,6 +136,8 @@ class Action:
             dry_run=self.dry_run,
             detail=detail,
             request=self.request,
+            who=self.who,
+            address=self.address,
         )
 
 
@@ -143,15 +151,58 @@ Runner = Callable[[Action, argparse.Namespace], Awaitable[Result]]
 
 
 @dataclass(frozen=True, slots=True)
+class Choice:
+    """One value a form field offers, with what the operator reads (a price, a name)."""
+
+    value: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebField:
+    """One field of an action's form on the status page; it becomes the sub-command's `option`.
+
+    kind: `text`, `number`, `flag` (a checkbox: the option alone), `list` (comma-separated: the
+    option once per item), `switch` (one of `choices`, each value an option of its own)."""
+
+    option: str  # e.g. --count
+    label: str
+    kind: str = "text"
+    default: str = ""
+    required: bool = False
+    note: str = ""  # under the field: where its value comes from
+    choices: tuple[Choice, ...] = ()  # fixed choices (a switch); listed ones come from `WebForm.choices`
+
+
+Choices = dict[str, tuple[list[Choice], str]]  # option -> (what the provider lists, a note)
+
+
+@dataclass(frozen=True, slots=True)
+class WebForm:
+    """How the status page offers an action: on which rows, with which fields. The page runs the
+    action's own `run` with the sub-command's options built from the form (one code path)."""
+
+    label: str  # the button, e.g. "Top up"
+    applies_to: str  # "terminal", "service_line", "router" (the row's id goes in `target`), "account"
+    target: str  # the option the row's id fills, e.g. --service-line ("" for an account action)
+    fields: tuple[WebField, ...] = ()
+    # Reads (never changes) what the fields can take, for one target: the line's top-up products,
+    # the account's products; a field the provider lists nothing for is typed in.
+    choices: Callable[[Action, str], Awaitable[Choices]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ActionSpec:
     """One management action a provider offers (its `Provider.actions`): the sub-command
-    `leo-exporter <name>`, which `leo_exporter/actions/commands.py` adds and runs for every provider."""
+    `leo-exporter <name>`, which `leo_exporter/actions/commands.py` adds and runs for every provider,
+    and, with `web`, the form the status page offers it with (`leo_exporter/status/actions.py`)."""
 
     name: str  # the sub-command, e.g. starlink-top-up
     help: str
     run: Runner
     target: Callable[[argparse.Namespace], str]  # what it acts on, for the audit line
     arguments: Callable[[argparse.ArgumentParser], None]  # adds its own options to its sub-command
+    web: WebForm | None = None
 
 
 def duration_argument(value: str) -> float:

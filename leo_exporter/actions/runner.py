@@ -104,6 +104,12 @@ def _interrupted(act: Action, signum: int) -> int:
     return 128 + signum
 
 
+async def run_action_async(act: Action, spec: ActionSpec, args: argparse.Namespace) -> int:
+    """The action to its end in the caller's event loop (the status page): one audit line, the
+    exit code; no signal handling (the exporter's own stays as it is)."""
+    return await _outcome(act, spec, args)
+
+
 async def _outcome(act: Action, spec: ActionSpec, args: argparse.Namespace) -> int:
     console = act.console
     try:

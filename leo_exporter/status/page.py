@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from leo_exporter.actions.base import ActionSpec
 from leo_exporter.durations import format_duration
 from leo_exporter.status.style import CSS
 from leo_exporter.status.views import STATES, TerminalPage, iso
@@ -37,6 +38,13 @@ ERRORS = {
     "job": "No such job (the config may have been reloaded).",
     "interval": "The interval was not changed: give a duration such as 30s, 5m or 1h, from 1s to 7d.",
 }
+
+
+NO_AUTH = (
+    "<p class='problem no-auth' role='alert'>The admin API is on without authentication: anyone who can "
+    "reach this page can poll, enable and disable jobs, and run the management actions of the accounts that "
+    "allow them (buy top-ups, pause lines, reboot terminals). Set basic_auth_users in --web.config.file.</p>"
+)
 
 
 def e(value: Any) -> str:
@@ -84,6 +92,29 @@ def _table(headers: Iterable[str], rows: Iterable[str], *, id_: str = "") -> str
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def action_link(spec: ActionSpec, account: str, target: str) -> str:
+    """A link to an action's form (a GET: the form, its confirmation and the run are POSTs)."""
+    assert spec.web is not None
+    query = urlencode({"account": account, "target": target})
+    href = f"actions/{spec.name}?{query}"
+    return f"<a class='action' data-action='{e(spec.name)}' href='{e(href)}'>{e(spec.web.label)}</a>"
+
+
+def row_actions(actions: list[ActionSpec], row: dict[str, Any]) -> str:
+    """The links of the actions that apply to a terminal row: the terminal, its routers, its line."""
+    links = []
+    for spec in actions:
+        web = spec.web
+        assert web is not None
+        targets = {
+            "terminal": [row["terminal_id"]],
+            "service_line": [row["service_line"]] if row["service_line"] else [],
+            "router": row.get("routers", []),
+        }.get(web.applies_to, [])
+        links += [action_link(spec, row["account_name"], t) for t in targets]
+    return " ".join(links)
+
+
 def _flag(value: bool | None, yes: str = "yes", no: str = "no") -> str:
     if value is None:
         return "<span class='muted'>unknown</span>"
@@ -100,7 +131,12 @@ def _jobs_by_account(jobs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return by_account
 
 
-def accounts_section(accounts: list[dict[str, Any]], totals: dict[str, int], jobs: list[dict[str, Any]]) -> str:
+def accounts_section(
+    accounts: list[dict[str, Any]],
+    totals: dict[str, int],
+    jobs: list[dict[str, Any]],
+    actions: dict[str, list[ActionSpec]] | None = None,
+) -> str:
     auth_class = {"ok": "ok", "failed": "bad", "unknown": "muted"}
     by_account = _jobs_by_account(jobs)
     rows = []
@@ -121,6 +157,10 @@ def accounts_section(accounts: list[dict[str, Any]], totals: dict[str, int], job
             f"<td class='n {jobs_class}'>{up} / {enabled}</td>"
             "</tr>"
         )
+        offered = [x for x in (actions or {}).get(a["name"], []) if x.web and x.web.applies_to == "account"]
+        if offered:
+            links = " ".join(action_link(x, a["name"], "") for x in offered)
+            rows.append(f"<tr class='account-actions'><td colspan='9'>Actions: {links}</td></tr>")
     rows.append(
         "<tr><th colspan='2'>Fleet</th>"
         f"<th class='n'>{totals['terminals']}</th><th class='n'>{totals['online']}</th>"
@@ -220,7 +260,13 @@ def _options(values: Iterable[tuple[str, str]], selected: str) -> str:
     )
 
 
-def terminals_section(page: TerminalPage, accounts: list[dict[str, Any]], now: float, grafana_url: str = "") -> str:
+def terminals_section(
+    page: TerminalPage,
+    accounts: list[dict[str, Any]],
+    now: float,
+    grafana_url: str = "",
+    actions: dict[str, list[ActionSpec]] | None = None,
+) -> str:
     q = page.query
     account_options = [("", "all accounts")] + [(a["name"], f"{a['name']} ({a['provider']})") for a in accounts]
     form = (
@@ -251,9 +297,13 @@ def terminals_section(page: TerminalPage, accounts: list[dict[str, Any]], now: f
             f"<span class='muted small'>{e(' · '.join(d for d in details if d))}</span></td>"
             f"<td>{e(t['account_name'])}<br><span class='muted'>{e(t['provider'])}</span></td><td>{line}</td>"
             f"<td class='state {state_class}'>{t['state']}</td><td>{when(t['last_seen'], now)}</td>"
-            f"<td class='warn'>{e(', '.join(t['alerts']))}</td></tr>"
+            f"<td class='warn'>{e(', '.join(t['alerts']))}</td>"
+            + (f"<td class='act'>{row_actions(actions.get(t['account_name'], []), t)}</td>" if actions else "")
+            + "</tr>"
         )
-    headers = ("terminal", "account", "service line", "state", "last seen", "active alerts")
+    headers: tuple[str, ...] = ("terminal", "account", "service line", "state", "last seen", "active alerts")
+    if actions:
+        headers += ("actions",)
     first = (q.page - 1) * q.per_page + 1 if page.total else 0
     last = min(page.total, q.page * q.per_page)
     summary = f"<p id='terminal-count'>{first}&ndash;{last} of {page.total} terminals</p>"
@@ -345,7 +395,11 @@ def render(
     back: str,
     grafana_url: str = "",
     controls: bool = False,
+    actions: dict[str, list[ActionSpec]] | None = None,
+    basic_auth: bool = True,
 ) -> str:
+    """The page; `actions`: the accounts whose management actions it offers (only with the admin
+    API, see leo_exporter/status/actions.py), and with `controls` and no `basic_auth` a warning."""
     banner = (
         "<p class='banner'><strong>Simulation mode</strong>: data comes from the built-in simulator.</p>"
         if simulated
@@ -361,10 +415,11 @@ def render(
         "<nav><a href='#accounts'>Accounts</a><a href='#jobs'>Polling manager</a><a href='#terminals'>Terminals</a>"
         "<a href='#alerts'>Alerts</a> | <a href='metrics'>Metrics</a><a href='terminals.csv'>Terminals CSV</a>"
         "<a href='api/status'>JSON</a><a href='healthz'>Health</a><a href='readyz'>Readiness</a></nav>"
+        + (NO_AUTH if controls and not basic_auth else "")
         + notice(params)
-        + accounts_section(accounts, totals, jobs)
+        + accounts_section(accounts, totals, jobs, actions)
         + jobs_section(jobs, now, back, params.get("job", ""), controls)
-        + terminals_section(terminals, accounts, now, grafana_url)
+        + terminals_section(terminals, accounts, now, grafana_url, actions)
         + alerts_section(alerts)
         + "</body></html>"
     )

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 import anyio
 import orjson
@@ -36,6 +36,10 @@ from starlette.routing import Route
 from leo_exporter import __version__
 from leo_exporter.durations import format_duration, parse_duration
 from leo_exporter.status import csvexport, page, views
+from leo_exporter.status.actions import ActionDesk
+from leo_exporter.status.posts import BadRequest, change_refused, is_form, read_body
+
+__all__ = ["StatusRoutes", "change_refused", "routes"]
 
 if TYPE_CHECKING:
     from leo_exporter.port import ExporterPort
@@ -44,74 +48,8 @@ if TYPE_CHECKING:
 MIN_INTERVAL, MAX_INTERVAL = 1.0, 7 * 86400.0
 FORM_WAIT = 5.0  # a form's "Poll now" waits this long for the run before showing the page again
 MAX_WAIT = 60.0
-MAX_BODY = 16 * 1024
 ALERT_ROWS, ALERT_ROWS_MAX = 50, 1000
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 NOTICE_PARAMS = ("done", "job", "result", "value", "error")
-
-
-class BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400, code: str = ""):
-        super().__init__(message)
-        self.message, self.status, self.code = message, status, code
-
-
-def _is_form(request: Request) -> bool:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower() in FORM_TYPES
-
-
-def same_origin(request: Request) -> bool:
-    """False for a request a browser made on behalf of another origin (a forged form post).
-
-    Browsers say where a request comes from: `Sec-Fetch-Site` (only `same-origin`, or `none` for
-    what the user did themselves, passes: `same-site` is another port or a sibling subdomain), or,
-    from older browsers, `Origin` (it must name this host). A client that sends neither is no
-    browser (curl, a script): nobody can make it send a request on someone else's behalf."""
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None:
-        return fetch_site in ("same-origin", "none")
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    if origin == "null":
-        return False
-    hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")} - {""}
-    return urlsplit(origin).netloc in hosts
-
-
-def change_refused(request: Request, enabled: bool, flag: str) -> str | None:
-    """Why a state-changing request is refused (403), or None: the feature must be switched on
-    with its flag, and the request must be same-origin."""
-    if not enabled:
-        return f"this exporter is read-only: start it with {flag} to allow this"
-    if not same_origin(request):
-        return "cross-origin request refused"
-    return None
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    """Form fields or a JSON object; at most MAX_BODY bytes."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY:
-        raise BadRequest("request body too large", 413)
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise BadRequest("request body too large", 413)
-    if not raw.strip():
-        return {}
-    if _is_form(request):
-        if request.headers.get("content-type", "").lower().startswith("multipart/"):
-            raise BadRequest("send the form as application/x-www-form-urlencoded", 415)
-        return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("the body must be a JSON object or a urlencoded form") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    return body
 
 
 def _back_query(value: str) -> dict[str, str]:
@@ -132,6 +70,7 @@ def _to_page(request: Request, back: str, anchor: str, **notice: str) -> Redirec
 class StatusRoutes:
     def __init__(self, exporter: ExporterPort):
         self.exporter = exporter
+        self.desk = ActionDesk(exporter)  # management actions (leo_exporter/status/actions.py)
 
     def routes(self) -> list[Route]:
         return [
@@ -145,6 +84,7 @@ class StatusRoutes:
             Route("/api/jobs/{job:path}/enable", self.enable, methods=["POST"]),
             Route("/api/jobs/{job:path}/disable", self.disable, methods=["POST"]),
             Route("/api/jobs/{job:path}/interval", self.interval, methods=["POST"]),
+            *self.desk.routes(),
         ]
 
     # --- reading ------------------------------------------------------------------------------
@@ -192,6 +132,8 @@ class StatusRoutes:
             back=back,
             grafana_url=self.exporter.grafana_url,
             controls=self.exporter.admin_api,
+            actions=self.desk.allowed_accounts(),
+            basic_auth=self.exporter.basic_auth,
         )
         took = time.perf_counter() - started
         timing = f"render;dur={took * 1000:.1f}"
@@ -260,14 +202,14 @@ class StatusRoutes:
     # --- job control -----------------------------------------------------------------------------
 
     async def _control(self, request: Request, change: str) -> Response:
-        form = _is_form(request)
+        form = is_form(request)
         key = request.path_params["job"]
         body: dict[str, Any] = {}
         try:
             refused = change_refused(request, self.exporter.admin_api, "--web.enable-admin-api")
             if refused:
                 raise BadRequest(refused, 403, "forbidden")
-            body = await _body(request)
+            body = await read_body(request)
             job = self.exporter.scheduler.find(key)
             if job is None:
                 raise BadRequest(f"no job {key!r}", 404, "job")

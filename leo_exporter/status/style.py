@@ -15,5 +15,8 @@ form.inline{display:inline;margin:0}input[name=interval]{width:4.5em}
 td.err{font-size:.9em;color:#b00020;overflow-wrap:anywhere}details.jobs table{width:100%}
 tr.has-err td{border-bottom:none}td.iv,.t,code.id{white-space:nowrap}
 details.jobs{margin:.25em 0}details.jobs>summary{cursor:pointer;padding:.2em 0}
+pre.said{background:#f6f6f6;border:1px solid #e4e4e4;padding:.5em;white-space:pre-wrap;max-width:100ch}
+a.action{display:inline-block;border:1px solid #9aa;border-radius:3px;padding:0 .4em;margin:.1em .2em .1em 0;
+text-decoration:none;white-space:nowrap}p.field{margin:.6em 0}
 nav a{margin-right:1em}.pager a,.pager span{margin-right:.6em}code{font-size:.95em}
 """

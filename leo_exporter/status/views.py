@@ -286,7 +286,17 @@ def query_terminals(state: FleetState, query: TerminalQuery) -> TerminalPage:
         if len(cache) > len(table.labels):  # terminals that left the inventory
             for tid in [t for t in cache if t not in table.labels]:
                 del cache[tid]
-    return TerminalPage(query, total, [terminal_row(account, tid) for account, tid in wanted])
+    rows = [terminal_row(account, tid) for account, tid in wanted]
+    routers: dict[str, dict[str, list[str]]] = {}  # account -> terminal -> its routers (for their actions)
+    for (account, _), row in zip(wanted, rows, strict=True):
+        if account.name not in routers:
+            by_terminal: dict[str, list[str]] = {}
+            for rid, attrs in account.routers.attrs.items():
+                if attrs.get("terminal_id"):
+                    by_terminal.setdefault(attrs["terminal_id"], []).append(rid)
+            routers[account.name] = by_terminal
+        row["routers"] = routers[account.name].get(row["terminal_id"], [])
+    return TerminalPage(query, total, rows)
 
 
 # --- alerts ---------------------------------------------------------------------------------------

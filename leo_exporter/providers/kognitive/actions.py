@@ -36,8 +36,12 @@ from leo_exporter.actions.base import (
     EXIT_OK,
     Action,
     ActionSpec,
+    Choice,
+    Choices,
     Refused,
     Result,
+    WebField,
+    WebForm,
     duration_argument,
     money,
 )
@@ -378,6 +382,119 @@ async def follow(act: Action, session: Session, tracking: str, follow_for: float
         await sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
+# ---- the status page's lists ---------------------------------------------------------------------------
+NO_CUSTOM_PLANS = (
+    "the Kognitive API lists no custom plan ids (getAvailableProducts returns products and data blocks "
+    "only): type the id the OrbitPlans portal shows"
+)
+
+
+def _product_choices(products: dict[str, list[ProductRecord]]) -> tuple[list[Choice], list[str]]:
+    """Active plans as choices (name and price), and the data block products as text."""
+    plans: list[Choice] = []
+    blocks: list[str] = []
+    for pid, records in sorted(products.items()):
+        for record in records:
+            if record.attributes.get("active") == "false":
+                continue
+            price = money(record.price, record.currency)
+            if record.attributes.get("kind") == "product":
+                plans.append(Choice(pid, f"{record.name or pid} ({pid}), {price}"))
+                break
+            blocks.append(f"{record.name or pid} ({pid}), {price}")
+            break
+    return plans, blocks
+
+
+async def _choices(act: Action, account: str) -> Choices:
+    session = Session(act)
+    try:
+        plans, blocks = _product_choices(await session.products(account))
+    finally:
+        await session.aclose()
+    block_note = "data block products offered: " + ("; ".join(blocks) if blocks else "none listed")
+    return {
+        "--product": (plans, "from getAvailableProducts for the line's account"),
+        "--custom-plan": ([], NO_CUSTOM_PLANS),
+        "--data-blocks": ([], block_note),
+    }
+
+
+async def resume_choices(act: Action, number: str) -> Choices:
+    """Products the line's account may take (getAvailableProducts); custom plans are typed in."""
+    session = Session(act)
+    try:
+        line = await session.line(number)
+    finally:
+        await session.aclose()
+    return await _choices(act, line.account)
+
+
+async def new_line_choices(act: Action, _: str) -> Choices:
+    """The Starlink accounts the auth key sees (getAvailableProducts' groups) and their products."""
+    config = act.account
+    assert isinstance(config, KognitiveAccount)
+    session = Session(act)
+    try:
+        body = await session.client.get(F.GET_PRODUCTS)
+    finally:
+        await session.aclose()
+    groups = body[F.DATA] if isinstance(body[F.DATA], list) else []
+    accounts = [
+        Choice(str(g[F.PR_ACCOUNT]), f"{g[F.PR_ACCOUNT]} ({g.get(F.PR_ACCOUNT_NAME) or 'no name'})")
+        for g in groups
+        if isinstance(g, dict) and g.get(F.PR_ACCOUNT)
+    ]
+    if config.starlink_account:
+        accounts = [c for c in accounts if c.value == config.starlink_account] or accounts
+    choices = await _choices(act, config.starlink_account or "")
+    choices["--starlink-account"] = (accounts, "the Starlink accounts getAvailableProducts lists for this auth key")
+    return choices
+
+
+PAUSE_FORM = WebForm(
+    "Pause",
+    "service_line",
+    "--service-line",
+    (
+        WebField(
+            "when",
+            "When",
+            kind="switch",
+            required=True,
+            choices=(Choice("--end-of-cycle", "at the end of the billing cycle"), Choice("--now", "now")),
+        ),
+    ),
+)
+RESUME_FORM = WebForm(
+    "Resume",
+    "service_line",
+    "--service-line",
+    (
+        WebField("--custom-plan", "Custom plan id (customPlanId)", required=True),
+        WebField("--product", "Plan (productReferenceId)", required=True),
+        WebField("--data-blocks", "Send dataBlockProducts for this line", kind="flag"),
+    ),
+    resume_choices,
+)
+NEW_LINE_FORM = WebForm(
+    "New service line",
+    "account",
+    "",
+    (
+        WebField("--name", "Name", required=True),
+        WebField("--starlink-account", "Starlink account (accountNumber)", required=True),
+        WebField("--custom-plan", "Custom plan id (customPlanId)", required=True),
+        WebField("--product", "Plan (productReferenceId)"),
+        WebField("--address", "Address reference id"),
+        WebField("--terminal", "User terminal ids (comma-separated)", kind="list"),
+        WebField("--timeout", "Follow its progress for at most", default="5m"),
+        WebField("--poll-interval", "Ask for its progress every", default="5s"),
+    ),
+    new_line_choices,
+)
+
+
 # ---- the sub-commands ---------------------------------------------------------------------------------
 #   leo-exporter kognitive-pause --config.file F --account NAME --service-line SL (--now | --end-of-cycle)
 #                                [--reject-reason TEXT]
@@ -464,6 +581,7 @@ ACTIONS = (
         _run_pause,
         lambda a: a.service_line,
         _pause_arguments,
+        PAUSE_FORM,
     ),
     ActionSpec(
         "kognitive-resume",
@@ -471,6 +589,7 @@ ACTIONS = (
         _run_resume,
         lambda a: a.service_line,
         _resume_arguments,
+        RESUME_FORM,
     ),
     ActionSpec(
         "kognitive-new-service-line",
@@ -478,5 +597,6 @@ ACTIONS = (
         _run_new_line,
         lambda a: a.name,
         _new_line_arguments,
+        NEW_LINE_FORM,
     ),
 )

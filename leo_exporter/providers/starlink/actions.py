@@ -25,8 +25,12 @@ from leo_exporter.actions.base import (
     EXIT_OK,
     Action,
     ActionSpec,
+    Choice,
+    Choices,
     Refused,
     Result,
+    WebField,
+    WebForm,
     money,
     positive_argument,
 )
@@ -164,6 +168,36 @@ async def _show_blocks(act: Action, client: StarlinkClient, path: str) -> None:
             )
 
 
+async def top_up_choices(act: Action, service_line: str) -> Choices:
+    """The top-up product the line's plan offers (`GET /service-lines/{sln}`, `GET /products`),
+    with its data amount and price, for the status page's form."""
+    config = act.account
+    assert isinstance(config, StarlinkAccount)
+    api = act.api()
+    client = StarlinkClient(
+        api, TokenSource(api, config.auth_url, config.client_id, config.client_secret.get_secret_value())
+    )
+    path = f"service-lines/{quote(service_line, safe='')}"
+    try:
+        line = json_object(await client.content("GET", path, endpoint=LINE_ENDPOINT, permission=VIEW), "service line")
+        plan_id = line.get("productReferenceId") or ""
+        plan: Any = None
+        async for page in client.pages("GET", "products", endpoint="/products", permission=VIEW):
+            plan = next((p for p in page if isinstance(p, dict) and p.get("productReferenceId") == plan_id), plan)
+    finally:
+        await api.aclose()
+    top = ((plan or {}).get("dataProducts") or {}).get("topUpProduct")
+    if not isinstance(top, dict) or not top.get("productId"):
+        return {"--product": ([], f"the line's plan ({plan_id or 'none'}) offers no one-time top-up")}
+    amount, unit = top.get("dataAmount"), top.get("dataUnit") or "GB"
+    size = f"{amount:g} {unit}" if isinstance(amount, int | float) else "data block"
+    currency = top.get("isoCurrencyCode") or plan.get("isoCurrencyCode") or ""
+    label = f"{top['productId']}: {size} for {money(top.get('price'), currency)} each"
+    return {
+        "--product": ([Choice(str(top["productId"]), label)], f"the top-up of the plan {plan.get('name') or plan_id}")
+    }
+
+
 async def _run_top_up(act: Action, args: argparse.Namespace) -> Result:
     return await top_up(act, args.service_line, args.count, args.product)
 
@@ -182,6 +216,16 @@ ACTIONS = (
         _run_top_up,
         lambda a: a.service_line,
         _top_up_arguments,
+        WebForm(
+            "Top up",
+            "service_line",
+            "--service-line",
+            (
+                WebField("--product", "Top-up product", required=True),
+                WebField("--count", "Blocks to buy", kind="number", default="1", required=True),
+            ),
+            top_up_choices,
+        ),
     ),
     # leo-exporter starlink-reboot-terminal --config.file F --account NAME --terminal ID|KIT|DISH-SERIAL
     ActionSpec(
@@ -190,6 +234,7 @@ ACTIONS = (
         reboot.run_terminal,
         lambda a: a.terminal,
         reboot.terminal_arguments,
+        WebForm("Reboot terminal", "terminal", "--terminal"),
     ),
     # leo-exporter starlink-reboot-router --config.file F --account NAME --router ID
     ActionSpec(
@@ -198,5 +243,6 @@ ACTIONS = (
         reboot.run_router,
         lambda a: a.router,
         reboot.router_arguments,
+        WebForm("Reboot router", "router", "--router"),
     ),
 )
