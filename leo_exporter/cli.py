@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--web.enable-admin-api",
         dest="admin_api",
         action="store_true",
-        help="allow job control over HTTP: poll now, enable, disable, interval (off: 403, no buttons)",
+        help="allow job control over HTTP (poll now, enable, disable, interval) and, on accounts with "
+        "management_actions: true, the management actions on the status page (off: 403, no buttons)",
     )
     parser.add_argument(
         "--simulator.accounts",
