@@ -1,4 +1,5 @@
-"""The management actions as sub-commands of `leo-exporter` (command line only, never over HTTP).
+"""The management actions as sub-commands of `leo-exporter` (the status page runs the same
+actions with its own guards: `leo_exporter/status/actions.py`).
 
 Each provider declares its own (`Provider.actions`: name, help, options, what it runs; the
 built-in ones in `providers/starlink/actions.py` and `providers/kognitive/actions.py`); this module
