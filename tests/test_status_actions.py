@@ -168,9 +168,13 @@ async def test_reboot_a_terminal_and_the_second_identical_click_is_refused_while
         assert f"actions/starlink-reboot-terminal?account={world.starlink}&amp;target={term.terminal_id}" in page
         assert f"target={term.router.router_id}" in page  # its router's reboot
 
+        budget = world.exporter.account_budget(world.starlink)
+        assert budget is not None
+        polls = len(budget.sent)
         _, fields = await open_form(http, "starlink-reboot-terminal", world.starlink, term.terminal_id)
         confirm = await http.post("/actions/starlink-reboot-terminal/confirm", data=fields, headers=SAME)
         assert "no charge; the dish drops its link for a few minutes" in confirm.text
+        assert len(budget.sent) > polls  # the page's reads come out of the account's own budget
         sure = hidden(confirm.text)
 
         world.transport.hold = "/reboot"
