@@ -41,6 +41,7 @@ from leo_exporter.simulator.calendar import ENV_VAR as SIM_NOW_ENV
 from leo_exporter.simulator.calendar import parse_instant
 from leo_exporter.status.export import add_command as add_export_csv
 from leo_exporter.tagging import describe
+from leo_exporter.usagereport import add_command as add_usage_report
 from leo_exporter.webconfig import WebSecurity
 
 log = logging.getLogger("leo_exporter")
@@ -247,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_csv(sub, _common)  # export-csv
     add_backfill(sub, _common)  # backfill-usage
+    add_usage_report(sub, _common)  # usage-report
     add_availability_rules(sub, _common)  # availability-rules
     add_action_commands(sub, _common)  # every provider's management actions (Provider.actions)
     return parser
@@ -505,8 +507,9 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
                 tg.cancel_scope.cancel()
                 return EXIT_CONFIG
             simulated = False
+            calendar = None
         else:
-            config = await _start_simulation(tg, args)
+            config, calendar = await _start_simulation(tg, args)
             simulated = True
         try:
             config = _with_flags(config, args)
@@ -514,7 +517,7 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
             log.error("shard: %s", err)
             tg.cancel_scope.cancel()
             return EXIT_CONFIG
-        exporter = Exporter(config, simulated=simulated)
+        exporter = Exporter(config, simulated=simulated, calendar=calendar)
         if link is not None:
             exporter.publish = Publisher(link.control, exporter.shows_first_runs)
         exporter.config_path = config_file
@@ -608,7 +611,9 @@ def simulation_config(data: dict[str, Any]) -> Config:
     return parse_config(data)
 
 
-async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -> Config:
+async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -> tuple[Config, Callable[[], float]]:
+    """The built-in simulator, served on a loopback port; its config and its calendar (billing
+    dates are judged by the simulated calendar, which may run ahead of the machine's clock)."""
     import uvicorn
 
     from leo_exporter.server import QuietServer, bind_socket
@@ -626,7 +631,7 @@ async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -
         args.sim_accounts,
         args.sim_terminals,
     )
-    return simulation_config(demo_config(base_url, app))
+    return simulation_config(demo_config(base_url, app)), app.state.calendar
 
 
 async def _run_simulator(args: argparse.Namespace) -> int:
