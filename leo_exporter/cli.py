@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from leo_exporter.providers.spec import SimulatorFlag
 from leo_exporter.sharding import ShardError, account_key, owner
 from leo_exporter.sharding import resolve as resolve_shard
 from leo_exporter.simulator.calendar import ENV_VAR as SIM_NOW_ENV
-from leo_exporter.simulator.calendar import parse_instant
+from leo_exporter.simulator.calendar import SimCalendar, parse_instant
 from leo_exporter.status.export import add_command as add_export_csv
 from leo_exporter.tagging import describe
 from leo_exporter.usagereport import add_command as add_usage_report
@@ -193,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=40,
         help="simulation mode: terminals in all (default 40)",
     )
-    _simulated_now(parser, "simulation mode: ")
+    _simulated_now(parser, "simulation mode (with --config.file: the calendar billing dates are judged by): ")
     _common(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -281,6 +282,17 @@ def _instant(text: str) -> float:
         return parse_instant(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _billing_calendar(start: float | None) -> Callable[[], float] | None:
+    """With --config.file and --simulator.now (or its env), billing dates (has a usage report's
+    cycle ended?) are judged by that simulated calendar: an exporter pointed at a simulator started
+    at the same instant sees its cycles as the simulator does, whatever the machine's date."""
+    if start is None:
+        return None
+    when = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    log.warning("billing dates judged by a simulated calendar starting at %s (--simulator.now)", when)
+    return SimCalendar(start)
 
 
 def _simulated_now(parser: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -507,7 +519,7 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
                 tg.cancel_scope.cancel()
                 return EXIT_CONFIG
             simulated = False
-            calendar = None
+            calendar = _billing_calendar(args.sim_now)
         else:
             config, calendar = await _start_simulation(tg, args)
             simulated = True

@@ -392,3 +392,15 @@ def test_a_failed_job_or_an_unwritable_file_exits_1(tmp_path: Path, capsys: pyte
         app, ["--config.file", str(config_file(tmp_path, app)), "--output", "/nonexistent/u.csv"], capsys
     )
     assert code == 1 and "cannot write /nonexistent/u.csv" in err
+
+
+def test_an_exporter_pointed_at_a_simulator_judges_billing_dates_by_its_calendar() -> None:
+    """With --config.file, --simulator.now (or LEO_SIMULATOR_NOW, which the tests set for every
+    process) gives the exporter the simulator's calendar, so no outcome depends on today's date."""
+    from leo_exporter.cli import _billing_calendar
+
+    assert _billing_calendar(None) is None
+    calendar = _billing_calendar(parse_instant(FIRST_DAY))
+    assert calendar is not None and abs(calendar() - parse_instant(FIRST_DAY)) < 60
+    args = build_parser().parse_args(["--config.file", "x.yml", "--simulator.now", FIRST_DAY])
+    assert args.sim_now == parse_instant(FIRST_DAY)
