@@ -56,10 +56,13 @@ class Exporter:
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
         simulated: bool = False,
+        calendar: Callable[[], float] | None = None,
     ):
         self.config = config
         self.simulated = simulated
-        self.state = FleetState(clock)
+        # `calendar`: the clock billing dates are judged by (has a cycle ended?); a simulated
+        # world's calendar runs ahead of the machine's clock, which live data keeps
+        self.state = FleetState(clock, calendar)
         self.worker = StateWorker(self.state)
         self.renderer = Renderer(
             self.state, shard=(config.shard.index, config.shard.total), disabled=config.disabled_collectors
@@ -96,6 +99,8 @@ class Exporter:
             account_config.name,
             offline_after=account_config.offline_after or self.config.offline_after,
             online_from_telemetry=provider.online_from_telemetry,
+            cycles_kept=account_config.billing_cycles_kept,
+            clock=self.state.calendar,
         )
         adapter = logging.LoggerAdapter(
             logging.getLogger(f"leo_exporter.{provider.name}"),

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,10 @@ from leo_exporter.providers.spec import SimulatorFlag
 from leo_exporter.sharding import ShardError, account_key, owner
 from leo_exporter.sharding import resolve as resolve_shard
 from leo_exporter.simulator.calendar import ENV_VAR as SIM_NOW_ENV
-from leo_exporter.simulator.calendar import parse_instant
+from leo_exporter.simulator.calendar import SimCalendar, parse_instant
 from leo_exporter.status.export import add_command as add_export_csv
 from leo_exporter.tagging import describe
+from leo_exporter.usagereport import add_command as add_usage_report
 from leo_exporter.webconfig import WebSecurity, load_web_config
 
 log = logging.getLogger("leo_exporter")
@@ -193,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=40,
         help="simulation mode: terminals in all (default 40)",
     )
-    _simulated_now(parser, "simulation mode: ")
+    _simulated_now(parser, "simulation mode (with --config.file: the calendar billing dates are judged by): ")
     _common(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -248,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_csv(sub, _common)  # export-csv
     add_backfill(sub, _common)  # backfill-usage
+    add_usage_report(sub, _common)  # usage-report
     add_availability_rules(sub, _common)  # availability-rules
     add_action_commands(sub, _common)  # every provider's management actions (Provider.actions)
     return parser
@@ -280,6 +283,17 @@ def _instant(text: str) -> float:
         return parse_instant(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _billing_calendar(start: float | None) -> Callable[[], float] | None:
+    """With --config.file and --simulator.now (or its env), billing dates (has a usage report's
+    cycle ended?) are judged by that simulated calendar: an exporter pointed at a simulator started
+    at the same instant sees its cycles as the simulator does, whatever the machine's date."""
+    if start is None:
+        return None
+    when = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    log.warning("billing dates judged by a simulated calendar starting at %s (--simulator.now)", when)
+    return SimCalendar(start)
 
 
 def _simulated_now(parser: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -506,8 +520,9 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
                 tg.cancel_scope.cancel()
                 return EXIT_CONFIG
             simulated = False
+            calendar = _billing_calendar(args.sim_now)
         else:
-            config = await _start_simulation(tg, args)
+            config, calendar = await _start_simulation(tg, args)
             simulated = True
         try:
             config = _with_flags(config, args)
@@ -515,7 +530,7 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
             log.error("shard: %s", err)
             tg.cancel_scope.cancel()
             return EXIT_CONFIG
-        exporter = Exporter(config, simulated=simulated)
+        exporter = Exporter(config, simulated=simulated, calendar=calendar)
         if link is not None:
             exporter.publish = Publisher(link.control, exporter.shows_first_runs)
         exporter.config_path = config_file
@@ -620,7 +635,9 @@ def simulation_config(data: dict[str, Any]) -> Config:
     return parse_config(data)
 
 
-async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -> Config:
+async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -> tuple[Config, Callable[[], float]]:
+    """The built-in simulator, served on a loopback port; its config and its calendar (billing
+    dates are judged by the simulated calendar, which may run ahead of the machine's clock)."""
     import uvicorn
 
     from leo_exporter.server import QuietServer, bind_socket
@@ -638,7 +655,7 @@ async def _start_simulation(tg: anyio.abc.TaskGroup, args: argparse.Namespace) -
         args.sim_accounts,
         args.sim_terminals,
     )
-    return simulation_config(demo_config(base_url, app))
+    return simulation_config(demo_config(base_url, app)), app.state.calendar
 
 
 async def _run_simulator(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ MIN_BACKOFF = 0.1  # a 0 s backoff retries a failing call (or the token endpoint
 # a response body larger than this once decoded is refused (a 65,000-row telemetry page: ~30 MiB)
 DEFAULT_MAX_RESPONSE_SIZE = 128 * 1024 * 1024
 MIN_RESPONSE_SIZE = 64 * 1024
+MAX_BILLING_CYCLES_KEPT = 25  # the current cycle and two years before it
 MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
@@ -99,6 +100,9 @@ class AccountConfig(Strict):
     # the most a response body may be once decoded (`128MiB`, `1GiB` or bytes): a gzip bomb or an
     # endless body fails that call with a clear error instead of taking the memory
     max_response_size: ByteSize = ByteSize(DEFAULT_MAX_RESPONSE_SIZE)
+    # billing cycles per service line (the running one included) that the usage jobs ask for and
+    # the monthly usage report keeps (`usage-report`, `/usage.csv`); a provider may bound it lower
+    billing_cycles_kept: int = Field(default=3, ge=1, le=MAX_BILLING_CYCLES_KEPT)
 
     # the provider's jobs, in order (its JobSpecs, declared once in its folder): the `jobs:` keys
     # this model accepts and the defaults `resolved_jobs` fills in

@@ -101,6 +101,27 @@ class CycleUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class BillingCycle:
+    """One service line's usage in one billing cycle, as the provider's own billing data gives it:
+    the rows of the monthly usage report (`usage-report`, `/usage.csv`, `/api/usage`).
+
+    Bytes, Unix seconds, cost in the currency's units. None: the provider did not say (a Kognitive
+    cycle has no overage figures, a pooled line no limit of its own). Whether the cycle is complete
+    is judged when the report is read (its end against the clock), not here."""
+
+    service_line: str
+    start: float
+    end: float | None
+    by_class: dict[str, float]
+    limit_bytes: float | None = None
+    overage_bytes: float | None = None
+    overage_cost: float | None = None
+    currency: str = ""
+    mobile: bool | None = None
+    updated: float | None = None  # when the provider's figures are as of, where it says
+
+
+@dataclass(frozen=True, slots=True)
 class UsageRecord:
     """Current billing cycle usage of one service line. Bytes and Unix seconds."""
 
@@ -115,6 +136,7 @@ class UsageRecord:
     previous: CycleUsage | None = None  # the cycle before the current one, when the provider gave it
     overage: tuple[OverageRecord, ...] = ()
     mobile: bool | None = None
+    cycles: tuple[BillingCycle, ...] = ()  # every cycle the response held, for the usage report
 
 
 @dataclass(frozen=True, slots=True)

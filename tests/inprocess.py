@@ -26,7 +26,9 @@ def simulated_exporter(app: Starlette | None = None, **sim: int) -> tuple[Export
     for account in data["accounts"]:
         if account["provider"] == "starlink":
             account["telemetry"] = {"max_linger": "0s"}
-    exporter = Exporter(parse_config(data), transport=httpx.ASGITransport(app=app))
+    # billing dates (has a usage report's cycle ended?) by the simulated calendar, as in the demo
+    calendar = app.state.calendar
+    exporter = Exporter(parse_config(data), transport=httpx.ASGITransport(app=app), calendar=calendar)
     return exporter, app
 
 

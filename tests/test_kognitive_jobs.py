@@ -24,6 +24,7 @@ pytestmark = pytest.mark.anyio
 API = "https://kognitive.test/ext/v1/starlink"
 KEY = "kog-test-key-0123456789"
 ACC = "ACC-2239913-53353-13"
+SAMPLES_DATE = 1762430400.0  # 2025-11-06T12:00Z, inside the samples' billing cycle
 
 
 @pytest.fixture
@@ -36,7 +37,8 @@ def exporter(**extra: Any) -> Exporter:
     accounts = extra.pop("accounts", None) or [
         {"provider": "kognitive", "name": "dp-main", "auth_key": KEY, "api_url": API, **extra}
     ]
-    return Exporter(parse_config({"accounts": accounts}))
+    # billing dates are judged at the samples' date: their cycle (November 2025) is the running one
+    return Exporter(parse_config({"accounts": accounts}), calendar=lambda: SAMPLES_DATE)
 
 
 def job(exp: Exporter, call: str, account: str = "dp-main") -> Job:

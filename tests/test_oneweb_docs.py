@@ -32,5 +32,6 @@ def test_every_job_and_config_key_is_documented() -> None:
             "request_budget_per_minute",
             "max_response_size",  # common to every account: docs/reliability.md
             "management_actions",
+            "billing_cycles_kept",  # common to every account: README, "Monthly usage report"
         ):
             assert f"{key}:" in text, key

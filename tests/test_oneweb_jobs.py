@@ -60,7 +60,9 @@ def make_exporter(sim: OneWebSimulator, **extra: Any) -> Exporter:
         "api_url": "http://sim/oneweb",
         **extra,
     }
-    return Exporter(parse_config({"accounts": [account]}), transport=httpx.ASGITransport(app=app))
+    # billing dates (has a usage report's cycle ended?) by the simulated calendar, as in a demo
+    calendar = sim._calendar
+    return Exporter(parse_config({"accounts": [account]}), transport=httpx.ASGITransport(app=app), calendar=calendar)
 
 
 async def run(exporter: Exporter, jobs: Iterable[str] = JOBS) -> dict[str, list[Any]]:

@@ -102,11 +102,14 @@ async def test_overage_previous_cycle_and_mobile_for_the_lines_that_have_them(ex
     limits = {s.labels["service_line"]: s.value for s in m["leo_service_line_overage_limit_bytes"]}
     assert all(limits[sln] == 50e9 for sln in expected)
 
-    # the previous cycle ends where the current one starts, and its totals are there by class
+    # the previous cycle ends where the current one starts, and its totals are there by class; a
+    # line deactivated in a cycle that has since ended has no current cycle: its last is the previous
     starts = {s.labels["service_line"]: s.value for s in m["leo_service_line_billing_cycle_start_timestamp_seconds"]}
     prev_end = {s.labels["service_line"]: s.value for s in m["leo_service_line_previous_cycle_end_timestamp_seconds"]}
     starlink_starts = {k: v for k, v in starts.items() if k in lines}
-    assert prev_end and all(prev_end[k] == starlink_starts[k] for k in prev_end)
+    assert prev_end and all(prev_end[k] == starlink_starts[k] for k in prev_end if k in starlink_starts)
+    ended = {k for k in prev_end if k in lines and k not in starlink_starts}
+    assert all(not lines[k].active and prev_end[k] <= NOW for k in ended)
     prev = [s for s in m["leo_service_line_previous_cycle_usage_bytes"] if s.labels["provider"] == "starlink"]
     assert {s.labels["class"] for s in prev} == {"priority", "standard", "opt_in_priority", "non_billable"}
 
@@ -115,8 +118,13 @@ async def test_overage_previous_cycle_and_mobile_for_the_lines_that_have_them(ex
     }
     assert all(info[n]["mobile"] == ("true" if line.plan.mobile else "false") for n, line in lines.items())
 
-    # deactivated lines still get their usage (asked with activeServiceLinesOnly: false)
-    used = {s.labels["service_line"] for s in m["leo_service_line_usage_bytes"]}
+    # deactivated lines still get their usage (asked with activeServiceLinesOnly: false): this
+    # cycle's, or the previous cycle's when the cycle they were deactivated in has ended
+    used = {
+        s.labels["service_line"]
+        for name in ("leo_service_line_usage_bytes", "leo_service_line_previous_cycle_usage_bytes")
+        for s in m[name]
+    }
     inactive = {n for n, line in lines.items() if not line.active}
     assert inactive and inactive <= used
 

@@ -25,6 +25,8 @@ from leo_exporter.providers.starlink.jobs import StarlinkDriver
 from leo_exporter.state import AccountState, FleetState, StateWorker
 from tests.conftest import render
 
+BILLING_NOW = 1795305600.0  # 2026-11-22T00:00:00Z: inside the fixtures' current billing cycle
+
 API = "https://sl.test/api/public/v2"
 AUTH = "https://sl.test/api/auth/connect/token"
 SECRET = "very-secret-value-123"
@@ -61,7 +63,10 @@ def make_driver(budget_per_minute: int = 6000) -> tuple[StarlinkDriver, FleetSta
         }
     )
     state = FleetState()
-    account = AccountState("starlink", "north", offline_after=180, online_from_telemetry=True)
+    # billing dates (has a cycle ended?) are judged at the fixtures' date, not the day the suite runs
+    account = AccountState(
+        "starlink", "north", offline_after=180, online_from_telemetry=True, clock=lambda: BILLING_NOW
+    )
     state.add_account(account)
     log = logging.LoggerAdapter(logging.getLogger("test"), {})
     ctx = AccountContext(

@@ -205,13 +205,29 @@ def test_terminal_that_leaves_the_inventory_disappears_entirely() -> None:
 def test_usage_by_class_limit_and_cycle() -> None:
     clock = Clock()
     state, account = fleet(clock)
+    end = 4_102_444_800.0  # 2100: a cycle still running whatever day the suite runs
     account.apply_usage(
-        [UsageRecord("SL-1", {"priority": 5e9, "standard": 1e9}, limit_bytes=50e9, cycle_start=1.0, cycle_end=2.0)]
+        [UsageRecord("SL-1", {"priority": 5e9, "standard": 1e9}, limit_bytes=50e9, cycle_start=1.0, cycle_end=end)]
     )
     result = scrape(state)
     assert series(result, "leo_service_line_usage_bytes", service_line="SL-1", **{"class": "priority"}) == 5e9
     assert series(result, "leo_service_line_usage_limit_bytes", service_line="SL-1") == 50e9
-    assert series(result, "leo_service_line_billing_cycle_end_timestamp_seconds", service_line="SL-1") == 2.0
+    assert series(result, "leo_service_line_billing_cycle_end_timestamp_seconds", service_line="SL-1") == end
+
+
+def test_a_report_of_a_cycle_that_has_ended_is_the_previous_cycles() -> None:
+    """A lagging report (its cycle's end is past): the previous cycle's figures, no current ones."""
+    clock = Clock()
+    state, account = fleet(clock)
+    account.clock = lambda: 3.0
+    account.apply_usage([UsageRecord("SL-1", {"priority": 5e9}, limit_bytes=50e9, cycle_start=1.0, cycle_end=2.0)])
+    result = scrape(state)
+    assert series(result, "leo_service_line_usage_bytes", service_line="SL-1", **{"class": "priority"}) is None
+    assert series(result, "leo_service_line_billing_cycle_start_timestamp_seconds", service_line="SL-1") is None
+    prev = series(result, "leo_service_line_previous_cycle_usage_bytes", service_line="SL-1", **{"class": "priority"})
+    assert prev == 5e9
+    assert series(result, "leo_service_line_previous_cycle_end_timestamp_seconds", service_line="SL-1") == 2.0
+    assert series(result, "leo_service_line_usage_limit_bytes", service_line="SL-1") == 50e9  # the plan's, kept
 
 
 def test_job_series_carry_provider_account_and_the_bare_call() -> None:

@@ -8,7 +8,8 @@ products and the balance go through leo_exporter/state/billing.py.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from leo_exporter import catalog
@@ -16,6 +17,7 @@ from leo_exporter.catalog import L, MetricSpec, NoLabels
 from leo_exporter.labeltext import label_fragment
 from leo_exporter.records import (
     AccountRecord,
+    BillingCycle,
     PoolRecord,
     ProductRecord,
     RouterRecord,
@@ -31,6 +33,7 @@ from leo_exporter.state.checks import (
     family_name,
     strict_measurements,
 )
+from leo_exporter.state.cycles import CycleBook
 from leo_exporter.state.tables import EntityTable
 
 log = logging.getLogger("leo_exporter.state")
@@ -70,8 +73,18 @@ ROUTER_LIVE: tuple[MetricSpec[Literal["router"], Any], ...] = (
 class AccountState:
     """Everything known about one configured account."""
 
-    def __init__(self, provider: str, name: str, *, offline_after: float, online_from_telemetry: bool):
+    def __init__(
+        self,
+        provider: str,
+        name: str,
+        *,
+        offline_after: float,
+        online_from_telemetry: bool,
+        cycles_kept: int = 3,
+        clock: Callable[[], float] = time.time,
+    ):
         self.provider = provider
+        self.clock = clock  # judges whether a usage report's cycle has ended
         self.name = name
         self.offline_after = offline_after
         self.online_from_telemetry = online_from_telemetry
@@ -88,6 +101,7 @@ class AccountState:
         self.organizations = EntityTable("organization", "leo_organization_", "organization")
         self.sites = EntityTable("site", "leo_site_", "site")
         self.pools = EntityTable("pool", "leo_data_pool_", "pool")
+        self.cycles = CycleBook(cycles_kept)  # each line's last billing cycles (the usage report)
         self.base = ""
         for table in self.tables.values():
             table.report = self.invalid_measurement
@@ -231,7 +245,15 @@ class AccountState:
         table.replace_family(catalog.TERMINAL_ONLINE, {tid: 1.0 if on else 0.0 for tid, on in flags.items()})
 
     def apply_usage(self, records: Iterable[UsageRecord]) -> None:
-        billing.apply_usage(self.service_lines, records)
+        """Usage reports: the metric figures (a report of a cycle that has ended goes to the previous
+        cycle's, see `billing.lagging`) and every cycle they hold, for the usage report."""
+        records = list(records)
+        billing.apply_usage(self.service_lines, records, self.clock())
+        self.cycles.merge(cycle for rec in records for cycle in rec.cycles)
+
+    def apply_cycles(self, records: Iterable[BillingCycle]) -> None:
+        """Billing cycles of providers whose usage does not come as `UsageRecord`s (OneWeb)."""
+        self.cycles.merge(records)
 
     def replace_pools(self, records: Iterable[PoolRecord]) -> None:
         """The account's data pools: info, capacity and use this period, and each line's share."""

@@ -4,18 +4,38 @@ day, the previous cycle), its limit and overage, the data pools, the products an
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Literal
 
 from leo_exporter import catalog
 from leo_exporter.labeltext import label_fragment
-from leo_exporter.records import PoolRecord, ProductRecord, UsageRecord
+from leo_exporter.records import CycleUsage, PoolRecord, ProductRecord, UsageRecord
 from leo_exporter.state.checks import finite
 from leo_exporter.state.tables import EntityTable
 
 
-def apply_usage(table: EntityTable[Literal["service_line"]], records: Iterable[UsageRecord]) -> None:
+def lagging(rec: UsageRecord, now: float | None) -> UsageRecord:
+    """A report whose cycle has already ended (a provider's report lags the cycle's end: at 00:30
+    on a cycle's first day the newest one may still be the last cycle's) is the previous cycle's:
+    its figures move there, and the current cycle has none until a report of it arrives."""
+    if now is None or rec.cycle_end is None or rec.cycle_end > now:
+        return rec
+    return replace(
+        rec,
+        by_class={},
+        cycle_start=None,
+        cycle_end=None,
+        previous=CycleUsage(rec.cycle_start, rec.cycle_end, rec.by_class),
+        overage=(),
+    )
+
+
+def apply_usage(
+    table: EntityTable[Literal["service_line"]], records: Iterable[UsageRecord], now: float | None = None
+) -> None:
     """Each line's usage this cycle, the newest day, the previous cycle, its limit and overage."""
     for rec in records:
+        rec = lagging(rec, now)
         sln = rec.service_line
         table.set_labelled(catalog.SERVICE_LINE_USAGE_BYTES, sln, {(k,): v for k, v in rec.by_class.items()})
         # No reported day (a cycle's first day, the previous cycle not asked for): no daily

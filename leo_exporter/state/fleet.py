@@ -25,8 +25,10 @@ T = TypeVar("T")
 class FleetState:
     """All accounts, all jobs, and the exporter's own figures."""
 
-    def __init__(self, clock: Callable[[], float] = time.time):
+    def __init__(self, clock: Callable[[], float] = time.time, calendar: Callable[[], float] | None = None):
         self.clock = clock
+        # the clock of billing dates (has a cycle ended?): the machine's, or a simulated calendar's
+        self.calendar = calendar or clock
         self.accounts: dict[str, AccountState] = {}
         self.jobs: list[JobStatus] = []
         self.exporter_values: dict[str, float] = {}

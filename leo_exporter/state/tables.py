@@ -98,6 +98,7 @@ class EntityTable(Generic[E]):
         # the `<prefix>tags` series: entity id -> `,tag_customer="x",...` (tagged entities only),
         # set by leo_exporter/tagging.py, which re-reads attributes when attrs_version moves
         self.tags: dict[str, str] = {}
+        self.tag_pairs: dict[str, tuple[tuple[str, str], ...]] = {}  # the same as (label, value) pairs, for reports
         self.attrs_version = 0
         self._alerts_counted = -1
         # where an invalid measurement goes: the account's counter (AccountState sets it)
@@ -195,10 +196,12 @@ class EntityTable(Generic[E]):
 
     def set_tags(self, tags: Mapping[str, Iterable[tuple[str, str]]]) -> None:
         """The user tags of each known entity (label name, value), replacing all; a no-op when unchanged."""
-        texts = {eid: f",{label_fragment(pairs)}" for eid, pairs in tags.items() if eid in self.labels}
-        texts = {eid: text for eid, text in texts.items() if text != ","}
+        pairs = {eid: tuple(p) for eid, p in tags.items() if eid in self.labels}
+        pairs = {eid: p for eid, p in pairs.items() if p}
+        texts = {eid: f",{label_fragment(p)}" for eid, p in pairs.items()}
         if texts != self.tags:
             self.tags = texts
+            self.tag_pairs = pairs
             self.version += 1
 
     # --- values, through the catalogue's handles
@@ -304,6 +307,7 @@ class EntityTable(Generic[E]):
         self.attrs_version += 1
         for mapping in (self.labels, self.attrs, self.info_extra, self.alerts, self.last_seen, self.tags):
             mapping.pop(entity_id, None)
+        self.tag_pairs.pop(entity_id, None)
         for stamps in self.stamps.values():
             stamps.pop(entity_id, None)
 

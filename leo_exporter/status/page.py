@@ -414,6 +414,7 @@ def render(
         f"({totals['online']} online, {totals['offline']} offline) · {e(iso(now).replace('T', ' '))}</p>"
         "<nav><a href='#accounts'>Accounts</a><a href='#jobs'>Polling manager</a><a href='#terminals'>Terminals</a>"
         "<a href='#alerts'>Alerts</a> | <a href='metrics'>Metrics</a><a href='terminals.csv'>Terminals CSV</a>"
+        "<a href='usage.csv'>Usage CSV</a>"
         "<a href='api/status'>JSON</a><a href='healthz'>Health</a><a href='readyz'>Readiness</a></nav>"
         + (NO_AUTH if controls and not basic_auth else "")
         + notice(params)

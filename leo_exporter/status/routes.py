@@ -6,6 +6,8 @@
     GET  /api/terminals              ?q=&state=&account=&provider=&page=&per_page=
     GET  /api/alerts                 ?limit= (devices listed; counts cover all)
     GET  /terminals.csv              the ticketing CSV
+    GET  /usage.csv                  the monthly usage report: ?cycles=N&by=tag:<key>
+    GET  /api/usage                  the same as JSON
     POST /api/jobs/{job}/poll        run now (?wait=SECONDS to wait for the result)
     POST /api/jobs/{job}/enable      | disable
     POST /api/jobs/{job}/interval    form or JSON: interval=30s (or interval_seconds=30)
@@ -35,7 +37,7 @@ from starlette.routing import Route
 
 from leo_exporter import __version__
 from leo_exporter.durations import format_duration, parse_duration
-from leo_exporter.status import csvexport, page, views
+from leo_exporter.status import csvexport, page, usage, views
 from leo_exporter.status.actions import ActionDesk
 from leo_exporter.status.posts import BadRequest, change_refused, is_form, read_body
 
@@ -80,6 +82,8 @@ class StatusRoutes:
             Route("/api/terminals", self.terminals),
             Route("/api/alerts", self.alerts),
             Route("/terminals.csv", self.csv),
+            Route("/usage.csv", self.usage_csv),
+            Route("/api/usage", self.usage_json),
             Route("/api/jobs/{job:path}/poll", self.poll, methods=["POST"]),
             Route("/api/jobs/{job:path}/enable", self.enable, methods=["POST"]),
             Route("/api/jobs/{job:path}/disable", self.disable, methods=["POST"]),
@@ -198,6 +202,38 @@ class StatusRoutes:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="terminals.csv"', "Cache-Control": "no-store"},
         )
+
+    async def _usage(self, request: Request) -> tuple[list[usage.Row], int, str | None]:
+        """The report's rows for `?cycles=N` (default: the most any account keeps) and `?by=tag:<key>`."""
+        config = self.exporter.config
+        kept = max((a.billing_cycles_kept for a in config.accounts), default=3)
+        params = request.query_params
+        cycles = usage.cycles_param(params.get("cycles"), kept)
+        by = usage.by_param(params.get("by"))
+        if by is not None and by not in config.tags.keys:
+            known = ", ".join(config.tags.keys) or "none are declared"
+            raise usage.ReportError(f"by: {by!r} is not a tag key of the config's tags: ({known})")
+        state = self.exporter.state
+        return await self.exporter.worker.run(lambda: usage.snapshot(state, cycles)), cycles, by
+
+    async def usage_csv(self, request: Request) -> Response:
+        try:
+            rows, _, by = await self._usage(request)
+        except usage.ReportError as exc:
+            return Response(f"{exc}\n", status_code=400, media_type="text/plain; charset=utf-8")
+        body = await anyio.to_thread.run_sync(usage.csv_bytes, rows, by)
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="usage.csv"', "Cache-Control": "no-store"},
+        )
+
+    async def usage_json(self, request: Request) -> Response:
+        try:
+            rows, cycles, by = await self._usage(request)
+        except usage.ReportError as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json(await anyio.to_thread.run_sync(usage.json_data, rows, cycles, by))
 
     # --- job control -----------------------------------------------------------------------------
 

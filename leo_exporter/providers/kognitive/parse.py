@@ -16,7 +16,7 @@ from typing import Any
 from leo_exporter.providers.common import json_object, parse_items, timestamp
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.kognitive import fields as F
-from leo_exporter.records import ProductRecord, UsageRecord
+from leo_exporter.records import BillingCycle, ProductRecord, UsageRecord
 
 GB = 1e9  # decimal gigabytes, as Starlink reports them (ASSUMED for Kognitive too)
 
@@ -207,6 +207,24 @@ def _gigabytes(item: dict[str, Any], key: str, what: str) -> float | None:
     return None if value is None else value * GB
 
 
+def _billing_cycles(
+    num: str, item: dict[str, Any], cycles: list[Any], updated: float | None, what: str
+) -> tuple[BillingCycle, ...]:
+    """Every cycle of `billingCycles` with its dates (ASSUMED on the cycle; the item's dates are the
+    current one's, the last), for the usage report; Kognitive gives no limit or overage per cycle."""
+    out = []
+    for index, raw in enumerate(cycles):
+        cycle = json_object(raw, f"{what}, billing cycle")
+        last = index == len(cycles) - 1
+        start = timestamp(cycle.get(F.BU_START) or (item.get(F.BU_START) if last else None), f"{what}, {F.BU_START}")
+        if start is None:
+            continue
+        end = timestamp(cycle.get(F.BU_END) or (item.get(F.BU_END) if last else None), f"{what}, {F.BU_END}")
+        totals = {cls: _gigabytes(cycle, key, what) for cls, (key, _) in F.USAGE_CLASSES.items()}
+        out.append(BillingCycle(num, start, end, {k: v for k, v in totals.items() if v is not None}, updated=updated))
+    return tuple(out)
+
+
 def parse_usage(item: Any) -> LineUsage:
     """One service line's current cycle: totals by class and the newest day's usage."""
     item = json_object(item, "billing usage")
@@ -243,14 +261,16 @@ def parse_usage(item: Any) -> LineUsage:
     # The cycle's own dates when it has them (ASSUMED), else the item's (as in the sample).
     start = current.get(F.BU_START) or item.get(F.BU_START)
     end = current.get(F.BU_END) or item.get(F.BU_END)
+    updated = timestamp(item.get(F.BU_UPDATED), f"{what}, {F.BU_UPDATED}")
     record = UsageRecord(
         service_line=num,
         by_class=by_class,
         cycle_start=timestamp(start, f"{what}, {F.BU_START}"),
         cycle_end=timestamp(end, f"{what}, {F.BU_END}"),
-        updated=timestamp(item.get(F.BU_UPDATED), f"{what}, {F.BU_UPDATED}"),
+        updated=updated,
         daily_by_class=daily,
         daily_date=daily_date,
+        cycles=_billing_cycles(num, item, cycles, updated, what),
     )
     return LineUsage(text(item, F.BU_ACCOUNT, what), record)
 

@@ -54,7 +54,7 @@ from leo_exporter.providers.oneweb.parse import (
     state_is_known,
 )
 from leo_exporter.providers.oneweb.schema import ONLINE_STATES
-from leo_exporter.records import AccountRecord, PoolRecord
+from leo_exporter.records import AccountRecord, BillingCycle, PoolRecord
 from leo_exporter.state import EntityTable
 
 T = TypeVar("T")
@@ -441,15 +441,64 @@ class OneWebDriver:
                     if value is not None:
                         values[attr][(cls,)] = value
                 info.append(({"class": cls, **bucket.attrs}, 1.0))
-            for attr, family in USAGE_FAMILIES.items():
-                table.set_labelled(family, pid, values[attr])
-            table.set_labelled(families.SERVICE_LINE_USAGE_BUCKET_INFO, pid, info)
             starts = [b.cycle_start for b in buckets if b.cycle_start is not None]
             ends = [b.cycle_end for b in buckets if b.cycle_end is not None]
-            table.set(catalog.SERVICE_LINE_BILLING_CYCLE_START_TIMESTAMP_SECONDS, pid, min(starts) if starts else None)
-            table.set(catalog.SERVICE_LINE_BILLING_CYCLE_END_TIMESTAMP_SECONDS, pid, max(ends) if ends else None)
+            start, end = (min(starts) if starts else None), (max(ends) if ends else None)
+            cycle = _billing_cycle(pid, start, end, when, buckets, values["used"])
+            if cycle is not None:
+                self.ctx.state.apply_cycles([cycle])
+            # The report lags: one of a cycle that has ended (at 00:30 on a cycle's first day, the
+            # last cycle's) is the previous cycle's, and the current cycle has no figures yet.
+            ended = end is not None and end <= self.ctx.state.clock()
+            for attr, family in USAGE_FAMILIES.items():
+                table.set_labelled(family, pid, {} if ended else values[attr])
+            table.set_labelled(families.SERVICE_LINE_USAGE_BUCKET_INFO, pid, info)
+            table.set(catalog.SERVICE_LINE_BILLING_CYCLE_START_TIMESTAMP_SECONDS, pid, None if ended else start)
+            table.set(catalog.SERVICE_LINE_BILLING_CYCLE_END_TIMESTAMP_SECONDS, pid, None if ended else end)
             table.set(catalog.SERVICE_LINE_USAGE_UPDATED_TIMESTAMP_SECONDS, pid, when)
+            self._previous_cycle(pid, None if ended or start is None else start)
         self.ctx.state.replace_pools(_pools(by_product))
+
+    def _previous_cycle(self, pid: str, current_start: float | None) -> None:
+        """The previous cycle's figures, from the last report of it the exporter kept (OneWeb
+        reports only the running cycle): the newest kept cycle before the current one."""
+        table = self.ctx.state.service_lines
+        kept = self.ctx.state.cycles.newest(pid, self.ctx.state.cycles.keep)
+        before = [c for c in kept if current_start is None or c.start < current_start]
+        previous = before[-1] if before else None
+        table.set_labelled(
+            catalog.SERVICE_LINE_PREVIOUS_CYCLE_USAGE_BYTES,
+            pid,
+            {(cls,): v for cls, v in (previous.by_class if previous else {}).items()},
+        )
+        start, end = (previous.start, previous.end) if previous else (None, None)
+        table.set(catalog.SERVICE_LINE_PREVIOUS_CYCLE_START_TIMESTAMP_SECONDS, pid, start)
+        table.set(catalog.SERVICE_LINE_PREVIOUS_CYCLE_END_TIMESTAMP_SECONDS, pid, end)
+
+
+def _billing_cycle(
+    pid: str,
+    start: float | None,
+    end: float | None,
+    when: float | None,
+    buckets: list[UsageBucket],
+    used: dict[tuple[str], float],
+) -> BillingCycle | None:
+    """The product's cycle as its newest usage report shows it, for the usage report. ASSUMED, as
+    the report's shape is: the used amount per bucket by class; the limit is the entitlement of
+    its own (not shared) buckets; OneWeb reports overage in blocks of a size it does not say, so
+    the overage columns stay empty. None without a start date."""
+    if start is None:
+        return None
+    own = [b.entitlement for b in buckets if b.entitlement is not None and b.attrs.get("shared") != "true"]
+    return BillingCycle(
+        service_line=pid,
+        start=start,
+        end=end,
+        by_class={cls: value for (cls,), value in used.items()},
+        limit_bytes=sum(own) if own else None,
+        updated=when,
+    )
 
 
 def _pools(by_product: dict[str, list[UsageBucket]]) -> list[PoolRecord]:

@@ -12,6 +12,9 @@ from leo_exporter.providers.starlink.jobspecs import JOBS
 
 DEFAULT_API_URL = "https://starlink.com/api/public/v2"
 DEFAULT_AUTH_URL = "https://starlink.com/api/auth/connect/token"
+# `previousBillingCycles` the data usage query is sent at most: the API documents no maximum, so
+# the exporter keeps to a year (the simulator, like a strict server, refuses more than 24)
+MAX_PREVIOUS_CYCLES = 12
 
 
 class TelemetryOptions(Strict):
@@ -41,9 +44,25 @@ class StarlinkAccount(AccountConfig):
         description="ObstructionPercentTime: documented as percent (0-100); 'ratio' if your data says 0-1",
     )
     # one past cycle: on a cycle's first day the newest complete day is the previous cycle's last
-    previous_billing_cycles: int = Field(default=1, ge=0, le=12)
+    # (the data usage job asks for the larger of this and `billing_cycles_kept` - 1)
+    previous_billing_cycles: int = Field(default=1, ge=0, le=MAX_PREVIOUS_CYCLES)
 
     JOBS: ClassVar[tuple[JobSpec, ...]] = JOBS
+
+    @field_validator("billing_cycles_kept")
+    @classmethod
+    def _cycles_within_api(cls, value: int) -> int:
+        if value - 1 > MAX_PREVIOUS_CYCLES:
+            raise ValueError(
+                f"at most {MAX_PREVIOUS_CYCLES + 1} for Starlink (the current cycle and "
+                f"{MAX_PREVIOUS_CYCLES} previous ones, the most the data usage query is asked for)"
+            )
+        return value
+
+    @property
+    def previous_cycles_asked(self) -> int:
+        """`previousBillingCycles` of the data usage query: enough for the report and the daily figure."""
+        return max(self.previous_billing_cycles, self.billing_cycles_kept - 1)
 
     @field_validator("auth_url")
     @classmethod

@@ -175,7 +175,7 @@ class StarlinkDriver:
 
     async def poll_data_usage(self) -> None:
         # every line, deactivated ones too: a line deactivated mid-cycle is still billed for it
-        body = {"previousBillingCycles": self.config.previous_billing_cycles, "activeServiceLinesOnly": False}
+        body = {"previousBillingCycles": self.config.previous_cycles_asked, "activeServiceLinesOnly": False}
         skipped: list[str] = []
         usage = await self._usage_query(body, parse_data_usage, skipped)
         await apply_read(

@@ -6,12 +6,14 @@ field that is missing or of the wrong type. List parsers skip bad items and say 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from leo_exporter.providers.common import json_object, timestamp
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.records import (
     AccountRecord,
+    BillingCycle,
     CycleUsage,
     LineHistory,
     OverageRecord,
@@ -171,6 +173,37 @@ def _overage(cycle: dict[str, Any], currency: str, what: str) -> tuple[OverageRe
     )
 
 
+def _billing_cycle(
+    number: str, cycle: dict[str, Any], plan: dict[str, Any], limit: float | None, what: str
+) -> BillingCycle | None:
+    """One `DataUsageBillingCycleV2` as a row of the usage report: totals by class, the limit (the
+    cycle's overage lines name the plan's limit then, else the plan's now), the overage used and
+    what it costs (`overageAmountGB`, `overagePrice` summed over the cycle's overage lines, in the
+    plan's `isoCurrencyCode`); none without a start date, which is what names a cycle."""
+    start = timestamp(cycle.get("startDate"), f"{what} startDate")
+    if start is None:
+        return None
+    currency = _text(plan, "isoCurrencyCode", what)
+    overage = _overage(cycle, currency, what)
+    limits = [o.limit_bytes for o in overage if o.limit_bytes is not None]
+    if limits:
+        limit = max(limits)
+    priced = [o.cost for o in overage if o.cost is not None]
+    metered = limit is not None  # a plan with a limit: no overage line means no overage
+    mobile = plan.get("isMobilePlan")
+    return BillingCycle(
+        service_line=number,
+        start=start,
+        end=timestamp(cycle.get("endDate"), f"{what} endDate"),
+        by_class=_class_totals(cycle, what),
+        limit_bytes=limit,
+        overage_bytes=sum(o.bytes for o in overage) if overage else (0.0 if metered else None),
+        overage_cost=sum(priced) if priced else (0.0 if metered and currency else None),
+        currency=currency if priced or (metered and currency) else "",
+        mobile=mobile if isinstance(mobile, bool) else None,
+    )
+
+
 def parse_data_usage(item: Any) -> UsageRecord:
     """One service line's usage; the current billing cycle is the last in `billingCycles`, the one
     before it (when asked for with `previousBillingCycles`) the one before that."""
@@ -195,18 +228,26 @@ def parse_data_usage(item: Any) -> UsageRecord:
     # A Priority data plan's usageLimitGB is its pool's capacity, not a limit of the line's own.
     pooled = bool(plan.get("dataPoolUsage") or current.get("dataPoolUsage"))
     limit = None if pooled else _number(plan, "usageLimitGB", what)
+    limit_bytes = limit * GB if limit is not None else None
+    updated = timestamp(item.get("lastUpdated"), f"{what} lastUpdated")
+    cycles = tuple(
+        replace(found, updated=updated)
+        for raw in cycles
+        if (found := _billing_cycle(number, json_object(raw, f"{what} billing cycle"), plan, limit_bytes, what))
+    )
     return UsageRecord(
         service_line=number,
         by_class=_class_totals(current, what),
-        limit_bytes=limit * GB if limit is not None else None,
+        limit_bytes=limit_bytes,
         cycle_start=timestamp(current.get("startDate"), f"{what} startDate"),
         cycle_end=timestamp(current.get("endDate"), f"{what} endDate"),
-        updated=timestamp(item.get("lastUpdated"), f"{what} lastUpdated"),
+        updated=updated,
         daily_by_class=daily,
         daily_date=daily_date,
         previous=previous,
         overage=_overage(current, _text(plan, "isoCurrencyCode", what), what),
         mobile=mobile if isinstance(mobile, bool) else None,
+        cycles=cycles,
     )
 
 

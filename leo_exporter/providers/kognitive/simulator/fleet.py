@@ -283,17 +283,19 @@ def _gb(value: float) -> str:
     return f"{value:.2f}"
 
 
-def line_usage(seed: int, line: Line, limit_gb: float | None, now: float) -> dict[str, object]:
-    """One getBillingUsage result: the line's current cycle (from its own cycle day) with a day per
-    finished day (usage lags a day)."""
-    today = midnight(now)
-    start, end = cycle_bounds(line.anchor, today)
+PREVIOUS_CYCLES = 2  # ASSUMED: getBillingUsage gives the current cycle and the two before it
+
+
+def cycle_days(seed: int, line: Line, limit_gb: float | None, start: datetime, stop: datetime) -> list[dict[str, str]]:
+    """The days of the cycle that begins at `start` reported by `stop` (exclusive), one per day the
+    line existed and was not paused: the model the usage report's tests compute figures from."""
+    end = cycle_bounds(line.anchor, start)[1]
     limit = limit_gb or 1000.0
     days = []
     used = 0.0
     day = start
     cycle_days = (end - start).days
-    while day < today:
+    while day < min(stop, end):
         if day.timestamp() + 86400 <= line.created or line.paused_on(day):
             day += timedelta(days=1)
             continue
@@ -318,22 +320,44 @@ def line_usage(seed: int, line: Line, limit_gb: float | None, now: float) -> dic
             }
         )
         day += timedelta(days=1)
+    return days
 
-    def total(key: str) -> str:
-        return _gb(sum(float(d[key]) for d in days))
 
-    return {
-        "accountNumber": line.account,
-        "serviceLineNumber": line.number,
-        "startDate": start.strftime("%Y-%m-%d"),
-        "endDate": end.strftime("%Y-%m-%d"),
-        "billingCycles": [
+def cycle_starts(line: Line, now: float) -> list[datetime]:
+    """Starts of the cycles getBillingUsage reports, oldest first: the current one and up to
+    PREVIOUS_CYCLES before it, none that ended before the line was created."""
+    today = midnight(now)
+    starts = [cycle_start(line.anchor, today, -back) for back in range(PREVIOUS_CYCLES, -1, -1)]
+    return [s for s in starts if cycle_bounds(line.anchor, s)[1].timestamp() > line.created or s == starts[-1]]
+
+
+def line_usage(seed: int, line: Line, limit_gb: float | None, now: float) -> dict[str, object]:
+    """One getBillingUsage result: the line's cycles (from its own cycle day), the current one last,
+    each with a day per finished day (usage lags a day)."""
+    today = midnight(now)
+    cycles = []
+    for start in cycle_starts(line, now):
+        days = cycle_days(seed, line, limit_gb, start, today)
+
+        def total(key: str, days: list[dict[str, str]] = days) -> str:
+            return _gb(sum(float(d[key]) for d in days))
+
+        cycles.append(
             {
+                "startDate": start.strftime("%Y-%m-%d"),
+                "endDate": cycle_bounds(line.anchor, start)[1].strftime("%Y-%m-%d"),
                 "dailyDataUsage": days,
                 "totalPriorityGB": total("priorityGB"),
                 "totalOptInPriorityGB": total("optInPriorityGB"),
                 "totalStandardGB": total("standardGB"),
                 "totalNonBillableGB": total("nonBillableGB"),
             }
-        ],
+        )
+    start, end = cycle_bounds(line.anchor, today)
+    return {
+        "accountNumber": line.account,
+        "serviceLineNumber": line.number,
+        "startDate": start.strftime("%Y-%m-%d"),
+        "endDate": end.strftime("%Y-%m-%d"),
+        "billingCycles": cycles,
     }

@@ -483,7 +483,7 @@ class KognitiveSimulator:
             plan = next((p for p in account.products if p.reference_id == line.product), None)
             results.append(line_usage(self.seed, line, plan.limit_gb if plan else None, now))
         if broken and results:
-            results[0]["billingCycles"][0]["totalPriorityGB"] = "n/a"  # type: ignore[index]
+            results[0]["billingCycles"][-1]["totalPriorityGB"] = "n/a"  # type: ignore[index]
         return envelope({F.RESULTS: results})
 
     async def _addresses(self, request: Request, partner: Partner) -> Response:
