@@ -1,0 +1,203 @@
+"""Shards as Kubernetes Leases (leo_exporter/leases.py): the Lease double held to the official
+client's model, and the real kubernetes_asyncio leader election driven against it in-process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from leo_exporter.leases import LeaseSettings, ShardLeases, lease_name
+from tests.lease_double import LEASE_FIELDS, SPEC_FIELDS, LeaseDouble, serve
+
+pytestmark = pytest.mark.anyio
+TOKENS = {"token-a": "replica-a", "token-b": "replica-b", "token-c": "replica-c"}
+FAST = {"lease_duration": 4.0, "renew_deadline": 2.5, "retry_period": 1.0}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # kubernetes_asyncio is asyncio's
+
+
+@pytest.fixture
+def double(tmp_path: Path):
+    lease_double = LeaseDouble(dict(TOKENS))
+    with serve(lease_double) as url:
+        lease_double.url = url  # type: ignore[attr-defined]
+        for token, name in TOKENS.items():
+            lease_double.kubeconfig(tmp_path / f"{name}.kubeconfig", url, token)
+        yield lease_double
+
+
+@asynccontextmanager
+async def api_as(double: LeaseDouble, tmp_path: Path, who: str) -> AsyncIterator[client.CoordinationV1Api]:
+    configuration = client.Configuration()
+    await config.load_kube_config(config_file=str(tmp_path / f"{who}.kubeconfig"), client_configuration=configuration)
+    async with client.ApiClient(configuration) as api:
+        yield client.CoordinationV1Api(api)
+
+
+def new_lease(name: str, holder: str) -> client.V1Lease:
+    spec = client.V1LeaseSpec(holder_identity=holder, lease_duration_seconds=15, lease_transitions=0)
+    return client.V1Lease(metadata=client.V1ObjectMeta(name=name), spec=spec)
+
+
+# --------------------------------------------------------------------------- the double is faithful
+
+
+def test_the_double_knows_the_lease_schema_of_the_official_client() -> None:
+    assert set(client.V1Lease.attribute_map.values()) == LEASE_FIELDS
+    assert set(client.V1LeaseSpec.attribute_map.values()) == SPEC_FIELDS
+
+
+async def test_create_read_and_optimistic_concurrency_as_the_api_server(double: LeaseDouble, tmp_path: Path) -> None:
+    async with api_as(double, tmp_path, "replica-a") as a, api_as(double, tmp_path, "replica-b") as b:
+        with pytest.raises(ApiException) as missing:
+            await a.read_namespaced_lease("x", "leo")
+        assert missing.value.status == 404 and '"code":404' in missing.value.body.replace(" ", "")
+        created = await a.create_namespaced_lease("leo", new_lease("x", "replica-a"))
+        assert isinstance(created, client.V1Lease) and created.metadata.resource_version
+        with pytest.raises(ApiException) as again:
+            await b.create_namespaced_lease("leo", new_lease("x", "replica-b"))
+        assert again.value.status == 409
+
+        # both read the same version; the first write wins, the second is a 409 Conflict
+        seen_a, seen_b = await a.read_namespaced_lease("x", "leo"), await b.read_namespaced_lease("x", "leo")
+        seen_a.spec.renew_time = "2026-12-05T12:00:00.5Z"
+        seen_b.spec.holder_identity = "replica-b"
+        seen_b.spec.renew_time = "2026-12-05T12:00:01Z"
+        written = await a.replace_namespaced_lease("x", "leo", seen_a)
+        assert written.metadata.resource_version != seen_a.metadata.resource_version
+        with pytest.raises(ApiException) as conflict:
+            await b.replace_namespaced_lease("x", "leo", seen_b)
+        assert conflict.value.status == 409 and "the object has been modified" in conflict.value.body
+
+        # the fields the election reads come back typed by the official model
+        lease = await b.read_namespaced_lease("x", "leo")
+        assert lease.spec.holder_identity == "replica-a"
+        assert lease.spec.renew_time.isoformat() == "2026-12-05T12:00:00.500000+00:00"
+        assert (lease.spec.lease_duration_seconds, lease.spec.lease_transitions) == (15, 0)
+
+        # no resourceVersion: Leases allow no unconditional update
+        lease.metadata.resource_version = None
+        with pytest.raises(ApiException) as unconditional:
+            await b.replace_namespaced_lease("x", "leo", lease)
+        assert unconditional.value.status == 422
+        listed = await b.list_namespaced_lease("leo")
+        assert [item.metadata.name for item in listed.items] == ["x"]
+
+
+# --------------------------------------------------------------------------- the election, in-process
+
+
+class Replica:
+    """ShardLeases with callbacks that log when polling starts and stops for each shard."""
+
+    def __init__(self, name: str, tmp_path: Path, total: int, max_held: int = 0) -> None:
+        self.name = name
+        self.events: list[tuple[float, str, int]] = []
+        settings = LeaseSettings(
+            total=total,
+            identity=name,
+            namespace="leo",
+            max_held=max_held,
+            kubeconfig=str(tmp_path / f"{name}.kubeconfig"),
+            **FAST,
+        )
+        self.leases = ShardLeases(settings, self._gain, self._lose)
+        self.scope = anyio.CancelScope()
+
+    async def _gain(self, shard: int) -> None:
+        self.events.append((time.monotonic(), "gain", shard))
+
+    async def _lose(self, shard: int) -> None:
+        self.events.append((time.monotonic(), "lose", shard))
+
+    async def run(self) -> None:
+        with self.scope:
+            await self.leases.run()
+
+
+async def wait_until(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.05)
+
+
+def polling(replicas: list[Replica], shard: int, at: float) -> list[str]:
+    """Which replicas were polling `shard` at monotonic time `at`, from their gain/lose logs."""
+    who = []
+    for replica in replicas:
+        on = False
+        for when, what, s in replica.events:
+            if s == shard and when <= at:
+                on = what == "gain"
+        if on:
+            who.append(replica.name)
+    return who
+
+
+def never_two(replicas: list[Replica], total: int) -> None:
+    moments = sorted(when for r in replicas for when, _, _ in r.events)
+    for shard in range(total):
+        for moment in moments:
+            assert len(polling(replicas, shard, moment)) <= 1, (shard, [r.events for r in replicas])
+
+
+async def test_every_shard_gets_one_leader_up_to_the_maximum_and_sigterm_hands_over(
+    double: LeaseDouble, tmp_path: Path
+) -> None:
+    replicas = [Replica("replica-a", tmp_path, 4, max_held=2), Replica("replica-b", tmp_path, 4, max_held=2)]
+    async with anyio.create_task_group() as tg:
+        for replica in replicas:
+            tg.start_soon(replica.run)
+        await wait_until(lambda: all(double.holder(lease_name(i)) for i in range(4)))
+        await wait_until(lambda: sum(len(r.leases.held) for r in replicas) == 4)
+        assert [len(r.leases.held) for r in replicas] == [2, 2]
+        a, b = replicas
+        held_by_a = a.leases.held
+        # SIGTERM: a's polling stops, then its leases are released (holder emptied) ...
+        a.scope.cancel()
+        await wait_until(lambda: all(double.holder(lease_name(i)) != "replica-a" for i in held_by_a), 10)
+        # ... and b takes them? No: b is at its maximum. A third replica takes them at its next retry.
+        c = Replica("replica-c", tmp_path, 4, max_held=2)
+        replicas.append(c)
+        released = time.monotonic()
+        tg.start_soon(c.run)
+        await wait_until(lambda: sorted(c.leases.held) == sorted(held_by_a), 15)
+        # released leases need no expiry: taken well before a lease duration would have run out
+        assert time.monotonic() - released < 15
+        never_two(replicas, 4)
+        tg.cancel_scope.cancel()
+    transitions = [s.transitions for s in a.leases.shards if s.shard in held_by_a]
+    assert transitions == [2, 2]  # gained once, lost once
+    leases = {name: lease for (_, name), lease in double.leases.items()}
+    assert all(leases[lease_name(i)]["spec"].get("leaseTransitions", 0) >= 1 for i in held_by_a)
+
+
+async def test_a_partitioned_leader_stops_polling_before_its_lease_expires(double: LeaseDouble, tmp_path: Path) -> None:
+    a, b = Replica("replica-a", tmp_path, 1), Replica("replica-b", tmp_path, 1)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(a.run)
+        await wait_until(lambda: a.leases.held == [0])
+        tg.start_soon(b.run)
+        await wait_until(lambda: double.requests.get("replica-b", 0) >= 2)  # b follows
+        double.partitioned.add("replica-a")  # a's requests now go unanswered
+        await wait_until(lambda: b.leases.held == [0], 30)
+        double.partitioned.clear()
+        tg.cancel_scope.cancel()
+    lost = next(when for when, what, _ in a.events if what == "lose")
+    gained = next(when for when, what, _ in b.events if what == "gain")
+    assert lost < gained
+    # a stopped within the renew deadline (plus a watchdog tick) of its last good renewal; b could
+    # not take the lease before a whole lease duration after seeing that renewal
+    last_renewal = max(c.at for c in double.changes if c.client == "replica-a")
+    assert gained - lost > FAST["lease_duration"] - FAST["renew_deadline"] - 1.0, (lost, gained, last_renewal)
+    never_two([a, b], 1)
