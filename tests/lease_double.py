@@ -192,7 +192,9 @@ class LeaseDouble:
             raise Invalid(400, "BadRequest", "the body of the request was in an unknown format") from None
         if not isinstance(body, dict):
             raise Invalid(400, "BadRequest", "the body of the request was in an unknown format")
-        unknown = sorted(set(body) - LEASE_FIELDS) + [f"spec.{k}" for k in sorted(set(body.get("spec") or {}) - SPEC_FIELDS)]
+        unknown = sorted(set(body) - LEASE_FIELDS) + [
+            f"spec.{k}" for k in sorted(set(body.get("spec") or {}) - SPEC_FIELDS)
+        ]
         if unknown:
             raise Invalid(400, "BadRequest", f"strict decoding error: unknown field {', '.join(map(repr, unknown))}")
         if body.get("kind", "Lease") != "Lease" or body.get("apiVersion", f"{GROUP}/v1") != f"{GROUP}/v1":
