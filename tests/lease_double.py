@@ -115,7 +115,9 @@ class LeaseDouble:
         if client is not None:
             with self._lock:
                 self.requests[client] = self.requests.get(client, 0) + 1
-            while client in self.partitioned:  # a partition: the request is never answered
+            while True:  # a partition: the request is not answered while it lasts (a set, no event)
+                if client not in self.partitioned:
+                    break
                 await anyio.sleep(0.05)
         return client
 
