@@ -343,6 +343,11 @@ class Exporter:
             else:
                 await anyio.sleep(0.1)
 
+    async def stop_leases(self) -> None:
+        """On SIGTERM, before anything else: hand the shards over (leo_exporter/leases.py)."""
+        if self.leases is not None:
+            await self.leases.stop()
+
     async def aclose(self) -> None:
         for account in self.accounts:
             with contextlib.suppress(Exception):

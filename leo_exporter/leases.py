@@ -119,6 +119,8 @@ class ShardLeases:
         self.shards = [ShardLease(i) for i in range(settings.total)]
         self._taking = anyio.Lock()  # one acquisition at a time, so max_held holds
         self._api: Any = None
+        self._scope: anyio.CancelScope | None = None
+        self._done: anyio.Event | None = None
 
     @property
     def held(self) -> list[int]:
@@ -132,17 +134,30 @@ class ShardLeases:
             raise LeaseError("--shard.leases needs kubernetes_asyncio: pip install 'leo-exporter[ha]'") from None
         configuration = Configuration()
         await _load_credentials(configuration, self.settings.kubeconfig)
-        async with ApiClient(configuration) as api:
-            self._api = api
-            try:
-                async with anyio.create_task_group() as tg:
-                    # Each replica tries the shards in its own order, so replicas started together
-                    # spread over the shards instead of racing for shard 0.
-                    for shard in _preference(self.settings.identity, self.settings.total):
-                        tg.start_soon(self._candidate, shard)
-            finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(RELEASE_TIMEOUT):
-                    await self._release_all()
+        self._done = anyio.Event()
+        try:
+            async with ApiClient(configuration) as api:
+                self._api = api
+                try:
+                    with anyio.CancelScope() as self._scope:
+                        async with anyio.create_task_group() as tg:
+                            # Each replica tries the shards in its own order, so replicas started
+                            # together spread over the shards instead of racing for shard 0.
+                            for shard in _preference(self.settings.identity, self.settings.total):
+                                tg.start_soon(self._candidate, shard)
+                finally:
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(RELEASE_TIMEOUT):
+                        await self._release_all()
+        finally:
+            self._done.set()
+
+    async def stop(self) -> None:
+        """Stop polling every shard and release the leases, first thing on SIGTERM (bounded)."""
+        if self._scope is None or self._done is None:
+            return
+        self._scope.cancel()
+        with anyio.move_on_after(RELEASE_TIMEOUT + 0.5):
+            await self._done.wait()
 
     async def _candidate(self, shard: int) -> None:
         from kubernetes_asyncio.leaderelection.electionconfig import Config
