@@ -9,12 +9,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from leo_exporter.leases import LeaseSettings, ShardLeases, lease_name
+from leo_exporter.app import Exporter
+from leo_exporter.cli import _lease_settings, build_parser
+from leo_exporter.config import Config
+from leo_exporter.leases import LeaseError, LeaseSettings, ShardLeases, lease_name
+from leo_exporter.serving import in_process
 from tests.lease_double import LEASE_FIELDS, SPEC_FIELDS, LeaseDouble, serve
+from tests.processes import samples_by_name
 
 pytestmark = pytest.mark.anyio
 TOKENS = {"token-a": "replica-a", "token-b": "replica-b", "token-c": "replica-c"}
@@ -204,3 +210,62 @@ async def test_a_partitioned_leader_stops_polling_before_its_lease_expires(doubl
     last_renewal = max(c.at for c in double.changes if c.client == "replica-a")
     assert gained - lost > FAST["lease_duration"] - FAST["renew_deadline"] - 1.0, (lost, gained, last_renewal)
     never_two([a, b], 1)
+
+
+# --------------------------------------------------------------------------- what a user sees
+
+
+def settings_for(total: int, standby: bool) -> LeaseSettings:
+    return LeaseSettings(total=total, identity="p", namespace="leo", standby=standby)
+
+
+@pytest.mark.parametrize("standby", [False, True])
+async def test_ready_with_a_shard_or_as_a_declared_standby(standby: bool) -> None:
+    exporter = Exporter(Config.model_validate({"shard": {"total": 2}}), leases=settings_for(2, standby))
+    await exporter.render_now()
+    if standby:
+        assert exporter.not_ready() == []
+    else:
+        [waiting] = exporter.not_ready()
+        assert waiting.startswith("a shard lease")
+    assert exporter.leases_summary() == "leading shards none of 2 by lease" + (" (standby)" if standby else "")
+    # holding a shard makes any replica ready
+    assert exporter.leases is not None
+    exporter.leases.shards[1].leader = True
+    assert exporter.not_ready() == []
+    assert exporter.leases_summary().startswith("leading shards 1 of 2")
+
+
+async def test_the_exposition_has_a_leader_gauge_per_shard_and_no_shard_info() -> None:
+    exporter = Exporter(Config.model_validate({"shard": {"total": 3}}), leases=settings_for(3, True))
+    assert exporter.leases is not None
+    exporter.leases._set(exporter.leases.shards[2], True)  # what a gained lease does
+    families = samples_by_name(await exposition_text(exporter))
+    leader = {s.labels["shard"]: s.value for s in families["leo_exporter_shard_leader"]}
+    assert leader == {"0": 0.0, "1": 0.0, "2": 1.0}
+    transitions = {s.labels["shard"]: s.value for s in families["leo_exporter_shard_transitions_total"]}
+    assert transitions == {"0": 0.0, "1": 0.0, "2": 1.0}
+    assert "leo_exporter_shard_info" not in families
+
+
+async def exposition_text(exporter: Exporter) -> str:
+    async with in_process(exporter) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://exporter") as http:
+            await exporter.render_now()
+            return (await http.get("/metrics")).text
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LEO_SHARD_LEASES": "true", "LEO_SHARD_INDEX": "1"}, "takes no shard index"),
+        ({"LEO_SHARD_LEASES": "true", "LEO_SHARD_LEASE_DURATION": "5", "LEO_SHARD_RENEW_DEADLINE": "6"}, "longer"),
+        ({"LEO_SHARD_LEASES": "true", "LEO_SHARD_LEASE_DURATION": "15.5"}, "whole seconds"),
+        ({"LEO_SHARD_LEASES": "true", "LEO_SHARD_RETRY_PERIOD": "soon"}, "number of seconds"),
+    ],
+)
+def test_bad_lease_settings_are_one_clear_error(env: dict[str, str], message: str) -> None:
+    args = build_parser().parse_args([])
+    with pytest.raises(LeaseError, match=message):
+        _lease_settings(Config.model_validate({"shard": {"total": 2}}), args, {"POD_NAMESPACE": "leo", **env})

@@ -21,6 +21,12 @@ def test_failover_by_sigkill_sigterm_and_partition_with_one_reader_per_account(t
         c.wait(c.all_led, 120, "every shard led and served")
         held = {r: [s for s in range(SHARDS) if c.leader(s) == r] for r in c.replicas}
         assert all(len(shards) <= 2 for shards in held.values()), held  # --shard.max-per-replica 2
+        # the status page and its API say which shards a replica leads
+        first = c.replicas[c.leader(0)]
+        led = ", ".join(map(str, held[first.name]))
+        assert f"Leading shards {led} of {SHARDS} by lease" in httpx.get(first.url + "/", timeout=10).text
+        api = httpx.get(first.url + "/api/status", timeout=10).json()
+        assert api["shard"] == {"total": SHARDS, "leading": held[first.name]}, api
 
         # SIGKILL the leader of shard 0 (front and worker): its leases expire, then others take them
         victim = c.replicas[c.leader(0)]
