@@ -647,7 +647,8 @@ def _lease_settings(config: Config, args: argparse.Namespace, env: Mapping[str, 
         raise LeaseError("--shard.leases takes no shard index: each replica polls the shards whose lease it holds")
     settings = LeaseSettings(
         total=config.shard.total,
-        identity=env.get("POD_NAME") or env.get("HOSTNAME") or socket.gethostname(),
+        # POD_NAME is unique in the cluster; without it, two exporters on one host must still differ
+        identity=env.get("POD_NAME") or f"{env.get('HOSTNAME') or socket.gethostname()}-{os.getpid()}",
         namespace=default_namespace(dict(env)),
         max_held=int(number(args.shard_max_per_replica, "LEO_SHARD_MAX_PER_REPLICA", 0)),
         lease_duration=number(args.shard_lease_duration, "LEO_SHARD_LEASE_DURATION", 15.0),

@@ -14,6 +14,9 @@ renew_deadline` before any other replica may take the lease (it counts the whole
 when it saw that renewal, which is later). A replica holds at most `max_held` leases, and on
 SIGTERM stops polling and then releases every lease (holder emptied, as client-go's
 ReleaseOnCancel does), so another replica takes it at its next retry instead of after expiry.
+
+The identity is the pod's name: a worker the front restarts (the old one is gone by then) takes
+its pod's leases straight back, as client-go lets a holder do.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ class LeaseSettings:
         if self.total < 1:
             raise LeaseError("shard total must be at least 1")
         if not self.identity:
-            raise LeaseError("lease identity is empty: set POD_NAME (or HOSTNAME)")
+            raise LeaseError("lease identity is empty: set POD_NAME")
         if not self.namespace:
             raise LeaseError("lease namespace is unknown: set POD_NAMESPACE")
         if self.retry_period < 1:
