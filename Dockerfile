@@ -40,10 +40,11 @@ COPY pyproject.toml README.md ./
 COPY leo_exporter/ leo_exporter/
 # The wheel, installed with its dependencies into a virtual environment that is copied whole
 # into the runtime stage; pip itself is not needed there. Bytecode is compiled once, unchecked
-# against source timestamps, so the read-only image never recompiles.
+# against source timestamps, so the read-only image never recompiles. With the `ha` extra
+# (kubernetes_asyncio), so the same image runs the HA overlay's shard leases.
 RUN python -m venv /opt/leo-exporter \
     && python -m pip wheel --no-deps --wheel-dir /wheels . \
-    && /opt/leo-exporter/bin/python -m pip install --no-compile /wheels/leo_exporter-*.whl \
+    && /opt/leo-exporter/bin/python -m pip install --no-compile "$(ls /wheels/leo_exporter-*.whl)[ha]" \
     && /opt/leo-exporter/bin/python -m pip uninstall --yes pip \
     && /opt/leo-exporter/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/leo-exporter/lib \
     && /opt/leo-exporter/bin/leo-exporter --version

@@ -21,13 +21,14 @@ import httpx
 from leo_exporter.config import AccountConfig, Config, ConfigError
 from leo_exporter.hangup import ignore_sighup
 from leo_exporter.jobstatus import JobStatus
+from leo_exporter.leases import LeaseSettings, ShardLeases
 from leo_exporter.logs import REDACT
 from leo_exporter.providers import load_config, providers
 from leo_exporter.providers.base import AccountContext, AccountDriver, UnknownNames
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.render import Exposition, Renderer
 from leo_exporter.scheduler import Job, Scheduler
-from leo_exporter.sharding import owned
+from leo_exporter.sharding import account_key, owned, owner
 from leo_exporter.state import AccountState, FleetState, StateWorker
 from leo_exporter.tagging import Tagging
 
@@ -57,6 +58,7 @@ class Exporter:
         transport: httpx.AsyncBaseTransport | None = None,
         simulated: bool = False,
         calendar: Callable[[], float] | None = None,
+        leases: LeaseSettings | None = None,
     ):
         self.config = config
         self.simulated = simulated
@@ -82,15 +84,50 @@ class Exporter:
         # as rendered, so what /readyz?verbose reports is what a scrape gets.
         self.publish: Callable[[Exposition], Awaitable[None]] | None = None
         self._complete_from: int | None = None  # the first rendering begun after every job's first run
+        # --shard.leases: the shards this replica polls are those whose Lease it holds (leases.py)
+        self.leases = ShardLeases(leases, self._gain_shard, self._lose_shard, self._leases_changed) if leases else None
         self._build(transport)
 
     def _build(self, transport: httpx.AsyncBaseTransport | None) -> None:
         self._transport = transport
         for account_config in self.config.accounts:
             REDACT.add(*account_config.secrets())
-        # Sharding: this replica polls only the accounts its shard owns (leo_exporter/sharding.py).
-        for account_config in owned(self.config.accounts, self.config.shard.index, self.config.shard.total):
+        # Sharding: this replica polls only the accounts its shard owns (leo_exporter/sharding.py);
+        # by lease, those of the shards it leads, none yet.
+        for account_config in self._wanted(self.config):
             self._add_account(account_config)
+        self._leases_changed()
+
+    def _wanted(self, config: Config) -> list[AccountConfig]:
+        """The accounts this replica polls: its shard's, or those of the shards whose lease it holds."""
+        if self.leases is None:
+            return owned(config.accounts, config.shard.index, config.shard.total)
+        held, total = set(self.leases.held), self.leases.settings.total
+        return [a for a in config.accounts if owner(account_key(a.provider, a.name), total) in held]
+
+    # --- shard leases (leo_exporter/leases.py calls these)
+    async def _gain_shard(self, shard: int) -> None:
+        assert self.leases is not None
+        running = {runtime.config.name for runtime in self.accounts}
+        for account_config in owned(self.config.accounts, shard, self.leases.settings.total):
+            if account_config.name not in running:
+                self._add_account(account_config)
+        self._complete_from = None
+        self.state.mark_changed()
+
+    async def _lose_shard(self, shard: int) -> None:
+        """Stop polling the shard's accounts (in-flight calls cancelled) and drop their series."""
+        assert self.leases is not None
+        total = self.leases.settings.total
+        for runtime in list(self.accounts):
+            if owner(account_key(runtime.config.provider, runtime.config.name), total) == shard:
+                await self._remove_account(runtime)
+        self.state.mark_changed()
+
+    def _leases_changed(self) -> None:
+        if self.leases is not None:
+            self.state.shard_leases = {s.shard: (s.leader, s.transitions) for s in self.leases.shards}
+            self.state.mark_changed()
 
     def _add_account(self, account_config: AccountConfig) -> AccountRuntime:
         provider = providers()[account_config.provider]
@@ -186,7 +223,7 @@ class Exporter:
         changed ones stop (and changed ones start afresh). Returns (kept, added, removed)."""
         for account_config in config.accounts:
             REDACT.add(*account_config.secrets())
-        wanted = {a.name: a for a in owned(config.accounts, config.shard.index, config.shard.total)}
+        wanted = {a.name: a for a in self._wanted(config)}
         kept = removed = 0
         for runtime in list(self.accounts):
             if (
@@ -255,7 +292,20 @@ class Exporter:
         and HTTP serves if /readyz answers at all. Providers are not waited for: with wrong
         credentials or a provider down the pod is ready, and the job metrics and alerts say what
         is wrong (a readiness that waited for them would stall every rollout behind a provider)."""
-        return [] if self.exposition is not None else ["first render"]
+        if self.exposition is None:
+            return ["first render"]
+        if self.leases is not None and not self.leases.held and not self.leases.settings.standby:
+            return ["a shard lease (a declared standby is ready without one: --shard.standby)"]
+        return []
+
+    def leases_summary(self) -> str:
+        """`leading shards 0, 2 of 4` for /readyz?verbose and the status page; empty when not by lease."""
+        if self.leases is None:
+            return ""
+        held = self.leases.held
+        role = " (standby)" if self.leases.settings.standby else ""
+        led = ", ".join(map(str, held)) if held else "none"
+        return f"leading shards {led} of {self.leases.settings.total} by lease{role}"
 
     def not_succeeded(self) -> list[str]:
         """Enabled jobs that have not succeeded yet (`/readyz?verbose`)."""
@@ -310,6 +360,11 @@ class Exporter:
             else:
                 await anyio.sleep(0.1)
 
+    async def stop_leases(self) -> None:
+        """On SIGTERM, before anything else: hand the shards over (leo_exporter/leases.py)."""
+        if self.leases is not None:
+            await self.leases.stop()
+
     async def aclose(self) -> None:
         for account in self.accounts:
             with contextlib.suppress(Exception):
@@ -323,6 +378,8 @@ class Exporter:
                 tg.start_soon(self.scheduler.run)
                 tg.start_soon(self.render_loop)
                 tg.start_soon(self._reload_on_sighup)
+                if self.leases is not None:
+                    tg.start_soon(self.leases.run)
         finally:
             with anyio.CancelScope(shield=True):
                 await self.aclose()

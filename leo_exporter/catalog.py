@@ -488,6 +488,19 @@ EXPORTER_SHARD_INFO = _i(
     "Shard of this exporter replica (value 1): it polls only the accounts that rendezvous hashing "
     "assigns to shard `index` of `total`.",
 )
+EXPORTER_SHARD_LEADER = _g(
+    "leo_exporter_shard_leader",
+    "exporter",
+    "1 while this replica holds the Kubernetes Lease of the shard and polls its accounts, else 0 "
+    "(--shard.leases only). Each shard should have exactly one replica at 1.",
+    ("shard",),
+)
+EXPORTER_SHARD_TRANSITIONS_TOTAL = _c(
+    "leo_exporter_shard_transitions_total",
+    "exporter",
+    "Times this replica gained or lost the shard's lease (--shard.leases only); a fast rise is leadership flapping.",
+    ("shard",),
+)
 EXPORTER_RENDER_DURATION_SECONDS = _g(
     "leo_exporter_render_duration_seconds", "exporter", "Time the last rendering of the exposition took."
 )

@@ -32,6 +32,7 @@ from leo_exporter.catalog import COLLECTORS
 from leo_exporter.config import Config, ConfigError, ShardConfig
 from leo_exporter.durations import format_duration
 from leo_exporter.front import WorkerEnd
+from leo_exporter.leases import LeaseError, LeaseSettings, default_namespace
 from leo_exporter.limits import add_flags as add_limit_flags
 from leo_exporter.logs import setup_logging
 from leo_exporter.providers import load_config, parse_config, providers, simulated
@@ -131,6 +132,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="take the shard index from the host name's trailing -<n>, a StatefulSet pod's ordinal "
         "(also LEO_SHARD_FROM_HOSTNAME=true)",
     )
+    parser.add_argument(
+        "--shard.leases",
+        dest="shard_leases",
+        action="store_true",
+        help="high availability on Kubernetes: poll the shards whose Lease (leo-exporter-shard-<i>) this "
+        "replica holds, of --shard.total (also LEO_SHARD_LEASES=true; needs the `ha` extra)",
+    )
+    parser.add_argument(
+        "--shard.max-per-replica",
+        dest="shard_max_per_replica",
+        type=int,
+        default=None,
+        help="with --shard.leases: hold at most this many shards (default all; also LEO_SHARD_MAX_PER_REPLICA)",
+    )
+    parser.add_argument(
+        "--shard.standby",
+        dest="shard_standby",
+        action="store_true",
+        help="with --shard.leases: ready (/readyz) while holding no shard (also LEO_SHARD_STANDBY=true)",
+    )
+    for timing, default in (("lease-duration", 15.0), ("renew-deadline", 10.0), ("retry-period", 2.0)):
+        parser.add_argument(
+            f"--shard.{timing}",
+            dest="shard_" + timing.replace("-", "_"),
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help=f"with --shard.leases: the lease's {timing.replace('-', ' ')} (default {default:g}; "
+            f"also LEO_SHARD_{timing.replace('-', '_').upper()})",
+        )
     for name in COLLECTORS:
         parser.add_argument(
             f"--collector.{name}",
@@ -526,11 +557,12 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
             simulated = True
         try:
             config = _with_flags(config, args)
-        except ShardError as err:
+            leases = _lease_settings(config, args, os.environ)
+        except (ShardError, LeaseError) as err:
             log.error("shard: %s", err)
             tg.cancel_scope.cancel()
             return EXIT_CONFIG
-        exporter = Exporter(config, simulated=simulated, calendar=calendar)
+        exporter = Exporter(config, simulated=simulated, calendar=calendar, leases=leases)
         if link is not None:
             exporter.publish = Publisher(link.control, exporter.shows_first_runs)
         exporter.config_path = config_file
@@ -540,7 +572,16 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
         exporter.shard_override = lambda new: _with_flags(new, args)
         exporter.state.exporter_values["leo_exporter_config_last_reload_successful"] = 1.0
         exporter.state.exporter_values["leo_exporter_config_last_reload_success_timestamp_seconds"] = time.time()
-        if config.shard.total > 1:
+        if leases is not None:
+            log.info(
+                "shards by lease: %d shard(s), at most %d held by this replica (%s in namespace %s)%s",
+                leases.total,
+                leases.limit,
+                leases.identity,
+                leases.namespace,
+                ", a declared standby" if leases.standby else "",
+            )
+        elif config.shard.total > 1:
             log.info(
                 "shard %d of %d (index %d): polling %d of %d account(s); the other shards poll the rest",
                 config.shard.index + 1,
@@ -614,6 +655,41 @@ def _with_shard(config: Config, args: argparse.Namespace) -> Config:
         config_total=config.shard.total,
     )
     return config.model_copy(update={"shard": ShardConfig(index=shard.index, total=shard.total)})
+
+
+def _lease_settings(config: Config, args: argparse.Namespace, env: Mapping[str, str]) -> LeaseSettings | None:
+    """--shard.leases and its settings (flags, then LEO_SHARD_* variables); None without it."""
+
+    def number(flag: float | None, name: str, default: float) -> float:
+        if flag is not None:
+            return flag
+        try:
+            return float(env.get(name) or default)
+        except ValueError:
+            raise LeaseError(f"{name} must be a number of seconds") from None
+
+    if not (args.shard_leases or _env_true(env, "LEO_SHARD_LEASES")):
+        return None
+    if args.shard_index is not None or env.get("LEO_SHARD_INDEX") or args.shard_from_hostname:
+        raise LeaseError("--shard.leases takes no shard index: each replica polls the shards whose lease it holds")
+    settings = LeaseSettings(
+        total=config.shard.total,
+        # POD_NAME is unique in the cluster; without it, two exporters on one host must still differ
+        identity=env.get("POD_NAME") or f"{env.get('HOSTNAME') or socket.gethostname()}-{os.getpid()}",
+        namespace=default_namespace(dict(env)),
+        max_held=int(number(args.shard_max_per_replica, "LEO_SHARD_MAX_PER_REPLICA", 0)),
+        lease_duration=number(args.shard_lease_duration, "LEO_SHARD_LEASE_DURATION", 15.0),
+        renew_deadline=number(args.shard_renew_deadline, "LEO_SHARD_RENEW_DEADLINE", 10.0),
+        retry_period=number(args.shard_retry_period, "LEO_SHARD_RETRY_PERIOD", 2.0),
+        standby=args.shard_standby or _env_true(env, "LEO_SHARD_STANDBY"),
+        kubeconfig=env.get("KUBECONFIG") or None,
+    )
+    settings.check()
+    return settings
+
+
+def _env_true(env: Mapping[str, str], name: str) -> bool:
+    return (env.get(name) or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def simulation_config(data: dict[str, Any]) -> Config:

@@ -56,6 +56,10 @@ class ExporterPort(Protocol):
         """What /readyz waits for (empty: ready)."""
         ...
 
+    def leases_summary(self) -> str:
+        """Which shards this replica leads by lease (empty when shards are static)."""
+        ...
+
     def first_runs_pending(self) -> list[str]:
         """Enabled jobs that have not run yet, and 'render' until a rendering shows their first runs."""
         ...

@@ -310,8 +310,16 @@ class Renderer:
 
     def _exporter_text(self, spec: MetricSpec) -> str:
         if spec.name == "leo_exporter_shard_info":
+            if self.state.shard_leases:  # shards by lease: no one index (leo_exporter_shard_leader)
+                return ""
             index, total = self.shard
             return f'{spec.name}{{index="{index}",total="{total}"}} 1.0\n'
+        if spec.name == "leo_exporter_shard_leader":
+            leases = sorted(self.state.shard_leases.items())
+            return "".join(f'{spec.name}{{shard="{i}"}} {format_value(float(lead))}\n' for i, (lead, _) in leases)
+        if spec.name == "leo_exporter_shard_transitions_total":
+            leases = sorted(self.state.shard_leases.items())
+            return "".join(f'{spec.name}{{shard="{i}"}} {format_value(float(n))}\n' for i, (_, n) in leases)
         if spec.type == "info":
             return f"{spec.name}{{{self._build_info}}} 1.0\n"
         value = self.state.exporter_values.get(spec.name)

@@ -95,5 +95,6 @@ async def _run(exporter: Exporter, server: QuietServer, sock: socket.socket, sto
         tg.start_soon(exporter.run)
         tg.start_soon(server.serve, [sock])
         await stop.wait()
+        await exporter.stop_leases()  # the shards go to other replicas before the slower goodbyes
         await server.stop()
         tg.cancel_scope.cancel()

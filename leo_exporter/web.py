@@ -62,6 +62,8 @@ def build_app(exporter: ExporterPort) -> Starlette:
                 "first runs: " + ("all rendered" if not pending else "waiting for " + ", ".join(pending[:50])),
                 "jobs not succeeded yet: " + (", ".join(failing[:200]) or "none"),
             ]
+            if leases := exporter.leases_summary():
+                lines.append("shard leases: " + leases)
         return PlainTextResponse("\n".join(lines) + "\n", status_code=503 if waiting else 200)
 
     async def reload(request: Request) -> Response:

@@ -31,7 +31,7 @@ from tests.test_deploy_image import read_dockerfile
 pytestmark = pytest.mark.e2e  # kubectl kustomize (an external tool) builds the overlays
 
 K8S = ROOT / "deploy" / "kubernetes"
-OVERLAYS = ("base", "operator", "sharded")
+OVERLAYS = ("base", "operator", "sharded", "ha")
 # The oldest Kubernetes release we support, and a current one.
 KUBERNETES_VERSIONS = ("1.30.0", "1.34.0")
 CRD_GROUP = "monitoring.coreos.com/v1"
@@ -122,7 +122,8 @@ def test_pods_are_hardened(overlay: str) -> None:
     objects = built(overlay)
     pod = workload(objects)["spec"]["template"]["spec"]
     c = container(workload(objects))
-    assert pod["automountServiceAccountToken"] is False
+    # only the HA overlay talks to the Kubernetes API (its Leases), so only it mounts the token
+    assert pod["automountServiceAccountToken"] is (overlay == "ha")
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     sc = c["securityContext"]
@@ -137,7 +138,7 @@ def test_pods_are_hardened(overlay: str) -> None:
     [user] = stages[-1].all("USER")
     assert str(pod["securityContext"]["runAsUser"]) == user.split(":")[0]
     sa = one(objects, "ServiceAccount")
-    assert sa["automountServiceAccountToken"] is False
+    assert sa["automountServiceAccountToken"] is (overlay == "ha")
     assert pod["serviceAccountName"] == sa["metadata"]["name"]
 
 
@@ -221,7 +222,7 @@ def test_plain_prometheus_scrape_config_finds_the_service() -> None:
 # --------------------------------------------------------------------------- Prometheus Operator
 
 
-@pytest.mark.parametrize("overlay", ["operator", "sharded"])
+@pytest.mark.parametrize("overlay", ["operator", "sharded", "ha"])
 def test_service_monitor_scrapes_the_service_like_the_static_config(overlay: str) -> None:
     objects = built(overlay)
     monitor = one(objects, "ServiceMonitor")
@@ -262,7 +263,7 @@ def test_prometheus_rules_are_generated_from_the_rule_files_and_up_to_date() -> 
     assert proc.returncode == 0
 
 
-@pytest.mark.parametrize("overlay", ["operator", "sharded"])
+@pytest.mark.parametrize("overlay", ["operator", "sharded", "ha"])
 def test_prometheus_rule_groups_are_identical_to_the_rule_files(overlay: str) -> None:
     objects = built(overlay)
     rules = {name: obj for (kind, name), obj in objects.items() if kind == "PrometheusRule"}
@@ -323,7 +324,11 @@ def test_sharded_pods_are_the_base_pods_plus_the_shard_settings() -> None:
 def test_a_disruption_budget_lets_drains_evict_one_exporter_pod_at_a_time(overlay: str) -> None:
     objects = built(overlay)
     pdb = one(objects, "PodDisruptionBudget")
-    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": SELECTOR}}
+    if overlay == "ha":  # as many pods kept as hold every shard: still one eviction at a time
+        assert pdb["spec"] == {"minAvailable": 2, "selector": {"matchLabels": SELECTOR}}
+        assert workload(objects)["spec"]["replicas"] - pdb["spec"]["minAvailable"] == 1
+    else:
+        assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": SELECTOR}}
     pod_labels = workload(objects)["spec"]["template"]["metadata"]["labels"]
     assert SELECTOR.items() <= pod_labels.items(), "the budget selects the exporter's pods"
 
@@ -338,6 +343,69 @@ def test_the_statefulsets_governing_service_is_headless() -> None:
     assert "clusterIP" not in one(built("base"), "Service")["spec"]
 
 
+# --------------------------------------------------------------------------- HA overlay (shards as leases)
+
+
+def test_ha_overlay_runs_replicas_that_share_the_shards_by_lease() -> None:
+    objects = built("ha")
+    deployment = one(objects, "Deployment")
+    assert not [k for k, _ in objects if k == "StatefulSet"]
+    spec = deployment["spec"]
+    assert spec["replicas"] >= 2
+    assert spec["strategy"]["type"] == "RollingUpdate", "the old pod releases its shards: overlap is safe"
+    env = {e["name"]: e for e in container(deployment)["env"]}
+    assert env["LEO_SHARD_LEASES"]["value"] == "true"
+    total, most = int(env["LEO_SHARD_TOTAL"]["value"]), int(env["LEO_SHARD_MAX_PER_REPLICA"]["value"])
+    assert most * (spec["replicas"] - 1) >= total, "the other pods can take every shard of a lost one"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    # what the exporter reads is what the manifest sets
+    from argparse import Namespace
+
+    from leo_exporter.cli import _lease_settings
+    from leo_exporter.config import Config
+
+    flags = Namespace(shard_leases=False, shard_index=None, shard_from_hostname=False, shard_standby=False,
+                      shard_max_per_replica=None, shard_lease_duration=None, shard_renew_deadline=None,
+                      shard_retry_period=None)  # fmt: skip
+    plain = {k: e["value"] for k, e in env.items() if "value" in e}
+    settings = _lease_settings(
+        Config.model_validate({"shard": {"total": total}}), flags, {**plain, "POD_NAME": "p", "POD_NAMESPACE": "n"}
+    )
+    assert settings is not None and (settings.total, settings.limit, settings.standby) == (total, most, True)
+    # anti-affinity across nodes, for the exporter's own pods
+    [term] = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == SELECTOR
+    # a budget that keeps enough pods up to hold every shard
+    pdb = one(objects, "PodDisruptionBudget")["spec"]
+    assert pdb["minAvailable"] * most >= total and "maxUnavailable" not in pdb
+
+
+def test_ha_overlay_may_use_the_leases_of_its_namespace_and_nothing_else() -> None:
+    objects = built("ha")
+    role, binding = one(objects, "Role"), one(objects, "RoleBinding")
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "list", "watch", "create", "update"],
+        }
+    ]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    sa = one(objects, "ServiceAccount")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"]}]
+    assert not [k for k, _ in objects if k in ("ClusterRole", "ClusterRoleBinding")]
+    egress = sorted(p["port"] for rule in one(objects, "NetworkPolicy")["spec"]["egress"] for p in rule["ports"])
+    assert 6443 in egress, "the API server's port after the kubernetes Service"
+
+
 # --------------------------------------------------------------------------- the documentation
 
 DOC = ROOT / "docs" / "deploy.md"
@@ -345,7 +413,8 @@ DOC = ROOT / "docs" / "deploy.md"
 
 def test_every_kustomization_the_docs_apply_exists() -> None:
     targets = set(re.findall(r"-k (deploy/kubernetes/[\w/-]+)", DOC.read_text()))
-    assert {"deploy/kubernetes/base", "deploy/kubernetes/operator", "deploy/kubernetes/sharded"} <= targets
+    assert {"deploy/kubernetes/base", "deploy/kubernetes/operator", "deploy/kubernetes/sharded",
+            "deploy/kubernetes/ha"} <= targets  # fmt: skip
     for target in targets:
         assert (ROOT / target / "kustomization.yaml").exists(), target
 

@@ -149,6 +149,8 @@ def _expected_template_labels(name: str) -> set[str]:
         "LeoExporterTagsFileInvalid",
     ):
         return {"instance"}  # the exporter process as a whole: its scrape target
+    if name in ("LeoExporterShardWithoutLeader", "LeoExporterShardLeadershipFlapping"):
+        return {"job", "shard"}  # a shard of the scrape job's accounts, whichever replica leads it
     if name == "LeoExporterAbsent":
         return {"job"}  # absent() keeps the selector's labels: the scrape job with no target
     if name == "LeoGroupAvailabilityBelowObjective":

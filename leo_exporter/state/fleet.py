@@ -32,6 +32,8 @@ class FleetState:
         self.accounts: dict[str, AccountState] = {}
         self.jobs: list[JobStatus] = []
         self.exporter_values: dict[str, float] = {}
+        # --shard.leases: shard -> (leading, transitions), from leo_exporter/leases.py; empty otherwise
+        self.shard_leases: dict[int, tuple[bool, int]] = {}
         self.changed = threading.Event()
 
     def add_account(self, account: AccountState) -> None:

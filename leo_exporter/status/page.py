@@ -397,6 +397,7 @@ def render(
     controls: bool = False,
     actions: dict[str, list[ActionSpec]] | None = None,
     basic_auth: bool = True,
+    leases: str = "",
 ) -> str:
     """The page; `actions`: the accounts whose management actions it offers (only with the admin
     API, see leo_exporter/status/actions.py), and with `controls` and no `basic_auth` a warning."""
@@ -405,12 +406,13 @@ def render(
         if simulated
         else ""
     )
+    where = e(leases[0].upper() + leases[1:]) if leases else f"Shard {shard[0]} of {shard[1]}"
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>leo-exporter status</title><style>{CSS}</style></head><body>"
         f"<h1>leo-exporter {e(version)}</h1>{banner}"
-        f"<p>Shard {shard[0]} of {shard[1]} · {len(accounts)} accounts · {totals['terminals']} terminals "
+        f"<p>{where} · {len(accounts)} accounts · {totals['terminals']} terminals "
         f"({totals['online']} online, {totals['offline']} offline) · {e(iso(now).replace('T', ' '))}</p>"
         "<nav><a href='#accounts'>Accounts</a><a href='#jobs'>Polling manager</a><a href='#terminals'>Terminals</a>"
         "<a href='#alerts'>Alerts</a> | <a href='metrics'>Metrics</a><a href='terminals.csv'>Terminals CSV</a>"

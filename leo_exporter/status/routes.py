@@ -94,8 +94,11 @@ class StatusRoutes:
     # --- reading ------------------------------------------------------------------------------
 
     @property
-    def shard(self) -> dict[str, int]:
+    def shard(self) -> dict[str, Any]:
         shard = self.exporter.config.shard
+        leases = self.exporter.state.shard_leases
+        if leases:  # by lease: the shards this replica leads now
+            return {"total": len(leases), "leading": [i for i, (lead, _) in sorted(leases.items()) if lead]}
         return {"index": shard.index, "total": shard.total}
 
     def _jobs(self) -> list[dict[str, Any]]:
@@ -126,6 +129,7 @@ class StatusRoutes:
             version=__version__,
             simulated=self.exporter.simulated,
             shard=(shard.index + 1, shard.total),
+            leases=self.exporter.leases_summary(),
             now=self.exporter.state.clock(),
             accounts=accounts,
             totals=views.totals(accounts),

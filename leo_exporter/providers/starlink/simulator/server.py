@@ -99,6 +99,41 @@ class _Token:
 Handler = Callable[[Request, _Client], Awaitable[Response]]
 
 
+@dataclass(slots=True)
+class _Readers:
+    """Who read one account's telemetry stream, to prove there is one reader at a time.
+
+    A reader is a bearer token: every exporter replica (and every restart of an account's
+    polling) logs in anew. A read by an earlier reader after a later one began means two
+    readers at once: the rows of the stream were split between them."""
+
+    current: str = ""
+    earlier: set[str] = field(default_factory=set)
+    reads: int = 0
+    handovers: int = 0
+    overlaps: int = 0
+
+    def note(self, token: str) -> None:
+        self.reads += 1
+        if token == self.current:
+            return
+        if token in self.earlier:
+            self.overlaps += 1
+            return
+        if self.current:
+            self.earlier.add(self.current)
+            self.handovers += 1
+        self.current = token
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "readers": len(self.earlier) + bool(self.current),
+            "reads": self.reads,
+            "handovers": self.handovers,
+            "overlaps": self.overlaps,
+        }
+
+
 class _BadRequest(Exception):
     """A request the API rejects; carries the HTTP status and the envelope message."""
 
@@ -154,6 +189,7 @@ class StarlinkSimulator:
             creds = SimAccount(acc.client_id, acc.client_secret, acc.number, acc.name)
             self._clients[acc.client_id] = _Client(creds, pos)
         self._tokens: dict[str, _Token] = {}
+        self.readers: dict[str, _Readers] = {}  # account number -> who read its stream
         self._terminals: dict[str, tuple[int, Terminal]] = {
             t.terminal_id: (pos, t) for pos, acc in enumerate(self.accounts) for t in acc.terminals
         }
@@ -364,6 +400,7 @@ class StarlinkSimulator:
             Route(f"{API}/billing/balance", self._api(self._balance), methods=["GET"]),
             Route(API + "/{rest:path}", self._not_found, methods=_ALL_METHODS),
             Route("/_sim/state", self._sim_state, methods=["GET"]),
+            Route("/_sim/readers", self._sim_readers, methods=["GET"]),
             Route("/_sim/terminals/{terminal_id}/{action:str}", self._sim_terminal, methods=["POST"]),
             Route("/_sim/accounts/{account}/rewind", self._sim_rewind, methods=["POST"]),
             Route("/_sim/churn", self._sim_churn, methods=["GET", "POST"]),
@@ -468,11 +505,17 @@ class StarlinkSimulator:
 
     async def _stream(self, request: Request, client: _Client) -> Response:
         batch, linger_ms = _stream_params(await _json_body(request))
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        readers = self.readers.setdefault(client.creds.account_number, _Readers())
+        readers.note(token)
         body = self._read(client, batch)
         if body is None:  # nothing new: long-poll until the next tick or the linger runs out
             wait = min(linger_ms / 1000.0, self.t0 + (self.current_tick() + 1) * self.row_interval - self._clock())
             if wait > 0:
                 await anyio.sleep(wait)
+            if await request.is_disconnected():  # the reader gave up waiting: nothing is read for it
+                return Response(b"", status_code=499)
+            readers.note(token)
             body = self._read(client, batch, allow_empty=True)
         fault = self.faults.find("starlink", self._keys(client), "/telemetry/stream", STREAM_HOSTILE)
         if fault is not None and body is not None:  # name floods, rows from the future, bad alert lists
@@ -658,6 +701,11 @@ class StarlinkSimulator:
 
     async def _sim_state(self, request: Request) -> Response:
         return json_response(self.state())
+
+    async def _sim_readers(self, request: Request) -> Response:
+        """Per account number: readers of its stream so far, reads, handovers, and overlaps (reads
+        by an earlier reader after a later one began: two readers at once; should stay 0)."""
+        return json_response({number: readers.summary() for number, readers in sorted(self.readers.items())})
 
     async def _sim_terminal(self, request: Request) -> Response:
         terminal_id, action = request.path_params["terminal_id"], request.path_params["action"]
