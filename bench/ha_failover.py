@@ -33,10 +33,10 @@ from tests.ha_cluster import SHARDS, TIMING, cluster
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kills", type=int, default=20, help="rounds of each kind (default 20)")
-    parser.add_argument("--defaults", action="store_true", help="the shipped lease timings (15/10/2 s)")
+    parser.add_argument("--defaults", action="store_true", help="the shipped lease timings (15/10/1 s)")
     args = parser.parse_args()
     if args.defaults:
-        TIMING.update(LEO_SHARD_LEASE_DURATION="15", LEO_SHARD_RENEW_DEADLINE="10", LEO_SHARD_RETRY_PERIOD="2")
+        TIMING.update(LEO_SHARD_LEASE_DURATION="15", LEO_SHARD_RENEW_DEADLINE="10", LEO_SHARD_RETRY_PERIOD="1")
     figures: dict[str, list[float]] = {"sigkill": [], "sigterm": []}
     with tempfile.TemporaryDirectory() as tmp, cluster(Path(tmp)) as c:
         for name in ("replica-0", "replica-1", "replica-2"):

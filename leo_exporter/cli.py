@@ -32,7 +32,14 @@ from leo_exporter.catalog import COLLECTORS
 from leo_exporter.config import Config, ConfigError, ShardConfig
 from leo_exporter.durations import format_duration
 from leo_exporter.front import WorkerEnd
-from leo_exporter.leases import LeaseError, LeaseSettings, default_namespace
+from leo_exporter.leases import (
+    LEASE_DURATION,
+    RENEW_DEADLINE,
+    RETRY_PERIOD,
+    LeaseError,
+    LeaseSettings,
+    default_namespace,
+)
 from leo_exporter.limits import add_flags as add_limit_flags
 from leo_exporter.logs import setup_logging
 from leo_exporter.providers import load_config, parse_config, providers, simulated
@@ -152,7 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --shard.leases: ready (/readyz) while holding no shard (also LEO_SHARD_STANDBY=true)",
     )
-    for timing, default in (("lease-duration", 15.0), ("renew-deadline", 10.0), ("retry-period", 2.0)):
+    for timing, default in (
+        ("lease-duration", LEASE_DURATION),
+        ("renew-deadline", RENEW_DEADLINE),
+        ("retry-period", RETRY_PERIOD),
+    ):
         parser.add_argument(
             f"--shard.{timing}",
             dest="shard_" + timing.replace("-", "_"),
@@ -678,9 +689,9 @@ def _lease_settings(config: Config, args: argparse.Namespace, env: Mapping[str, 
         identity=env.get("POD_NAME") or f"{env.get('HOSTNAME') or socket.gethostname()}-{os.getpid()}",
         namespace=default_namespace(dict(env)),
         max_held=int(number(args.shard_max_per_replica, "LEO_SHARD_MAX_PER_REPLICA", 0)),
-        lease_duration=number(args.shard_lease_duration, "LEO_SHARD_LEASE_DURATION", 15.0),
-        renew_deadline=number(args.shard_renew_deadline, "LEO_SHARD_RENEW_DEADLINE", 10.0),
-        retry_period=number(args.shard_retry_period, "LEO_SHARD_RETRY_PERIOD", 2.0),
+        lease_duration=number(args.shard_lease_duration, "LEO_SHARD_LEASE_DURATION", LEASE_DURATION),
+        renew_deadline=number(args.shard_renew_deadline, "LEO_SHARD_RENEW_DEADLINE", RENEW_DEADLINE),
+        retry_period=number(args.shard_retry_period, "LEO_SHARD_RETRY_PERIOD", RETRY_PERIOD),
         standby=args.shard_standby or _env_true(env, "LEO_SHARD_STANDBY"),
         kubeconfig=env.get("KUBECONFIG") or None,
     )

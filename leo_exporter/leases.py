@@ -49,6 +49,13 @@ def lease_name(shard: int) -> str:
     return f"{LEASE_PREFIX}{shard}"
 
 
+# client-go's lease duration and renew deadline; a retry period of 1 s instead of its 2 s, so a
+# released shard is taken within about a second of a SIGTERM (docs/deploy.md, measured there).
+LEASE_DURATION = 15.0
+RENEW_DEADLINE = 10.0
+RETRY_PERIOD = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class LeaseSettings:
     """How this replica takes part in the election (flags and LEO_SHARD_* / LEO_LEASE_* variables)."""
@@ -57,9 +64,9 @@ class LeaseSettings:
     identity: str  # unique per replica: the pod name
     namespace: str
     max_held: int = 0  # 0: every shard
-    lease_duration: float = 15.0  # client-go's defaults: 15 s, 10 s, 2 s
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0
+    lease_duration: float = LEASE_DURATION
+    renew_deadline: float = RENEW_DEADLINE
+    retry_period: float = RETRY_PERIOD
     standby: bool = False  # a declared standby is ready without a shard
     kubeconfig: str | None = None  # else the pod's service account (in-cluster)
 
