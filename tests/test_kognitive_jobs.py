@@ -36,7 +36,7 @@ def exporter(**extra: Any) -> Exporter:
     accounts = extra.pop("accounts", None) or [
         {"provider": "kognitive", "name": "dp-main", "auth_key": KEY, "api_url": API, **extra}
     ]
-    return Exporter(parse_config({"accounts": accounts}))
+    return Exporter(parse_config({"accounts": accounts, "collectors": {"details": True}}))  # every figure
 
 
 def job(exp: Exporter, call: str, account: str = "dp-main") -> Job:
