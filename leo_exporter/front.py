@@ -111,6 +111,7 @@ class Served:
     length: int  # of the plain text
     front_text: bytes = b""  # the front's own families (group "exporter")
     selections: dict[Filter, Answer] = field(default_factory=dict)
+    selecting: threading.Lock = field(default_factory=threading.Lock)  # scrapes select on threads
 
     @property
     def parts(self) -> tuple[bytes, bytes]:
@@ -124,20 +125,23 @@ class Served:
         """The answer to a filtered scrape (blocking: a CRC over the selected text's length)."""
         if wanted == (None, None):
             return Answer(self.parts, self.length)
-        found = self.selections.get(wanted)
-        if found is not None:
+        with self.selecting:  # one at a time: the same filter is computed once, the dict stays whole
+            found = self.selections.get(wanted)
+            if found is None:
+                found = self._select(wanted)
+                if len(self.selections) >= MAX_SELECTIONS:
+                    self.selections.pop(next(iter(self.selections)))
+                self.selections[wanted] = found
             return found
+
+    def _select(self, wanted: Filter) -> Answer:
         groups, accounts = wanted
         chosen = self.worker.select(groups, accounts)
         text = self.front_text if groups is None or catalog.ALWAYS_ON in groups else b""
         tail = deflate.deflate_chunk(text) + deflate.gzip_end(
             deflate.crc32(text, chosen.crc), chosen.length + len(text)
         )
-        answer = Answer((*chosen.views, tail), chosen.length + len(text))
-        if len(self.selections) >= MAX_SELECTIONS:
-            self.selections.pop(next(iter(self.selections)))
-        self.selections[wanted] = answer
-        return answer
+        return Answer((*chosen.views, tail), chosen.length + len(text))
 
 
 def parse_filter(query: bytes, accounts: frozenset[str]) -> Filter | str:
