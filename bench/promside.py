@@ -96,17 +96,22 @@ def halving_collectors(counts: dict[str, int]) -> list[str]:
     return []
 
 
+def _duration(seconds: float) -> str:
+    """A duration Prometheus' config takes (whole units only: `28.5s` is refused, `28500ms` is not)."""
+    return f"{seconds:g}s" if float(seconds).is_integer() else f"{round(seconds * 1000)}ms"
+
+
 def prometheus_config(targets: list[str], interval_s: float) -> dict[str, Any]:
     """One job scraping `targets` (host:port) as production would: the interval, a timeout just
     under it, no sample limit."""
     timeout_s = max(interval_s - max(1.0, 0.05 * interval_s), 0.5 * interval_s)
     return {
-        "global": {"scrape_interval": f"{interval_s:g}s", "evaluation_interval": f"{interval_s:g}s"},
+        "global": {"scrape_interval": _duration(interval_s), "evaluation_interval": _duration(interval_s)},
         "scrape_configs": [
             {
                 "job_name": JOB,
-                "scrape_interval": f"{interval_s:g}s",
-                "scrape_timeout": f"{timeout_s:g}s",
+                "scrape_interval": _duration(interval_s),
+                "scrape_timeout": _duration(timeout_s),
                 "sample_limit": 0,
                 "static_configs": [{"targets": targets}],
             }
@@ -127,12 +132,12 @@ def split_prometheus_config(targets: list[str], interval_s: float | None = None)
     fast = parse_duration(config["scrape_configs"][0]["scrape_interval"])
     for job in config["scrape_configs"]:
         for group in job["static_configs"]:
-            group["targets"] = targets
+            group["targets"] = list(targets)
         job["sample_limit"] = 0
         if interval_s is not None:
             ratio = interval_s / fast
-            job["scrape_interval"] = f"{parse_duration(job['scrape_interval']) * ratio:g}s"
-            job["scrape_timeout"] = f"{parse_duration(job['scrape_timeout']) * ratio:g}s"
+            job["scrape_interval"] = _duration(parse_duration(job["scrape_interval"]) * ratio)
+            job["scrape_timeout"] = _duration(parse_duration(job["scrape_timeout"]) * ratio)
     return config
 
 
