@@ -312,7 +312,7 @@ def _render_one(accounts: int, terminals: int, skip_stock: bool, shard: int, sha
 
     exporter = starlink_fleet(accounts, terminals, shard, shards)
     anyio.run(poll_all, exporter)
-    renderer = Renderer(exporter.state)
+    renderer = Renderer(exporter.state, disabled=exporter.config.disabled_collectors)  # what it serves
     render_s, exposition = best_full_render(renderer)
     text_only = []
     for _ in range(3):  # the same text without compressing it: what prometheus_client's path produces
