@@ -114,13 +114,18 @@ JSON_KEYS = (
     # Prometheus' side (`--prometheus`): a real Prometheus scraping every shard
     "prometheus_interval_s", "prometheus_scrapes", "prometheus_scrape_duration_s", "prometheus_scrape_duration_last_s",
     "prometheus_scrape_durations_s", "prometheus_samples_scraped", "prometheus_all_up", "prometheus_peak_rss_mib",
-    "prometheus_rss_mib",
+    "prometheus_rss_mib", "prometheus_samples_per_minute",
+    # the same Prometheus figures with the shipped split scrape config (`--prometheus-split`)
+    "prometheus_split_interval_s", "prometheus_split_scrapes", "prometheus_split_scrape_duration_s",
+    "prometheus_split_scrape_duration_last_s", "prometheus_split_scrape_durations_s",
+    "prometheus_split_samples_scraped", "prometheus_split_samples_per_minute", "prometheus_split_all_up",
+    "prometheus_split_peak_rss_mib", "prometheus_split_rss_mib",
     # the same with `--prometheus-without GROUPS`: those collectors off (exporter restarted)
     "prometheus_without", "prometheus_without_series", "prometheus_without_scrape_duration_s",
     "prometheus_without_scrape_duration_last_s", "prometheus_without_samples_scraped",
     "prometheus_without_peak_rss_mib", "prometheus_without_rss_mib", "prometheus_without_exporter_rss_mib",
     "prometheus_without_interval_s", "prometheus_without_scrapes", "prometheus_without_scrape_durations_s",
-    "prometheus_without_all_up",
+    "prometheus_without_all_up", "prometheus_without_samples_per_minute",
 )  # fmt: skip
 
 
@@ -307,7 +312,7 @@ def _render_one(accounts: int, terminals: int, skip_stock: bool, shard: int, sha
 
     exporter = starlink_fleet(accounts, terminals, shard, shards)
     anyio.run(poll_all, exporter)
-    renderer = Renderer(exporter.state)
+    renderer = Renderer(exporter.state, disabled=exporter.config.disabled_collectors)  # what it serves
     render_s, exposition = best_full_render(renderer)
     text_only = []
     for _ in range(3):  # the same text without compressing it: what prometheus_client's path produces
@@ -429,13 +434,16 @@ def collector_split(exporters: list[Proc]) -> dict[str, Any]:
     }
 
 
-def prometheus_side(exporters: list[Proc], workdir: Path, args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+def prometheus_side(
+    exporters: list[Proc], workdir: Path, args: argparse.Namespace, prefix: str, split: bool = False
+) -> dict[str, Any]:
     figures = measure_prometheus(
         [exporter.url + "/metrics" for exporter in exporters],
         workdir,
         parse_duration(args.prometheus_interval),
         args.prometheus_scrapes,
         log,
+        split=split,
     )
     return {key.replace("prometheus_", prefix, 1): value for key, value in figures.items()}
 
@@ -480,6 +488,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results.update(ingest_under_load(exporters, sim, sim_state, args))
         if args.prometheus:
             results.update(prometheus_side(exporters, workdir, args, "prometheus_"))
+            if args.prometheus_split:  # the shipped split scrape config, a fresh Prometheus
+                log("again with the shipped split scrape config (deploy/prometheus/prometheus-split.yml)")
+                results.update(prometheus_side(exporters, workdir, args, "prometheus_split_", split=True))
         results.update(exporter_peaks(exporters))
         results["load_average"] = list(os.getloadavg())
         if args.prometheus and args.prometheus_without:
@@ -743,13 +754,14 @@ def table(results: dict[str, Any]) -> str:
         )
     for prefix, what in (
         ("prometheus_", "Prometheus"),
+        ("prometheus_split_", "Prometheus, split scrape config (fast / slow targets)"),
         ("prometheus_without_", "Prometheus, without " + ", ".join(results.get("prometheus_without", []))),
     ):
         if f"{prefix}scrape_duration_s" not in results:
             continue
         rows += [
             (f"{what}: scrape_duration_seconds longest / last", f"{results[prefix + 'scrape_duration_s']:.2f} / {results[prefix + 'scrape_duration_last_s']:.2f} s ({results[prefix + 'scrapes']} scrapes every {results[prefix + 'interval_s']:g} s, all up: {results[prefix + 'all_up']})"),
-            (f"{what}: scrape_samples_scraped", f"{results[prefix + 'samples_scraped']:,}"),
+            (f"{what}: scrape_samples_scraped (all targets) / ingested a minute", f"{results[prefix + 'samples_scraped']:,} / {results.get(prefix + 'samples_per_minute', math.nan):,.0f}"),
             (f"{what}: its peak RSS (VmHWM) / process_resident_memory_bytes", f"{results[prefix + 'peak_rss_mib']:.0f} / {results[prefix + 'rss_mib']:.0f} MiB"),
         ]  # fmt: skip
     if "prometheus_without_exporter_rss_mib" in results:
@@ -788,6 +800,12 @@ def main() -> int:
     )
     parser.add_argument("--prometheus-interval", default="60s", help="its scrape interval (default 60s)")
     parser.add_argument("--prometheus-scrapes", type=int, default=3, help="scrapes of each target to wait for")
+    parser.add_argument(
+        "--prometheus-split",
+        action="store_true",
+        help="with --prometheus: a second Prometheus with the shipped split scrape config "
+        "(deploy/prometheus/prometheus-split.yml; the fast job at --prometheus-interval, the slow one 4x that)",
+    )
     parser.add_argument(
         "--prometheus-without",
         default="",

@@ -96,22 +96,49 @@ def halving_collectors(counts: dict[str, int]) -> list[str]:
     return []
 
 
+def _duration(seconds: float) -> str:
+    """A duration Prometheus' config takes (whole units only: `28.5s` is refused, `28500ms` is not)."""
+    return f"{seconds:g}s" if float(seconds).is_integer() else f"{round(seconds * 1000)}ms"
+
+
 def prometheus_config(targets: list[str], interval_s: float) -> dict[str, Any]:
     """One job scraping `targets` (host:port) as production would: the interval, a timeout just
     under it, no sample limit."""
     timeout_s = max(interval_s - max(1.0, 0.05 * interval_s), 0.5 * interval_s)
     return {
-        "global": {"scrape_interval": f"{interval_s:g}s", "evaluation_interval": f"{interval_s:g}s"},
+        "global": {"scrape_interval": _duration(interval_s), "evaluation_interval": _duration(interval_s)},
         "scrape_configs": [
             {
                 "job_name": JOB,
-                "scrape_interval": f"{interval_s:g}s",
-                "scrape_timeout": f"{timeout_s:g}s",
+                "scrape_interval": _duration(interval_s),
+                "scrape_timeout": _duration(timeout_s),
                 "sample_limit": 0,
                 "static_configs": [{"targets": targets}],
             }
         ],
     }
+
+
+SPLIT_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "prometheus-split.yml"
+
+
+def split_prometheus_config(targets: list[str], interval_s: float | None = None) -> dict[str, Any]:
+    """The shipped split scrape config (deploy/prometheus/prometheus-split.yml: fast and slow
+    `collect[]` targets of each exporter) without its rules and Alertmanager, pointed at `targets`;
+    `interval_s`: the fast job's interval instead of the file's (the slow job keeps its ratio)."""
+    config = yaml.safe_load(SPLIT_CONFIG.read_text())
+    config.pop("rule_files", None)
+    config.pop("alerting", None)
+    fast = parse_duration(config["scrape_configs"][0]["scrape_interval"])
+    for job in config["scrape_configs"]:
+        for group in job["static_configs"]:
+            group["targets"] = list(targets)
+        job["sample_limit"] = 0
+        if interval_s is not None:
+            ratio = interval_s / fast
+            job["scrape_interval"] = _duration(parse_duration(job["scrape_interval"]) * ratio)
+            job["scrape_timeout"] = _duration(parse_duration(job["scrape_timeout"]) * ratio)
+    return config
 
 
 def _vmhwm_mib(pid: int) -> float:
@@ -120,15 +147,22 @@ def _vmhwm_mib(pid: int) -> float:
 
 
 def _per_instance(prom: PromAPI, expr: str) -> dict[str, float]:
-    return {r["metric"].get("instance", ""): float(r["value"][1]) for r in prom.query(expr)}
+    """By target: its instance, and its `collect` (fast, slow) under the split config."""
+    found = {}
+    for r in prom.query(expr):
+        labels = r["metric"]
+        key = labels.get("instance", "") + (f" {labels['collect']}" if "collect" in labels else "")
+        found[key] = float(r["value"][1])
+    return found
 
 
 def measure_prometheus(
-    metrics_urls: list[str], workdir: Path, interval_s: float, scrapes: int, log: Any = print
+    metrics_urls: list[str], workdir: Path, interval_s: float, scrapes: int, log: Any = print, split: bool = False
 ) -> dict[str, Any]:
     """Start Prometheus on loopback scraping `metrics_urls`, wait for `scrapes` scrapes of each, and
     return its figures (keys `prometheus_*`; durations summed over targets are not meaningful, so
-    the longest target's is reported)."""
+    the longest target's is reported). `split`: with the shipped split config (two targets per
+    exporter, the fast one every `interval_s`, the slow one four times less often)."""
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         raise SystemExit("prometheus is not installed (scripts/install-test-tools.sh installs Debian's)")
@@ -137,7 +171,14 @@ def measure_prometheus(
         raise ValueError("Prometheus scrapes /metrics, the default path")
     data = workdir / "prometheus-data"
     config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump(prometheus_config(targets, interval_s)))
+    chosen = split_prometheus_config(targets, interval_s) if split else prometheus_config(targets, interval_s)
+    config.write_text(yaml.safe_dump(chosen))
+    every = {
+        f"{t} {group['labels']['collect']}" if split else t: parse_duration(job["scrape_interval"])
+        for job in chosen["scrape_configs"]
+        for group in job["static_configs"]
+        for t in group["targets"]
+    }
     port = free_port()
     procs = ProcessGroup()
     expr_job = f'{{job="{JOB}"}}'
@@ -155,11 +196,13 @@ def measure_prometheus(
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/-/ready", proc, timeout=60)
         prom = PromAPI(url)
-        log(f"Prometheus scraping {len(targets)} target(s) every {interval_s:g} s until each has {scrapes} scrapes")
-        deadline = time.monotonic() + (scrapes + 2) * interval_s + 120
+        log(
+            f"Prometheus scraping {len(every)} target(s) ({', '.join(f'{s:g}' for s in sorted(set(every.values())))} s) until each has {scrapes} scrapes"
+        )
+        deadline = time.monotonic() + (scrapes + 2) * max(every.values()) + 120
         while True:
             done = _per_instance(prom, f"count_over_time(scrape_duration_seconds{expr_job}[1d])")
-            if len(done) == len(targets) and min(done.values()) >= scrapes:
+            if len(done) == len(every) and min(done.values()) >= scrapes:
                 break
             if time.monotonic() > deadline or not proc.alive():
                 raise SystemExit(f"Prometheus did not scrape {scrapes} times in time ({done}); see {proc.log_path}")
@@ -175,15 +218,18 @@ def measure_prometheus(
             "prometheus_scrapes": int(min(done.values())),
             "prometheus_scrape_duration_s": max(longest.values()),
             "prometheus_scrape_duration_last_s": max(last.values()),
-            "prometheus_scrape_durations_s": [longest[t] for t in targets],
+            "prometheus_scrape_durations_s": [longest[t] for t in every],
             "prometheus_samples_scraped": int(sum(samples.values())),
+            # each target's samples times its scrapes a minute: what Prometheus ingests
+            "prometheus_samples_per_minute": sum(samples[t] * 60 / every[t] for t in every),
             "prometheus_all_up": min(up.values()) == 1.0,
             "prometheus_peak_rss_mib": _vmhwm_mib(proc.popen.pid),
             "prometheus_rss_mib": float(rss.group(1)) / 2**20 if rss else math.nan,
         }
         log(
             f"Prometheus: scrape_duration max {result['prometheus_scrape_duration_s']:.2f} s, "
-            f"{result['prometheus_samples_scraped']:,} samples, peak RSS {result['prometheus_peak_rss_mib']:.0f} MiB"
+            f"{result['prometheus_samples_scraped']:,} samples, {result['prometheus_samples_per_minute']:,.0f} a minute, "
+            f"peak RSS {result['prometheus_peak_rss_mib']:.0f} MiB"
         )
         return result
     finally:

@@ -221,9 +221,13 @@ TERMINAL_SOFTWARE_UPDATE_REBOOT_DELAY_SECONDS = _g(
     "leo_terminal_software_update_reboot_delay_seconds",
     "terminal",
     "Seconds until a pending software update may reboot the terminal; absent while deferral is off.",
+    collector="details",
 )
 TERMINAL_IN_TERRITORIAL_WATERS = _g(
-    "leo_terminal_in_territorial_waters", "terminal", "1 if the terminal reports being in territorial waters."
+    "leo_terminal_in_territorial_waters",
+    "terminal",
+    "1 if the terminal reports being in territorial waters.",
+    collector="details",
 )
 TERMINAL_LATITUDE_DEGREES = _g(
     "leo_terminal_latitude_degrees",
@@ -254,22 +258,36 @@ TERMINAL_IP_INFO = _g(
 ROUTER_INFO = _i("leo_router_info", "router", "Known router (value 1) with its descriptive attributes.")
 ROUTER_ONLINE = _g("leo_router_online", "router", "1 if the router sent telemetry within offline_after, else 0.")
 ROUTER_LAST_SEEN_TIMESTAMP_SECONDS = _g(
-    "leo_router_last_seen_timestamp_seconds", "router", "Device time of the newest router telemetry."
+    "leo_router_last_seen_timestamp_seconds",
+    "router",
+    "Device time of the newest router telemetry.",
+    collector="details",
 )
 ROUTER_UPTIME_SECONDS = _g("leo_router_uptime_seconds", "router", "Wi-Fi router uptime.")
 ROUTER_CLIENTS = _g("leo_router_clients", "router", "Connected clients by band (all, 2ghz, 5ghz, ethernet).", ("band",))
-ROUTER_MESH_HOPS = _g("leo_router_mesh_hops", "router", "Mesh hops from the controller (0: connected to the terminal).")
+ROUTER_MESH_HOPS = _g(
+    "leo_router_mesh_hops",
+    "router",
+    "Mesh hops from the controller (0: connected to the terminal).",
+    collector="router_wifi",
+)
 ROUTER_ALERT = _g(
     "leo_router_alert", "router", "1 while the named alert is active on the router; absent otherwise.", ("alert",)
 )
-ROUTER_ACTIVE_ALERTS = _g("leo_router_active_alerts", "router", "Number of alerts active on the router.")
+ROUTER_ACTIVE_ALERTS = _g(
+    "leo_router_active_alerts", "router", "Number of alerts active on the router.", collector="details"
+)
 ROUTER_WIFI_REPEATER = _g(
-    "leo_router_wifi_repeater", "router", "1 if the router runs as a Wi-Fi mesh repeater, 0 if not."
+    "leo_router_wifi_repeater",
+    "router",
+    "1 if the router runs as a Wi-Fi mesh repeater, 0 if not.",
+    collector="router_wifi",
 )
 ROUTER_WIFI_BYPASSED = _g(
     "leo_router_wifi_bypassed",
     "router",
     "1 if the router's Wi-Fi is bypassed (the terminal used without it), 0 if not.",
+    collector="router_wifi",
 )
 # --- service lines
 SERVICE_LINE_INFO = _i(
@@ -300,7 +318,7 @@ SERVICE_LINE_DAILY_USAGE_DATE_TIMESTAMP_SECONDS = _g(
     "leo_service_line_daily_usage_date_timestamp_seconds",
     "service_line",
     "Start (UTC midnight) of the day leo_service_line_daily_usage_bytes refers to.",
-    collector="usage",
+    collector="details",
 )
 SERVICE_LINE_USAGE_LIMIT_BYTES = _g(
     "leo_service_line_usage_limit_bytes",
@@ -337,7 +355,7 @@ SERVICE_LINE_PREVIOUS_CYCLE_START_TIMESTAMP_SECONDS = _g(
     "leo_service_line_previous_cycle_start_timestamp_seconds",
     "service_line",
     "Start of the billing cycle before the current one.",
-    collector="usage",
+    collector="details",
 )
 SERVICE_LINE_PREVIOUS_CYCLE_END_TIMESTAMP_SECONDS = _g(
     "leo_service_line_previous_cycle_end_timestamp_seconds",
@@ -573,8 +591,16 @@ COLLECTORS: tuple[str, ...] = (
     "pool",
     "product",
     "organization",
+    "router_wifi",
+    "details",
 )
 ALWAYS_ON = "exporter"
+# Off unless switched on (`--collector.<name>`), the node_exporter way: figures few users need, that
+# no shipped dashboard panel or alert uses by default, about 15 series a Starlink terminal (issue 29).
+# router_wifi: the per-band min/avg/max of every router's Wi-Fi clients, mesh hops, repeater and
+# bypass flags; details: the rest of that kind (territorial waters, reboot delay, router last seen
+# and alert count, the day of the daily usage, the previous cycle's start).
+DEFAULT_OFF: frozenset[str] = frozenset({"router_wifi", "details"})
 
 # --- the catalogue: the central families and those of the registered providers, in exposition
 # order. Both are filled in place when the provider registry loads (`install`), so a module that

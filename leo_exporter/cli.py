@@ -28,7 +28,7 @@ from leo_exporter import version as build
 from leo_exporter.actions.commands import add_commands as add_action_commands
 from leo_exporter.availability import add_command as add_availability_rules
 from leo_exporter.backfill import add_command as add_backfill
-from leo_exporter.catalog import COLLECTORS
+from leo_exporter.catalog import COLLECTORS, DEFAULT_OFF
 from leo_exporter.config import Config, ConfigError, ShardConfig
 from leo_exporter.durations import format_duration
 from leo_exporter.front import WorkerEnd
@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
             dest=f"collector_{name}",
             action=argparse.BooleanOptionalAction,
             default=None,
-            help=f"the {name} metric group (default on, or the config's collectors.{name}); "
+            help=f"the {name} metric group (default {'off' if name in DEFAULT_OFF else 'on'}, "
+            f"or the config's collectors.{name}); "
             f"--no-collector.{name} drops its families and the API calls only it needs",
         )
     parser.add_argument(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, get_args
@@ -204,7 +204,8 @@ class Config(Strict):
     offline_after: Duration = 180.0
     render_interval: Duration = Field(default=10.0, description="re-render at least this often")
     collectors: dict[str, bool] = Field(
-        default_factory=dict, description="metric groups to switch on or off (all on by default)"
+        default_factory=dict,
+        description="metric groups to switch on or off (on by default, but router_wifi and details)",
     )
     tags: TagsConfig = Field(default_factory=TagsConfig, description="tag keys and rules (leo_exporter/tags.py)")
     tags_file: str | None = Field(default=None, description="CSV of tags: an identifier column, then tag keys")
@@ -299,12 +300,14 @@ def parse_config(
     env: Mapping[str, str] | None = None,
     *,
     collectors: Sequence[str] = (),
+    default_off: Collection[str] = (),
 ) -> Config:
     """Validate a parsed YAML document; raises ConfigError listing every problem.
 
     `models`: each provider's account model by provider name, `collectors`: the collector groups
-    there are. The caller hands them in (`leo_exporter.providers.parse_config` passes the registry's
-    and the catalogue's), so this module imports no provider and no other part of the exporter."""
+    there are, `default_off`: those off unless the config switches them on. The caller hands them
+    in (`leo_exporter.providers.parse_config` passes the registry's and the catalogue's), so this
+    module imports no provider and no other part of the exporter."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -348,7 +351,8 @@ def parse_config(
     )
     if problems or config is None:
         raise ConfigError(problems)
-    return config.model_copy(update={"accounts": accounts})
+    switched = {**{name: False for name in sorted(default_off)}, **config.collectors}
+    return config.model_copy(update={"accounts": accounts, "collectors": switched})
 
 
 def _unknown_collectors(given: Mapping[str, bool], collectors: Sequence[str]) -> list[str]:
@@ -364,6 +368,8 @@ def load_config(
     env: Mapping[str, str] | None = None,
     *,
     collectors: Sequence[str] = (),
+    default_off: Collection[str] = (),
 ) -> Config:
     """Read (as bytes, decoded strictly), parse (no duplicate keys) and validate a config file."""
-    return parse_config(load_yaml_file(path, "config file"), models, env, collectors=collectors)
+    data = load_yaml_file(path, "config file")
+    return parse_config(data, models, env, collectors=collectors, default_off=default_off)

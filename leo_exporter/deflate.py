@@ -46,3 +46,21 @@ def inflate_chunk(deflated: bytes) -> bytes:
 def gzip_inflater() -> isal_zlib.Decompress:
     """An inflater of a whole gzip member fed piece by piece (plain-text scrapes of the front)."""
     return isal_zlib.decompressobj(GZIP)
+
+
+_ZEROS = memoryview(bytes(1 << 20))
+
+
+def crc32_of_zeros(length: int, crc: int) -> int:
+    """CRC-32 of `length` zero bytes continuing from `crc` (ISA-L releases the GIL while it runs)."""
+    while length:
+        step = min(length, len(_ZEROS))
+        crc = crc32(_ZEROS[:step], crc)
+        length -= step
+    return crc
+
+
+def combine_crc(crc: int, next_crc: int, next_zeros_crc: int, next_length: int) -> int:
+    """CRC-32 of text A then text B from crc(A), crc(B) and crc(|B| zeros) (CRC-32 is affine):
+    crc(A+B) = crc(B) ^ crc(0*|B|, crc(A)) ^ crc(0*|B|). Costs a CRC of |B| zero bytes."""
+    return next_crc ^ crc32_of_zeros(next_length, crc) ^ next_zeros_crc

@@ -35,8 +35,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -84,14 +85,34 @@ _FROM_UPSTREAM_DROP = {"connection", "keep-alive", "transfer-encoding", "date", 
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """A /metrics body: gzip pieces sent one after the other, and the length of their text."""
+
+    parts: tuple[bytes | memoryview, ...]
+    length: int  # of the plain text
+
+    @property
+    def size(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+
+Filter = tuple[frozenset[str] | None, frozenset[str] | None]  # collector groups, accounts (None: all)
+MAX_SELECTIONS = 16  # filtered answers kept per served body (a scrape config asks for a handful)
+
+
+@dataclass(frozen=True, slots=True)
 class Served:
     """What a scrape gets: the worker's body as received (bytes, never copied: the event loop's
     transport keeps a reference instead of a copy), then `tail`: the front's families, the end of
-    the deflate stream and the trailer, in the same gzip member."""
+    the deflate stream and the trailer, in the same gzip member. A `collect[]` or `account[]`
+    scrape gets views of the same body (`select`), made once per body and filter."""
 
     worker: handoff.Body
     tail: bytes
     length: int  # of the plain text
+    front_text: bytes = b""  # the front's own families (group "exporter")
+    selections: dict[Filter, Answer] = field(default_factory=dict)
+    selecting: threading.Lock = field(default_factory=threading.Lock)  # scrapes select on threads
 
     @property
     def parts(self) -> tuple[bytes, bytes]:
@@ -100,6 +121,53 @@ class Served:
     @property
     def size(self) -> int:
         return len(self.worker.prefix) + len(self.tail)
+
+    def select(self, wanted: Filter) -> Answer:
+        """The answer to a filtered scrape (blocking: a CRC over the selected text's length)."""
+        if wanted == (None, None):
+            return Answer(self.parts, self.length)
+        with self.selecting:  # one at a time: the same filter is computed once, the dict stays whole
+            found = self.selections.get(wanted)
+            if found is None:
+                found = self._select(wanted)
+                if len(self.selections) >= MAX_SELECTIONS:
+                    self.selections.pop(next(iter(self.selections)))
+                self.selections[wanted] = found
+            return found
+
+    def _select(self, wanted: Filter) -> Answer:
+        groups, accounts = wanted
+        chosen = self.worker.select(groups, accounts)
+        text = self.front_text if groups is None or catalog.ALWAYS_ON in groups else b""
+        tail = deflate.deflate_chunk(text) + deflate.gzip_end(
+            deflate.crc32(text, chosen.crc), chosen.length + len(text)
+        )
+        return Answer((*chosen.views, tail), chosen.length + len(text))
+
+
+def parse_filter(query: bytes, accounts: frozenset[str]) -> Filter | str:
+    """`collect[]` (collector groups, as `--collector.<name>`, or `exporter`: the exporter's own
+    figures) and `account[]` of a /metrics query; or the message of a 400 for a name that is not one."""
+    params = urllib.parse.parse_qs(query.decode("latin-1"), keep_blank_values=True)
+    groups = params.get("collect[]")
+    wanted = params.get("account[]")
+    known = (*catalog.COLLECTORS, catalog.ALWAYS_ON)
+    if groups is not None:
+        unknown = sorted(set(groups) - set(known))
+        if unknown:
+            return f"unknown collector {', '.join(map(repr, unknown))} in collect[]; there are: {', '.join(known)}"
+    if wanted is not None:
+        unknown = sorted(set(wanted) - accounts)
+        if unknown:
+            listed = ", ".join(sorted(accounts)[:20]) + (", ..." if len(accounts) > 20 else "")
+            return (
+                f"unknown account {', '.join(map(repr, unknown[:5]))} in account[]: "
+                f"this exporter polls {len(accounts)} account(s): {listed}"
+            )
+    return (
+        None if groups is None else frozenset(groups),
+        None if wanted is None else frozenset(wanted),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +248,7 @@ class Front:
             if body is None:
                 return
             text = self._front_text()
-            self.served = Served(body, handoff.tail(body, text), body.length + len(text))
+            self.served = Served(body, handoff.tail(body, text), body.length + len(text), text)
         self.first.set()
 
     def _receive(
@@ -420,24 +488,34 @@ class FrontApp:
         if served is None:
             await _answer(send, 503, b"no data rendered yet\n")
             return
+        wanted = parse_filter(scope.get("query_string", b""), served.worker.accounts)
+        if isinstance(wanted, str):
+            await _answer(send, 400, (wanted + "\n").encode())
+            return
+        if wanted != (None, None) and not served.worker.pieces and served.worker.prefix:
+            await _answer(send, 503, b"this exposition cannot be filtered (no chunk index); try again shortly\n")
+            return
+        answer = (
+            served.select(wanted) if wanted == (None, None) else await anyio.to_thread.run_sync(served.select, wanted)
+        )
         gzip = any(name == b"accept-encoding" and b"gzip" in value.lower() for name, value in scope["headers"])
         headers = [(b"content-type", CONTENT_TYPE), (b"vary", b"Accept-Encoding"), *SECURITY_HEADERS]
         head_only = scope["method"] == "HEAD"
         if gzip:
-            headers += [(b"content-encoding", b"gzip"), (b"content-length", str(served.size).encode())]
+            headers += [(b"content-encoding", b"gzip"), (b"content-length", str(answer.size).encode())]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             if not head_only:
-                for part in served.parts:  # the body as received: no copy, no compression
+                for part in answer.parts:  # the body as received: no copy, no compression
                     whole = memoryview(part)
                     for offset in range(0, len(whole), SEND_STEP):
                         view = whole[offset : offset + SEND_STEP]
                         await send({"type": "http.response.body", "body": view, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        headers.append((b"content-length", str(served.length).encode()))
+        headers.append((b"content-length", str(answer.length).encode()))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if not head_only:
-            async for text in _plain_pieces(served.parts):  # ISA-L releases the GIL on its thread
+            async for text in _plain_pieces(answer.parts):  # ISA-L releases the GIL on its thread
                 await send({"type": "http.response.body", "body": text, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -512,7 +590,7 @@ class FrontApp:
             await response.aclose()
 
 
-async def _plain_pieces(parts: Sequence[bytes]) -> AsyncIterator[bytes]:
+async def _plain_pieces(parts: Sequence[bytes | memoryview]) -> AsyncIterator[bytes]:
     """The plain text of a gzip body, at most PLAIN_STEP bytes at a time, each inflated on a
     thread when the client has taken the one before: what it has not read is one piece."""
     inflate = deflate.gzip_inflater()

@@ -1,7 +1,9 @@
 """The worker hands each finished exposition to the front process over a Unix socket pair.
 
 One frame per rendering: a fixed header (magic, header length, body length), a small JSON header
-(plain length, series, when rendered) and the complete gzip body. The front answers one byte once
+(plain length, series, when rendered, and each chunk's family, group, account, sizes and CRCs) and
+the complete gzip body. The chunk index lets the front answer a `collect[]` or `account[]`
+scrape by slicing the body it holds (`Body.select`): no render, no recompression. The front answers one byte once
 it serves the new body, so whatever the worker reports as rendered (`/readyz?verbose`) is what
 a scrape gets. A pipe or socket needs no file: the image runs with a read-only root.
 
@@ -21,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -43,6 +45,31 @@ class HandoffError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Piece:
+    """One chunk of a received body: where its deflate is in `Body.prefix`, and what it holds."""
+
+    family: str
+    group: str
+    account: str | None  # None: the family's header, or a chunk of no account
+    header: bool
+    offset: int
+    size: int  # bytes of deflate
+    length: int  # bytes of text
+    crc: int  # CRC-32 of the text, and of as many zero bytes (to combine CRCs without the text)
+    zeros_crc: int
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """A filtered scrape's gzip member: the selected chunks' deflate as views of the body (never
+    copied), the CRC and length of their text (the front's tail continues them)."""
+
+    views: tuple[memoryview, ...]
+    crc: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class Body:
     """A worker's gzip exposition as received: all of it but the deflate end and the trailer, so
     the front appends its own families without copying it (a scrape sends `prefix`, then a tail)."""
@@ -53,6 +80,40 @@ class Body:
     series: int
     rendered_at: float
     complete: bool  # rendered after every job's first run
+    pieces: tuple[Piece, ...] = ()  # the chunk index (empty: a body that cannot be sliced)
+    accounts: frozenset[str] = frozenset()  # the accounts the rendering covers
+
+    def select(self, groups: frozenset[str] | None, accounts: frozenset[str] | None) -> Selection:
+        """The chunks of the collector `groups` and of the `accounts` (None: no filter on it), with
+        each family's header when any of its chunks is in; chunks of no account pass `accounts`.
+        Costs a CRC of as many zero bytes as the selected text (ISA-L, about 10 GB/s): run it
+        on a thread."""
+        chosen: list[Piece] = []
+        header: Piece | None = None
+        for piece in self.pieces:
+            if groups is not None and piece.group not in groups:
+                continue
+            if piece.header:
+                header = piece
+                continue
+            if accounts is not None and piece.account is not None and piece.account not in accounts:
+                continue
+            if header is not None and header.family == piece.family:
+                chosen.append(header)
+                header = None
+            chosen.append(piece)
+        crc = length = 0
+        ranges = [[0, len(deflate.GZIP_HEADER)]]
+        for piece in chosen:
+            crc = deflate.combine_crc(crc, piece.crc, piece.zeros_crc, piece.length)
+            length += piece.length
+            if ranges[-1][1] == piece.offset:  # neighbours in one view: fewer, larger sends
+                ranges[-1][1] = piece.offset + piece.size
+            else:
+                ranges.append([piece.offset, piece.offset + piece.size])
+        whole = memoryview(self.prefix)
+        views = tuple(whole[start:end] for start, end in ranges)
+        return Selection(views, crc, length)
 
 
 class Channel:
@@ -93,7 +154,23 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
     if last[-end : -deflate.TRAILER_SIZE] != deflate.DEFLATE_END:
         raise HandoffError("the exposition does not end as the renderer ends it")
     fields = {"length": exposition.length, "series": exposition.series, "rendered_at": exposition.rendered_at}
-    header = json.dumps({**fields, "crc": exposition.crc, "complete": complete}).encode()
+    index = [
+        [
+            tag.family,
+            tag.group,
+            tag.account,
+            int(tag.header),
+            len(chunk.deflated),
+            chunk.length,
+            chunk.crc,
+            chunk.zeros_crc,
+        ]
+        for tag, chunk in zip(exposition.tags, exposition.chunks)  # noqa: B905 (tags may be absent)
+    ]
+    if len(index) != len(exposition.chunks):
+        index = []  # an exposition without its index: served whole, never sliced
+    extra = {"chunks": index, "accounts": list(exposition.accounts)}
+    header = json.dumps({**fields, "crc": exposition.crc, "complete": complete, **extra}).encode()
     start = _FRAME.pack(_MAGIC, len(header), exposition.gzip_size - end) + header
     channel.sendall(start, *pieces[:-1], memoryview(last)[:-end])
     if channel.sock.recv(1) != ACK:
@@ -127,7 +204,34 @@ def receive(sock: socket.socket) -> Body | None:
     header = json.loads(_read_exactly(sock, header_size))
     prefix = _read_exactly(sock, body_size)
     fields = (int(header["crc"]), int(header["length"]), int(header["series"]), float(header["rendered_at"]))
-    return Body(prefix, *fields, complete=bool(header["complete"]))
+    pieces = _pieces(header.get("chunks", []), len(prefix))
+    accounts = frozenset(str(name) for name in header.get("accounts", []))
+    return Body(prefix, *fields, complete=bool(header["complete"]), pieces=pieces, accounts=accounts)
+
+
+def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
+    """The chunk index of a frame, with each chunk's offset in the body; refused (HandoffError) if
+    the sizes do not add up to the body."""
+    pieces = []
+    offset = len(deflate.GZIP_HEADER)
+    for family, group, account, header, size, length, crc, zeros_crc in index:
+        size = int(size)
+        piece = Piece(
+            str(family),
+            str(group),
+            None if account is None else str(account),
+            bool(header),
+            offset,
+            size,
+            int(length),
+            int(crc),
+            int(zeros_crc),
+        )
+        pieces.append(piece)
+        offset += size
+    if pieces and offset != prefix_size:
+        raise HandoffError("the exposition's chunk index does not match its body")
+    return tuple(pieces)
 
 
 def acknowledge(sock: socket.socket) -> None:

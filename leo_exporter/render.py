@@ -32,25 +32,13 @@ from prometheus_client.process_collector import ProcessCollector
 
 from leo_exporter import deflate
 from leo_exporter import version as build
-from leo_exporter.catalog import CATALOG, TAG_FAMILIES, MetricSpec
+from leo_exporter.catalog import ALWAYS_ON, CATALOG, TAG_FAMILIES, MetricSpec
 from leo_exporter.jobstatus import JobStatus
 from leo_exporter.labeltext import escape_label
 from leo_exporter.samples import Samples
 from leo_exporter.state import AccountState, EntityTable, FleetState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-_ZEROS = memoryview(bytes(1 << 20))
-
-
-def _crc32_of_zeros(length: int, crc: int) -> int:
-    """CRC-32 of `length` zero bytes continuing from `crc` (ISA-L releases the GIL while it runs)."""
-    while length:
-        step = min(length, len(_ZEROS))
-        crc = deflate.crc32(_ZEROS[:step], crc)
-        length -= step
-    return crc
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +55,7 @@ class Chunk:
     def of(cls, text: str, series: int) -> Chunk:
         plain = text.encode()
         deflated = deflate.deflate_chunk(plain)
-        return cls(deflated, deflate.crc32(plain), _crc32_of_zeros(len(plain), 0), len(plain), series)
+        return cls(deflated, deflate.crc32(plain), deflate.crc32_of_zeros(len(plain), 0), len(plain), series)
 
     def plain(self) -> bytes:
         return deflate.inflate_chunk(self.deflated)
@@ -77,8 +65,21 @@ def _combined_crc(chunks: list[Chunk]) -> int:
     """CRC-32 of the chunks' texts one after the other: crc(A+B) = crc(B) ^ crc(0*|B|, crc(A)) ^ crc(0*|B|)."""
     crc = 0
     for chunk in chunks:
-        crc = chunk.crc ^ _crc32_of_zeros(chunk.length, crc) ^ chunk.zeros_crc
+        crc = deflate.combine_crc(crc, chunk.crc, chunk.zeros_crc, chunk.length)
     return crc
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkTag:
+    """What one chunk of an exposition holds, so the front can serve a `collect[]` or `account[]`
+    scrape by slicing the chunks it already has (no render): the family, its collector group, the
+    account whose samples it is (None: the family's header, or a chunk of no account: the
+    exporter's own figures)."""
+
+    family: str
+    group: str
+    account: str | None
+    header: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,8 @@ class Exposition:
     rendered_at: float  # the state's (wall) clock: for display only, it may step either way
     duration: float = 0.0  # seconds the rendering took
     sequence: int = 0  # the order of renderings (Renderer.sequence): what the handoff orders by
+    tags: tuple[ChunkTag, ...] = ()  # one per chunk, in the same order (empty: not sliceable)
+    accounts: tuple[str, ...] = ()  # the accounts this rendering covers, data or not
 
     @property
     def trailer(self) -> bytes:
@@ -250,6 +253,7 @@ class Renderer:
         for key in [k for k in self._cache if k not in live]:
             del self._cache[key]  # departed accounts
         pending: list[Chunk | Future[Chunk]] = []
+        tags: list[ChunkTag] = []
         for spec in CATALOG:
             if self.disabled and spec.collector in self.disabled:
                 continue
@@ -259,10 +263,13 @@ class Renderer:
                 if header is None:  # a family the registry installed after this renderer was made
                     header = self._headers[spec.name] = Chunk.of(spec.header, 0)
                 pending.append(header)
-                pending.extend(samples)
+                tags.append(ChunkTag(spec.name, spec.collector, None, header=True))
+                pending.extend(chunk for _, chunk in samples)
+                tags.extend(ChunkTag(spec.name, spec.collector, account) for account, _ in samples)
         process = self._process_chunk()
         if process is not None:
             pending.append(process)
+            tags.append(ChunkTag("process", ALWAYS_ON, None))
         parts = [p.result() if isinstance(p, Future) else p for p in pending]
         for key, (stamp, value) in list(self._cache.items()):
             if isinstance(value, Future):
@@ -275,20 +282,26 @@ class Renderer:
             rendered_at=now,
             duration=time.perf_counter() - started,
             sequence=sequence,
+            tags=tuple(tags),
+            accounts=tuple(a.name for a in accounts),
         )
 
-    def _family(self, spec: MetricSpec, accounts: list[AccountState]) -> list[Chunk | Future[Chunk]]:
+    def _family(self, spec: MetricSpec, accounts: list[AccountState]) -> list[tuple[str | None, Chunk | Future[Chunk]]]:
+        """The family's sample chunks, each with the account it belongs to (None: no account's)."""
         entity = spec.entity
         if entity == "exporter":
             text = self._exporter_text(spec)
-            return [Chunk.of(text, 1)] if text else []
-        if entity == "job":
-            text, count = self._job_text(spec)
-            return [Chunk.of(text, count)] if count else []
-        if entity == "account":
-            lines = [line for account in accounts for line in self._account_lines(spec, account)]
-            return [Chunk.of("".join(lines), len(lines))] if lines else []
-        chunks: list[Chunk | Future[Chunk]] = []
+            return [(None, Chunk.of(text, 1))] if text else []
+        if entity == "job":  # one chunk per account, in the jobs' order (each account's are together)
+            by_account: dict[str, list[JobStatus]] = {}
+            for job in self.state.jobs:
+                by_account.setdefault(job.account.name, []).append(job)
+            texts = [(name, self._job_text(spec, jobs)) for name, jobs in by_account.items()]
+            return [(name, Chunk.of(text, count)) for name, (text, count) in texts if count]
+        if entity == "account":  # one chunk per account, like the tables: `account[]` slices them
+            per_account = [(account.name, self._account_lines(spec, account)) for account in accounts]
+            return [(name, Chunk.of("".join(lines), len(lines))) for name, lines in per_account if lines]
+        chunks: list[tuple[str | None, Chunk | Future[Chunk]]] = []
         for account in accounts:
             table = account.tables[entity]
             key = (spec.name, account.name)
@@ -299,7 +312,7 @@ class Renderer:
                 cached = (stamp, self._deflater.submit(*found) if found else None)
                 self._cache[key] = cached
             if cached[1] is not None:
-                chunks.append(cached[1])
+                chunks.append((account.name, cached[1]))
         return chunks
 
     def _process_chunk(self) -> Chunk | None:
@@ -339,17 +352,15 @@ class Renderer:
             return [f"{name}{{{account.base}}} {format_value(account.values[name])}\n"]
         return []
 
-    def _job_text(self, spec: MetricSpec) -> tuple[str, int]:
+    def _job_text(self, spec: MetricSpec, jobs: list[JobStatus]) -> tuple[str, int]:
         name = spec.name
         if name == "leo_exporter_job_runs_total":
             samples = [
                 (f'{_job_labels(job)},result="{result}"', count)
-                for job in self.state.jobs
+                for job in jobs
                 for result, count in job.runs.copy().items()
             ]
         else:
             attr = _JOB_FIELDS[name]
-            samples = [
-                (_job_labels(job), float(value)) for job in self.state.jobs if (value := getattr(job, attr)) is not None
-            ]
+            samples = [(_job_labels(job), float(value)) for job in jobs if (value := getattr(job, attr)) is not None]
         return _lines(name, samples), len(samples)

@@ -29,7 +29,7 @@ OUT = ROOT / "docs" / "metrics-schema.json"
 
 
 async def exposition() -> str:
-    exporter, _ = simulated_exporter(accounts=2, terminals=30)
+    exporter, _ = simulated_exporter(accounts=2, terminals=30, every_collector=True)
     try:
         await poll_all(exporter)
         assert exporter.exposition is not None

@@ -10,6 +10,7 @@ import httpx
 from starlette.applications import Starlette
 
 from leo_exporter.app import Exporter
+from leo_exporter.catalog import COLLECTORS
 from leo_exporter.providers import built_in, parse_config
 from leo_exporter.serving import in_process
 from leo_exporter.simulator.app import build_app, demo_config
@@ -18,11 +19,16 @@ from tests.conftest import SIMULATED_NOW
 SIM_URL = "http://simulator"
 
 
-def simulated_exporter(app: Starlette | None = None, **sim: int) -> tuple[Exporter, Starlette]:
+def simulated_exporter(
+    app: Starlette | None = None, *, every_collector: bool = False, **sim: int
+) -> tuple[Exporter, Starlette]:
     """The demo config's exporter on the simulator `app` (by default one of the built-in providers,
-    whatever plug-ins are installed, at the tests' fixed date)."""
+    whatever plug-ins are installed, at the tests' fixed date); `every_collector`: the groups that
+    are off by default switched on too (what the schema and the docs describe)."""
     app = app or build_app(now=SIMULATED_NOW, only=built_in(), **sim)
     data = demo_config(SIM_URL, app)
+    if every_collector:
+        data["collectors"] = dict.fromkeys(COLLECTORS, True)
     for account in data["accounts"]:
         if account["provider"] == "starlink":
             account["telemetry"] = {"max_linger": "0s"}

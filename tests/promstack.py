@@ -263,22 +263,32 @@ class PromAPI:
 RANGE_SECONDS = 30
 
 
-def prometheus_config(exporter: str, rules_glob: str, alertmanager: str | None = None) -> dict[str, Any]:
-    """The shipped Prometheus config, scraping and evaluating every second, pointed at `exporter`."""
-    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+def prometheus_config(
+    exporter: str, rules_glob: str, alertmanager: str | None = None, file: str = "prometheus.yml"
+) -> dict[str, Any]:
+    """The shipped Prometheus config `file`, scraping and evaluating every second (a split config's
+    slower jobs every `slow` seconds, SPLIT_SLOW), pointed at `exporter`."""
+    config = yaml.safe_load((PROMETHEUS_DIR / file).read_text())
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     config["rule_files"] = [rules_glob]
     if alertmanager:
         config["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [alertmanager]}]}]
     else:
         config.pop("alerting", None)
-    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "leo-exporter"]
-    job.update(scrape_interval="1s", scrape_timeout="1s", static_configs=[{"targets": [exporter]}])
+    for job in config["scrape_configs"]:
+        slow = job["job_name"] != "leo-exporter"
+        for group in job["static_configs"]:
+            group["targets"] = [exporter]
+        interval = SPLIT_SLOW if slow else "1s"
+        job.update(scrape_interval=interval, scrape_timeout="1s")
     return config
 
 
+SPLIT_SLOW = "4s"  # the slow job of prometheus-split.yml in tests: four times the fast one, as 2m : 30s
+
+
 def start_prometheus(
-    procs: ProcessGroup, tmp: Path, exporter: str, alertmanager: str | None = None
+    procs: ProcessGroup, tmp: Path, exporter: str, alertmanager: str | None = None, file: str = "prometheus.yml"
 ) -> tuple[PromAPI, Process]:
     """A real Prometheus on a free port with the shipped config and rules (`for:` shortened to 1s)."""
     from tests.conftest import free_port, require_tool
@@ -289,7 +299,7 @@ def start_prometheus(
         (rules_dir / path.name).write_text(rewrite_for_durations(path.read_text(), "1s"))
     port = free_port()
     config = tmp / "prometheus.yml"
-    config.write_text(yaml.safe_dump(prometheus_config(exporter, str(rules_dir / "*.yml"), alertmanager)))
+    config.write_text(yaml.safe_dump(prometheus_config(exporter, str(rules_dir / "*.yml"), alertmanager, file)))
     prom = procs.start(
         "prometheus",
         [

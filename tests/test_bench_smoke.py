@@ -45,7 +45,8 @@ def test_fleet_benchmark_measures_prometheus_side_of_two_shards(tmp_path: Path) 
     out = tmp_path / "fleet.json"
     result = subprocess.run(
         [sys.executable, "bench/fleet.py", "--terminals", "500", "--quick", "--skip-stock", "--shards", "2",
-         "--prometheus", "--prometheus-interval", "2s", "--prometheus-scrapes", "2", "--json", str(out)],
+         "--prometheus", "--prometheus-interval", "2s", "--prometheus-scrapes", "2", "--prometheus-split",
+         "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=280,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -62,6 +63,11 @@ def test_fleet_benchmark_measures_prometheus_side_of_two_shards(tmp_path: Path) 
     [row] = [line for line in result.stdout.splitlines() if "Prometheus' scrape_duration_seconds" in line]
     assert f"{figures['prometheus_samples_scraped']:,} samples" in row
     assert len(figures["peak_rss_shards_mib"]) == 2 and len(figures["peak_rss_processes_mib"]) == 4  # front + worker
+    # the shipped split config: a fast and a slow target per shard, together every series once,
+    # the slow ones scraped a quarter as often, so fewer samples a minute
+    assert len(figures["prometheus_split_scrape_durations_s"]) == 4 and figures["prometheus_split_all_up"] is True
+    assert abs(figures["prometheus_split_samples_scraped"] - series) / series < 0.05
+    assert figures["prometheus_split_samples_per_minute"] < figures["prometheus_samples_per_minute"]
     assert sum(figures["peak_rss_shards_mib"]) == pytest.approx(figures["peak_rss_mib"])
 
 

@@ -104,7 +104,7 @@ def per_line(samples: list[Any]) -> dict[tuple[str, str, str], Any]:
 
 async def exposition_at(instant: str) -> tuple[dict[str, list[Any]], Any]:
     app = build_app(now=parse_instant(instant))
-    exporter, app = simulated_exporter(app)
+    exporter, app = simulated_exporter(app, every_collector=True)  # the cycle figures of `details` too
     await poll_all(exporter)
     exposition = await exporter.render_now()
     return samples_by_name(exposition.plain.decode()), app
@@ -159,7 +159,7 @@ async def test_a_cycle_rolls_over_at_midnight_on_new_years_eve() -> None:
     """A line anchored on the 1st: on 31 December its cycle is December's; a minute past midnight
     it is January's, with no usage yet and December's last day as the newest daily figure."""
     app = build_app(now=parse_instant("2026-12-31T23:59:00Z"))
-    exporter, app = simulated_exporter(app)
+    exporter, app = simulated_exporter(app, every_collector=True)  # the cycle figures of `details` too
     await poll_all(exporter)
     before = samples_by_name((await exporter.render_now()).plain.decode())
     app.state.calendar.offset += 120.0  # two minutes later: 1 January, 00:01

@@ -7,7 +7,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from leo_exporter.app import Exporter
-from leo_exporter.catalog import BY_NAME, CATALOG, COLLECTORS
+from leo_exporter.catalog import BY_NAME, CATALOG, COLLECTORS, DEFAULT_OFF
 from leo_exporter.cli import _with_collectors, build_parser
 from leo_exporter.config import ConfigError
 from leo_exporter.providers import parse_config
@@ -20,7 +20,7 @@ USAGE_ENDPOINTS = ("/data-usage/query", "/getBillingUsage", "usageConsumption")
 async def scrape_with(collectors: dict[str, bool]) -> tuple[dict[str, set[str]], dict[tuple[str, str], bool], int]:
     """(family -> providers served, (provider, call) -> enabled, requests to data usage endpoints)."""
     exporter, app = simulated_exporter(accounts=1, terminals=12)
-    config = exporter.config.model_copy(update={"collectors": collectors})
+    config = exporter.config.model_copy(update={"collectors": {**exporter.config.collectors, **collectors}})
     await exporter.aclose()
     exporter = Exporter(config, transport=httpx.ASGITransport(app=app))
     try:
@@ -72,7 +72,10 @@ def test_flags_win_over_the_config_and_unknown_groups_are_rejected() -> None:
     config = parse_config({"collectors": {"router": False, "usage": False}})
     args = build_parser().parse_args(["--collector.router", "--no-collector.product"])
     merged = _with_collectors(config, args)
-    assert merged.disabled_collectors == {"usage", "product"}
+    assert merged.disabled_collectors == {"usage", "product"} | DEFAULT_OFF  # off unless switched on
+    assert {"router_wifi", "details"} == DEFAULT_OFF
+    on = _with_collectors(config, build_parser().parse_args(["--collector.router_wifi"]))
+    assert "router_wifi" not in on.disabled_collectors and "details" in on.disabled_collectors
     with pytest.raises(ConfigError) as raised:
         parse_config({"collectors": {"routers": False}})
     assert raised.value.problems[0].startswith("collectors: unknown collector routers")
@@ -82,8 +85,9 @@ async def test_a_reload_that_switches_a_group_off_applies_to_the_exposition_and_
     exporter, _ = simulated_exporter(accounts=1, terminals=6)
     try:
         assert all(j.enabled for j in exporter.state.jobs if j.call == "data_usage")
-        await exporter.reload(exporter.config.model_copy(update={"collectors": {"usage": False}}))
-        assert exporter.renderer.disabled == {"usage"}
+        switched = {**exporter.config.collectors, "usage": False}
+        await exporter.reload(exporter.config.model_copy(update={"collectors": switched}))
+        assert exporter.renderer.disabled == {"usage"} | DEFAULT_OFF
         calls = {(j.account.provider, j.call): j.enabled for j in exporter.state.jobs}
         assert calls[("starlink", "data_usage")] is False and calls[("starlink", "telemetry")] is True
     finally:

@@ -22,6 +22,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from leo_exporter.catalog import ALWAYS_ON, COLLECTORS, DEFAULT_OFF
 from leo_exporter.providers import parse_config
 from leo_exporter.sharding import ordinal, resolve
 from tests.conftest import require_tool
@@ -31,7 +32,7 @@ from tests.test_deploy_image import read_dockerfile
 pytestmark = pytest.mark.e2e  # kubectl kustomize (an external tool) builds the overlays
 
 K8S = ROOT / "deploy" / "kubernetes"
-OVERLAYS = ("base", "operator", "sharded", "ha")
+OVERLAYS = ("base", "operator", "sharded", "ha", "operator-split")
 # The oldest Kubernetes release we support, and a current one.
 KUBERNETES_VERSIONS = ("1.30.0", "1.34.0")
 CRD_GROUP = "monitoring.coreos.com/v1"
@@ -241,6 +242,29 @@ def test_service_monitor_scrapes_the_service_like_the_static_config(overlay: str
     assert monitor["metadata"]["labels"]["release"], "kube-prometheus-stack's default selector"
     assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "scheme", "tlsConfig",
                              "relabelings", "metricRelabelings", "basicAuth"}  # fmt: skip
+
+
+def test_the_split_service_monitor_scrapes_like_the_split_static_config() -> None:
+    """operator-split: two endpoints, as the jobs of deploy/prometheus/prometheus-split.yml (the
+    groups, intervals and timeouts), each family in one of them, their `up` told apart by `collect`."""
+    objects = built("operator-split")
+    fast, slow = one(objects, "ServiceMonitor")["spec"]["endpoints"]
+    static = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus-split.yml").read_text())
+    jobs = static["scrape_configs"]
+    assert [job["job_name"] for job in jobs] == ["leo-exporter", "leo-exporter-slow"]
+    for endpoint, job, name in ((fast, jobs[0], "fast"), (slow, jobs[1], "slow")):
+        assert endpoint["params"] == job["params"]
+        assert (endpoint["interval"], endpoint["scrapeTimeout"]) == (job["scrape_interval"], job["scrape_timeout"])
+        assert endpoint["relabelings"] == [{"targetLabel": "collect", "replacement": name}]
+        assert [g["labels"] for g in job["static_configs"]] == [{"collect": name}]
+        assert (
+            endpoint["metricRelabelings"]
+            == job["metric_relabel_configs"]
+            == [{"action": "labeldrop", "regex": "collect"}]
+        )
+    groups = [g for job in jobs for g in job["params"]["collect[]"]]
+    assert sorted(groups) == sorted({*COLLECTORS, ALWAYS_ON} - DEFAULT_OFF), "every group on by default, once"
+    assert jobs[1]["relabel_configs"] == [{"target_label": "job", "replacement": "leo-exporter"}]
 
 
 def _generator() -> Any:

@@ -40,7 +40,7 @@ def test_every_catalogued_metric_is_documented_with_its_type_and_labels() -> Non
 
 @pytest.mark.anyio
 async def test_everything_the_exporter_serves_is_documented() -> None:
-    exporter, _ = simulated_exporter(accounts=2, terminals=30)
+    exporter, _ = simulated_exporter(accounts=2, terminals=30, every_collector=True)
     await poll_all(exporter)
     assert exporter.exposition is not None
     docs = documented()

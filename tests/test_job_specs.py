@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 
 from leo_exporter.app import Exporter
-from leo_exporter.catalog import COLLECTORS
+from leo_exporter.catalog import COLLECTORS, DEFAULT_OFF
 from leo_exporter.config import ConfigError
 from leo_exporter.durations import format_duration
 from leo_exporter.jobspec import JobSpec, by_name
@@ -132,7 +132,8 @@ async def test_a_job_whose_groups_are_all_off_is_not_run() -> None:
         off = {
             (j.status.account.provider, j.status.call) for j in exporter.scheduler.jobs.values() if not j.status.enabled
         }
-        expected = {(n, job.name) for n, p in built_in().items() for job in p.jobs if job.collectors == {"usage"}}
+        off_groups = {"usage"} | DEFAULT_OFF  # the groups off by default are off here too
+        expected = {(n, job.name) for n, p in built_in().items() for job in p.jobs if job.collectors <= off_groups}
         assert off == expected
         assert ("starlink", "data_usage") in off
     finally:

@@ -37,8 +37,10 @@ def exporter(**extra: Any) -> Exporter:
     accounts = extra.pop("accounts", None) or [
         {"provider": "kognitive", "name": "dp-main", "auth_key": KEY, "api_url": API, **extra}
     ]
-    # billing dates are judged at the samples' date: their cycle (November 2025) is the running one
-    return Exporter(parse_config({"accounts": accounts}), calendar=lambda: SAMPLES_DATE)
+    # billing dates are judged at the samples' date: their cycle (November 2025) is the running one;
+    # every figure, the `details` collector's too
+    config = parse_config({"accounts": accounts, "collectors": {"details": True}})
+    return Exporter(config, calendar=lambda: SAMPLES_DATE)
 
 
 def job(exp: Exporter, call: str, account: str = "dp-main") -> Job:

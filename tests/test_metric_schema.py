@@ -23,7 +23,7 @@ def observed() -> dict[str, dict[str, set[str]]]:
     import anyio
 
     async def live() -> str:
-        exporter, _ = simulated_exporter(accounts=2, terminals=30)
+        exporter, _ = simulated_exporter(accounts=2, terminals=30, every_collector=True)
         try:
             await poll_all(exporter)
             assert exporter.exposition is not None

@@ -123,6 +123,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 f"127.0.0.1:{exporter_port}",
                 "--simulator.now",
                 SIMULATED_DATE,
+                # the Wi-Fi client panels of Terminal detail need this group, off by default
+                "--collector.router_wifi",
             ],
             tmp / "exporter.log",
             cwd=REPO,

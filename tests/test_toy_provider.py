@@ -154,7 +154,7 @@ async def test_installed_it_changes_no_test_of_ours(site: Path) -> None:
     assert "leo_terminal_dust_cover_ratio" in catalog.BY_NAME
     assert await test_golden_exposition.exposition() == test_golden_exposition.GOLDEN.read_text()
     test_docs_metrics.test_every_catalogued_metric_is_documented_with_its_type_and_labels()
-    exporter, app = simulated_exporter(accounts=2, terminals=30)
+    exporter, app = simulated_exporter(accounts=2, terminals=30, every_collector=True)  # as the schema is made
     assert NAME not in app.state.simulators
     try:
         await poll_all(exporter)

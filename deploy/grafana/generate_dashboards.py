@@ -1529,7 +1529,8 @@ def terminal_detail() -> dm.Dashboard:
             ],
             unit="Bps",
             description="Average link rate of the router's Wi-Fi clients per band (min and max are "
-            "exported too); empty while no client is connected.",
+            "exported too); empty while no client is connected, and unless the exporter runs with "
+            "--collector.router_wifi (off by default since issue 29: 18 series a router).",
         ),
         12,
         7,
@@ -1539,7 +1540,8 @@ def terminal_detail() -> dm.Dashboard:
             "Router Wi-Fi client signal",
             [target(f"leo_router_wifi_client_signal_strength_dbm{{{R}}} {ROUTER_OF_TERMINAL}", "{{band}} {{stat}}")],
             unit="dBm",
-            description="Signal strength of the router's Wi-Fi clients per band: min, avg and max.",
+            description="Signal strength of the router's Wi-Fi clients per band: min, avg and max. "
+            "Needs --collector.router_wifi (off by default).",
         ),
         12,
         7,

@@ -89,12 +89,16 @@ def account_config_models() -> dict[str, type[AccountConfig]]:
 def parse_config(data: Any, env: Mapping[str, str] | None = None) -> Config:
     """`leo_exporter.config.parse_config` with every registered provider's model and the catalogue's
     collector groups: what the command line, a reload and the tests parse with."""
-    return config.parse_config(data, account_config_models(), env, collectors=catalog.COLLECTORS)
+    return config.parse_config(
+        data, account_config_models(), env, collectors=catalog.COLLECTORS, default_off=catalog.DEFAULT_OFF
+    )
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     """`leo_exporter.config.load_config` with the registry's models and the catalogue's collectors."""
-    return config.load_config(path, account_config_models(), env, collectors=catalog.COLLECTORS)
+    return config.load_config(
+        path, account_config_models(), env, collectors=catalog.COLLECTORS, default_off=catalog.DEFAULT_OFF
+    )
 
 
 def simulated() -> dict[str, SimulatorSpec]:

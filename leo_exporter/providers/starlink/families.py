@@ -39,6 +39,7 @@ ROUTER_WIFI_CLIENT_RECEIVE_RATE_BYTES_PER_SECOND = catalog.gauge(
     "router",
     "Receive link rate of the router's Wi-Fi clients by band (2ghz, 5ghz) and stat (min, avg, max).",
     ("band", "stat"),
+    collector="router_wifi",
     follows=catalog.ROUTER_WIFI_BYPASSED.name,
 )
 ROUTER_WIFI_CLIENT_TRANSMIT_RATE_BYTES_PER_SECOND = catalog.gauge(
@@ -46,6 +47,7 @@ ROUTER_WIFI_CLIENT_TRANSMIT_RATE_BYTES_PER_SECOND = catalog.gauge(
     "router",
     "Transmit link rate of the router's Wi-Fi clients by band (2ghz, 5ghz) and stat (min, avg, max).",
     ("band", "stat"),
+    collector="router_wifi",
     follows=catalog.ROUTER_WIFI_BYPASSED.name,
 )
 ROUTER_WIFI_CLIENT_SIGNAL_STRENGTH_DBM = catalog.gauge(
@@ -53,6 +55,7 @@ ROUTER_WIFI_CLIENT_SIGNAL_STRENGTH_DBM = catalog.gauge(
     "router",
     "Signal strength of the router's Wi-Fi clients by band (2ghz, 5ghz) and stat (min, avg, max).",
     ("band", "stat"),
+    collector="router_wifi",
     follows=catalog.ROUTER_WIFI_BYPASSED.name,
 )
 
