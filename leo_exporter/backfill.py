@@ -13,8 +13,10 @@ exporter shows it):
 - `leo_service_line_usage_bytes{class}`: the billing cycle's usage to date at the same instants,
   and on a cycle's last day the provider's total for the cycle.
 
-Only providers that keep past cycles can be backfilled (Starlink); other accounts are skipped
-with a note, or refused when named with `--account`. Nothing is written unless every selected
+Only providers that keep past cycles can be backfilled (Starlink, from the cycle containing
+`--since` on; Kognitive, the cycles `getBillingUsage` still returns: the current one and the closed
+ones before it); other accounts (OneWeb) are skipped with a note, or refused when named with
+`--account`. Nothing is written unless every selected
 account answered: the file is written beside its final name and renamed into place.
 
 Exit codes: 0 written; 1 a provider call failed (nothing written); 2 bad arguments or config, a

@@ -150,6 +150,38 @@ class DataPoolUsageResponseV2(Shape):
     dataBlocks: list[DataBlockUsageResponseV2]
 
 
+class DataBlockSummaryResponse(Shape):
+    productId: StrictStr | None
+    startDate: datetime
+    expirationDate: datetime
+    count: StrictInt
+    dataAmount: Number
+    dataUnitType: StrictStr | None
+
+
+class ServiceLineDataBlocksSummaryResponse(Shape):
+    recurringBlocksCurrentBillingCycle: list[DataBlockSummaryResponse] | None
+    recurringBlocksNextBillingCycle: list[DataBlockSummaryResponse] | None
+    delayedProductRecurringBlocksNextCycle: list[DataBlockSummaryResponse] | None
+    topUpBlocksOptInPurchase: list[DataBlockSummaryResponse] | None
+    topUpBlocksOneTimePurchase: list[DataBlockSummaryResponse] | None
+
+
+class ServiceLineResponse(Shape):
+    addressReferenceId: StrictStr
+    serviceLineNumber: StrictStr
+    nickname: StrictStr | None
+    productReferenceId: StrictStr
+    delayedProductId: StrictStr | None
+    optInProductId: StrictStr | None
+    startDate: datetime | None
+    endDate: datetime | None
+    publicIp: StrictBool
+    active: StrictBool
+    aviationMetadata: dict[str, object] | None
+    dataBlocks: ServiceLineDataBlocksSummaryResponse
+
+
 class CurrencyBalanceResponse(Shape):
     currency: StrictStr
     dueAmount: Number

@@ -1,8 +1,8 @@
 """`leo-exporter backfill-usage`: the provider's usage history into Prometheus, the way a user does it.
 
-The end-to-end test runs the README's three steps against the simulator and a real Prometheus:
-backfill to OpenMetrics, `promtool tsdb create-blocks-from openmetrics`, start Prometheus on the
-blocks, and query a day of the month before the simulated date. The simulated date lies in the past
+The end-to-end tests run the README's three steps against the simulator and a real Prometheus, for
+Starlink and for Kognitive: backfill to OpenMetrics, `promtool tsdb create-blocks-from openmetrics`,
+start Prometheus on the blocks, and query a day of the month before the simulated date. The simulated date lies in the past
 (2026-03-15), so the backfill's own "not in the future" check, which uses the machine's clock, holds
 on any day the suite runs; Prometheus keeps the old blocks with a long retention.
 """
@@ -30,9 +30,9 @@ SIM_DATE = "2026-03-15T12:00:00Z"
 DAY = "2026-02-10"  # a day of the month before
 
 
-def starlink_config(sim_url: str, tmp: Path) -> Path:
+def provider_config(sim_url: str, tmp: Path, provider: str = "starlink") -> Path:
     config = yaml.safe_load(httpx.get(f"{sim_url}/exporter-config.yml", timeout=10).text)
-    config["accounts"] = [a for a in config["accounts"] if a["provider"] == "starlink"]
+    config["accounts"] = [a for a in config["accounts"] if a["provider"] == provider]
     path = tmp / "config.yml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -58,14 +58,33 @@ def simulator_day(creds: dict[str, str]) -> tuple[str, dict[str, float]]:
     raise AssertionError(f"the simulator reports no line with usage on {DAY}")
 
 
+def kognitive_day(account: dict[str, str]) -> tuple[str, dict[str, float]]:
+    """A Kognitive line and what the simulator's getBillingUsage says it used on DAY (GB by field;
+    Kognitive sends numbers as strings)."""
+    header = account.get("auth_header", "X-Auth-Key")
+    answer = httpx.get(
+        f"{account['api_url']}/getBillingUsage",
+        params={"page": 1, "limit": 100},
+        headers={header: account["auth_key"]},
+        timeout=10,
+    ).json()
+    for item in answer["data"]["results"]:
+        for cycle in item["billingCycles"]:
+            for day in cycle["dailyDataUsage"]:
+                if day["date"].startswith(DAY):
+                    return item["serviceLineNumber"], {k: float(v) for k, v in day.items() if k != "date"}
+    raise AssertionError(f"the simulator reports no Kognitive line with usage on {DAY}")
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(180)
-def test_backfill_create_blocks_and_query_last_month_in_prometheus(tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", ["starlink", "kognitive"])
+def test_backfill_create_blocks_and_query_last_month_in_prometheus(tmp_path: Path, provider: str) -> None:
     promtool = require_tool("promtool")
     prometheus = require_tool("prometheus")
     with run_module(["simulator", "--simulator.now", SIM_DATE], tmp_path / "sim.log") as sim:
         wait_for(f"{sim.url}/", sim)
-        config = starlink_config(sim.url, tmp_path)
+        config = provider_config(sim.url, tmp_path, provider)
         out = tmp_path / "usage.om"
         step1 = subprocess.run(
             [*BACKFILL, "--config.file", str(config), "--since", "2026-01-01", "--output", str(out)],
@@ -74,8 +93,8 @@ def test_backfill_create_blocks_and_query_last_month_in_prometheus(tmp_path: Pat
             timeout=120,
         )
         assert step1.returncode == 0, step1.stderr
-        creds = yaml.safe_load(config.read_text())["accounts"][0]
-        line, want = simulator_day(creds)
+        account = yaml.safe_load(config.read_text())["accounts"][0]
+        line, want = simulator_day(account) if provider == "starlink" else kognitive_day(account)
 
     data = tmp_path / "prom-data"
     data.mkdir()
@@ -138,6 +157,11 @@ accounts:
     name: reseller
     auth_key: k3y
     api_url: https://kognitive.test/ext/v1/starlink
+  - provider: oneweb
+    name: partner
+    client_id: id
+    client_secret: s3cret
+    api_url: https://oneweb.test
 """
 NOW = parse_instant("2026-06-01T00:00:00Z")
 
@@ -189,7 +213,7 @@ def test_an_account_whose_provider_keeps_no_history_is_refused_when_named(
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
     out = tmp_path / "usage.om"
-    assert run(args(config, out, accounts=["reseller"]), clock=lambda: NOW) == 2
+    assert run(args(config, out, accounts=["partner"]), clock=lambda: NOW) == 2
     assert "keeps no past billing cycles" in capsys.readouterr().err
     assert not out.exists()
 

@@ -173,8 +173,66 @@ def test_data_usage_has_stacked_daily_bars_by_class() -> None:
     assert bars
     for p in bars:
         assert p["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
-        assert "daily_usage_bytes" in p["targets"][0]["expr"] and "by (class)" in p["targets"][0]["expr"]
-    assert any(p.get("repeat") == "service_line" for p in bars), "no per-service-line daily bars"
+        assert re.search(r"by \((\w+, )*class\)", p["targets"][0]["expr"]), f"{p['title']}: not split by class"
+    daily = [p for p in bars if "daily_usage_bytes" in p["targets"][0]["expr"]]
+    assert any(p.get("repeat") == "service_line" for p in daily), "no per-service-line daily bars"
+
+
+def _usage_panel(title: str) -> dict[str, Any]:
+    (panel,) = [p for p in panels(DASHBOARDS["leo-data-usage.json"]) if p["title"] == title]
+    return panel
+
+
+@pytest.mark.parametrize("title", ["Daily usage by plan type and class", "Usage this cycle by plan type and class"])
+def test_usage_is_split_by_fixed_and_mobile_plans_and_class_as_stacked_bars(title: str) -> None:
+    """The documents' stacked bars: usage per day or per cycle, fixed or mobile x priority or standard."""
+    p = _usage_panel(title)
+    custom = p["fieldConfig"]["defaults"]["custom"]
+    assert custom["drawStyle"] == "bars" and custom["stacking"]["mode"] == "normal"
+    (t,) = p["targets"]
+    assert "sum by (plan, class)" in t["expr"] and t["legendFormat"] == "{{plan}} {{class}}"
+    # the plan type comes from leo_service_line_info{mobile}: true is mobile, false fixed, none "not reported"
+    for replace in ('"plan", "fixed", "mobile", "false"', '"plan", "mobile", "mobile", "true"'):
+        assert replace in t["expr"]
+    assert "leo_service_line_info" in t["expr"] and 'service_line=~"$service_line"' in t["expr"]
+
+
+def test_billing_months_show_the_last_cycles_per_line_from_previous_cycles_and_history() -> None:
+    p = _usage_panel("Billing months: $service_line")
+    assert p["repeat"] == "service_line"  # per line; "All" is the group's lines (group_key/group_value)
+    assert p["timeFrom"] == "95d"  # about three billing cycles
+    exprs = [t["expr"] for t in p["targets"]]
+    # the cycle to date (live or backfilled: the same series) and the provider's previous-cycle total
+    assert "service_line:leo_service_line_usage_bytes:disjoint" in exprs[0]
+    assert "leo_service_line_previous_cycle_usage_bytes" in exprs[1]
+    assert "backfill-usage" in p["description"]
+
+
+def test_data_blocks_sit_next_to_the_limit_they_raise() -> None:
+    table = _usage_panel("Service lines this cycle")
+    renamed = next(t["options"] for t in table["transformations"] if t["id"] == "organize")
+    order = sorted(renamed["indexByName"], key=renamed["indexByName"].get)
+    shown = [renamed["renameByName"].get(f, f) for f in order]
+    limit = shown.index("Limit")
+    assert shown[limit + 1 : limit + 4] == ["Recurring blocks", "Top-ups", "Overage opt-in"]
+    used = set().union(*(metric_names(t["expr"]) for t in table["targets"]))
+    assert {
+        "leo_service_line_recurring_data_blocks",
+        "leo_service_line_recurring_data_block_size_bytes",
+        "leo_service_line_top_up_data_bytes",
+        "leo_service_line_overage_opted_in",
+    } <= used
+    detail = _usage_panel("Data blocks and top-ups this cycle")
+    used = set().union(*(metric_names(t["expr"]) for t in detail["targets"]))
+    assert {"leo_service_line_top_up_data_blocks", "leo_service_line_usage_limit_bytes"} <= used
+    pools = _usage_panel("Data pools")
+    assert any("leo_data_pool_automatic_top_up_enabled" in t["expr"] for t in pools["targets"])
+
+
+def test_the_usage_dashboard_keeps_its_group_variables() -> None:
+    d = DASHBOARDS["leo-data-usage.json"]
+    assert {"group_key", "group_value", "service_line"} <= set(variables(d))
+    assert "$group_key" in variables(d)["service_line"]["query"]
 
 
 def test_fleet_overview_has_a_geomap_coloured_by_state() -> None:

@@ -35,12 +35,24 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    log = tmp_path_factory.mktemp("faults-sim") / "sim.log"
+    yield from _simulator(tmp_path_factory.mktemp("faults-sim") / "sim.log")
+
+
+def _simulator(log: Path, *faults: str) -> Iterator[Process]:
     args = ["simulator", "--accounts", "2", "--terminals", "20", "--oneweb-accounts", "2", "--seed", "3"]
-    args += ["--fault", "starlink:2:server_error:status=502,count=1", "--fault", "oneweb:2:rate_limit_bare:seconds=30"]
+    for fault in faults:
+        args += ["--fault", fault]
     with run_module(args, log) as process:
         wait_for(process.url + "/", process)
         yield process
+
+
+@pytest.fixture
+def faulted_sim(tmp_path: Path) -> Iterator[Process]:
+    """A simulator of its own, started with faults on its command line: the shared one's faults are
+    set and cleared by the other tests, in whatever order they run."""
+    faults = ("starlink:2:server_error:status=502,count=1", "oneweb:2:rate_limit_bare:seconds=30")
+    yield from _simulator(tmp_path / "sim.log", *faults)
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +93,9 @@ def _clean(sim: Process) -> Iterator[None]:
     httpx.delete(sim.url + "/_sim/faults", timeout=5)
 
 
-def test_command_line_faults_and_request_counts(sim: Process, config: dict[str, Any]) -> None:
-    """First in the file: the other tests clear every fault when they finish."""
+def test_command_line_faults_and_request_counts(faulted_sim: Process) -> None:
+    sim = faulted_sim
+    config = yaml.safe_load(httpx.get(sim.url + "/exporter-config.yml", timeout=10).text)
     second = _account(config, "starlink", 2)
     state = httpx.get(sim.url + "/starlink/_sim/state", timeout=5).json()
     number = state["accounts"][1]["accountNumber"]

@@ -369,7 +369,18 @@ async def test_data_usage_shape_and_totals(client: httpx.AsyncClient, sim: Starl
     results = content["results"]
     assert content["isLastPage"] is True
     assert content["totalCount"] == len(results)
-    active = {line["serviceLineNumber"] for line in await all_pages(client, headers, "service-lines") if line["active"]}
+    listed = await all_pages(client, headers, "service-lines")
+    active = {line["serviceLineNumber"] for line in listed if line["active"]}
+    # recurring data blocks and this cycle's top-ups raise a line's limit (by count x GB each)
+    recurring = {
+        line["serviceLineNumber"]: sum(b["count"] * b["dataAmount"] for b in blocks)
+        for line in listed
+        if (
+            blocks := line["dataBlocks"]["recurringBlocksCurrentBillingCycle"]
+            + line["dataBlocks"]["topUpBlocksOneTimePurchase"]
+        )
+    }
+    assert recurring, "a line of the account has recurring data blocks"
     assert {r["serviceLineNumber"] for r in results} == active  # activeServiceLinesOnly defaults to true
     near_limit = overage = 0
     pools = {line.number: line.pool for acc in sim.accounts for line in acc.service_lines if line.pool}
@@ -419,7 +430,8 @@ async def test_data_usage_shape_and_totals(client: httpx.AsyncClient, sim: Starl
                 and plan["dataPoolUsage"]["dataPoolId"] == pools[result["serviceLineNumber"]]
             )
         else:
-            assert plan["usageLimitGB"] in (50.0, 1000.0, 5000.0, None)
+            extra = recurring.get(result["serviceLineNumber"], 0.0)
+            assert plan["usageLimitGB"] in (50.0 + extra, 1000.0 + extra, 5000.0 + extra, None)
         assert plan["dataCategoryMapping"] == {}
         if plan["usageLimitGB"] and cycles[-1]["totalPriorityGB"] > 0.9 * plan["usageLimitGB"]:
             near_limit += 1

@@ -223,6 +223,7 @@ def timeseries(
     interval: str | None = None,
     overrides: list[Override] | None = None,
     repeat: str | None = None,
+    time_from: str | None = None,
 ) -> timeseries_builder.Panel:
     p = (
         timeseries_builder.Panel()
@@ -259,6 +260,8 @@ def timeseries(
         p.interval(interval)
     if repeat:
         p.repeat(repeat).repeat_direction("h").max_per_row(4)
+    if time_from:
+        p.time_from(time_from)
     return p
 
 
@@ -1599,6 +1602,14 @@ CLASS_COLORS = [
     by_name("monthly_data", color={"mode": "fixed", "fixedColor": "orange"}),
     by_name("shared_pool_data", color={"mode": "fixed", "fixedColor": "yellow"}),
 ]
+PLAN_CLASS_COLORS = [
+    by_regexp(f"^{plan} {cls}$", color={"mode": "fixed", "fixedColor": shade})
+    for plan, palette in (
+        ("fixed", {"priority": "dark-blue", "opt_in_priority": "dark-purple", "standard": "dark-green"}),
+        ("mobile", {"priority": "light-blue", "opt_in_priority": "light-purple", "standard": "light-green"}),
+    )
+    for cls, shade in palette.items()
+]
 DAILY_DESC = (
     "Stacked by class. Classes do not overlap here: priority is the plan's priority data and "
     "opt_in_priority the priority data bought beyond it. Starlink and Kognitive: each bar is the newest "
@@ -1614,6 +1625,34 @@ DAILY_FROM_CYCLE = (
     f"or ({_CYCLE % (U, '')} < {_CYCLE % (U, ' offset $__interval')})) "
     f"unless on (provider, account, service_line) leo_service_line_daily_usage_bytes)"
 )
+# Each selected line's plan type as a `plan` label, from leo_service_line_info{mobile} (Starlink's
+# servicePlan.isMobilePlan): fixed, mobile, or "not reported" (Kognitive and OneWeb say neither).
+PLAN_TYPE = (
+    "label_replace(label_replace(label_replace(max by (provider, account, service_line, mobile) "
+    f'(leo_service_line_info{{{U}}}), "plan", "fixed", "mobile", "false"), "plan", "mobile", "mobile", "true"), '
+    '"plan", "not reported", "mobile", "")'
+)
+BY_PLAN = f"* on (provider, account, service_line) group_left (plan) {PLAN_TYPE}"
+PLAN_DESC = (
+    "Stacked by plan type and class, as the providers' documents show usage: fixed or mobile (Starlink's "
+    "servicePlan.isMobilePlan, on leo_service_line_info{mobile}) by priority, opt-in priority, standard and "
+    "non-billable (classes do not overlap here). 'not reported': Kognitive and OneWeb lines, whose providers "
+    "do not say."
+)
+BILLING_MONTHS_DESC = (
+    "The last billing cycles of the line, by class (classes do not overlap): bars are each day's usage of the "
+    "cycle to date, so each tooth is one billing month and its top the month's total; the dashed line is the "
+    "provider's total of the cycle before the current one (leo_service_line_previous_cycle_usage_bytes, Starlink "
+    "and Kognitive). Days before the exporter ran appear once backfilled (leo-exporter backfill-usage, README "
+    "'Usage history (backfill)'), with the provider's cycle total on each cycle's last day."
+)
+BLOCKS_DESC = (
+    "Starlink (direct accounts): data blocks raise the line's limit. Recurring: blocks the plan adds every "
+    "cycle (count by data each); top-ups: blocks bought for this cycle, by hand (one_time, e.g. "
+    "leo-exporter starlink-top-up) or automatically when the line ran out of data while opted in (opt_in). "
+    "Kognitive and OneWeb report none."
+)
+YES_NO = value_map({"0": ("no", None), "1": ("yes", "orange")})
 POOL = 'provider=~"$provider",account=~"$account"'
 # pools with a member among the selected service lines
 POOL_OF_SELECTION = f'and on (provider, account, sub_pool) leo_service_line_usage_bucket_info{{{U},sub_pool!=""}}'
@@ -1729,6 +1768,89 @@ def data_usage() -> dm.Dashboard:
         8,
     )
 
+    lay.row("Fixed and mobile plans")
+    lay.add(
+        timeseries(
+            "Daily usage by plan type and class",
+            [
+                target(
+                    f"sum by (plan, class) (last_over_time(service_line:leo_service_line_daily_usage_bytes:disjoint"
+                    f"{{{U}}}[$__interval]) {BY_PLAN})",
+                    "{{plan}} {{class}}",
+                ),
+            ],
+            unit="decbytes",
+            stack=True,
+            bars=True,
+            interval="1d",
+            description=PLAN_DESC + " Each bar is the newest day reported by the end of that day.",
+            overrides=PLAN_CLASS_COLORS,
+        ),
+        12,
+        9,
+    )
+    lay.add(
+        timeseries(
+            "Usage this cycle by plan type and class",
+            [
+                target(
+                    f"sum by (plan, class) (last_over_time(service_line:leo_service_line_usage_bytes:disjoint"
+                    f"{{{U}}}[$__interval]) {BY_PLAN})",
+                    "{{plan}} {{class}}",
+                ),
+            ],
+            unit="decbytes",
+            stack=True,
+            bars=True,
+            interval="1d",
+            description=PLAN_DESC + " Each bar is the billing cycle to date on that day (each line's own cycle).",
+            overrides=PLAN_CLASS_COLORS,
+        ),
+        12,
+        9,
+    )
+
+    lay.row("Billing months")
+    lay.add(
+        timeseries(
+            "Billing months: $service_line",
+            [
+                target(
+                    f"sum by (class) (last_over_time(service_line:leo_service_line_usage_bytes:disjoint{{{U}}}"
+                    f"[$__interval]))",
+                    "{{class}}",
+                ),
+                target(
+                    f"sum(max by (provider, account, service_line, class) "
+                    f'(leo_service_line_previous_cycle_usage_bytes{{{U},class!="opt_in_priority"}}))',
+                    "previous cycle total",
+                ),
+            ],
+            unit="decbytes",
+            stack=True,
+            bars=True,
+            interval="1d",
+            description=BILLING_MONTHS_DESC,
+            overrides=[
+                *CLASS_COLORS,
+                by_name(
+                    "previous cycle total",
+                    **{
+                        "custom.drawStyle": "line",
+                        "custom.stacking": {"mode": "none", "group": "A"},
+                        "custom.lineStyle": DASHED,
+                        "custom.fillOpacity": 0,
+                        "color": {"mode": "fixed", "fixedColor": "red"},
+                    },
+                ),
+            ],
+            repeat="service_line",
+            time_from="95d",
+        ),
+        8,
+        8,
+    )
+
     lay.row("Billing cycle")
     lay.add(
         bar_gauge(
@@ -1777,10 +1899,29 @@ def data_usage() -> dm.Dashboard:
                     table=True,
                 ),
                 target(f"service_line:leo_service_line_billing_cycle_elapsed:ratio{{{U}}}", instant=True, table=True),
+                target(
+                    f"sum by (provider, account, service_line) (leo_service_line_recurring_data_blocks{{{U}}} "
+                    f"* on (provider, account, service_line, product) "
+                    f"leo_service_line_recurring_data_block_size_bytes{{{U}}})",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"sum by (provider, account, service_line) (leo_service_line_top_up_data_bytes{{{U}}})",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max by (provider, account, service_line) (leo_service_line_overage_opted_in{{{U}}})",
+                    instant=True,
+                    table=True,
+                ),
             ],
             description="Forecast: counted usage plus the last 3 days' trend until the cycle ends. 'limit unknown': "
             "the provider does not say which plan the line is on (Kognitive accounts offering several plans), "
-            "or the line shares a data pool; unlimited plans have no limit either.",
+            "or the line shares a data pool; unlimited plans have no limit either. Beside the limit, what raised "
+            "it (Starlink): recurring data blocks and this cycle's top-ups; and whether the line is opted into "
+            "overage (priority data beyond the limit billed per GB).",
             hide=["Value #A"],
             rename={
                 "Value #B": "Total",
@@ -1789,6 +1930,9 @@ def data_usage() -> dm.Dashboard:
                 "Value #E": "Forecast at end",
                 "Value #F": "Cycle ends",
                 "Value #G": "Cycle elapsed",
+                "Value #H": "Recurring blocks",
+                "Value #I": "Top-ups",
+                "Value #J": "Overage opt-in",
             },
             order=[
                 "service_line",
@@ -1799,12 +1943,17 @@ def data_usage() -> dm.Dashboard:
                 "Total",
                 "Counted",
                 "Limit",
+                "Recurring blocks",
+                "Top-ups",
+                "Overage opt-in",
                 "Forecast at end",
                 "Cycle ends",
                 "Cycle elapsed",
             ],
             overrides=[by_name(n, unit="decbytes") for n in ("Total", "Counted", "Forecast at end")]
             + [by_name("Limit", unit="decbytes", noValue="limit unknown")]
+            + [by_name(n, unit="decbytes") for n in ("Recurring blocks", "Top-ups")]
+            + [by_name("Overage opt-in", mappings=YES_NO)]
             + [by_name("Cycle ends", unit="dateTimeAsIsoNoDateIfToday"), by_name("Cycle elapsed", unit="percentunit")],
             sort_by="Counted",
         ),
@@ -2074,6 +2223,56 @@ def data_usage() -> dm.Dashboard:
     )
     lay.add(
         table(
+            "Data blocks and top-ups this cycle",
+            [
+                target(
+                    f"max by (provider, account, service_line, name) (leo_service_line_info{{{U}}})",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"label_replace(max by (provider, account, service_line, product) "
+                    f'(leo_service_line_recurring_data_blocks{{{U}}}), "purchase", "recurring", "", "") '
+                    f"or max by (provider, account, service_line, product, purchase) "
+                    f"(leo_service_line_top_up_data_blocks{{{U}}})",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"label_replace(sum by (provider, account, service_line, product) "
+                    f"(leo_service_line_recurring_data_blocks{{{U}}} * on (provider, account, service_line, product) "
+                    f'leo_service_line_recurring_data_block_size_bytes{{{U}}}), "purchase", "recurring", "", "") '
+                    f"or max by (provider, account, service_line, product, purchase) "
+                    f"(leo_service_line_top_up_data_bytes{{{U}}})",
+                    instant=True,
+                    table=True,
+                ),
+                target(
+                    f"max by (provider, account, service_line) (leo_service_line_usage_limit_bytes{{{U}}})",
+                    instant=True,
+                    table=True,
+                ),
+            ],
+            description=BLOCKS_DESC + " Limit: the line's limit this cycle, which these blocks are part of.",
+            hide=["Value #A"],
+            rename={
+                "service_line": "Service line",
+                "name": "Name",
+                "product": "Block product",
+                "purchase": "Bought",
+                "Value #B": "Blocks",
+                "Value #C": "Data",
+                "Value #D": "Limit",
+            },
+            order=["Service line", "Name", "Block product", "Bought", "provider", "account", "Blocks", "Data", "Limit"],
+            overrides=[by_name(n, unit="decbytes") for n in ("Data", "Limit")],
+            sort_by="Data",
+        ),
+        24,
+        8,
+    )
+    lay.add(
+        table(
             "Previous billing cycle",
             [
                 target(
@@ -2099,8 +2298,9 @@ def data_usage() -> dm.Dashboard:
                     table=True,
                 )
             ],
-            description=STARLINK_BILLING + " The cycle that just closed, by class (priority includes opt-in "
-            "priority), so the first day of a cycle is not blank.",
+            description="Starlink and Kognitive (OneWeb reports no previous cycle): the cycle that just closed, by "
+            "class (priority includes opt-in priority), so the first day of a cycle is not blank. Older cycles: "
+            "the 'Billing months' row.",
             hide=["Value #A"],
             rename={
                 "service_line": "Service line",
@@ -2155,9 +2355,15 @@ def data_usage() -> dm.Dashboard:
                     instant=True,
                     table=True,
                 ),
+                target(
+                    f"max by (provider, account, pool) (leo_data_pool_automatic_top_up_enabled{{{POOL}}})",
+                    instant=True,
+                    table=True,
+                ),
             ],
-            description=POOLS_OF_BOTH + " Capacity and use of the pool this period, and where the "
-            "3-day trend puts its use when the period ends.",
+            description=POOLS_OF_BOTH + " Capacity and use of the pool this period, where the "
+            "3-day trend puts its use when the period ends, and whether the pool buys top-ups by itself when it "
+            "runs out (Starlink automaticTopUpEnabled).",
             hide=["Value #A"],
             rename={
                 "pool": "Pool",
@@ -2168,6 +2374,7 @@ def data_usage() -> dm.Dashboard:
                 "Value #C": "Used",
                 "Value #D": "Forecast at end",
                 "Value #E": "Period ends",
+                "Value #F": "Automatic top-up",
             },
             order=[
                 "Pool",
@@ -2180,9 +2387,10 @@ def data_usage() -> dm.Dashboard:
                 "Used",
                 "Forecast at end",
                 "Period ends",
+                "Automatic top-up",
             ],
             overrides=[by_name(n, unit="decbytes") for n in ("Capacity", "Used", "Forecast at end")]
-            + [by_name("Period ends", unit="dateTimeAsIso")],
+            + [by_name("Period ends", unit="dateTimeAsIso"), by_name("Automatic top-up", mappings=YES_NO)],
             sort_by="Used",
         ),
         12,

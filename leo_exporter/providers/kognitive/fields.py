@@ -85,8 +85,10 @@ NOT_CONFIGURED = "<NOT_CONFIGURED>"  # service_line_number of a terminal without
 # --- getBillingUsage: data = {results: [line usage]}
 BU_ACCOUNT = "accountNumber"
 BU_SERVICE_LINE = "serviceLineNumber"
-BU_START, BU_END = "startDate", "endDate"
-BU_CYCLES = "billingCycles"  # ASSUMED: the last one is the current cycle (as in Starlink's API)
+BU_START, BU_END = "startDate", "endDate"  # the item's: the current cycle's; a cycle's own (ASSUMED)
+# ASSUMED: the last one is the current cycle, those before it the closed cycles the API still
+# keeps, oldest first (as in Starlink's API; the sample shows one cycle)
+BU_CYCLES = "billingCycles"
 BU_DAILY = "dailyDataUsage"
 BU_DATE = "date"
 BU_UPDATED = "lastUpdated"  # ASSUMED optional (Starlink's data usage has it)

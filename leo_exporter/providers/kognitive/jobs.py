@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from leo_exporter import catalog
 from leo_exporter.providers.base import AccountContext, JobFunction
-from leo_exporter.providers.common import apply_read, parse_items
+from leo_exporter.providers.common import apply_read, parse_items, raise_if_skipped
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.http import ApiClient
 from leo_exporter.providers.kognitive import families
@@ -35,13 +35,21 @@ from leo_exporter.providers.kognitive.parse import (
     TerminalState,
     bool_text,
     parse_address_group,
+    parse_history,
     parse_product_group,
     parse_service_line,
     parse_terminal_group,
     parse_usage,
     plan_limit,
 )
-from leo_exporter.records import AccountRecord, ProductRecord, ServiceLineRecord, TerminalRecord, UsageRecord
+from leo_exporter.records import (
+    AccountRecord,
+    LineHistory,
+    ProductRecord,
+    ServiceLineRecord,
+    TerminalRecord,
+    UsageRecord,
+)
 
 T = TypeVar("T")
 MISSING_GRACE = 1  # clean listings an item may be missing from before it is removed
@@ -217,6 +225,20 @@ class KognitiveDriver:
             self._publish()
 
         await apply_read(self.ctx.worker, apply, problems, "billing usage entries")
+
+    async def usage_history(self, since: float) -> list[LineHistory]:
+        """Every cycle getBillingUsage still returns, of every line (`backfill-usage`). The API takes
+        no date: it answers with what it keeps (the current cycle and the closed ones before it), and
+        the backfill keeps the days from `since` on."""
+        listing = Listing("/" + F.GET_BILLING_USAGE)
+        found: dict[str, LineHistory] = {}
+        problems: list[str] = []
+        async for page in self.client.pages(F.GET_BILLING_USAGE, F.PAGE_LIMIT, self.config.page_limit, listing):
+            for parsed in parse_items(page, parse_history, problems):
+                if self._wanted(parsed.account):
+                    found[parsed.history.service_line] = parsed.history
+        raise_if_skipped(problems, "billing usage entries")
+        return list(found.values())
 
     async def poll_products(self) -> None:
         body = await self.client.get(F.GET_PRODUCTS)

@@ -16,7 +16,7 @@ from typing import Any
 from leo_exporter.providers.common import json_object, parse_items, timestamp
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.kognitive import fields as F
-from leo_exporter.records import BillingCycle, ProductRecord, UsageRecord
+from leo_exporter.records import BillingCycle, CycleUsage, LineHistory, ProductRecord, UsageRecord
 
 GB = 1e9  # decimal gigabytes, as Starlink reports them (ASSUMED for Kognitive too)
 
@@ -207,72 +207,123 @@ def _gigabytes(item: dict[str, Any], key: str, what: str) -> float | None:
     return None if value is None else value * GB
 
 
-def _billing_cycles(
-    num: str, item: dict[str, Any], cycles: list[Any], updated: float | None, what: str
-) -> tuple[BillingCycle, ...]:
-    """Every cycle of `billingCycles` with its dates (ASSUMED on the cycle; the item's dates are the
-    current one's, the last), for the usage report; Kognitive gives no limit or overage per cycle."""
-    out = []
-    for index, raw in enumerate(cycles):
-        cycle = json_object(raw, f"{what}, billing cycle")
-        last = index == len(cycles) - 1
-        start = timestamp(cycle.get(F.BU_START) or (item.get(F.BU_START) if last else None), f"{what}, {F.BU_START}")
-        if start is None:
-            continue
-        end = timestamp(cycle.get(F.BU_END) or (item.get(F.BU_END) if last else None), f"{what}, {F.BU_END}")
-        totals = {cls: _gigabytes(cycle, key, what) for cls, (key, _) in F.USAGE_CLASSES.items()}
-        out.append(BillingCycle(num, start, end, {k: v for k, v in totals.items() if v is not None}, updated=updated))
-    return tuple(out)
+@dataclass(frozen=True, slots=True)
+class _Cycle:
+    start: float | None
+    end: float | None
+    by_class: dict[str, float]
+    days: list[tuple[float, dict[str, Any]]]  # (date, the day's entry), as listed
+
+
+def _cycles(item: dict[str, Any], what: str) -> list[_Cycle]:
+    """Every entry of `billingCycles`, oldest first, the current cycle last (ASSUMED, as in
+    Starlink's API; the sample shows one). A cycle's bounds are its own `startDate`/`endDate`
+    (ASSUMED) where it has them; else the current cycle takes the item's (as in the sample) and an
+    earlier one ends where the next begins and starts on its first reported day."""
+    raw = item.get(F.BU_CYCLES)
+    if not isinstance(raw, list) or not raw:
+        raise BadResponse(f"{what}: '{F.BU_CYCLES}' is missing or empty")
+    cycles: list[_Cycle] = []
+    last = len(raw) - 1
+    for n, entry in enumerate(raw):
+        label = what if n == last else f"{what}, billing cycle {n + 1} of {last + 1}"
+        cycle = json_object(entry, label)
+        by_class: dict[str, float] = {}
+        for cls, (total_key, _) in F.USAGE_CLASSES.items():
+            value = _gigabytes(cycle, total_key, label)
+            if value is not None:
+                by_class[cls] = value
+        days = cycle.get(F.BU_DAILY)
+        if days is not None and not isinstance(days, list):
+            raise BadResponse(f"{label}: '{F.BU_DAILY}' should be a list")
+        dated = []
+        for day in days or []:
+            day_entry = json_object(day, f"{label}, daily usage")
+            when = timestamp(day_entry.get(F.BU_DATE), f"{label}, daily usage date")
+            if when is not None:
+                dated.append((when, day_entry))
+        start = timestamp(
+            cycle.get(F.BU_START) or (item.get(F.BU_START) if n == last else None), f"{label}, {F.BU_START}"
+        )
+        end = timestamp(cycle.get(F.BU_END) or (item.get(F.BU_END) if n == last else None), f"{label}, {F.BU_END}")
+        cycles.append(_Cycle(start, end, by_class, dated))
+    for n in range(len(cycles) - 2, -1, -1):  # an earlier cycle without dates: from the next one's start
+        earlier, following = cycles[n], cycles[n + 1]
+        if earlier.end is None and following.start is not None:
+            earlier = _Cycle(earlier.start, following.start, earlier.by_class, earlier.days)
+        if earlier.start is None and earlier.days:
+            earlier = _Cycle(min(when for when, _ in earlier.days), earlier.end, earlier.by_class, earlier.days)
+        cycles[n] = earlier
+    return cycles
+
+
+def _day_usage(entry: dict[str, Any], what: str) -> dict[str, float]:
+    out = {}
+    for cls, (_, day_key) in F.USAGE_CLASSES.items():
+        value = _gigabytes(entry, day_key, what)
+        if value is not None:
+            out[cls] = value
+    return out
+
+
+def _billing_cycles(num: str, cycles: list[_Cycle], updated: float | None) -> tuple[BillingCycle, ...]:
+    """Every cycle with a start, for the usage report; Kognitive gives no limit or overage per cycle."""
+    return tuple(
+        BillingCycle(num, c.start, c.end, dict(c.by_class), updated=updated) for c in cycles if c.start is not None
+    )
 
 
 def parse_usage(item: Any) -> LineUsage:
-    """One service line's current cycle: totals by class and the newest day's usage."""
+    """One service line's current cycle (totals by class), the cycle before it, and the newest day
+    reported in any cycle (on a cycle's first day, the previous cycle's last)."""
     item = json_object(item, "billing usage")
     num = text(item, F.BU_SERVICE_LINE, "billing usage", required=True)
     what = f"billing usage of {num}"
-    cycles = item.get(F.BU_CYCLES)
-    if not isinstance(cycles, list) or not cycles:
-        raise BadResponse(f"{what}: '{F.BU_CYCLES}' is missing or empty")
-    current = json_object(cycles[-1], f"{what}, current billing cycle")
-    by_class: dict[str, float] = {}
-    for cls, (total_key, _) in F.USAGE_CLASSES.items():
-        value = _gigabytes(current, total_key, what)
-        if value is not None:
-            by_class[cls] = value
-    if not by_class:
+    cycles = _cycles(item, what)
+    current = cycles[-1]
+    if not current.by_class:
         raise BadResponse(f"{what}: the current billing cycle has no usage totals")
     daily, daily_date = None, None
-    days = current.get(F.BU_DAILY)
-    if days is not None and not isinstance(days, list):
-        raise BadResponse(f"{what}: '{F.BU_DAILY}' should be a list")
-    dated = []
-    for day in days or []:
-        entry = json_object(day, f"{what}, daily usage")
-        when = timestamp(entry.get(F.BU_DATE), f"{what}, daily usage date")
-        if when is not None:
-            dated.append((when, entry))
+    dated = [day for cycle in cycles for day in cycle.days]
     if dated:
         daily_date, newest = max(dated, key=lambda pair: pair[0])
-        daily = {}
-        for cls, (_, day_key) in F.USAGE_CLASSES.items():
-            value = _gigabytes(newest, day_key, f"{what}, daily usage")
-            if value is not None:
-                daily[cls] = value
-    # The cycle's own dates when it has them (ASSUMED), else the item's (as in the sample).
-    start = current.get(F.BU_START) or item.get(F.BU_START)
-    end = current.get(F.BU_END) or item.get(F.BU_END)
+        daily = _day_usage(newest, f"{what}, daily usage")
+    previous = None
+    if len(cycles) >= 2:
+        before = cycles[-2]
+        previous = CycleUsage(before.start, before.end, before.by_class)
     updated = timestamp(item.get(F.BU_UPDATED), f"{what}, {F.BU_UPDATED}")
     record = UsageRecord(
         service_line=num,
-        by_class=by_class,
-        cycle_start=timestamp(start, f"{what}, {F.BU_START}"),
-        cycle_end=timestamp(end, f"{what}, {F.BU_END}"),
+        by_class=current.by_class,
+        cycle_start=current.start,
+        cycle_end=current.end,
         updated=updated,
         daily_by_class=daily,
         daily_date=daily_date,
-        cycles=_billing_cycles(num, item, cycles, updated, what),
+        previous=previous,
+        cycles=_billing_cycles(num, cycles, updated),
     )
     return LineUsage(text(item, F.BU_ACCOUNT, what), record)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountHistory:
+    account: str  # the Starlink account the line belongs to
+    history: LineHistory
+
+
+def parse_history(item: Any) -> AccountHistory:
+    """Every day and cycle of one line's billing usage (for `backfill-usage`)."""
+    item = json_object(item, "billing usage")
+    num = text(item, F.BU_SERVICE_LINE, "billing usage", required=True)
+    what = f"billing usage of {num}"
+    cycles = _cycles(item, what)
+    days = {when: _day_usage(entry, f"{what}, daily usage") for cycle in cycles for when, entry in cycle.days}
+    history = LineHistory(
+        num, tuple(sorted(days.items())), tuple(CycleUsage(c.start, c.end, c.by_class) for c in cycles)
+    )
+    return AccountHistory(text(item, F.BU_ACCOUNT, what), history)
 
 
 # --- products

@@ -16,6 +16,7 @@ from leo_exporter.providers.base import AccountContext, JobFunction
 from leo_exporter.providers.common import apply_read, parse_items, raise_if_skipped
 from leo_exporter.providers.errors import NotFound, PermissionDenied
 from leo_exporter.providers.http import ApiClient, decode_json_into
+from leo_exporter.providers.starlink import families
 from leo_exporter.providers.starlink.auth import TokenSource
 from leo_exporter.providers.starlink.client import StarlinkClient
 from leo_exporter.providers.starlink.config import StarlinkAccount
@@ -29,23 +30,27 @@ from leo_exporter.providers.starlink.jobspecs import (
     USER_TERMINALS,
 )
 from leo_exporter.providers.starlink.management import (
+    LineDataBlocks,
+    PlanUsage,
     parse_account,
     parse_balance,
-    parse_data_usage,
+    parse_data_blocks,
     parse_history,
+    parse_plan_usage,
     parse_pool,
     parse_pool_usage,
     parse_service_line,
     parse_user_terminal,
+    pool_automatic_top_up,
 )
 from leo_exporter.providers.starlink.telemetry import StreamDecoder, TelemetryBatch
-from leo_exporter.records import LineHistory, PoolRecord, RouterRecord, TerminalRecord, UsageRecord
+from leo_exporter.records import LineHistory, PoolRecord, RouterRecord, ServiceLineRecord, TerminalRecord
 
 USAGE_PAGE_LIMIT = 250  # the API's maximum, to spend as few requests of the budget as possible
 POOLS_USAGE_PAGE_LIMIT = 100  # GET /data-pools/usage: the maximum
 UNAVAILABLE_RETRY = 86400.0  # a call the account cannot make (403/404) is tried again a day later
 log = logging.getLogger(__name__)
-U = TypeVar("U", UsageRecord, LineHistory)
+U = TypeVar("U", PlanUsage, LineHistory)
 
 
 class StarlinkDriver:
@@ -153,23 +158,44 @@ class StarlinkDriver:
         await apply_read(self.ctx.worker, apply, skipped, "user terminals")
 
     async def poll_service_lines(self) -> None:
-        lines = {}
+        lines: dict[str, tuple[ServiceLineRecord, LineDataBlocks]] = {}
         skipped: list[str] = []
         async for parsed in self.client.pages(
             "GET",
             "service-lines",
             endpoint="/service-lines",
             permission=SERVICE_LINES.permission,
-            parse=parse_service_line,
+            parse=_line_and_blocks,
             skipped=skipped,
         ):
-            for record in parsed:
-                lines[record.service_line] = record
+            for record, blocks in parsed:
+                lines[record.service_line] = (record, blocks)
         state = self.ctx.state
 
         def apply() -> None:
-            if not skipped:  # an unreadable item may be a line we hold: replace nothing
-                state.replace_service_lines(lines.values())
+            if skipped:  # an unreadable item may be a line we hold: replace nothing
+                return
+            state.replace_service_lines(record for record, _ in lines.values())
+            table = state.service_lines
+            for number, (_, blocks) in lines.items():
+                recurring = blocks.recurring
+                table.set_labelled(
+                    families.SERVICE_LINE_RECURRING_DATA_BLOCKS, number, {(p,): n for p, (n, _) in recurring.items()}
+                )
+                table.set_labelled(
+                    families.SERVICE_LINE_RECURRING_DATA_BLOCK_SIZE_BYTES,
+                    number,
+                    {(p,): each for p, (_, each) in recurring.items() if each is not None},
+                )
+                top_ups = blocks.top_ups
+                table.set_labelled(
+                    families.SERVICE_LINE_TOP_UP_DATA_BLOCKS, number, {k: n for k, (n, _) in top_ups.items()}
+                )
+                table.set_labelled(
+                    families.SERVICE_LINE_TOP_UP_DATA_BYTES,
+                    number,
+                    {k: total for k, (_, total) in top_ups.items() if total is not None},
+                )
 
         await apply_read(self.ctx.worker, apply, skipped, "service lines")
 
@@ -177,10 +203,16 @@ class StarlinkDriver:
         # every line, deactivated ones too: a line deactivated mid-cycle is still billed for it
         body = {"previousBillingCycles": self.config.previous_cycles_asked, "activeServiceLinesOnly": False}
         skipped: list[str] = []
-        usage = await self._usage_query(body, parse_data_usage, skipped)
-        await apply_read(
-            self.ctx.worker, lambda: self.ctx.state.apply_usage(usage.values()), skipped, "data usage entries"
-        )
+        usage = await self._usage_query(body, parse_plan_usage, skipped)
+        state = self.ctx.state
+
+        def apply() -> None:
+            state.apply_usage(u.record for u in usage.values())
+            for number, u in usage.items():
+                opted = None if u.opted_into_overage is None else float(u.opted_into_overage)
+                state.service_lines.set(families.SERVICE_LINE_OVERAGE_OPTED_IN, number, opted)
+
+        await apply_read(self.ctx.worker, apply, skipped, "data usage entries")
 
     async def usage_history(self, since: float) -> list[LineHistory]:
         """Every cycle the provider keeps from the one containing `since` on, of every line
@@ -233,13 +265,15 @@ class StarlinkDriver:
         if not self._available(DATA_POOLS.name):
             return
         pools: dict[str, PoolRecord] = {}
+        automatic: dict[str, bool | None] = {}
         skipped: list[str] = []
         try:
             async for results in self.client.pages(
                 "GET", "data-pools", endpoint="/data-pools", permission=DATA_POOLS.permission
             ):
-                for record in parse_items(results, parse_pool, skipped):
+                for record, top_up in parse_items(results, _pool_and_top_up, skipped):
                     pools[record.pool] = record
+                    automatic[record.pool] = top_up
             async for results in self.client.pages(
                 "GET",
                 "data-pools/usage",
@@ -256,8 +290,14 @@ class StarlinkDriver:
         self.unavailable.pop(DATA_POOLS.name, None)
 
         def apply() -> None:
-            if not skipped:  # an unreadable item may be a pool we hold: replace nothing
-                self.ctx.state.replace_pools(pools.values())
+            if skipped:  # an unreadable item may be a pool we hold: replace nothing
+                return
+            state = self.ctx.state
+            state.replace_pools(pools.values())
+            for pool, enabled in automatic.items():
+                if pool in pools:
+                    value = None if enabled is None else float(enabled)
+                    state.pools.set(families.DATA_POOL_AUTOMATIC_TOP_UP_ENABLED, pool, value)
 
         await apply_read(self.ctx.worker, apply, skipped, "data pools")
 
@@ -274,3 +314,11 @@ class StarlinkDriver:
         self.unavailable.pop(BALANCE.name, None)
         due = parse_balance(content)
         await self.ctx.worker.apply(lambda: self.ctx.state.set_balance(due))
+
+
+def _line_and_blocks(item: Any) -> tuple[ServiceLineRecord, LineDataBlocks]:
+    return parse_service_line(item), parse_data_blocks(item)
+
+
+def _pool_and_top_up(item: Any) -> tuple[PoolRecord, bool | None]:
+    return parse_pool(item), pool_automatic_top_up(item)

@@ -6,7 +6,7 @@ field that is missing or of the wrong type. List parsers skip bad items and say 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from leo_exporter.providers.common import json_object, timestamp
@@ -74,6 +74,109 @@ def parse_service_line(item: Any) -> ServiceLineRecord:
         product=_text(item, "productReferenceId", what),
         active=active,
     )
+
+
+# `DataBlockSummaryResponse.dataUnitType` -> bytes; decimal, as Starlink counts data (GB = 10^9)
+DATA_UNITS = {"MB": 1e6, "GB": 1e9, "TB": 1e12}
+TOP_UP_PURCHASES = {"one_time": "topUpBlocksOneTimePurchase", "opt_in": "topUpBlocksOptInPurchase"}
+
+
+@dataclass(frozen=True, slots=True)
+class LineDataBlocks:
+    """A `ServiceLineResponse.dataBlocks` (`ServiceLineDataBlocksSummaryResponse`), current cycle only:
+    recurring blocks by product (count, bytes each) and top-ups by (product, purchase) (count, bytes
+    of all of them)."""
+
+    service_line: str
+    recurring: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+    top_ups: dict[tuple[str, str], tuple[float, float | None]] = field(default_factory=dict)
+
+
+def _block_bytes(block: dict[str, Any], what: str) -> float | None:
+    """One block's data (`dataAmount` in `dataUnitType`, GB when the unit is not given)."""
+    amount = _number(block, "dataAmount", what)
+    unit = _text(block, "dataUnitType", what).strip().upper() or "GB"
+    if amount is None:
+        return None
+    if unit not in DATA_UNITS:
+        raise BadResponse(f"{what}: unknown 'dataUnitType' {unit[:20]!r} (known: {', '.join(DATA_UNITS)})")
+    return amount * DATA_UNITS[unit]
+
+
+def _blocks(summary: dict[str, Any], key: str, what: str) -> dict[str, tuple[float, float | None, float | None]]:
+    """One list of `DataBlockSummaryResponse`: per product, (blocks, data of each, data of all).
+    Several entries of one product (two top-ups bought on different days) add up."""
+    raw = summary.get(key)
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise BadResponse(f"{what}: '{key}' should be a list, got {type(raw).__name__}")
+    out: dict[str, tuple[float, float | None, float | None]] = {}
+    for entry in raw:
+        block = json_object(entry, f"{what} {key}")
+        product = _text(block, "productId", f"{what} {key}")
+        count = _number(block, "count", f"{what} {key}")
+        count = 1.0 if count is None else count
+        if count < 0:
+            raise BadResponse(f"{what} {key}: 'count' is negative")
+        each = _block_bytes(block, f"{what} {key}")
+        held_count, held_each, held_total = out.get(product, (0.0, None, 0.0))
+        total = None if each is None or held_total is None else held_total + each * count
+        out[product] = (held_count + count, each if held_each is None else max(held_each, each or 0.0), total)
+    return out
+
+
+def parse_data_blocks(item: Any) -> LineDataBlocks:
+    """The data blocks of one `ServiceLineResponse`: the current cycle's recurring blocks and the
+    top-ups bought this cycle (by hand, or automatically when opted in). The next cycle's and a
+    delayed product's blocks are plans, not data the line has: not read."""
+    item = json_object(item, "service line")
+    number = _text(item, "serviceLineNumber", "service line", required=True)
+    what = f"service line {number} dataBlocks"
+    summary = item.get("dataBlocks")
+    if summary is None:
+        return LineDataBlocks(number)
+    summary = json_object(summary, what)
+    top_ups = {
+        (product, purchase): (count, total)
+        for purchase, key in TOP_UP_PURCHASES.items()
+        for product, (count, _, total) in _blocks(summary, key, what).items()
+    }
+    recurring = {
+        product: (count, each)
+        for product, (count, each, _) in _blocks(summary, "recurringBlocksCurrentBillingCycle", what).items()
+    }
+    return LineDataBlocks(number, recurring, top_ups)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanUsage:
+    """One line's usage and what its service plan says of overage (`isOptedIntoOverage`)."""
+
+    record: UsageRecord
+    opted_into_overage: bool | None
+
+    @property
+    def service_line(self) -> str:
+        return self.record.service_line
+
+
+def parse_plan_usage(item: Any) -> PlanUsage:
+    """`parse_data_usage`, and `servicePlan.isOptedIntoOverage` (None when absent)."""
+    record = parse_data_usage(item)
+    plan = item.get("servicePlan")
+    value = plan.get("isOptedIntoOverage") if isinstance(plan, dict) else None
+    if value is not None and not isinstance(value, bool):
+        raise BadResponse(f"data usage of {record.service_line}: 'isOptedIntoOverage' should be true or false")
+    return PlanUsage(record, value)
+
+
+def pool_automatic_top_up(item: Any) -> bool | None:
+    """`DataPoolResponseV2.automaticTopUpEnabled` (None when absent)."""
+    value = item.get("automaticTopUpEnabled") if isinstance(item, dict) else None
+    if value is not None and not isinstance(value, bool):
+        raise BadResponse("data pool: 'automaticTopUpEnabled' should be true or false")
+    return value
 
 
 def parse_user_terminal(item: Any) -> tuple[TerminalRecord, list[RouterRecord]]:

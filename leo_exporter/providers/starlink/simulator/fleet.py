@@ -123,6 +123,7 @@ class ServiceLine:
     heavy: bool = False  # crosses 90 % of its limit early in every cycle
     overage: bool = False  # opted into overage and past its limit from the first day of every cycle
     pool: str | None = None  # draws priority data from the account's shared data pool
+    recurring_blocks: int = 0  # recurring data blocks added to its plan's data every cycle
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,10 +293,13 @@ def build_account(seed: int, index: int, n_terminals: int, t0: float, ids: _Ids,
         pool = f"DP-{key(seed, index, 0x9001) % 10**10:010d}"
         lines = [
             replace(line, pool=pool, opt_in_product_id=None)
-            if line.active and not (line.heavy or line.overage) and unit(key(seed, index, _S_LINE, n, 0x9002)) < 0.2
+            if line.active
+            and not (line.heavy or line.overage or line.recurring_blocks)
+            and unit(key(seed, index, _S_LINE, n, 0x9002)) < 0.2
             else line
             for n, line in enumerate(lines)
         ]
+    lines = _with_recurring_blocks(lines)
     secret = f"{key(seed, index, 77):016x}{key(seed, index, 78):016x}"
     return Account(
         index=index,
@@ -361,6 +365,19 @@ def _with_heavy_line(lines: list[ServiceLine], account: int) -> list[ServiceLine
         near = 8 if account % 2 else 23
         n = min(candidates[1:], key=lambda i: (abs(lines[i].cycle_day - near), i))
         lines[n] = replace(lines[n], plan=_small(lines[n].plan), overage=True, opt_in_product_id=OPT_IN_PRODUCT)
+    return lines
+
+
+RECURRING_BLOCKS = 2  # the recurring data blocks of the one line per account that has some
+
+
+def _with_recurring_blocks(lines: list[ServiceLine]) -> list[ServiceLine]:
+    """Give the first active line on a limited plan of its own (no pool) that is neither heavy nor
+    past its limit recurring data blocks (a "top up plan" buys them per cycle; they raise its limit)."""
+    for n, line in enumerate(lines):
+        if line.active and line.plan.limit_gb is not None and not (line.heavy or line.overage or line.pool):
+            lines[n] = replace(line, recurring_blocks=RECURRING_BLOCKS)
+            break
     return lines
 
 

@@ -69,6 +69,11 @@ def _blocks(account: Account) -> list[tuple[str, int, float]]:
     ]
 
 
+def automatic_top_up(account: Account) -> bool:
+    """Whether the pool buys top-ups by itself: on for accounts 1, 5, 9, ..., off for 3, 7, ..."""
+    return account.index % 4 == 1
+
+
 def pool_json(account: Account, now: float) -> dict[str, Any]:
     """A `DataPoolResponseV2`."""
     start, end = period(now)
@@ -77,7 +82,7 @@ def pool_json(account: Account, now: float) -> dict[str, Any]:
     return {
         "dataPoolId": account.pool,
         "nickname": f"{account.name} shared pool",
-        "automaticTopUpEnabled": False,
+        "automaticTopUpEnabled": automatic_top_up(account),
         "restricted": used >= capacity_gb(account),
         "dataProductType": "Land" if land else "Ocean",
         "dataBlocks": [

@@ -6,7 +6,9 @@ a data limit) are "top up plans": they offer one `topUpProduct`; unlimited stand
 none, so a top-up of their lines is refused the way the API documents ("Service line must be on
 a top up plan"). A top-up adds a block to the line's `topUpBlocksOneTimePurchase` until the end
 of the billing cycle and raises the cycle's `usageLimitGB` in `POST /data-usage/query`, so the
-exporter's next poll shows the bigger limit. Prices are made up.
+exporter's next poll shows the bigger limit. One line per account has recurring data blocks of its
+plan's `dataBlockProducts` (`recurringBlocksCurrentBillingCycle` and `…NextBillingCycle`), which
+raise its limit every cycle the same way, and buys one top-up block on each cycle's first day. Prices are made up.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from leo_exporter.providers.starlink.simulator.fleet import LAND_PLANS, MOBILE_PLANS, Plan
+from leo_exporter.providers.starlink.simulator.fleet import LAND_PLANS, MOBILE_PLANS, Plan, ServiceLine
 from leo_exporter.simulator.calendar import cycle_bounds
 from leo_exporter.simulator.responses import iso
 
@@ -77,6 +79,47 @@ def top_up_product(plan: Plan) -> TopUpProduct | None:
     return TopUpProduct(f"{plan.product_id}-TOPUP-{amount:g}GB", price, amount)
 
 
+def recurring_block_product(plan: Plan) -> TopUpProduct | None:
+    """The recurring data block a plan offers (its `dataBlockProducts` entry); None without a limit."""
+    top = top_up_product(plan)
+    return None if top is None else TopUpProduct(top.product_id.replace("TOPUP", "BLOCK"), top.price, top.amount_gb)
+
+
+def recurring_gb(line: ServiceLine) -> float:
+    """Data the line's recurring blocks add to every cycle's limit."""
+    product = recurring_block_product(line.plan)
+    return 0.0 if product is None else product.amount_gb * line.recurring_blocks
+
+
+def recurring_blocks_json(line: ServiceLine, now: float) -> dict[str, list[dict[str, Any]]]:
+    """The line's `recurringBlocksCurrentBillingCycle` and `recurringBlocksNextBillingCycle`."""
+    product = recurring_block_product(line.plan)
+    if product is None or not line.recurring_blocks:
+        return {"recurringBlocksCurrentBillingCycle": [], "recurringBlocksNextBillingCycle": []}
+    start, end = cycle_bounds(line.cycle_day, datetime.fromtimestamp(now, UTC))
+    following = cycle_bounds(line.cycle_day, end)[1]
+
+    def block(first: datetime, last: datetime) -> dict[str, Any]:
+        return TopUpBlock(
+            product.product_id, line.recurring_blocks, product.amount_gb, first.timestamp(), last.timestamp()
+        ).json()
+
+    return {
+        "recurringBlocksCurrentBillingCycle": [block(start, end)],
+        "recurringBlocksNextBillingCycle": [block(end, following)],
+    }
+
+
+def standing_top_ups(line: ServiceLine, now: float) -> list[TopUpBlock]:
+    """The top-up the line with recurring blocks buys on the first day of every cycle (one block),
+    so that the demo shows a one-time top-up without anyone buying one."""
+    product = top_up_product(line.plan)
+    if product is None or not line.recurring_blocks:
+        return []
+    start, end = cycle_bounds(line.cycle_day, datetime.fromtimestamp(now, UTC))
+    return [TopUpBlock(product.product_id, 1, product.amount_gb, start.timestamp(), end.timestamp())]
+
+
 def _name(plan: Plan) -> str:
     words = plan.product_id.split("-")[1:]
     return "Enterprise " + " ".join(w if any(c.isdigit() for c in w) else w.capitalize() for w in words)
@@ -94,7 +137,7 @@ def product_json(plan: Plan) -> dict[str, Any]:
         "maxNumberOfUserTerminals": 1,
         "dataProducts": {
             "topUpProduct": top.json() if top else None,
-            "dataBlockProducts": [{**top.json(), "productId": top.product_id.replace("TOPUP", "BLOCK")}] if top else [],
+            "dataBlockProducts": [block.json()] if (block := recurring_block_product(plan)) else [],
         },
     }
 

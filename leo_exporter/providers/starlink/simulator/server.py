@@ -35,6 +35,8 @@ from leo_exporter.providers.starlink.simulator.products import (
     catalog,
     extra_gb,
     new_block,
+    recurring_blocks_json,
+    standing_top_ups,
     top_up_product,
 )
 from leo_exporter.providers.starlink.simulator.telemetry import (
@@ -583,9 +585,14 @@ class StarlinkSimulator:
 
     def _line_json(self, line: ServiceLine, now: float) -> dict[str, Any]:
         body = _service_line_json(line)
-        blocks = [b.json() for b in self.top_ups.get(line.number, []) if b.expires > now]
+        blocks = [b.json() for b in self._top_ups(line, now) if b.expires > now]
         body["dataBlocks"]["topUpBlocksOneTimePurchase"] = blocks
+        body["dataBlocks"].update(recurring_blocks_json(line, now))
         return body
+
+    def _top_ups(self, line: ServiceLine, now: float) -> list[TopUpBlock]:
+        """The line's one-time top-ups: its standing one (products.py) and those bought through the API."""
+        return standing_top_ups(line, now) + self.top_ups.get(line.number, [])
 
     def _find_line(self, request: Request, client: _Client) -> ServiceLine:
         number = request.path_params["sln"]
@@ -689,8 +696,8 @@ class StarlinkSimulator:
         for line in chunk:
             usage = line_usage(acc, line, now, previous, query_start)
             plan = usage["servicePlan"]
-            if plan.get("usageLimitGB") is not None and self.top_ups.get(line.number):
-                plan["usageLimitGB"] += extra_gb(self.top_ups[line.number], now)  # top-ups raise this cycle's limit
+            if plan.get("usageLimitGB") is not None and (bought := self._top_ups(line, now)):
+                plan["usageLimitGB"] += extra_gb(bought, now)  # top-ups raise this cycle's limit
             results.append(usage)
         return envelope({**meta, "results": results})
 

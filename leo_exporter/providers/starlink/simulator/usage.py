@@ -13,6 +13,7 @@ from typing import Any
 
 from leo_exporter.providers.starlink.simulator.fleet import Account, ServiceLine
 from leo_exporter.providers.starlink.simulator.pools import capacity_gb, pool_daily_gb, pool_usage_public
+from leo_exporter.providers.starlink.simulator.products import recurring_gb
 from leo_exporter.simulator.calendar import cycle_bounds, cycle_start, midnight
 from leo_exporter.simulator.hashing import hash_str, key, unit
 from leo_exporter.simulator.responses import iso
@@ -46,7 +47,7 @@ def _cycle(
     account: Account, line: ServiceLine, start: datetime, end: datetime, until: datetime, now: float
 ) -> dict[str, Any]:
     days: list[dict[str, Any]] = []
-    limit = None if line.pool else line.plan.limit_gb
+    limit = None if line.pool or line.plan.limit_gb is None else line.plan.limit_gb + recurring_gb(line)
     used_priority = 0.0
     cycle_days = (end - start).days
     day = max(start, line.start)
@@ -131,7 +132,10 @@ def service_plan(line: ServiceLine, account: Account, now: float) -> dict[str, A
         "dataPoolUsage": pool_usage_public(account, now) if line.pool else None,
         "productId": line.plan.product_id,
         # for a Priority data (pool) plan the API gives the pool's capacity here
-        "usageLimitGB": capacity_gb(account) if line.pool else line.plan.limit_gb,
+        # recurring data blocks raise the plan's limit every cycle (ASSUMED, as top-ups raise it)
+        "usageLimitGB": capacity_gb(account)
+        if line.pool
+        else (None if line.plan.limit_gb is None else line.plan.limit_gb + recurring_gb(line)),
         "dataCategoryMapping": {},
     }
 
