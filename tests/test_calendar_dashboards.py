@@ -63,6 +63,8 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Dated
                     f"127.0.0.1:{port}",
                     "--simulator.now",
                     date,
+                    # the Wi-Fi client panels of Terminal detail need this group, off by default
+                    "--collector.router_wifi",
                 ],
                 tmp / "exporter.log",
                 cwd=REPO,

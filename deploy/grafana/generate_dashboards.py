@@ -1665,7 +1665,8 @@ def data_usage() -> dm.Dashboard:
             "Used this cycle",
             f"sum(service_line:leo_service_line_usage_bytes:sum{{{U}}})",
             unit="decbytes",
-            description="All classes, selected service lines, current billing cycles.",
+            description="All classes, selected service lines, current billing cycles. A line whose provider has "
+            "not yet reported its running cycle is not counted (see 'Awaiting this cycle's report').",
         ),
         4,
         4,
@@ -1718,6 +1719,21 @@ def data_usage() -> dm.Dashboard:
             unit="s",
             description="Since the provider last refreshed usage (the newest refresh of the selection).",
             steps=thresholds((None, "green"), (129600, "yellow"), (259200, "red")),
+        ),
+        4,
+        4,
+    )
+
+    lay.add(
+        stat(
+            "Awaiting this cycle's report",
+            f"count(max by (provider, account, service_line) (leo_service_line_previous_cycle_usage_bytes{{{U}}}) "
+            f"unless on (provider, account, service_line) leo_service_line_usage_bytes) or vector(0)",
+            description="Service lines whose newest usage report still belongs to a billing cycle that has "
+            "ended (OneWeb's reports lag: at a cycle's first hours it is still last month's). Their usage this "
+            "cycle is absent, not zero, until the provider reports the running cycle; last cycle's figures "
+            "are in the previous-cycle series and the billing months panels.",
+            steps=thresholds((None, "green"), (1, "blue")),
         ),
         4,
         4,
