@@ -41,6 +41,7 @@ MIN_BACKOFF = 0.1  # a 0 s backoff retries a failing call (or the token endpoint
 # a response body larger than this once decoded is refused (a 65,000-row telemetry page: ~30 MiB)
 DEFAULT_MAX_RESPONSE_SIZE = 128 * 1024 * 1024
 MIN_RESPONSE_SIZE = 64 * 1024
+DEFAULT_MAX_ITEMS_PER_RUN = 1_000_000  # far beyond any fleet; a provider paging for ever stops here
 MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
@@ -99,6 +100,9 @@ class AccountConfig(Strict):
     # the most a response body may be once decoded (`128MiB`, `1GiB` or bytes): a gzip bomb or an
     # endless body fails that call with a clear error instead of taking the memory
     max_response_size: ByteSize = ByteSize(DEFAULT_MAX_RESPONSE_SIZE)
+    # the most items one run reads across the pages of a listing: a provider that pages for ever,
+    # or claims millions of pages, fails that run with a clear error instead of growing it
+    max_items_per_run: int = Field(default=DEFAULT_MAX_ITEMS_PER_RUN, ge=1)
 
     # the provider's jobs, in order (its JobSpecs, declared once in its folder): the `jobs:` keys
     # this model accepts and the defaults `resolved_jobs` fills in

@@ -112,6 +112,7 @@ class Action:
             headers=headers,
             transport=self.transport,
             max_response_bytes=self.account.max_response_size,
+            max_items=self.account.max_items_per_run,
             counting=Counting(log_extra={"account_name": self.account.name}),  # errors name the account
         )
 
