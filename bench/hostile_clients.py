@@ -53,6 +53,12 @@ LONG_URL = 10 << 20
 SLOW_READERS = 200
 IDLE = 1100
 STOP_EVERY = 40.0
+# Each attack comes from its own loopback address (127.0.0.x are distinct peers on Linux), as from
+# other hosts; the scraper scrapes from 127.0.0.1. The front gives each address a share of its
+# connections and requests (--web.max-*-per-address), so an attack costs its own address.
+FLOOD_FROM = "127.0.0.2"
+SLOW_FROM = "127.0.0.3"
+IDLE_FROM = "127.0.0.4"
 
 
 class Exporter(Proc):
@@ -155,7 +161,8 @@ class Run:
         sent = 0
         piece = b"a" * (1 << 20)
         try:
-            with socket.create_connection(("127.0.0.1", self.exporter.port), timeout=30) as sock:
+            address = ("127.0.0.1", self.exporter.port)
+            with socket.create_connection(address, timeout=30, source_address=(FLOOD_FROM, 0)) as sock:
                 sock.sendall(head)
                 while sent < size and self.running():
                     sock.sendall(piece)
@@ -176,10 +183,11 @@ class Run:
             time.sleep(2)
 
     # --- slow readers and idle floods
-    def _open(self, request: bytes) -> socket.socket | None:
+    def _open(self, request: bytes, source: str) -> socket.socket | None:
+        sock = socket.socket()
         try:
-            sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.bind((source, 0))
             sock.settimeout(5)
             sock.connect(("127.0.0.1", self.exporter.port))
             if request:
@@ -187,13 +195,14 @@ class Run:
             sock.setblocking(False)
             return sock
         except OSError:
+            sock.close()
             return None
 
     def slow_readers(self) -> None:
         """Waves of SLOW_READERS plain scrapes that read nothing, a new wave every 75 s (longer than
         the default write timeout: the front should have cut the last wave off by then)."""
         while self.running():
-            wave = [self._open(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") for _ in range(SLOW_READERS)]
+            wave = [self._open(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", SLOW_FROM) for _ in range(SLOW_READERS)]
             with self.lock:
                 self.figures["slow_readers_opened"] += sum(sock is not None for sock in wave)
             self.done.wait(min(75.0, max(0.0, self.deadline - time.monotonic())))
@@ -221,7 +230,7 @@ class Run:
             with self.lock:
                 self.figures["idle_open_max"] = max(self.figures["idle_open_max"], len(held))
             for _ in range(min(200, IDLE - len(held))):
-                sock = self._open(b"")
+                sock = self._open(b"", IDLE_FROM)
                 if sock is None:
                     break
                 held.append(sock)

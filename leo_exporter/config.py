@@ -42,6 +42,7 @@ MIN_BACKOFF = 0.1  # a 0 s backoff retries a failing call (or the token endpoint
 DEFAULT_MAX_RESPONSE_SIZE = 128 * 1024 * 1024
 MIN_RESPONSE_SIZE = 64 * 1024
 MAX_BILLING_CYCLES_KEPT = 25  # the current cycle and two years before it
+DEFAULT_MAX_ITEMS_PER_RUN = 1_000_000  # far beyond any fleet; a provider paging for ever stops here
 MAX_SECRET_FILE_BYTES = 64 * 1024
 
 
@@ -103,6 +104,9 @@ class AccountConfig(Strict):
     # billing cycles per service line (the running one included) that the usage jobs ask for and
     # the monthly usage report keeps (`usage-report`, `/usage.csv`); a provider may bound it lower
     billing_cycles_kept: int = Field(default=3, ge=1, le=MAX_BILLING_CYCLES_KEPT)
+    # the most items one run reads across the pages of a listing: a provider that pages for ever,
+    # or claims millions of pages, fails that run with a clear error instead of growing it
+    max_items_per_run: int = Field(default=DEFAULT_MAX_ITEMS_PER_RUN, ge=1)
 
     # the provider's jobs, in order (its JobSpecs, declared once in its folder): the `jobs:` keys
     # this model accepts and the defaults `resolved_jobs` fills in

@@ -15,7 +15,9 @@ client that never reads. Here, per connection (limits.FrontLimits):
   stalled answer (nothing read for STALLED seconds) makes way, the longest-stalled first, so
   clients that read nothing cannot hold every request slot and starve the scrapers;
 - beyond `max_connections` a new connection closes the oldest idle one (no request in progress),
-  or, when every one is busy, is closed itself;
+  or, when every one is busy, is closed itself; likewise, and first, beyond one peer address's
+  share (`max_connections_per_address`), among that address's connections only: a flood from one
+  address costs that address, never everyone else's connections;
 - at shutdown, answers still in progress are cut shortly before uvicorn would cancel them, so a
   scrape in flight at SIGTERM ends quietly instead of as an "Exception in ASGI application".
 
@@ -27,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import anyio
@@ -82,6 +84,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     limits: ClassVar[FrontLimits] = FrontLimits()
     opened: ClassVar[dict[GuardedHttpProtocol, None]] = {}  # open connections, oldest first
     refused: ClassVar[RateLimitedLog]
+    refused_address: ClassVar[RateLimitedLog]
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -91,25 +94,32 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
         self._stalled_since: float | None = None  # when the client's unread answer filled the buffer
+        self._address = ""  # the peer's address (not its port): what a client's share is counted by
 
     # --- connections
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        self._address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         self.opened[self] = None
         self._arm_head_timer()
-        if len(self.opened) > self.limits.max_connections:
-            self._make_room()
+        same = [c for c in self.opened if c._address == self._address]
+        if len(same) > self.limits.max_connections_per_address:
+            self._make_room(same, self.refused_address)
+        elif len(self.opened) > self.limits.max_connections:
+            self._make_room(self.opened, self.refused)
 
     def _busy(self) -> bool:
         """A request in progress, or part of one received."""
         return self._head_bytes > 0 or not (self.cycle is None or self.cycle.response_complete) or bool(self.pipeline)
 
-    def _make_room(self) -> None:
-        for other in self.opened:
+    def _make_room(self, among: Iterable[GuardedHttpProtocol], refused: Callable[[], None]) -> None:
+        """Close the oldest idle connection `among` these, else this new one."""
+        for other in among:
             if other is not self and not other._busy():
                 other._drop()
                 return
-        self.refused()
+        refused()
         self._drop()
 
     def _drop(self) -> None:
@@ -217,10 +227,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._write_timer = None
 
     @classmethod
-    def make_room(cls) -> bool:
-        """Cut off the answer whose client has read nothing for longest, if for STALLED seconds."""
+    def make_room(cls, address: str | None = None) -> bool:
+        """Cut off the answer whose client has read nothing for longest, if for STALLED seconds
+        (only among the connections from `address`, when given)."""
         now = time.monotonic()
-        stalled = [c for c in cls.opened if c._stalled_since is not None and now - c._stalled_since >= STALLED]
+        stalled = [
+            c
+            for c in cls.opened
+            if c._stalled_since is not None
+            and now - c._stalled_since >= STALLED
+            and (address is None or c._address == address)
+        ]
         if not stalled:
             return False
         oldest = min(stalled, key=lambda c: c._stalled_since or now)
@@ -253,14 +270,20 @@ def protocol_class(limits: FrontLimits) -> type[GuardedHttpProtocol]:
             "refused": RateLimitedLog(
                 f"{limits.max_connections} connections open, none idle (--web.max-connections): new ones refused"
             ),
+            "refused_address": RateLimitedLog(
+                f"{limits.max_connections_per_address} connections open from one address, none idle "
+                "(--web.max-connections-per-address): its new ones refused"
+            ),
         },
     )
 
 
 class RequestCap:
-    """ASGI: at most `limit` requests in progress (the outermost layer, so waiting logins count);
-    beyond it, a stalled answer makes way (`make_room`), else the new request gets 503 with
-    Retry-After. /healthz is always answered: a liveness probe refused
+    """ASGI: at most `limit` requests in progress (the outermost layer, so waiting logins count),
+    and at most `per_address` of them from one peer address; beyond either, a stalled answer (of
+    that address, for its share) makes way (`make_room`), else the new request gets 503 with
+    Retry-After (at once, for an address past its share: it waits for no room, so a flood from
+    one address never fills the queue either). /healthz is always answered: a liveness probe refused
     under load would have the pod restarted. A request cancelled at shutdown ends quietly (its
     connection was cut just before: GuardedHttpProtocol.shutdown)."""
 
@@ -268,24 +291,38 @@ class RequestCap:
         self,
         app: ASGIApp,
         limit: int,
-        make_room: Callable[[], bool] = lambda: False,
+        make_room: Callable[[str | None], bool] = lambda address: False,
         exempt: frozenset[str] = frozenset({"/healthz"}),
+        per_address: int | None = None,
     ):
         self.app = app
         self.limit = limit
-        self.make_room = make_room  # cuts off a stalled answer; True when it did
+        self.per_address = limit if per_address is None else per_address
+        self.by_address: dict[str, int] = {}  # requests in progress per peer address
+        self.make_room = make_room  # cuts off a stalled answer (of an address, if given); True when it did
         self.exempt = exempt
         self.in_progress = 0
         self.waiting = 0
         self._ended = anyio.Event()  # set (and replaced) each time a request ends
         self.refused = RateLimitedLog(f"{limit} requests in progress (--web.max-requests): new ones answered 503")
+        self.refused_address = RateLimitedLog(
+            f"{self.per_address} requests in progress from one address (--web.max-requests-per-address): "
+            "its new ones answered 503"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         counted = scope["path"] not in self.exempt
-        if counted and not await self._room():
-            self.refused()
+        client = scope.get("client")
+        address = str(client[0]) if client else ""
+        refusal = None
+        if counted and self.by_address.get(address, 0) >= self.per_address and not self.make_room(address):
+            refusal = self.refused_address
+        elif counted and not await self._room():
+            refusal = self.refused
+        if refusal is not None:
+            refusal()
             await send(
                 {
                     "type": "http.response.start",
@@ -301,12 +338,18 @@ class RequestCap:
             await send({"type": "http.response.body", "body": _BUSY})
             return
         self.in_progress += counted
+        if counted:
+            self.by_address[address] = self.by_address.get(address, 0) + 1
         try:
             await self.app(scope, receive, send)
         except asyncio.CancelledError:
             log.debug("a request in progress at shutdown was cut off", extra={"path": scope["path"]})
         finally:
             self.in_progress -= counted
+            if counted:
+                left = self.by_address.pop(address) - 1
+                if left:
+                    self.by_address[address] = left
             self._ended.set()
             self._ended = anyio.Event()
 
@@ -314,7 +357,7 @@ class RequestCap:
         """Room for one more request: at once, or within QUEUE_WAIT as answers end or stall (a wave
         of clients that read nothing takes every slot for the STALLED seconds before they may be
         cut off; a scrape then waits instead of failing). At most `limit` requests wait."""
-        if self.in_progress < self.limit or self.make_room():
+        if self.in_progress < self.limit or self.make_room(None):
             return True
         if self.waiting >= self.limit:
             return False
@@ -323,7 +366,7 @@ class RequestCap:
             for _ in range(max(1, round(QUEUE_WAIT / 0.25))):
                 with anyio.move_on_after(0.25):  # a stall is noticed by looking again
                     await self._ended.wait()
-                if self.in_progress < self.limit or self.make_room():
+                if self.in_progress < self.limit or self.make_room(None):
                     return True
             return False
         finally:

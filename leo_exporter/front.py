@@ -667,7 +667,7 @@ def public_server(app: FrontApp, security: WebSecurity) -> QuietServer:
     TLS when configured; connections bounded by the protocol (connections.py); no WebSocket (an
     upgrade is answered as plain HTTP)."""
     context = security.context
-    limits = app.front.limits
+    limits = app.front.limits.per_address_within()
 
     def tls_context(config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
         assert context is not None  # only handed to the server when TLS is configured
@@ -676,7 +676,12 @@ def public_server(app: FrontApp, security: WebSecurity) -> QuietServer:
     protocol = protocol_class(limits)
     return QuietServer(
         uvicorn.Config(
-            RequestCap(BasicAuthMiddleware(app, security), limits.max_requests, protocol.make_room),
+            RequestCap(
+                BasicAuthMiddleware(app, security),
+                limits.max_requests,
+                protocol.make_room,
+                per_address=limits.max_requests_per_address,
+            ),
             http=protocol,
             ws="none",
             proxy_headers=False,  # the login throttle keys on the peer: X-Forwarded-For is anyone's to write

@@ -35,20 +35,31 @@ class FrontLimits:
     write_timeout: float = 60.0  # a client that reads nothing of its answer for this long is cut off
     max_connections: int = 512  # open connections; the oldest idle one makes room, else the new one goes
     max_requests: int = 64  # requests in progress (/healthz aside); beyond: 503 with Retry-After
+    # one peer address's share: a flood from one address cannot take every connection or request
+    max_connections_per_address: int = 128  # beyond: that address's oldest idle connection, else the new one, goes
+    max_requests_per_address: int = 16  # beyond: that address's stalled answer makes way, else 503 at once
     heartbeat_timeout: float = 10.0  # a worker silent this long is taken for hung and restarted
 
     def within_fd_limit(self, soft: int) -> FrontLimits:
         """These limits with the connection cap lowered, when need be, to fit `soft` descriptors."""
         room = max(8, soft - FD_RESERVE)
         if self.max_connections <= room:
-            return self
+            return self.per_address_within()
         log.warning(
             "--web.max-connections %d does not fit the open file limit of %d; serving at most %d connections",
             self.max_connections,
             soft,
             room,
         )
-        return replace(self, max_connections=room)
+        return replace(self, max_connections=room).per_address_within()
+
+    def per_address_within(self) -> FrontLimits:
+        """These limits with one address's share no larger than the whole."""
+        return replace(
+            self,
+            max_connections_per_address=min(self.max_connections_per_address, self.max_connections),
+            max_requests_per_address=min(self.max_requests_per_address, self.max_requests),
+        )
 
 
 def _positive_int(value: str) -> int:
@@ -137,6 +148,22 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         default=d.max_requests,
         help=f"requests in progress at once (/healthz aside); beyond: 503 with Retry-After (default {d.max_requests})",
     )
+    add(
+        "--web.max-connections-per-address",
+        dest="limit_max_connections_per_address",
+        type=_positive_int,
+        default=d.max_connections_per_address,
+        help="open connections from one client address; a new one closes that address's oldest idle one, "
+        f"else is refused (default {d.max_connections_per_address}; raise it behind a reverse proxy)",
+    )
+    add(
+        "--web.max-requests-per-address",
+        dest="limit_max_requests_per_address",
+        type=_positive_int,
+        default=d.max_requests_per_address,
+        help="requests in progress from one client address (/healthz aside); beyond: 503 with Retry-After "
+        f"(default {d.max_requests_per_address}; raise it behind a reverse proxy)",
+    )
     add("--worker.heartbeat-timeout", dest="limit_heartbeat_timeout", type=_heartbeat_timeout,
         default=d.heartbeat_timeout, help="kill and restart the worker when it sends no heartbeat for this long "
         f"(stopped or hung; default {format_duration(d.heartbeat_timeout)})")  # fmt: skip
@@ -151,6 +178,8 @@ def from_args(args: argparse.Namespace) -> FrontLimits:
         write_timeout=args.limit_write_timeout,
         max_connections=args.limit_max_connections,
         max_requests=args.limit_max_requests,
+        max_connections_per_address=args.limit_max_connections_per_address,
+        max_requests_per_address=args.limit_max_requests_per_address,
         heartbeat_timeout=args.limit_heartbeat_timeout,
     )
 

@@ -309,7 +309,10 @@ class Renderer:
             cached = self._cache.get(key)
             if cached is None or cached[0] != stamp:
                 found = _table_text(spec, table)
-                cached = (stamp, self._deflater.submit(*found) if found else None)
+                if found is None:  # no entry for a pair without series: finding that out is one lookup,
+                    self._cache.pop(key, None)  # and most of an account's 82 families have none
+                    continue
+                cached = (stamp, self._deflater.submit(*found))
                 self._cache[key] = cached
             if cached[1] is not None:
                 chunks.append((account.name, cached[1]))

@@ -122,11 +122,12 @@ async def connect(port: int) -> anyio.abc.SocketStream:
     return await anyio.abc.SocketStream.from_socket(raw)
 
 
-def reader_that_reads_nothing(port: int) -> socket.socket:
+def reader_that_reads_nothing(port: int, source: str = "127.0.0.1") -> socket.socket:
     """A plain-text scrape whose client never reads (a bare socket: an anyio stream would read
-    into its own buffer)."""
+    into its own buffer), from the `source` address (127.0.0.x are distinct peers on Linux)."""
     raw = socket.socket()
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.bind((source, 0))
     raw.connect(("127.0.0.1", port))
     raw.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
     return raw
@@ -270,6 +271,46 @@ async def test_clients_that_read_nothing_make_way_for_a_new_scrape(monkeypatch: 
         assert s.stalled < limits.max_requests  # one of them was cut off
         for reader in readers:
             reader.close()
+
+
+async def test_a_flood_from_one_address_leaves_every_scrape_from_another_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Was: waves of 200 clients that read nothing took every request slot for seconds and 11 of
+    240 scrapes got 503. One address now holds at most its share of connections and requests."""
+    monkeypatch.setattr(connections, "STALLED", 3600.0)  # no stalled answer ever makes way here
+    monkeypatch.setattr(connections, "QUEUE_WAIT", 0.0)  # and nothing waits for room: only the shares help
+    limits = replace(
+        SMALL,
+        idle_timeout=30.0,
+        write_timeout=60.0,
+        max_connections=32,
+        max_requests=4,
+        max_connections_per_address=8,
+        max_requests_per_address=2,
+    )
+    async with serving(limits) as s:
+        flood = [reader_that_reads_nothing(s.port, "127.0.0.2") for _ in range(3 * limits.max_requests)]
+        await until(lambda: s.requests == limits.max_requests_per_address)
+        idle = []
+        for _ in range(4 * limits.max_connections):
+            raw = socket.socket()
+            raw.bind(("127.0.0.2", 0))
+            raw.connect(("127.0.0.1", s.port))
+            idle.append(raw)
+        await until(lambda: s.connections <= limits.max_connections_per_address)
+        async with httpx.AsyncClient(base_url=s.url, timeout=30) as client:  # from 127.0.0.1
+            for _ in range(5):
+                scrape = await client.get("/metrics", headers={"accept-encoding": "identity"})
+                assert scrape.status_code == 200 and scrape.content.startswith(TEXT)
+        async with httpx.AsyncClient(
+            base_url=s.url, transport=httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+        ) as flooder:  # the flooding address itself is past its share
+            busy = await flooder.get("/metrics")
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert s.requests <= limits.max_requests_per_address
+        for raw in flood + idle:
+            raw.close()
 
 
 async def test_a_websocket_upgrade_without_credentials_is_refused_cleanly(

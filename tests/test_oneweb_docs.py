@@ -31,6 +31,7 @@ def test_every_job_and_config_key_is_documented() -> None:
             "offline_after",
             "request_budget_per_minute",
             "max_response_size",  # common to every account: docs/reliability.md
+            "max_items_per_run",  # likewise
             "management_actions",
             "billing_cycles_kept",  # common to every account: README, "Monthly usage report"
         ):

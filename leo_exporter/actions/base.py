@@ -27,7 +27,7 @@ from leo_exporter.config import AccountConfig
 from leo_exporter.durations import parse_duration
 from leo_exporter.logs import REDACT
 from leo_exporter.providers.budget import RateBudget
-from leo_exporter.providers.http import ApiClient
+from leo_exporter.providers.http import ApiClient, Counting
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
@@ -107,13 +107,18 @@ class Action:
     detail: str = ""
 
     def api(self, headers: dict[str, str] | None = None) -> ApiClient:
-        """An HTTP client for the account, like the exporter's (budget, timeouts, typed errors)."""
+        """An HTTP client for the account, like the exporter's: budget, typed errors, and the same
+        bounds on what is read (the account's `timeout` for each whole exchange, `max_response_size`
+        for each body once decoded, `providers/limits.py`)."""
         return ApiClient(
             budget=self.budget or RateBudget(self.account.request_budget_per_minute),
             base_url=self.account.api_url,
             timeout=self.account.timeout,
             headers=headers,
             transport=self.transport,
+            max_response_bytes=self.account.max_response_size,
+            max_items=self.account.max_items_per_run,
+            counting=Counting(log_extra={"account_name": self.account.name}),  # errors name the account
         )
 
     def show_request(self, method: str, url: str, headers: dict[str, str], body: Any) -> None:

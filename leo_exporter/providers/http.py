@@ -35,8 +35,10 @@ from leo_exporter.providers.errors import (
 )
 from leo_exporter.providers.limits import (
     ACCEPT_ENCODING,
+    DEFAULT_MAX_ITEMS,
     DEFAULT_MAX_RESPONSE_BYTES,
     ERROR_BODY_BYTES,
+    ItemCount,
     ResponseTooLarge,
     read_body,
     rebuilt,
@@ -153,11 +155,13 @@ class ApiClient:
         transport: httpx.AsyncBaseTransport | None = None,
         counting: Counting = Counting(),
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_items: int = DEFAULT_MAX_ITEMS,
     ):
         self.counting = counting
         self.budget = budget
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
+        self.max_items = max_items
         self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             timeout=httpx.Timeout(timeout),
@@ -228,8 +232,7 @@ class ApiClient:
         `max_response_bytes` decoded, an error body only its first few KiB."""
         streamed = await self.http.send(self.http.build_request(method, url, **kwargs), stream=True)
         try:
-            account = self.counting.log_extra.get("account_name")
-            what = f"{method} {endpoint}" + (f" (account {account!r})" if account else "")
+            what = self.what(method, endpoint)
             if streamed.is_success:
                 body = await read_body(streamed, self.max_response_bytes, what)
             else:
@@ -237,6 +240,15 @@ class ApiClient:
         finally:
             await streamed.aclose()
         return rebuilt(streamed, body)
+
+    def what(self, method: str, endpoint: str) -> str:
+        """A call as errors name it: `GET /user-terminals (account 'north')`."""
+        account = self.counting.log_extra.get("account_name")
+        return f"{method} {endpoint}" + (f" (account {account!r})" if account else "")
+
+    def item_count(self, method: str, endpoint: str) -> ItemCount:
+        """The items of one paged listing, held to the account's `max_items_per_run`."""
+        return ItemCount(self.max_items, self.what(method, endpoint), lambda: self._count(endpoint, "too_many_items"))
 
     def error_for(
         self, method: str, endpoint: str, response: httpx.Response, permission: str | None, ticket: Ticket | None = None

@@ -11,14 +11,15 @@ error body only up to `ERROR_BODY_BYTES` (the rest is never read; the connection
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 
-from leo_exporter.config import DEFAULT_MAX_RESPONSE_SIZE
+from leo_exporter.config import DEFAULT_MAX_ITEMS_PER_RUN, DEFAULT_MAX_RESPONSE_SIZE
 from leo_exporter.providers.errors import BadResponse
 
 DEFAULT_MAX_RESPONSE_BYTES = DEFAULT_MAX_RESPONSE_SIZE
+DEFAULT_MAX_ITEMS = DEFAULT_MAX_ITEMS_PER_RUN
 ERROR_BODY_BYTES = 4096  # an error answer's explanation fits in far less
 ACCEPT_ENCODING = "gzip, deflate"  # asked for explicitly: the only encodings read here
 _GZIP_OR_ZLIB = 47  # zlib.MAX_WBITS | 32: a gzip or a zlib header, detected
@@ -30,6 +31,33 @@ class ResponseTooLarge(BadResponse):
     """A response body beyond the account's `max_response_size` once decoded."""
 
     reason = "too_large"
+
+
+class TooManyItems(BadResponse):
+    """A paged listing past the account's `max_items_per_run`: a provider that never stops paging."""
+
+    reason = "too_many_items"
+
+
+class ItemCount:
+    """The items one run has read across the pages of a listing, held to a limit: each page is
+    bounded by `max_response_size`, but the number of pages only by what the provider says, so
+    a provider paging for ever (or claiming a million pages) would grow the run without end."""
+
+    def __init__(self, limit: int, what: str, exceeded: Callable[[], None]):
+        self.limit = limit
+        self.what = what
+        self.exceeded = exceeded  # counts it (`leo_exporter_api_requests_total{code="too_many_items"}`)
+        self.total = 0
+
+    def add(self, count: int) -> None:
+        self.total += count
+        if self.total > self.limit:
+            self.exceeded()
+            raise TooManyItems(
+                f"{self.what}: more than {self.limit:,} items across its pages in one run; the rest was "
+                "not read and nothing of this run applies (the account's `max_items_per_run` sets this limit)"
+            )
 
 
 def format_size(size: int) -> str:

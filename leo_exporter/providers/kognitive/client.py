@@ -90,6 +90,7 @@ class KognitiveClient:
     ) -> AsyncIterator[list[Any]]:
         """Yield the item list of each page from the first to the last."""
         previous: list[Any] | None = None
+        counted = self.api.item_count("GET", "/" + path)
         for number in range(F.FIRST_PAGE, F.FIRST_PAGE + MAX_PAGES):
             body = await self.get(path, params={**(params or {}), style.page: number, style.limit: limit})
             what = f"GET /{path} page {number}"
@@ -104,6 +105,7 @@ class KognitiveClient:
                 listing.notes.append(f"page {number} repeated page {number - 1}; taken as the end")
                 return
             listing.items_seen += len(items)
+            counted.add(len(items))
             yield items
             previous = items
             total_pages = _count(meta.get(F.META_TOTAL_PAGES))

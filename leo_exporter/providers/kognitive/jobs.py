@@ -93,6 +93,7 @@ class KognitiveDriver:
             base_url=self.config.api_url,
             timeout=self.config.timeout,
             max_response_bytes=self.config.max_response_size,
+            max_items=self.config.max_items_per_run,
             headers={self.config.auth_header: key, "Content-Type": "application/json", "Accept": "application/json"},
             transport=ctx.transport,
         )

@@ -157,6 +157,8 @@ class OneWebClient:
         response = await self.get(job, path, first_params or None)
         page = as_list(await decode_json(response.content, what), what)
         items = list(page)
+        counted = self.api.item_count("GET", "/" + path)
+        counted.add(len(items))
         total = total_count(response)
         if mode == "none" or (mode == "auto" and (total is None or total <= len(items))):
             if total is not None and total > len(items) and path not in self._warned_total:
@@ -184,6 +186,7 @@ class OneWebClient:
                     f"{what}: offset {len(items)} returned the same records again; the server ignores "
                     f"offset/limit: set pagination: none"
                 )
+            counted.add(len(page))
             items += page
             total = total_count(response) if total_count(response) is not None else total
             previous = page

@@ -97,6 +97,7 @@ class OneWebDriver:
             base_url=self.config.api_url,
             timeout=self.config.timeout,
             max_response_bytes=self.config.max_response_size,
+            max_items=self.config.max_items_per_run,
             headers={"Accept": "application/json"},
             auth=httpx.BasicAuth(self.config.client_id, self.config.client_secret.get_secret_value()),
             transport=ctx.transport,

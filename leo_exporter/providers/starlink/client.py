@@ -79,6 +79,7 @@ class StarlinkClient:
         With `parse`, each page yields its items parsed (a bad one skipped and its problem added
         to `skipped`), in the thread that decodes the page: a usage page of 4 MiB parses into
         60 MiB of objects, which then live only as long as that call."""
+        items = self.api.item_count(method, endpoint)
         for page in range(MAX_PAGES):
             response = await self.call(
                 method,
@@ -91,8 +92,9 @@ class StarlinkClient:
             read = functools.partial(
                 _page, what=f"{method} {endpoint}", page=page, parse=parse, skipped=[] if skipped is None else skipped
             )
-            results, last = await decode_json_into(response.content, f"{method} {endpoint}", read)
+            results, last, count = await decode_json_into(response.content, f"{method} {endpoint}", read)
             del response
+            items.add(count)
             yield results
             if last:
                 return
@@ -101,11 +103,12 @@ class StarlinkClient:
 
 def _page(
     body: Any, *, what: str, page: int, parse: Callable[[Any], T] | None, skipped: list[str]
-) -> tuple[list[Any], bool]:
-    """One page's results (parsed if `parse` is given) and whether it is the last."""
+) -> tuple[list[Any], bool, int]:
+    """One page's results (parsed if `parse` is given), whether it is the last, and how many
+    items it held (parsed or not)."""
     content = unwrap(body, what)
     if not isinstance(content, dict) or not isinstance(content.get("results", ()), list | None):
         raise BadResponse(f"{what} page {page}: expected a page object with a 'results' list")
     results = content.get("results") or []  # the OpenAPI document marks `results` nullable
     last = content.get("isLastPage") is True or not results
-    return (parse_items(results, parse, skipped) if parse is not None else results), last
+    return (parse_items(results, parse, skipped) if parse is not None else results), last, len(results)

@@ -68,6 +68,7 @@ class StarlinkDriver:
             base_url=self.config.api_url,
             timeout=self.config.timeout,
             max_response_bytes=self.config.max_response_size,
+            max_items=self.config.max_items_per_run,
             transport=ctx.transport,
         )
         secret = self.config.client_secret.get_secret_value()
