@@ -10,7 +10,7 @@ leader of shard 0, by SIGKILL of its whole process group (a node failure: its le
 or by SIGTERM (a rolling update: it releases them), measures the time until another replica's
 /metrics serves every one of that replica's shards' accounts again, then starts a replacement.
 Lease timings: duration 5 s, renew deadline 3 s, retry period 1 s in these runs (the defaults,
-15/10/2 s, add ~10 s to a SIGKILL's figure: the lease duration). Prints p50 and max of each and
+15/10/1 s, add ~10 s to a SIGKILL's figure: the lease duration). Prints p50 and max of each and
 the simulator's overlap count (reads of a stream by two replicas at once: must be 0), and writes
 bench/results/ha-failover.json.
 """
