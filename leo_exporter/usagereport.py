@@ -16,6 +16,7 @@ missing: each failure is printed), or the file could not be written; 2 bad confi
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -25,13 +26,12 @@ import httpx
 import orjson
 from pydantic import ValidationError
 
-from leo_exporter.atomic import write_atomically
-from leo_exporter.config import Config, ConfigError, ShardConfig
+from leo_exporter.config import Config, ConfigError
+from leo_exporter.oneshot import EXIT_CONFIG, deliver, poll_once
 from leo_exporter.providers import load_config, providers
 from leo_exporter.status import usage
 
 log = logging.getLogger("leo_exporter.usage_report")
-EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG = 0, 1, 2
 REPORT_COLLECTORS = frozenset({"service_line", "usage"})
 
 
@@ -81,49 +81,8 @@ def for_report(config: Config, cycles: int | None) -> tuple[Config, list[str]]:
                 where = f"--cycles {cycles}: accounts[{index}] ({account.name})"
                 problems.extend(f"{where}: {e['msg']}" for e in err.errors())
         accounts.append(account)
-    update = {"accounts": accounts, "collectors": {}, "shard": ShardConfig()}
+    update = {"accounts": accounts, "collectors": {}}
     return config.model_copy(update=update), problems
-
-
-async def poll_once(
-    config: Config,
-    cycles: int,
-    transport: httpx.AsyncBaseTransport | None = None,
-    calendar: Callable[[], float] | None = None,
-) -> tuple[list[usage.Row], list[str]]:
-    """Run the report's jobs once; returns (the report's rows, failures as `job: error`)."""
-    from leo_exporter.app import Exporter
-
-    exporter = Exporter(config, transport=transport, calendar=calendar)
-    wanted = {name: {j.name for j in p.jobs if j.collectors & REPORT_COLLECTORS} for name, p in providers().items()}
-    failures: list[str] = []
-    try:
-        by_account: dict[str, list] = {}
-        for job in exporter.scheduler.jobs.values():
-            by_account.setdefault(job.status.account.name, []).append(job)
-
-        async def run_account(jobs: list) -> None:
-            gated = any(j.gate is not None for j in jobs)
-            for job in sorted(jobs, key=lambda j: j.gate is not None):  # the identifying job first
-                status = job.status
-                identifying = gated and job.gate is None
-                if not status.enabled or not (identifying or status.call in wanted[status.account.provider]):
-                    continue
-                if job.gate is not None and not job.gate.is_set():
-                    failures.append(f"{status.key}: not run, the account could not be identified")
-                    continue
-                ok, _ = await exporter.scheduler.run_once(job)
-                if not ok:
-                    failures.append(f"{status.key}: {status.last_error}")
-
-        async with anyio.create_task_group() as tg:
-            for jobs in by_account.values():
-                tg.start_soon(run_account, jobs)
-        await exporter.render_now()  # applies the tags, as a scrape would see them
-        rows = await exporter.worker.run(lambda: usage.snapshot(exporter.state, cycles))
-    finally:
-        await exporter.aclose()
-    return rows, failures
 
 
 def render(rows: list[usage.Row], fmt: str, cycles: int, by: str | None) -> bytes:
@@ -154,21 +113,21 @@ def run(
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
     cycles = args.cycles or max((a.billing_cycles_kept for a in config.accounts), default=3)
-    rows, failures = anyio.run(poll_once, config, cycles, transport, calendar)
-    body = render(rows, args.format, cycles, by)
-    try:
-        if args.output in ("-", ""):
-            sys.stdout.buffer.write(body)
-            sys.stdout.flush()
-        else:
-            write_atomically(args.output, [body])
-    except OSError as exc:
-        print(f"cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-        return EXIT_PARTIAL
-    for failure in failures:
-        print(f"job failed: {failure}", file=sys.stderr)
+    wanted = {name: {j.name for j in p.jobs if j.collectors & REPORT_COLLECTORS} for name, p in providers().items()}
+    rows, failures = anyio.run(
+        functools.partial(
+            poll_once,
+            config,
+            lambda status: status.call in wanted[status.account.provider],
+            lambda state: usage.snapshot(state, cycles),
+            transport=transport,
+            calendar=calendar,
+        )
+    )
     lines = len({(r.account, r.service_line) for r in rows})
-    where = "" if args.output in ("-", "") else f" to {args.output}"
-    print(f"wrote {len(rows)} cycle(s) of {lines} service line(s){where}"
-          + (f"; {len(failures)} job(s) failed" if failures else ""), file=sys.stderr)  # fmt: skip
-    return EXIT_PARTIAL if failures else EXIT_OK
+    return deliver(
+        args.output,
+        [render(rows, args.format, cycles, by)],
+        f"{len(rows)} cycle(s) of {lines} service line(s)",
+        failures,
+    )
