@@ -77,7 +77,11 @@ INFLATE_STEP = 1 << 15
 PLAIN_STEP = 1 << 16
 STARTUP_GRACE = 30.0  # seconds a starting worker may take to its first heartbeat (imports, a busy host)
 FIRST_WAIT = 10.0  # seconds a scrape at start waits for the first exposition before a 503
-RESTART_HOLD = 120.0  # seconds a restarted worker's first polls may take before its renderings are served
+# seconds a restarted worker's first runs may take, and its renderings carry the last worker's data
+# (less than the default offline_after, 180 s: a carried online flag is never older than that)
+RESTART_HOLD = 120.0
+# what a worker exports of every configured account before any poll: not a sign it has the account
+CONFIG_GROUPS = frozenset({catalog.ALWAYS_ON, "account"})
 MAX_BODY = 1 << 20  # bytes of a request body passed on to the worker (its JSON and forms are tiny)
 CLIENT_ADDRESS_HEADER = b"x-leo-client-address"
 _HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"upgrade", b"proxy-connection"}
@@ -254,13 +258,15 @@ class Front:
     def _receive(
         self, sock: socket.socket, delivered: threading.Event, popen: subprocess.Popen[bytes] | None = None
     ) -> None:
-        """Reader thread: every frame the worker sends is swapped in, then acknowledged. A restarted
-        worker's renderings before its first polls are kept back while the front holds a fuller one
-        (for at most RESTART_HOLD): a restart must not drop every series from a scrape. A worker
-        silent for the heartbeat timeout is killed (the supervisor restarts it); an exporter in
-        this same process (`popen` None) sends no heartbeat and needs none."""
+        """Reader thread: every frame the worker sends is swapped in, then acknowledged. For at
+        most RESTART_HOLD, a restarted worker's renderings before its first runs are all done are
+        kept back (the last exposition is served), and after them they carry the last worker's
+        data of every account the new one has no data of (its provider failing): a restart must
+        not drop an account's series from a scrape. A worker silent for the heartbeat timeout is killed
+        (the supervisor restarts it); an exporter in this same process (`popen` None) sends no
+        heartbeat and needs none."""
         started = time.monotonic()
-        held = self.served is not None
+        previous = self.served.worker if self.served is not None else None  # the last worker's data
         beat = self.limits.heartbeat_timeout if popen is not None else None
         sock.settimeout(max(STARTUP_GRACE, beat) if beat is not None else None)
         try:
@@ -270,11 +276,20 @@ class Front:
                 if body is None:  # a heartbeat
                     continue
                 self.worker_up = True
-                if body.complete or not held or time.monotonic() - started > RESTART_HOLD:
-                    held = False
-                    self.swap(body)
+                if previous is not None and time.monotonic() - started > RESTART_HOLD:
+                    previous = None
+                if previous is not None and not body.complete:
+                    self.swap()  # its first runs are not all done: the last exposition, worker_up 1 now
+                elif previous is not None:
+                    missing = handoff.data_accounts(previous, CONFIG_GROUPS) & body.accounts
+                    missing -= handoff.data_accounts(body, CONFIG_GROUPS)
+                    if missing:  # their first runs failed: their last good data, not a gap
+                        self.swap(handoff.carry(body, previous, missing, catalog.ALWAYS_ON))
+                    else:
+                        previous = None  # the new worker has every account: nothing more to carry
+                        self.swap(body)
                 else:
-                    self.swap()  # the last exposition, with worker_up 1 now
+                    self.swap(body)
                 delivered.set()
                 handoff.acknowledge(sock)
         except TimeoutError:

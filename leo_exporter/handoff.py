@@ -16,6 +16,7 @@ back must not hold every newer rendering back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import struct
@@ -232,6 +233,58 @@ def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
     if pieces and offset != prefix_size:
         raise HandoffError("the exposition's chunk index does not match its body")
     return tuple(pieces)
+
+
+def data_accounts(body: Body, config_groups: frozenset[str]) -> frozenset[str]:
+    """The accounts with provider data in `body`: a chunk of theirs in a group not among
+    `config_groups` (those a worker has for every configured account from its start: its own
+    figures, the account's info)."""
+    return frozenset(
+        piece.account
+        for piece in body.pieces
+        if piece.account is not None and not piece.header and piece.group not in config_groups
+    )
+
+
+def carry(new: Body, old: Body, accounts: frozenset[str], own_group: str) -> Body:
+    """`new` with `old`'s chunks of `accounts` (those the new worker has no provider data of yet)
+    that `new` lacks, put back under each family's header: the last good data of a restarted
+    worker's accounts, not a gap while their providers fail. Never a family's chunk of an account
+    twice, never `own_group` (the exporter's figures: the new worker's are the true ones). Chunks
+    are joined as they are (each ends on a byte boundary of the deflate stream), never
+    recompressed; the CRC is combined. `series` stays the new worker's count. A body without its
+    chunk index cannot be spliced and is returned as is."""
+    if not new.pieces or not old.pieces:
+        return new
+    present = {(piece.family, piece.account) for piece in new.pieces if not piece.header}
+    carried: dict[str, list[Piece]] = {}
+    headers: dict[str, Piece] = {}
+    for piece in old.pieces:
+        if piece.header:
+            headers[piece.family] = piece
+        elif piece.account in accounts and piece.group != own_group and (piece.family, piece.account) not in present:
+            carried.setdefault(piece.family, []).append(piece)
+    if not carried:
+        return new
+    order: list[tuple[Body, Piece]] = []
+    for index, piece in enumerate(new.pieces):
+        order.append((new, piece))
+        following = new.pieces[index + 1] if index + 1 < len(new.pieces) else None
+        if following is None or following.family != piece.family:  # the family's last chunk
+            order += [(old, kept) for kept in carried.pop(piece.family, [])]
+    for family, kept in carried.items():  # families only the old worker had (of these accounts)
+        order += [(old, headers[family])] if family in headers else []
+        order += [(old, piece) for piece in kept]
+    parts: list[bytes | memoryview] = [deflate.GZIP_HEADER]
+    pieces: list[Piece] = []
+    offset, crc, length = len(deflate.GZIP_HEADER), 0, 0
+    for body, piece in order:
+        parts.append(memoryview(body.prefix)[piece.offset : piece.offset + piece.size])
+        pieces.append(dataclasses.replace(piece, offset=offset))
+        offset += piece.size
+        crc = deflate.combine_crc(crc, piece.crc, piece.zeros_crc, piece.length)
+        length += piece.length
+    return dataclasses.replace(new, prefix=b"".join(parts), crc=crc, length=length, pieces=tuple(pieces))
 
 
 def acknowledge(sock: socket.socket) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import signal
 import socket
 import threading
@@ -18,14 +19,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from leo_exporter.front import Front
 from leo_exporter.handoff import Body, acknowledge, receive, send, tail
 from leo_exporter.render import Exposition, Renderer
 from leo_exporter.state import FleetState
 from leo_exporter.webconfig import FrontTokenGate
+from tests.inprocess import poll_all, simulated_exporter
 from tests.processes import Process, run_module, samples_by_name, wait_for
 
 
@@ -150,3 +154,96 @@ def test_a_worker_that_cannot_start_ends_the_front_with_its_exit_code(tmp_path: 
     with run_module(["--config.file", str(config)], tmp_path / "exporter.log") as exporter:
         assert exporter.popen.wait(30) == 2
         assert "before its first rendering" in exporter.log()
+
+
+def worker_session(front: Front, *renderings: tuple[Exposition, bool]) -> None:
+    """One worker's life as the front sees it: each rendering handed over (with its `complete`
+    flag) and acknowledged, then the worker gone."""
+    worker, end = socket.socketpair()
+    reader = threading.Thread(target=front._receive, args=(end, threading.Event()))
+    reader.start()
+    with worker:
+        for exposition, complete in renderings:
+            send(worker, exposition, complete)
+    reader.join(10)
+    end.close()
+
+
+def served_text(front: Front) -> str:
+    assert front.served is not None
+    return gzip.decompress(front.served.worker.prefix + front.served.tail).decode()
+
+
+def account_lines(text: str, account: str) -> set[str]:
+    """The provider-data samples of one account (not the exporter's own figures, not the
+    account's info, which the config gives)."""
+    return {
+        line
+        for line in text.splitlines()
+        if f'account="{account}"' in line and not line.startswith(("#", "leo_exporter_", "leo_account_info"))
+    }
+
+
+@pytest.mark.anyio
+async def test_a_restarted_worker_whose_provider_fails_serves_that_accounts_last_good_data() -> None:
+    """The soak found a restart while one provider failed dropping that account's series until
+    the provider answered again. Now the front carries them from the last worker's exposition,
+    spliced under each family's header (a valid exposition, no family twice, no series twice)."""
+    old, simulator = simulated_exporter(accounts=2, terminals=4)
+    new = simulated_exporter(simulator)[0]
+    try:
+        await poll_all(old)
+        before = await old.render_now()
+        ok, failing = "sim-starlink-1", "sim-starlink-2"
+        number = re.search(
+            rf'leo_account_info{{[^}}]*account="{failing}",provider_account="([^"]+)"',
+            gzip.decompress(before.gzipped).decode(),
+        )
+        assert number is not None
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=simulator), base_url="http://sim") as sim:
+            fault = {"provider": "starlink", "account": number.group(1), "mode": "server_error", "seconds": 600}
+            assert (await sim.post("/_sim/faults", json=[fault])).status_code == 200
+        await poll_all(new)  # every first run done; the failing account's all failed
+        first_runs_done = await new.render_now()
+
+        front = Front(None, "/metrics")
+        worker_session(front, (before, True))
+        old_text = served_text(front)
+        assert account_lines(old_text, failing) and account_lines(old_text, ok)
+
+        worker_session(front, (first_runs_done, False))  # before its first runs are done: held
+        assert account_lines(served_text(front), failing) == account_lines(old_text, failing)
+
+        worker_session(front, (first_runs_done, True))
+        text = served_text(front)
+        own = gzip.decompress(first_runs_done.gzipped).decode()
+        assert not account_lines(own, failing)  # the new worker has nothing of it
+        assert account_lines(text, failing) == account_lines(old_text, failing)  # carried, whole
+        assert account_lines(text, ok) == account_lines(own, ok)  # the other account: the new data
+        job_up = [line for line in own.splitlines() if line.startswith("leo_exporter_job_up{") and failing in line]
+        assert job_up and all(line in text.splitlines() for line in job_up)  # its jobs' figures: the new worker's
+        families = [fam.name for fam in text_string_to_metric_families(text)]  # parses: valid text
+        assert len(families) == len(set(families))
+        samples = [line for line in text.splitlines() if not line.startswith("#")]
+        assert len(samples) == len(set(samples))
+    finally:
+        await old.aclose()
+        await new.aclose()
+
+
+@pytest.mark.anyio
+async def test_once_the_new_worker_has_every_account_nothing_is_carried() -> None:
+    old, _ = simulated_exporter(accounts=2, terminals=4)
+    new, _ = simulated_exporter(accounts=2, terminals=4)
+    try:
+        await poll_all(old)
+        await poll_all(new)
+        front = Front(None, "/metrics")
+        worker_session(front, (await old.render_now(), True))
+        exposition = await new.render_now()
+        worker_session(front, (exposition, True))
+        assert front.served is not None and front.served.worker.prefix is not None
+        assert served_text(front).startswith(gzip.decompress(exposition.gzipped).decode())
+    finally:
+        await old.aclose()
+        await new.aclose()
