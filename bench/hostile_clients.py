@@ -64,7 +64,8 @@ IDLE_FROM = "127.0.0.4"
 class Exporter(Proc):
     """The exporter as a process started with a soft open-file limit of 1,024 (hard unchanged)."""
 
-    def __init__(self, args: list[str], log_path: Path):  # Proc's, with the limit set in the child
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None):
+        """Proc's, with the limit set in the child; `env` added to the environment."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -80,6 +81,7 @@ class Exporter(Proc):
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 preexec_fn=soft_1024,  # no threads run yet in this process
+                env={**os.environ, **(env or {})},
             )
 
     def worker(self) -> int | None:
@@ -105,8 +107,11 @@ def worker_up(url: str) -> float | None:
 
 
 class Run:
-    def __init__(self, exporter: Exporter, seconds: float):
+    def __init__(self, exporter: Exporter, seconds: float, clock: Path | None = None):
+        """`clock`: the libfaketime offset file the exporter runs under (tests/processes.py's
+        faketime_env), for the clock steps; None: no steps."""
         self.exporter = exporter
+        self.clock = clock
         self.deadline = time.monotonic() + seconds
         self.done = threading.Event()
         self.figures: dict[str, Any] = {
@@ -124,6 +129,7 @@ class Run:
             "stops": [],
             "short_stop_restarts": 0,
             "front_rss_max_mib": 0.0,
+            "clock_steps": [],
         }
         self.lock = threading.Lock()
 
@@ -280,6 +286,23 @@ class Run:
             with self.lock:
                 self.figures["stops"].append({"detected_s": detected, "ready_again_s": ready})
             os.kill(worker, signal.SIGCONT) if Path(f"/proc/{worker}").exists() else None
+
+    # --- the wall clock stepped under the exporter (its monotonic clock untouched)
+    def clock_steps(self) -> None:
+        """Every minute: back 90 s (an NTP correction) for 30 s, a day ahead for 15 s, then true
+        again; the soak's check that the exposition never stands still catches a freeze."""
+        if self.clock is None:
+            return
+        steps = (("-90", 30.0), ("+1d", 15.0), ("+0", 15.0))
+        while self.running():
+            for offset, hold in steps:
+                self.clock.write_text(offset + "\n")
+                with self.lock:
+                    self.figures["clock_steps"].append(offset)
+                self.done.wait(hold)
+                if not self.running():
+                    break
+        self.clock.write_text("+0\n")
 
     def memory(self) -> None:
         while self.running():

@@ -43,6 +43,23 @@ class Process:
         return time.monotonic() - started
 
 
+def faketime_env(offset: Path) -> dict[str, str]:
+    """The environment that runs a process on a wall clock stepped by `offset`'s contents (`+0`,
+    `-90`, `+1d`; read at every call), its monotonic clock untouched: an NTP step, a VM restored
+    from a snapshot. libfaketime, the copy the `libfaketime` package builds (a test dependency)."""
+    import libfaketime
+
+    library = Path(libfaketime.__file__).parent / "vendor" / "libfaketime" / "src" / "libfaketime.so.1"
+    if not library.exists():
+        raise FileNotFoundError(f"libfaketime's library is not where the libfaketime package builds it: {library}")
+    return {
+        "LD_PRELOAD": str(library),
+        "FAKETIME_TIMESTAMP_FILE": str(offset),
+        "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+
+
 @contextmanager
 def run_module(args: Sequence[str], log_path: Path, *, env: dict[str, str] | None = None) -> Iterator[Process]:
     """`python -m leo_exporter ARGS` on a free loopback port (appended as --web.listen-address)."""

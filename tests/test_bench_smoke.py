@@ -88,3 +88,4 @@ def test_mixed_fault_benchmark_smoke(tmp_path: Path) -> None:
     assert figures["crashes"] == 0 and figures["tracebacks"] == 0
     assert figures["over_budget_accounts"] == [] and figures["last_good_data_kept"] is True
     assert figures["recovery_seconds"] is not None and sum(figures["faults_injected"].values()) >= 5
+    assert figures["clock_steps"] >= 1 and not figures["frozen_exposition"]  # a step back 90 s froze nothing

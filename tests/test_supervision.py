@@ -1,6 +1,7 @@
 """Supervision that no clock, hang or shortage fools (issue #25, findings 3, 4, 9, 13 and the low
 ones): renderings ordered by a sequence number, never by the wall clock (steps injected through
-the state's clock, never the machine's); a stopped worker detected by its missing heartbeat;
+the state's clock, and under the real processes by libfaketime, never the machine's own clock);
+a stopped worker detected by its missing heartbeat;
 the supervisor outliving a shortage of descriptors; SIGHUP harmless from the first instant."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+import yaml
 
 from leo_exporter.app import Exporter
 from leo_exporter.front import Front
@@ -26,7 +28,7 @@ from leo_exporter.render import Renderer
 from leo_exporter.simulator.app import build_app, demo_config
 from leo_exporter.state import FleetState
 from tests.conftest import SIMULATED_NOW, FakeClock
-from tests.processes import run_module, samples_by_name, wait_for
+from tests.processes import faketime_env, run_module, samples_by_name, wait_for
 from tests.test_front import alive, children, the_worker, worker_figures
 from tests.test_front_limits import until
 
@@ -179,3 +181,63 @@ def ignores_sighup(pid: int) -> bool:
         if line.startswith("SigIgn:"):
             return bool(int(line.split()[1], 16) & (1 << (signal.SIGHUP - 1)))
     return False
+
+
+def telemetry_rows(url: str) -> float:
+    """Telemetry rows the exporter has applied, as served: grows only as renderings reach /metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(s.value for s in samples_by_name(text).get("leo_exporter_telemetry_rows_total", []))
+
+
+def keeps_moving(url: str, exporter: object, seconds: float = 30.0) -> None:
+    """New rows reach /metrics within `seconds` (rows arrive every second), the worker is up."""
+    start = telemetry_rows(url)
+    deadline = time.monotonic() + seconds
+    while telemetry_rows(url) <= start:
+        assert time.monotonic() < deadline, f"/metrics stood still for {seconds:.0f} s"
+        time.sleep(0.5)
+    assert worker_figures(url)[0] == 1.0
+    assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+
+
+@pytest.mark.e2e
+def test_the_machines_wall_clock_stepped_back_and_forward_freezes_nothing(tmp_path: Path) -> None:
+    """Was (finding 4, the real processes): the wall clock stepped back 90 s froze /metrics for
+    90 s with `/readyz` 200 and worker_up 1; a day forward and back froze it for the day, with
+    last-success timestamps in the future. Here the exporter (front and worker) runs on a wall
+    clock stepped under it by libfaketime; the simulator, on the true one."""
+    offset = tmp_path / "clock-offset"
+    offset.write_text("+0\n")
+    sim_args = ["simulator", "--accounts", "1", "--terminals", "6", "--row-interval", "1"]
+    with run_module(sim_args, tmp_path / "sim.log") as sim:
+        wait_for(f"{sim.url}/", sim)
+        config = yaml.safe_load(httpx.get(f"{sim.url}/exporter-config.yml", timeout=10).text)
+        config["accounts"] = [a for a in config["accounts"] if a["provider"] == "starlink"]
+        for account in config["accounts"]:
+            account["telemetry"] = {"max_linger": "1s"}
+            account["jobs"] = {"telemetry": {"interval": "1s"}}
+        config_file = tmp_path / "config.yml"
+        config_file.write_text(yaml.safe_dump(config))
+        args = ["--config.file", str(config_file)]
+        with run_module(args, tmp_path / "exporter.log", env=faketime_env(offset)) as exporter:
+            wait_for(f"{exporter.url}/readyz", exporter)
+            keeps_moving(exporter.url, exporter)
+
+            offset.write_text("-90\n")  # an NTP step back
+            keeps_moving(exporter.url, exporter)
+
+            offset.write_text("+1d\n")  # a day ahead, then back
+            keeps_moving(exporter.url, exporter)
+            offset.write_text("+0\n")
+            keeps_moving(exporter.url, exporter)
+            deadline = time.monotonic() + 30
+            while True:  # the stamps of the day ahead are replaced by the next successes
+                text = httpx.get(f"{exporter.url}/metrics", timeout=10).text
+                stamps = [s.value for s in samples_by_name(text)["leo_exporter_job_last_success_timestamp_seconds"]]
+                if max(stamps) < time.time() + 60:
+                    break
+                assert time.monotonic() < deadline, (
+                    f"last successes still a day ahead: {max(stamps) - time.time():.0f} s"
+                )
+                time.sleep(0.5)
+        assert "Traceback" not in exporter.log()
