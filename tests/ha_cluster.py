@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from leo_exporter.leases import lease_name
 from leo_exporter.sharding import account_key, owner
 from tests.conftest import free_port
 from tests.lease_double import LeaseDouble, serve
-from tests.processes import ROOT, run_module, samples_by_name, wait_for
+from tests.processes import ROOT, run_module, samples_by_name, starlink_config, wait_for
 
 SHARDS = 4
 # Short leases, so a test takes seconds; the ratios are client-go's (15 s, 10 s, 2 s).
@@ -165,12 +164,8 @@ def cluster(tmp: Path, accounts: int = 9) -> Iterator[Cluster]:
                 "--row-interval", "1"]  # fmt: skip
     with run_module(sim_args, tmp / "sim.log") as sim:
         wait_for(f"{sim.url}/starlink/_sim/state", sim)
-        config = yaml.safe_load(httpx.get(f"{sim.url}/exporter-config.yml", timeout=10).text)
-        config["accounts"] = [a for a in config["accounts"] if a["provider"] == "starlink"]
-        for account in config["accounts"]:
-            account["telemetry"] = {"max_linger": "1s"}
         path = tmp / "config.yml"
-        path.write_text(yaml.safe_dump(config))
+        config = starlink_config(sim.url, path, telemetry={"max_linger": "1s"})
         shards = {a["name"]: owner(account_key("starlink", a["name"]), SHARDS) for a in config["accounts"]}
         numbers = {a["name"]: a.get("account_number", "") for a in config["accounts"]}
         double = LeaseDouble({})

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port
@@ -41,6 +42,15 @@ class Process:
                 self.popen.kill()
                 self.popen.wait(5)
         return time.monotonic() - started
+
+
+def starlink_config(sim_url: str, path: Path, **account: Any) -> dict[str, Any]:
+    """The simulator's exporter config with its Starlink accounts only, each account's keys set
+    from `account` (`telemetry={...}`, `jobs={...}`), written to `path`; returns it."""
+    config = yaml.safe_load(httpx.get(f"{sim_url}/exporter-config.yml", timeout=10).text)
+    config["accounts"] = [{**a, **account} for a in config["accounts"] if a["provider"] == "starlink"]
+    path.write_text(yaml.safe_dump(config))
+    return config
 
 
 def faketime_env(offset: Path) -> dict[str, str]:

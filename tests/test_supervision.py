@@ -18,7 +18,6 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-import yaml
 
 from leo_exporter.app import Exporter
 from leo_exporter.front import Front
@@ -28,7 +27,7 @@ from leo_exporter.render import Renderer
 from leo_exporter.simulator.app import build_app, demo_config
 from leo_exporter.state import FleetState
 from tests.conftest import SIMULATED_NOW, FakeClock
-from tests.processes import faketime_env, run_module, samples_by_name, wait_for
+from tests.processes import faketime_env, run_module, samples_by_name, starlink_config, wait_for
 from tests.test_front import alive, children, the_worker, worker_figures
 from tests.test_front_limits import until
 
@@ -211,14 +210,9 @@ def test_the_machines_wall_clock_stepped_back_and_forward_freezes_nothing(tmp_pa
     sim_args = ["simulator", "--accounts", "1", "--terminals", "6", "--row-interval", "1"]
     with run_module(sim_args, tmp_path / "sim.log") as sim:
         wait_for(f"{sim.url}/", sim)
-        config = yaml.safe_load(httpx.get(f"{sim.url}/exporter-config.yml", timeout=10).text)
-        config["accounts"] = [a for a in config["accounts"] if a["provider"] == "starlink"]
-        for account in config["accounts"]:
-            account["telemetry"] = {"max_linger": "1s"}
-            account["jobs"] = {"telemetry": {"interval": "1s"}}
-        config_file = tmp_path / "config.yml"
-        config_file.write_text(yaml.safe_dump(config))
-        args = ["--config.file", str(config_file)]
+        telemetry = {"telemetry": {"max_linger": "1s"}, "jobs": {"telemetry": {"interval": "1s"}}}
+        starlink_config(sim.url, tmp_path / "config.yml", **telemetry)
+        args = ["--config.file", str(tmp_path / "config.yml")]
         with run_module(args, tmp_path / "exporter.log", env=faketime_env(offset)) as exporter:
             wait_for(f"{exporter.url}/readyz", exporter)
             keeps_moving(exporter.url, exporter)
