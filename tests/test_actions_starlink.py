@@ -37,7 +37,8 @@ class Stdin(io.StringIO):
 
 
 class Recording(httpx.AsyncBaseTransport):
-    """The simulator over ASGI, recording every request; `fail` answers chosen requests itself."""
+    """The simulator over ASGI, recording every request; `fail` answers chosen requests itself
+    (a response, or an exception it raises: a connection dropped under the request)."""
 
     def __init__(self, app: Starlette, fail: Any = None):
         self.inner = httpx.ASGITransport(app=app)
@@ -48,6 +49,8 @@ class Recording(httpx.AsyncBaseTransport):
         self.requests.append((request.method, request.url.path))
         if self.fail is not None:
             answer = self.fail(request)
+            if isinstance(answer, Exception):
+                raise answer
             if answer is not None:
                 return answer
         return await self.inner.handle_async_request(request)

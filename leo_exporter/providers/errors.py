@@ -53,6 +53,11 @@ class TransportFailed(ProviderError):
     reason = "transport"
 
 
+class ConnectionDropped(TransportFailed):
+    """The connection closed or reset under the request: most often one the server closed while
+    it sat idle in the pool (its keep-alive timeout shorter than ours, or its event loop late)."""
+
+
 class BadResponse(ProviderError):
     """A response we cannot use: malformed JSON, or valid JSON of the wrong shape."""
 

@@ -25,6 +25,7 @@ from leo_exporter.providers.budget import RateBudget, Ticket
 from leo_exporter.providers.errors import (
     AuthenticationFailed,
     BadResponse,
+    ConnectionDropped,
     NotFound,
     PermissionDenied,
     ProviderError,
@@ -141,6 +142,10 @@ class Counting:
     log_extra: Mapping[str, str] = field(default_factory=dict)
 
 
+# Methods that change nothing at the provider: sent once more when the connection drops under them.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class ApiClient:
     """The HTTP client of one provider account."""
 
@@ -193,12 +198,21 @@ class ApiClient:
         """Send one request within the budget; return the 2xx response or raise a ProviderError.
 
         The timeout (the account's, or the call's `timeout=`) bounds the whole exchange, body
-        included: a provider sending a byte a second cannot hold a request open past it."""
-        ticket = await self.budget.acquire()  # every request, token requests included
-        try:
-            return await self._send(ticket, method, path, endpoint, permission, kwargs)
-        finally:
-            self.budget.release(ticket)  # a 429 storm's probe that failed or was cancelled frees the next
+        included: a provider sending a byte a second cannot hold a request open past it. A request
+        whose connection drops under it is sent once more, within the budget, when sending it
+        again changes nothing at the provider: a GET, or a POST the caller marks `query=True` (a
+        search, a token, a stream read). Anything else (an action) is never sent twice."""
+        again = kwargs.pop("query", False) or method in SAFE_METHODS
+        for attempt in (1, 2):
+            ticket = await self.budget.acquire()  # every request, token requests included
+            try:
+                return await self._send(ticket, method, path, endpoint, permission, kwargs)
+            except ConnectionDropped:
+                if attempt == 2 or not again:
+                    raise
+            finally:
+                self.budget.release(ticket)  # a 429 storm's probe that failed or was cancelled frees the next
+        raise AssertionError("unreachable")
 
     async def _send(
         self, ticket: Ticket, method: str, path: str, endpoint: str, permission: str | None, kwargs: dict[str, Any]
@@ -219,7 +233,9 @@ class ApiClient:
             raise
         except httpx.HTTPError as exc:
             self._count(endpoint, "error")
-            raise TransportFailed(f"{method} {endpoint}: {type(exc).__name__}: {_short(exc)}") from None
+            dropped = isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError)
+            failure = ConnectionDropped if dropped else TransportFailed
+            raise failure(f"{method} {endpoint}: {type(exc).__name__}: {_short(exc)}") from None
         self._count(endpoint, str(response.status_code))
         if response.status_code != 429:
             self.budget.answered(ticket)

@@ -52,7 +52,7 @@ class TokenSource:
     async def _mint(self) -> None:
         form = {"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self._secret}
         try:
-            response = await self.api.request("POST", self.auth_url, endpoint="token", data=form)
+            response = await self.api.request("POST", self.auth_url, endpoint="token", data=form, query=True)
         except (AuthenticationFailed, RequestRejected) as exc:
             self.api.authenticated(False)
             raise AuthenticationFailed(

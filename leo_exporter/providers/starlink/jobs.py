@@ -108,6 +108,7 @@ class StarlinkDriver:
                 permission=TELEMETRY.permission,
                 json=body,
                 timeout=options.max_linger + self.config.timeout,
+                query=True,  # a read: a connection dropped under it delivered nothing, so it is asked again
             )
             batch = await decode_json_into(response.content, "POST /telemetry/stream", self.decoder.decode)
             del response  # its body (megabytes) is not needed while the batch is applied
@@ -240,6 +241,7 @@ class StarlinkDriver:
             json=body,
             parse=parse,
             skipped=skipped,
+            query=True,  # a search, sent as a POST
         ):
             for record in parsed:
                 found[record.service_line] = record
