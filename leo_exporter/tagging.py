@@ -66,6 +66,7 @@ class Tagging:
         self._stamp: tuple[int, int] | None = None
         self._applied: Hashable = None
         self.generation = 0
+        self._logged: int | None = None  # the generation last logged at info
         self.last = Resolution()
         self.error = ""
 
@@ -131,7 +132,13 @@ class Tagging:
             account.terminals.set_tags(on_terminals)
             account.service_lines.set_tags(on_lines)
         if res.rule_terminals != self.last.rule_terminals or res.file_terminals != self.last.file_terminals:
-            log.info(
+            # info when the rules or the file are new (start, reload, file read); debug as the
+            # fleet's inventories change the counts (at start, once per account and listing)
+            level = logging.INFO if self._logged != self.generation and terminals else logging.DEBUG
+            if level == logging.INFO:
+                self._logged = self.generation
+            log.log(
+                level,
                 "tags applied: terminals matched per rule %s, by the file's rows %d",
                 res.rule_terminals,
                 res.file_terminals,
