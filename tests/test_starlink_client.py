@@ -358,12 +358,13 @@ async def test_connection_reset_and_timeout_are_transport_failures() -> None:
     driver, state = make_driver()
     with respx.mock() as mock:
         token_route(mock)
-        mock.get(f"{API}/account").mock(side_effect=[httpx.ReadError("reset"), httpx.ReadTimeout("slow")])
+        reset = httpx.ReadError("reset")  # twice: a GET whose connection dropped is sent once more
+        mock.get(f"{API}/account").mock(side_effect=[reset, reset, httpx.ReadTimeout("slow")])
         with pytest.raises(TransportFailed, match="ReadError"):
             await driver.poll_account()
         with pytest.raises(TransportFailed, match="timeout"):
             await driver.poll_account()
-    assert state.accounts["north"].counters["leo_exporter_api_requests_total"]['endpoint="/account",code="error"'] == 2
+    assert state.accounts["north"].counters["leo_exporter_api_requests_total"]['endpoint="/account",code="error"'] == 3
 
 
 def stream_body(rows: int, batch: int) -> dict[str, object]:
