@@ -60,7 +60,7 @@ def test_fleet_benchmark_measures_prometheus_side_of_two_shards(tmp_path: Path) 
     assert figures["prometheus_peak_rss_mib"] >= figures["prometheus_rss_mib"] > 10
     assert len(figures["prometheus_scrape_durations_s"]) == 2
     assert figures["targets"]["prometheus_scrape_duration_s"]["met"] is True
-    [row] = [line for line in result.stdout.splitlines() if "Prometheus' scrape_duration_seconds" in line]
+    [row] = [line for line in result.stdout.splitlines() if "Prometheus' longest scrape, one job" in line]
     assert f"{figures['prometheus_samples_scraped']:,} samples" in row
     assert len(figures["peak_rss_shards_mib"]) == 2 and len(figures["peak_rss_processes_mib"]) == 4  # front + worker
     # the shipped split config: a fast and a slow target per shard, together every series once,

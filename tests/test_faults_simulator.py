@@ -127,7 +127,8 @@ async def test_every_mode_reaches_the_exporters_http_client_as_the_right_error(
         "rate_limit_bare": (RateLimited, "no Retry-After"),
         "server_error": (ServerError, "HTTP 503"),
         "slow": (TransportFailed, "no complete response within the timeout"),
-        "reset": (TransportFailed, "RemoteProtocolError"),  # a broken connection, not an HTTP answer
+        # a broken connection, not an HTTP answer; twice, since a GET whose connection broke is sent again
+        "reset": (TransportFailed, "RemoteProtocolError"),
         "revoked": (AuthenticationFailed, "HTTP 401"),
         "truncated": (BadResponse, "not valid JSON"),
         "malformed": (BadResponse, "not valid JSON"),
@@ -135,13 +136,16 @@ async def test_every_mode_reaches_the_exporters_http_client_as_the_right_error(
     }
     try:
         for mode, (error, words) in expected.items():
-            _set(sim, provider="starlink", account="1", mode=mode, count=1, retry_after=2, delay=3)
+            count = 2 if mode == "reset" else 1
+            _set(sim, provider="starlink", account="1", mode=mode, count=count, retry_after=2, delay=3)
             api.budget.paused_until = 0.0
             with pytest.raises(error, match=words):
                 await _read_user_terminals(api)
             api.budget.paused_until = 0.0
             ok = await api.get_json("user-terminals", endpoint="/user-terminals")  # count=1: gone by itself
             assert ok["isValid"] is True and ok["content"]["results"], mode
+        _set(sim, provider="starlink", account="1", mode="reset", count=1)  # one reset: absorbed by the resend
+        assert (await _read_user_terminals(api)) is not None
     finally:
         await api.aclose()
 
