@@ -205,14 +205,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 worker = exporter.worker()
                 counts, now_digest = terminal_counts(exporter.url)
                 lowest = {k: min(v, counts.get(k, 0)) for k, v in lowest.items()}
-                if worker is not None and worker == seen[0] and worker == exporter.worker():
-                    # a worker restarted by a SIGSTOP starts without data for accounts whose provider
-                    # fails at that moment; what one worker has exported must never fall
-                    fell += [f"{k}: {v} -> {counts.get(k, 0)}" for k, v in seen[1].items() if counts.get(k, 0) < v]
-                elif worker is not None and worker == exporter.worker():
-                    fell_across += [
-                        f"{k}: {v} -> {counts.get(k, 0)}" for k, v in seen[1].items() if counts.get(k, 0) < v
-                    ]
+                dropped = [f"{k}: {v} -> {counts.get(k, 0)}" for k, v in seen[1].items() if counts.get(k, 0) < v]
+                if worker is not None and worker == exporter.worker():
+                    # what one worker has exported must never fall; across a restart, see fell_across
+                    (fell if worker == seen[0] else fell_across).extend(dropped)
                 seen = (worker, counts)
                 if now_digest != digest:
                     digest, changed_at = now_digest, time.monotonic()

@@ -267,6 +267,7 @@ class Front:
         heartbeat and needs none."""
         started = time.monotonic()
         previous = self.served.worker if self.served is not None else None  # the last worker's data
+        had = handoff.data_accounts(previous, CONFIG_GROUPS) if previous is not None else frozenset()
         beat = self.limits.heartbeat_timeout if popen is not None else None
         sock.settimeout(max(STARTUP_GRACE, beat) if beat is not None else None)
         try:
@@ -280,15 +281,12 @@ class Front:
                     previous = None
                 if previous is not None and not body.complete:
                     self.swap()  # its first runs are not all done: the last exposition, worker_up 1 now
-                elif previous is not None:
-                    missing = handoff.data_accounts(previous, CONFIG_GROUPS) & body.accounts
-                    missing -= handoff.data_accounts(body, CONFIG_GROUPS)
-                    if missing:  # their first runs failed: their last good data, not a gap
-                        self.swap(handoff.carry(body, previous, missing, catalog.ALWAYS_ON))
-                    else:
-                        previous = None  # the new worker has every account: nothing more to carry
-                        self.swap(body)
+                elif previous is not None and (
+                    missing := had & body.accounts - handoff.data_accounts(body, CONFIG_GROUPS)
+                ):
+                    self.swap(handoff.carry(body, previous, missing, catalog.ALWAYS_ON))  # their last good data
                 else:
+                    previous = None  # no worker before, or the new one has every account: nothing to carry
                     self.swap(body)
                 delivered.set()
                 handoff.acknowledge(sock)

@@ -18,7 +18,8 @@ import httpx
 from leo_exporter.app import Exporter
 from leo_exporter.atomic import write_atomically
 from leo_exporter.config import Config, ShardConfig
-from leo_exporter.jobstatus import JobStatus
+from leo_exporter.jobspec import JobSpec
+from leo_exporter.providers import providers
 from leo_exporter.state import FleetState
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG = 0, 1, 2
@@ -27,17 +28,18 @@ Answer = TypeVar("Answer")
 
 async def poll_once(
     config: Config,
-    wanted: Callable[[JobStatus], bool],
+    wanted: Callable[[JobSpec], bool],
     snapshot: Callable[[FleetState], Answer],
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     calendar: Callable[[], float] | None = None,
 ) -> tuple[Answer, list[str]]:
-    """Run every enabled job that `wanted` accepts once (accounts side by side, each account's
+    """Run every enabled job whose spec `wanted` accepts once (accounts side by side, each account's
     identifying job first and always, since the others wait for it), render once (tags and
     online flags are applied as a scrape would see them) and return (`snapshot` of the state,
     failures as `job: error`). All accounts are polled whatever the config's shard says."""
     exporter = Exporter(config.model_copy(update={"shard": ShardConfig()}), transport=transport, calendar=calendar)
+    calls = {name: {spec.name for spec in p.jobs if wanted(spec)} for name, p in providers().items()}
     failures: list[str] = []
     try:
         by_account: dict[str, list] = {}
@@ -49,7 +51,7 @@ async def poll_once(
             for job in sorted(jobs, key=lambda j: j.gate is not None):  # the identifying job first
                 status = job.status
                 identifying = gated and job.gate is None
-                if not status.enabled or not (identifying or wanted(status)):
+                if not status.enabled or not (identifying or status.call in calls[status.account.provider]):
                     continue
                 if job.gate is not None and not job.gate.is_set():
                     failures.append(f"{status.key}: not run, the account could not be identified")

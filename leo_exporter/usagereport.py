@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from leo_exporter.config import Config, ConfigError
 from leo_exporter.oneshot import EXIT_CONFIG, deliver, poll_once
-from leo_exporter.providers import load_config, providers
+from leo_exporter.providers import load_config
 from leo_exporter.status import usage
 
 log = logging.getLogger("leo_exporter.usage_report")
@@ -113,12 +113,11 @@ def run(
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
     cycles = args.cycles or max((a.billing_cycles_kept for a in config.accounts), default=3)
-    wanted = {name: {j.name for j in p.jobs if j.collectors & REPORT_COLLECTORS} for name, p in providers().items()}
     rows, failures = anyio.run(
         functools.partial(
             poll_once,
             config,
-            lambda status: status.call in wanted[status.account.provider],
+            lambda spec: bool(spec.collectors & REPORT_COLLECTORS),
             lambda state: usage.snapshot(state, cycles),
             transport=transport,
             calendar=calendar,

@@ -188,7 +188,7 @@ def telemetry_rows(url: str) -> float:
     return sum(s.value for s in samples_by_name(text).get("leo_exporter_telemetry_rows_total", []))
 
 
-def keeps_moving(url: str, exporter: object, seconds: float = 30.0) -> None:
+def keeps_moving(url: str, seconds: float = 30.0) -> None:
     """New rows reach /metrics within `seconds` (rows arrive every second), the worker is up."""
     start = telemetry_rows(url)
     deadline = time.monotonic() + seconds
@@ -215,15 +215,15 @@ def test_the_machines_wall_clock_stepped_back_and_forward_freezes_nothing(tmp_pa
         args = ["--config.file", str(tmp_path / "config.yml")]
         with run_module(args, tmp_path / "exporter.log", env=faketime_env(offset)) as exporter:
             wait_for(f"{exporter.url}/readyz", exporter)
-            keeps_moving(exporter.url, exporter)
+            keeps_moving(exporter.url)
 
             offset.write_text("-90\n")  # an NTP step back
-            keeps_moving(exporter.url, exporter)
+            keeps_moving(exporter.url)
 
             offset.write_text("+1d\n")  # a day ahead, then back
-            keeps_moving(exporter.url, exporter)
+            keeps_moving(exporter.url)
             offset.write_text("+0\n")
-            keeps_moving(exporter.url, exporter)
+            keeps_moving(exporter.url)
             deadline = time.monotonic() + 30
             while True:  # the stamps of the day ahead are replaced by the next successes
                 text = httpx.get(f"{exporter.url}/metrics", timeout=10).text

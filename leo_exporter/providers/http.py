@@ -193,6 +193,7 @@ class ApiClient:
         *,
         endpoint: str,
         permission: str | None = None,
+        query: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one request within the budget; return the 2xx response or raise a ProviderError.
@@ -202,7 +203,7 @@ class ApiClient:
         whose connection drops under it is sent once more, within the budget, when sending it
         again changes nothing at the provider: a GET, or a POST the caller marks `query=True` (a
         search, a token, a stream read). Anything else (an action) is never sent twice."""
-        again = kwargs.pop("query", False) or method in SAFE_METHODS
+        again = query or method in SAFE_METHODS
         for attempt in (1, 2):
             ticket = await self.budget.acquire()  # every request, token requests included
             try:

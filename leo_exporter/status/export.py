@@ -26,7 +26,7 @@ import httpx
 
 from leo_exporter.config import ConfigError
 from leo_exporter.oneshot import EXIT_CONFIG, deliver, poll_once
-from leo_exporter.providers import load_config, providers
+from leo_exporter.providers import load_config
 from leo_exporter.status import csvexport
 
 log = logging.getLogger("leo_exporter.export")
@@ -49,14 +49,7 @@ def run(args: argparse.Namespace, *, transport: httpx.AsyncBaseTransport | None 
     except ConfigError as err:
         err.report(args.config_file)
         return EXIT_CONFIG
-    wanted = {name: {job.name for job in p.jobs if job.for_csv} for name, p in providers().items()}
     rows, failures = anyio.run(
-        functools.partial(
-            poll_once,
-            config,
-            lambda status: status.call in wanted[status.account.provider],
-            csvexport.snapshot,
-            transport=transport,
-        )
+        functools.partial(poll_once, config, lambda spec: spec.for_csv, csvexport.snapshot, transport=transport)
     )
     return deliver(args.output, csvexport.chunks(rows), f"{len(rows)} terminal(s)", failures)
