@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.fleet import Proc, log, percentile, wait_until  # noqa: E402
 from bench.hostile_clients import Exporter, Run  # noqa: E402
+from leo_exporter.front import RESTART_HOLD  # noqa: E402
 from leo_exporter.simulator.faults import max_in_window  # noqa: E402
 from tests.processes import faketime_env  # noqa: E402
 
@@ -170,11 +171,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(f"exporter ready: {sum(baseline.values())} terminals in {len(baseline)} accounts")
         lowest = dict(baseline)
         fell: list[str] = []  # an account's terminals fewer than at the last check of the same worker
-        # ... or of the worker before: a restarted worker's renderings carry the last one's data of
-        # accounts it has none of for RESTART_HOLD (front.py), so this stays empty unless a provider
-        # failed longer than that after the restart (reported, not a failure of the run)
+        # ... or of the worker before, or when a restarted worker's carry of the last one's data ends:
+        # the front carries it while the account has a job that has not succeeded in the new worker,
+        # for RESTART_HOLD at most (front.py), so this stays empty unless a provider failed longer
+        # than that after the restart (reported, not a failure of the run)
         fell_across: list[str] = []
         seen: tuple[int | None, dict[str, int]] = (exporter.worker(), baseline)
+        worker_since = time.monotonic()  # when the worker of `seen` was first seen
         stop = threading.Event()
         scraping = scrapers(exporter.url, args.scrapers, args.scrape_every, stop)
         hostile = Run(exporter, args.minutes * 60, clock) if args.clients else None
@@ -205,10 +208,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 worker = exporter.worker()
                 counts, now_digest = terminal_counts(exporter.url)
                 lowest = {k: min(v, counts.get(k, 0)) for k, v in lowest.items()}
-                dropped = [f"{k}: {v} -> {counts.get(k, 0)}" for k, v in seen[1].items() if counts.get(k, 0) < v]
+                at = f"{time.time() - started:.0f} s"  # since the faults began: find it in the logs
+                dropped = [
+                    f"{k}: {v} -> {counts.get(k, 0)} at {at}" for k, v in seen[1].items() if counts.get(k, 0) < v
+                ]
+                if worker != seen[0]:
+                    worker_since = time.monotonic()
                 if worker is not None and worker == exporter.worker():
-                    # what one worker has exported must never fall; across a restart, see fell_across
-                    (fell if worker == seen[0] else fell_across).extend(dropped)
+                    # what one worker has exported must never fall; across a restart (its carry
+                    # included, with a margin of one check), see fell_across
+                    carrying = time.monotonic() - worker_since < RESTART_HOLD + 20
+                    (fell if worker == seen[0] and not carrying else fell_across).extend(dropped)
+                    if dropped:
+                        log(f"fell ({'same worker' if worker == seen[0] else 'after a restart'}): {dropped}")
                 seen = (worker, counts)
                 if now_digest != digest:
                     digest, changed_at = now_digest, time.monotonic()

@@ -261,8 +261,9 @@ class Front:
         """Reader thread: every frame the worker sends is swapped in, then acknowledged. For at
         most RESTART_HOLD, a restarted worker's renderings before its first runs are all done are
         kept back (the last exposition is served), and after them they carry the last worker's
-        data of every account the new one has no data of (its provider failing): a restart must
-        not drop an account's series from a scrape. A worker silent for the heartbeat timeout is killed
+        data that the new one lacks of every account with a job that has not yet succeeded in it
+        (its provider failing, for one call or all): a restart must not drop an account's series
+        from a scrape. A worker silent for the heartbeat timeout is killed
         (the supervisor restarts it); an exporter in this same process (`popen` None) sends no
         heartbeat and needs none."""
         started = time.monotonic()
@@ -281,12 +282,10 @@ class Front:
                     previous = None
                 if previous is not None and not body.complete:
                     self.swap()  # its first runs are not all done: the last exposition, worker_up 1 now
-                elif previous is not None and (
-                    missing := had & body.accounts - handoff.data_accounts(body, CONFIG_GROUPS)
-                ):
-                    self.swap(handoff.carry(body, previous, missing, catalog.ALWAYS_ON))  # their last good data
+                elif previous is not None and (unsettled := had & body.accounts & body.unsettled):
+                    self.swap(handoff.carry(body, previous, unsettled, catalog.ALWAYS_ON))  # their last good data
                 else:
-                    previous = None  # no worker before, or the new one has every account: nothing to carry
+                    previous = None  # no worker before, or every job of the new one has succeeded: nothing to carry
                     self.swap(body)
                 delivered.set()
                 handoff.acknowledge(sock)

@@ -83,6 +83,7 @@ class Body:
     complete: bool  # rendered after every job's first run
     pieces: tuple[Piece, ...] = ()  # the chunk index (empty: a body that cannot be sliced)
     accounts: frozenset[str] = frozenset()  # the accounts the rendering covers
+    unsettled: frozenset[str] = frozenset()  # those with a job that has not succeeded yet in that worker
 
     def select(self, groups: frozenset[str] | None, accounts: frozenset[str] | None) -> Selection:
         """The chunks of the collector `groups` and of the `accounts` (None: no filter on it), with
@@ -170,7 +171,7 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
     ]
     if len(index) != len(exposition.chunks):
         index = []  # an exposition without its index: served whole, never sliced
-    extra = {"chunks": index, "accounts": list(exposition.accounts)}
+    extra = {"chunks": index, "accounts": list(exposition.accounts), "unsettled": list(exposition.unsettled)}
     header = json.dumps({**fields, "crc": exposition.crc, "complete": complete, **extra}).encode()
     start = _FRAME.pack(_MAGIC, len(header), exposition.gzip_size - end) + header
     channel.sendall(start, *pieces[:-1], memoryview(last)[:-end])
@@ -207,7 +208,10 @@ def receive(sock: socket.socket) -> Body | None:
     fields = (int(header["crc"]), int(header["length"]), int(header["series"]), float(header["rendered_at"]))
     pieces = _pieces(header.get("chunks", []), len(prefix))
     accounts = frozenset(str(name) for name in header.get("accounts", []))
-    return Body(prefix, *fields, complete=bool(header["complete"]), pieces=pieces, accounts=accounts)
+    unsettled = frozenset(str(name) for name in header.get("unsettled", []))
+    return Body(
+        prefix, *fields, complete=bool(header["complete"]), pieces=pieces, accounts=accounts, unsettled=unsettled
+    )
 
 
 def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
@@ -247,8 +251,8 @@ def data_accounts(body: Body, config_groups: frozenset[str]) -> frozenset[str]:
 
 
 def carry(new: Body, old: Body, accounts: frozenset[str], own_group: str) -> Body:
-    """`new` with `old`'s chunks of `accounts` (those the new worker has no provider data of yet)
-    that `new` lacks, put back under each family's header: the last good data of a restarted
+    """`new` with `old`'s chunks of `accounts` (those with a job the new worker has not yet run
+    with success) that `new` lacks, put back under each family's header: the last good data of a restarted
     worker's accounts, not a gap while their providers fail. Never a family's chunk of an account
     twice, never `own_group` (the exporter's figures: the new worker's are the true ones). Chunks
     are joined as they are (each ends on a byte boundary of the deflate stream), never

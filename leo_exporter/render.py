@@ -98,6 +98,9 @@ class Exposition:
     sequence: int = 0  # the order of renderings (Renderer.sequence): what the handoff orders by
     tags: tuple[ChunkTag, ...] = ()  # one per chunk, in the same order (empty: not sliceable)
     accounts: tuple[str, ...] = ()  # the accounts this rendering covers, data or not
+    # accounts with an enabled job that has not succeeded yet in this process: after a restart the
+    # front carries the last worker's data of theirs that this rendering lacks
+    unsettled: tuple[str, ...] = ()
 
     @property
     def trailer(self) -> bytes:
@@ -284,6 +287,7 @@ class Renderer:
             sequence=sequence,
             tags=tuple(tags),
             accounts=tuple(a.name for a in accounts),
+            unsettled=tuple(sorted({j.account.name for j in self.state.jobs if j.enabled and j.last_success is None})),
         )
 
     def _family(self, spec: MetricSpec, accounts: list[AccountState]) -> list[tuple[str | None, Chunk | Future[Chunk]]]:
