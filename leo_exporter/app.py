@@ -59,8 +59,12 @@ class Exporter:
         simulated: bool = False,
         calendar: Callable[[], float] | None = None,
         leases: LeaseSettings | None = None,
+        restarted: bool = False,
     ):
+        """`restarted`: this worker replaces one that died or hung; its accounts' budgets start
+        without a burst (the last worker's requests of the last minute still count at the provider)."""
         self.config = config
+        self._burst = not restarted
         self.simulated = simulated
         # `calendar`: the clock billing dates are judged by (has a cycle ended?); a simulated
         # world's calendar runs ahead of the machine's clock, which live data keeps
@@ -96,6 +100,7 @@ class Exporter:
         # by lease, those of the shards it leads, none yet.
         for account_config in self._wanted(self.config):
             self._add_account(account_config)
+        self._burst = True  # accounts added later (a reload, a shard gained) were never polled here
         self._leases_changed()
 
     def _wanted(self, config: Config) -> list[AccountConfig]:
@@ -157,6 +162,7 @@ class Exporter:
                 pause_base=account_config.backoff_base,
                 pause_max=min(60.0, account_config.backoff_max),
                 pause_limit=max(shortest, account_config.backoff_max),
+                burst=self._burst,
             ),
             log=adapter,
             unknown=UnknownNames(state, adapter),

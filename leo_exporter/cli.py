@@ -574,7 +574,8 @@ async def _run_exporter(args: argparse.Namespace, link: WorkerEnd | None) -> int
             log.error("shard: %s", err)
             tg.cancel_scope.cancel()
             return EXIT_CONFIG
-        exporter = Exporter(config, simulated=simulated, calendar=calendar, leases=leases)
+        restarted = link is not None and link.restarted
+        exporter = Exporter(config, simulated=simulated, calendar=calendar, leases=leases, restarted=restarted)
         if link is not None:
             exporter.publish = Publisher(link.control, exporter.shows_first_runs)
         exporter.config_path = config_file

@@ -61,6 +61,7 @@ log = logging.getLogger("leo_exporter.front")
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 ENV_CONTROL, ENV_LISTEN, ENV_TOKEN = "LEO_WORKER_CONTROL_FD", "LEO_WORKER_LISTEN_FD", "LEO_WORKER_TOKEN"
 ENV_FRONT_PID = "LEO_WORKER_FRONT_PID"
+ENV_RESTARTED = "LEO_WORKER_RESTARTED"  # "1": the worker replaces one that died or hung
 STOP_GRACE = 3.0  # seconds the worker gets to stop after SIGTERM before SIGKILL (SIGTERM: all gone < 5 s)
 BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
 # The worker yields the CPU to the front: on a busy machine a scrape never waits behind an ingest
@@ -181,6 +182,7 @@ class WorkerEnd:
     control: handoff.Channel
     listen: socket.socket
     token: str
+    restarted: bool = False  # it replaces a worker that died or hung
 
 
 def worker_end() -> WorkerEnd | None:
@@ -194,7 +196,8 @@ def worker_end() -> WorkerEnd | None:
     _die_with_parent(int(os.environ.pop(ENV_FRONT_PID, "0")))
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICE)
-    return WorkerEnd(control, listen, os.environ.pop(ENV_TOKEN))
+    restarted = os.environ.pop(ENV_RESTARTED, "0") == "1"
+    return WorkerEnd(control, listen, os.environ.pop(ENV_TOKEN), restarted)
 
 
 def _die_with_parent(front: int) -> None:
@@ -326,6 +329,7 @@ class Front:
             ENV_LISTEN: str(self.internal.fileno()),
             ENV_TOKEN: self.token,
             ENV_FRONT_PID: str(os.getpid()),
+            ENV_RESTARTED: "1" if self.restarts else "0",
         }
         try:
             with _sighup_ignored_by_children():

@@ -102,6 +102,7 @@ def test_a_killed_worker_is_restarted_while_the_last_exposition_is_served(tmp_pa
         assert "leo_terminal_info{" in before
         assert worker_figures(exporter.url) == (1.0, 0.0)
         old = the_worker(exporter)
+        assert b"LEO_WORKER_RESTARTED=0" in Path(f"/proc/{old}/environ").read_bytes().split(b"\0")
 
         os.kill(old, signal.SIGKILL)
         seen = []  # (readyz status, worker_up, terminals served) until the new worker is ready
@@ -126,6 +127,8 @@ def test_a_killed_worker_is_restarted_while_the_last_exposition_is_served(tmp_pa
         assert worker_figures(exporter.url) == (1.0, 1.0)
         new = the_worker(exporter)
         assert new != old
+        # told it replaces a worker, so its budgets start without a burst (tests/test_faults_budget.py)
+        assert b"LEO_WORKER_RESTARTED=1" in Path(f"/proc/{new}/environ").read_bytes().split(b"\0")
         assert httpx.get(f"{exporter.url}/api/status", timeout=10).status_code == 200  # proxied to the new one
         text = httpx.get(f"{exporter.url}/metrics", timeout=10).text
         start = samples_by_name(text)["process_start_time_seconds"][0].value  # the worker's own process

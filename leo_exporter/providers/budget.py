@@ -51,12 +51,15 @@ class RateBudget:
         pause_base: float = 5.0,
         pause_max: float = 60.0,
         pause_limit: float = 3600.0,
+        burst: bool = True,
     ):
+        """`burst` False: start with no tokens saved, at the budget's even pace (a restarted worker:
+        the last one's requests of the last minute are unknown to it, and still count there)."""
         self.capacity = max(1.0, per_minute / 4.0)  # a burst of at most 15 s worth of the budget
         self.per_minute = per_minute
         self.rate = per_minute / (WINDOW + SLACK)
         self.clock = clock
-        self.tokens = self.capacity
+        self.tokens = self.capacity if burst else 0.0
         self.updated = clock()
         self.paused_until = 0.0
         self.pause_base = pause_base
