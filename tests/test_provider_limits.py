@@ -5,6 +5,7 @@ respx: respx reads (and inflates) every mocked body whole before the client sees
 from __future__ import annotations
 
 import gzip
+import json
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator
@@ -107,6 +108,33 @@ async def test_a_gzip_bomb_fails_the_call_naming_account_and_call_within_bounded
     assert "1 MiB" in message
     assert peak < 8 * MIB, f"decoding the bomb held {peak / MIB:.1f} MiB"
     assert api_requests(account) == {'endpoint="/telemetry",code="too_large"': 1.0}
+
+
+@pytest.mark.anyio
+async def test_a_bomb_within_the_size_limit_is_refused_by_its_ratio_after_16_mib() -> None:
+    """The 30-minute soak's worker grew from about 450 to 840 MiB: each bomb was inflated up to the
+    whole 128 MiB limit before it was refused, by several jobs at once. Past 16 MiB, a body that
+    decodes to more than 200 times its wire size is refused at once."""
+    body = bomb(96 * MIB)
+    api, account = client(Provider(telemetry=answer(200, body, "gzip")), max_bytes=128 * MIB)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ResponseTooLarge) as caught:
+            await api.get_json("telemetry", endpoint="/telemetry")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    await api.aclose()
+    message = str(caught.value)
+    assert "GET /telemetry" in message and "'north'" in message and "decompression bomb" in message
+    assert peak < 24 * MIB, f"decoding the bomb held {peak / MIB:.1f} MiB"
+    assert api_requests(account) == {'endpoint="/telemetry",code="too_large"': 1.0}
+
+    payload = json.dumps({"content": [{"id": i, "value": None} for i in range(600_000)]}).encode()
+    assert len(payload) > 16 * MIB  # as repetitive as JSON gets, far below the ratio
+    api, _ = client(Provider(telemetry=answer(200, gzip.compress(payload), "gzip")), max_bytes=128 * MIB)
+    assert len((await api.get_json("telemetry", endpoint="/telemetry"))["content"]) == 600_000
+    await api.aclose()
 
 
 @pytest.mark.anyio

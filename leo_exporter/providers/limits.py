@@ -6,6 +6,9 @@ text body was read whole to build a one-line error message. Here the raw bytes a
 piece by piece with zlib's `max_length`, so no more than the limit (plus one piece) is ever
 held: a success body up to the account's `max_response_size` (else `ResponseTooLarge`), an
 error body only up to `ERROR_BODY_BYTES` (the rest is never read; the connection is closed).
+A body that decodes to more than `BOMB_RATIO` times what came over the wire is refused once past
+`BOMB_FLOOR` (a decompression bomb), so a bomb costs 16 MiB, not the whole limit: the soak's
+bombs, read by several jobs at once, took the worker from about 450 to 840 MiB.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ ACCEPT_ENCODING = "gzip, deflate"  # asked for explicitly: the only encodings re
 _GZIP_OR_ZLIB = 47  # zlib.MAX_WBITS | 32: a gzip or a zlib header, detected
 _RAW_DEFLATE = -15
 PIECE = 1024 * 1024  # the most one inflate step produces
+# Decoded bytes per encoded byte past which a body is a decompression bomb (deflate's own maximum
+# is about 1,000; provider JSON compresses 3 to 30 times), judged once BOMB_FLOOR has come out.
+BOMB_RATIO = 200
+BOMB_FLOOR = 16 * PIECE
 
 
 class ResponseTooLarge(BadResponse):
@@ -126,13 +133,19 @@ async def read_body(response: httpx.Response, limit: int, what: str, *, truncate
     size = raw = 0
     async for chunk in response.aiter_raw():
         raw += len(chunk)
-        for piece in inflater.feed(chunk, limit - size):
+        ceiling = min(limit, max(BOMB_FLOOR, BOMB_RATIO * raw))
+        for piece in inflater.feed(chunk, ceiling - size):
             pieces.append(piece)
             size += len(piece)
-        if size > limit or raw > limit:
+        if size > ceiling or raw > limit:
             if truncate:
                 return b"".join(pieces)[:limit]
-            raise too_large(what, limit)
+            if size > limit or raw > limit:
+                raise too_large(what, limit)
+            raise ResponseTooLarge(
+                f"{what}: the response decodes to more than {BOMB_RATIO} times its {format_size(raw)} on the "
+                f"wire (past {format_size(size - len(pieces[-1]))}); refused as a decompression bomb"
+            )
     return b"".join(pieces)
 
 
