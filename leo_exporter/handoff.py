@@ -58,6 +58,7 @@ class Piece:
     length: int  # bytes of text
     crc: int  # CRC-32 of the text, and of as many zero bytes (to combine CRCs without the text)
     zeros_crc: int
+    series: int = 0  # samples in the chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +167,7 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
             chunk.length,
             chunk.crc,
             chunk.zeros_crc,
+            chunk.series,
         ]
         for tag, chunk in zip(exposition.tags, exposition.chunks)  # noqa: B905 (tags may be absent)
     ]
@@ -219,7 +221,7 @@ def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
     the sizes do not add up to the body."""
     pieces = []
     offset = len(deflate.GZIP_HEADER)
-    for family, group, account, header, size, length, crc, zeros_crc in index:
+    for family, group, account, header, size, length, crc, zeros_crc, *rest in index:
         size = int(size)
         piece = Piece(
             str(family),
@@ -231,6 +233,7 @@ def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
             int(length),
             int(crc),
             int(zeros_crc),
+            int(rest[0]) if rest else 0,  # a worker of a version before the count: 0
         )
         pieces.append(piece)
         offset += size
@@ -252,27 +255,35 @@ def data_accounts(body: Body, config_groups: frozenset[str]) -> frozenset[str]:
 
 def carry(new: Body, old: Body, accounts: frozenset[str], own_group: str) -> Body:
     """`new` with `old`'s chunks of `accounts` (those with a job the new worker has not yet run
-    with success) that `new` lacks, put back under each family's header: the last good data of a restarted
-    worker's accounts, not a gap while their providers fail. Never a family's chunk of an account
-    twice, never `own_group` (the exporter's figures: the new worker's are the true ones). Chunks
-    are joined as they are (each ends on a byte boundary of the deflate stream), never
-    recompressed; the CRC is combined. `series` stays the new worker's count. A body without its
-    chunk index cannot be spliced and is returned as is."""
+    with success) where `new` lacks them or holds fewer series (a family only partly filled yet:
+    the terminals a Kognitive service line listing names, before the terminal listing answers),
+    under each family's header: the last good data of a restarted worker's accounts, not a gap
+    while their providers fail. Never a family's chunk of an account twice, never `own_group`
+    (the exporter's figures: the new worker's are the true ones). Chunks are joined as they are
+    (each ends on a byte boundary of the deflate stream), never recompressed; the CRC is
+    combined. `series` stays the new worker's count. A body without its chunk index cannot be
+    spliced and is returned as is."""
     if not new.pieces or not old.pieces:
         return new
-    present = {(piece.family, piece.account) for piece in new.pieces if not piece.header}
+    present = {(piece.family, piece.account): piece.series for piece in new.pieces if not piece.header}
     carried: dict[str, list[Piece]] = {}
+    replaced: dict[tuple[str, str | None], Piece] = {}  # the new worker's chunk, fuller in the old
     headers: dict[str, Piece] = {}
     for piece in old.pieces:
         if piece.header:
             headers[piece.family] = piece
-        elif piece.account in accounts and piece.group != own_group and (piece.family, piece.account) not in present:
-            carried.setdefault(piece.family, []).append(piece)
-    if not carried:
+        elif piece.account in accounts and piece.group != own_group:
+            key = (piece.family, piece.account)
+            if key not in present:
+                carried.setdefault(piece.family, []).append(piece)
+            elif piece.series > present[key]:
+                replaced[key] = piece
+    if not carried and not replaced:
         return new
     order: list[tuple[Body, Piece]] = []
     for index, piece in enumerate(new.pieces):
-        order.append((new, piece))
+        fuller = None if piece.header else replaced.get((piece.family, piece.account))
+        order.append((new, piece) if fuller is None else (old, fuller))
         following = new.pieces[index + 1] if index + 1 < len(new.pieces) else None
         if following is None or following.family != piece.family:  # the family's last chunk
             order += [(old, kept) for kept in carried.pop(piece.family, [])]
