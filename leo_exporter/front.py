@@ -81,6 +81,10 @@ FIRST_WAIT = 10.0  # seconds a scrape at start waits for the first exposition be
 # seconds a restarted worker's first runs may take, and its renderings carry the last worker's data
 # (less than the default offline_after, 180 s: a carried online flag is never older than that)
 RESTART_HOLD = 120.0
+# seconds a restarted worker's renderings are held back (the last exposition served) while its first
+# runs are not all done; after that they are served, the last worker's data carried where they lack
+# it: with the budget's even pace after a restart, first runs under faults took 30 s and more
+FIRST_RUNS_HOLD = 10.0
 # what a worker exports of every configured account before any poll: not a sign it has the account
 CONFIG_GROUPS = frozenset({catalog.ALWAYS_ON, "account"})
 MAX_BODY = 1 << 20  # bytes of a request body passed on to the worker (its JSON and forms are tiny)
@@ -262,8 +266,8 @@ class Front:
         self, sock: socket.socket, delivered: threading.Event, popen: subprocess.Popen[bytes] | None = None
     ) -> None:
         """Reader thread: every frame the worker sends is swapped in, then acknowledged. For at
-        most RESTART_HOLD, a restarted worker's renderings before its first runs are all done are
-        kept back (the last exposition is served), and after them they carry the last worker's
+        most FIRST_RUNS_HOLD, a restarted worker's renderings before its first runs are all done
+        are kept back (the last exposition is served); after that, until RESTART_HOLD, they carry the last worker's
         data that the new one lacks of every account with a job that has not yet succeeded in it
         (its provider failing, for one call or all): a restart must not drop an account's series
         from a scrape. A worker silent for the heartbeat timeout is killed
@@ -283,7 +287,7 @@ class Front:
                 self.worker_up = True
                 if previous is not None and time.monotonic() - started > RESTART_HOLD:
                     previous = None
-                if previous is not None and not body.complete:
+                if previous is not None and not body.complete and time.monotonic() - started < FIRST_RUNS_HOLD:
                     self.swap()  # its first runs are not all done: the last exposition, worker_up 1 now
                 elif previous is not None and (unsettled := had & body.accounts & body.unsettled):
                     self.swap(handoff.carry(body, previous, unsettled, catalog.ALWAYS_ON))  # their last good data

@@ -188,7 +188,9 @@ def account_lines(text: str, account: str) -> set[str]:
 
 
 @pytest.mark.anyio
-async def test_a_restarted_worker_whose_provider_fails_serves_that_accounts_last_good_data() -> None:
+async def test_a_restarted_worker_whose_provider_fails_serves_that_accounts_last_good_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The soak found a restart while one provider failed dropping that account's series until
     the provider answered again. Now the front carries them from the last worker's exposition,
     spliced under each family's header (a valid exposition, no family twice, no series twice)."""
@@ -215,7 +217,12 @@ async def test_a_restarted_worker_whose_provider_fails_serves_that_accounts_last
         assert account_lines(old_text, failing) and account_lines(old_text, ok)
 
         worker_session(front, (first_runs_done, False))  # before its first runs are done: held
+        assert served_text(front) == old_text.replace("leo_exporter_worker_up 0", "leo_exporter_worker_up 1")
+        monkeypatch.setattr("leo_exporter.front.FIRST_RUNS_HOLD", 0.0)  # ... for FIRST_RUNS_HOLD at most
+        worker_session(front, (first_runs_done, False))
+        assert served_text(front) != old_text
         assert account_lines(served_text(front), failing) == account_lines(old_text, failing)
+        monkeypatch.undo()
 
         worker_session(front, (first_runs_done, True))
         text = served_text(front)
