@@ -141,7 +141,7 @@ JSON_KEYS = (
     "freshness_p50_s", "freshness_p99_s", "freshness_max_s", "freshness_samples", "freshness_resolution_s",
     "peak_rss_mib", "peak_rss_processes_mib", "load_average", "load_average_start", "targets",
     # CPU at steady state (the freshness window: telemetry every 15 s, default intervals), series per terminal
-    "worker_cpu_s_per_min", "front_cpu_s_per_min", "cpu_window_s", "series_per_terminal", "batch_size",
+    "worker_cpu_s_per_min", "front_cpu_s_per_min", "cpu_window_s", "series_per_terminal", "batch_size", "max_batch_size",
     # sharded runs (`--shards N`; 1 otherwise): per-shard figures beside the totals above
     "shards", "peak_rss_shards_mib", "scrape_gzip_p99_shards_ms", "render_shards_s", "ingest_idle_p99_ms",
     # series per collector group (`--no-collector.<group>`), and the fewest groups whose series are half
@@ -514,6 +514,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "layout": args.layout,
         "shards": args.shards,
         "batch_size": args.batch_size,
+        "max_batch_size": args.max_batch_size,
     }
     workdir = Path(tempfile.mkdtemp(prefix="leo-bench-"))
     log(f"logs in {workdir}")
@@ -525,7 +526,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         config["accounts"] = [a for a in config["accounts"] if a["provider"] == "starlink"]
         for account in config["accounts"]:
             account["request_budget_per_minute"] = 1000  # 500 inventory pages at 50,000 terminals
-            account["telemetry"] = {"batch_size": args.batch_size, "max_linger": f"{LINGER_S:g}s"}
+            account["telemetry"] = {
+                "batch_size": args.batch_size,
+                "max_batch_size": args.max_batch_size,
+                "max_linger": f"{LINGER_S:g}s",
+            }
             account["jobs"] = {
                 "telemetry": {"interval": f"{LINGER_S:g}s"},  # a long-poll is waiting when rows arrive
                 "user_terminals": {"interval": "30m"},
@@ -883,6 +888,12 @@ def main() -> int:
         type=int,
         default=TelemetryOptions().batch_size,
         help="the accounts' telemetry batch_size (default: the exporter's; issue 19's runs used 65,000, the API's maximum)",
+    )
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=TelemetryOptions().max_batch_size,
+        help="the accounts' telemetry max_batch_size (default: the exporter's; equal to --batch-size: a fixed size)",
     )
     parser.add_argument("--quick", action="store_true", help="few scrapes and one ingest (the CI smoke run)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the results (keys: JSON_KEYS)")

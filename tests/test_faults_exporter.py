@@ -152,6 +152,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 jobs |= {"data_pools": {"enabled": False}, "balance": {"enabled": False}}
                 # Small batches on the faulted account, so that a stream 40 ticks behind takes many calls.
                 account["telemetry"] = {"max_linger": "0s", "batch_size": 50 if first else 1000}
+                account["telemetry"]["max_batch_size"] = account["telemetry"]["batch_size"]
             account["jobs"] = jobs
             if account["provider"] == "kognitive":
                 account["page_limit"] = 100  # one page per call: 5 calls a second, inside the budget

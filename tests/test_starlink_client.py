@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import httpx
@@ -21,7 +22,7 @@ from leo_exporter.providers.errors import (
     ServerError,
     TransportFailed,
 )
-from leo_exporter.providers.starlink.jobs import StarlinkDriver
+from leo_exporter.providers.starlink.jobs import StarlinkDriver, next_batch_size
 from leo_exporter.state import AccountState, FleetState, StateWorker
 from tests.conftest import render
 
@@ -46,7 +47,7 @@ def page(results: list[object], index: int, last: bool) -> dict[str, object]:
     return envelope({"pageIndex": index, "limit": 100, "isLastPage": last, "totalCount": 0, "results": results})
 
 
-def make_driver(budget_per_minute: int = 6000) -> tuple[StarlinkDriver, FleetState]:
+def make_driver(budget_per_minute: int = 6000, **telemetry: int) -> tuple[StarlinkDriver, FleetState]:
     config = parse_config(
         {
             "accounts": [
@@ -58,6 +59,7 @@ def make_driver(budget_per_minute: int = 6000) -> tuple[StarlinkDriver, FleetSta
                     "api_url": API,
                     "auth_url": AUTH,
                     "request_budget_per_minute": budget_per_minute,
+                    **({"telemetry": telemetry} if telemetry else {}),
                 }
             ]
         }
@@ -374,23 +376,50 @@ def stream_body(rows: int, batch: int) -> dict[str, object]:
 
 
 @pytest.mark.anyio
-async def test_telemetry_drains_while_responses_come_back_full() -> None:
+async def test_telemetry_drains_while_responses_come_back_full_asking_more_each_time() -> None:
+    """A full batch means the account is behind: the next request of the drain asks four times as
+    many rows (a 50,000-terminal account took 65 calls of 1,000 rows every 15 s), up to the API's
+    65,000; once caught up, the configured size again."""
     driver, state = make_driver()
-    batch = driver.config.telemetry.batch_size
     with respx.mock() as mock:
         token_route(mock)
         route = mock.post(f"{API}/telemetry/stream").mock(
             side_effect=[
-                httpx.Response(200, json=stream_body(batch, batch)),
-                httpx.Response(200, json=stream_body(batch, batch)),
-                httpx.Response(200, json=stream_body(3, batch)),
+                httpx.Response(200, json=stream_body(1000, 1000)),
+                httpx.Response(200, json=stream_body(4000, 1000)),
+                httpx.Response(200, json=stream_body(16000, 1000)),
+                httpx.Response(200, json=stream_body(3, 1000)),
+                httpx.Response(200, json=stream_body(3, 1000)),
             ]
         )
         await driver.poll_telemetry()
-    assert route.call_count == 3
-    import json
-
-    assert json.loads(route.calls[0].request.content) == {"batchSize": 1000, "maxLingerMs": 15000}
+        assert route.call_count == 4
+        await driver.poll_telemetry()  # caught up: the configured size again
+    asked = [json.loads(call.request.content) for call in route.calls]
+    assert asked[0] == {"batchSize": 1000, "maxLingerMs": 15000}
+    assert [body["batchSize"] for body in asked] == [1000, 4000, 16000, 64000, 1000]
     account = state.accounts["north"]
-    assert account.counters["leo_exporter_telemetry_rows_total"]['device_type="u"'] == 2 * batch + 3
-    assert len(account.terminals.labels) == batch
+    assert account.counters["leo_exporter_telemetry_rows_total"]['device_type="u"'] == 21000 + 3 + 3
+    assert len(account.terminals.labels) == 1000
+
+
+@pytest.mark.anyio
+async def test_telemetry_batch_size_stays_fixed_when_max_batch_size_says_so() -> None:
+    driver, _ = make_driver(batch_size=500, max_batch_size=500)
+    with respx.mock() as mock:
+        token_route(mock)
+        route = mock.post(f"{API}/telemetry/stream").mock(
+            side_effect=[httpx.Response(200, json=stream_body(500, 500))] * 3
+            + [httpx.Response(200, json=stream_body(3, 500))]
+        )
+        await driver.poll_telemetry()
+    assert [json.loads(call.request.content)["batchSize"] for call in route.calls] == [500] * 4
+
+
+@pytest.mark.parametrize(
+    ("asked", "rows", "expected"),
+    [(1000, 1000, 4000), (16000, 16000, 64000), (64000, 64000, 65000), (65000, 40000, 65000), (65000, 10000, 20000),
+     (65000, 10, 1000), (1000, 999, 1000)],
+)  # fmt: skip
+def test_next_batch_size(asked: int, rows: int, expected: int) -> None:
+    assert next_batch_size(asked, rows, 1000, 65000) == expected

@@ -76,6 +76,7 @@ class StarlinkDriver:
         self.client = StarlinkClient(self.api, self.tokens)
         self.decoder = StreamDecoder(ctx.unknown.note, self.config.obstruction_scale, ctx.clock)
         self.unavailable: dict[str, float] = {}  # call -> when it answered 403/404 (monotonic)
+        self.batch_size = self.config.telemetry.batch_size  # what the next stream request asks
 
     def jobs(self) -> dict[str, JobFunction]:
         return {
@@ -97,10 +98,11 @@ class StarlinkDriver:
         await self.ctx.worker.apply(lambda: self.ctx.state.apply_account(record))
 
     async def poll_telemetry(self) -> None:
-        """Drain the stream: a full batch means we are behind, so ask again at once."""
+        """Drain the stream: a full batch means we are behind, so ask again at once, for more."""
         options = self.config.telemetry
-        body = {"batchSize": options.batch_size, "maxLingerMs": int(options.max_linger * 1000)}
         for _ in range(options.max_calls_per_run):
+            asked = self.batch_size
+            body = {"batchSize": asked, "maxLingerMs": int(options.max_linger * 1000)}
             response = await self.client.call(
                 "POST",
                 "telemetry/stream",
@@ -118,7 +120,8 @@ class StarlinkDriver:
                 self.ctx.unknown.gate.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
             for (column, problem), count in batch.invalid_values.items():
                 self.ctx.unknown.invalid(column, problem, count)
-            if batch.total_rows < options.batch_size:
+            self.batch_size = next_batch_size(asked, batch.total_rows, options.batch_size, options.max_batch_size)
+            if batch.total_rows < asked:
                 return
 
     def _apply_telemetry(self, batch: TelemetryBatch) -> None:
@@ -325,3 +328,13 @@ def _line_and_blocks(item: Any) -> tuple[ServiceLineRecord, LineDataBlocks]:
 
 def _pool_and_top_up(item: Any) -> tuple[PoolRecord, bool | None]:
     return parse_pool(item), pool_automatic_top_up(item)
+
+
+def next_batch_size(asked: int, rows: int, smallest: int, largest: int) -> int:
+    """The stream's next batchSize: four times the last after a full batch (behind), up to
+    `largest`; after a partial one, twice what came (room for the pace to grow), not below
+    `smallest`: a fleet whose rows fit in the configured size goes back to it."""
+    largest = max(smallest, largest)
+    if rows >= asked:
+        return min(largest, asked * 4)
+    return max(smallest, min(asked, 2 * rows))
