@@ -379,7 +379,7 @@ def stream_body(rows: int, batch: int) -> dict[str, object]:
 async def test_telemetry_drains_while_responses_come_back_full_asking_more_each_time() -> None:
     """A full batch means the account is behind: the next request of the drain asks four times as
     many rows (a 50,000-terminal account took 65 calls of 1,000 rows every 15 s), up to the API's
-    65,000; once caught up, the configured size again."""
+    65,000, and keeps asking that: a response holds the rows there are."""
     driver, state = make_driver()
     with respx.mock() as mock:
         token_route(mock)
@@ -394,10 +394,10 @@ async def test_telemetry_drains_while_responses_come_back_full_asking_more_each_
         )
         await driver.poll_telemetry()
         assert route.call_count == 4
-        await driver.poll_telemetry()  # caught up: the configured size again
+        await driver.poll_telemetry()  # caught up: still the grown size, the next burst in one call
     asked = [json.loads(call.request.content) for call in route.calls]
     assert asked[0] == {"batchSize": 1000, "maxLingerMs": 15000}
-    assert [body["batchSize"] for body in asked] == [1000, 4000, 16000, 64000, 1000]
+    assert [body["batchSize"] for body in asked] == [1000, 4000, 16000, 64000, 64000]
     account = state.accounts["north"]
     assert account.counters["leo_exporter_telemetry_rows_total"]['device_type="u"'] == 21000 + 3 + 3
     assert len(account.terminals.labels) == 1000
@@ -418,8 +418,8 @@ async def test_telemetry_batch_size_stays_fixed_when_max_batch_size_says_so() ->
 
 @pytest.mark.parametrize(
     ("asked", "rows", "expected"),
-    [(1000, 1000, 4000), (16000, 16000, 64000), (64000, 64000, 65000), (65000, 40000, 65000), (65000, 10000, 20000),
-     (65000, 10, 1000), (1000, 999, 1000)],
+    [(1000, 1000, 4000), (16000, 16000, 64000), (64000, 64000, 65000), (65000, 65000, 65000), (65000, 10, 65000),
+     (1000, 999, 1000)],
 )  # fmt: skip
 def test_next_batch_size(asked: int, rows: int, expected: int) -> None:
     assert next_batch_size(asked, rows, 1000, 65000) == expected

@@ -23,10 +23,10 @@ MAX_BATCH_SIZE = 65000  # the stream's largest batchSize
 class TelemetryOptions(Strict):
     """Stream request body: rows per response and how long the server may hold the request.
 
-    `batch_size` is what is asked while the stream is caught up (the provider's recommendation);
-    a full batch means the account is behind, and the next request of the drain asks four times
-    as many, up to `max_batch_size` (set it to `batch_size` for a fixed size): a 50,000-terminal
-    account sends about 65,000 rows every 15 s, which 1,000 at a time took 65 calls."""
+    `batch_size` is what is asked first (the provider's recommendation); a full batch means the
+    account is behind, and from the next request on four times as many are asked, up to
+    `max_batch_size` (set it to `batch_size` for a fixed size): a 50,000-terminal account sends
+    about 65,000 rows every 15 s, which 1,000 at a time took 65 calls."""
 
     batch_size: int = Field(default=1000, ge=1, le=MAX_BATCH_SIZE)
     max_batch_size: int = Field(default=MAX_BATCH_SIZE, ge=1, le=MAX_BATCH_SIZE)
