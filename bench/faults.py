@@ -217,10 +217,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if worker is not None and worker == exporter.worker():
                     # what one worker has exported must never fall; across a restart (its carry
                     # included, with a margin of one check), see fell_across
-                    carrying = time.monotonic() - worker_since < RESTART_HOLD + 20
-                    (fell if worker == seen[0] and not carrying else fell_across).extend(dropped)
+                    within = worker == seen[0] and time.monotonic() - worker_since >= RESTART_HOLD + 20
+                    (fell if within else fell_across).extend(dropped)
                     if dropped:
-                        log(f"fell ({'same worker' if worker == seen[0] else 'after a restart'}): {dropped}")
+                        log(f"fell ({'within a worker' if within else 'across a restart'}): {dropped}")
                 seen = (worker, counts)
                 if now_digest != digest:
                     digest, changed_at = now_digest, time.monotonic()

@@ -64,7 +64,6 @@ class Exporter:
         """`restarted`: this worker replaces one that died or hung; its accounts' budgets start
         without a burst (the last worker's requests of the last minute still count at the provider)."""
         self.config = config
-        self._burst = not restarted
         self.simulated = simulated
         # `calendar`: the clock billing dates are judged by (has a cycle ended?); a simulated
         # world's calendar runs ahead of the machine's clock, which live data keeps
@@ -90,17 +89,16 @@ class Exporter:
         self._complete_from: int | None = None  # the first rendering begun after every job's first run
         # --shard.leases: the shards this replica polls are those whose Lease it holds (leases.py)
         self.leases = ShardLeases(leases, self._gain_shard, self._lose_shard, self._leases_changed) if leases else None
-        self._build(transport)
+        self._build(transport, restarted)
 
-    def _build(self, transport: httpx.AsyncBaseTransport | None) -> None:
+    def _build(self, transport: httpx.AsyncBaseTransport | None, restarted: bool) -> None:
         self._transport = transport
         for account_config in self.config.accounts:
             REDACT.add(*account_config.secrets())
         # Sharding: this replica polls only the accounts its shard owns (leo_exporter/sharding.py);
         # by lease, those of the shards it leads, none yet.
         for account_config in self._wanted(self.config):
-            self._add_account(account_config)
-        self._burst = True  # accounts added later (a reload, a shard gained) were never polled here
+            self._add_account(account_config, burst=not restarted)
         self._leases_changed()
 
     def _wanted(self, config: Config) -> list[AccountConfig]:
@@ -134,7 +132,9 @@ class Exporter:
             self.state.shard_leases = {s.shard: (s.leader, s.transitions) for s in self.leases.shards}
             self.state.mark_changed()
 
-    def _add_account(self, account_config: AccountConfig) -> AccountRuntime:
+    def _add_account(self, account_config: AccountConfig, *, burst: bool = True) -> AccountRuntime:
+        """`burst` False: its budget starts at the even pace (a restarted worker's accounts; one
+        added later, by a reload or a shard gained, was never polled by this process's predecessor)."""
         provider = providers()[account_config.provider]
         state = AccountState(
             provider.name,
@@ -162,7 +162,7 @@ class Exporter:
                 pause_base=account_config.backoff_base,
                 pause_max=min(60.0, account_config.backoff_max),
                 pause_limit=max(shortest, account_config.backoff_max),
-                burst=self._burst,
+                burst=burst,
             ),
             log=adapter,
             unknown=UnknownNames(state, adapter),

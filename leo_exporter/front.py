@@ -267,10 +267,10 @@ class Front:
     ) -> None:
         """Reader thread: every frame the worker sends is swapped in, then acknowledged. For at
         most FIRST_RUNS_HOLD, a restarted worker's renderings before its first runs are all done
-        are kept back (the last exposition is served); after that, until RESTART_HOLD, they carry the last worker's
-        data that the new one lacks of every account with a job that has not yet succeeded in it
-        (its provider failing, for one call or all): a restart must not drop an account's series
-        from a scrape. A worker silent for the heartbeat timeout is killed
+        are kept back (the last exposition is served); after that, until RESTART_HOLD, they carry
+        the last worker's data that the new one lacks of every account with a job that has not
+        yet succeeded in it (its provider failing, for one call or all): a restart must not drop
+        an account's series from a scrape. A worker silent for the heartbeat timeout is killed
         (the supervisor restarts it); an exporter in this same process (`popen` None) sends no
         heartbeat and needs none."""
         started = time.monotonic()

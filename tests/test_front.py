@@ -7,6 +7,7 @@ SIGTERM to the front ends both processes within 5 s.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
@@ -15,6 +16,7 @@ import socket
 import threading
 import time
 import zlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -24,6 +26,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from leo_exporter.app import Exporter
 from leo_exporter.front import Front
 from leo_exporter.handoff import Body, acknowledge, receive, send, tail
 from leo_exporter.render import Exposition, Renderer
@@ -187,6 +190,20 @@ def account_lines(text: str, account: str) -> set[str]:
     }
 
 
+@contextlib.asynccontextmanager
+async def a_restart(terminals: int) -> AsyncIterator[tuple[Exposition, Exporter, Starlette]]:
+    """The last worker's rendering after every job ran once, and a new worker (nothing run yet) on
+    the same simulated providers (two accounts of each)."""
+    old, simulator = simulated_exporter(accounts=2, terminals=terminals)
+    new = simulated_exporter(simulator)[0]
+    try:
+        await poll_all(old)
+        yield await old.render_now(), new, simulator
+    finally:
+        await old.aclose()
+        await new.aclose()
+
+
 @pytest.mark.anyio
 async def test_a_restarted_worker_whose_provider_fails_serves_that_accounts_last_good_data(
     monkeypatch: pytest.MonkeyPatch,
@@ -194,11 +211,7 @@ async def test_a_restarted_worker_whose_provider_fails_serves_that_accounts_last
     """The soak found a restart while one provider failed dropping that account's series until
     the provider answered again. Now the front carries them from the last worker's exposition,
     spliced under each family's header (a valid exposition, no family twice, no series twice)."""
-    old, simulator = simulated_exporter(accounts=2, terminals=4)
-    new = simulated_exporter(simulator)[0]
-    try:
-        await poll_all(old)
-        before = await old.render_now()
+    async with a_restart(terminals=4) as (before, new, simulator):
         ok, failing = "sim-starlink-1", "sim-starlink-2"
         number = re.search(
             rf'leo_account_info{{[^}}]*account="{failing}",provider_account="([^"]+)"',
@@ -236,9 +249,6 @@ async def test_a_restarted_worker_whose_provider_fails_serves_that_accounts_last
         assert len(families) == len(set(families))
         samples = [line for line in text.splitlines() if not line.startswith("#")]
         assert len(samples) == len(set(samples))
-    finally:
-        await old.aclose()
-        await new.aclose()
 
 
 @pytest.mark.anyio
@@ -247,11 +257,7 @@ async def test_a_restarted_worker_with_some_of_an_accounts_jobs_failing_still_ca
     lines answered again before its terminal list did, and one chunk of the account's data was
     taken for all of it. Now the carry lasts while any of the account's jobs has not succeeded in
     the new worker, and covers each family the new worker lacks."""
-    old, simulator = simulated_exporter(accounts=2, terminals=4)
-    new = simulated_exporter(simulator)[0]
-    try:
-        await poll_all(old)
-        before = await old.render_now()
+    async with a_restart(terminals=4) as (before, new, simulator):
         failing = "sim-starlink-2"
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=simulator), base_url="http://sim") as sim:
             fault = {"provider": "starlink", "account": "2", "mode": "server_error", "seconds": 600}
@@ -287,9 +293,6 @@ async def test_a_restarted_worker_with_some_of_an_accounts_jobs_failing_still_ca
         settled = await new.render_now()
         worker_session(front, (settled, True))
         assert served_text(front).startswith(gzip.decompress(settled.gzipped).decode())
-    finally:
-        await old.aclose()
-        await new.aclose()
 
 
 @pytest.mark.anyio
@@ -298,11 +301,7 @@ async def test_a_family_the_new_worker_holds_only_part_of_is_served_whole_from_t
     lines (which name most terminals) answered before its terminal status listing. While the
     account has a job not yet succeeded, a family of which the last worker had more series is
     served from the last worker."""
-    old, simulator = simulated_exporter(accounts=2, terminals=24)
-    new = simulated_exporter(simulator)[0]
-    try:
-        await poll_all(old)
-        before = await old.render_now()
+    async with a_restart(terminals=24) as (before, new, _):
         account = "kognitive-dp-1"
         for job in new.scheduler.jobs.values():  # only its service lines have answered
             if job.status.account.name == account and job.status.call == "service_lines":
@@ -323,9 +322,6 @@ async def test_a_family_the_new_worker_holds_only_part_of_is_served_whole_from_t
         assert len(samples) == len(set(samples))
         families = [family.name for family in text_string_to_metric_families(text)]
         assert len(families) == len(set(families))
-    finally:
-        await old.aclose()
-        await new.aclose()
 
 
 @pytest.mark.anyio

@@ -422,4 +422,4 @@ async def test_telemetry_batch_size_stays_fixed_when_max_batch_size_says_so() ->
      (1000, 999, 1000)],
 )  # fmt: skip
 def test_next_batch_size(asked: int, rows: int, expected: int) -> None:
-    assert next_batch_size(asked, rows, 1000, 65000) == expected
+    assert next_batch_size(asked, rows, 65000) == expected

@@ -144,7 +144,7 @@ async def read_body(response: httpx.Response, limit: int, what: str, *, truncate
                 raise too_large(what, limit)
             raise ResponseTooLarge(
                 f"{what}: the response decodes to more than {BOMB_RATIO} times its {format_size(raw)} on the "
-                f"wire (past {format_size(size - len(pieces[-1]))}); refused as a decompression bomb"
+                "wire; refused as a decompression bomb"
             )
     return b"".join(pieces)
 

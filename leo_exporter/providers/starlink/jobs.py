@@ -120,7 +120,7 @@ class StarlinkDriver:
                 self.ctx.unknown.gate.warning("skipped %d malformed telemetry rows", batch.invalid_rows)
             for (column, problem), count in batch.invalid_values.items():
                 self.ctx.unknown.invalid(column, problem, count)
-            self.batch_size = next_batch_size(asked, batch.total_rows, options.batch_size, options.max_batch_size)
+            self.batch_size = next_batch_size(asked, batch.total_rows, options.max_batch_size)
             if batch.total_rows < asked:
                 return
 
@@ -330,7 +330,7 @@ def _pool_and_top_up(item: Any) -> tuple[PoolRecord, bool | None]:
     return parse_pool(item), pool_automatic_top_up(item)
 
 
-def next_batch_size(asked: int, rows: int, smallest: int, largest: int) -> int:
+def next_batch_size(asked: int, rows: int, largest: int) -> int:
     """The stream's next batchSize: four times the last after a full batch (behind), up to
     `largest`, and kept there. Never shrunk: a response holds the rows there are, whatever was
     asked, so a larger size costs nothing while caught up; shrunk after each trickle, every
