@@ -10,11 +10,19 @@ overflow), and a Retry-After beyond the job's interval or `backoff_max`, whichev
 clamped to that (and logged once), so no answer of a provider can park a job for a year. Other jobs
 of an account wait until the account's identifying job has succeeded once, so every series carries
 the provider's own id.
+
+A job between runs is an entry in one timetable (a heap of due times), not a task: one task waits
+for whichever job is due next and starts a task for that run only. A sleeping task with its timer
+and wake-up event cost about 5.8 KiB under uvloop, and 3,000 accounts have 19,000 jobs (108 MiB of
+the worker's memory went to jobs that were only waiting).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -51,12 +59,15 @@ class Job:
         self.jitter = jitter
         self.gate = gate  # wait for this before the first run
         self.opens = opens  # set this after the first success
-        self.wake = anyio.Event()
         self.forced = False
         self.failures = 0
-        self.scope: anyio.CancelScope | None = None  # set when its loop runs; cancelled on removal
+        self.scope: anyio.CancelScope | None = None  # of the run in progress; cancelled on removal
         self.removed = False
         self.clamp_logged = False  # a clamped Retry-After is logged once per failure streak
+        self.on_wake: Callable[[Job], None] | None = None  # its scheduler's, once added
+        self.entry = 0  # which timetable entry is this job's (earlier ones are stale)
+        self.running = False
+        self.woken = False  # woken during a run: decide again as soon as it ends
 
     @property
     def key(self) -> str:
@@ -65,17 +76,22 @@ class Job:
     def trigger(self) -> None:
         """Run now (the status page's "Poll now"), even when disabled."""
         self.forced = True
-        self.wake.set()
+        self._wake()
 
     def set_enabled(self, enabled: bool) -> None:
         self.status.enabled = enabled
-        self.wake.set()
+        self._wake()
 
     def set_interval(self, seconds: float) -> None:
         if seconds <= 0:
             raise ValueError("interval must be greater than 0")
         self.status.interval = seconds
-        self.wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Decide now whether to run (as a sleeping job woken would): run if enabled or forced."""
+        if self.on_wake is not None:
+            self.on_wake(self)
 
     def retry_limit(self) -> float:
         """The longest a provider may make this job wait: its interval or backoff_max, the larger."""
@@ -104,17 +120,25 @@ class Scheduler:
         self.clock = clock
         self.jobs: dict[str, Job] = {}
         self._tg: anyio.abc.TaskGroup | None = None
+        self._timetable: list[tuple[float, int, Job]] = []  # (due, entry, job), on the monotonic clock
+        self._entries = itertools.count(1)
+        self._gated: dict[anyio.Event, list[Job]] = {}  # jobs waiting for their account's identifying job
+        self._sooner = anyio.Event()  # a job became due sooner than the timetable's task waits for
 
     def add(self, job: Job) -> None:
         """Add a job; it starts at once when the scheduler is already running (a config reload)."""
         self.jobs[job.status.account.name + "/" + job.status.call] = job
+        job.on_wake = self._wake
         if self._tg is not None:
-            self._tg.start_soon(self._loop, job, name=f"job {job.status.call}")
+            self._start(job)
 
     def remove(self, job: Job) -> None:
-        """Stop a job's loop (cancelling a run in progress) and forget it."""
+        """Stop a job (cancelling a run in progress) and forget it."""
         self.jobs.pop(job.status.account.name + "/" + job.status.call, None)
         job.removed = True
+        job.on_wake = None
+        if job.gate is not None and job in self._gated.get(job.gate, ()):
+            self._gated[job.gate].remove(job)
         if job.scope is not None:
             job.scope.cancel()
 
@@ -126,34 +150,76 @@ class Scheduler:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                for job in self.jobs.values():
-                    tg.start_soon(self._loop, job, name=f"job {job.status.call}")
-                await anyio.sleep_forever()
+                for job in list(self.jobs.values()):
+                    self._start(job)
+                await self._keep_time(tg)
         finally:
             self._tg = None
 
-    async def _loop(self, job: Job) -> None:
-        job.scope = anyio.CancelScope()
-        with job.scope:
-            if not job.removed:
-                await self._run_forever(job)
+    def _start(self, job: Job) -> None:
+        """A job's first run: once its gate is open, somewhere within its first-run spread."""
+        if job.gate is not None and not job.gate.is_set():
+            self._gated.setdefault(job.gate, []).append(job)
+        else:
+            self._due_in(job, random.uniform(0, self.first_run_spread(job)))
 
-    async def _run_forever(self, job: Job) -> None:
-        status = job.status
-        if job.gate is not None:
-            await job.gate.wait()
-        await anyio.sleep(random.uniform(0, self.first_run_spread(job)))
+    def _open(self, gate: anyio.Event) -> None:
+        """The identifying job succeeded: its account's other jobs start."""
+        for job in self._gated.pop(gate, []):
+            if not job.removed:
+                self._due_in(job, random.uniform(0, self.first_run_spread(job)))
+
+    def _due_in(self, job: Job, seconds: float) -> None:
+        job.entry = next(self._entries)
+        due = time.monotonic() + seconds
+        if not self._timetable or due < self._timetable[0][0]:
+            self._sooner.set()
+        heapq.heappush(self._timetable, (due, job.entry, job))
+
+    def _wake(self, job: Job) -> None:
+        if job.removed or (job.gate is not None and job in self._gated.get(job.gate, ())):
+            return  # a gated job keeps `forced` and decides when its gate opens
+        if job.running:
+            job.woken = True
+        elif self._tg is not None:
+            self._due_in(job, 0.0)
+
+    async def _keep_time(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start each job's run when it is due; between runs a job is only its timetable entry."""
+        timetable = self._timetable
         while True:
-            if not status.enabled and not job.forced:
-                status.next_run = None
-                await self._sleep(job, None)
-                continue
-            job.forced = False
-            started = time.monotonic()
-            ok, retry_after = await self.run_once(job)
-            delay = self.next_delay(job, ok, retry_after, time.monotonic() - started)
-            status.next_run = self.clock() + delay if status.enabled else None
-            await self._sleep(job, delay)
+            now = time.monotonic()
+            while timetable and timetable[0][0] <= now:
+                _, entry, job = heapq.heappop(timetable)
+                if entry == job.entry and not job.removed and not job.running:
+                    job.entry = 0
+                    tg.start_soon(self._run, job, name=f"job {job.status.call}")
+            self._sooner = anyio.Event()
+            with anyio.move_on_after(timetable[0][0] - now if timetable else math.inf):
+                await self._sooner.wait()
+
+    async def _run(self, job: Job) -> None:
+        """Run the job (again while it was woken meanwhile), then put it in the timetable, or
+        leave it out while it is disabled (a wake-up brings it back)."""
+        status = job.status
+        job.running, job.scope = True, anyio.CancelScope()
+        try:
+            with job.scope:
+                while not job.removed:
+                    if not status.enabled and not job.forced:
+                        status.next_run = None
+                        return
+                    job.forced = job.woken = False
+                    started = time.monotonic()
+                    ok, retry_after = await self.run_once(job)
+                    delay = self.next_delay(job, ok, retry_after, time.monotonic() - started)
+                    status.next_run = self.clock() + delay if status.enabled else None
+                    if not job.woken:
+                        if status.enabled:
+                            self._due_in(job, delay)
+                        return
+        finally:
+            job.running, job.scope = False, None
 
     def first_run_spread(self, job: Job) -> float:
         """The window a job's first run falls in: a second at most for a few accounts' jobs; with
@@ -170,15 +236,6 @@ class Scheduler:
             spread = job.status.interval * job.jitter
             return max(0.0, job.status.interval + random.uniform(-spread, spread) - took)
         return max(0.0, job.retry_delay(retry_after))
-
-    async def _sleep(self, job: Job, seconds: float | None) -> None:
-        if seconds is None:
-            await job.wake.wait()
-        else:
-            with anyio.move_on_after(seconds):
-                await job.wake.wait()
-        if job.wake.is_set():
-            job.wake = anyio.Event()
 
     async def run_once(self, job: Job) -> tuple[bool, float | None]:
         """Run the job once, record the outcome; never raises (but cancellation)."""
@@ -210,6 +267,7 @@ class Scheduler:
             status.runs["success"] += 1
             if job.opens is not None and not job.opens.is_set():
                 job.opens.set()
+                self._open(job.opens)
             return True, None
         job.failures += 1
         error = REDACT(error)
