@@ -25,6 +25,7 @@ import logging
 import math
 import random
 import time
+import weakref
 from collections.abc import Callable
 
 import anyio
@@ -37,6 +38,7 @@ from leo_exporter.providers.errors import ProviderError
 
 log = logging.getLogger("leo_exporter.scheduler")
 FIRST_RUNS_PER_SECOND = 100.0  # first runs are spread so that about this many start each second
+STALE_ENTRIES = 64  # stale timetable entries tolerated before they are dropped (when most are stale)
 MAX_EXPONENT = 30  # 2**30 times any backoff_base is far beyond every cap; beyond it float math overflows
 
 
@@ -120,10 +122,12 @@ class Scheduler:
         self.clock = clock
         self.jobs: dict[str, Job] = {}
         self._tg: anyio.abc.TaskGroup | None = None
-        self._timetable: list[tuple[float, int, Job]] = []  # (due, entry, job), on the monotonic clock
+        # (due on the monotonic clock, entry, the job): weakly, so that removing an account frees it
+        self._timetable: list[tuple[float, int, weakref.ref[Job]]] = []
         self._entries = itertools.count(1)
         self._gated: dict[anyio.Event, list[Job]] = {}  # jobs waiting for their account's identifying job
         self._sooner = anyio.Event()  # a job became due sooner than the timetable's task waits for
+        self._stale = 0  # entries of removed jobs or superseded by a later one, dropped when due
 
     def add(self, job: Job) -> None:
         """Add a job; it starts at once when the scheduler is already running (a config reload)."""
@@ -137,6 +141,10 @@ class Scheduler:
         self.jobs.pop(job.status.account.name + "/" + job.status.call, None)
         job.removed = True
         job.on_wake = None
+        if job.entry:
+            job.entry = 0
+            self._stale += 1
+            self._compact()
         if job.gate is not None and job in self._gated.get(job.gate, ()):
             self._gated[job.gate].remove(job)
         if job.scope is not None:
@@ -150,11 +158,14 @@ class Scheduler:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                for job in list(self.jobs.values()):
-                    self._start(job)
+                self._start_all()
                 await self._keep_time(tg)
         finally:
             self._tg = None
+
+    def _start_all(self) -> None:
+        for job in list(self.jobs.values()):
+            self._start(job)
 
     def _start(self, job: Job) -> None:
         """A job's first run: once its gate is open, somewhere within its first-run spread."""
@@ -170,11 +181,14 @@ class Scheduler:
                 self._due_in(job, random.uniform(0, self.first_run_spread(job)))
 
     def _due_in(self, job: Job, seconds: float) -> None:
+        if job.entry:
+            self._stale += 1
+            self._compact()
         job.entry = next(self._entries)
         due = time.monotonic() + seconds
         if not self._timetable or due < self._timetable[0][0]:
             self._sooner.set()
-        heapq.heappush(self._timetable, (due, job.entry, job))
+        heapq.heappush(self._timetable, (due, job.entry, weakref.ref(job)))
 
     def _wake(self, job: Job) -> None:
         if job.removed or (job.gate is not None and job in self._gated.get(job.gate, ())):
@@ -184,19 +198,34 @@ class Scheduler:
         elif self._tg is not None:
             self._due_in(job, 0.0)
 
+    def _compact(self) -> None:
+        """Drop stale entries once they are most of the timetable (many reloads or "Poll now"s
+        between two runs of a daily job must not grow it)."""
+        if self._stale > STALE_ENTRIES and 2 * self._stale > len(self._timetable):
+            self._timetable[:] = [item for item in self._timetable if _live(item)]
+            heapq.heapify(self._timetable)
+            self._stale = 0
+
     async def _keep_time(self, tg: anyio.abc.TaskGroup) -> None:
         """Start each job's run when it is due; between runs a job is only its timetable entry."""
-        timetable = self._timetable
         while True:
-            now = time.monotonic()
-            while timetable and timetable[0][0] <= now:
-                _, entry, job = heapq.heappop(timetable)
-                if entry == job.entry and not job.removed and not job.running:
-                    job.entry = 0
-                    tg.start_soon(self._run, job, name=f"job {job.status.call}")
+            self._start_due(tg)
             self._sooner = anyio.Event()
-            with anyio.move_on_after(timetable[0][0] - now if timetable else math.inf):
+            wait = self._timetable[0][0] - time.monotonic() if self._timetable else math.inf
+            with anyio.move_on_after(wait):
                 await self._sooner.wait()
+
+    def _start_due(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start the runs of the jobs now due (a function of its own: no job outlives it in a frame)."""
+        now, timetable = time.monotonic(), self._timetable
+        while timetable and timetable[0][0] <= now:
+            _, entry, ref = heapq.heappop(timetable)
+            job = ref()
+            if job is None or entry != job.entry:
+                self._stale -= 1
+                continue
+            job.entry = 0
+            tg.start_soon(self._run, job, name=f"job {job.status.call}")
 
     async def _run(self, job: Job) -> None:
         """Run the job (again while it was woken meanwhile), then put it in the timetable, or
@@ -280,3 +309,8 @@ class Scheduler:
         status.last_error = error
         status.runs["error"] += 1
         return False, retry_after
+
+
+def _live(item: tuple[float, int, weakref.ref[Job]]) -> bool:
+    job = item[2]()
+    return job is not None and item[1] == job.entry

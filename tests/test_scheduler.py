@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 
 import anyio
 import pytest
@@ -225,3 +227,39 @@ async def test_jobs_waiting_for_their_next_run_hold_no_task_each() -> None:
             await poll_now.wait()
         tg.cancel_scope.cancel()
     assert jobs[7].status.runs["success"] == 2
+
+
+@pytest.mark.anyio
+async def test_removed_jobs_are_freed_before_their_next_run() -> None:
+    """A reload that removes accounts frees their jobs (and what their runs hold) soon, not when
+    their next run, a day away for some, would have come."""
+    runs: list[str] = []
+    first_runs, poll_now = anyio.Event(), anyio.Event()
+
+    async def run() -> None:
+        runs.append("run")
+        if len(runs) == 200:
+            first_runs.set()
+        if len(runs) == 201:
+            poll_now.set()
+
+    jobs = [Job(status(f"call-{i}", interval=86_400), run, jitter=0) for i in range(200)]
+    scheduler = Scheduler()
+    for job in jobs:
+        scheduler.add(job)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(scheduler.run)
+        with anyio.fail_after(10):
+            await first_runs.wait()
+        await anyio.wait_all_tasks_blocked()  # every run recorded, its next one in the timetable
+        removed = [weakref.ref(job) for job in jobs[50:]]
+        for job in jobs[50:]:
+            scheduler.remove(job)
+        del jobs[50:], job
+        gc.collect()
+        assert [ref for ref in removed if ref() is not None] == []
+        jobs[3].trigger()  # the others still run
+        with anyio.fail_after(5):
+            await poll_now.wait()
+        tg.cancel_scope.cancel()
+    assert jobs[3].status.runs["success"] == 2
