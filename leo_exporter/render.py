@@ -236,6 +236,8 @@ class Renderer:
         self._headers = {spec.name: Chunk.of(spec.header, 0) for spec in CATALOG}
         self._cache: dict[tuple[str, str], tuple[tuple[int, str], Chunk | Future[Chunk] | None]] = {}
         self._deflater = _Deflater()
+        self._accounts: frozenset[str] = frozenset()  # the accounts of the last rendering
+        self._submitted: list[tuple[str, str]] = []  # cache keys given to the deflater this rendering
         self._build_info = build_info_labels()
         # read /proc at every render (at least every render_interval): no second registry to scrape
         self._process = ProcessCollector(registry=None)
@@ -252,9 +254,12 @@ class Renderer:
         sequence = self.sequence
         now = self.state.clock()
         accounts = list(self.state.accounts.values())
-        live = {(spec.name, a.name) for spec in CATALOG for a in accounts}
-        for key in [k for k in self._cache if k not in live]:
-            del self._cache[key]  # departed accounts
+        names = frozenset(self.state.accounts)
+        if names != self._accounts:  # departed accounts: their chunks go (a scan only when one went)
+            for key in [k for k in self._cache if k[1] not in names]:
+                del self._cache[key]
+            self._accounts = names
+        self._submitted = []
         pending: list[Chunk | Future[Chunk]] = []
         tags: list[ChunkTag] = []
         for spec in CATALOG:
@@ -274,7 +279,8 @@ class Renderer:
             pending.append(process)
             tags.append(ChunkTag("process", ALWAYS_ON, None))
         parts = [p.result() if isinstance(p, Future) else p for p in pending]
-        for key, (stamp, value) in list(self._cache.items()):
+        for key in self._submitted:  # the cache keeps chunks, not the futures of this rendering
+            stamp, value = self._cache[key]
             if isinstance(value, Future):
                 self._cache[key] = (stamp, value.result())
         return Exposition(
@@ -318,6 +324,7 @@ class Renderer:
                     continue
                 cached = (stamp, self._deflater.submit(*found))
                 self._cache[key] = cached
+                self._submitted.append(key)
             if cached[1] is not None:
                 chunks.append((account.name, cached[1]))
         return chunks
