@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -234,7 +235,10 @@ class Renderer:
         self.shard = shard  # (index, total) of this replica, for leo_exporter_shard_info
         self.disabled = disabled  # collector groups switched off: their families cost no series
         self._headers = {spec.name: Chunk.of(spec.header, 0) for spec in CATALOG}
-        self._cache: dict[tuple[str, str], tuple[tuple[int, str], Chunk | Future[Chunk] | None]] = {}
+        # (family, account) -> (what the chunk was made from, the chunk): a table's version and
+        # labels, or the figures of the account's jobs
+        self._cache: dict[tuple[str, str], tuple[Hashable, Chunk | Future[Chunk] | None]] = {}
+        self._jobs: dict[str, tuple[list[JobStatus], Hashable]] = {}  # this rendering's jobs by account
         self._deflater = _Deflater()
         self._accounts: frozenset[str] = frozenset()  # the accounts of the last rendering
         self._submitted: list[tuple[str, str]] = []  # cache keys given to the deflater this rendering
@@ -260,6 +264,7 @@ class Renderer:
                 del self._cache[key]
             self._accounts = names
         self._submitted = []
+        self._jobs = _jobs_by_account(self.state.jobs)
         pending: list[Chunk | Future[Chunk]] = []
         tags: list[ChunkTag] = []
         for spec in CATALOG:
@@ -302,31 +307,32 @@ class Renderer:
         if entity == "exporter":
             text = self._exporter_text(spec)
             return [(None, Chunk.of(text, 1))] if text else []
-        if entity == "job":  # one chunk per account, in the jobs' order (each account's are together)
-            by_account: dict[str, list[JobStatus]] = {}
-            for job in self.state.jobs:
-                by_account.setdefault(job.account.name, []).append(job)
-            texts = [(name, self._job_text(spec, jobs)) for name, jobs in by_account.items()]
-            return [(name, Chunk.of(text, count)) for name, (text, count) in texts if count]
+        if entity == "job":  # one chunk per account, in the jobs' order; made again only after a run
+            return self._cached(spec, ((name, stamp, jobs) for name, (jobs, stamp) in self._jobs.items()))
         if entity == "account":  # one chunk per account, like the tables: `account[]` slices them
             per_account = [(account.name, self._account_lines(spec, account)) for account in accounts]
             return [(name, Chunk.of("".join(lines), len(lines))) for name, lines in per_account if lines]
+        return self._cached(spec, ((a.name, (a.tables[entity].version, a.base), a.tables[entity]) for a in accounts))
+
+    def _cached(
+        self, spec: MetricSpec, sources: Iterable[tuple[str, Hashable, EntityTable | list[JobStatus]]]
+    ) -> list[tuple[str | None, Chunk | Future[Chunk]]]:
+        """Each account's chunk of the family: the cached one while what it was made from (`stamp`)
+        is the same, else made again (deflated on the deflater's thread)."""
         chunks: list[tuple[str | None, Chunk | Future[Chunk]]] = []
-        for account in accounts:
-            table = account.tables[entity]
-            key = (spec.name, account.name)
-            stamp = (table.version, account.base)
+        for name, stamp, source in sources:
+            key = (spec.name, name)
             cached = self._cache.get(key)
             if cached is None or cached[0] != stamp:
-                found = _table_text(spec, table)
-                if found is None:  # no entry for a pair without series: finding that out is one lookup,
-                    self._cache.pop(key, None)  # and most of an account's 82 families have none
+                found = _table_text(spec, source) if isinstance(source, EntityTable) else self._job_text(spec, source)
+                if found is None or not found[1]:  # no entry for a pair without series: finding that out
+                    self._cache.pop(key, None)  # is one lookup, and most of an account's 82 families have none
                     continue
                 cached = (stamp, self._deflater.submit(*found))
                 self._cache[key] = cached
                 self._submitted.append(key)
             if cached[1] is not None:
-                chunks.append((account.name, cached[1]))
+                chunks.append((name, cached[1]))
         return chunks
 
     def _process_chunk(self) -> Chunk | None:
@@ -378,3 +384,27 @@ class Renderer:
             attr = _JOB_FIELDS[name]
             samples = [(_job_labels(job), float(value)) for job in jobs if (value := getattr(job, attr)) is not None]
         return _lines(name, samples), len(samples)
+
+
+def _jobs_by_account(jobs: list[JobStatus]) -> dict[str, tuple[list[JobStatus], Hashable]]:
+    """Each account's jobs, with what their series are made of: the same until one of them runs
+    or is changed (thousands of accounts' job chunks are not made again at every rendering)."""
+    by_account: dict[str, list[JobStatus]] = {}
+    for job in jobs:
+        by_account.setdefault(job.account.name, []).append(job)
+    return {name: (js, (js[0].account.base, *map(_job_figures, js))) for name, js in by_account.items()}
+
+
+def _job_figures(job: JobStatus) -> tuple[object, ...]:
+    return (
+        job.call,
+        job.up,
+        job.enabled,
+        job.last_run,
+        job.last_success,
+        job.duration,
+        job.interval,
+        job.configured_enabled,
+        job.configured_interval,
+        *job.runs.items(),
+    )

@@ -244,6 +244,41 @@ def test_job_series_carry_provider_account_and_the_bare_call() -> None:
     assert not [key for family in result.values() for key in family if {"job", "instance"} & set(dict(key))]
 
 
+def test_job_series_follow_every_run_and_change_of_a_job_under_one_renderer() -> None:
+    """A job's chunks are kept between renderings (thousands of accounts' jobs are not made again
+    every time) and made again as soon as a run or a change of the job is recorded."""
+    state, account = fleet(Clock())
+    job = JobStatus(account, "telemetry", 15.0, 60.0, up=1.0, last_run=NOW)
+    state.jobs.append(job)
+    renderer = Renderer(state)
+    labels = {"provider": "starlink", "account": "north", "call": "telemetry"}
+
+    def figures() -> dict[str, float | None]:
+        out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+        for family in text_string_to_metric_families(renderer.render().plain.decode()):
+            for sample in family.samples:
+                out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+        names = ("up", "last_run_timestamp_seconds", "interval_seconds", "enabled")
+        figures = {name: series(out, f"leo_exporter_job_{name}", **labels) for name in names}
+        return {**figures, "runs": series(out, "leo_exporter_job_runs_total", result="success", **labels)}
+
+    assert (
+        figures()
+        == figures()
+        == {"up": 1, "last_run_timestamp_seconds": NOW, "interval_seconds": 15, "enabled": 1, "runs": 0}
+    )
+    job.up, job.last_run, job.runs["success"] = 0.0, NOW + 15, 1.0
+    assert figures() == {
+        "up": 0,
+        "last_run_timestamp_seconds": NOW + 15,
+        "interval_seconds": 15,
+        "enabled": 1,
+        "runs": 1,
+    }
+    job.interval, job.enabled = 60.0, False  # the admin API's changes
+    assert figures()["interval_seconds"] == 60 and figures()["enabled"] == 0
+
+
 def test_every_rendered_family_is_in_the_catalogue_with_its_type() -> None:
     clock = Clock()
     state, account = fleet(clock)
