@@ -24,9 +24,11 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from prometheus_client.exposition import generate_latest
 from prometheus_client.process_collector import ProcessCollector
@@ -39,6 +41,7 @@ from leo_exporter.labeltext import escape_label
 from leo_exporter.samples import Samples
 from leo_exporter.state import AccountState, EntityTable, FleetState
 
+S = TypeVar("S")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -308,23 +311,28 @@ class Renderer:
             text = self._exporter_text(spec)
             return [(None, Chunk.of(text, 1))] if text else []
         if entity == "job":  # one chunk per account, in the jobs' order; made again only after a run
-            return self._cached(spec, ((name, stamp, jobs) for name, (jobs, stamp) in self._jobs.items()))
-        if entity == "account":  # one chunk per account, like the tables: `account[]` slices them
-            per_account = [(account.name, self._account_lines(spec, account)) for account in accounts]
-            return [(name, Chunk.of("".join(lines), len(lines))) for name, lines in per_account if lines]
-        return self._cached(spec, ((a.name, (a.tables[entity].version, a.base), a.tables[entity]) for a in accounts))
+            statuses = ((name, stamp, jobs) for name, (jobs, stamp) in self._jobs.items())
+            return self._cached(spec, statuses, partial(self._job_text, spec))
+        if entity == "account":  # one chunk per account, like the tables; deflated again only when its text changed
+            texts = ((a.name, made, made) for a in accounts if (made := self._account_text(spec, a))[1])
+            return self._cached(spec, texts, _as_is)
+        tables = ((a.name, (a.tables[entity].version, a.base), a.tables[entity]) for a in accounts)
+        return self._cached(spec, tables, partial(_table_text, spec))
 
     def _cached(
-        self, spec: MetricSpec, sources: Iterable[tuple[str, Hashable, EntityTable | list[JobStatus]]]
+        self,
+        spec: MetricSpec,
+        sources: Iterable[tuple[str, Hashable, S]],
+        text_of: Callable[[S], tuple[str, int] | None],
     ) -> list[tuple[str | None, Chunk | Future[Chunk]]]:
         """Each account's chunk of the family: the cached one while what it was made from (`stamp`)
-        is the same, else made again (deflated on the deflater's thread)."""
+        is the same, else made again from `source` (deflated on the deflater's thread)."""
         chunks: list[tuple[str | None, Chunk | Future[Chunk]]] = []
         for name, stamp, source in sources:
             key = (spec.name, name)
             cached = self._cache.get(key)
             if cached is None or cached[0] != stamp:
-                found = _table_text(spec, source) if isinstance(source, EntityTable) else self._job_text(spec, source)
+                found = text_of(source)
                 if found is None or not found[1]:  # no entry for a pair without series: finding that out
                     self._cache.pop(key, None)  # is one lookup, and most of an account's 82 families have none
                     continue
@@ -358,6 +366,10 @@ class Renderer:
         value = self.state.exporter_values.get(spec.name)
         return "" if value is None else f"{spec.name} {format_value(value)}\n"
 
+    def _account_text(self, spec: MetricSpec, account: AccountState) -> tuple[str, int]:
+        lines = self._account_lines(spec, account)
+        return "".join(lines), len(lines)
+
     def _account_lines(self, spec: MetricSpec, account: AccountState) -> list[str]:
         name = spec.name
         if spec.type == "info":
@@ -384,6 +396,10 @@ class Renderer:
             attr = _JOB_FIELDS[name]
             samples = [(_job_labels(job), float(value)) for job in jobs if (value := getattr(job, attr)) is not None]
         return _lines(name, samples), len(samples)
+
+
+def _as_is(found: tuple[str, int]) -> tuple[str, int]:
+    return found
 
 
 def _jobs_by_account(jobs: list[JobStatus]) -> dict[str, tuple[list[JobStatus], Hashable]]:

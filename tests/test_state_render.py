@@ -279,6 +279,27 @@ def test_job_series_follow_every_run_and_change_of_a_job_under_one_renderer() ->
     assert figures()["interval_seconds"] == 60 and figures()["enabled"] == 0
 
 
+def test_account_series_follow_their_changes_under_one_renderer() -> None:
+    state, account = fleet(Clock())
+    renderer = Renderer(state)
+
+    def figures() -> tuple[float | None, float | None]:
+        out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+        for family in text_string_to_metric_families(renderer.render().plain.decode()):
+            for sample in family.samples:
+                out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+        requests = series(out, "leo_exporter_api_requests_total", endpoint="telemetry", code="200")
+        return series(out, "leo_exporter_account_authenticated", account="north"), requests
+
+    account.set_authenticated(True)
+    assert figures() == figures() == (1, None)
+    account.set_authenticated(False)
+    account.count_request("telemetry", "200")
+    assert figures() == (0, 1)
+    account.count_request("telemetry", "200")
+    assert figures() == (0, 2)
+
+
 def test_every_rendered_family_is_in_the_catalogue_with_its_type() -> None:
     clock = Clock()
     state, account = fleet(clock)
