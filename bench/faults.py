@@ -243,8 +243,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         recovered = None
         deadline = time.monotonic() + args.recovery_timeout
         while time.monotonic() < deadline and exporter.popen.poll() is None:
-            jobs = httpx.get(exporter.url + "/api/jobs", timeout=30).json()["jobs"]
-            if all(j["up"] == 1 and (j["last_success"] or 0) > stopped for j in jobs if j["enabled"]):
+            try:  # a worker restarted by the last SIGSTOP answers 503 (plain text) for a few seconds
+                answer = httpx.get(exporter.url + "/api/jobs", timeout=30)
+                jobs = answer.json()["jobs"] if answer.status_code == 200 else None
+            except (httpx.HTTPError, ValueError, KeyError):
+                jobs = None
+            if jobs is not None and all(
+                j["up"] == 1 and (j["last_success"] or 0) > stopped for j in jobs if j["enabled"]
+            ):
                 recovered = time.time() - stopped
                 break
             time.sleep(0.5)
