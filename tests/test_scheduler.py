@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 import weakref
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -197,35 +199,45 @@ async def test_budget_spaces_requests_and_pauses_on_429() -> None:
     assert time.monotonic() - started >= 0.29
 
 
-@pytest.mark.anyio
-async def test_jobs_waiting_for_their_next_run_hold_no_task_each() -> None:
-    """A task asleep per job cost 108 MiB at 3,000 accounts (19,000 jobs): between runs a job is
-    only its entry in the scheduler's timetable."""
-    runs: list[str] = []
-    first_runs, poll_now = anyio.Event(), anyio.Event()
+@contextlib.asynccontextmanager
+async def waiting_jobs(count: int, interval: float) -> AsyncIterator[tuple[Scheduler, list[Job], anyio.Event]]:
+    """A running scheduler with `count` jobs whose first runs are done and recorded (each waits
+    for its next run), and an event the next run of any of them sets (a "Poll now")."""
+    runs = 0
+    first_runs, next_run = anyio.Event(), anyio.Event()
 
     async def run() -> None:
-        runs.append("run")
-        if len(runs) == 50:
+        nonlocal runs
+        runs += 1
+        if runs == count:
             first_runs.set()
-        if len(runs) == 51:
-            poll_now.set()
+        if runs == count + 1:
+            next_run.set()
 
-    jobs = [Job(status(f"call-{i}", interval=3600), run, jitter=0) for i in range(50)]
+    jobs = [Job(status(f"call-{i}", interval=interval), run, jitter=0) for i in range(count)]
     scheduler = Scheduler()
     for job in jobs:
         scheduler.add(job)
+    del job  # this frame must not keep a job the test removes alive
     async with anyio.create_task_group() as tg:
         tg.start_soon(scheduler.run)
         with anyio.fail_after(10):
             await first_runs.wait()
         await anyio.wait_all_tasks_blocked()  # the last run's task has ended
+        yield scheduler, jobs, next_run
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_jobs_waiting_for_their_next_run_hold_no_task_each() -> None:
+    """A task asleep per job cost 108 MiB at 3,000 accounts (19,000 jobs): between runs a job is
+    only its entry in the scheduler's timetable."""
+    async with waiting_jobs(50, interval=3600) as (_, jobs, poll_now):
         assert all(job.status.runs["success"] == 1 and job.status.next_run for job in jobs)
         assert len(asyncio.all_tasks()) <= 3  # the test runner's, this test's and the scheduler's
         jobs[7].trigger()  # a waiting job still answers "Poll now"
         with anyio.fail_after(5):
             await poll_now.wait()
-        tg.cancel_scope.cancel()
     assert jobs[7].status.runs["success"] == 2
 
 
@@ -233,25 +245,7 @@ async def test_jobs_waiting_for_their_next_run_hold_no_task_each() -> None:
 async def test_removed_jobs_are_freed_before_their_next_run() -> None:
     """A reload that removes accounts frees their jobs (and what their runs hold) soon, not when
     their next run, a day away for some, would have come."""
-    runs: list[str] = []
-    first_runs, poll_now = anyio.Event(), anyio.Event()
-
-    async def run() -> None:
-        runs.append("run")
-        if len(runs) == 200:
-            first_runs.set()
-        if len(runs) == 201:
-            poll_now.set()
-
-    jobs = [Job(status(f"call-{i}", interval=86_400), run, jitter=0) for i in range(200)]
-    scheduler = Scheduler()
-    for job in jobs:
-        scheduler.add(job)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(scheduler.run)
-        with anyio.fail_after(10):
-            await first_runs.wait()
-        await anyio.wait_all_tasks_blocked()  # every run recorded, its next one in the timetable
+    async with waiting_jobs(200, interval=86_400) as (scheduler, jobs, poll_now):
         removed = [weakref.ref(job) for job in jobs[50:]]
         for job in jobs[50:]:
             scheduler.remove(job)
@@ -261,5 +255,4 @@ async def test_removed_jobs_are_freed_before_their_next_run() -> None:
         jobs[3].trigger()  # the others still run
         with anyio.fail_after(5):
             await poll_now.wait()
-        tg.cancel_scope.cancel()
     assert jobs[3].status.runs["success"] == 2
