@@ -20,6 +20,7 @@ import dataclasses
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -223,10 +224,10 @@ def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
     offset = len(deflate.GZIP_HEADER)
     for family, group, account, header, size, length, crc, zeros_crc, *rest in index:
         size = int(size)
-        piece = Piece(
-            str(family),
-            str(group),
-            None if account is None else str(account),
+        piece = Piece(  # names shared, not one copy a chunk (3,000 accounts: 126,000 chunks a rendering)
+            sys.intern(str(family)),
+            sys.intern(str(group)),
+            None if account is None else sys.intern(str(account)),
             bool(header),
             offset,
             size,

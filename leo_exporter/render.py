@@ -65,7 +65,7 @@ class Chunk:
         return deflate.inflate_chunk(self.deflated)
 
 
-def _combined_crc(chunks: list[Chunk]) -> int:
+def combined_crc(chunks: list[Chunk]) -> int:
     """CRC-32 of the chunks' texts one after the other: crc(A+B) = crc(B) ^ crc(0*|B|, crc(A)) ^ crc(0*|B|)."""
     crc = 0
     for chunk in chunks:
@@ -293,7 +293,7 @@ class Renderer:
                 self._cache[key] = (stamp, value.result())
         return Exposition(
             chunks=tuple(parts),
-            crc=_combined_crc(parts),
+            crc=combined_crc(parts),
             length=sum(c.length for c in parts),
             series=sum(c.series for c in parts),
             rendered_at=now,
