@@ -312,10 +312,10 @@ class Renderer:
             return [(None, Chunk.of(text, 1))] if text else []
         if entity == "job":  # one chunk per account, in the jobs' order; made again only after a run
             statuses = ((name, stamp, jobs) for name, (jobs, stamp) in self._jobs.items())
-            return self._cached(spec, statuses, partial(self._job_text, spec))
+            return self._cached(spec, statuses, partial(self._job_text, spec), inline=True)
         if entity == "account":  # one chunk per account, like the tables; deflated again only when its text changed
             texts = ((a.name, made, made) for a in accounts if (made := self._account_text(spec, a))[1])
-            return self._cached(spec, texts, _as_is)
+            return self._cached(spec, texts, _as_is, inline=True)
         tables = ((a.name, (a.tables[entity].version, a.base), a.tables[entity]) for a in accounts)
         return self._cached(spec, tables, partial(_table_text, spec))
 
@@ -324,9 +324,12 @@ class Renderer:
         spec: MetricSpec,
         sources: Iterable[tuple[str, Hashable, S]],
         text_of: Callable[[S], tuple[str, int] | None],
+        inline: bool = False,
     ) -> list[tuple[str | None, Chunk | Future[Chunk]]]:
         """Each account's chunk of the family: the cached one while what it was made from (`stamp`)
-        is the same, else made again from `source` (deflated on the deflater's thread)."""
+        is the same, else made again from `source`: deflated on the deflater's thread, or here when
+        `inline` (the few hundred bytes of an account's job or account chunk: thousands of thread
+        handoffs at start, when every job has just run, starved the event loop at 3,000 accounts)."""
         chunks: list[tuple[str | None, Chunk | Future[Chunk]]] = []
         for name, stamp, source in sources:
             key = (spec.name, name)
@@ -336,7 +339,7 @@ class Renderer:
                 if found is None or not found[1]:  # no entry for a pair without series: finding that out
                     self._cache.pop(key, None)  # is one lookup, and most of an account's 82 families have none
                     continue
-                cached = (stamp, self._deflater.submit(*found))
+                cached = (stamp, Chunk.of(*found) if inline else self._deflater.submit(*found))
                 self._cache[key] = cached
                 self._submitted.append(key)
             if cached[1] is not None:
