@@ -322,10 +322,12 @@ class EntityTable(Generic[E]):
 
     def expire(self, now: float, offline_after: float, online_family: MetricSpec[E, NoLabels]) -> None:
         """Derive online flags from telemetry age; offline entities keep info and last seen only."""
+        previous = self.simple.get(online_family.name, {})
+        if not self.labels and not previous:  # no entity: most accounts' routers (ticked every rendering)
+            return
         cutoff = now - offline_after
         online: dict[str, float] = {}
         inventory = self.inventory
-        previous = self.simple.get(online_family.name, {})
         for entity_id in list(self.labels):
             seen = self.last_seen.get(entity_id)
             if seen is not None and seen >= cutoff:
@@ -337,7 +339,8 @@ class EntityTable(Generic[E]):
             if previous.get(entity_id) != 0.0:
                 self.clear_live(entity_id)  # just went offline (or never was online)
             online[entity_id] = 0.0
-        self.replace_family(online_family, online)
+        if online != previous:  # the same flags as before: nothing to store, no copy made
+            self.replace_family(online_family, online)
 
     def count_alerts(self, family: MetricSpec[E, NoLabels]) -> None:
         """Keep `<prefix>active_alerts` in step with the alert sets (only when they changed)."""
