@@ -37,9 +37,20 @@ class JobStatus:
     configured_interval: float = 0.0
     configured_enabled: bool = True
 
+    # Bumped by every change of a field, so the renderer remakes an account's job series only
+    # after one of its jobs changed (read before the figures: a change while they are read leaves
+    # the chunk stale, to be made again). `runs` is a dict changed in place: change it before the
+    # fields of the same update.
+    version: int = field(default=0, init=False, compare=False, repr=False)
+
     def __post_init__(self) -> None:
         self.configured_interval = self.configured_interval or self.interval
         self.configured_enabled = self.enabled
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name != "version":
+            object.__setattr__(self, "version", getattr(self, "version", 0) + 1)
 
     @property
     def key(self) -> str:

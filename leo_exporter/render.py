@@ -24,11 +24,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
-from typing import TypeVar
 
 from prometheus_client.exposition import generate_latest
 from prometheus_client.process_collector import ProcessCollector
@@ -41,7 +38,6 @@ from leo_exporter.labeltext import escape_label
 from leo_exporter.samples import Samples
 from leo_exporter.state import AccountState, EntityTable, FleetState
 
-S = TypeVar("S")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -230,24 +226,45 @@ def _lines(name: str, samples: list[tuple[str, float]]) -> str:
     return "".join(f"{name}{{{labels}}} {format_value(value)}\n" for labels, value in samples)
 
 
+class _Entry:
+    """A cached chunk of one (family, account): what it was made from (`source` and its `stamp`,
+    a version that moves with every change), the chunk, and its tag (made once, not at every
+    rendering: at 3,000 accounts a rendering has 126,000 chunks)."""
+
+    __slots__ = ("chunk", "source", "stamp", "tag")
+
+    def __init__(self, source: object, stamp: int, chunk: Chunk | Future[Chunk], tag: ChunkTag):
+        self.source = source
+        self.stamp = stamp
+        self.chunk = chunk
+        self.tag = tag
+
+
 class Renderer:
-    """Builds the exposition from the state; call only from the state worker."""
+    """Builds the exposition from the state; call only from the state worker.
+
+    A rendering allocates in proportion to what changed, not to the fleet: every (family,
+    account) chunk is looked up by names and compared by an integer version, so thousands of
+    unchanged accounts cost no new objects (objects made at every rendering and kept until the
+    next one scatter the heap between the long-lived data that job runs add meanwhile)."""
 
     def __init__(self, state: FleetState, *, shard: tuple[int, int] = (0, 1), disabled: frozenset[str] = frozenset()):
         self.state = state
         self.shard = shard  # (index, total) of this replica, for leo_exporter_shard_info
         self.disabled = disabled  # collector groups switched off: their families cost no series
         self._headers = {spec.name: Chunk.of(spec.header, 0) for spec in CATALOG}
-        # (family, account) -> (what the chunk was made from, the chunk): a table's version and
-        # labels, or the figures of the account's jobs
-        self._cache: dict[tuple[str, str], tuple[Hashable, Chunk | Future[Chunk] | None]] = {}
-        self._jobs: dict[str, tuple[list[JobStatus], Hashable]] = {}  # this rendering's jobs by account
+        self._header_tags = {spec.name: ChunkTag(spec.name, spec.collector, None, header=True) for spec in CATALOG}
+        self._cache: dict[str, dict[str, _Entry]] = {}  # family -> account -> its cached chunk
+        self._jobs_of: list[JobStatus] | None = None  # the job list `_jobs` was grouped from
+        self._jobs_count = 0  # its length then (the app replaces the list; a test may append to it)
+        self._jobs: dict[str, list[JobStatus]] = {}  # each account's jobs, in the jobs' order
         self._deflater = _Deflater()
         self._accounts: frozenset[str] = frozenset()  # the accounts of the last rendering
-        self._submitted: list[tuple[str, str]] = []  # cache keys given to the deflater this rendering
+        self._submitted: list[_Entry] = []  # entries whose chunk the deflater makes this rendering
         self._build_info = build_info_labels()
         # read /proc at every render (at least every render_interval): no second registry to scrape
         self._process = ProcessCollector(registry=None)
+        self._process_tag = ChunkTag("process", ALWAYS_ON, None)
         self.sequence = 0  # renderings begun: each one's number, whatever the wall clock does
 
     def invalidate(self) -> None:
@@ -263,34 +280,38 @@ class Renderer:
         accounts = list(self.state.accounts.values())
         names = frozenset(self.state.accounts)
         if names != self._accounts:  # departed accounts: their chunks go (a scan only when one went)
-            for key in [k for k in self._cache if k[1] not in names]:
-                del self._cache[key]
+            for family in self._cache.values():
+                for name in [n for n in family if n not in names]:
+                    del family[name]
             self._accounts = names
+        jobs = self.state.jobs
+        if jobs is not self._jobs_of or len(jobs) != self._jobs_count:  # jobs added or removed
+            self._jobs_of, self._jobs_count = jobs, len(jobs)
+            self._jobs = _jobs_by_account(jobs)
         self._submitted = []
-        self._jobs = _jobs_by_account(self.state.jobs)
         pending: list[Chunk | Future[Chunk]] = []
         tags: list[ChunkTag] = []
         for spec in CATALOG:
             if self.disabled and spec.collector in self.disabled:
                 continue
-            samples = self._family(spec, accounts)
-            if samples:
+            entries = self._family(spec, accounts)
+            if entries:
                 header = self._headers.get(spec.name)
                 if header is None:  # a family the registry installed after this renderer was made
                     header = self._headers[spec.name] = Chunk.of(spec.header, 0)
+                    self._header_tags[spec.name] = ChunkTag(spec.name, spec.collector, None, header=True)
                 pending.append(header)
-                tags.append(ChunkTag(spec.name, spec.collector, None, header=True))
-                pending.extend(chunk for _, chunk in samples)
-                tags.extend(ChunkTag(spec.name, spec.collector, account) for account, _ in samples)
+                tags.append(self._header_tags[spec.name])
+                pending.extend([entry.chunk for entry in entries])
+                tags.extend([entry.tag for entry in entries])
         process = self._process_chunk()
         if process is not None:
             pending.append(process)
-            tags.append(ChunkTag("process", ALWAYS_ON, None))
+            tags.append(self._process_tag)
         parts = [p.result() if isinstance(p, Future) else p for p in pending]
-        for key in self._submitted:  # the cache keeps chunks, not the futures of this rendering
-            stamp, value = self._cache[key]
-            if isinstance(value, Future):
-                self._cache[key] = (stamp, value.result())
+        for entry in self._submitted:  # the cache keeps chunks, not the futures of this rendering
+            if isinstance(entry.chunk, Future):
+                entry.chunk = entry.chunk.result()
         return Exposition(
             chunks=tuple(parts),
             crc=combined_crc(parts),
@@ -304,47 +325,69 @@ class Renderer:
             unsettled=tuple(sorted({j.account.name for j in self.state.jobs if j.enabled and j.last_success is None})),
         )
 
-    def _family(self, spec: MetricSpec, accounts: list[AccountState]) -> list[tuple[str | None, Chunk | Future[Chunk]]]:
-        """The family's sample chunks, each with the account it belongs to (None: no account's)."""
+    def _family(self, spec: MetricSpec, accounts: list[AccountState]) -> list[_Entry]:
+        """The family's chunks, in the accounts' order: cached ones while their source's version
+        is the same, else made again (an account with no series in it has no entry)."""
         entity = spec.entity
         if entity == "exporter":
             text = self._exporter_text(spec)
-            return [(None, Chunk.of(text, 1))] if text else []
-        if entity == "job":  # one chunk per account, in the jobs' order; made again only after a run
-            statuses = ((name, stamp, jobs) for name, (jobs, stamp) in self._jobs.items())
-            return self._cached(spec, statuses, partial(self._job_text, spec), inline=True)
-        if entity == "account":  # one chunk per account, like the tables; deflated again only when its text changed
-            texts = ((a.name, made, made) for a in accounts if (made := self._account_text(spec, a))[1])
-            return self._cached(spec, texts, _as_is, inline=True)
-        tables = ((a.name, (a.tables[entity].version, a.base), a.tables[entity]) for a in accounts)
-        return self._cached(spec, tables, partial(_table_text, spec))
+            tag = ChunkTag(spec.name, spec.collector, None)
+            return [_Entry(None, 0, Chunk.of(text, 1), tag)] if text else []
+        cache = self._cache.setdefault(spec.name, {})
+        entries: list[_Entry] = []
+        if entity == "job":  # made again only after one of the account's jobs ran or was changed
+            for name, jobs in self._jobs.items():
+                stamp = sum([job.version for job in jobs])  # versions only grow: a change moves the sum
+                entry = cache.get(name)
+                if entry is None or entry.source is not jobs or entry.stamp != stamp:
+                    entry = self._made(spec, cache, name, jobs, stamp, self._job_text(spec, jobs), inline=True)
+                if entry is not None:
+                    entries.append(entry)
+        elif entity == "account":  # made again only after the account's own series changed
+            for account in accounts:
+                stamp = account.version  # read before the text: the event loop counts requests meanwhile
+                entry = cache.get(account.name)
+                if entry is None or entry.source is not account or entry.stamp != stamp:
+                    found = self._account_text(spec, account)
+                    entry = self._made(spec, cache, account.name, account, stamp, found, inline=True)
+                if entry is not None:
+                    entries.append(entry)
+        else:  # an entity table: made again on the deflater's thread after the table changed
+            for account in accounts:
+                table = account.tables[entity]
+                entry = cache.get(account.name)
+                if entry is None or entry.source is not table or entry.stamp != table.version:
+                    entry = self._made(spec, cache, account.name, table, table.version, _table_text(spec, table))
+                if entry is not None:
+                    entries.append(entry)
+        return entries
 
-    def _cached(
+    def _made(
         self,
         spec: MetricSpec,
-        sources: Iterable[tuple[str, Hashable, S]],
-        text_of: Callable[[S], tuple[str, int] | None],
+        cache: dict[str, _Entry],
+        account: str,
+        source: object,
+        stamp: int,
+        found: tuple[str, int] | None,
         inline: bool = False,
-    ) -> list[tuple[str | None, Chunk | Future[Chunk]]]:
-        """Each account's chunk of the family: the cached one while what it was made from (`stamp`)
-        is the same, else made again from `source`: deflated on the deflater's thread, or here when
-        `inline` (the few hundred bytes of an account's job or account chunk: thousands of thread
-        handoffs at start, when every job has just run, starved the event loop at 3,000 accounts)."""
-        chunks: list[tuple[str | None, Chunk | Future[Chunk]]] = []
-        for name, stamp, source in sources:
-            key = (spec.name, name)
-            cached = self._cache.get(key)
-            if cached is None or cached[0] != stamp:
-                found = text_of(source)
-                if found is None or not found[1]:  # no entry for a pair without series: finding that out
-                    self._cache.pop(key, None)  # is one lookup, and most of an account's 82 families have none
-                    continue
-                cached = (stamp, Chunk.of(*found) if inline else self._deflater.submit(*found))
-                self._cache[key] = cached
-                self._submitted.append(key)
-            if cached[1] is not None:
-                chunks.append((name, cached[1]))
-        return chunks
+    ) -> _Entry | None:
+        """The entry of a chunk made again from `found` (its text and series): deflated on the
+        deflater's thread, or here when `inline` (the few hundred bytes of an account's job or
+        account chunk: thousands of thread handoffs at start, when every job has just run,
+        starved the event loop at 3,000 accounts). None, and no entry kept, without series."""
+        if found is None or not found[1]:
+            cache.pop(account, None)
+            return None
+        chunk = Chunk.of(*found) if inline else self._deflater.submit(*found)
+        entry = cache.get(account)
+        if entry is None:
+            entry = cache[account] = _Entry(source, stamp, chunk, ChunkTag(spec.name, spec.collector, account))
+        else:
+            entry.source, entry.stamp, entry.chunk = source, stamp, chunk
+        if not inline:
+            self._submitted.append(entry)
+        return entry
 
     def _process_chunk(self) -> Chunk | None:
         """The standard process_* families, in prometheus_client's own text."""
@@ -401,29 +444,9 @@ class Renderer:
         return _lines(name, samples), len(samples)
 
 
-def _as_is(found: tuple[str, int]) -> tuple[str, int]:
-    return found
-
-
-def _jobs_by_account(jobs: list[JobStatus]) -> dict[str, tuple[list[JobStatus], Hashable]]:
-    """Each account's jobs, with what their series are made of: the same until one of them runs
-    or is changed (thousands of accounts' job chunks are not made again at every rendering)."""
+def _jobs_by_account(jobs: list[JobStatus]) -> dict[str, list[JobStatus]]:
+    """Each account's jobs, in the jobs' order."""
     by_account: dict[str, list[JobStatus]] = {}
     for job in jobs:
         by_account.setdefault(job.account.name, []).append(job)
-    return {name: (js, (js[0].account.base, *map(_job_figures, js))) for name, js in by_account.items()}
-
-
-def _job_figures(job: JobStatus) -> tuple[object, ...]:
-    return (
-        job.call,
-        job.up,
-        job.enabled,
-        job.last_run,
-        job.last_success,
-        job.duration,
-        job.interval,
-        job.configured_enabled,
-        job.configured_interval,
-        *job.runs.items(),
-    )
+    return by_account

@@ -283,6 +283,7 @@ class Scheduler:
         except Exception as exc:  # a bug of ours: say so loudly, keep the exporter running
             log.error("job failed with an internal error", extra=extra, exc_info=True)
             error, reason = f"internal error: {type(exc).__name__}: {exc}", "internal"
+        status.runs["error" if error else "success"] += 1  # first: the fields' changes mark it changed
         status.duration = time.monotonic() - started
         status.last_run = self.clock()
         if not error:
@@ -293,7 +294,6 @@ class Scheduler:
             status.up = 1.0
             status.last_success = status.last_run
             status.last_error = ""
-            status.runs["success"] += 1
             if job.opens is not None and not job.opens.is_set():
                 job.opens.set()
                 self._open(job.opens)
@@ -307,7 +307,6 @@ class Scheduler:
             log.warning("job failed: %s", error, extra={**extra, "reason": reason, "failures": job.failures})
         status.up = 0.0
         status.last_error = error
-        status.runs["error"] += 1
         return False, retry_after
 
 

@@ -102,14 +102,8 @@ class AccountState:
         self.sites = EntityTable("site", "leo_site_", "site")
         self.pools = EntityTable("pool", "leo_data_pool_", "pool")
         self.cycles = CycleBook(cycles_kept)  # each line's last billing cycles (the usage report)
-        self.base = ""
-        for table in self.tables.values():
-            table.report = self.invalid_measurement
-        self._rebase()
-
-    @property
-    def tables(self) -> dict[str, EntityTable[Any]]:
-        return {
+        # entity -> table, made once: the renderer looks a table up for every family and account
+        self.tables: dict[str, EntityTable[Any]] = {
             "terminal": self.terminals,
             "router": self.routers,
             "service_line": self.service_lines,
@@ -118,9 +112,17 @@ class AccountState:
             "site": self.sites,
             "pool": self.pools,
         }
+        # bumped by every change of the account's own series (values, counters, provider accounts,
+        # labels), so the renderer remakes an account's chunks only after one changed
+        self.version = 0
+        self.base = ""
+        for table in self.tables.values():
+            table.report = self.invalid_measurement
+        self._rebase()
 
     def _rebase(self) -> None:
         self.base = label_fragment((("provider", self.provider), ("account", self.name)))
+        self.version += 1
         for table in self.tables.values():
             table.rebase(self.base)
 
@@ -174,6 +176,7 @@ class AccountState:
     def _add(self, family: str, fragment: str, amount: float) -> None:
         table = self.counters.setdefault(family, {})
         table[fragment] = table.get(fragment, 0.0) + amount
+        self.version += 1
 
     def count_request(self, endpoint: str, code: str) -> None:
         """One answer of the provider (the HTTP client's counting callback); a 429 is also counted
@@ -197,6 +200,7 @@ class AccountState:
             self.values.pop(name, None)
         else:
             self.values[name] = float(value)
+        self.version += 1
 
     # --- called in the state worker
     def apply_account(self, record: AccountRecord) -> None:
@@ -216,6 +220,7 @@ class AccountState:
             for rec in records
             if rec.provider_account
         }
+        self.version += 1
 
     def replace_terminals(self, records: Iterable[TerminalRecord]) -> None:
         self.terminals.replace_inventory({rec.terminal_id: rec.labels() for rec in records})
@@ -262,6 +267,7 @@ class AccountState:
     def set_balance(self, due: dict[str, float]) -> None:
         """The amount the account owes, per currency."""
         self.counters[catalog.ACCOUNT_BALANCE_DUE.name] = billing.balance(due)
+        self.version += 1
 
     def replace_products(self, records: Iterable[ProductRecord]) -> None:
         billing.replace_products(self.products, records)
