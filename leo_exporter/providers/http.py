@@ -116,14 +116,15 @@ async def decode_json(content: bytes, what: str) -> Any:
 
 
 async def decode_json_into(content: bytes, what: str, convert: Callable[[Any], T]) -> T:
-    """Decode JSON and `convert` it on a worker thread, one large body at a time: the parsed tree
-    lives only inside that call, so its peak is never held for several bodies at once."""
+    """Decode JSON and `convert` it, a large body on a worker thread and one at a time: the parsed
+    tree lives only inside that call, so its peak is never held for several bodies at once."""
 
     def work() -> T:
         return convert(decode_json_bytes(content, what))
 
-    limiter = large_decodes() if len(content) >= _THREAD_DECODE_BYTES else None
-    return await anyio.to_thread.run_sync(work, limiter=limiter)
+    if len(content) < _THREAD_DECODE_BYTES:  # a trip to a thread would cost more than the work
+        return work()
+    return await anyio.to_thread.run_sync(work, limiter=large_decodes())
 
 
 def _uncounted(*_: object) -> None:

@@ -59,6 +59,9 @@ from leo_exporter.state import EntityTable
 
 T = TypeVar("T")
 K = TypeVar("K", Literal["terminal"], Literal["service_line"])
+# Lists up to this long are parsed on the event loop (a few milliseconds): a trip to a worker
+# thread each, thousands at once at start with many accounts, queued on the thread limiter.
+INLINE_PARSE_ITEMS = 500
 
 # TerminalReport.signal key -> its family
 SIGNAL_FAMILIES = {
@@ -132,9 +135,12 @@ class OneWebDriver:
     async def _fetch(
         self, job: str, path: str, parse: Callable[[Any], T], params: dict[str, Any] | None = None
     ) -> tuple[list[T], list[str]]:
-        """Every record of a list endpoint, parsed off the event loop; bad items are listed in skipped."""
+        """Every record of a list endpoint, a long list parsed off the event loop; bad items are
+        listed in skipped."""
         items = await self.client.get_list(job, path, params)
         skipped: list[str] = []
+        if len(items) <= INLINE_PARSE_ITEMS:
+            return parse_items(items, parse, skipped), skipped
         records = await anyio.to_thread.run_sync(lambda: parse_items(items, parse, skipped))
         return records, skipped
 
