@@ -99,3 +99,33 @@ async def test_a_change_withdrawn_before_its_turn_never_runs() -> None:
         release.set()
 
     assert applied == ["taken"]
+
+
+@pytest.mark.anyio
+async def test_the_caller_running_a_batch_cancelled_leaves_no_change_unrun() -> None:
+    worker = StateWorker(FleetState())
+    release = threading.Event()
+    applied: list[str] = []
+    outcomes: dict[str, object] = {}
+    scopes: list[anyio.CancelScope] = []
+
+    async def first() -> None:  # takes the queue as a batch, then its job times out
+        with anyio.CancelScope() as scope:
+            scopes.append(scope)
+            await worker.apply(lambda: applied.append("first"))
+
+    async def second() -> None:
+        outcomes["second"] = await worker.apply(lambda: applied.append("second") or "applied")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.run, lambda: release.wait(10))
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(first)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(second)
+        await anyio.wait_all_tasks_blocked()
+        scopes[0].cancel()
+        release.set()
+
+    assert applied == ["first", "second"]  # the batch taken ran whole, and the next after it
+    assert outcomes["second"] == "applied"

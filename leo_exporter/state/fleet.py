@@ -63,7 +63,7 @@ class _Change:
 
     def __init__(self, change: Callable[[], object]):
         self.change = change
-        self.done = anyio.Event()
+        self.done = False
         self.result: object = None
         self.error: BaseException | None = None
         self.withdrawn = False  # its caller was cancelled before the worker came to it
@@ -92,17 +92,20 @@ class StateWorker:
         self.state = state
         self.limiter = anyio.CapacityLimiter(1)
         self._queue: list[_Change] = []
-        self._draining = False
+        self._batch_done: anyio.Event | None = None  # set while a batch is on its way
 
     async def apply(self, change: Callable[[], T]) -> T:
-        """Run `change` on the state worker and return its result (or raise its exception). A
-        caller cancelled before its change ran withdraws it; once running, it completes."""
+        """Run `change` on the state worker and return its result (or raise its exception). The
+        first caller that finds no batch on its way takes the queue as one; a caller cancelled
+        before its change ran withdraws it (once running, it completes)."""
         item = _Change(change)
         self._queue.append(item)
-        if not self._draining:
-            await self._drain()
         try:
-            await item.done.wait()
+            while not item.done:
+                if self._batch_done is None:
+                    await self._run_batch()
+                else:
+                    await self._batch_done.wait()
         except BaseException:
             item.withdrawn = True
             raise
@@ -110,20 +113,20 @@ class StateWorker:
             raise item.error
         return item.result  # type: ignore[return-value]
 
-    async def _drain(self) -> None:
-        """Run every queued change, batch after batch, until none is left. Shielded: the callers
-        whose changes are queued wait on this caller, whose own cancellation waits for them."""
-        self._draining = True
+    async def _run_batch(self) -> None:
+        """Run every change queued so far. Shielded: the batch holds other callers' changes,
+        and a cancellation while it waits for a render must not leave them unrun."""
+        batch, self._queue = self._queue, []
+        self._batch_done = finished = anyio.Event()
         try:
             with anyio.CancelScope(shield=True):
-                while self._queue:
-                    batch, self._queue = self._queue, []
-                    await anyio.to_thread.run_sync(_run_all, batch, limiter=self.limiter)
-                    self.state.mark_changed()
-                    for item in batch:
-                        item.done.set()
+                await anyio.to_thread.run_sync(_run_all, batch, limiter=self.limiter)
         finally:
-            self._draining = False
+            self._batch_done = None
+            self.state.mark_changed()
+            for item in batch:
+                item.done = True
+            finished.set()
 
     async def run(self, work: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(work, limiter=self.limiter)
