@@ -51,7 +51,7 @@ async def test_changes_submitted_together_share_trips_and_keep_their_order(trips
 
 
 @pytest.mark.anyio
-async def test_a_failing_change_fails_its_caller_only(trips: list[int]) -> None:
+async def test_a_failing_change_fails_its_caller_only() -> None:
     worker = StateWorker(FleetState())
     applied: list[str] = []
     outcomes: dict[str, str] = {}

@@ -110,9 +110,11 @@ def large_decodes() -> anyio.CapacityLimiter:
 
 async def decode_json(content: bytes, what: str) -> Any:
     """Decode JSON, off the event loop (and one at a time) when the body is large."""
-    if len(content) < _THREAD_DECODE_BYTES:
-        return decode_json_bytes(content, what)
-    return await anyio.to_thread.run_sync(decode_json_bytes, content, what, limiter=large_decodes())
+    return await decode_json_into(content, what, _as_is)
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 async def decode_json_into(content: bytes, what: str, convert: Callable[[Any], T]) -> T:

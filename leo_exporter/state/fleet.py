@@ -65,7 +65,7 @@ class _Change:
         self.change = change
         self.done = False
         self.result: object = None
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
         self.withdrawn = False  # its caller was cancelled before the worker came to it
 
     def run(self) -> None:
