@@ -183,6 +183,12 @@ def _table_text(spec: MetricSpec, table: EntityTable) -> tuple[str, int] | None:
     return _simple_text(name, table.labels, values), len(values)
 
 
+# Texts shorter than this are deflated on the rendering thread: handing one to the deflater costs
+# more than deflating it here, and a Future with its lock (about 1.5 KiB) held until the rendering
+# ends; at 3,000 accounts a first rendering handed over 126,000 chunks of a few hundred bytes.
+INLINE_DEFLATE_CHARS = 16_384
+
+
 class _Deflater:
     """Compresses chunks on a thread while the renderer builds the next text (ISA-L releases the
     GIL), with few chunks in flight so a full render never holds all its text at once."""
@@ -354,7 +360,9 @@ class Renderer:
                     entries.append(entry)
         else:  # an entity table: made again on the deflater's thread after the table changed
             for account in accounts:
-                table = account.tables[entity]
+                table = account.tables.get(entity)
+                if table is None:  # the account never had such an entity
+                    continue
                 entry = cache.get(account.name)
                 if entry is None or entry.source is not table or entry.stamp != table.version:
                     entry = self._made(spec, cache, account.name, table, table.version, _table_text(spec, table))
@@ -373,12 +381,13 @@ class Renderer:
         inline: bool = False,
     ) -> _Entry | None:
         """The entry of a chunk made again from `found` (its text and series): deflated on the
-        deflater's thread, or here when `inline` (the few hundred bytes of an account's job or
-        account chunk: thousands of thread handoffs at start, when every job has just run,
+        deflater's thread, or here when `inline` or short (the few hundred bytes of an account's
+        job or account chunk: thousands of thread handoffs at start, when every job has just run,
         starved the event loop at 3,000 accounts). None, and no entry kept, without series."""
         if found is None or not found[1]:
             cache.pop(account, None)
             return None
+        inline = inline or len(found[0]) < INLINE_DEFLATE_CHARS
         chunk = Chunk.of(*found) if inline else self._deflater.submit(*found)
         entry = cache.get(account)
         if entry is None:

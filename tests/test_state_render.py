@@ -13,7 +13,14 @@ from leo_exporter import catalog
 from leo_exporter import version as build
 from leo_exporter.catalog import BY_NAME
 from leo_exporter.jobstatus import JobStatus
-from leo_exporter.records import AccountRecord, ServiceLineRecord, TelemetryColumns, TerminalRecord, UsageRecord
+from leo_exporter.records import (
+    AccountRecord,
+    RouterRecord,
+    ServiceLineRecord,
+    TelemetryColumns,
+    TerminalRecord,
+    UsageRecord,
+)
 from leo_exporter.render import Renderer
 from leo_exporter.state import AccountState, FleetState
 from tests.conftest import render, require_tool
@@ -298,6 +305,19 @@ def test_account_series_follow_their_changes_under_one_renderer() -> None:
     assert figures() == (0, 1)
     account.count_request("telemetry", "200")
     assert figures() == (0, 2)
+
+
+def test_a_kind_of_entity_an_account_gains_later_appears_under_the_same_renderer() -> None:
+    state, account = fleet(Clock())
+    renderer = Renderer(state)
+    before = renderer.render().plain.decode()
+    assert "leo_router_info" not in before
+    assert set(account.tables) == {"terminal", "service_line"}  # no empty tables of unused kinds
+
+    account.replace_routers([RouterRecord("R1", "T1", "bridge")])
+    after = renderer.render().plain.decode()
+    # made after the provider named its account, it still carries the account's id
+    assert 'router_id="R1",terminal_id="T1",name="bridge",provider_account="ACC-1"} 1.0' in after
 
 
 def test_every_rendered_family_is_in_the_catalogue_with_its_type() -> None:

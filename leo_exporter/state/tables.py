@@ -46,6 +46,9 @@ class InfoLabels(Mapping[str, str]):
         return len(self._extra)
 
 
+_NONE: frozenset[str] = frozenset()  # shared: each `frozenset(())` made is a 216-byte object of its own
+
+
 def _unowned(family: object, problem: InvalidMeasurement) -> None:
     """How a table outside any account reports an invalid measurement: it has nowhere to count it."""
     if strict_measurements():
@@ -92,7 +95,7 @@ class EntityTable(Generic[E]):
         self.inventory: set[str] | None = None
         self.live_families = tuple(spec.name for spec in live)
         # labelled families that describe the entity rather than a live reading: kept offline
-        self.kept_families = frozenset(spec.name for spec in kept)
+        self.kept_families = frozenset(spec.name for spec in kept) if kept else _NONE
         self.stamps: dict[str, dict[str, float]] = {}  # family -> id -> device time of its values
         self.version = 0  # bumped by every change, so the renderer re-renders only changed tables
         # the `<prefix>tags` series: entity id -> `,tag_customer="x",...` (tagged entities only),
