@@ -47,7 +47,7 @@ import uvicorn
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive, Scope, Send
 
-from leo_exporter import catalog, deflate, handoff
+from leo_exporter import catalog, deflate, discovery, handoff
 from leo_exporter.catalog import MetricSpec, NoLabels
 from leo_exporter.connections import RequestCap, protocol_class
 from leo_exporter.hangup import ignore_sighup
@@ -156,16 +156,18 @@ class Served:
 
 def parse_filter(query: bytes, accounts: frozenset[str]) -> Filter | str:
     """`collect[]` (collector groups, as `--collector.<name>`, or `exporter`: the exporter's own
-    figures) and `account[]` of a /metrics query; or the message of a 400 for a name that is not one."""
+    figures) and `account[]` of a /metrics query; or the message of a 400 for a name that is not one.
+    `collect` (comma-separated groups) and `account` are the same, for Prometheus' `__param_<name>`
+    labels, which cannot hold `[]` (leo_exporter/discovery.py)."""
     params = urllib.parse.parse_qs(query.decode("latin-1"), keep_blank_values=True)
-    groups = params.get("collect[]")
-    wanted = params.get("account[]")
+    groups = params.get("collect[]", []) + discovery.collectors(params.get("collect", []))
+    wanted = params.get("account[]", []) + params.get("account", [])
     known = (*catalog.COLLECTORS, catalog.ALWAYS_ON)
-    if groups is not None:
+    if groups:
         unknown = sorted(set(groups) - set(known))
         if unknown:
             return f"unknown collector {', '.join(map(repr, unknown))} in collect[]; there are: {', '.join(known)}"
-    if wanted is not None:
+    if wanted:
         unknown = sorted(set(wanted) - accounts)
         if unknown:
             listed = ", ".join(sorted(accounts)[:20]) + (", ..." if len(accounts) > 20 else "")
@@ -174,8 +176,8 @@ def parse_filter(query: bytes, accounts: frozenset[str]) -> Filter | str:
                 f"this exporter polls {len(accounts)} account(s): {listed}"
             )
     return (
-        None if groups is None else frozenset(groups),
-        None if wanted is None else frozenset(wanted),
+        frozenset(groups) if groups or "collect[]" in params else None,
+        frozenset(wanted) if wanted or "account[]" in params else None,
     )
 
 
@@ -468,7 +470,8 @@ async def _exit_or_stop(popen: subprocess.Popen[bytes], stop: anyio.Event) -> No
 
 
 async def _answer(send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
-    head = [(b"content-type", b"text/plain; charset=utf-8"), *headers, *SECURITY_HEADERS]
+    typed = any(name == b"content-type" for name, _ in headers)
+    head = [*([] if typed else [(b"content-type", b"text/plain; charset=utf-8")]), *headers, *SECURITY_HEADERS]
     head.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
@@ -495,6 +498,8 @@ class FrontApp:
             await _answer(send, 200, b"ok\n")
         elif path == "/readyz":
             await self.readyz(scope, receive, send)
+        elif path == "/http_sd":
+            await self.http_sd(scope, send)
         else:
             await self.proxy(scope, receive, send)
 
@@ -538,6 +543,19 @@ class FrontApp:
             async for text in _plain_pieces(answer.parts):  # ISA-L releases the GIL on its thread
                 await send({"type": "http.response.body", "body": text, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def http_sd(self, scope: Scope, send: Send) -> None:
+        """The accounts of the exposition served, as scrape targets (leo_exporter/discovery.py)."""
+        served = self.front.served
+        if served is None:
+            await _answer(send, 503, b"no data rendered yet: the accounts are not known\n")
+            return
+        host = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"host"), None)
+        status, body = discovery.http_sd(
+            scope.get("query_string", b""), host, served.worker.accounts, self.front.telemetry_path
+        )
+        content_type = b"application/json" if status == 200 else b"text/plain; charset=utf-8"
+        await _answer(send, status, body, [(b"content-type", content_type)])
 
     async def readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Ready when the front holds an exposition and the worker runs; the worker adds the details."""
