@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,8 +278,11 @@ def prometheus_config(
         config.pop("alerting", None)
     for job in config["scrape_configs"]:
         slow = job["job_name"] != "leo-exporter"
-        for group in job["static_configs"]:
+        for group in job.get("static_configs", []):
             group["targets"] = [exporter]
+        for sd in job.get("http_sd_configs", []):  # the exporter's /http_sd, asked again every second
+            sd["url"] = urllib.parse.urlsplit(sd["url"])._replace(netloc=exporter).geturl()
+            sd["refresh_interval"] = "1s"
         interval = SPLIT_SLOW if slow else "1s"
         job.update(scrape_interval=interval, scrape_timeout="1s")
     return config
@@ -311,6 +315,55 @@ def start_prometheus(
         tmp / "prometheus.log",
     )
     return PromAPI(f"http://127.0.0.1:{port}"), prom
+
+
+@contextlib.contextmanager
+def simulator_exporter_and_prometheus(tmp: Path, file: str) -> Iterator[tuple[PromAPI, str]]:
+    """The exporter on its built-in simulator (the tests' fixed date), every first run rendered, and
+    a real Prometheus with the shipped config `file` scraping it: (Prometheus, the exporter's URL)."""
+    import sys
+
+    from tests.conftest import SIMULATED_DATE, free_port
+
+    procs = ProcessGroup()
+    try:
+        port = free_port()
+        argv = [sys.executable, "-m", "leo_exporter", "--web.listen-address", f"127.0.0.1:{port}"]
+        exporter = procs.start("exporter", [*argv, "--simulator.now", SIMULATED_DATE], tmp / "exporter.log", cwd=REPO)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/readyz", exporter, timeout=60)
+        deadline = time.monotonic() + 60
+        while "first runs: all rendered" not in httpx.get(f"{url}/readyz?verbose", timeout=5).text:
+            assert time.monotonic() < deadline, "the exporter's first runs did not all render"
+            time.sleep(0.25)
+        prom, proc = start_prometheus(procs, tmp, f"127.0.0.1:{port}", file=file)
+        wait_http(f"{prom.url}/-/ready", proc, timeout=30)
+        yield prom, url
+    finally:
+        procs.stop_all()
+
+
+def assert_every_shipped_rule_evaluates(prom: PromAPI) -> None:
+    """After 12 s of the fast job's scrapes, every shipped rule has evaluated without an error, and
+    terminals (fast) join service lines (slow) across the targets."""
+    poll(
+        "12 s of scrapes",
+        lambda: any(
+            float(r["value"][1]) >= 12 for r in prom.query('count_over_time(up{job="leo-exporter",collect="fast"}[1m])')
+        ),
+        timeout=60,
+    )
+
+    def evaluated() -> list[dict[str, Any]] | None:
+        flat = [r for g in prom.rules() for r in g["rules"]]
+        return flat if flat and not any(r["lastEvaluation"].startswith("0001") for r in flat) else None
+
+    flat = poll("every rule evaluated", evaluated, timeout=30)
+    assert len(flat) == len(rules())
+    broken = [(r["name"], r.get("lastError")) for r in flat if r["health"] != "ok"]
+    assert not broken, f"rules failing to evaluate: {broken}"
+    join = "leo_terminal_info * on (provider, account, service_line) group_left leo_service_line_active"
+    assert prom.query(join)
 
 
 def poll(what: str, check: Any, *, timeout: float, interval: float = 1.0) -> Any:

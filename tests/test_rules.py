@@ -68,9 +68,10 @@ def test_promtool_test_rules() -> None:
 
 
 @pytest.mark.e2e
-def test_promtool_check_config() -> None:
+@pytest.mark.parametrize("name", ["prometheus.yml", "prometheus-split.yml", "prometheus-http-sd.yml"])
+def test_promtool_check_config(name: str) -> None:
     promtool = require_tool("promtool")
-    run([promtool, "check", "config", str(PROMETHEUS_DIR / "prometheus.yml")])
+    run([promtool, "check", "config", str(PROMETHEUS_DIR / name)])
 
 
 @pytest.mark.e2e
