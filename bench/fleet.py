@@ -22,8 +22,10 @@ bench/results/fleet-<terminals>.json; `--json PATH`, the keys are listed in `JSO
   `--no-collector.<group>` would halve them;
 - with `--prometheus`: Debian's Prometheus scraping the exporter at `--prometheus-interval` (60 s)
   until `--prometheus-scrapes` (3) scrapes of each target, then its `scrape_duration_seconds`,
-  `scrape_samples_scraped` and its own RSS (bench/promside.py); `--prometheus-without GROUPS|auto`
-  adds a second pass against an exporter restarted with those collectors off.
+  `scrape_samples_scraped` and its own RSS (bench/promside.py); `--prometheus-split` and
+  `--prometheus-http-sd` add a pass each with the shipped split and http_sd scrape configs (a fresh
+  Prometheus each); `--prometheus-without GROUPS|auto` adds a pass against an exporter restarted
+  with those collectors off.
 
 Telemetry is long-polled as in production (`max_linger` 2 s, the job's interval as long), so a
 request is waiting when the simulator's rows arrive every 15 s.
@@ -107,6 +109,16 @@ TARGETS: dict[str, tuple[str, str, Callable[[float], bool]]] = {
         "<= 6 GiB",
         lambda v: v <= 6 * 1024,
     ),
+    "prometheus_http_sd_scrape_duration_s": (
+        "Prometheus' longest scrape, the first, shipped http_sd config (a target per account)",
+        "< 10 s",
+        lambda v: v < 10,
+    ),
+    "prometheus_http_sd_scrape_duration_last_s": (
+        "Prometheus' longest scrape, steady (the last), shipped http_sd config",
+        "< 3 s",
+        lambda v: v < 3,
+    ),
     "series_per_terminal": ("series per Starlink terminal, default collectors", "<= 35", lambda v: v <= 35),
     "peak_rss_mib": ("peak RSS of all exporter processes", "<= 450 MiB", lambda v: v <= 450),
     "worker_cpu_s_per_min": (
@@ -155,6 +167,11 @@ JSON_KEYS = (
     "prometheus_split_scrape_duration_last_s", "prometheus_split_scrape_durations_s",
     "prometheus_split_samples_scraped", "prometheus_split_samples_per_minute", "prometheus_split_all_up",
     "prometheus_split_peak_rss_mib", "prometheus_split_rss_mib",
+    # and with the shipped HTTP service discovery config (`--prometheus-http-sd`): a target per account
+    "prometheus_http_sd_interval_s", "prometheus_http_sd_scrapes", "prometheus_http_sd_scrape_duration_s",
+    "prometheus_http_sd_scrape_duration_last_s", "prometheus_http_sd_scrape_durations_s",
+    "prometheus_http_sd_samples_scraped", "prometheus_http_sd_samples_per_minute", "prometheus_http_sd_all_up",
+    "prometheus_http_sd_peak_rss_mib", "prometheus_http_sd_rss_mib",
     # the same with `--prometheus-without GROUPS`: those collectors off (exporter restarted)
     "prometheus_without", "prometheus_without_series", "prometheus_without_scrape_duration_s",
     "prometheus_without_scrape_duration_last_s", "prometheus_without_samples_scraped",
@@ -494,7 +511,7 @@ def steady_cpu(exporters: list[Proc], before: list[tuple[float, float]], seconds
 
 
 def prometheus_side(
-    exporters: list[Proc], workdir: Path, args: argparse.Namespace, prefix: str, split: bool = False
+    exporters: list[Proc], workdir: Path, args: argparse.Namespace, prefix: str, config: str = "one job"
 ) -> dict[str, Any]:
     figures = measure_prometheus(
         [exporter.url + "/metrics" for exporter in exporters],
@@ -502,7 +519,7 @@ def prometheus_side(
         parse_duration(args.prometheus_interval),
         args.prometheus_scrapes,
         log,
-        split=split,
+        config=config,
     )
     return {key.replace("prometheus_", prefix, 1): value for key, value in figures.items()}
 
@@ -558,7 +575,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results.update(prometheus_side(exporters, workdir, args, "prometheus_"))
             if args.prometheus_split:  # the shipped split scrape config, a fresh Prometheus
                 log("again with the shipped split scrape config (deploy/prometheus/prometheus-split.yml)")
-                results.update(prometheus_side(exporters, workdir, args, "prometheus_split_", split=True))
+                results.update(prometheus_side(exporters, workdir, args, "prometheus_split_", config="split"))
+            if args.prometheus_http_sd:  # a target per account, found at the exporters' /http_sd
+                log("again with the shipped http_sd config (deploy/prometheus/prometheus-http-sd.yml)")
+                results.update(prometheus_side(exporters, workdir, args, "prometheus_http_sd_", config="http_sd"))
         results.update(exporter_peaks(exporters))
         results["load_average"] = list(os.getloadavg())
         if args.prometheus and args.prometheus_without:
@@ -750,9 +770,19 @@ def targets_table(results: dict[str, Any]) -> str:
             f"{r['prometheus_split_interval_s']:g} s)"
         )
 
+    def http_sd_scrape(key: str) -> str:
+        return (
+            f"{r[key]:.2f} s ({len(r['prometheus_http_sd_scrape_durations_s'])} targets, "
+            f"{r['prometheus_http_sd_scrapes']} scrapes of each, fast every {r['prometheus_http_sd_interval_s']:g} s)"
+        )
+
     measured = {
         "prometheus_split_scrape_duration_s": lambda: split_scrape("prometheus_split_scrape_duration_s"),
         "prometheus_split_scrape_duration_last_s": lambda: split_scrape("prometheus_split_scrape_duration_last_s"),
+        "prometheus_http_sd_scrape_duration_s": lambda: http_sd_scrape("prometheus_http_sd_scrape_duration_s"),
+        "prometheus_http_sd_scrape_duration_last_s": lambda: http_sd_scrape(
+            "prometheus_http_sd_scrape_duration_last_s"
+        ),
         "prometheus_split_samples_per_minute": lambda: (
             f"{r['prometheus_split_samples_per_minute']:,.0f} (one job every "
             f"{r.get('prometheus_interval_s', math.nan):g} s: {r.get('prometheus_samples_per_minute', math.nan):,.0f})"
@@ -908,6 +938,12 @@ def main() -> int:
         action="store_true",
         help="with --prometheus: a second Prometheus with the shipped split scrape config "
         "(deploy/prometheus/prometheus-split.yml; the fast job at --prometheus-interval, the slow one 4x that)",
+    )
+    parser.add_argument(
+        "--prometheus-http-sd",
+        action="store_true",
+        help="with --prometheus: one more Prometheus with the shipped http_sd config "
+        "(deploy/prometheus/prometheus-http-sd.yml: a target per account, found at /http_sd; intervals as the split one)",
     )
     parser.add_argument(
         "--prometheus-without",

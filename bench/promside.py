@@ -19,6 +19,7 @@ import math
 import re
 import shutil
 import time
+import urllib.parse
 import zlib
 from pathlib import Path
 from typing import Any
@@ -141,28 +142,68 @@ def split_prometheus_config(targets: list[str], interval_s: float | None = None)
     return config
 
 
+HTTP_SD_CONFIG = SPLIT_CONFIG.with_name("prometheus-http-sd.yml")
+
+
+def http_sd_prometheus_config(targets: list[str], interval_s: float | None = None) -> dict[str, Any]:
+    """The shipped HTTP service discovery config (deploy/prometheus/prometheus-http-sd.yml: each
+    exporter's /http_sd lists a target per account and one for its own figures, in a fast and a
+    slow job) without rules and Alertmanager, asking every exporter of `targets`; `interval_s` as
+    for `split_prometheus_config`."""
+    config = yaml.safe_load(HTTP_SD_CONFIG.read_text())
+    config.pop("rule_files", None)
+    config.pop("alerting", None)
+    fast = parse_duration(config["scrape_configs"][0]["scrape_interval"])
+    for job in config["scrape_configs"]:
+        [shipped] = job["http_sd_configs"]
+        url = urllib.parse.urlsplit(shipped["url"])
+        job["http_sd_configs"] = [{**shipped, "url": url._replace(netloc=target).geturl()} for target in targets]
+        job["sample_limit"] = 0
+        if interval_s is not None:
+            ratio = interval_s / fast
+            job["scrape_interval"] = _duration(parse_duration(job["scrape_interval"]) * ratio)
+            job["scrape_timeout"] = _duration(parse_duration(job["scrape_timeout"]) * ratio)
+    return config
+
+
+def _discovered(config: dict[str, Any]) -> dict[str, float]:
+    """Each target the exporters' /http_sd list for the config's jobs (keyed as `_per_instance`
+    keys them), and its scrape interval."""
+    every = {}
+    for job in config["scrape_configs"]:
+        collect = next(r["replacement"] for r in job["relabel_configs"] if r["target_label"] == "collect")
+        for sd in job["http_sd_configs"]:
+            for group in httpx.get(sd["url"], timeout=30).json():
+                for target in group["targets"]:
+                    account = group["labels"].get("scrape_account", "")
+                    every[f"{target} {collect} {account}".rstrip()] = parse_duration(job["scrape_interval"])
+    return every
+
+
 def _vmhwm_mib(pid: int) -> float:
     match = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
     return int(match.group(1)) / 1024 if match else math.nan
 
 
 def _per_instance(prom: PromAPI, expr: str) -> dict[str, float]:
-    """By target: its instance, and its `collect` (fast, slow) under the split config."""
+    """By target: its instance, its `collect` (fast, slow) under the split and http_sd configs, and
+    its `scrape_account` under the http_sd one."""
     found = {}
     for r in prom.query(expr):
         labels = r["metric"]
-        key = labels.get("instance", "") + (f" {labels['collect']}" if "collect" in labels else "")
+        key = " ".join(labels[name] for name in ("instance", "collect", "scrape_account") if labels.get(name))
         found[key] = float(r["value"][1])
     return found
 
 
 def measure_prometheus(
-    metrics_urls: list[str], workdir: Path, interval_s: float, scrapes: int, log: Any = print, split: bool = False
+    metrics_urls: list[str], workdir: Path, interval_s: float, scrapes: int, log: Any = print, config: str = "one job"
 ) -> dict[str, Any]:
     """Start Prometheus on loopback scraping `metrics_urls`, wait for `scrapes` scrapes of each, and
     return its figures (keys `prometheus_*`; durations summed over targets are not meaningful, so
-    the longest target's is reported). `split`: with the shipped split config (two targets per
-    exporter, the fast one every `interval_s`, the slow one four times less often)."""
+    the longest target's is reported). `config`: "one job"; "split", the shipped split config (two
+    targets per exporter, the fast one every `interval_s`, the slow one four times less often); or
+    "http_sd", the shipped HTTP service discovery config (the same two jobs, a target per account)."""
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         raise SystemExit("prometheus is not installed (scripts/install-test-tools.sh installs Debian's)")
@@ -170,15 +211,22 @@ def measure_prometheus(
     if any(not url.endswith("/metrics") for url in metrics_urls):
         raise ValueError("Prometheus scrapes /metrics, the default path")
     data = workdir / "prometheus-data"
-    config = workdir / "prometheus.yml"
-    chosen = split_prometheus_config(targets, interval_s) if split else prometheus_config(targets, interval_s)
-    config.write_text(yaml.safe_dump(chosen))
-    every = {
-        f"{t} {group['labels']['collect']}" if split else t: parse_duration(job["scrape_interval"])
-        for job in chosen["scrape_configs"]
-        for group in job["static_configs"]
-        for t in group["targets"]
-    }
+    path = workdir / "prometheus.yml"
+    makers = {"one job": prometheus_config, "split": split_prometheus_config, "http_sd": http_sd_prometheus_config}
+    chosen = makers[config](targets, interval_s)
+    path.write_text(yaml.safe_dump(chosen))
+    every = (
+        _discovered(chosen)
+        if config == "http_sd"
+        else {
+            " ".join([t, *([group["labels"]["collect"]] if "labels" in group else [])]): parse_duration(
+                job["scrape_interval"]
+            )
+            for job in chosen["scrape_configs"]
+            for group in job["static_configs"]
+            for t in group["targets"]
+        }
+    )
     port = free_port()
     procs = ProcessGroup()
     expr_job = f'{{job="{JOB}"}}'
@@ -187,7 +235,7 @@ def measure_prometheus(
             "prometheus",
             [
                 prometheus,
-                f"--config.file={config}",
+                f"--config.file={path}",
                 f"--storage.tsdb.path={data}",
                 f"--web.listen-address=127.0.0.1:{port}",
             ],

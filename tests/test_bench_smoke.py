@@ -46,7 +46,7 @@ def test_fleet_benchmark_measures_prometheus_side_of_two_shards(tmp_path: Path) 
     result = subprocess.run(
         [sys.executable, "bench/fleet.py", "--terminals", "500", "--quick", "--skip-stock", "--shards", "2",
          "--prometheus", "--prometheus-interval", "2s", "--prometheus-scrapes", "2", "--prometheus-split",
-         "--json", str(out)],
+         "--prometheus-http-sd", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=280,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -69,6 +69,13 @@ def test_fleet_benchmark_measures_prometheus_side_of_two_shards(tmp_path: Path) 
     assert abs(figures["prometheus_split_samples_scraped"] - series) / series < 0.05
     assert figures["prometheus_split_samples_per_minute"] < figures["prometheus_samples_per_minute"]
     assert sum(figures["peak_rss_shards_mib"]) == pytest.approx(figures["peak_rss_mib"])
+    # the shipped http_sd config: each shard lists its accounts, a fast and a slow target each, and
+    # one fast target of its own figures; together every series once
+    accounts = figures["accounts"]
+    assert len(figures["prometheus_http_sd_scrape_durations_s"]) == 2 * accounts + 2
+    assert figures["prometheus_http_sd_all_up"] is True
+    assert abs(figures["prometheus_http_sd_samples_scraped"] - series) / series < 0.05
+    assert figures["targets"]["prometheus_http_sd_scrape_duration_s"]["measured"] > 0
 
 
 @pytest.mark.timeout(420)
