@@ -166,13 +166,15 @@ def parse_filter(query: bytes, accounts: frozenset[str]) -> Filter | str:
     if groups:
         unknown = sorted(set(groups) - set(known))
         if unknown:
-            return f"unknown collector {', '.join(map(repr, unknown))} in collect[]; there are: {', '.join(known)}"
+            asked = "collect[]" if "collect[]" in params else "collect"
+            return f"unknown collector {', '.join(map(repr, unknown))} in {asked}; there are: {', '.join(known)}"
     if wanted:
         unknown = sorted(set(wanted) - accounts)
         if unknown:
             listed = ", ".join(sorted(accounts)[:20]) + (", ..." if len(accounts) > 20 else "")
+            asked = "account[]" if "account[]" in params else "account"
             return (
-                f"unknown account {', '.join(map(repr, unknown[:5]))} in account[]: "
+                f"unknown account {', '.join(map(repr, unknown[:5]))} in {asked}: "
                 f"this exporter polls {len(accounts)} account(s): {listed}"
             )
     return (
@@ -546,6 +548,9 @@ class FrontApp:
 
     async def http_sd(self, scope: Scope, send: Send) -> None:
         """The accounts of the exposition served, as scrape targets (leo_exporter/discovery.py)."""
+        if scope["method"] not in ("GET", "HEAD"):
+            await _answer(send, 405, b"Method Not Allowed\n", [(b"allow", b"GET, HEAD")])
+            return
         served = self.front.served
         if served is None:
             await _answer(send, 503, b"no data rendered yet: the accounts are not known\n")

@@ -71,6 +71,8 @@ async def test_collect_narrows_the_targets_and_the_aliases_filter_like_the_brack
             )
             aliased = await http.get("/metrics", params=[("account", account), ("collect", "terminal,router")])
             wrong = await http.get("/metrics", params=[("account", "no-such-account")])
+            wrong_group = await http.get("/metrics", params=[("collect", "terminal,routers")])
+            posted = await http.post("/http_sd")
     finally:
         await exporter.aclose()
     assert {group["labels"]["__param_collect"] for group in fast} == {"terminal,router"}
@@ -80,4 +82,6 @@ async def test_collect_narrows_the_targets_and_the_aliases_filter_like_the_brack
     assert aliased.status_code == bracketed.status_code == 200
     assert series(aliased.text) == series(bracketed.text)
     assert "leo_terminal_online{" in aliased.text and "leo_service_line_info{" not in aliased.text
-    assert wrong.status_code == 400 and "unknown account 'no-such-account'" in wrong.text
+    assert wrong.status_code == 400 and "unknown account 'no-such-account' in account:" in wrong.text
+    assert wrong_group.status_code == 400 and "unknown collector 'routers' in collect;" in wrong_group.text
+    assert posted.status_code == 405
