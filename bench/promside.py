@@ -123,22 +123,30 @@ def prometheus_config(targets: list[str], interval_s: float) -> dict[str, Any]:
 SPLIT_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "prometheus-split.yml"
 
 
-def split_prometheus_config(targets: list[str], interval_s: float | None = None) -> dict[str, Any]:
-    """The shipped split scrape config (deploy/prometheus/prometheus-split.yml: fast and slow
-    `collect[]` targets of each exporter) without its rules and Alertmanager, pointed at `targets`;
-    `interval_s`: the fast job's interval instead of the file's (the slow job keeps its ratio)."""
-    config = yaml.safe_load(SPLIT_CONFIG.read_text())
+def _shipped_jobs(path: Path, interval_s: float | None) -> dict[str, Any]:
+    """A shipped multi-job config without rules and Alertmanager, no sample limit, its jobs'
+    intervals and timeouts scaled so that the first job's is `interval_s` (the others keep their ratio)."""
+    config = yaml.safe_load(path.read_text())
     config.pop("rule_files", None)
     config.pop("alerting", None)
     fast = parse_duration(config["scrape_configs"][0]["scrape_interval"])
     for job in config["scrape_configs"]:
-        for group in job["static_configs"]:
-            group["targets"] = list(targets)
         job["sample_limit"] = 0
         if interval_s is not None:
             ratio = interval_s / fast
             job["scrape_interval"] = _duration(parse_duration(job["scrape_interval"]) * ratio)
             job["scrape_timeout"] = _duration(parse_duration(job["scrape_timeout"]) * ratio)
+    return config
+
+
+def split_prometheus_config(targets: list[str], interval_s: float | None = None) -> dict[str, Any]:
+    """The shipped split scrape config (deploy/prometheus/prometheus-split.yml: fast and slow
+    `collect[]` targets of each exporter) without its rules and Alertmanager, pointed at `targets`;
+    `interval_s`: the fast job's interval instead of the file's (the slow job keeps its ratio)."""
+    config = _shipped_jobs(SPLIT_CONFIG, interval_s)
+    for job in config["scrape_configs"]:
+        for group in job["static_configs"]:
+            group["targets"] = list(targets)
     return config
 
 
@@ -150,19 +158,11 @@ def http_sd_prometheus_config(targets: list[str], interval_s: float | None = Non
     exporter's /http_sd lists a target per account and one for its own figures, in a fast and a
     slow job) without rules and Alertmanager, asking every exporter of `targets`; `interval_s` as
     for `split_prometheus_config`."""
-    config = yaml.safe_load(HTTP_SD_CONFIG.read_text())
-    config.pop("rule_files", None)
-    config.pop("alerting", None)
-    fast = parse_duration(config["scrape_configs"][0]["scrape_interval"])
+    config = _shipped_jobs(HTTP_SD_CONFIG, interval_s)
     for job in config["scrape_configs"]:
         [shipped] = job["http_sd_configs"]
         url = urllib.parse.urlsplit(shipped["url"])
         job["http_sd_configs"] = [{**shipped, "url": url._replace(netloc=target).geturl()} for target in targets]
-        job["sample_limit"] = 0
-        if interval_s is not None:
-            ratio = interval_s / fast
-            job["scrape_interval"] = _duration(parse_duration(job["scrape_interval"]) * ratio)
-            job["scrape_timeout"] = _duration(parse_duration(job["scrape_timeout"]) * ratio)
     return config
 
 
