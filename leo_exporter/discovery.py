@@ -28,6 +28,16 @@ def collectors(values: Iterable[str]) -> list[str]:
     return [name for value in values for name in value.split(",") if name]
 
 
+def unknown_collectors(groups: Iterable[str], asked: str) -> str | None:
+    """The message of a 400 for the names among `groups` that are no collector group (`asked`: the
+    query parameter that named them), or None when all are."""
+    known = (*catalog.COLLECTORS, catalog.ALWAYS_ON)
+    unknown = sorted(set(groups) - set(known))
+    if not unknown:
+        return None
+    return f"unknown collector {', '.join(map(repr, unknown))} in {asked}; there are: {', '.join(known)}"
+
+
 def http_sd(query: bytes, host: str | None, accounts: Iterable[str], metrics_path: str) -> tuple[int, bytes]:
     """The status and body of an `/http_sd` request: the target groups as JSON, or a 400's message.
 
@@ -35,14 +45,10 @@ def http_sd(query: bytes, host: str | None, accounts: Iterable[str], metrics_pat
     is one of them); `?target=host:port` names the address Prometheus scrapes (default: the Host
     this request was sent to)."""
     params = urllib.parse.parse_qs(query.decode("latin-1"), keep_blank_values=True)
-    known = (*catalog.COLLECTORS, catalog.ALWAYS_ON)
-    groups = collectors(params.get("collect", [])) or list(known)
-    unknown = sorted(set(groups) - set(known))
-    if unknown:
-        return (
-            400,
-            f"unknown collector {', '.join(map(repr, unknown))} in collect; there are: {', '.join(known)}\n".encode(),
-        )
+    groups = collectors(params.get("collect", [])) or [*catalog.COLLECTORS, catalog.ALWAYS_ON]
+    problem = unknown_collectors(groups, "collect")
+    if problem is not None:
+        return 400, f"{problem}\n".encode()
     address = (params.get("target") or [host or ""])[-1]
     if not _HOST.match(address):
         return 400, b"no usable target address: send a Host header, or ?target=host:port\n"

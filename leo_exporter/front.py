@@ -162,12 +162,9 @@ def parse_filter(query: bytes, accounts: frozenset[str]) -> Filter | str:
     params = urllib.parse.parse_qs(query.decode("latin-1"), keep_blank_values=True)
     groups = params.get("collect[]", []) + discovery.collectors(params.get("collect", []))
     wanted = params.get("account[]", []) + params.get("account", [])
-    known = (*catalog.COLLECTORS, catalog.ALWAYS_ON)
-    if groups:
-        unknown = sorted(set(groups) - set(known))
-        if unknown:
-            asked = "collect[]" if "collect[]" in params else "collect"
-            return f"unknown collector {', '.join(map(repr, unknown))} in {asked}; there are: {', '.join(known)}"
+    problem = discovery.unknown_collectors(groups, "collect[]" if "collect[]" in params else "collect")
+    if problem is not None:
+        return problem
     if wanted:
         unknown = sorted(set(wanted) - accounts)
         if unknown:
@@ -559,8 +556,7 @@ class FrontApp:
         status, body = discovery.http_sd(
             scope.get("query_string", b""), host, served.worker.accounts, self.front.telemetry_path
         )
-        content_type = b"application/json" if status == 200 else b"text/plain; charset=utf-8"
-        await _answer(send, status, body, [(b"content-type", content_type)])
+        await _answer(send, status, body, [(b"content-type", b"application/json")] if status == 200 else [])
 
     async def readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Ready when the front holds an exposition and the worker runs; the worker adds the details."""
