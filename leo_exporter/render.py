@@ -185,7 +185,8 @@ def _table_text(spec: MetricSpec, table: EntityTable) -> tuple[str, int] | None:
 
 # Texts shorter than this are deflated on the rendering thread: handing one to the deflater costs
 # more than deflating it here, and a Future with its lock (about 1.5 KiB) held until the rendering
-# ends; at 3,000 accounts a first rendering handed over 126,000 chunks of a few hundred bytes.
+# ends; at 3,000 accounts a first rendering handed over 126,000 chunks of a few hundred bytes (and
+# the thread handoffs of tiny job and account chunks starved the event loop: /readyz after 43 s).
 INLINE_DEFLATE_CHARS = 16_384
 
 
@@ -346,7 +347,7 @@ class Renderer:
                 stamp = sum([job.version for job in jobs])  # versions only grow: a change moves the sum
                 entry = cache.get(name)
                 if entry is None or entry.source is not jobs or entry.stamp != stamp:
-                    entry = self._made(spec, cache, name, jobs, stamp, self._job_text(spec, jobs), inline=True)
+                    entry = self._made(spec, cache, name, jobs, stamp, self._job_text(spec, jobs))
                 if entry is not None:
                     entries.append(entry)
         elif entity == "account":  # made again only after the account's own series changed
@@ -355,10 +356,10 @@ class Renderer:
                 entry = cache.get(account.name)
                 if entry is None or entry.source is not account or entry.stamp != stamp:
                     found = self._account_text(spec, account)
-                    entry = self._made(spec, cache, account.name, account, stamp, found, inline=True)
+                    entry = self._made(spec, cache, account.name, account, stamp, found)
                 if entry is not None:
                     entries.append(entry)
-        else:  # an entity table: made again on the deflater's thread after the table changed
+        else:  # an entity table: made again after the table changed
             for account in accounts:
                 table = account.tables.get(entity)
                 if table is None:  # the account never had such an entity
@@ -378,23 +379,21 @@ class Renderer:
         source: object,
         stamp: int,
         found: tuple[str, int] | None,
-        inline: bool = False,
     ) -> _Entry | None:
-        """The entry of a chunk made again from `found` (its text and series): deflated on the
-        deflater's thread, or here when `inline` or short (the few hundred bytes of an account's
-        job or account chunk: thousands of thread handoffs at start, when every job has just run,
-        starved the event loop at 3,000 accounts). None, and no entry kept, without series."""
+        """The entry of a chunk made again from `found` (its text and series): deflated here when
+        short (INLINE_DEFLATE_CHARS: an account's job and account chunks, the tables of small
+        accounts), else on the deflater's thread. None, and no entry kept, without series."""
         if found is None or not found[1]:
             cache.pop(account, None)
             return None
-        inline = inline or len(found[0]) < INLINE_DEFLATE_CHARS
-        chunk = Chunk.of(*found) if inline else self._deflater.submit(*found)
+        short = len(found[0]) < INLINE_DEFLATE_CHARS
+        chunk = Chunk.of(*found) if short else self._deflater.submit(*found)
         entry = cache.get(account)
         if entry is None:
             entry = cache[account] = _Entry(source, stamp, chunk, ChunkTag(spec.name, spec.collector, account))
         else:
             entry.source, entry.stamp, entry.chunk = source, stamp, chunk
-        if not inline:
+        if not short:
             self._submitted.append(entry)
         return entry
 
