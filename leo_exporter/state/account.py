@@ -91,6 +91,11 @@ TABLE_KINDS: dict[str, TableKind] = {
 
 # the kinds whose info series carry the provider's account id (Starlink's `GET /account`)
 COMMON_KINDS = ("terminal", "router", "service_line")
+# the kinds that go offline and count alerts: (kind, its online family, its alert count family)
+_AGEING = (
+    ("terminal", catalog.TERMINAL_ONLINE, catalog.TERMINAL_ACTIVE_ALERTS),
+    ("router", catalog.ROUTER_ONLINE, catalog.ROUTER_ACTIVE_ALERTS),
+)
 
 
 class AccountState:
@@ -324,13 +329,9 @@ class AccountState:
 
     def expire(self, now: float) -> None:
         """Online flags from telemetry age and the alert counts, of the tables the account has."""
-        terminals, routers = self.tables.get("terminal"), self.tables.get("router")
-        if self.online_from_telemetry:
-            if terminals is not None:
-                terminals.expire(now, self.offline_after, catalog.TERMINAL_ONLINE)
-            if routers is not None:
-                routers.expire(now, self.offline_after, catalog.ROUTER_ONLINE)
-        if terminals is not None:
-            terminals.count_alerts(catalog.TERMINAL_ACTIVE_ALERTS)
-        if routers is not None:
-            routers.count_alerts(catalog.ROUTER_ACTIVE_ALERTS)
+        for entity, online, alerts in _AGEING:
+            table = self.tables.get(entity)
+            if table is not None:
+                if self.online_from_telemetry:
+                    table.expire(now, self.offline_after, online)
+                table.count_alerts(alerts)
