@@ -175,9 +175,26 @@ def _discovered(config: dict[str, Any]) -> dict[str, float]:
         for sd in job["http_sd_configs"]:
             for group in httpx.get(sd["url"], timeout=30).json():
                 for target in group["targets"]:
-                    account = group["labels"].get("scrape_account", "")
-                    every[f"{target} {collect} {account}".rstrip()] = parse_duration(job["scrape_interval"])
+                    key = _target_key(target, collect, group["labels"].get("scrape_account", ""))
+                    every[key] = parse_duration(job["scrape_interval"])
     return every
+
+
+def _listed(config: dict[str, Any]) -> dict[str, float]:
+    """Each target of the config's static configs (keyed as `_per_instance` keys them), and its
+    scrape interval."""
+    return {
+        _target_key(target, group.get("labels", {}).get("collect", "")): parse_duration(job["scrape_interval"])
+        for job in config["scrape_configs"]
+        for group in job["static_configs"]
+        for target in group["targets"]
+    }
+
+
+def _target_key(instance: str, collect: str = "", account: str = "") -> str:
+    """How the figures name a target: its instance, then its `collect` (split and http_sd configs)
+    and its `scrape_account` (http_sd config) where it has them."""
+    return " ".join(label for label in (instance, collect, account) if label)
 
 
 def _vmhwm_mib(pid: int) -> float:
@@ -191,7 +208,7 @@ def _per_instance(prom: PromAPI, expr: str) -> dict[str, float]:
     found = {}
     for r in prom.query(expr):
         labels = r["metric"]
-        key = " ".join(labels[name] for name in ("instance", "collect", "scrape_account") if labels.get(name))
+        key = _target_key(labels.get("instance", ""), labels.get("collect", ""), labels.get("scrape_account", ""))
         found[key] = float(r["value"][1])
     return found
 
@@ -215,18 +232,7 @@ def measure_prometheus(
     makers = {"one job": prometheus_config, "split": split_prometheus_config, "http_sd": http_sd_prometheus_config}
     chosen = makers[config](targets, interval_s)
     path.write_text(yaml.safe_dump(chosen))
-    every = (
-        _discovered(chosen)
-        if config == "http_sd"
-        else {
-            " ".join([t, *([group["labels"]["collect"]] if "labels" in group else [])]): parse_duration(
-                job["scrape_interval"]
-            )
-            for job in chosen["scrape_configs"]
-            for group in job["static_configs"]
-            for t in group["targets"]
-        }
-    )
+    every = _discovered(chosen) if config == "http_sd" else _listed(chosen)
     port = free_port()
     procs = ProcessGroup()
     expr_job = f'{{job="{JOB}"}}'

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -321,8 +322,6 @@ def start_prometheus(
 def simulator_exporter_and_prometheus(tmp: Path, file: str) -> Iterator[tuple[PromAPI, str]]:
     """The exporter on its built-in simulator (the tests' fixed date), every first run rendered, and
     a real Prometheus with the shipped config `file` scraping it: (Prometheus, the exporter's URL)."""
-    import sys
-
     from tests.conftest import SIMULATED_DATE, free_port
 
     procs = ProcessGroup()
