@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import kubernetes_validate
 import pytest
@@ -32,10 +33,11 @@ from tests.test_deploy_image import read_dockerfile
 pytestmark = pytest.mark.e2e  # kubectl kustomize (an external tool) builds the overlays
 
 K8S = ROOT / "deploy" / "kubernetes"
-OVERLAYS = ("base", "operator", "sharded", "ha", "operator-split")
+OVERLAYS = ("base", "operator", "sharded", "ha", "operator-split", "operator-http-sd")
 # The oldest Kubernetes release we support, and a current one.
 KUBERNETES_VERSIONS = ("1.30.0", "1.34.0")
 CRD_GROUP = "monitoring.coreos.com/v1"
+SCRAPE_CONFIG_VERSION = "monitoring.coreos.com/v1alpha1"  # the Operator's ScrapeConfig (0.65 and later)
 SELECTOR = {"app.kubernetes.io/name": "leo-exporter", "app.kubernetes.io/instance": "leo-exporter"}
 
 
@@ -95,7 +97,7 @@ def env(obj: Obj) -> dict[str, str]:
 def test_every_builtin_resource_validates_against_the_kubernetes_schema(overlay: str, version: str) -> None:
     checked = 0
     for obj in build(K8S / overlay):
-        if obj["apiVersion"] == CRD_GROUP:
+        if obj["apiVersion"] in (CRD_GROUP, SCRAPE_CONFIG_VERSION):
             continue  # no schema in kubernetes-validate: see the structural tests below
         try:
             kubernetes_validate.validate(obj, version, strict=True)
@@ -304,6 +306,44 @@ def test_prometheus_rule_groups_are_identical_to_the_rule_files(overlay: str) ->
             assert group["name"] and group["rules"]
             for rule in group["rules"]:
                 assert ("alert" in rule) != ("record" in rule) and rule["expr"], rule
+
+
+def test_the_http_sd_scrape_configs_discover_like_the_http_sd_static_config() -> None:
+    """operator-http-sd: two ScrapeConfigs instead of the ServiceMonitor, as the jobs of
+    deploy/prometheus/prometheus-http-sd.yml (discovery query, intervals, timeouts, relabelling),
+    each asking /http_sd of the Service at its cluster DNS name, whose Host the targets inherit."""
+    objects = built("operator-http-sd")
+    assert not [name for kind, name in objects if kind == "ServiceMonitor"], "the ScrapeConfigs replace it"
+    service = one(objects, "Service")
+    namespace = service["metadata"]["namespace"]
+    address = f"{service['metadata']['name']}.{namespace}.svc:{service['spec']['ports'][0]['port']}"
+    rules_release = {o["metadata"]["labels"]["release"] for (k, _), o in objects.items() if k == "PrometheusRule"}
+    static = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus-http-sd.yml").read_text())
+    jobs = static["scrape_configs"]
+    groups: list[str] = []
+    for job, name in zip(jobs, ("fast", "slow"), strict=True):
+        config = objects["ScrapeConfig", f"leo-exporter-{name}"]
+        spec = config["spec"]
+        assert config["apiVersion"] == SCRAPE_CONFIG_VERSION
+        assert config["metadata"]["namespace"] == namespace
+        assert {config["metadata"]["labels"]["release"]} == rules_release, "selected as the rules are"
+        assert set(spec) == {"jobName", "scrapeInterval", "scrapeTimeout", "httpSDConfigs", "relabelings",
+                             "metricRelabelings"}  # fmt: skip
+        assert spec["jobName"] == "leo-exporter", "the rules and dashboards expect it"
+        [discovery] = spec["httpSDConfigs"]
+        [static_discovery] = job["http_sd_configs"]
+        url, static_url = urlsplit(discovery["url"]), urlsplit(static_discovery["url"])
+        assert (url.scheme, url.netloc) == ("http", address)
+        assert (url.path, url.query) == (static_url.path, static_url.query)
+        assert discovery["refreshInterval"] == static_discovery["refresh_interval"]
+        assert (spec["scrapeInterval"], spec["scrapeTimeout"]) == (job["scrape_interval"], job["scrape_timeout"])
+        assert spec["relabelings"] == [{"targetLabel": "collect", "replacement": name}]
+        assert job["relabel_configs"][0] == {"target_label": "collect", "replacement": name}
+        assert spec["metricRelabelings"] == [{"action": "labeldrop", "regex": "scrape_account|collect"}]
+        assert job["metric_relabel_configs"] == [{"action": "labeldrop", "regex": "scrape_account|collect"}]
+        [collect] = parse_qs(url.query)["collect"]
+        groups += collect.split(",")
+    assert sorted(groups) == sorted({*COLLECTORS, ALWAYS_ON} - DEFAULT_OFF), "every group on by default, once"
 
 
 def test_plain_base_needs_no_crds() -> None:
