@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import socket
 import struct
 import sys
@@ -31,6 +32,7 @@ import anyio
 import anyio.to_thread
 
 from leo_exporter import deflate
+from leo_exporter.labeltext import escape_label
 
 if TYPE_CHECKING:
     from leo_exporter.render import Exposition as _Exposition
@@ -60,6 +62,31 @@ class Piece:
     crc: int  # CRC-32 of the text, and of as many zero bytes (to combine CRCs without the text)
     zeros_crc: int
     series: int = 0  # samples in the chunk
+    several: bool = False  # samples of several accounts (render.EXPORTER_BLOCK): filtered by line
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """The lines of some accounts out of a chunk of several, deflated anew for one selection."""
+
+    deflated: bytes
+    crc: int
+    zeros_crc: int
+    length: int
+
+
+# The account of a sample line: every account's series begins with its provider and account labels.
+_ACCOUNT_LABEL = re.compile(rb'\{provider="(?:[^"\\]|\\.)*",account="((?:[^"\\]|\\.)*)"')
+
+
+def _kept_lines(text: bytes, accounts: frozenset[bytes]) -> bytes:
+    """The lines of `text` whose account label (as escaped in the text) is one of `accounts`."""
+    kept = []
+    for line in text.splitlines(keepends=True):
+        match = _ACCOUNT_LABEL.search(line)
+        if match is not None and match.group(1) in accounts:
+            kept.append(line)
+    return b"".join(kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +116,13 @@ class Body:
 
     def select(self, groups: frozenset[str] | None, accounts: frozenset[str] | None) -> Selection:
         """The chunks of the collector `groups` and of the `accounts` (None: no filter on it), with
-        each family's header when any of its chunks is in; chunks of no account pass `accounts`.
+        each family's header when any of its chunks is in; chunks of no account pass `accounts`,
+        and of a chunk of several accounts' samples only their lines (inflated and deflated anew).
         Costs a CRC of as many zero bytes as the selected text (ISA-L, about 10 GB/s): run it
         on a thread."""
-        chosen: list[Piece] = []
+        chosen: list[Piece | _Kept] = []
         header: Piece | None = None
+        escaped = None if accounts is None else frozenset(escape_label(name).encode() for name in accounts)
         for piece in self.pieces:
             if groups is not None and piece.group not in groups:
                 continue
@@ -102,22 +131,35 @@ class Body:
                 continue
             if accounts is not None and piece.account is not None and piece.account not in accounts:
                 continue
+            item: Piece | _Kept = piece
+            if escaped is not None and piece.several:  # the block's lines of the accounts asked for
+                text = _kept_lines(
+                    deflate.inflate_chunk(self.prefix[piece.offset : piece.offset + piece.size]), escaped
+                )
+                if not text:
+                    continue
+                zeros = deflate.crc32_of_zeros(len(text), 0)
+                item = _Kept(deflate.deflate_chunk(text), deflate.crc32(text), zeros, len(text))
             if header is not None and header.family == piece.family:
                 chosen.append(header)
                 header = None
-            chosen.append(piece)
+            chosen.append(item)
         crc = length = 0
-        ranges = [[0, len(deflate.GZIP_HEADER)]]
-        for piece in chosen:
-            crc = deflate.combine_crc(crc, piece.crc, piece.zeros_crc, piece.length)
-            length += piece.length
-            if ranges[-1][1] == piece.offset:  # neighbours in one view: fewer, larger sends
-                ranges[-1][1] = piece.offset + piece.size
-            else:
-                ranges.append([piece.offset, piece.offset + piece.size])
         whole = memoryview(self.prefix)
-        views = tuple(whole[start:end] for start, end in ranges)
-        return Selection(views, crc, length)
+        views: list[memoryview] = []
+        ranges = [[0, len(deflate.GZIP_HEADER)]]  # of the body: neighbours in one view, fewer sends
+        for item in chosen:
+            crc = deflate.combine_crc(crc, item.crc, item.zeros_crc, item.length)
+            length += item.length
+            if isinstance(item, _Kept):
+                views += [whole[start:end] for start, end in ranges] + [memoryview(item.deflated)]
+                ranges = []
+            elif ranges and ranges[-1][1] == item.offset:
+                ranges[-1][1] = item.offset + item.size
+            else:
+                ranges.append([item.offset, item.offset + item.size])
+        views += [whole[start:end] for start, end in ranges]
+        return Selection(tuple(views), crc, length)
 
 
 class Channel:
@@ -169,6 +211,7 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
             chunk.crc,
             chunk.zeros_crc,
             chunk.series,
+            int(tag.several),
         ]
         for tag, chunk in zip(exposition.tags, exposition.chunks)  # noqa: B905 (tags may be absent)
     ]
@@ -235,6 +278,7 @@ def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
             int(crc),
             int(zeros_crc),
             int(rest[0]) if rest else 0,  # a worker of a version before the count: 0
+            bool(rest[1]) if len(rest) > 1 else False,
         )
         pieces.append(piece)
         offset += size

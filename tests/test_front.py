@@ -28,6 +28,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from leo_exporter import deflate
 from leo_exporter.app import Exporter
 from leo_exporter.front import Front
 from leo_exporter.handoff import Body, acknowledge, receive, send, tail
@@ -87,6 +88,44 @@ def test_the_handoff_and_the_fronts_tail_make_one_gzip_member_every_client_reads
     assert gzip.decompress(extended) == plain + b"front_metric 1.0\n"
     single = zlib.decompressobj(16 + zlib.MAX_WBITS)  # what httpx does: it stops after one member
     assert single.decompress(extended) == plain + b"front_metric 1.0\n" and single.eof and not single.unused_data
+
+
+def test_an_account_filter_keeps_only_its_lines_of_a_chunk_of_several_accounts() -> None:
+    """A block of the exporter's own figures holds several accounts' lines; `account[]` keeps those
+    of the accounts asked for (by their label as escaped in the text), in one valid gzip member,
+    and none of a block with none of theirs (nor its header)."""
+
+    def line(account: str) -> str:
+        escaped = account.replace("\\", "\\\\").replace('"', '\\"')
+        return f'leo_exporter_job_up{{provider="starlink",account="{escaped}",call="telemetry"}} 1.0\n'
+
+    names = ["north", 'quote"d', "back\\slash", "northern"]
+    texts = ["# HELP leo_exporter_job_up up\n", "".join(line(n) for n in names), line("other")]
+    chunks = [Chunk.of(texts[0], 0), Chunk.of(texts[1], 4), Chunk.of(texts[2], 1)]
+    tags = [
+        ChunkTag("leo_exporter_job_up", "exporter", None, header=True),
+        ChunkTag("leo_exporter_job_up", "exporter", None, several=True),
+        ChunkTag("leo_exporter_job_up", "exporter", None, several=True),
+    ]
+    exposition = Exposition(
+        chunks=tuple(chunks),
+        crc=combined_crc(chunks),
+        length=sum(c.length for c in chunks),
+        series=5,
+        rendered_at=0.0,
+        tags=tuple(tags),
+        accounts=(*names, "other", "idle"),
+    )
+    body = handed_over(exposition)
+
+    def selected(accounts: set[str]) -> bytes:
+        chosen = body.select(None, frozenset(accounts))
+        return gzip.decompress(b"".join(chosen.views) + deflate.gzip_end(chosen.crc, chosen.length))
+
+    assert selected({"north"}) == (texts[0] + line("north")).encode()
+    assert selected({'quote"d', "back\\slash"}) == (texts[0] + line('quote"d') + line("back\\slash")).encode()
+    assert selected({"north", "other"}) == (texts[0] + line("north") + line("other")).encode()
+    assert selected({"idle"}) == b""
 
 
 def test_the_front_keeps_the_chunk_index_of_many_accounts_in_little_memory() -> None:

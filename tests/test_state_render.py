@@ -21,7 +21,7 @@ from leo_exporter.records import (
     TerminalRecord,
     UsageRecord,
 )
-from leo_exporter.render import Renderer
+from leo_exporter.render import EXPORTER_BLOCK, Chunk, Exposition, Renderer
 from leo_exporter.state import AccountState, FleetState
 from tests.conftest import render, require_tool
 
@@ -305,6 +305,48 @@ def test_account_series_follow_their_changes_under_one_renderer() -> None:
     assert figures() == (0, 1)
     account.count_request("telemetry", "200")
     assert figures() == (0, 2)
+
+
+def test_the_exporter_figures_of_many_accounts_are_a_few_chunks_remade_by_block() -> None:
+    """Each account's jobs and request counters are rendered in blocks of EXPORTER_BLOCK accounts (a
+    chunk each costs memory in both processes): 70 accounts make 3 chunks a family, each marked as
+    holding several accounts so an `account[]` scrape filters its lines. A change remakes only
+    the block of the account it happened to; the text is what one chunk an account gave."""
+    state = FleetState(Clock())
+    accounts = [
+        AccountState("starlink", f"acct-{n:02}", offline_after=180, online_from_telemetry=True) for n in range(70)
+    ]
+    for account in accounts:
+        state.add_account(account)
+        state.jobs.append(JobStatus(account, "telemetry", 15.0, 60.0, up=1.0, last_run=NOW))
+        account.count_request("telemetry", "200")
+    renderer = Renderer(state)
+
+    def chunks(exposition: Exposition, family: str) -> list[Chunk]:
+        return [
+            c for c, t in zip(exposition.chunks, exposition.tags, strict=True) if t.family == family and not t.header
+        ]
+
+    first = renderer.render()
+    for family in ("leo_exporter_job_up", "leo_exporter_api_requests_total"):
+        tags = [t for t in first.tags if t.family == family and not t.header]
+        assert len(tags) == -(-70 // EXPORTER_BLOCK) == 3
+        assert all(t.several and t.account is None for t in tags)
+    lines = [line for line in first.plain.decode().splitlines() if line.startswith("leo_exporter_job_up{")]
+    assert lines == [
+        f'leo_exporter_job_up{{provider="starlink",account="acct-{n:02}",call="telemetry"}} 1.0' for n in range(70)
+    ]
+    accounts[40].count_request("telemetry", "429")  # in the second block
+    state.jobs[5].up = 0.0  # in the first (a job's version moves with every change)
+    second = renderer.render()
+    for family, changed in (("leo_exporter_api_requests_total", 1), ("leo_exporter_job_up", 0)):
+        before, after = chunks(first, family), chunks(second, family)
+        assert [a is b for a, b in zip(before, after, strict=True)] == [i != changed for i in range(3)], family
+    assert 'leo_exporter_job_up{provider="starlink",account="acct-05",call="telemetry"} 0.0' in second.plain.decode()
+    counted = (
+        'leo_exporter_api_requests_total{provider="starlink",account="acct-40",endpoint="telemetry",code="429"} 1.0'
+    )
+    assert counted in second.plain.decode()
 
 
 def test_a_kind_of_entity_an_account_gains_later_appears_under_the_same_renderer() -> None:
