@@ -34,6 +34,10 @@ def test_fleet_benchmark_smoke(tmp_path: Path) -> None:
     assert figures["ingest_scrapes"] > 0
     assert 0 < figures["peak_rss_mib"] < 1024
     assert figures["scrape_gzip_p99_ms"] > 0
+    # what the start cost: both sides used CPU, no more than the machine had meanwhile
+    used = figures["startup_exporter_cpu_s"] + figures["startup_simulator_cpu_s"]
+    assert figures["startup_exporter_cpu_s"] > 0 and figures["startup_simulator_cpu_s"] > 0
+    assert used <= figures["time_to_exported_s"] * figures["cpus"] + 1
 
 
 @pytest.mark.timeout(300)
