@@ -38,6 +38,12 @@ def deflate_chunk(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush(isal_zlib.Z_SYNC_FLUSH)
 
 
+def piece(plain: bytes) -> tuple[bytes, int, int]:
+    """`plain` as a piece of a gzip member that joins others unchanged: its `deflate_chunk`, its
+    CRC-32, and the CRC-32 of as many zero bytes (what `combine_crc` needs of it)."""
+    return deflate_chunk(plain), crc32(plain), crc32_of_zeros(len(plain), 0)
+
+
 def inflate_chunk(deflated: bytes) -> bytes:
     """The text of one piece `deflate_chunk` made."""
     return isal_zlib.decompressobj(RAW).decompress(deflated)

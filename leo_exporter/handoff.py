@@ -138,8 +138,7 @@ class Body:
                 )
                 if not text:
                     continue
-                zeros = deflate.crc32_of_zeros(len(text), 0)
-                item = _Kept(deflate.deflate_chunk(text), deflate.crc32(text), zeros, len(text))
+                item = _Kept(*deflate.piece(text), len(text))
             if header is not None and header.family == piece.family:
                 chosen.append(header)
                 header = None

@@ -58,8 +58,7 @@ class Chunk:
     @classmethod
     def of(cls, text: str, series: int) -> Chunk:
         plain = text.encode()
-        deflated = deflate.deflate_chunk(plain)
-        return cls(deflated, deflate.crc32(plain), deflate.crc32_of_zeros(len(plain), 0), len(plain), series)
+        return cls(*deflate.piece(plain), len(plain), series)
 
     def plain(self) -> bytes:
         return deflate.inflate_chunk(self.deflated)
