@@ -10,7 +10,8 @@ its worker). Every account keeps its provider's default jobs and intervals. Repo
 JSON, default bench/results/accounts-<n>.json): seconds from the exporter's start to `/readyz` 200
 (the first render), to every account's first runs rendered (`/readyz?verbose`: "first runs: all
 rendered") within `--timeout`, and the peak resident memory of the front and the worker, and their
-median over `--settle` seconds after that (read every second: the worker's swings with each batch).
+median over `--settle` seconds after that (read every second: the worker's swings with each batch),
+and the CPU seconds a minute the worker and the front used over that window.
 Targets: ready in under 30 s, worker under 300 MB.
 """
 
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # the worker's memory swings by tens of MiB as telemetry batches come and go (every 15 s at
         # 1,000 Starlink accounts): one reading is no figure; the median over the settle window is
         settled: dict[str, list[float]] = {"front": [], "worker": []}
-        settle_end = time.monotonic() + args.settle
+        cpu_before, settle_start = exporter.cpu_seconds(), time.monotonic()
+        settle_end = settle_start + args.settle
         while time.monotonic() < settle_end:
             with contextlib.suppress(OSError, ValueError):
                 pids = exporter.pids()
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if len(pids) > 1:
                     settled["worker"].append(rss_mib(pids[-1]))
             time.sleep(1.0)
+        cpu_after, settle_seconds = exporter.cpu_seconds(), time.monotonic() - settle_start
         front, *workers = exporter.peak_rss_processes_mib()
         worker = statistics.median(settled["worker"]) if settled["worker"] else None
         results.update(
@@ -107,6 +110,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if settled["worker"]
                 else None,
                 "worker_rss_per_account_kib": None if worker is None else round(worker * 1024 / results["accounts"], 1),
+                # CPU seconds a minute over the settle window: what the accounts' default jobs cost
+                "worker_cpu_s_per_min": round((cpu_after[1] - cpu_before[1]) * 60 / settle_seconds, 1),
+                "front_cpu_s_per_min": round((cpu_after[0] - cpu_before[0]) * 60 / settle_seconds, 1),
                 "crashed": exporter.popen.poll() is not None,
             }
         )
@@ -134,6 +140,7 @@ def table(r: dict[str, Any]) -> str:
         ),
         ("worker RSS per account (settled)", f"{r['worker_rss_per_account_kib']} KiB", ""),
         ("front RSS peak / settled (median)", f"{r['front_peak_rss_mib']} / {r['front_rss_mib']} MiB", ""),
+        ("CPU a minute, settled: worker / front", f"{r['worker_cpu_s_per_min']} / {r['front_cpu_s_per_min']} s", ""),
     ]
     width = max(len(row[0]) for row in rows)
     lines = [f"| {'figure'.ljust(width)} | measured | target |", f"|{'-' * (width + 2)}|---|---|"]

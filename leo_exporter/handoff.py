@@ -62,7 +62,8 @@ class Piece:
     crc: int  # CRC-32 of the text, and of as many zero bytes (to combine CRCs without the text)
     zeros_crc: int
     series: int = 0  # samples in the chunk
-    several: bool = False  # samples of several accounts (render.EXPORTER_BLOCK): filtered by line
+    several: bool = False  # samples of several accounts (a block, render.py): filtered by line
+    members: tuple[str, ...] = ()  # a block's accounts (empty from a worker before they were sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,8 @@ class Body:
                 header = piece
                 continue
             if accounts is not None and piece.account is not None and piece.account not in accounts:
+                continue
+            if accounts is not None and piece.members and accounts.isdisjoint(piece.members):
                 continue
             item: Piece | _Kept = piece
             if escaped is not None and piece.several:  # the block's lines of the accounts asked for
@@ -211,6 +214,7 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
             chunk.zeros_crc,
             chunk.series,
             int(tag.several),
+            list(tag.members),
         ]
         for tag, chunk in zip(exposition.tags, exposition.chunks)  # noqa: B905 (tags may be absent)
     ]
@@ -266,6 +270,7 @@ def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
     offset = len(deflate.GZIP_HEADER)
     for family, group, account, header, size, length, crc, zeros_crc, *rest in index:
         size = int(size)
+        members = tuple(sys.intern(str(name)) for name in rest[2]) if len(rest) > 2 else ()
         piece = Piece(  # names shared, not one copy a chunk (3,000 accounts: 126,000 chunks a rendering)
             sys.intern(str(family)),
             sys.intern(str(group)),
@@ -278,6 +283,7 @@ def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
             int(zeros_crc),
             int(rest[0]) if rest else 0,  # a worker of a version before the count: 0
             bool(rest[1]) if len(rest) > 1 else False,
+            members,
         )
         pieces.append(piece)
         offset += size
@@ -289,12 +295,31 @@ def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
 def data_accounts(body: Body, config_groups: frozenset[str]) -> frozenset[str]:
     """The accounts with provider data in `body`: a chunk of theirs in a group not among
     `config_groups` (those a worker has for every configured account from its start: its own
-    figures, the account's info)."""
-    return frozenset(
-        piece.account
-        for piece in body.pieces
-        if piece.account is not None and not piece.header and piece.group not in config_groups
-    )
+    figures, the account's info); a block's accounts are its members."""
+    found = set()
+    for piece in body.pieces:
+        if piece.header or piece.group in config_groups:
+            continue
+        if piece.account is not None:
+            found.add(piece.account)
+        found.update(piece.members)
+    return frozenset(found)
+
+
+def _split(prefix: bytes, piece: Piece, accounts: frozenset[str]) -> list[tuple[bytes, Piece]]:
+    """The lines of each of `accounts` in a block `piece` of `prefix`, as a piece of its own (its
+    deflate at offset 0 of the bytes beside it); an account with no line in it has none."""
+    text = deflate.inflate_chunk(prefix[piece.offset : piece.offset + piece.size])
+    split = []
+    for name in piece.members:
+        if name not in accounts:
+            continue
+        lines = _kept_lines(text, frozenset((escape_label(name).encode(),)))
+        if lines:
+            deflated, crc, zeros_crc = deflate.piece(lines)
+            one = Piece(piece.family, piece.group, name, False, 0, len(deflated), len(lines), crc, zeros_crc)
+            split.append((deflated, dataclasses.replace(one, series=lines.count(b"\n"))))
+    return split
 
 
 def carry(new: Body, old: Body, accounts: frozenset[str], own_group: str) -> Body:
@@ -304,41 +329,53 @@ def carry(new: Body, old: Body, accounts: frozenset[str], own_group: str) -> Bod
     under each family's header: the last good data of a restarted worker's accounts, not a gap
     while their providers fail. Never a family's chunk of an account twice, never `own_group`
     (the exporter's figures: the new worker's are the true ones). Chunks are joined as they are
-    (each ends on a byte boundary of the deflate stream), never recompressed; the CRC is
-    combined. `series` stays the new worker's count. A body without its chunk index cannot be
-    spliced and is returned as is."""
+    (each ends on a byte boundary of the deflate stream), never recompressed, but for an
+    account's lines of an old block (small accounts' slow tables: render.TABLE_BLOCK), which
+    are inflated and deflated apart, as an `account[]` scrape takes them; the CRC is combined.
+    `series` stays the new worker's count. A body without its chunk index cannot be spliced
+    and is returned as is."""
     if not new.pieces or not old.pieces:
         return new
     present = {(piece.family, piece.account): piece.series for piece in new.pieces if not piece.header}
-    carried: dict[str, list[Piece]] = {}
-    replaced: dict[tuple[str, str | None], Piece] = {}  # the new worker's chunk, fuller in the old
+    # (where its deflate is, the piece): the old body's own chunks, or an account's lines of a block
+    carried: dict[str, list[tuple[bytes, Piece]]] = {}
+    replaced: dict[tuple[str, str | None], tuple[bytes, Piece]] = {}  # the new worker's, fuller in the old
     headers: dict[str, Piece] = {}
     for piece in old.pieces:
         if piece.header:
             headers[piece.family] = piece
-        elif piece.account in accounts and piece.group != own_group:
-            key = (piece.family, piece.account)
+            continue
+        if piece.group == own_group:
+            continue
+        if piece.account in accounts:
+            found = [(old.prefix, piece)]
+        elif piece.members and not accounts.isdisjoint(piece.members):  # a block: its accounts' lines
+            found = _split(old.prefix, piece, accounts)
+        else:
+            continue
+        for source, one in found:
+            key = (one.family, one.account)
             if key not in present:
-                carried.setdefault(piece.family, []).append(piece)
-            elif piece.series > present[key]:
-                replaced[key] = piece
+                carried.setdefault(one.family, []).append((source, one))
+            elif one.series > present[key]:
+                replaced[key] = (source, one)
     if not carried and not replaced:
         return new
-    order: list[tuple[Body, Piece]] = []
+    order: list[tuple[bytes, Piece]] = []
     for index, piece in enumerate(new.pieces):
         fuller = None if piece.header else replaced.get((piece.family, piece.account))
-        order.append((new, piece) if fuller is None else (old, fuller))
+        order.append((new.prefix, piece) if fuller is None else fuller)
         following = new.pieces[index + 1] if index + 1 < len(new.pieces) else None
         if following is None or following.family != piece.family:  # the family's last chunk
-            order += [(old, kept) for kept in carried.pop(piece.family, [])]
+            order += carried.pop(piece.family, [])
     for family, kept in carried.items():  # families only the old worker had (of these accounts)
-        order += [(old, headers[family])] if family in headers else []
-        order += [(old, piece) for piece in kept]
+        order += [(old.prefix, headers[family])] if family in headers else []
+        order += kept
     parts: list[bytes | memoryview] = [deflate.GZIP_HEADER]
     pieces: list[Piece] = []
     offset, crc, length = len(deflate.GZIP_HEADER), 0, 0
-    for body, piece in order:
-        parts.append(memoryview(body.prefix)[piece.offset : piece.offset + piece.size])
+    for source, piece in order:
+        parts.append(memoryview(source)[piece.offset : piece.offset + piece.size])
         pieces.append(dataclasses.replace(piece, offset=offset))
         offset += piece.size
         crc = deflate.combine_crc(crc, piece.crc, piece.zeros_crc, piece.length)

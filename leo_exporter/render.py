@@ -7,7 +7,8 @@ scrape: about 30 µs a series, a minute for two million. Here:
   f-string;
 - the output is cached as chunks, one per (family, account), kept deflated; only the chunks of
   tables that changed since the last render are redone, so a telemetry poll of one account
-  re-renders that account's terminal and router families only;
+  re-renders that account's terminal and router families only; accounts of a few entities
+  share a chunk a family with their neighbours (TABLE_BLOCK), which the front slices by line;
 - the gzip body is the cached deflate chunks between a gzip header and trailer (like pigz), so
   compressing is paid once per change, not once per scrape, and the body is never held twice
   (the chunks are sent as they are); a plain-text scrape inflates the chunks as it sends them.
@@ -83,9 +84,11 @@ class ChunkTag:
     group: str
     account: str | None
     header: bool = False
-    # samples of several accounts (the exporter's own figures of a block of accounts): an
-    # `account[]` scrape keeps only its accounts' lines of it (handoff.Body.select)
+    # samples of several accounts (a block: the exporter's own figures of accounts, or the tables
+    # of small accounts): an `account[]` scrape keeps only its accounts' lines of it
+    # (handoff.Body.select); `members` names them, in order
     several: bool = False
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +199,20 @@ def _table_text(spec: MetricSpec, table: EntityTable) -> tuple[str, int] | None:
 # chunks. A block is made again when one of its accounts' figures changed: a few hundred lines.
 EXPORTER_BLOCK = 32
 
+# An account whose table of a slow kind (service lines, pools, sites, organizations, products: no
+# live readings, changed by jobs every few minutes or hours) holds at most SMALL_TABLE entities
+# shares that table's chunks with its neighbours: accounts fall into fixed slots of TABLE_BLOCK by
+# their place in the config, and a slot's small accounts have one chunk per family instead of one
+# each (about 500 bytes of objects a chunk in the worker besides its deflate, and an index entry
+# in the front). A block is made again when one of its accounts' tables changed. Terminal and
+# router tables keep a chunk an account: telemetry remakes them every few seconds, and remaking
+# blocks of them at that pace raised the worker's resident memory at 3,000 accounts by 35 MiB
+# (more text made and dropped at each rendering) although it held 30 MB fewer objects. An
+# account with a job not yet succeeded (its last worker's data may be carried, handoff.carry)
+# keeps its own chunks too.
+TABLE_BLOCK = 8
+SMALL_TABLE = 16
+
 # Texts shorter than this are deflated on the rendering thread: handing one to the deflater costs
 # more than deflating it here, and a Future with its lock (about 1.5 KiB) held until the rendering
 # ends; at 3,000 accounts a first rendering handed over 126,000 chunks of a few hundred bytes (and
@@ -251,13 +268,14 @@ class _Entry:
     a version that moves with every change), the chunk, and its tag (made once, not at every
     rendering: at 3,000 accounts a rendering has 126,000 chunks)."""
 
-    __slots__ = ("chunk", "source", "stamp", "tag")
+    __slots__ = ("chunk", "seen", "source", "stamp", "tag")
 
-    def __init__(self, source: object, stamp: int, chunk: Chunk | Future[Chunk], tag: ChunkTag):
+    def __init__(self, source: object, stamp: int, chunk: Chunk | Future[Chunk], tag: ChunkTag, seen: int = 0):
         self.source = source
         self.stamp = stamp
         self.chunk = chunk
         self.tag = tag
+        self.seen = seen  # the last rendering that used it (Renderer.sequence)
 
 
 class Renderer:
@@ -298,6 +316,7 @@ class Renderer:
         sequence = self.sequence
         now = self.state.clock()
         accounts = list(self.state.accounts.values())
+        unsettled = frozenset(j.account.name for j in self.state.jobs if j.enabled and j.last_success is None)
         names = frozenset(self.state.accounts)
         if names != self._accounts:  # departed accounts: their chunks go (a scan only when one went)
             for family in self._cache.values():
@@ -314,7 +333,7 @@ class Renderer:
         for spec in CATALOG:
             if self.disabled and spec.collector in self.disabled:
                 continue
-            entries = self._family(spec, accounts)
+            entries = self._family(spec, accounts, unsettled)
             if entries:
                 header = self._headers.get(spec.name)
                 if header is None:  # a family the registry installed after this renderer was made
@@ -342,10 +361,10 @@ class Renderer:
             sequence=sequence,
             tags=tuple(tags),
             accounts=tuple(a.name for a in accounts),
-            unsettled=tuple(sorted({j.account.name for j in self.state.jobs if j.enabled and j.last_success is None})),
+            unsettled=tuple(sorted(unsettled)),
         )
 
-    def _family(self, spec: MetricSpec, accounts: list[AccountState]) -> list[_Entry]:
+    def _family(self, spec: MetricSpec, accounts: list[AccountState], unsettled: frozenset[str]) -> list[_Entry]:
         """The family's chunks, in the accounts' order: cached ones while their source's version
         is the same, else made again (an account with no series in it has no entry)."""
         entity = spec.entity
@@ -358,10 +377,12 @@ class Renderer:
         if entity == "job":  # made again only after one of the block's jobs ran or was changed
             lists = list(self._jobs.values())
             stamps = [sum([job.version for job in jobs]) for jobs in lists]  # versions only grow
-            return self._blocks(spec, cache, lists, stamps, lambda jobs: self._job_text(spec, jobs))
+            names = [jobs[0].account.name for jobs in lists]
+            return self._blocks(spec, cache, lists, stamps, names, lambda jobs: self._job_text(spec, jobs))
         if entity == "account" and spec.collector == ALWAYS_ON:  # the exporter's figures of each account
             stamps = [account.version for account in accounts]  # read before the texts (see below)
-            return self._blocks(spec, cache, accounts, stamps, lambda account: self._account_text(spec, account))
+            names = [account.name for account in accounts]
+            return self._blocks(spec, cache, accounts, stamps, names, lambda account: self._account_text(spec, account))
         if entity == "account":  # made again only after the account's own series changed
             for account in accounts:
                 stamp = account.version  # read before the text: the event loop counts requests meanwhile
@@ -372,15 +393,60 @@ class Renderer:
                 if entry is not None:
                     entries.append(entry)
         else:  # an entity table: made again after the table changed
-            for account in accounts:
+            entries = self._tables(spec, cache, accounts, unsettled)
+        return entries
+
+    def _tables(
+        self, spec: MetricSpec, cache: dict[str, _Entry], accounts: list[AccountState], unsettled: frozenset[str]
+    ) -> list[_Entry]:
+        """A table family's chunks in the accounts' order. The accounts fall into fixed slots of
+        TABLE_BLOCK by their place in the config, so one account's change of size or settling
+        reshapes only its own slot's blocks; in a slot, a run of small settled accounts' tables of
+        a slow kind shares a chunk, any other table has its own (the same text in the same order
+        either way). Chunks no longer used (an account that joined a block, a block that is gone)
+        are dropped, so none is held twice."""
+        entity = spec.entity
+        sequence = self.sequence
+        entries: list[_Entry] = []
+        run: list[EntityTable] = []  # small accounts' tables waiting for their block
+        names: list[str] = []
+
+        def text(table: EntityTable) -> tuple[str, int] | None:
+            return _table_text(spec, table)
+
+        for slot in range(0, len(accounts), TABLE_BLOCK):
+            part = stamp = 0
+            for index in range(slot, min(slot + TABLE_BLOCK, len(accounts))):
+                account = accounts[index]
                 table = account.tables.get(entity)
                 if table is None:  # the account never had such an entity
                     continue
+                if not table.live_families and len(table.labels) <= SMALL_TABLE and account.name not in unsettled:
+                    run.append(table)
+                    names.append(account.name)
+                    stamp += table.version
+                    continue
+                if run:
+                    entry = self._block(spec, cache, f"\x00block {slot}.{part}", run, stamp, names, text)
+                    part, stamp = part + 1, 0
+                    entries += [entry] if entry is not None else []
+                    run.clear()
+                    names.clear()
                 entry = cache.get(account.name)
                 if entry is None or entry.source is not table or entry.stamp != table.version:
                     entry = self._made(spec, cache, account.name, table, table.version, _table_text(spec, table))
+                else:
+                    entry.seen = sequence
                 if entry is not None:
                     entries.append(entry)
+            if run:
+                entry = self._block(spec, cache, f"\x00block {slot}.{part}", run, stamp, names, text)
+                entries += [entry] if entry is not None else []
+                run.clear()
+                names.clear()
+        if len(cache) > len(entries):  # a chunk this rendering did not use
+            for key in [key for key, entry in cache.items() if entry.seen != sequence]:
+                del cache[key]
         return entries
 
     def _blocks(
@@ -389,26 +455,41 @@ class Renderer:
         cache: dict[str, _Entry],
         members: Sequence[_M],
         stamps: list[int],
+        names: list[str],
         text: Callable[[_M], tuple[str, int]],
     ) -> list[_Entry]:
-        """A family's chunks of `members` (each account's jobs, or each account) in blocks of
-        EXPORTER_BLOCK, in order: a block's chunk is cached while its members are the same objects
-        and the sum of their `stamps` (versions, which only grow) is the same."""
+        """A family's chunks of `members` (each account's jobs, or each account; `names`: their
+        accounts) in blocks of EXPORTER_BLOCK, in order."""
         entries: list[_Entry] = []
         for start in range(0, len(members), EXPORTER_BLOCK):
-            sources = tuple(members[start : start + EXPORTER_BLOCK])
-            stamp = sum(stamps[start : start + EXPORTER_BLOCK])
+            end = start + EXPORTER_BLOCK
             key = f"\x00block {start // EXPORTER_BLOCK}"  # no account is named so (config names are printable)
-            entry = cache.get(key)
-            held = entry.source if entry is not None else ()
-            same = isinstance(held, tuple) and len(held) == len(sources) and all(map(operator.is_, held, sources))
-            if entry is None or not same or entry.stamp != stamp:
-                texts = [text(member) for member in sources]
-                found = "".join([t for t, _ in texts]), sum([n for _, n in texts])
-                entry = self._made(spec, cache, key, sources, stamp, found, several=True)
+            entry = self._block(spec, cache, key, members[start:end], sum(stamps[start:end]), names[start:end], text)
             if entry is not None:
                 entries.append(entry)
         return entries
+
+    def _block(
+        self,
+        spec: MetricSpec,
+        cache: dict[str, _Entry],
+        key: str,
+        sources: Sequence[_M],
+        stamp: int,
+        accounts: Sequence[str],
+        text: Callable[[_M], tuple[str, int] | None],
+    ) -> _Entry | None:
+        """One block's chunk, cached while its members are the same objects and the sum of their
+        versions (which only grow) is the same; a cached one costs no new object."""
+        entry = cache.get(key)
+        if entry is not None and entry.stamp == stamp:
+            held = entry.source
+            if isinstance(held, tuple) and len(held) == len(sources) and all(map(operator.is_, held, sources)):
+                entry.seen = self.sequence
+                return entry
+        texts = [found for member in sources if (found := text(member)) is not None]
+        joined = "".join([t for t, _ in texts]), sum([n for _, n in texts])
+        return self._made(spec, cache, key, tuple(sources), stamp, joined, members=tuple(accounts))
 
     def _made(
         self,
@@ -418,7 +499,7 @@ class Renderer:
         source: object,
         stamp: int,
         found: tuple[str, int] | None,
-        several: bool = False,
+        members: tuple[str, ...] = (),
     ) -> _Entry | None:
         """The entry of a chunk made again from `found` (its text and series): deflated here when
         short (INLINE_DEFLATE_CHARS: an account's job and account chunks, the tables of small
@@ -429,11 +510,12 @@ class Renderer:
         short = len(found[0]) < INLINE_DEFLATE_CHARS
         chunk = Chunk.of(*found) if short else self._deflater.submit(*found)
         entry = cache.get(account)
-        if entry is None:
-            tag = ChunkTag(spec.name, spec.collector, None if several else account, several=several)
-            entry = cache[account] = _Entry(source, stamp, chunk, tag)
+        if entry is None or entry.tag.members != members:  # a new chunk, or a block's new members
+            several = bool(members)
+            tag = ChunkTag(spec.name, spec.collector, None if several else account, several=several, members=members)
+            entry = cache[account] = _Entry(source, stamp, chunk, tag, self.sequence)
         else:
-            entry.source, entry.stamp, entry.chunk = source, stamp, chunk
+            entry.source, entry.stamp, entry.chunk, entry.seen = source, stamp, chunk, self.sequence
         if not short:
             self._submitted.append(entry)
         return entry

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from leo_exporter import deflate
 from leo_exporter.app import Exporter
 from leo_exporter.front import Front
-from leo_exporter.handoff import Body, acknowledge, receive, send, tail
+from leo_exporter.handoff import Body, acknowledge, carry, data_accounts, receive, send, tail
 from leo_exporter.render import Chunk, ChunkTag, Exposition, Renderer, combined_crc
 from leo_exporter.state import FleetState
 from leo_exporter.webconfig import FrontTokenGate
@@ -126,6 +126,71 @@ def test_an_account_filter_keeps_only_its_lines_of_a_chunk_of_several_accounts()
     assert selected({'quote"d', "back\\slash"}) == (texts[0] + line('quote"d') + line("back\\slash")).encode()
     assert selected({"north", "other"}) == (texts[0] + line("north") + line("other")).encode()
     assert selected({"idle"}) == b""
+
+
+def exposition_of(parts: list[tuple[str, ChunkTag]]) -> Exposition:
+    """An exposition of these texts and tags, as the renderer would make it."""
+    chunks = [Chunk.of(text, text.count("\n") if not tag.header else 0) for text, tag in parts]
+    return Exposition(
+        chunks=tuple(chunks),
+        crc=combined_crc(chunks),
+        length=sum(c.length for c in chunks),
+        series=sum(c.series for c in chunks),
+        rendered_at=0.0,
+        tags=tuple(tag for _, tag in parts),
+        accounts=("a", "b", "c"),
+    )
+
+
+def test_a_restart_carries_an_accounts_lines_out_of_the_last_workers_block_of_small_accounts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Small accounts share a chunk a family (render.TABLE_BLOCK). When a restarted worker has not
+    yet got an account's data, the front carries that account's lines out of the last worker's
+    block (and only them: the others are in the new worker's own block), under the header, once;
+    a block's members count as accounts with data. An `account[]` scrape passes over a block
+    none of whose members it asks for without inflating it."""
+    family, header = "leo_service_line_active", "# TYPE leo_service_line_active gauge\n"
+
+    def line(account: str, value: float) -> str:
+        return f'{family}{{provider="starlink",account="{account}",service_line="SL"}} {value}\n'
+
+    head = ChunkTag(family, "service_line", None, header=True)
+    old = handed_over(
+        exposition_of(
+            [
+                (header, head),
+                (
+                    "".join(line(n, 1.0) for n in "abc"),
+                    ChunkTag(family, "service_line", None, several=True, members=("a", "b", "c")),
+                ),
+            ]
+        )
+    )
+    assert data_accounts(old, frozenset({"exporter"})) == {"a", "b", "c"}
+    new = handed_over(  # b's first runs have not succeeded: a and c in a block, b (nothing yet) apart
+        exposition_of(
+            [
+                (header, head),
+                (
+                    line("a", 2.0) + line("c", 2.0),
+                    ChunkTag(family, "service_line", None, several=True, members=("a", "c")),
+                ),
+            ]
+        )
+    )
+    spliced = carry(new, old, frozenset({"b"}), "exporter")
+    text = gzip.decompress(spliced.prefix + deflate.gzip_end(spliced.crc, spliced.length)).decode()
+    assert text == header + line("a", 2.0) + line("c", 2.0) + line("b", 1.0)
+    assert [(p.account, p.members) for p in spliced.pieces if not p.header] == [(None, ("a", "c")), ("b", ())]
+
+    inflated = []
+    inflate = deflate.inflate_chunk
+    monkeypatch.setattr(deflate, "inflate_chunk", lambda data: inflated.append(data) or inflate(data))
+    assert new.select(None, frozenset({"zed"})).length == 0
+    assert not inflated
+    assert new.select(None, frozenset({"c"})).length == len(header + line("c", 2.0))
+    assert len(inflated) == 1
 
 
 def test_the_front_keeps_the_chunk_index_of_many_accounts_in_little_memory() -> None:

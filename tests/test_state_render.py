@@ -21,7 +21,7 @@ from leo_exporter.records import (
     TerminalRecord,
     UsageRecord,
 )
-from leo_exporter.render import EXPORTER_BLOCK, Chunk, Exposition, Renderer
+from leo_exporter.render import EXPORTER_BLOCK, SMALL_TABLE, TABLE_BLOCK, Chunk, Exposition, Renderer
 from leo_exporter.state import AccountState, FleetState
 from tests.conftest import render, require_tool
 
@@ -347,6 +347,77 @@ def test_the_exporter_figures_of_many_accounts_are_a_few_chunks_remade_by_block(
         'leo_exporter_api_requests_total{provider="starlink",account="acct-40",endpoint="telemetry",code="429"} 1.0'
     )
     assert counted in second.plain.decode()
+
+
+def test_the_service_lines_of_small_accounts_share_chunks_in_blocks_with_the_same_text(monkeypatch) -> None:
+    """Accounts of a few terminals each (a reseller's sites) had a chunk per family each, about
+    500 bytes of objects a chunk in the worker. The tables that change only with the slow jobs
+    (service lines, pools, sites, ...: kinds without live readings) of small accounts now share
+    one chunk a family per slot of TABLE_BLOCK accounts, naming them as members; a large account,
+    one with a job that has not yet succeeded (whose last worker's data the front may carry), and
+    every terminal and router table (remade with each telemetry batch) keep chunks of their own.
+    The text is the same, in the same order, as one chunk an account; a change remakes only the
+    block it happened in, an account settling reshapes only its own slot, and a chunk no longer
+    used is not kept."""
+    state = FleetState(Clock())
+    accounts = []
+    for n in range(20):
+        account = AccountState("starlink", f"site-{n:02}", offline_after=180, online_from_telemetry=True)
+        state.add_account(account)
+        size = SMALL_TABLE + 1 if n == 9 else 2  # site-09 is large
+        account.replace_service_lines([ServiceLineRecord(f"SL{n}-{i}", "", "P1", True) for i in range(size)])
+        account.replace_terminals([TerminalRecord(f"T{n}", f"SL{n}-0", f"T{n}", "", "")])
+        state.jobs.append(JobStatus(account, "service_lines", 15.0, 60.0, up=1.0, last_run=NOW, last_success=NOW))
+        accounts.append(account)
+    state.jobs[15].last_success = None  # site-15's first run has not succeeded yet
+    family = "leo_service_line_active"
+
+    def blocks(exposition: Exposition, family: str = family) -> list[tuple[str | None, tuple[str, ...]]]:
+        return [(t.account, t.members) for t in exposition.tags if t.family == family and not t.header]
+
+    state.tick()
+    renderer = Renderer(state)
+    first = renderer.render()
+    names = [f"site-{n:02}" for n in range(20)]
+    assert TABLE_BLOCK == 8  # slots: site-00 to 07, 08 to 15, 16 to 19
+    assert (
+        blocks(first)
+        == [
+            (None, tuple(names[0:8])),
+            (None, (names[8],)),  # the run before the large account
+            ("site-09", ()),
+            (None, tuple(names[10:15])),
+            ("site-15", ()),
+            (None, tuple(names[16:20])),
+        ]
+    )
+    assert blocks(first, "leo_terminal_info") == [(name, ()) for name in names]
+    monkeypatch.setattr("leo_exporter.render.TABLE_BLOCK", 1)
+    monkeypatch.setattr("leo_exporter.render.SMALL_TABLE", 0)
+
+    def samples(exposition: Exposition) -> list[str]:  # the process' own figures move meanwhile
+        return [line for line in exposition.plain.decode().splitlines() if "process_" not in line]
+
+    assert samples(render(state)) == samples(first)  # the text of one chunk an account
+    monkeypatch.undo()
+
+    def chunks(exposition: Exposition) -> list[Chunk]:
+        tags = exposition.tags
+        return [c for c, t in zip(exposition.chunks, tags, strict=True) if t.family == family and not t.header]
+
+    accounts[3].replace_service_lines([ServiceLineRecord("SL3-0", "", "P1", False)])
+    second = renderer.render()
+    assert [a is b for a, b in zip(chunks(first), chunks(second), strict=True)] == [False, *[True] * 5]
+    assert 'leo_service_line_active{provider="starlink",account="site-03",service_line="SL3-0"} 0.0' in (
+        second.plain.decode().splitlines()
+    )
+    state.jobs[15].last_success = NOW  # site-15 settles: its slot's last block runs to it
+    third = renderer.render()
+    assert blocks(third)[3:] == [(None, tuple(names[10:16])), (None, tuple(names[16:20]))]
+    assert [a is b for a, b in zip(chunks(second)[:3], chunks(third)[:3], strict=True)] == [True] * 3
+    assert chunks(third)[-1] is chunks(second)[-1]  # the other slots' blocks are the same chunks
+    assert "site-15" not in renderer._cache[family]  # its own chunk is not kept beside the block
+    assert len(renderer._cache[family]) == 5
 
 
 def test_a_kind_of_entity_an_account_gains_later_appears_under_the_same_renderer() -> None:
