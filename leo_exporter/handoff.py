@@ -17,6 +17,7 @@ back must not hold every newer rendering back.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import re
 import socket
@@ -24,7 +25,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -173,6 +174,10 @@ class Channel:
         self.writing = threading.Lock()
 
     def sendall(self, *parts: bytes | memoryview) -> None:
+        self.send_frame(parts)
+
+    def send_frame(self, parts: Iterable[bytes | memoryview]) -> None:
+        """Send `parts` whole, taking each only when the one before is sent."""
         with self.writing:
             for part in parts:
                 self.sock.sendall(part)
@@ -196,11 +201,7 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
     `complete`: rendered after every job's first run."""
     if isinstance(channel, socket.socket):
         channel = Channel(channel)
-    pieces = exposition.gzip_pieces()  # about 1 MiB each: the body is never joined whole here
-    last = pieces[-1]
-    end = len(deflate.DEFLATE_END) + deflate.TRAILER_SIZE
-    if last[-end : -deflate.TRAILER_SIZE] != deflate.DEFLATE_END:
-        raise HandoffError("the exposition does not end as the renderer ends it")
+    end = len(deflate.DEFLATE_END) + deflate.TRAILER_SIZE  # the front makes its own end
     fields = {"length": exposition.length, "series": exposition.series, "rendered_at": exposition.rendered_at}
     index = [
         [
@@ -223,7 +224,7 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
     extra = {"chunks": index, "accounts": list(exposition.accounts), "unsettled": list(exposition.unsettled)}
     header = json.dumps({**fields, "crc": exposition.crc, "complete": complete, **extra}).encode()
     start = _FRAME.pack(_MAGIC, len(header), exposition.gzip_size - end) + header
-    channel.sendall(start, *pieces[:-1], memoryview(last)[:-end])
+    channel.send_frame(itertools.chain((start,), exposition.body_pieces()))  # about 1 MiB each
     if channel.sock.recv(1) != ACK:
         raise HandoffError("the front closed the handoff socket")
 

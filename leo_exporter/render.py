@@ -26,7 +26,7 @@ import math
 import operator
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -121,20 +121,20 @@ class Exposition:
         body = sum(len(c.deflated) for c in self.chunks)
         return len(deflate.GZIP_HEADER) + body + len(deflate.DEFLATE_END) + deflate.TRAILER_SIZE
 
-    def gzip_pieces(self, piece_bytes: int = 1 << 20) -> list[bytes]:
-        """The gzip body in pieces of about `piece_bytes` (small chunks joined, large ones as they are)."""
-        pieces: list[bytes] = []
+    def body_pieces(self, piece_bytes: int = 1 << 20) -> Iterator[bytes]:
+        """The gzip header and the chunks (no deflate end, no trailer) in pieces of about
+        `piece_bytes`, made one at a time as they are taken: sending a rendering holds one piece,
+        not a second copy of the body (30 MiB at 50,000 terminals, at every rendering)."""
         group: list[bytes] = [deflate.GZIP_HEADER]
         size = len(deflate.GZIP_HEADER)
         for chunk in self.chunks:
             if size + len(chunk.deflated) > piece_bytes and group:
-                pieces.append(b"".join(group))
+                yield b"".join(group)
                 group, size = [], 0
             group.append(chunk.deflated)
             size += len(chunk.deflated)
-        group.append(self.trailer)
-        pieces.append(b"".join(group))
-        return pieces
+        if group:
+            yield b"".join(group)
 
     @property
     def gzipped(self) -> bytes:
