@@ -72,7 +72,9 @@ class RateBudget:
         self.pauses = 0  # pauses begun so far (a 429 to a request older than the last one is an echo)
         self.storm = False  # a 429 came back and no other answer since: one request at a time
         self.probe: Ticket | None = None  # the storm's request in flight
-        self.probe_done = anyio.Event()
+        # set when the probe's answer came; made with each probe (an Event and its deque are
+        # about 900 bytes, and most accounts never have a probe)
+        self.probe_done: anyio.Event | None = None
 
     def _refill(self, now: float) -> None:
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
@@ -87,8 +89,8 @@ class RateBudget:
                 if now < self.paused_until:
                     await anyio.sleep(self.paused_until - now)
                     continue
-                if self.probe is not None:  # a storm's probe is out: wait for its answer
-                    await self.probe_done.wait()
+                if self.probe is not None and self.probe_done is not None:  # a storm's probe is out
+                    await self.probe_done.wait()  # its answer
                     continue
                 sent = self.sent
                 while sent and now - sent[0] >= WINDOW + SLACK:
@@ -113,7 +115,8 @@ class RateBudget:
         None: an answer from a caller that keeps no tickets, taken as the probe's."""
         if self.probe is not None and (ticket is None or self.probe is ticket):
             self.probe = None
-            self.probe_done.set()
+            if self.probe_done is not None:
+                self.probe_done.set()
 
     def pause(self, seconds: float | None, ticket: Ticket | None = None) -> float:
         """A 429 answered `ticket`'s request: send nothing for `seconds` (the provider's
