@@ -7,8 +7,9 @@ scrape: about 30 µs a series, a minute for two million. Here:
   f-string;
 - the output is cached as chunks, one per (family, account), kept deflated; only the chunks of
   tables that changed since the last render are redone, so a telemetry poll of one account
-  re-renders that account's terminal and router families only; accounts of a few entities
-  share a chunk a family with their neighbours (TABLE_BLOCK), which the front slices by line;
+  re-renders that account's terminal and router families only; the service lines, pools and
+  other slow tables of accounts of a few entities share a chunk a family with their neighbours
+  (TABLE_BLOCK), which the front slices by line;
 - the gzip body is the cached deflate chunks between a gzip header and trailer (like pigz), so
   compressing is paid once per change, not once per scrape, and the body is never held twice
   (the chunks are sent as they are); a plain-text scrape inflates the chunks as it sends them.
