@@ -63,8 +63,12 @@ class Piece:
     crc: int  # CRC-32 of the text, and of as many zero bytes (to combine CRCs without the text)
     zeros_crc: int
     series: int = 0  # samples in the chunk
-    several: bool = False  # samples of several accounts (a block, render.py): filtered by line
-    members: tuple[str, ...] = ()  # a block's accounts (empty from a worker before they were sent)
+    members: tuple[str, ...] = ()  # a block's accounts (render.py): its lines are filtered by account
+
+    @property
+    def several(self) -> bool:
+        """Samples of several accounts: a block."""
+        return bool(self.members)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +177,6 @@ class Channel:
         self.sock = sock
         self.writing = threading.Lock()
 
-    def sendall(self, *parts: bytes | memoryview) -> None:
-        self.send_frame(parts)
-
     def send_frame(self, parts: Iterable[bytes | memoryview]) -> None:
         """Send `parts` whole, taking each only when the one before is sent."""
         with self.writing:
@@ -188,7 +189,7 @@ class Channel:
         def beat() -> None:
             try:
                 while True:
-                    self.sendall(HEARTBEAT)
+                    self.send_frame((HEARTBEAT,))
                     time.sleep(every)
             except OSError:  # the front is gone; PR_SET_PDEATHSIG ends this process
                 return
@@ -214,7 +215,6 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
             chunk.crc,
             chunk.zeros_crc,
             chunk.series,
-            int(tag.several),
             list(tag.members),
         ]
         for tag, chunk in zip(exposition.tags, exposition.chunks)  # noqa: B905 (tags may be absent)
@@ -271,7 +271,7 @@ def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
     offset = len(deflate.GZIP_HEADER)
     for family, group, account, header, size, length, crc, zeros_crc, *rest in index:
         size = int(size)
-        members = tuple(sys.intern(str(name)) for name in rest[2]) if len(rest) > 2 else ()
+        members = tuple(sys.intern(str(name)) for name in rest[1]) if len(rest) > 1 else ()
         piece = Piece(  # names shared, not one copy a chunk (3,000 accounts: 126,000 chunks a rendering)
             sys.intern(str(family)),
             sys.intern(str(group)),
@@ -283,7 +283,6 @@ def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
             int(crc),
             int(zeros_crc),
             int(rest[0]) if rest else 0,  # a worker of a version before the count: 0
-            bool(rest[1]) if len(rest) > 1 else False,
             members,
         )
         pieces.append(piece)
@@ -318,8 +317,9 @@ def _split(prefix: bytes, piece: Piece, accounts: frozenset[str]) -> list[tuple[
         lines = _kept_lines(text, frozenset((escape_label(name).encode(),)))
         if lines:
             deflated, crc, zeros_crc = deflate.piece(lines)
-            one = Piece(piece.family, piece.group, name, False, 0, len(deflated), len(lines), crc, zeros_crc)
-            split.append((deflated, dataclasses.replace(one, series=lines.count(b"\n"))))
+            series = lines.count(b"\n")
+            one = Piece(piece.family, piece.group, name, False, 0, len(deflated), len(lines), crc, zeros_crc, series)
+            split.append((deflated, one))
     return split
 
 

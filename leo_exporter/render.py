@@ -85,11 +85,15 @@ class ChunkTag:
     group: str
     account: str | None
     header: bool = False
-    # samples of several accounts (a block: the exporter's own figures of accounts, or the tables
-    # of small accounts): an `account[]` scrape keeps only its accounts' lines of it
-    # (handoff.Body.select); `members` names them, in order
-    several: bool = False
+    # a block's accounts, in order (the exporter's own figures of accounts, or the slow tables of
+    # small accounts): an `account[]` scrape keeps only its accounts' lines of it
+    # (handoff.Body.select); empty for a chunk of one account or of none
     members: tuple[str, ...] = ()
+
+    @property
+    def several(self) -> bool:
+        """Samples of several accounts: a block."""
+        return bool(self.members)
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,6 +419,13 @@ class Renderer:
         def text(table: EntityTable) -> tuple[str, int] | None:
             return _table_text(spec, table)
 
+        def close_run(key: str, stamp: int) -> None:
+            entry = self._block(spec, cache, key, run, stamp, names, text)
+            if entry is not None:
+                entries.append(entry)
+            run.clear()
+            names.clear()
+
         for slot in range(0, len(accounts), TABLE_BLOCK):
             part = stamp = 0
             for index in range(slot, min(slot + TABLE_BLOCK, len(accounts))):
@@ -428,11 +439,8 @@ class Renderer:
                     stamp += table.version
                     continue
                 if run:
-                    entry = self._block(spec, cache, f"\x00block {slot}.{part}", run, stamp, names, text)
+                    close_run(f"\x00block {slot}.{part}", stamp)
                     part, stamp = part + 1, 0
-                    entries += [entry] if entry is not None else []
-                    run.clear()
-                    names.clear()
                 entry = cache.get(account.name)
                 if entry is None or entry.source is not table or entry.stamp != table.version:
                     entry = self._made(spec, cache, account.name, table, table.version, _table_text(spec, table))
@@ -441,10 +449,7 @@ class Renderer:
                 if entry is not None:
                     entries.append(entry)
             if run:
-                entry = self._block(spec, cache, f"\x00block {slot}.{part}", run, stamp, names, text)
-                entries += [entry] if entry is not None else []
-                run.clear()
-                names.clear()
+                close_run(f"\x00block {slot}.{part}", stamp)
         if len(cache) > len(entries):  # a chunk this rendering did not use
             for key in [key for key, entry in cache.items() if entry.seen != sequence]:
                 del cache[key]
@@ -512,8 +517,7 @@ class Renderer:
         chunk = Chunk.of(*found) if short else self._deflater.submit(*found)
         entry = cache.get(account)
         if entry is None or entry.tag.members != members:  # a new chunk, or a block's new members
-            several = bool(members)
-            tag = ChunkTag(spec.name, spec.collector, None if several else account, several=several, members=members)
+            tag = ChunkTag(spec.name, spec.collector, None if members else account, members=members)
             entry = cache[account] = _Entry(source, stamp, chunk, tag, self.sequence)
         else:
             entry.source, entry.stamp, entry.chunk, entry.seen = source, stamp, chunk, self.sequence

@@ -104,8 +104,8 @@ def test_an_account_filter_keeps_only_its_lines_of_a_chunk_of_several_accounts()
     chunks = [Chunk.of(texts[0], 0), Chunk.of(texts[1], 4), Chunk.of(texts[2], 1)]
     tags = [
         ChunkTag("leo_exporter_job_up", "exporter", None, header=True),
-        ChunkTag("leo_exporter_job_up", "exporter", None, several=True),
-        ChunkTag("leo_exporter_job_up", "exporter", None, several=True),
+        ChunkTag("leo_exporter_job_up", "exporter", None, members=tuple(names)),
+        ChunkTag("leo_exporter_job_up", "exporter", None, members=("other",)),
     ]
     exposition = Exposition(
         chunks=tuple(chunks),
@@ -162,7 +162,7 @@ def test_a_restart_carries_an_accounts_lines_out_of_the_last_workers_block_of_sm
                 (header, head),
                 (
                     "".join(line(n, 1.0) for n in "abc"),
-                    ChunkTag(family, "service_line", None, several=True, members=("a", "b", "c")),
+                    ChunkTag(family, "service_line", None, members=("a", "b", "c")),
                 ),
             ]
         )
@@ -174,7 +174,7 @@ def test_a_restart_carries_an_accounts_lines_out_of_the_last_workers_block_of_sm
                 (header, head),
                 (
                     line("a", 2.0) + line("c", 2.0),
-                    ChunkTag(family, "service_line", None, several=True, members=("a", "c")),
+                    ChunkTag(family, "service_line", None, members=("a", "c")),
                 ),
             ]
         )
