@@ -163,4 +163,5 @@ async def test_the_simulator_keeps_closed_cycles_and_the_exporter_shows_the_prev
         assert ends[sln] == starts[sln] == parse_instant(item["startDate"] + "T00:00:00Z")
         got = {s.labels["class"]: s.value for s in previous if s.labels["service_line"] == sln}
         assert got["priority"] == pytest.approx(float(before["totalPriorityGB"]) * 1e9)
-        assert got["standard"] == pytest.approx(float(before["totalStandardGB"]) * 1e9)
+        # a class the line used in neither cycle is not exported (leo_exporter/state/billing.py)
+        assert got.get("standard", 0.0) == pytest.approx(float(before["totalStandardGB"]) * 1e9)

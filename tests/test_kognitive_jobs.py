@@ -202,9 +202,8 @@ async def test_the_documented_samples_become_contract_metrics(api: respx.MockRou
     assert by(m["leo_service_line_active"], "service_line")["DEV-SL-1113999-92299-13"].value == 1.0
 
     used = {(s.labels["service_line"], s.labels["class"]): s.value for s in m["leo_service_line_usage_bytes"]}
-    assert used == {
-        ("AST-1935975-91695-67", c): 0.0 for c in ("priority", "standard", "opt_in_priority", "non_billable")
-    }
+    # every class is "0.00" in both cycles of the documented sample: only `priority` is exported
+    assert used == {("AST-1935975-91695-67", "priority"): 0.0}
     start = by(m["leo_service_line_billing_cycle_start_timestamp_seconds"], "service_line")
     assert start["AST-1935975-91695-67"].value == 1761955200.0  # 2025-11-01T00:00Z
     day = by(m["leo_service_line_daily_usage_date_timestamp_seconds"], "service_line")

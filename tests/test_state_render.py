@@ -15,6 +15,7 @@ from leo_exporter.catalog import BY_NAME
 from leo_exporter.jobstatus import JobStatus
 from leo_exporter.records import (
     AccountRecord,
+    CycleUsage,
     RouterRecord,
     ServiceLineRecord,
     TelemetryColumns,
@@ -235,6 +236,46 @@ def test_a_report_of_a_cycle_that_has_ended_is_the_previous_cycles() -> None:
     assert prev == 5e9
     assert series(result, "leo_service_line_previous_cycle_end_timestamp_seconds", service_line="SL-1") == 2.0
     assert series(result, "leo_service_line_usage_limit_bytes", service_line="SL-1") == 50e9  # the plan's, kept
+
+
+def usage_classes(result, family: str, line: str = "SL-1") -> dict[str, float]:
+    return {
+        dict(key)["class"]: value for key, value in result.get(family, {}).items() if dict(key)["service_line"] == line
+    }
+
+
+def test_a_usage_class_a_line_used_in_neither_cycle_is_not_exported_but_priority_always_is() -> None:
+    """A priority plan's line never uses `standard`, and most lines never opt in: such zeros are
+    not series. A class used this cycle, on the newest day or in the previous cycle is exported in
+    all three families (so it does not vanish when a cycle starts), and `priority` always is."""
+    state, account = fleet(Clock())
+    end = 4_102_444_800.0
+    zeros = {"priority": 0.0, "standard": 0.0, "opt_in_priority": 0.0, "non_billable": 0.0}
+    account.apply_usage(
+        [
+            UsageRecord(
+                "SL-1",
+                {**zeros, "priority": 5e9, "non_billable": 1e6},
+                cycle_start=1.0,
+                cycle_end=end,
+                daily_by_class={**zeros, "priority": 2e8},
+                previous=CycleUsage(0.0, 1.0, {**zeros, "standard": 3e9}),
+            ),
+            UsageRecord("SL-2", dict(zeros), cycle_start=1.0, cycle_end=end),
+        ]
+    )
+    result = scrape(state)
+    shown = {"priority", "standard", "non_billable"}  # opt_in_priority: 0 everywhere
+    for family in (
+        "leo_service_line_usage_bytes",
+        "leo_service_line_daily_usage_bytes",
+        "leo_service_line_previous_cycle_usage_bytes",
+    ):
+        assert set(usage_classes(result, family)) == shown, family
+    assert usage_classes(result, "leo_service_line_usage_bytes")["standard"] == 0.0  # used last cycle only
+    assert usage_classes(result, "leo_service_line_previous_cycle_usage_bytes")["standard"] == 3e9
+    # a line that used nothing keeps its priority figure, which the plan-limit rules read
+    assert usage_classes(result, "leo_service_line_usage_bytes", "SL-2") == {"priority": 0.0}
 
 
 def test_job_series_carry_provider_account_and_the_bare_call() -> None:

@@ -1590,6 +1590,7 @@ def terminal_detail() -> dm.Dashboard:
 # --------------------------------------------------------------------------- data usage
 
 U = 'provider=~"$provider",account=~"$account",service_line=~"$service_line"'
+PRIORITY = ',class="priority"'
 SL_NAME = (
     "* on (provider, account, service_line) group_left (name) "
     "max by (provider, account, service_line, name) (leo_service_line_info)"
@@ -2298,13 +2299,20 @@ def data_usage() -> dm.Dashboard:
                 )
             ]
             + [
+                # a class the line used in neither cycle is not exported: 0 where the line has a cycle
                 target(
                     f"max by (provider, account, service_line) "
-                    f"(leo_service_line_previous_cycle_usage_bytes{{{U}{sel}}})",
+                    f"(leo_service_line_previous_cycle_usage_bytes{{{U}{sel}}})"
+                    + (
+                        ""
+                        if sel == PRIORITY
+                        else f" or 0 * max by (provider, account, service_line) "
+                        f"(leo_service_line_previous_cycle_usage_bytes{{{U}{PRIORITY}}})"
+                    ),
                     instant=True,
                     table=True,
                 )
-                for sel in (',class="priority"', ',class="standard"', ',class="non_billable"')
+                for sel in (PRIORITY, ',class="standard"', ',class="non_billable"')
             ]
             + [
                 target(

@@ -30,6 +30,27 @@ def lagging(rec: UsageRecord, now: float | None) -> UsageRecord:
     )
 
 
+# Always exported where a provider reports it, even at 0: the plan-limit rules read it
+# (`service_line:leo_service_line_usage_bytes:counted` falls back to the other classes without it).
+ALWAYS_SHOWN_CLASSES = frozenset({"priority"})
+
+
+def shown_classes(rec: UsageRecord) -> frozenset[str]:
+    """The usage classes a line has used this cycle, on the newest day or in the previous cycle,
+    and `priority`. A class that stayed 0 for two cycles is not exported: a line's plan uses
+    `priority` or `standard`, almost never both, and most never opt in (issue 29: 5.4 of the 45.6
+    series a Starlink terminal had were such zeros). Two cycles, so a class does not vanish at
+    each cycle's start and come back with its first byte."""
+    previous = rec.previous.by_class if rec.previous else {}
+    reported = {*rec.by_class, *(rec.daily_by_class or {}), *previous}
+    used = {k for figures in (rec.by_class, rec.daily_by_class or {}, previous) for k, v in figures.items() if v}
+    return frozenset(used | (ALWAYS_SHOWN_CLASSES & reported))
+
+
+def _by_class(figures: dict[str, float] | None, shown: frozenset[str]) -> dict[tuple[str], float]:
+    return {(k,): v for k, v in (figures or {}).items() if k in shown}
+
+
 def apply_usage(
     table: EntityTable[Literal["service_line"]], records: Iterable[UsageRecord], now: float | None = None
 ) -> None:
@@ -37,12 +58,11 @@ def apply_usage(
     for rec in records:
         rec = lagging(rec, now)
         sln = rec.service_line
-        table.set_labelled(catalog.SERVICE_LINE_USAGE_BYTES, sln, {(k,): v for k, v in rec.by_class.items()})
+        shown = shown_classes(rec)
+        table.set_labelled(catalog.SERVICE_LINE_USAGE_BYTES, sln, _by_class(rec.by_class, shown))
         # No reported day (a cycle's first day, the previous cycle not asked for): no daily
         # figure, rather than the last one seen, which would pass for the newest day.
-        table.set_labelled(
-            catalog.SERVICE_LINE_DAILY_USAGE_BYTES, sln, {(k,): v for k, v in (rec.daily_by_class or {}).items()}
-        )
+        table.set_labelled(catalog.SERVICE_LINE_DAILY_USAGE_BYTES, sln, _by_class(rec.daily_by_class, shown))
         table.set(catalog.SERVICE_LINE_DAILY_USAGE_DATE_TIMESTAMP_SECONDS, sln, rec.daily_date)
         table.set(catalog.SERVICE_LINE_USAGE_LIMIT_BYTES, sln, rec.limit_bytes)
         table.set(catalog.SERVICE_LINE_BILLING_CYCLE_START_TIMESTAMP_SECONDS, sln, rec.cycle_start)
@@ -52,7 +72,7 @@ def apply_usage(
         table.set_labelled(
             catalog.SERVICE_LINE_PREVIOUS_CYCLE_USAGE_BYTES,
             sln,
-            {(k,): v for k, v in (previous.by_class if previous else {}).items()},
+            _by_class(previous.by_class if previous else None, shown),
         )
         table.set(
             catalog.SERVICE_LINE_PREVIOUS_CYCLE_START_TIMESTAMP_SECONDS, sln, previous.start if previous else None
