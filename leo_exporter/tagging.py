@@ -19,7 +19,6 @@ from leo_exporter.state import AccountState, FleetState
 from leo_exporter.tags import (
     FileRow,
     LineView,
-    Resolution,
     TagsConfig,
     TagsFileError,
     TerminalView,
@@ -67,7 +66,9 @@ class Tagging:
         self._applied: Hashable = None
         self.generation = 0
         self._logged: int | None = None  # the generation last logged at info
-        self.last = Resolution()
+        # the counts of the last resolution, to log when they change (not the resolution: its
+        # tags of every entity, 26 MiB at 50,000 terminals, live in the tables already)
+        self.last_counts: tuple[list[int], int] = ([], 0)
         self.error = ""
 
     @property
@@ -131,7 +132,8 @@ class Tagging:
             on_terminals, on_lines = by_account[account.name]
             account.terminals.set_tags(on_terminals)
             account.service_lines.set_tags(on_lines)
-        if res.rule_terminals != self.last.rule_terminals or res.file_terminals != self.last.file_terminals:
+        counts = (res.rule_terminals, res.file_terminals)
+        if counts != self.last_counts:
             # info when the rules or the file are new (start, reload, file read); debug as the
             # fleet's inventories change the counts (at start, once per account and listing)
             level = logging.INFO if self._logged != self.generation and terminals else logging.DEBUG
@@ -143,7 +145,7 @@ class Tagging:
                 res.rule_terminals,
                 res.file_terminals,
             )
-        self.last = res
+        self.last_counts = counts
 
 
 def views_from_exposition(text: str) -> tuple[list[TerminalView], list[LineView]]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from leo_exporter import catalog
-from leo_exporter.providers.common import parse_items
+from leo_exporter.providers.common import parse_items, timestamp
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.names import MAX_FIELDS, MAX_REMEMBERED, OTHER, WARNINGS_PER_MINUTE, UnknownNames
 from leo_exporter.providers.starlink.telemetry import FUTURE_TOLERANCE, MAX_ALERT_NAMES, StreamDecoder
@@ -197,3 +197,13 @@ def test_an_accounts_counter_family_has_a_bounded_number_of_label_sets() -> None
     assert len(requests) == MAX_COUNTER_SERIES + 1
     assert requests['endpoint="other",code="other"'] == 500.0
     assert requests['endpoint="/e0",code="200"'] == 2.0
+
+
+def test_a_date_is_read_as_unix_seconds_and_a_bad_one_fails_every_time_it_comes() -> None:
+    """Dates are parsed once per text and shared (a fleet's usage repeats a few dates over every
+    line): the same text always reads the same, and a bad one is not remembered as good."""
+    for _ in range(2):
+        assert timestamp("2025-11-01", "startDate") == 1761955200.0
+        assert timestamp(" 2025-11-01T12:00:00+02:00 ", "endDate") == 1761991200.0
+        with pytest.raises(BadResponse, match=r"startDate: '2025-13-01' is not an ISO 8601 date"):
+            timestamp("2025-13-01", "startDate")

@@ -164,6 +164,7 @@ class EntityTable(Generic[E]):
 
     def ensure(self, entity_id: str) -> None:
         if entity_id not in self.labels:
+            entity_id = intern(entity_id)  # the same string as telemetry's ids (strip_prefix)
             self.labels[entity_id] = self._identity(entity_id)
             self.attrs[entity_id] = {}
             self._rebuild_info(entity_id)

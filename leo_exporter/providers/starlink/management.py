@@ -234,7 +234,7 @@ def newest_day(cycles: list[Any], what: str) -> tuple[dict[str, float] | None, f
     for cls, key in CLASS_DAILY.items():
         value = _number(newest, key, what)
         if value is not None:
-            daily[cls] = value * GB
+            daily[cls] = value * GB or 0.0  # `or 0.0`: one shared zero, most classes of most lines
     return daily, date
 
 
@@ -243,7 +243,7 @@ def _class_totals(cycle: dict[str, Any], what: str) -> dict[str, float]:
     for cls, key in CLASS_TOTALS.items():
         value = _number(cycle, key, what)
         if value is not None:
-            by_class[cls] = value * GB
+            by_class[cls] = value * GB or 0.0  # one shared zero (10,000 lines: 65,000 zeros)
     return by_class
 
 
