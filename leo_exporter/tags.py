@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,9 +54,8 @@ FILE_ID_COLUMNS = ("terminal_id", "kit_serial", "service_line")
 
 
 def tag_label(key: str) -> str:
-    """The label a tag key becomes: `customer` -> `tag_customer` (kube-state-metrics' habit);
-    interned: every tagged entity holds it (28,000 copies of a few names at 10,000 terminals)."""
-    return sys.intern(f"tag_{key}")
+    """The label a tag key becomes: `customer` -> `tag_customer` (kube-state-metrics' habit)."""
+    return f"tag_{key}"
 
 
 def _one_or_many(value: object) -> object:

@@ -41,9 +41,9 @@ def shown_classes(rec: UsageRecord) -> frozenset[str]:
     `priority` or `standard`, almost never both, and most never opt in (issue 29: 5.4 of the 45.6
     series a Starlink terminal had were such zeros). Two cycles, so a class does not vanish at
     each cycle's start and come back with its first byte."""
-    previous = rec.previous.by_class if rec.previous else {}
-    reported = {*rec.by_class, *(rec.daily_by_class or {}), *previous}
-    used = {k for figures in (rec.by_class, rec.daily_by_class or {}, previous) for k, v in figures.items() if v}
+    cycles = (rec.by_class, rec.daily_by_class or {}, rec.previous.by_class if rec.previous else {})
+    reported = {k for figures in cycles for k in figures}
+    used = {k for figures in cycles for k, v in figures.items() if v}
     return frozenset(used | (ALWAYS_SHOWN_CLASSES & reported))
 
 

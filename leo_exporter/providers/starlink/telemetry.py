@@ -14,7 +14,6 @@ its device until a restart); alert names beyond MAX_ALERT_NAMES per account are 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import h3
 
 from leo_exporter import catalog
 from leo_exporter.catalog import MetricSpec, NoLabels
+from leo_exporter.labeltext import intern
 from leo_exporter.providers.common import FUTURE_TOLERANCE
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.names import LabelBound
@@ -135,7 +135,7 @@ class TelemetryBatch:
 def strip_prefix(device_id: str, prefix: str) -> str:
     """The id without its prefix, interned: every batch names its devices again, and the state keys
     its stamps and alerts by these strings (two copies of each id at 10,000 terminals otherwise)."""
-    return sys.intern(device_id[len(prefix) :]) if device_id.startswith(prefix) else sys.intern(device_id)
+    return intern(device_id[len(prefix) :] if device_id.startswith(prefix) else device_id)
 
 
 class _H3Cache:
