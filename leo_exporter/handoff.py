@@ -1,7 +1,10 @@
 """The worker hands each finished exposition to the front process over a Unix socket pair.
 
-One frame per rendering: a fixed header (magic, header length, body length), a small JSON header
-(plain length, series, when rendered, and each chunk's family, group, account, sizes and CRCs) and
+One frame per rendering: a fixed header (magic, header length, index length, body length), a
+small JSON header (plain length, series, when rendered, the names the index refers to), the chunk
+index (each chunk's family, group, account, sizes and CRCs: INDEX_FIELDS integers a chunk, in one
+array, not a JSON list each: at 3,000 accounts a rendering has about 50,000 chunks, and lists of
+them made and parsed at every rendering came and went by the tens of MB in both processes) and
 the complete gzip body. The chunk index lets the front answer a `collect[]` or `account[]`
 scrape by slicing the body it holds (`Body.select`): no render, no recompression. The front answers one byte once
 it serves the new body, so whatever the worker reports as rendered (`/readyz?verbose`) is what
@@ -25,6 +28,7 @@ import struct
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,10 +42,14 @@ from leo_exporter.labeltext import escape_label
 if TYPE_CHECKING:
     from leo_exporter.render import Exposition as _Exposition
 
-_MAGIC = b"LEO1"
-_FRAME = struct.Struct("<4sIQ")
+_MAGIC = b"LEO2"
+_FRAME = struct.Struct("<4sIQQ")  # magic, then the sizes of the JSON header, the index and the body
 ACK = b"\x06"
-HEARTBEAT = _FRAME.pack(_MAGIC, 0, 0)  # a frame with no header and no body
+HEARTBEAT = _FRAME.pack(_MAGIC, 0, 0, 0)  # a frame with no header and no body
+# A chunk in the index: family, group, account (name numbers, -1: none), header (0 or 1), bytes of
+# deflate, bytes of text, CRC, CRC of as many zeros, series, members (a block's list number, -1: none)
+INDEX_FIELDS = 10
+_INDEX_TYPE = "q"  # signed 64-bit, in this machine's order: both ends are processes of one machine
 HEARTBEAT_EVERY = 1.0  # seconds between two heartbeats of the worker
 
 
@@ -204,29 +212,42 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
         channel = Channel(channel)
     end = len(deflate.DEFLATE_END) + deflate.TRAILER_SIZE  # the front makes its own end
     fields = {"length": exposition.length, "series": exposition.series, "rendered_at": exposition.rendered_at}
-    index = [
-        [
-            tag.family,
-            tag.group,
-            tag.account,
-            int(tag.header),
-            len(chunk.deflated),
-            chunk.length,
-            chunk.crc,
-            chunk.zeros_crc,
-            chunk.series,
-            list(tag.members),
-        ]
-        for tag, chunk in zip(exposition.tags, exposition.chunks)  # noqa: B905 (tags may be absent)
-    ]
-    if len(index) != len(exposition.chunks):
-        index = []  # an exposition without its index: served whole, never sliced
-    extra = {"chunks": index, "accounts": list(exposition.accounts), "unsettled": list(exposition.unsettled)}
-    header = json.dumps({**fields, "crc": exposition.crc, "complete": complete, **extra}).encode()
-    start = _FRAME.pack(_MAGIC, len(header), exposition.gzip_size - end) + header
-    channel.send_frame(itertools.chain((start,), exposition.body_pieces()))  # about 1 MiB each
+    names: list[str] = []
+    members: list[list[str]] = []
+    index = array(_INDEX_TYPE)
+    if len(exposition.tags) == len(exposition.chunks):  # else no index: served whole, never sliced
+        names, members, index = _index(exposition)
+    extra = {"names": names, "members": members, "accounts": list(exposition.accounts)}
+    header = json.dumps(
+        {**fields, "crc": exposition.crc, "complete": complete, **extra, "unsettled": list(exposition.unsettled)}
+    ).encode()
+    packed = memoryview(index).cast("B")
+    start = _FRAME.pack(_MAGIC, len(header), len(packed), exposition.gzip_size - end) + header
+    channel.send_frame(itertools.chain((start, packed), exposition.body_pieces()))  # about 1 MiB each
     if channel.sock.recv(1) != ACK:
         raise HandoffError("the front closed the handoff socket")
+
+
+def _index(exposition: _Exposition) -> tuple[list[str], list[list[str]], array[int]]:
+    """The names the chunks refer to (each once), the blocks' member lists (each once) and the
+    chunk index, INDEX_FIELDS integers a chunk."""
+    numbers: dict[str, int] = {}
+    blocks: dict[int, int] = {}  # id of a block's members tuple (held by its tag) -> its list number
+    members: list[list[str]] = []
+    index = array(_INDEX_TYPE)
+    add = index.extend
+    for tag, chunk in zip(exposition.tags, exposition.chunks, strict=True):
+        family = numbers.setdefault(tag.family, len(numbers))
+        group = numbers.setdefault(tag.group, len(numbers))
+        account = -1 if tag.account is None else numbers.setdefault(tag.account, len(numbers))
+        block = -1
+        if tag.members:
+            block = blocks.setdefault(id(tag.members), len(members))
+            if block == len(members):
+                members.append(list(tag.members))
+        size = len(chunk.deflated)
+        add((family, group, account, tag.header, size, chunk.length, chunk.crc, chunk.zeros_crc, chunk.series, block))
+    return list(numbers), members, index
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytes:
@@ -248,15 +269,19 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes:
 def receive(sock: socket.socket) -> Body | None:
     """Read one frame (blocking): a rendering, which the caller swaps in, then calls
     `acknowledge`, or None for a heartbeat (not acknowledged)."""
-    magic, header_size, body_size = _FRAME.unpack(_read_exactly(sock, _FRAME.size))
+    magic, header_size, index_size, body_size = _FRAME.unpack(_read_exactly(sock, _FRAME.size))
     if magic != _MAGIC:
         raise HandoffError("the handoff socket sent something that is no exposition frame")
     if header_size == 0:
         return None
     header = json.loads(_read_exactly(sock, header_size))
+    index = array(_INDEX_TYPE)
+    if index_size % (index.itemsize * INDEX_FIELDS):
+        raise HandoffError("the exposition's chunk index is cut short")
+    index.frombytes(_read_exactly(sock, index_size))
     prefix = _read_exactly(sock, body_size)
     fields = (int(header["crc"]), int(header["length"]), int(header["series"]), float(header["rendered_at"]))
-    pieces = _pieces(header.get("chunks", []), len(prefix))
+    pieces = _pieces(index, header.get("names", []), header.get("members", []), len(prefix))
     accounts = frozenset(str(name) for name in header.get("accounts", []))
     unsettled = frozenset(str(name) for name in header.get("unsettled", []))
     return Body(
@@ -264,29 +289,37 @@ def receive(sock: socket.socket) -> Body | None:
     )
 
 
-def _pieces(index: list[list[Any]], prefix_size: int) -> tuple[Piece, ...]:
+def _pieces(index: array[int], names: list[Any], members: list[Any], prefix_size: int) -> tuple[Piece, ...]:
     """The chunk index of a frame, with each chunk's offset in the body; refused (HandoffError) if
-    the sizes do not add up to the body."""
+    it refers to a name or block it lacks, or its sizes do not add up to the body."""
+    # names and blocks shared by every chunk that refers to them, not a copy a chunk
+    strings = [sys.intern(str(name)) for name in names]
+    blocks = [tuple(sys.intern(str(name)) for name in block) for block in members]
     pieces = []
     offset = len(deflate.GZIP_HEADER)
-    for family, group, account, header, size, length, crc, zeros_crc, *rest in index:
-        size = int(size)
-        members = tuple(sys.intern(str(name)) for name in rest[1]) if len(rest) > 1 else ()
-        piece = Piece(  # names shared, not one copy a chunk (3,000 accounts: 126,000 chunks a rendering)
-            sys.intern(str(family)),
-            sys.intern(str(group)),
-            None if account is None else sys.intern(str(account)),
-            bool(header),
-            offset,
-            size,
-            int(length),
-            int(crc),
-            int(zeros_crc),
-            int(rest[0]) if rest else 0,  # a worker of a version before the count: 0
-            members,
-        )
-        pieces.append(piece)
-        offset += size
+    try:
+        for at in range(0, len(index), INDEX_FIELDS):
+            family, group, account, header, size, length, crc, zeros_crc, series, block = index[at : at + INDEX_FIELDS]
+            if min(family, group, size, length) < 0:
+                raise IndexError(at)
+            pieces.append(
+                Piece(
+                    strings[family],
+                    strings[group],
+                    None if account < 0 else strings[account],
+                    bool(header),
+                    offset,
+                    size,
+                    length,
+                    crc,
+                    zeros_crc,
+                    series,
+                    () if block < 0 else blocks[block],
+                )
+            )
+            offset += size
+    except IndexError:
+        raise HandoffError("the exposition's chunk index refers to a name or block it does not hold") from None
     if pieces and offset != prefix_size:
         raise HandoffError("the exposition's chunk index does not match its body")
     return tuple(pieces)

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 import tracemalloc
@@ -31,7 +32,7 @@ from starlette.routing import Route
 from leo_exporter import deflate
 from leo_exporter.app import Exporter
 from leo_exporter.front import Front
-from leo_exporter.handoff import Body, acknowledge, carry, data_accounts, receive, send, tail
+from leo_exporter.handoff import Body, HandoffError, acknowledge, carry, data_accounts, receive, send, tail
 from leo_exporter.render import Chunk, ChunkTag, Exposition, Renderer, combined_crc
 from leo_exporter.state import FleetState
 from leo_exporter.webconfig import FrontTokenGate
@@ -234,15 +235,14 @@ def test_sending_a_rendering_holds_about_one_piece_of_it_not_a_copy_of_the_body(
     assert peak < 3 << 20, peak
 
 
-def test_the_front_keeps_the_chunk_index_of_many_accounts_in_little_memory() -> None:
-    """3,000 accounts make about 126,000 chunks a rendering, and the front keeps an index entry for
-    each: with a copy of the family, group and account names in every entry it took 406 bytes one."""
+def many_accounts_chunks(accounts: int = 500, families: int = 40) -> Exposition:
+    """An exposition of a chunk a family and account, as many small accounts make."""
     chunks, tags = [], []
-    for account in (f"account-{n}" for n in range(500)):
-        for family in (f"leo_family_number_{n}_bytes" for n in range(40)):
+    for account in (f"account-{n}" for n in range(accounts)):
+        for family in (f"leo_family_number_{n}_bytes" for n in range(families)):
             chunks.append(Chunk.of(f'{family}{{provider="starlink",account="{account}"}} 1.0\n', 1))
             tags.append(ChunkTag(family, "terminal", account))
-    exposition = Exposition(
+    return Exposition(
         chunks=tuple(chunks),
         crc=combined_crc(chunks),
         length=sum(c.length for c in chunks),
@@ -250,6 +250,14 @@ def test_the_front_keeps_the_chunk_index_of_many_accounts_in_little_memory() -> 
         rendered_at=0.0,
         tags=tuple(tags),
     )
+
+
+def test_the_front_keeps_the_chunk_index_of_many_accounts_in_little_memory() -> None:
+    """3,000 accounts make about 126,000 chunks a rendering, and the front keeps an index entry for
+    each: with a copy of the family, group and account names in every entry it took 406 bytes one."""
+    exposition = many_accounts_chunks()
+    for tag in exposition.tags:  # the process's table of interned names grows once, not here:
+        sys.intern(tag.family), sys.intern(tag.account or "")  # its resize is no cost of an entry
     gc.collect()
     tracemalloc.start()
     try:
@@ -260,6 +268,91 @@ def test_the_front_keeps_the_chunk_index_of_many_accounts_in_little_memory() -> 
         tracemalloc.stop()
     assert len(body.pieces) == 20_000
     assert held / len(body.pieces) < 260  # bytes an entry
+
+
+def test_sending_the_chunk_index_makes_no_object_a_chunk() -> None:
+    """The worker sent the index as a JSON list a chunk, made at every rendering: 449 bytes a chunk
+    came and went (3,000 accounts: about 50,000 chunks, 22 MB at every rendering, between the
+    worker's long-lived objects), and sending held 500 bytes a chunk at its peak. Now the index is
+    one array of integers (80 bytes a chunk) and the names once each; the rest of the peak is the
+    1 MiB piece of the body being sent."""
+    exposition = many_accounts_chunks()
+    blocks = exposition.tags[:2]  # two chunks of one block of accounts, their members listed once
+    members = ("account-1", "account-2")
+    exposition = Exposition(
+        chunks=exposition.chunks,
+        crc=exposition.crc,
+        length=exposition.length,
+        series=exposition.series,
+        rendered_at=0.0,
+        tags=(*(ChunkTag(t.family, t.group, None, members=members) for t in blocks), *exposition.tags[2:]),
+    )
+    frame = bytearray(exposition.gzip_size + (4 << 20))  # made before measuring: the reader's
+    got = 0
+
+    def drain(sock: socket.socket) -> None:  # the whole frame into `frame`, then the answer
+        nonlocal got
+        view = memoryview(frame)
+        while got < 24 or got < 24 + sum(int.from_bytes(frame[a:b], "little") for a, b in ((4, 8), (8, 16), (16, 24))):
+            got += sock.recv_into(view[got:])
+        acknowledge(sock)
+
+    worker, front = socket.socketpair()
+    with worker, front:
+        reader = threading.Thread(target=drain, args=(front,))
+        reader.start()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            send(worker, exposition, True)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            reader.join(5)
+    assert peak / len(exposition.chunks) < 260, peak / len(exposition.chunks)  # bytes a chunk
+    replayed, receiving = socket.socketpair()
+    with replayed, receiving:  # the frame again, to the front's end (a thread: it fills the buffer)
+        replay = threading.Thread(target=replayed.sendall, args=(frame[:got],))
+        replay.start()
+        body = receive(receiving)
+        replay.join(5)
+    assert body is not None and len(body.pieces) == 20_000
+    assert body.pieces[0].members is body.pieces[1].members == members
+    assert [(p.family, p.account) for p in body.pieces[2:4]] == [
+        ("leo_family_number_2_bytes", "account-0"),
+        ("leo_family_number_3_bytes", "account-0"),
+    ]
+
+
+def test_a_frame_whose_index_does_not_fit_its_body_is_refused() -> None:
+    """A chunk index that names what the header does not hold, or whose sizes miss the body, is
+    no exposition: the front refuses it (and restarts the worker) rather than serve slices of it."""
+    exposition = many_accounts_chunks(accounts=2, families=2)
+    worker, front = socket.socketpair()
+    with worker, front:
+        sender = threading.Thread(target=send, args=(worker, exposition, True))
+        sender.start()
+        front.settimeout(5)
+        frame = b""
+        while len(frame) < 24 or len(frame) < 24 + sum(
+            int.from_bytes(frame[a : a + 8], "little") for a in (8, 16)
+        ) + int.from_bytes(frame[4:8], "little"):
+            frame += front.recv(1 << 16)
+        acknowledge(front)
+        sender.join(5)
+    header_size = int.from_bytes(frame[4:8], "little")
+    header = frame[24 : 24 + header_size]
+    assert header.count(b', "account-1"]') == 1  # the last name the index refers to
+    fewer_names = header.replace(b', "account-1"]', b"]")
+    for broken in (
+        frame[:4] + len(fewer_names).to_bytes(4, "little") + frame[8:24] + fewer_names + frame[24 + header_size :],
+        frame[:16] + (int.from_bytes(frame[16:24], "little") - 1).to_bytes(8, "little") + frame[24:-1],
+    ):
+        sending, receiving = socket.socketpair()
+        with sending, receiving:
+            sending.sendall(broken)
+            with pytest.raises(HandoffError, match="chunk index"):
+                receive(receiving)
 
 
 @pytest.mark.anyio
