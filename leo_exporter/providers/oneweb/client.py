@@ -21,11 +21,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import anyio
 import httpx
 
 from leo_exporter.providers.errors import AuthenticationFailed, BadResponse, NotFound, ProviderError
 from leo_exporter.providers.http import ApiClient, decode_json
+from leo_exporter.providers.idlelock import IdleLock
 from leo_exporter.providers.oneweb.config import OneWebAccount
 from leo_exporter.providers.oneweb.schema import ENDPOINTS, LIST_KEYS
 
@@ -73,7 +73,7 @@ class OneWebClient:
         self.verified = False  # the hello check passed since the last credential error
         self.ever_verified = False
         self.refused = False  # the last hello check said the credentials are wrong
-        self._lock = anyio.Lock()
+        self._lock = IdleLock()
         self._warned_total: set[str] = set()
 
     # ---- credentials -----------------------------------------------------------------------------

@@ -10,10 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import anyio
-
 from leo_exporter.providers.errors import AuthenticationFailed, BadResponse, RequestRejected
 from leo_exporter.providers.http import ApiClient, decode_json
+from leo_exporter.providers.idlelock import IdleLock
 
 RENEW_BEFORE = 60.0  # seconds before expiry to mint a new token (or 10% of a shorter lifetime)
 
@@ -34,7 +33,7 @@ class TokenSource:
         self.clock = clock
         self._token: str | None = None
         self._renew_at = 0.0
-        self._lock = anyio.Lock()
+        self._lock = IdleLock()
         self.mints = 0
 
     async def token(self) -> str:
