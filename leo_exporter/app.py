@@ -27,7 +27,7 @@ from leo_exporter.providers import load_config, providers
 from leo_exporter.providers.base import AccountContext, AccountDriver, UnknownNames
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.render import Exposition, Renderer
-from leo_exporter.scheduler import Job, Scheduler
+from leo_exporter.scheduler import Gate, Job, Scheduler
 from leo_exporter.sharding import account_key, owned, owner
 from leo_exporter.state import AccountState, FleetState, StateWorker
 from leo_exporter.tagging import Tagging
@@ -174,7 +174,7 @@ class Exporter:
         identify = driver.identify_job if resolved.get(driver.identify_job or "") else None
         if identify and not resolved[identify].enabled:
             identify = None
-        identified = anyio.Event()
+        identified = Gate()
         statuses = []
         for name, function in driver.jobs().items():
             spec = resolved[name]

@@ -15,7 +15,7 @@ import pytest
 from leo_exporter.jobstatus import JobStatus
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.providers.errors import RateLimited, ServerError
-from leo_exporter.scheduler import Job, Scheduler
+from leo_exporter.scheduler import Gate, Job, Scheduler
 from leo_exporter.state import AccountState
 
 
@@ -165,7 +165,7 @@ async def test_trigger_runs_a_job_now_even_when_disabled() -> None:
 @pytest.mark.anyio
 async def test_other_jobs_wait_for_the_identifying_job() -> None:
     order: list[str] = []
-    identified = anyio.Event()
+    identified = Gate()
     fail_first = [True]
 
     async def identify() -> None:
