@@ -19,7 +19,7 @@ import threading
 import time
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -194,6 +194,23 @@ def test_a_restart_carries_an_accounts_lines_out_of_the_last_workers_block_of_sm
     assert len(inflated) == 1
 
 
+def peak_of_sending(exposition: Exposition, drain: Callable[[socket.socket], None]) -> int:
+    """The most memory traced while the worker's end sends `exposition` to a reader that runs
+    `drain` on the front's end (it reads the frame and acknowledges it)."""
+    worker, front = socket.socketpair()
+    with worker, front:
+        reader = threading.Thread(target=drain, args=(front,))
+        gc.collect()
+        tracemalloc.start()
+        try:
+            reader.start()
+            send(worker, exposition, True)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            reader.join(5)
+
+
 def test_sending_a_rendering_holds_about_one_piece_of_it_not_a_copy_of_the_body() -> None:
     """The worker joined the whole body in 1 MiB pieces before it sent the first: a second copy of
     the body at every rendering (30 MiB at 50,000 terminals). Now each piece is made as the one
@@ -220,18 +237,7 @@ def test_sending_a_rendering_holds_about_one_piece_of_it_not_a_copy_of_the_body(
                 pass
         acknowledge(sock)
 
-    worker, front = socket.socketpair()
-    with worker, front:
-        reader = threading.Thread(target=drain, args=(front,))
-        gc.collect()
-        tracemalloc.start()
-        try:
-            reader.start()
-            send(worker, exposition, True)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-            reader.join(5)
+    peak = peak_of_sending(exposition, drain)
     assert peak < 3 << 20, peak
 
 
@@ -297,18 +303,7 @@ def test_sending_the_chunk_index_makes_no_object_a_chunk() -> None:
             got += sock.recv_into(view[got:])
         acknowledge(sock)
 
-    worker, front = socket.socketpair()
-    with worker, front:
-        reader = threading.Thread(target=drain, args=(front,))
-        reader.start()
-        gc.collect()
-        tracemalloc.start()
-        try:
-            send(worker, exposition, True)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-            reader.join(5)
+    peak = peak_of_sending(exposition, drain)
     assert peak / len(exposition.chunks) < 260, peak / len(exposition.chunks)  # bytes a chunk
     replayed, receiving = socket.socketpair()
     with replayed, receiving:  # the frame again, to the front's end (a thread: it fills the buffer)
