@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cache
 from typing import Any, Generic
 
 from leo_exporter.catalog import E, L, MetricSpec, NoLabels
 from leo_exporter.labeltext import escape_label, intern, label_fragment
 from leo_exporter.records import TelemetryColumns
-from leo_exporter.samples import FragmentSets
+from leo_exporter.samples import SHARED as SHARED_FRAGMENTS
 from leo_exporter.samples import Samples as HeldSamples
 from leo_exporter.state.checks import (
     InvalidMeasurement,
@@ -47,6 +48,18 @@ class InfoLabels(Mapping[str, str]):
 
 
 _NONE: frozenset[str] = frozenset()  # shared: each `frozenset(())` made is a 216-byte object of its own
+
+
+@cache
+def _names(specs: tuple[MetricSpec[Any, Any], ...]) -> tuple[str, ...]:
+    """The families' names: one tuple for every table of a kind, not one each."""
+    return tuple(spec.name for spec in specs)
+
+
+@cache
+def _name_set(specs: tuple[MetricSpec[Any, Any], ...]) -> frozenset[str]:
+    """The families' names as a set: one for every table of a kind (an empty one is 216 bytes)."""
+    return frozenset(spec.name for spec in specs) if specs else _NONE
 
 
 def _unowned(family: object, problem: InvalidMeasurement) -> None:
@@ -89,13 +102,12 @@ class EntityTable(Generic[E]):
         self.simple: dict[str, dict[str, float]] = {}
         # family -> entity id -> its samples (label texts shared between entities, values in an array)
         self.labelled: dict[str, dict[str, HeldSamples]] = {}
-        self._fragment_sets = FragmentSets()
         self.alerts: dict[str, tuple[str, ...]] = {}
         self.last_seen: dict[str, float] = {}
         self.inventory: set[str] | None = None
-        self.live_families = tuple(spec.name for spec in live)
+        self.live_families = _names(live)
         # labelled families that describe the entity rather than a live reading: kept offline
-        self.kept_families = frozenset(spec.name for spec in kept) if kept else _NONE
+        self.kept_families = _name_set(kept)
         self.stamps: dict[str, dict[str, float]] = {}  # family -> id -> device time of its values
         self.version = 0  # bumped by every change, so the renderer re-renders only changed tables
         # the `<prefix>tags` series: entity id -> `,tag_customer="x",...` (tagged entities only),
@@ -279,7 +291,7 @@ class EntityTable(Generic[E]):
         table = self.labelled.setdefault(family, {})
         values = {frag: float(v) for frag, v in values.items() if finite(v)}
         if values:
-            table[entity_id] = HeldSamples.of(values, self._fragment_sets)
+            table[entity_id] = HeldSamples.of(values, SHARED_FRAGMENTS)
         else:
             table.pop(entity_id, None)
 
@@ -392,7 +404,7 @@ class EntityTable(Generic[E]):
             for index, eid in enumerate(ids):
                 samples = {frag: v for frag, col in by_fragment.items() if (v := col[index]) is not None and finite(v)}
                 if samples:
-                    held[eid] = HeldSamples.of(samples, self._fragment_sets)
+                    held[eid] = HeldSamples.of(samples, SHARED_FRAGMENTS)
                 else:
                     held.pop(eid, None)
         if alerts and cols.alerts is not None:
