@@ -212,15 +212,17 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
         channel = Channel(channel)
     end = len(deflate.DEFLATE_END) + deflate.TRAILER_SIZE  # the front makes its own end
     fields = {"length": exposition.length, "series": exposition.series, "rendered_at": exposition.rendered_at}
-    names: list[str] = []
-    members: list[list[str]] = []
-    index = array(_INDEX_TYPE)
-    if len(exposition.tags) == len(exposition.chunks):  # else no index: served whole, never sliced
-        names, members, index = _index(exposition)
-    extra = {"names": names, "members": members, "accounts": list(exposition.accounts)}
-    header = json.dumps(
-        {**fields, "crc": exposition.crc, "complete": complete, **extra, "unsettled": list(exposition.unsettled)}
-    ).encode()
+    # without its tags an exposition has no index: it is served whole, never sliced
+    names, members, index = (
+        _index(exposition) if len(exposition.tags) == len(exposition.chunks) else ([], [], array(_INDEX_TYPE))
+    )
+    extra = {
+        "names": names,
+        "members": members,
+        "accounts": list(exposition.accounts),
+        "unsettled": list(exposition.unsettled),
+    }
+    header = json.dumps({**fields, "crc": exposition.crc, "complete": complete, **extra}).encode()
     packed = memoryview(index).cast("B")
     start = _FRAME.pack(_MAGIC, len(header), len(packed), exposition.gzip_size - end) + header
     channel.send_frame(itertools.chain((start, packed), exposition.body_pieces()))  # about 1 MiB each

@@ -49,7 +49,7 @@ class Samples(Mapping[str, float]):
         self.numbers = numbers
 
     @classmethod
-    def of(cls, samples: Mapping[str, float], sets: FragmentSets) -> Samples:
+    def of(cls, samples: Mapping[str, float], sets: FragmentSets = SHARED) -> Samples:
         return cls(sets.shared(tuple(samples)), array("d", samples.values()))
 
     def __getitem__(self, fragment: str) -> float:

@@ -16,7 +16,6 @@ from typing import Any, Generic
 from leo_exporter.catalog import E, L, MetricSpec, NoLabels
 from leo_exporter.labeltext import escape_label, intern, label_fragment
 from leo_exporter.records import TelemetryColumns
-from leo_exporter.samples import SHARED as SHARED_FRAGMENTS
 from leo_exporter.samples import Samples as HeldSamples
 from leo_exporter.state.checks import (
     InvalidMeasurement,
@@ -47,9 +46,6 @@ class InfoLabels(Mapping[str, str]):
         return len(self._extra)
 
 
-_NONE: frozenset[str] = frozenset()  # shared: each `frozenset(())` made is a 216-byte object of its own
-
-
 @cache
 def _names(specs: tuple[MetricSpec[Any, Any], ...]) -> tuple[str, ...]:
     """The families' names: one tuple for every table of a kind, not one each."""
@@ -59,7 +55,7 @@ def _names(specs: tuple[MetricSpec[Any, Any], ...]) -> tuple[str, ...]:
 @cache
 def _name_set(specs: tuple[MetricSpec[Any, Any], ...]) -> frozenset[str]:
     """The families' names as a set: one for every table of a kind (an empty one is 216 bytes)."""
-    return frozenset(spec.name for spec in specs) if specs else _NONE
+    return frozenset(spec.name for spec in specs)
 
 
 def _unowned(family: object, problem: InvalidMeasurement) -> None:
@@ -291,7 +287,7 @@ class EntityTable(Generic[E]):
         table = self.labelled.setdefault(family, {})
         values = {frag: float(v) for frag, v in values.items() if finite(v)}
         if values:
-            table[entity_id] = HeldSamples.of(values, SHARED_FRAGMENTS)
+            table[entity_id] = HeldSamples.of(values)
         else:
             table.pop(entity_id, None)
 
@@ -404,7 +400,7 @@ class EntityTable(Generic[E]):
             for index, eid in enumerate(ids):
                 samples = {frag: v for frag, col in by_fragment.items() if (v := col[index]) is not None and finite(v)}
                 if samples:
-                    held[eid] = HeldSamples.of(samples, SHARED_FRAGMENTS)
+                    held[eid] = HeldSamples.of(samples)
                 else:
                     held.pop(eid, None)
         if alerts and cols.alerts is not None:
