@@ -4,7 +4,9 @@ and the status page read it. One job is one (account, API call).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
 
@@ -31,7 +33,8 @@ class JobStatus:
     duration: float | None = None
     next_run: float | None = None
     last_error: str = ""
-    runs: dict[str, float] = field(default_factory=lambda: {"success": 0.0, "error": 0.0})
+    successes: float = 0.0  # runs that succeeded (two floats, not a dict: 0.4 KiB less an account)
+    errors: float = 0.0
     # What the config file says; `enabled` and `interval` may differ after a change at run time
     # (the admin API), and the rules compare with these so such a change cannot hide a dead job.
     configured_interval: float = 0.0
@@ -39,8 +42,7 @@ class JobStatus:
 
     # Bumped by every change of a field, so the renderer remakes an account's job series only
     # after one of its jobs changed (read before the figures: a change while they are read leaves
-    # the chunk stale, to be made again). `runs` is a dict changed in place: change it before the
-    # fields of the same update.
+    # the chunk stale, to be made again).
     version: int = field(default=0, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -51,6 +53,12 @@ class JobStatus:
         object.__setattr__(self, name, value)
         if name != "version":
             object.__setattr__(self, "version", getattr(self, "version", 0) + 1)
+
+    @property
+    def runs(self) -> Mapping[str, float]:
+        """Runs by result, as `leo_exporter_job_runs_total` counts them (read-only: count a run
+        in `successes` or `errors`)."""
+        return MappingProxyType({"success": self.successes, "error": self.errors})
 
     @property
     def key(self) -> str:

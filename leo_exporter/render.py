@@ -570,9 +570,7 @@ class Renderer:
         name = spec.name
         if name == "leo_exporter_job_runs_total":
             samples = [
-                (f'{_job_labels(job)},result="{result}"', count)
-                for job in jobs
-                for result, count in job.runs.copy().items()
+                (f'{_job_labels(job)},result="{result}"', count) for job in jobs for result, count in job.runs.items()
             ]
         else:
             attr = _JOB_FIELDS[name]

@@ -60,6 +60,29 @@ class Gate:
 
 
 class Job:
+    """One (account, API call) the scheduler runs: between runs it is only its timetable entry,
+    so it keeps no dict of its own (about 0.7 KiB an account at a job's nine fields)."""
+
+    __slots__ = (
+        "__weakref__",  # the timetable holds jobs weakly
+        "backoff_base",
+        "backoff_max",
+        "clamp_logged",
+        "entry",
+        "failures",
+        "forced",
+        "gate",
+        "jitter",
+        "on_wake",
+        "opens",
+        "removed",
+        "run",
+        "running",
+        "scope",
+        "status",
+        "woken",
+    )
+
     def __init__(
         self,
         status: JobStatus,
@@ -300,7 +323,10 @@ class Scheduler:
         except Exception as exc:  # a bug of ours: say so loudly, keep the exporter running
             log.error("job failed with an internal error", extra=extra, exc_info=True)
             error, reason = f"internal error: {type(exc).__name__}: {exc}", "internal"
-        status.runs["error" if error else "success"] += 1  # first: the fields' changes mark it changed
+        if error:
+            status.errors += 1
+        else:
+            status.successes += 1
         status.duration = time.monotonic() - started
         status.last_run = self.clock()
         if not error:

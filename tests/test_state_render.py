@@ -315,7 +315,7 @@ def test_job_series_follow_every_run_and_change_of_a_job_under_one_renderer() ->
         == figures()
         == {"up": 1, "last_run_timestamp_seconds": NOW, "interval_seconds": 15, "enabled": 1, "runs": 0}
     )
-    job.up, job.last_run, job.runs["success"] = 0.0, NOW + 15, 1.0
+    job.up, job.last_run, job.successes = 0.0, NOW + 15, 1.0
     assert figures() == {
         "up": 0,
         "last_run_timestamp_seconds": NOW + 15,

@@ -278,13 +278,13 @@ class StatusRoutes:
                 wait = min(MAX_WAIT, max(0.0, float(raw)))
             except ValueError:
                 raise BadRequest("wait must be a number of seconds") from None
-        runs = job.status.runs
-        before = sum(runs.values())
+        status = job.status
+        before = status.successes + status.errors
         job.trigger()
         ran = False
         if wait > 0:
             with anyio.move_on_after(wait):
-                while sum(runs.values()) == before:  # noqa: ASYNC110 - a job run sets no event to wait on
+                while status.successes + status.errors == before:  # noqa: ASYNC110 - a job run sets no event to wait on
                     await anyio.sleep(0.05)
                 ran = True
             if ran:
