@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 
-from leo_exporter import catalog
+from leo_exporter import catalog, lazyset
 from leo_exporter.state import AccountState
 
 OTHER = "other"  # the label value every name beyond a bound is folded into
@@ -31,14 +32,14 @@ class LabelBound:
     def __init__(self, limit: int, always: frozenset[str] = frozenset()):
         self.limit = limit
         self.always = always  # names known in advance: they pass without taking a place
-        self.values: set[str] = set()
+        self.values: AbstractSet[str] = lazyset.EMPTY
         self.folded = 0
 
     def __call__(self, value: str) -> str:
         if value in self.always or value in self.values:
             return value
         if len(self.values) < self.limit and len(value) <= MAX_NAME_LENGTH:
-            self.values.add(value)
+            self.values = lazyset.with_added(self.values, value)
             return value
         self.folded += 1
         return OTHER
@@ -90,7 +91,7 @@ class UnknownNames:
         self.account = account
         self.log = log
         self.gate = WarningGate(log, clock=clock)
-        self.seen: set[tuple[str, str]] = set()
+        self.seen: AbstractSet[tuple[str, str]] = lazyset.EMPTY
         self.fields = LabelBound(MAX_FIELDS)
 
     def _first(self, key: tuple[str, str]) -> bool:
@@ -99,7 +100,7 @@ class UnknownNames:
         if key in self.seen:
             return False
         if len(self.seen) < MAX_REMEMBERED:
-            self.seen.add(key)
+            self.seen = lazyset.with_added(self.seen, key)
         return True
 
     def note(self, kind: str, name: str, where: str = "") -> bool:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any, Literal, NamedTuple
 
-from leo_exporter import catalog
+from leo_exporter import catalog, lazyset
 from leo_exporter.catalog import L, MetricSpec, NoLabels
-from leo_exporter.labeltext import label_fragment
+from leo_exporter.labeltext import intern, label_fragment
 from leo_exporter.records import (
     AccountRecord,
     BillingCycle,
@@ -121,7 +122,7 @@ class AccountState:
         self.provider_accounts: dict[str, dict[str, str]] = {}
         self.values: dict[str, float] = {}
         self.counters: dict[str, dict[str, float]] = {}
-        self.invalid_logged: set[str] = set()  # families whose invalid measurements were logged
+        self.invalid_logged: AbstractSet[str] = lazyset.EMPTY  # families whose invalid measurements were logged
         self.cycles = CycleBook(cycles_kept)  # each line's last billing cycles (the usage report)
         # entity -> table, made when first used (the renderer looks a table up for every family and
         # account): most accounts use four or five of the seven kinds, and an empty table costs
@@ -203,7 +204,7 @@ class AccountState:
         name = family_name(family)
         self._add(catalog.EXPORTER_INVALID_MEASUREMENTS_TOTAL.name, label_fragment([("family", name)]), 1.0)
         if name not in self.invalid_logged:
-            self.invalid_logged.add(name)
+            self.invalid_logged = lazyset.with_added(self.invalid_logged, name)
             log.error(
                 "invalid measurement dropped (a bug in the exporter; further ones of this family are only "
                 "counted in leo_exporter_invalid_measurements_total): %s",
@@ -229,6 +230,8 @@ class AccountState:
 
     def _add(self, family: str, fragment: str, amount: float) -> None:
         table = self.counters.setdefault(family, {})
+        if fragment not in table:
+            fragment = intern(fragment)  # `endpoint="/user-terminals",code="200"`: one copy for every account
         table[fragment] = table.get(fragment, 0.0) + amount
         self.version += 1
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from leo_exporter.labeltext import intern
 from leo_exporter.providers.common import json_object, parse_items, timestamp
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.providers.kognitive import fields as F
@@ -34,7 +35,7 @@ def text(item: dict[str, Any], key: str, what: str, *, required: bool = False) -
         return str(value)  # an id sent as a number is still the id
     if not isinstance(value, str):
         raise BadResponse(f"{what}: '{key}' should be a string, got {type(value).__name__}")
-    return value.strip()
+    return intern(value.strip())  # one copy of what many records repeat (a currency, a product, a status)
 
 
 def first_text(item: dict[str, Any], keys: tuple[str, ...], what: str) -> str:

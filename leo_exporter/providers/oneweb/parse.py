@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from leo_exporter.labeltext import intern
 from leo_exporter.providers.common import json_object
 from leo_exporter.providers.common import timestamp as _timestamp
 from leo_exporter.providers.errors import BadResponse
@@ -66,7 +67,7 @@ class Shape:
             return str(int(value))
         if not isinstance(value, str):
             raise BadResponse(f"{what}: '{self.paths[name]}' should be a string, got {type(value).__name__}")
-        return value.strip()
+        return intern(value.strip())  # one copy of what many records repeat (a plan, a status)
 
     def number(self, item: Any, name: str, what: str) -> float | None:
         value = self.raw(item, name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from leo_exporter.labeltext import intern
 from leo_exporter.providers.common import json_object, timestamp
 from leo_exporter.providers.errors import BadResponse
 from leo_exporter.records import (
@@ -36,7 +37,7 @@ def _text(item: dict[str, Any], key: str, what: str, *, required: bool = False) 
         return ""
     if not isinstance(value, str):
         raise BadResponse(f"{what}: '{key}' should be a string, got {type(value).__name__}")
-    return value
+    return intern(value)  # one copy of what many records repeat (a currency, a product id, a status)
 
 
 def _number(item: dict[str, Any], key: str, what: str) -> float | None:
