@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import respx
 
 from leo_exporter.providers.budget import RateBudget
 from leo_exporter.providers.http import ApiClient, Counting
-from leo_exporter.providers.pool import ACCOUNTS_PER_POOL, SharedTransport, ssl_context
+from leo_exporter.providers.pool import ACCOUNTS_PER_POOL, ssl_context
 from leo_exporter.state import AccountState
 
 
@@ -19,9 +20,10 @@ def client(name: str, url: str) -> ApiClient:
 
 
 def pool_of(api: ApiClient) -> httpx.AsyncHTTPTransport:
-    transport = api.http._transport  # the client's transport: our lease on the host's pool
-    assert isinstance(transport, SharedTransport) and transport.shared is not None
-    return transport.shared.transport
+    assert api.lease is not None and api.lease.shared is not None  # our lease on the host's pool
+    transport = api.http._transport
+    assert transport is api.lease.shared.transport and isinstance(transport, httpx.AsyncHTTPTransport)
+    return transport
 
 
 @pytest.mark.anyio
@@ -52,3 +54,37 @@ async def test_a_pool_serves_a_bounded_number_of_accounts() -> None:
     assert pools[0] is pools[ACCOUNTS_PER_POOL - 1] is not pools[ACCOUNTS_PER_POOL]
     for c in clients:
         await c.aclose()
+
+
+@pytest.mark.anyio
+async def test_accounts_sharing_a_client_send_only_their_own_headers_and_no_cookie() -> None:
+    """The accounts of a pool share its httpx client: a provider's cookie set on one account's
+    answer, or one account's key, must never ride on another account's request."""
+
+    def account(name: str, key: str) -> ApiClient:
+        state = AccountState("kognitive", name, offline_after=180, online_from_telemetry=False)
+        budget, url = RateBudget(6000), "https://api.provider.test/v1"
+        headers = {"X-Api-Key": key}
+        return ApiClient(
+            counting=Counting(state.count_request), budget=budget, base_url=url, timeout=5, headers=headers
+        )
+
+    north, south = account("north", "north-key"), account("south", "south-key")
+    assert north.http is south.http  # one client for the pool
+    cookie = {"Set-Cookie": "session=north-only; Path=/"}
+    with respx.mock(assert_all_called=False) as provider:
+        route = provider.route().mock(return_value=httpx.Response(200, json={}, headers=cookie))
+        await north.request("GET", "items", endpoint="/items")
+        await south.request("GET", "/items", endpoint="/items", headers={"x-api-key": "call-key", "Accept": "text/csv"})
+        await north.request("GET", "https://other.provider.test/token", endpoint="token")
+    seen = [call.request for call in route.calls]
+    assert [str(r.url) for r in seen] == [
+        "https://api.provider.test/v1/items",
+        "https://api.provider.test/v1/items",
+        "https://other.provider.test/token",
+    ]
+    assert [r.headers.get_list("x-api-key") for r in seen] == [["north-key"], ["call-key"], ["north-key"]]
+    assert seen[1].headers["accept"] == "text/csv"
+    assert all("cookie" not in r.headers for r in seen)  # north's cookie was never kept
+    await north.aclose()
+    await south.aclose()

@@ -44,7 +44,7 @@ from leo_exporter.providers.limits import (
     read_body,
     rebuilt,
 )
-from leo_exporter.providers.pool import SharedTransport
+from leo_exporter.providers.pool import PoolLease, client_on
 
 _THREAD_DECODE_BYTES = 256 * 1024
 log = logging.getLogger("leo_exporter.http")
@@ -150,7 +150,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class ApiClient:
-    """The HTTP client of one provider account."""
+    """The HTTP client of one provider account: its base URL, headers and auth, sent through the
+    client its host's pool shares (`pool.py`), or one of its own on a given transport (tests, the
+    simulator in this process)."""
 
     def __init__(
         self,
@@ -170,17 +172,21 @@ class ApiClient:
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self.max_items = max_items
-        self.http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/") + "/",
-            timeout=httpx.Timeout(timeout),
-            headers={"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})},
-            auth=auth,
-            transport=transport if transport is not None else SharedTransport(base_url),
-            follow_redirects=False,
-        )
+        self.base_url = base_url.rstrip("/") + "/"
+        self.headers = {"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})}
+        self.auth = auth
+        self.lease: PoolLease | None = None
+        if transport is None:
+            self.lease = PoolLease(base_url)
+            self.http = self.lease.client
+        else:
+            self.http = client_on(transport)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        if self.lease is not None:
+            await self.lease.aclose()
+        else:
+            await self.http.aclose()
 
     def _count(self, endpoint: str, code: str) -> None:
         self.counting.request(endpoint, code)
@@ -221,7 +227,7 @@ class ApiClient:
     async def _send(
         self, ticket: Ticket, method: str, path: str, endpoint: str, permission: str | None, kwargs: dict[str, Any]
     ) -> httpx.Response:
-        url = path if path.startswith(("http://", "https://")) else path.lstrip("/")
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path.lstrip("/")
         deadline = kwargs.get("timeout")
         deadline = float(deadline) if isinstance(deadline, int | float) else self.timeout
         try:
@@ -250,7 +256,10 @@ class ApiClient:
     async def _exchange(self, method: str, url: str, endpoint: str, kwargs: dict[str, Any]) -> httpx.Response:
         """Send and read the body within its limit (`limits.py`): a success body up to
         `max_response_bytes` decoded, an error body only its first few KiB."""
-        streamed = await self.http.send(self.http.build_request(method, url, **kwargs), stream=True)
+        headers = httpx.Headers(self.headers)
+        headers.update(kwargs.get("headers"))  # a call's own headers win, whatever their case
+        request = self.http.build_request(method, url, **{"timeout": self.timeout, **kwargs, "headers": headers})
+        streamed = await self.http.send(request, stream=True, auth=self.auth)
         try:
             what = self.what(method, endpoint)
             if streamed.is_success:
