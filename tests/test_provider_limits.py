@@ -4,6 +4,7 @@ respx: respx reads (and inflates) every mocked body whole before the client sees
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import tracemalloc
@@ -195,3 +196,35 @@ def test_max_response_size_is_a_size_per_account() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config({"accounts": [{**base, "max_response_size": "1KiB"}]})
     assert caught.value.problems == ["accounts[0].max_response_size: must be at least 64KiB"]
+
+
+class Fresh(Provider):
+    """A new streamed answer to every request, as from the network."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return answer(200, b'{"content": [1, 2, 3]}')
+
+
+@pytest.mark.anyio
+async def test_an_answer_is_freed_once_read_not_left_to_the_cyclic_collector() -> None:
+    """httpx ties a streamed response and its stream into a reference cycle: every answer of every
+    account waited for a full collection, which a heap of millions of objects makes rare (the
+    worker's memory swung by about 30 MiB at 3,000 accounts). Once read, none is left in a cycle."""
+    api, _ = client(Fresh())
+    await api.get_json("warm", endpoint="/warm")
+    flags = gc.get_debug()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            assert await api.get_json("items", endpoint="/items") == {"content": [1, 2, 3]}
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds unreachable is kept in gc.garbage
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, httpx.Response | httpx.Request)]
+    finally:
+        gc.set_debug(flags)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
+    await api.aclose()
