@@ -63,6 +63,7 @@ SINGLE_PROCESS_ENV = "LEO_BENCH_SINGLE_PROCESS"
 # the worker's cyclic collector: a full pass after this many passes over the younger objects (see
 # collect_cycles_rarely; Python's default is 10)
 FULL_COLLECTION_AFTER = 1000
+TRIM_EVERY = 2.0  # seconds between two returns of malloc's free memory to the system (release_freed_memory)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -458,7 +459,7 @@ def collect_cycles_rarely(full_after: int = FULL_COLLECTION_AFTER) -> None:
     gc.set_threshold(young, middle, full_after)
 
 
-def release_freed_memory(every: float = 10.0) -> None:
+def release_freed_memory(every: float = TRIM_EVERY) -> None:
     """Every `every` seconds, hand the memory malloc holds free back to the system (glibc's
     malloc_trim, on a thread of its own; it releases the GIL).
 
@@ -466,7 +467,11 @@ def release_freed_memory(every: float = 10.0) -> None:
     render) while a churning fleet keeps adding small long-lived ones, so free memory ends up
     between live blocks where malloc never returns it: in a 10-minute soak with 2 % of 10,000
     terminals replaced every 30 s the resident memory rose 29 % after the first two minutes, and
-    still 7-18 % after five with two arenas; with this as well it stays level (bench/soak.py)."""
+    still 7-18 % after five with two arenas; with this as well it stays level (bench/soak.py).
+    Every 10 s, the worker at 3,000 accounts rose by 10 to 22 MiB between two trims (a rendering's
+    chunks and the answers of a few hundred jobs, freed in between); every 2 s its peak fell from
+    about 325 to 312 MiB. A trim of that heap took 3.5 ms on average and 11 ms at most, with the
+    GIL released."""
     if not sys.platform.startswith("linux"):
         return
     try:
