@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from leo_exporter.config import ConfigError
 from leo_exporter.providers import load_config
+from leo_exporter.state import AccountState
 from leo_exporter.tags import LineView, TagRule, TagsFileError, TerminalView, read_tags_file, resolve
 from tests.inprocess import poll_all, simulated_exporter
 
@@ -262,3 +263,18 @@ def test_check_config_counts_terminals_per_rule_and_refuses_a_bad_file(tmp_path:
     bad = run()
     assert bad.returncode == 2
     assert f"tags_file: {tags} line 2: 1 column(s), the header has 2" in bad.stderr
+
+
+def test_a_departed_terminal_loses_its_tags_and_the_others_keep_theirs() -> None:
+    """A table's tags are replaced whole by the tagger; a terminal that leaves the inventory in
+    between loses its `leo_terminal_tags` series at once, and an untagged table has none."""
+    account = AccountState("starlink", "north", offline_after=180, online_from_telemetry=True)
+    terminals, lines = account.terminals, account.service_lines
+    terminals.replace_inventory({"t1": {}, "t2": {}})
+    lines.replace_inventory({"AST-1": {}})
+    terminals.set_tags({"t1": [("tag_customer", "Northwind")], "t2": [("tag_customer", "Blue Line")]})
+    terminals.replace_inventory({"t2": {}})  # t1 leaves before the tagger runs again
+    lines.drop("AST-1")  # never tagged
+    assert dict(terminals.tags) == {"t2": ',tag_customer="Blue Line"'}
+    assert dict(terminals.tag_pairs) == {"t2": (("tag_customer", "Blue Line"),)}
+    assert dict(lines.tags) == dict(lines.tag_pairs) == {}

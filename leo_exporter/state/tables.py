@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
+from types import MappingProxyType
 from typing import Any, Generic
 
 from leo_exporter.catalog import E, L, MetricSpec, NoLabels
@@ -65,6 +66,9 @@ def _unowned(family: object, problem: InvalidMeasurement) -> None:
     log.error("invalid measurement dropped: %s", problem)
 
 
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+
 class EntityTable(Generic[E]):
     """One kind of entity (terminals, routers, ...) of one account.
 
@@ -76,6 +80,33 @@ class EntityTable(Generic[E]):
     The public methods take the catalogue's handles for families of this table's `kind` and check
     them (see the module docstring); the `_store*` methods below them hold the values by name.
     """
+
+    # no dict of its own: an account has about four tables (0.2 KiB each at 3,000 accounts)
+    __slots__ = (
+        "__weakref__",  # the status page's views keep tables weakly
+        "_alerts_counted",
+        "alerts",
+        "attrs",
+        "attrs_version",
+        "base",
+        "common",
+        "id_label",
+        "info_extra",
+        "inventory",
+        "kept_families",
+        "kind",
+        "labelled",
+        "labels",
+        "last_seen",
+        "live_families",
+        "prefix",
+        "report",
+        "simple",
+        "stamps",
+        "tag_pairs",
+        "tags",
+        "version",
+    )
 
     def __init__(
         self,
@@ -108,8 +139,10 @@ class EntityTable(Generic[E]):
         self.version = 0  # bumped by every change, so the renderer re-renders only changed tables
         # the `<prefix>tags` series: entity id -> `,tag_customer="x",...` (tagged entities only),
         # set by leo_exporter/tagging.py, which re-reads attributes when attrs_version moves
-        self.tags: dict[str, str] = {}
-        self.tag_pairs: dict[str, tuple[tuple[str, str], ...]] = {}  # the same as (label, value) pairs, for reports
+        # both replaced whole by set_tags (tag_pairs: the same as (label, value) pairs, for reports);
+        # untagged tables (most) share one empty mapping
+        self.tags: Mapping[str, str] = _NONE
+        self.tag_pairs: Mapping[str, tuple[tuple[str, str], ...]] = _NONE
         self.attrs_version = 0
         self._alerts_counted = -1
         # where an invalid measurement goes: the account's counter (AccountState sets it)
@@ -317,9 +350,11 @@ class EntityTable(Generic[E]):
         for labelled in self.labelled.values():
             labelled.pop(entity_id, None)
         self.attrs_version += 1
-        for mapping in (self.labels, self.attrs, self.info_extra, self.alerts, self.last_seen, self.tags):
+        for mapping in (self.labels, self.attrs, self.info_extra, self.alerts, self.last_seen):
             mapping.pop(entity_id, None)
-        self.tag_pairs.pop(entity_id, None)
+        if entity_id in self.tags:  # until the tagger replaces them: copies without it
+            self.tags = {eid: text for eid, text in self.tags.items() if eid != entity_id}
+            self.tag_pairs = {eid: pairs for eid, pairs in self.tag_pairs.items() if eid != entity_id}
         for stamps in self.stamps.values():
             stamps.pop(entity_id, None)
 
