@@ -81,7 +81,7 @@ class EntityTable(Generic[E]):
     them (see the module docstring); the `_store*` methods below them hold the values by name.
     """
 
-    # no dict of its own: an account has about four tables (0.2 KiB each at 3,000 accounts)
+    # no dict of its own: an account has about four tables (0.4 KiB less an account in all)
     __slots__ = (
         "__weakref__",  # the status page's views keep tables weakly
         "_alerts_counted",
