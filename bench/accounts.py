@@ -11,8 +11,13 @@ JSON, default bench/results/accounts-<n>.json): seconds from the exporter's star
 (the first render), to every account's first runs rendered (`/readyz?verbose`: "first runs: all
 rendered") within `--timeout`, and the peak resident memory of the front and the worker, and their
 median over `--settle` seconds after that (read every second: the worker's swings with each batch),
-and the CPU seconds a minute the worker and the front used over that window.
+and the CPU seconds a minute the worker and the front used over that window. `--restart` then
+kills the worker and measures the one the front starts in its place the same way (`restart_`
+figures): a restarted worker keeps an account's chunks apart until its first runs succeed, so
+that the front can carry the last worker's data (handoff.carry).
 Targets: ready in under 30 s, worker under 300 MB.
+
+    python bench/accounts.py --restart            # and a restarted worker's figures
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -61,66 +68,88 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         path = workdir / "config.yml"
         path.write_text(yaml.safe_dump(config))
         log(f"simulator up; starting the exporter with {results['accounts']} accounts")
-        started = time.monotonic()
         exporter = Proc(["--config.file", str(path)], workdir / "exporter.log")
-        peaks = {"front": 0.0, "worker": 0.0}
-        ready = all_runs = None
-        deadline = started + args.timeout
-        while time.monotonic() < deadline and exporter.popen.poll() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                if ready is None and httpx.get(exporter.url + "/readyz", timeout=5).status_code == 200:
-                    ready = time.monotonic() - started
-                    log(f"/readyz 200 after {ready:.1f} s")
-                if ready is not None:
-                    verbose = httpx.get(exporter.url + "/readyz?verbose", timeout=30).text
-                    if "first runs: all rendered" in verbose:
-                        all_runs = time.monotonic() - started
-                        log(f"every account's first runs rendered after {all_runs:.1f} s")
-                        break
-            with contextlib.suppress(OSError, ValueError):
-                front, *workers = exporter.peak_rss_processes_mib()
-                peaks = {"front": max(peaks["front"], front), "worker": max([peaks["worker"], *workers])}
-            time.sleep(1.0)
-        if exporter.popen.poll() is not None:
-            raise SystemExit(f"the exporter exited ({exporter.popen.poll()}); see {exporter.log_path}")
-        # the worker's memory swings by tens of MiB as telemetry batches come and go (every 15 s at
-        # 1,000 Starlink accounts): one reading is no figure; the median over the settle window is
-        settled: dict[str, list[float]] = {"front": [], "worker": []}
-        cpu_before, settle_start = exporter.cpu_seconds(), time.monotonic()
-        settle_end = settle_start + args.settle
-        while time.monotonic() < settle_end:
-            with contextlib.suppress(OSError, ValueError):
-                pids = exporter.pids()
-                settled["front"].append(rss_mib(pids[0]))
-                if len(pids) > 1:
-                    settled["worker"].append(rss_mib(pids[-1]))
-            time.sleep(1.0)
-        cpu_after, settle_seconds = exporter.cpu_seconds(), time.monotonic() - settle_start
-        front, *workers = exporter.peak_rss_processes_mib()
-        worker = statistics.median(settled["worker"]) if settled["worker"] else None
-        results.update(
-            {
-                "ready_seconds": None if ready is None else round(ready, 1),
-                "first_runs_rendered_seconds": None if all_runs is None else round(all_runs, 1),
-                "front_peak_rss_mib": round(max(peaks["front"], front), 1),
-                "worker_peak_rss_mib": round(max([peaks["worker"], *workers]), 1),
-                "front_rss_mib": round(statistics.median(settled["front"]), 1),
-                "worker_rss_mib": None if worker is None else round(worker, 1),
-                "worker_rss_settled_range_mib": [round(min(settled["worker"]), 1), round(max(settled["worker"]), 1)]
-                if settled["worker"]
-                else None,
-                "worker_rss_per_account_kib": None if worker is None else round(worker * 1024 / results["accounts"], 1),
-                # CPU seconds a minute over the settle window: what the accounts' default jobs cost
-                "worker_cpu_s_per_min": round((cpu_after[1] - cpu_before[1]) * 60 / settle_seconds, 1),
-                "front_cpu_s_per_min": round((cpu_after[0] - cpu_before[0]) * 60 / settle_seconds, 1),
-                "crashed": exporter.popen.poll() is not None,
-            }
-        )
+        results.update(first_runs(exporter, args.timeout, ""))
+        results.update(settled(exporter, args.settle, ""))
+        results["worker_rss_per_account_kib"] = round((results["worker_rss_mib"] or 0) * 1024 / results["accounts"], 1)
+        if args.restart:
+            worker = exporter.pids()[-1]
+            log(f"killing the worker (pid {worker}): the front restarts it")
+            os.kill(worker, signal.SIGKILL)
+            wait_until(lambda: exporter.pids()[-1] not in (worker, exporter.popen.pid), 60, "a new worker", exporter)
+            results.update(first_runs(exporter, args.timeout, "restart_"))
+            results.update(settled(exporter, args.settle, "restart_"))
     finally:
         if exporter is not None:
             exporter.stop()
         sim.stop()
     return results
+
+
+def first_runs(exporter: Proc, timeout: float, prefix: str) -> dict[str, Any]:
+    """Seconds to `/readyz` 200 and to every account's first runs rendered, and the peak resident
+    memory of the front and the worker meanwhile (read every second)."""
+    started = time.monotonic()
+    peaks = {"front": 0.0, "worker": 0.0}
+    ready = all_runs = None
+    deadline = started + timeout
+    while time.monotonic() < deadline and exporter.popen.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if ready is None and httpx.get(exporter.url + "/readyz", timeout=5).status_code == 200:
+                ready = time.monotonic() - started
+                log(f"/readyz 200 after {ready:.1f} s")
+            if ready is not None:
+                verbose = httpx.get(exporter.url + "/readyz?verbose", timeout=30).text
+                if "first runs: all rendered" in verbose:
+                    all_runs = time.monotonic() - started
+                    log(f"every account's first runs rendered after {all_runs:.1f} s")
+                    break
+        with contextlib.suppress(OSError, ValueError):
+            front, *workers = exporter.peak_rss_processes_mib()
+            peaks = {"front": max(peaks["front"], front), "worker": max([peaks["worker"], *workers])}
+        time.sleep(1.0)
+    if exporter.popen.poll() is not None:
+        raise SystemExit(f"the exporter exited ({exporter.popen.poll()}); see {exporter.log_path}")
+    return {
+        f"{prefix}ready_seconds": None if ready is None else round(ready, 1),
+        f"{prefix}first_runs_rendered_seconds": None if all_runs is None else round(all_runs, 1),
+        f"{prefix}front_peak_rss_mib": round(peaks["front"], 1),
+        f"{prefix}worker_peak_rss_mib": round(peaks["worker"], 1),
+    }
+
+
+def settled(exporter: Proc, seconds: float, prefix: str) -> dict[str, Any]:
+    """The median resident memory over `seconds` after the first runs, its range, the peaks, and
+    the CPU seconds a minute of the worker and the front. The worker's memory swings by tens of
+    MiB as telemetry batches come and go (every 15 s at 1,000 Starlink accounts): one reading is
+    no figure; the median over the window is."""
+    readings: dict[str, list[float]] = {"front": [], "worker": []}
+    cpu_before, settle_start = exporter.cpu_seconds(), time.monotonic()
+    settle_end = settle_start + seconds
+    while time.monotonic() < settle_end:
+        with contextlib.suppress(OSError, ValueError):
+            pids = exporter.pids()
+            readings["front"].append(rss_mib(pids[0]))
+            if len(pids) > 1:
+                readings["worker"].append(rss_mib(pids[-1]))
+        time.sleep(1.0)
+    cpu_after, settle_seconds = exporter.cpu_seconds(), time.monotonic() - settle_start
+    front, *workers = exporter.peak_rss_processes_mib()
+    worker = statistics.median(readings["worker"]) if readings["worker"] else None
+    return {
+        f"{prefix}front_rss_mib": round(statistics.median(readings["front"]), 1),
+        f"{prefix}worker_rss_mib": None if worker is None else round(worker, 1),
+        f"{prefix}worker_rss_settled_range_mib": [round(min(readings["worker"]), 1), round(max(readings["worker"]), 1)]
+        if readings["worker"]
+        else None,
+        # the peak of each process' whole life (VmHWM): the first runs' included
+        f"{prefix}front_peak_rss_mib": round(front, 1),
+        f"{prefix}worker_peak_rss_mib": round(max(workers, default=math.nan), 1),
+        # CPU seconds a minute over the settle window: what the accounts' default jobs cost
+        f"{prefix}worker_cpu_s_per_min": round((cpu_after[1] - cpu_before[1]) * 60 / settle_seconds, 1),
+        f"{prefix}front_cpu_s_per_min": round((cpu_after[0] - cpu_before[0]) * 60 / settle_seconds, 1),
+        f"{prefix}crashed": exporter.popen.poll() is not None,
+    }
 
 
 def table(r: dict[str, Any]) -> str:
@@ -142,6 +171,20 @@ def table(r: dict[str, Any]) -> str:
         ("front RSS peak / settled (median)", f"{r['front_peak_rss_mib']} / {r['front_rss_mib']} MiB", ""),
         ("CPU a minute, settled: worker / front", f"{r['worker_cpu_s_per_min']} / {r['front_cpu_s_per_min']} s", ""),
     ]
+    if "restart_worker_peak_rss_mib" in r:
+        rows += [
+            ("restarted worker: to every first run rendered", f"{r['restart_first_runs_rendered_seconds']} s", ""),
+            (
+                "restarted worker RSS peak / settled (median)",
+                f"{r['restart_worker_peak_rss_mib']} / {r['restart_worker_rss_mib']} MiB",
+                f"< {WORKER_TARGET_MIB:g}",
+            ),
+            (
+                "restarted: CPU a minute, worker / front",
+                f"{r['restart_worker_cpu_s_per_min']} / {r['restart_front_cpu_s_per_min']} s",
+                "",
+            ),
+        ]
     width = max(len(row[0]) for row in rows)
     lines = [f"| {'figure'.ljust(width)} | measured | target |", f"|{'-' * (width + 2)}|---|---|"]
     lines += [f"| {name.ljust(width)} | {value} | {target} |" for name, value, target in rows]
@@ -157,6 +200,11 @@ def main() -> int:
         "--settle", type=float, default=60.0, help="seconds of settled RSS readings after the first runs (median)"
     )
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="then kill the worker and measure the restarted one too (the front carries the last one's data)",
+    )
     args = parser.parse_args()
     results = run(args)
     print(table(results))
@@ -169,6 +217,7 @@ def main() -> int:
         and results["ready_seconds"] is not None
         and results["ready_seconds"] < READY_TARGET_S
         and (results["worker_peak_rss_mib"] or 0) < WORKER_TARGET_MIB
+        and (results.get("restart_worker_peak_rss_mib") or 0) < WORKER_TARGET_MIB
     )
     return 0 if met else 1
 

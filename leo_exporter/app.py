@@ -70,7 +70,10 @@ class Exporter:
         self.state = FleetState(clock, calendar)
         self.worker = StateWorker(self.state)
         self.renderer = Renderer(
-            self.state, shard=(config.shard.index, config.shard.total), disabled=config.disabled_collectors
+            self.state,
+            shard=(config.shard.index, config.shard.total),
+            disabled=config.disabled_collectors,
+            restarted=restarted,
         )
         self.scheduler = Scheduler(clock)
         self.tagging = Tagging(config.tags, config.tags_file, values=self.state.exporter_values, clock=clock)

@@ -20,11 +20,12 @@ SIM_URL = "http://simulator"
 
 
 def simulated_exporter(
-    app: Starlette | None = None, *, every_collector: bool = False, **sim: int
+    app: Starlette | None = None, *, every_collector: bool = False, restarted: bool = False, **sim: int
 ) -> tuple[Exporter, Starlette]:
     """The demo config's exporter on the simulator `app` (by default one of the built-in providers,
     whatever plug-ins are installed, at the tests' fixed date); `every_collector`: the groups that
-    are off by default switched on too (what the schema and the docs describe)."""
+    are off by default switched on too (what the schema and the docs describe); `restarted`: a
+    worker that replaces one (the front may carry the last one's data)."""
     app = app or build_app(now=SIMULATED_NOW, only=built_in(), **sim)
     data = demo_config(SIM_URL, app)
     if every_collector:
@@ -34,7 +35,9 @@ def simulated_exporter(
             account["telemetry"] = {"max_linger": "0s"}
     # billing dates (has a usage report's cycle ended?) by the simulated calendar, as in the demo
     calendar = app.state.calendar
-    exporter = Exporter(parse_config(data), transport=httpx.ASGITransport(app=app), calendar=calendar)
+    exporter = Exporter(
+        parse_config(data), transport=httpx.ASGITransport(app=app), calendar=calendar, restarted=restarted
+    )
     return exporter, app
 
 

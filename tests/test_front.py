@@ -458,7 +458,7 @@ async def a_restart(terminals: int) -> AsyncIterator[tuple[Exposition, Exporter,
     """The last worker's rendering after every job ran once, and a new worker (nothing run yet) on
     the same simulated providers (two accounts of each)."""
     old, simulator = simulated_exporter(accounts=2, terminals=terminals)
-    new = simulated_exporter(simulator)[0]
+    new = simulated_exporter(simulator, restarted=True)[0]
     try:
         await poll_all(old)
         yield await old.render_now(), new, simulator
@@ -590,7 +590,7 @@ async def test_a_family_the_new_worker_holds_only_part_of_is_served_whole_from_t
 @pytest.mark.anyio
 async def test_once_the_new_worker_has_every_account_nothing_is_carried() -> None:
     old, _ = simulated_exporter(accounts=2, terminals=4)
-    new, _ = simulated_exporter(accounts=2, terminals=4)
+    new, _ = simulated_exporter(accounts=2, terminals=4, restarted=True)
     try:
         await poll_all(old)
         await poll_all(new)

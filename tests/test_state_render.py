@@ -395,7 +395,8 @@ def test_the_service_lines_of_small_accounts_share_chunks_in_blocks_with_the_sam
     500 bytes of objects a chunk in the worker. The tables that change only with the slow jobs
     (service lines, pools, sites, ...: kinds without live readings) of small accounts now share
     one chunk a family per slot of TABLE_BLOCK accounts, naming them as members; a large account,
-    one with a job that has not yet succeeded (whose last worker's data the front may carry), and
+    one with a job that has not yet succeeded in a restarted worker (whose last worker's data the
+    front may carry), and
     every terminal and router table (remade with each telemetry batch) keep chunks of their own.
     The text is the same, in the same order, as one chunk an account; a change remakes only the
     block it happened in, an account settling reshapes only its own slot, and a chunk no longer
@@ -417,9 +418,12 @@ def test_the_service_lines_of_small_accounts_share_chunks_in_blocks_with_the_sam
         return [(t.account, t.members) for t in exposition.tags if t.family == family and not t.header]
 
     state.tick()
-    renderer = Renderer(state)
-    first = renderer.render()
     names = [f"site-{n:02}" for n in range(20)]
+    settled = [(None, tuple(names[0:8])), (None, (names[8],)), ("site-09", ()), (None, tuple(names[10:16]))]
+    # a first start: the front has no last worker's data to carry, so site-15 joins its block at once
+    assert blocks(Renderer(state).render()) == [*settled, (None, tuple(names[16:20]))]
+    renderer = Renderer(state, restarted=True)
+    first = renderer.render()
     assert TABLE_BLOCK == 8  # slots: site-00 to 07, 08 to 15, 16 to 19
     assert (
         blocks(first)
