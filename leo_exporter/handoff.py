@@ -1,7 +1,8 @@
 """The worker hands each finished exposition to the front process over a Unix socket pair.
 
 One frame per rendering: a fixed header (magic, header length, index length, body length), a
-small JSON header (plain length, series, when rendered, the names the index refers to), the chunk
+small JSON header (plain length, series, when rendered, the names the index refers to, the
+blocks' accounts and each one's series in a block), the chunk
 index (each chunk's family, group, account, sizes and CRCs: INDEX_FIELDS integers a chunk, in one
 array, not a JSON list each: at 3,000 accounts a rendering has about 50,000 chunks, and lists of
 them made and parsed at every rendering came and went by the tens of MB in both processes) and
@@ -72,6 +73,7 @@ class Piece:
     zeros_crc: int
     series: int = 0  # samples in the chunk
     members: tuple[str, ...] = ()  # a block's accounts (render.py): its lines are filtered by account
+    member_series: tuple[int, ...] = ()  # each member's series in a block of tables (empty: not counted)
 
     @property
     def several(self) -> bool:
@@ -213,12 +215,13 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
     end = len(deflate.DEFLATE_END) + deflate.TRAILER_SIZE  # the front makes its own end
     fields = {"length": exposition.length, "series": exposition.series, "rendered_at": exposition.rendered_at}
     # without its tags an exposition has no index: it is served whole, never sliced
-    names, members, index = (
-        _index(exposition) if len(exposition.tags) == len(exposition.chunks) else ([], [], array(_INDEX_TYPE))
+    names, members, counts, index = (
+        _index(exposition) if len(exposition.tags) == len(exposition.chunks) else ([], [], [], array(_INDEX_TYPE))
     )
     extra = {
         "names": names,
         "members": members,
+        "member_series": counts,
         "accounts": list(exposition.accounts),
         "unsettled": list(exposition.unsettled),
     }
@@ -230,12 +233,14 @@ def send(channel: Channel | socket.socket, exposition: _Exposition, complete: bo
         raise HandoffError("the front closed the handoff socket")
 
 
-def _index(exposition: _Exposition) -> tuple[list[str], list[list[str]], array[int]]:
-    """The names the chunks refer to (each once), the blocks' member lists (each once) and the
-    chunk index, INDEX_FIELDS integers a chunk."""
+def _index(exposition: _Exposition) -> tuple[list[str], list[list[str]], list[list[int]], array[int]]:
+    """The names the chunks refer to (each once), the blocks' member lists (each once) with each
+    member's series where the block counts them (else an empty list), and the chunk index,
+    INDEX_FIELDS integers a chunk."""
     numbers: dict[str, int] = {}
-    blocks: dict[int, int] = {}  # id of a block's members tuple (held by its tag) -> its list number
+    blocks: dict[tuple[int, int], int] = {}  # ids of a block's members and counts (held by its tag) -> its number
     members: list[list[str]] = []
+    counts: list[list[int]] = []
     index = array(_INDEX_TYPE)
     add = index.extend
     for tag, chunk in zip(exposition.tags, exposition.chunks, strict=True):
@@ -244,12 +249,13 @@ def _index(exposition: _Exposition) -> tuple[list[str], list[list[str]], array[i
         account = -1 if tag.account is None else numbers.setdefault(tag.account, len(numbers))
         block = -1
         if tag.members:
-            block = blocks.setdefault(id(tag.members), len(members))
+            block = blocks.setdefault((id(tag.members), id(tag.member_series)), len(members))
             if block == len(members):
                 members.append(list(tag.members))
+                counts.append(list(tag.member_series))
         size = len(chunk.deflated)
         add((family, group, account, tag.header, size, chunk.length, chunk.crc, chunk.zeros_crc, chunk.series, block))
-    return list(numbers), members, index
+    return list(numbers), members, counts, index
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytes:
@@ -283,7 +289,9 @@ def receive(sock: socket.socket) -> Body | None:
     index.frombytes(_read_exactly(sock, index_size))
     prefix = _read_exactly(sock, body_size)
     fields = (int(header["crc"]), int(header["length"]), int(header["series"]), float(header["rendered_at"]))
-    pieces = _pieces(index, header.get("names", []), header.get("members", []), len(prefix))
+    pieces = _pieces(
+        index, header.get("names", []), header.get("members", []), header.get("member_series"), len(prefix)
+    )
     accounts = frozenset(str(name) for name in header.get("accounts", []))
     unsettled = frozenset(str(name) for name in header.get("unsettled", []))
     return Body(
@@ -291,12 +299,18 @@ def receive(sock: socket.socket) -> Body | None:
     )
 
 
-def _pieces(index: array[int], names: list[Any], members: list[Any], prefix_size: int) -> tuple[Piece, ...]:
+def _pieces(
+    index: array[int], names: list[Any], members: list[Any], counts: list[Any] | None, prefix_size: int
+) -> tuple[Piece, ...]:
     """The chunk index of a frame, with each chunk's offset in the body; refused (HandoffError) if
-    it refers to a name or block it lacks, or its sizes do not add up to the body."""
+    it refers to a name or block it lacks, if a block's counts do not match its members, or if its
+    sizes do not add up to the body."""
     # names and blocks shared by every chunk that refers to them, not a copy a chunk
     strings = [sys.intern(str(name)) for name in names]
     blocks = [tuple(sys.intern(str(name)) for name in block) for block in members]
+    counts_of = [tuple(int(n) for n in block) for block in counts] if counts is not None else [()] * len(blocks)
+    if len(counts_of) != len(blocks) or any(n and len(n) != len(b) for n, b in zip(counts_of, blocks, strict=True)):
+        raise HandoffError("the exposition's block counts do not match its blocks")
     pieces = []
     offset = len(deflate.GZIP_HEADER)
     try:
@@ -317,6 +331,7 @@ def _pieces(index: array[int], names: list[Any], members: list[Any], prefix_size
                     zeros_crc,
                     series,
                     () if block < 0 else blocks[block],
+                    () if block < 0 else counts_of[block],
                 )
             )
             offset += size
@@ -364,15 +379,26 @@ def carry(new: Body, old: Body, accounts: frozenset[str], own_group: str) -> Bod
     the terminals a Kognitive service line listing names, before the terminal listing answers),
     under each family's header: the last good data of a restarted worker's accounts, not a gap
     while their providers fail. Never a family's chunk of an account twice, never `own_group`
-    (the exporter's figures: the new worker's are the true ones). Chunks are joined as they are
-    (each ends on a byte boundary of the deflate stream), never recompressed, but for an
-    account's lines of an old block (small accounts' slow tables: render.TABLE_BLOCK), which
-    are inflated and deflated apart, as an `account[]` scrape takes them; the CRC is combined.
+    (the exporter's figures: the new worker's are the true ones). What `new` holds of an account
+    in a block (small accounts' slow tables: render.TABLE_BLOCK) its tag counts. Chunks are
+    joined as they are (each ends on a byte boundary of the deflate stream), never recompressed,
+    but for an account's lines of an old block, which are inflated and deflated apart, as an
+    `account[]` scrape takes them, and a new block holding fewer series of an account than the
+    old body, whose other accounts' lines are; the CRC is combined.
     `series` stays the new worker's count. A body without its chunk index cannot be spliced
     and is returned as is."""
     if not new.pieces or not old.pieces:
         return new
-    present = {(piece.family, piece.account): piece.series for piece in new.pieces if not piece.header}
+    present: dict[tuple[str, str | None], int] = {}  # (family, account) -> its series in `new`
+    for piece in new.pieces:
+        if piece.header:
+            continue
+        if piece.member_series:  # a block of tables: each account's series in it
+            present.update(
+                {(piece.family, name): n for name, n in zip(piece.members, piece.member_series, strict=True) if n}
+            )
+        else:
+            present[(piece.family, piece.account)] = piece.series
     # (where its deflate is, the piece): the old body's own chunks, or an account's lines of a block
     carried: dict[str, list[tuple[bytes, Piece]]] = {}
     replaced: dict[tuple[str, str | None], tuple[bytes, Piece]] = {}  # the new worker's, fuller in the old
@@ -400,7 +426,12 @@ def carry(new: Body, old: Body, accounts: frozenset[str], own_group: str) -> Bod
     order: list[tuple[bytes, Piece]] = []
     for index, piece in enumerate(new.pieces):
         fuller = None if piece.header else replaced.get((piece.family, piece.account))
-        order.append((new.prefix, piece) if fuller is None else fuller)
+        emptied = [name for name in piece.members if (piece.family, name) in replaced] if piece.member_series else []
+        if emptied:  # a block with fewer series of some of `accounts` than the old body: theirs from it
+            others = frozenset(piece.members) - frozenset(emptied)
+            order += _split(new.prefix, piece, others) + [replaced[(piece.family, name)] for name in emptied]
+        else:
+            order.append((new.prefix, piece) if fuller is None else fuller)
         following = new.pieces[index + 1] if index + 1 < len(new.pieces) else None
         if following is None or following.family != piece.family:  # the family's last chunk
             order += carried.pop(piece.family, [])

@@ -89,6 +89,9 @@ class ChunkTag:
     # small accounts): an `account[]` scrape keeps only its accounts' lines of it
     # (handoff.Body.select); empty for a chunk of one account or of none
     members: tuple[str, ...] = ()
+    # the series of each member in a block of tables (0: none of its lines), so that the front can
+    # tell which accounts a restarted worker already has data of (handoff.carry); empty otherwise
+    member_series: tuple[int, ...] = ()
 
     @property
     def several(self) -> bool:
@@ -212,11 +215,11 @@ EXPORTER_BLOCK = 32
 # in the front). A block is made again when one of its accounts' tables changed. Terminal and
 # router tables keep a chunk an account: telemetry remakes them every few seconds, and remaking
 # blocks of them at that pace raised the worker's resident memory at 3,000 accounts by 35 MiB
-# (more text made and dropped at each rendering) although it held 30 MB fewer objects. An
-# account with a job not yet succeeded (its last worker's data may be carried, handoff.carry)
-# keeps its own chunks too, but only in a restarted worker: a first start has nothing to carry, and
-# keeping every account apart through its first runs raised the worker's peak at 3,000 accounts
-# from 291 to 315 MiB (the front's from 127 to 147 MiB), the chunks made and dropped once they joined.
+# (more text made and dropped at each rendering) although it held 30 MB fewer objects. A block's
+# tag counts each member's series, so that after a restart the front carries the last worker's
+# data of an account the block lacks (handoff.carry). An account whose first runs were under way
+# kept chunks of its own for that instead: at 3,000 accounts the worker's peak was 315 MiB, the
+# chunks made and dropped when the accounts joined their blocks (291 MiB without).
 TABLE_BLOCK = 8
 SMALL_TABLE = 16
 
@@ -299,12 +302,8 @@ class Renderer:
         *,
         shard: tuple[int, int] = (0, 1),
         disabled: frozenset[str] = frozenset(),
-        restarted: bool = False,
     ):
         self.state = state
-        # a worker that replaces one: its front may carry the last worker's data of the accounts not
-        # settled yet (handoff.carry), which needs their chunks apart (TABLE_BLOCK)
-        self.restarted = restarted
         self.shard = shard  # (index, total) of this replica, for leo_exporter_shard_info
         self.disabled = disabled  # collector groups switched off: their families cost no series
         self._headers = {spec.name: Chunk.of(spec.header, 0) for spec in CATALOG}
@@ -350,7 +349,7 @@ class Renderer:
         for spec in CATALOG:
             if self.disabled and spec.collector in self.disabled:
                 continue
-            entries = self._family(spec, accounts, unsettled if self.restarted else frozenset())
+            entries = self._family(spec, accounts)
             if entries:
                 header = self._headers.get(spec.name)
                 if header is None:  # a family the registry installed after this renderer was made
@@ -381,7 +380,7 @@ class Renderer:
             unsettled=tuple(sorted(unsettled)),
         )
 
-    def _family(self, spec: MetricSpec, accounts: list[AccountState], apart: frozenset[str]) -> list[_Entry]:
+    def _family(self, spec: MetricSpec, accounts: list[AccountState]) -> list[_Entry]:
         """The family's chunks, in the accounts' order: cached ones while their source's version
         is the same, else made again (an account with no series in it has no entry)."""
         entity = spec.entity
@@ -410,18 +409,16 @@ class Renderer:
                 if entry is not None:
                     entries.append(entry)
         else:  # an entity table: made again after the table changed
-            entries = self._tables(spec, cache, accounts, apart)
+            entries = self._tables(spec, cache, accounts)
         return entries
 
-    def _tables(
-        self, spec: MetricSpec, cache: dict[str, _Entry], accounts: list[AccountState], apart: frozenset[str]
-    ) -> list[_Entry]:
+    def _tables(self, spec: MetricSpec, cache: dict[str, _Entry], accounts: list[AccountState]) -> list[_Entry]:
         """A table family's chunks in the accounts' order. The accounts fall into fixed slots of
-        TABLE_BLOCK by their place in the config, so one account's change of size or settling
-        reshapes only its own slot's blocks; in a slot, a run of small accounts' tables of a slow
-        kind shares a chunk, any other table (and every table of an account in `apart`) has its
-        own (the same text in the same order either way). Chunks no longer used (an account that
-        joined a block, a block that is gone) are dropped, so none is held twice."""
+        TABLE_BLOCK by their place in the config, so one account's change of size reshapes only
+        its own slot's blocks; in a slot, a run of small accounts' tables of a slow kind shares a
+        chunk (its tag says each account's series in it), any other table has its own (the same
+        text in the same order either way). Chunks no longer used (an account that joined a
+        block, a block that is gone) are dropped, so none is held twice."""
         entity = spec.entity
         sequence = self.sequence
         entries: list[_Entry] = []
@@ -432,7 +429,7 @@ class Renderer:
             return _table_text(spec, table)
 
         def close_run(key: str, stamp: int) -> None:
-            entry = self._block(spec, cache, key, run, stamp, names, text)
+            entry = self._block(spec, cache, key, run, stamp, names, text, counted=True)
             if entry is not None:
                 entries.append(entry)
             run.clear()
@@ -445,7 +442,7 @@ class Renderer:
                 table = account.tables.get(entity)
                 if table is None:  # the account never had such an entity
                     continue
-                if not table.live_families and len(table.labels) <= SMALL_TABLE and account.name not in apart:
+                if not table.live_families and len(table.labels) <= SMALL_TABLE:
                     run.append(table)
                     names.append(account.name)
                     stamp += table.version
@@ -496,18 +493,23 @@ class Renderer:
         stamp: int,
         accounts: Sequence[str],
         text: Callable[[_M], tuple[str, int] | None],
+        *,
+        counted: bool = False,
     ) -> _Entry | None:
         """One block's chunk, cached while its members are the same objects and the sum of their
-        versions (which only grow) is the same; a cached one costs no new object."""
+        versions (which only grow) is the same; a cached one costs no new object. `counted`: its
+        tag says each member's series (tables, whose data the front may carry after a restart)."""
         entry = cache.get(key)
         if entry is not None and entry.stamp == stamp:
             held = entry.source
             if isinstance(held, tuple) and len(held) == len(sources) and all(map(operator.is_, held, sources)):
                 entry.seen = self.sequence
                 return entry
-        texts = [found for member in sources if (found := text(member)) is not None]
+        found = [text(member) for member in sources]
+        texts = [one for one in found if one is not None]
         joined = "".join([t for t, _ in texts]), sum([n for _, n in texts])
-        return self._made(spec, cache, key, tuple(sources), stamp, joined, members=tuple(accounts))
+        counts = tuple([0 if one is None else one[1] for one in found]) if counted else ()
+        return self._made(spec, cache, key, tuple(sources), stamp, joined, members=tuple(accounts), counts=counts)
 
     def _made(
         self,
@@ -518,6 +520,7 @@ class Renderer:
         stamp: int,
         found: tuple[str, int] | None,
         members: tuple[str, ...] = (),
+        counts: tuple[int, ...] = (),
     ) -> _Entry | None:
         """The entry of a chunk made again from `found` (its text and series): deflated here when
         short (INLINE_DEFLATE_CHARS: an account's job and account chunks, the tables of small
@@ -528,8 +531,10 @@ class Renderer:
         short = len(found[0]) < INLINE_DEFLATE_CHARS
         chunk = Chunk.of(*found) if short else self._deflater.submit(*found)
         entry = cache.get(account)
-        if entry is None or entry.tag.members != members:  # a new chunk, or a block's new members
-            tag = ChunkTag(spec.name, spec.collector, None if members else account, members=members)
+        if entry is None or entry.tag.members != members or entry.tag.member_series != counts:  # new, or reshaped
+            tag = ChunkTag(
+                spec.name, spec.collector, None if members else account, members=members, member_series=counts
+            )
             entry = cache[account] = _Entry(source, stamp, chunk, tag, self.sequence)
         else:
             entry.source, entry.stamp, entry.chunk, entry.seen = source, stamp, chunk, self.sequence

@@ -194,6 +194,38 @@ def test_a_restart_carries_an_accounts_lines_out_of_the_last_workers_block_of_sm
     assert len(inflated) == 1
 
 
+def test_a_restarted_workers_block_counts_its_accounts_so_the_front_carries_only_what_it_lacks() -> None:
+    """A restarted worker puts an account whose first runs are under way in its block at once (an
+    account apart until then cost the worker 20 MiB at its peak at 3,000 accounts); the block's
+    tag counts each account's series. The front carries an account the new block holds no line
+    of, and one it holds fewer series of than the last worker, and neither twice."""
+    family, header = "leo_service_line_active", "# TYPE leo_service_line_active gauge\n"
+
+    def line(account: str, value: float, line_id: str = "SL") -> str:
+        return f'{family}{{provider="starlink",account="{account}",service_line="{line_id}"}} {value}\n'
+
+    head = ChunkTag(family, "service_line", None, header=True)
+    old_lines = line("a", 1.0) + line("b", 1.0) + line("b", 1.0, "SL2") + line("c", 1.0)
+    last = ChunkTag(family, "service_line", None, members=("a", "b", "c"), member_series=(1, 2, 1))  # b: two lines
+    old = handed_over(exposition_of([(header, head), (old_lines, last)]))
+    counted = ChunkTag(family, "service_line", None, members=("a", "b", "c"), member_series=(1, 0, 1))
+    new = handed_over(exposition_of([(header, head), (line("a", 2.0) + line("c", 2.0), counted)]))
+    assert [p.member_series for p in new.pieces] == [(), (1, 0, 1)]  # the counts cross the handoff
+
+    def text_of(body: Body) -> str:
+        return gzip.decompress(body.prefix + deflate.gzip_end(body.crc, body.length)).decode()
+
+    # b has no line in the new block: its two lines are carried, a's and c's are the new ones
+    assert text_of(carry(new, old, frozenset({"b"}), "exporter")) == (
+        header + line("a", 2.0) + line("c", 2.0) + line("b", 1.0) + line("b", 1.0, "SL2")
+    )
+    fewer = ChunkTag(family, "service_line", None, members=("a", "b", "c"), member_series=(1, 1, 1))
+    new = handed_over(exposition_of([(header, head), (line("a", 2.0) + line("b", 2.0) + line("c", 2.0), fewer)]))
+    spliced = carry(new, old, frozenset({"b"}), "exporter")  # b has one of its two lines yet: both old ones
+    assert text_of(spliced) == header + line("a", 2.0) + line("c", 2.0) + line("b", 1.0) + line("b", 1.0, "SL2")
+    assert text_of(carry(new, old, frozenset({"a"}), "exporter")) == text_of(new)  # a has all it had: its own
+
+
 def peak_of_sending(exposition: Exposition, drain: Callable[[socket.socket], None]) -> int:
     """The most memory traced while the worker's end sends `exposition` to a reader that runs
     `drain` on the front's end (it reads the frame and acknowledges it)."""

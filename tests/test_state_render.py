@@ -394,13 +394,12 @@ def test_the_service_lines_of_small_accounts_share_chunks_in_blocks_with_the_sam
     """Accounts of a few terminals each (a reseller's sites) had a chunk per family each, about
     500 bytes of objects a chunk in the worker. The tables that change only with the slow jobs
     (service lines, pools, sites, ...: kinds without live readings) of small accounts now share
-    one chunk a family per slot of TABLE_BLOCK accounts, naming them as members; a large account,
-    one with a job that has not yet succeeded in a restarted worker (whose last worker's data the
-    front may carry), and
+    one chunk a family per slot of TABLE_BLOCK accounts, naming them as members and counting each
+    one's series (what the front reads to carry a restarted worker's missing data), from the
+    first rendering on, whether or not an account's first runs are done; a large account and
     every terminal and router table (remade with each telemetry batch) keep chunks of their own.
     The text is the same, in the same order, as one chunk an account; a change remakes only the
-    block it happened in, an account settling reshapes only its own slot, and a chunk no longer
-    used is not kept."""
+    block it happened in, and a chunk no longer used is not kept."""
     state = FleetState(Clock())
     accounts = []
     for n in range(20):
@@ -411,19 +410,19 @@ def test_the_service_lines_of_small_accounts_share_chunks_in_blocks_with_the_sam
         account.replace_terminals([TerminalRecord(f"T{n}", f"SL{n}-0", f"T{n}", "", "")])
         state.jobs.append(JobStatus(account, "service_lines", 15.0, 60.0, up=1.0, last_run=NOW, last_success=NOW))
         accounts.append(account)
-    state.jobs[15].last_success = None  # site-15's first run has not succeeded yet
+    state.jobs[15].last_success = None  # site-15's first run has not succeeded yet: in its block all the same
     family = "leo_service_line_active"
 
     def blocks(exposition: Exposition, family: str = family) -> list[tuple[str | None, tuple[str, ...]]]:
         return [(t.account, t.members) for t in exposition.tags if t.family == family and not t.header]
 
+    def counts(exposition: Exposition) -> list[tuple[int, ...]]:
+        return [t.member_series for t in exposition.tags if t.family == family and not t.header]
+
     state.tick()
-    names = [f"site-{n:02}" for n in range(20)]
-    settled = [(None, tuple(names[0:8])), (None, (names[8],)), ("site-09", ()), (None, tuple(names[10:16]))]
-    # a first start: the front has no last worker's data to carry, so site-15 joins its block at once
-    assert blocks(Renderer(state).render()) == [*settled, (None, tuple(names[16:20]))]
-    renderer = Renderer(state, restarted=True)
+    renderer = Renderer(state)
     first = renderer.render()
+    names = [f"site-{n:02}" for n in range(20)]
     assert TABLE_BLOCK == 8  # slots: site-00 to 07, 08 to 15, 16 to 19
     assert (
         blocks(first)
@@ -431,11 +430,11 @@ def test_the_service_lines_of_small_accounts_share_chunks_in_blocks_with_the_sam
             (None, tuple(names[0:8])),
             (None, (names[8],)),  # the run before the large account
             ("site-09", ()),
-            (None, tuple(names[10:15])),
-            ("site-15", ()),
+            (None, tuple(names[10:16])),
             (None, tuple(names[16:20])),
         ]
     )
+    assert counts(first) == [(2,) * 8, (2,), (), (2,) * 6, (2,) * 4]  # two lines each; a chunk of its own: none
     assert blocks(first, "leo_terminal_info") == [(name, ()) for name in names]
     monkeypatch.setattr("leo_exporter.render.TABLE_BLOCK", 1)
     monkeypatch.setattr("leo_exporter.render.SMALL_TABLE", 0)
@@ -452,16 +451,16 @@ def test_the_service_lines_of_small_accounts_share_chunks_in_blocks_with_the_sam
 
     accounts[3].replace_service_lines([ServiceLineRecord("SL3-0", "", "P1", False)])
     second = renderer.render()
-    assert [a is b for a, b in zip(chunks(first), chunks(second), strict=True)] == [False, *[True] * 5]
+    assert [a is b for a, b in zip(chunks(first), chunks(second), strict=True)] == [False, *[True] * 4]
     assert 'leo_service_line_active{provider="starlink",account="site-03",service_line="SL3-0"} 0.0' in (
         second.plain.decode().splitlines()
     )
-    state.jobs[15].last_success = NOW  # site-15 settles: its slot's last block runs to it
+    assert counts(second)[0] == (2, 2, 2, 1, 2, 2, 2, 2)
+    accounts[12].replace_service_lines([])  # its table stays, with no line: a member without series
     third = renderer.render()
-    assert blocks(third)[3:] == [(None, tuple(names[10:16])), (None, tuple(names[16:20]))]
-    assert [a is b for a, b in zip(chunks(second)[:3], chunks(third)[:3], strict=True)] == [True] * 3
-    assert chunks(third)[-1] is chunks(second)[-1]  # the other slots' blocks are the same chunks
-    assert "site-15" not in renderer._cache[family]  # its own chunk is not kept beside the block
+    assert blocks(third)[3] == (None, tuple(names[10:16])) and counts(third)[3] == (2, 2, 0, 2, 2, 2)
+    assert "site-12" not in "".join(line for line in samples(third) if line.startswith(family))
+    assert [a is b for a, b in zip(chunks(second), chunks(third), strict=True)] == [True, True, True, False, True]
     assert len(renderer._cache[family]) == 5
 
 
