@@ -73,6 +73,7 @@ class Exporter:
             self.state,
             shard=(config.shard.index, config.shard.total),
             disabled=config.disabled_collectors,
+            restarted=restarted,
         )
         self.scheduler = Scheduler(clock)
         self.tagging = Tagging(config.tags, config.tags_file, values=self.state.exporter_values, clock=clock)

@@ -215,13 +215,16 @@ EXPORTER_BLOCK = 32
 # in the front). A block is made again when one of its accounts' tables changed. Terminal and
 # router tables keep a chunk an account: telemetry remakes them every few seconds, and remaking
 # blocks of them at that pace raised the worker's resident memory at 3,000 accounts by 35 MiB
-# (more text made and dropped at each rendering) although it held 30 MB fewer objects. A block's
-# tag counts each member's series, so that after a restart the front carries the last worker's
-# data of an account the block lacks (handoff.carry). An account whose first runs were under way
+# (more text made and dropped at each rendering) although it held 30 MB fewer objects. In a
+# restarted worker a block's tag counts each member's series, so that the front carries the last
+# worker's data of an account the block lacks (handoff.carry). An account whose first runs were under way
 # kept chunks of its own for that instead: at 3,000 accounts the worker's peak was 315 MiB, the
 # chunks made and dropped when the accounts joined their blocks (291 MiB without).
 TABLE_BLOCK = 8
 SMALL_TABLE = 16
+# distinct block counts held to share (bench/account_memory.py: the counts cost 357 bytes of live
+# objects an account with a tuple each, 191 shared)
+COUNTS_HELD = 4096
 
 # Texts shorter than this are deflated on the rendering thread: handing one to the deflater costs
 # more than deflating it here, and a Future with its lock (about 1.5 KiB) held until the rendering
@@ -302,8 +305,14 @@ class Renderer:
         *,
         shard: tuple[int, int] = (0, 1),
         disabled: frozenset[str] = frozenset(),
+        restarted: bool = False,
     ):
         self.state = state
+        # a worker that replaces one: its front may carry the last worker's data of an account a
+        # block lacks (handoff.carry), which it tells from the blocks' counts of each account's
+        # series; a first start has nothing to carry, and counting cost its worker 5 to 11 MiB at
+        # its peak at 3,000 accounts (three runs against four)
+        self.restarted = restarted
         self.shard = shard  # (index, total) of this replica, for leo_exporter_shard_info
         self.disabled = disabled  # collector groups switched off: their families cost no series
         self._headers = {spec.name: Chunk.of(spec.header, 0) for spec in CATALOG}
@@ -315,6 +324,8 @@ class Renderer:
         self._deflater = _Deflater()
         self._accounts: frozenset[str] = frozenset()  # the accounts of the last rendering
         self._submitted: list[_Entry] = []  # entries whose chunk the deflater makes this rendering
+        # blocks' counts, each tuple held once: most blocks count the same (a line or two an account)
+        self._counts: dict[tuple[int, ...], tuple[int, ...]] = {}
         self._build_info = build_info_labels()
         # read /proc at every render (at least every render_interval): no second registry to scrape
         self._process = ProcessCollector(registry=None)
@@ -429,7 +440,7 @@ class Renderer:
             return _table_text(spec, table)
 
         def close_run(key: str, stamp: int) -> None:
-            entry = self._block(spec, cache, key, run, stamp, names, text, counted=True)
+            entry = self._block(spec, cache, key, run, stamp, names, text, counted=self.restarted)
             if entry is not None:
                 entries.append(entry)
             run.clear()
@@ -509,6 +520,9 @@ class Renderer:
         texts = [one for one in found if one is not None]
         joined = "".join([t for t, _ in texts]), sum([n for _, n in texts])
         counts = tuple([0 if one is None else one[1] for one in found]) if counted else ()
+        if len(self._counts) > COUNTS_HELD:  # a fleet whose blocks all count differently: start again
+            self._counts.clear()
+        counts = self._counts.setdefault(counts, counts)
         return self._made(spec, cache, key, tuple(sources), stamp, joined, members=tuple(accounts), counts=counts)
 
     def _made(

@@ -395,7 +395,7 @@ def test_the_service_lines_of_small_accounts_share_chunks_in_blocks_with_the_sam
     500 bytes of objects a chunk in the worker. The tables that change only with the slow jobs
     (service lines, pools, sites, ...: kinds without live readings) of small accounts now share
     one chunk a family per slot of TABLE_BLOCK accounts, naming them as members and counting each
-    one's series (what the front reads to carry a restarted worker's missing data), from the
+    one's series in a restarted worker (what the front reads to carry its missing data), from the
     first rendering on, whether or not an account's first runs are done; a large account and
     every terminal and router table (remade with each telemetry batch) keep chunks of their own.
     The text is the same, in the same order, as one chunk an account; a change remakes only the
@@ -420,7 +420,8 @@ def test_the_service_lines_of_small_accounts_share_chunks_in_blocks_with_the_sam
         return [t.member_series for t in exposition.tags if t.family == family and not t.header]
 
     state.tick()
-    renderer = Renderer(state)
+    assert not any(counts(Renderer(state).render()))  # a first start: nothing to carry, nothing counted
+    renderer = Renderer(state, restarted=True)
     first = renderer.render()
     names = [f"site-{n:02}" for n in range(20)]
     assert TABLE_BLOCK == 8  # slots: site-00 to 07, 08 to 15, 16 to 19
@@ -435,6 +436,8 @@ def test_the_service_lines_of_small_accounts_share_chunks_in_blocks_with_the_sam
         ]
     )
     assert counts(first) == [(2,) * 8, (2,), (), (2,) * 6, (2,) * 4]  # two lines each; a chunk of its own: none
+    info = [t.member_series for t in first.tags if t.family == "leo_service_line_info" and not t.header]
+    assert info[0] is counts(first)[0]  # equal counts are one tuple, whichever family's block
     assert blocks(first, "leo_terminal_info") == [(name, ()) for name in names]
     monkeypatch.setattr("leo_exporter.render.TABLE_BLOCK", 1)
     monkeypatch.setattr("leo_exporter.render.SMALL_TABLE", 0)
