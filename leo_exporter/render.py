@@ -519,10 +519,12 @@ class Renderer:
         found = [text(member) for member in sources]
         texts = [one for one in found if one is not None]
         joined = "".join([t for t, _ in texts]), sum([n for _, n in texts])
-        counts = tuple([0 if one is None else one[1] for one in found]) if counted else ()
-        if len(self._counts) > COUNTS_HELD:  # a fleet whose blocks all count differently: start again
-            self._counts.clear()
-        counts = self._counts.setdefault(counts, counts)
+        counts: tuple[int, ...] = ()
+        if counted:
+            if len(self._counts) > COUNTS_HELD:  # a fleet whose blocks all count differently: start again
+                self._counts.clear()
+            counts = tuple([0 if one is None else one[1] for one in found])
+            counts = self._counts.setdefault(counts, counts)
         return self._made(spec, cache, key, tuple(sources), stamp, joined, members=tuple(accounts), counts=counts)
 
     def _made(
